@@ -1,0 +1,36 @@
+//===- Passes.h - The llama fusion passes -----------------------*- C++ -*-===//
+
+#ifndef LLAMAC_PASSES_PASSES_H
+#define LLAMAC_PASSES_PASSES_H
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassManager.h"
+
+#include <memory>
+
+namespace llamac {
+
+#define GEN_PASS_DECL
+#include "passes/Passes.h.inc"
+
+/// Options of the named pipeline `llama-fusion-pipeline`.
+struct FusionPipelineOptions
+    : public mlir::PassPipelineOptions<FusionPipelineOptions> {
+  Option<bool> training{*this, "training",
+                        llvm::cl::desc("Keep RMSNorm gains separate so that "
+                                       "they can be trained"),
+                        llvm::cl::init(false)};
+};
+
+/// Appends the fusion passes, canonicalization and CSE to `pm`.
+void buildFusionPipeline(mlir::OpPassManager &pm,
+                         const FusionPipelineOptions &options);
+
+/// Registers every llama pass and the named pipelines with the global
+/// registry, for llama-opt and llamac.
+void registerLlamaPasses();
+
+} // namespace llamac
+
+#endif // LLAMAC_PASSES_PASSES_H

@@ -1,0 +1,71 @@
+//===- Passes.td - The llama fusion passes -----------------*- tablegen -*-===//
+
+#ifndef LLAMAC_PASSES_PASSES_TD
+#define LLAMAC_PASSES_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def FuseRMSNormMatmulPass
+    : Pass<"llama-fuse-rmsnorm-matmul", "::mlir::func::FuncOp"> {
+  let summary = "Fuses an RMSNorm into the matmuls it feeds, over packed weights";
+  let description = [{
+    Matches a `llama.rmsnorm` whose every user is a `llama.matmul` taking the
+    normalized activations as its input (Q, K and V share one norm; gate and
+    up share another; the final norm feeds the LM head), and replaces the
+    group by one `llama.fused_matmul` with an RMSNorm prologue over the
+    weights stacked by `llama.pack_weights`, in program order, one result per
+    matmul.
+
+    With `fold-gain` (the default, for inference) the norm's gain is folded
+    into the packed weights (`pack_weights ... scaled_by %g`), so the kernel
+    only scales each row by `1/rms(x)`. Without it (training) the gain stays a
+    separate operand, so it keeps its own gradient.
+
+    It refuses, leaving the IR unchanged, when the normalized value has any
+    other user (it would then have to be materialized anyway), when a weight
+    is not defined before the first matmul of the group, when the users are
+    in another block, or when a weight has a dynamic row count.
+  }];
+  let options = [
+    Option<"foldGain", "fold-gain", "bool", /*default=*/"true",
+           "Fold the RMSNorm gain into the packed weights (inference only)">,
+  ];
+  let dependentDialects = ["::llamac::llama::LlamaDialect"];
+}
+
+def FuseSwiGLUPass : Pass<"llama-fuse-swiglu", "::mlir::func::FuncOp"> {
+  let summary = "Fuses SwiGLU and residual adds into the matmuls that produce them";
+  let description = [{
+    Two rewrites, each producing one `llama.fused_matmul` kernel:
+    * SwiGLU: `mul(silu(a), b)`, where `a` and `b` are the two results of one
+      `llama.fused_matmul` with two equal segments and no epilogue, or of two
+      `llama.matmul` of the same input with same-shaped weights, becomes the
+      gate/up GEMM with a `swiglu` epilogue. The intermediate `a`, `silu(a)`
+      and `b` must have no other user.
+    * Residual: `add(r, matmul(x, W))` (either operand order), where the
+      matmul has no other user, becomes a `llama.fused_matmul` with a
+      `residual` epilogue: the down and output projections write
+      `r + x · Wᵀ` directly.
+    Anything else is left alone.
+  }];
+  let dependentDialects = ["::llamac::llama::LlamaDialect"];
+}
+
+def FuseRoPEAttentionPass
+    : Pass<"llama-fuse-rope-attention", "::mlir::func::FuncOp"> {
+  let summary = "Fuses RoPE, the KV-cache write and attention into one kernel";
+  let description = [{
+    Matches `llama.attention(rope(q), keys, values, pos)` where either
+    * `keys = kv_cache_write(kc, rope(k), pos)` and
+      `values = kv_cache_write(vc, v, pos)` (prefill and decode), or
+    * `keys = rope(k)` and `values = v` (training, no cache),
+    and replaces it by one `llama.fused_rope_attention`, whose extra results
+    replace the updated caches. Both ropes must use the attention's position
+    and the same `head_dim`, `theta` and `style`, and must have no other
+    user; the cache writes' results may have other users (the function
+    returns them) only after the attention.
+  }];
+  let dependentDialects = ["::llamac::llama::LlamaDialect"];
+}
+
+#endif // LLAMAC_PASSES_PASSES_TD

@@ -1,0 +1,169 @@
+//===- HuggingFaceNames.cpp - HF Llama tensors <-> Meta tensors -----------===//
+
+#include "runtime/HuggingFaceNames.h"
+
+#include <cstring>
+
+using namespace llamac::runtime;
+
+namespace {
+
+/// Names outside the layers.
+const std::pair<const char *, const char *> kGlobalNames[] = {
+    {"tok_embeddings.weight", "model.embed_tokens.weight"},
+    {"norm.weight", "model.norm.weight"},
+    {"output.weight", "lm_head.weight"},
+};
+
+/// Per-layer suffixes, after "layers.N." (Meta) and "model.layers.N." (HF).
+const std::pair<const char *, const char *> kLayerNames[] = {
+    {"attention_norm.weight", "input_layernorm.weight"},
+    {"attention.wq.weight", "self_attn.q_proj.weight"},
+    {"attention.wk.weight", "self_attn.k_proj.weight"},
+    {"attention.wv.weight", "self_attn.v_proj.weight"},
+    {"attention.wo.weight", "self_attn.o_proj.weight"},
+    {"ffn_norm.weight", "post_attention_layernorm.weight"},
+    {"feed_forward.w1.weight", "mlp.gate_proj.weight"},
+    {"feed_forward.w2.weight", "mlp.down_proj.weight"},
+    {"feed_forward.w3.weight", "mlp.up_proj.weight"},
+};
+
+/// Splits "PREFIX<digits>.REST" into the layer number and REST.
+bool splitLayer(const std::string &name, const std::string &prefix,
+                std::string &layer, std::string &rest) {
+  if (name.compare(0, prefix.size(), prefix) != 0)
+    return false;
+  size_t pos = prefix.size(), digits = pos;
+  while (digits < name.size() && name[digits] >= '0' && name[digits] <= '9')
+    ++digits;
+  if (digits == pos || digits >= name.size() || name[digits] != '.')
+    return false;
+  layer = name.substr(pos, digits - pos);
+  rest = name.substr(digits + 1);
+  return true;
+}
+
+/// Maps a name through the tables; `forward` goes Meta -> HF.
+std::optional<std::string> mapName(const std::string &name, bool forward) {
+  for (const auto &[meta, hf] : kGlobalNames)
+    if (name == (forward ? meta : hf))
+      return std::string(forward ? hf : meta);
+  const std::string fromPrefix = forward ? "layers." : "model.layers.";
+  const std::string toPrefix = forward ? "model.layers." : "layers.";
+  std::string layer, rest;
+  if (!splitLayer(name, fromPrefix, layer, rest))
+    return std::nullopt;
+  for (const auto &[meta, hf] : kLayerNames)
+    if (rest == (forward ? meta : hf))
+      return toPrefix + layer + "." + (forward ? hf : meta);
+  return std::nullopt;
+}
+
+bool endsWith(const std::string &text, const char *suffix) {
+  size_t length = std::strlen(suffix);
+  return text.size() >= length &&
+         text.compare(text.size() - length, length, suffix) == 0;
+}
+
+/// Copies rows so that output row `target(row)` is input row `row`.
+template <class RowMap>
+std::vector<float> moveRows(const float *data, int64_t rows, int64_t cols,
+                            RowMap target) {
+  std::vector<float> result(size_t(rows * cols));
+  for (int64_t row = 0; row < rows; ++row)
+    std::memcpy(result.data() + target(row) * cols, data + row * cols,
+                size_t(cols) * sizeof(float));
+  return result;
+}
+
+/// Converts every tensor; `forward` goes Meta -> HF.
+StatusOr<std::vector<Tensor>> convert(std::vector<Tensor> tensors,
+                                      int64_t nHeads, int64_t nKvHeads,
+                                      const std::string &origin, bool forward) {
+  std::vector<Tensor> result;
+  result.reserve(tensors.size());
+  for (Tensor &tensor : tensors) {
+    if (!forward && endsWith(tensor.name, "rotary_emb.inv_freq"))
+      continue;
+    std::optional<std::string> name = mapName(tensor.name, forward);
+    if (!name)
+      return Status::error(origin + ": " + tensor.name + ": not a " +
+                           (forward ? "Meta" : "Hugging Face") +
+                           " Llama tensor name");
+    const std::string &metaName = forward ? tensor.name : *name;
+    bool isQuery = endsWith(metaName, "attention.wq.weight");
+    if (isQuery || endsWith(metaName, "attention.wk.weight")) {
+      int64_t heads = isQuery ? nHeads : nKvHeads;
+      if (tensor.shape.size() != 2 || heads <= 0 ||
+          tensor.shape[0] % (2 * heads) != 0)
+        return Status::error(
+            origin + ": " + tensor.name + ": shape " +
+            shapeToString(tensor.shape) +
+            " is not [rows, cols] with rows divisible by 2 * " +
+            std::to_string(heads) + " heads");
+      if (int64_t(tensor.data.size()) != tensor.numElements())
+        return Status::error(origin + ": " + tensor.name + ": has " +
+                             std::to_string(tensor.data.size()) +
+                             " values for shape " +
+                             shapeToString(tensor.shape));
+      tensor.data =
+          forward
+              ? permuteForHalfSplitRope(tensor.data.data(), heads,
+                                        tensor.shape[0], tensor.shape[1])
+              : unpermuteFromHalfSplitRope(tensor.data.data(), heads,
+                                           tensor.shape[0], tensor.shape[1]);
+    }
+    tensor.name = std::move(*name);
+    result.push_back(std::move(tensor));
+  }
+  return result;
+}
+
+} // namespace
+
+std::optional<std::string>
+llamac::runtime::metaNameToHF(const std::string &metaName) {
+  return mapName(metaName, /*forward=*/true);
+}
+
+std::optional<std::string>
+llamac::runtime::hfNameToMeta(const std::string &hfName) {
+  return mapName(hfName, /*forward=*/false);
+}
+
+std::vector<float> llamac::runtime::permuteForHalfSplitRope(const float *data,
+                                                            int64_t nHeads,
+                                                            int64_t rows,
+                                                            int64_t cols) {
+  const int64_t headRows = rows / nHeads, half = headRows / 2;
+  // Meta row (head, 2*i + j) becomes HF row (head, j*half + i).
+  return moveRows(data, rows, cols, [&](int64_t row) {
+    int64_t head = row / headRows, within = row % headRows;
+    return head * headRows + (within % 2) * half + within / 2;
+  });
+}
+
+std::vector<float>
+llamac::runtime::unpermuteFromHalfSplitRope(const float *data, int64_t nHeads,
+                                            int64_t rows, int64_t cols) {
+  const int64_t headRows = rows / nHeads, half = headRows / 2;
+  // HF row (head, j*half + i) goes back to Meta row (head, 2*i + j).
+  return moveRows(data, rows, cols, [&](int64_t row) {
+    int64_t head = row / headRows, within = row % headRows;
+    return head * headRows + 2 * (within % half) + within / half;
+  });
+}
+
+StatusOr<std::vector<Tensor>>
+llamac::runtime::convertHFToMeta(std::vector<Tensor> tensors, int64_t nHeads,
+                                 int64_t nKvHeads, const std::string &origin) {
+  return convert(std::move(tensors), nHeads, nKvHeads, origin,
+                 /*forward=*/false);
+}
+
+StatusOr<std::vector<Tensor>>
+llamac::runtime::convertMetaToHF(std::vector<Tensor> tensors, int64_t nHeads,
+                                 int64_t nKvHeads, const std::string &origin) {
+  return convert(std::move(tensors), nHeads, nKvHeads, origin,
+                 /*forward=*/true);
+}

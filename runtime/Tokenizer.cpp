@@ -1,0 +1,98 @@
+//===- Tokenizer.cpp - Shared decoding and the format factory -------------===//
+
+#include "runtime/Tokenizer.h"
+
+#include "runtime/Llama2cTokenizer.h"
+#include "runtime/SentencePieceTokenizer.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+using namespace llamac::runtime;
+
+Tokenizer::~Tokenizer() = default;
+
+TokenizerFormat llamac::runtime::detectTokenizerFormat(const uint8_t *bytes,
+                                                       size_t size) {
+  if (size < 3 || bytes[0] != 0x0A)
+    return TokenizerFormat::Llama2cBin;
+  // Skip the varint length of the first `pieces` message.
+  size_t pos = 1;
+  uint64_t length = 0;
+  int shift = 0;
+  while (pos < size && shift < 64) {
+    uint8_t byte = bytes[pos++];
+    length |= uint64_t(byte & 0x7f) << shift;
+    shift += 7;
+    if (!(byte & 0x80))
+      break;
+  }
+  if (length == 0 || pos >= size || bytes[pos] != 0x0A)
+    return TokenizerFormat::Llama2cBin;
+  return TokenizerFormat::SentencePieceModel;
+}
+
+StatusOr<std::unique_ptr<Tokenizer>>
+llamac::runtime::loadTokenizer(const std::string &path, int vocabSize) {
+  std::FILE *file = std::fopen(path.c_str(), "rb");
+  if (!file)
+    return Status::error(path + ": cannot open: " + std::strerror(errno));
+  uint8_t prefix[16];
+  size_t size = std::fread(prefix, 1, sizeof(prefix), file);
+  std::fclose(file);
+
+  if (detectTokenizerFormat(prefix, size) ==
+      TokenizerFormat::SentencePieceModel) {
+    StatusOr<std::unique_ptr<SentencePieceTokenizer>> loaded =
+        SentencePieceTokenizer::load(path, vocabSize);
+    if (!loaded.ok())
+      return loaded.status();
+    return std::unique_ptr<Tokenizer>(std::move(loaded).value());
+  }
+  StatusOr<std::unique_ptr<Llama2cTokenizer>> loaded =
+      Llama2cTokenizer::load(path, vocabSize);
+  if (!loaded.ok())
+    return loaded.status();
+  return std::unique_ptr<Tokenizer>(std::move(loaded).value());
+}
+
+static int hexValue(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+std::string llamac::runtime::decodeStoredPiece(std::string_view piece,
+                                               int prevToken) {
+  // Following BOS, SentencePiece's decoder strips the leading whitespace.
+  if (prevToken == Tokenizer::kBosId && !piece.empty() && piece[0] == ' ')
+    piece.remove_prefix(1);
+  // run.c's sscanf(piece, "<0x%02hhX>", &byte): "<0x" and one or two hex
+  // digits make a raw byte (sscanf does not check the closing '>').
+  if (piece.size() >= 4 && piece.substr(0, 3) == "<0x" &&
+      hexValue(piece[3]) >= 0) {
+    int byte = hexValue(piece[3]);
+    if (piece.size() >= 5 && hexValue(piece[4]) >= 0)
+      byte = byte * 16 + hexValue(piece[4]);
+    return std::string(1, char(byte));
+  }
+  return std::string(piece);
+}
+
+bool llamac::runtime::isPrintablePiece(std::string_view piece) {
+  if (piece.empty() || piece[0] == '\0')
+    return false;
+  if (piece.size() == 1) {
+    unsigned char byte = static_cast<unsigned char>(piece[0]);
+    // isprint || isspace in the "C" locale, which run.c never changes.
+    bool printable = byte >= 0x20 && byte < 0x7f;
+    bool space = byte == ' ' || (byte >= '\t' && byte <= '\r');
+    return printable || space;
+  }
+  return true;
+}

@@ -1,0 +1,30 @@
+# -*- Python -*-
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "llamac"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.llamac_obj_root, "test")
+
+llvm_config.use_default_substitutions()
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+
+# The real models live outside the repo; LLAMAC_MODELS_DIR overrides where.
+models = os.environ.get("LLAMAC_MODELS_DIR", config.llamac_models_dir)
+config.substitutions.append(("%models", models))
+if os.path.exists(os.path.join(models, "stories260K.bin")):
+    config.available_features.add("models")
+else:
+    lit_config.note("real models not found in %s: tests that need them are "
+                    "UNSUPPORTED (set LLAMAC_MODELS_DIR)" % models)
+
+llvm_config.add_tool_substitutions(
+    [ToolSubst("llamac", unresolved="fatal"),
+     ToolSubst("llama-opt", unresolved="fatal")],
+    [config.llamac_tools_dir])

@@ -1,0 +1,269 @@
+//===- llamac.cpp - The llamac compiler driver ----------------------------===//
+//
+// Reads a model config (preset or file), applies command-line overrides,
+// builds the llama IR for the requested entry points, optionally runs the
+// fusion pipeline, and writes what --emit asks for.
+//
+//===----------------------------------------------------------------------===//
+
+#include "frontend/ConfigReaders.h"
+#include "frontend/ModelBuilder.h"
+#include "passes/KernelReport.h"
+#include "passes/Passes.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
+#include "mlir/Transforms/ViewOpGraph.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/WithColor.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace llvm;
+using namespace llamac;
+
+namespace {
+
+enum class Emit { Mlir, FusedMlir, Dot, None };
+
+cl::OptionCategory modelCat("Model", "Which model to compile");
+cl::OptionCategory overrideCat("Config overrides",
+                               "Change one field of the model config");
+cl::OptionCategory outputCat("Output", "What to produce");
+
+cl::opt<std::string> model("model", cl::Required, cl::cat(modelCat),
+                           cl::value_desc("preset|file"),
+                           cl::desc("A preset (llama2-7b, llama2-13b, "
+                                    "llama2-70b, tiny), a Meta params.json, "
+                                    "a Hugging Face config.json, or a "
+                                    "llama2.c checkpoint"));
+cl::list<std::string>
+    entries("entry", cl::CommaSeparated, cl::cat(modelCat),
+            cl::value_desc("prefill,decode,forward_loss"),
+            cl::desc("Entry points to build (default: prefill)"));
+cl::opt<int64_t> batch("batch", cl::init(1), cl::cat(modelCat),
+                       cl::desc("Batch size (default 1)"));
+cl::opt<int64_t> seqLen("seq-len", cl::init(0), cl::cat(modelCat),
+                        cl::desc("Tokens per prefill or training call; 0 "
+                                 "(the default) leaves it dynamic"));
+
+cl::opt<int64_t> dim("dim", cl::cat(overrideCat), cl::desc("Model width"));
+cl::opt<int64_t> nLayers("n-layers", cl::cat(overrideCat),
+                         cl::desc("Decoder layers"));
+cl::opt<int64_t> nHeads("n-heads", cl::cat(overrideCat),
+                        cl::desc("Query heads"));
+cl::opt<int64_t> nKvHeads("n-kv-heads", cl::cat(overrideCat),
+                          cl::desc("Key/value heads (fewer than --n-heads "
+                                   "means grouped-query attention)"));
+cl::opt<int64_t> ffnDim("ffn-dim", cl::cat(overrideCat),
+                        cl::desc("SwiGLU hidden width"));
+cl::opt<int64_t> vocabSize("vocab-size", cl::cat(overrideCat),
+                           cl::desc("Vocabulary size"));
+cl::opt<int64_t> maxSeq("max-seq", cl::cat(overrideCat),
+                        cl::desc("KV-cache capacity in tokens"));
+cl::opt<double> ropeTheta("rope-theta", cl::cat(overrideCat),
+                          cl::desc("RoPE base"));
+cl::opt<double> normEps("norm-eps", cl::cat(overrideCat),
+                        cl::desc("RMSNorm epsilon"));
+cl::opt<std::string> ropeStyle("rope-style", cl::cat(overrideCat),
+                               cl::value_desc("adjacent|half"),
+                               cl::desc("RoPE pairs: adjacent (Meta, "
+                                        "llama2.c) or half (Hugging Face)"));
+cl::opt<std::string> dtype("dtype", cl::cat(overrideCat),
+                           cl::value_desc("f32|f16|bf16"),
+                           cl::desc("Element type of weights and "
+                                    "activations"));
+
+cl::opt<Emit> emit(
+    "emit", cl::init(Emit::None), cl::cat(outputCat),
+    cl::desc("What to write to -o"),
+    cl::values(clEnumValN(Emit::Mlir, "mlir", "The llama IR before fusion"),
+               clEnumValN(Emit::FusedMlir, "fused-mlir",
+                          "The llama IR after the fusion pipeline"),
+               clEnumValN(Emit::Dot, "dot",
+                          "The fused graph in Graphviz dot (render with "
+                          "`dot -Tsvg`)")));
+cl::opt<std::string> output("o", cl::init("-"), cl::cat(outputCat),
+                            cl::value_desc("file"),
+                            cl::desc("Output file (default: stdout); written "
+                                     "to a temporary file, then renamed"));
+cl::opt<bool> report("report", cl::cat(outputCat),
+                     cl::desc("Print the per-kernel FLOPs, bytes and "
+                              "arithmetic intensity, before and after "
+                              "fusion (needs a static --seq-len for "
+                              "prefill)"));
+cl::opt<int64_t> cachedTokens("context", cl::init(0), cl::cat(outputCat),
+                         cl::desc("For --report: tokens already in the KV "
+                                  "cache, which attention reads (default "
+                                  "0)"));
+cl::opt<bool> printAfterAll("print-ir-after-all", cl::cat(outputCat),
+                            cl::desc("Print the IR to stderr after every "
+                                     "pass"));
+cl::list<std::string> printAfter("print-ir-after", cl::CommaSeparated,
+                                 cl::cat(outputCat), cl::value_desc("pass"),
+                                 cl::desc("Print the IR to stderr after the "
+                                          "named passes (e.g. "
+                                          "llama-fuse-swiglu)"));
+
+int fail(const Twine &message) {
+  WithColor::error(errs(), "llamac") << message << "\n";
+  return 1;
+}
+
+template <class T, class U>
+void setIf(cl::opt<T> &flag, std::optional<U> &field) {
+  if (flag.getNumOccurrences())
+    field = flag.getValue();
+}
+
+Expected<ModelConfig> loadConfig() {
+  Expected<ModelConfig> config = loadModelConfig(model);
+  if (!config)
+    return config.takeError();
+  ConfigOverrides o;
+  setIf(dim, o.dim);
+  setIf(nLayers, o.nLayers);
+  setIf(nHeads, o.nHeads);
+  setIf(nKvHeads, o.nKvHeads);
+  setIf(ffnDim, o.ffnDim);
+  setIf(vocabSize, o.vocabSize);
+  setIf(maxSeq, o.maxSeqLen);
+  setIf(ropeTheta, o.ropeTheta);
+  setIf(normEps, o.normEps);
+  if (ropeStyle.getNumOccurrences()) {
+    o.ropeStyle = parseRopeStyle(ropeStyle);
+    if (!o.ropeStyle)
+      return createStringError(inconvertibleErrorCode(),
+                               "--rope-style: expected 'adjacent' or 'half', "
+                               "got '" + ropeStyle + "'");
+  }
+  if (dtype.getNumOccurrences()) {
+    o.dtype = parseDType(dtype);
+    if (!o.dtype)
+      return createStringError(inconvertibleErrorCode(),
+                               "--dtype: expected f32, f16 or bf16, got '" +
+                                   dtype + "'");
+  }
+  if (Error err = applyOverrides(*config, o))
+    return std::move(err);
+  return config;
+}
+
+Expected<BuildOptions> buildOptions() {
+  BuildOptions options;
+  if (!entries.empty()) {
+    options.entries.clear();
+    for (const std::string &name : entries) {
+      std::optional<EntryKind> kind = parseEntryKind(name);
+      if (!kind)
+        return createStringError(inconvertibleErrorCode(),
+                                 "--entry: unknown entry point '" + name +
+                                     "' (expected prefill, decode or "
+                                     "forward_loss)");
+      options.entries.push_back(*kind);
+    }
+  }
+  if (batch <= 0)
+    return createStringError(inconvertibleErrorCode(),
+                             "--batch: must be positive, got " +
+                                 std::to_string(batch));
+  if (seqLen < 0)
+    return createStringError(inconvertibleErrorCode(),
+                             "--seq-len: must be positive, got " +
+                                 std::to_string(seqLen));
+  if (seqLen > 0)
+    options.seqLen = seqLen;
+  return options;
+}
+
+/// Runs the fusion pipeline, printing IR between passes when asked.
+mlir::LogicalResult fuse(mlir::MLIRContext &context, mlir::ModuleOp module) {
+  mlir::PassManager pm(&context);
+  bool training = llvm::any_of(module.getOps<mlir::func::FuncOp>(),
+                               [](mlir::func::FuncOp f) {
+                                 return f.getName() == "forward_loss";
+                               });
+  FusionPipelineOptions options;
+  options.training = training;
+  buildFusionPipeline(pm, options);
+  if (printAfterAll || !printAfter.empty()) {
+    context.disableMultithreading();
+    std::set<std::string> wanted(printAfter.begin(), printAfter.end());
+    pm.enableIRPrinting(
+        /*shouldPrintBeforePass=*/nullptr,
+        [&](mlir::Pass *pass, mlir::Operation *) {
+          return printAfterAll || wanted.count(pass->getArgument().str());
+        },
+        /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false);
+  }
+  return pm.run(module);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions({&modelCat, &overrideCat, &outputCat});
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "llamac: compiles Llama 2 models\n\n"
+      "  llamac --model llama2-70b --emit=mlir\n"
+      "  llamac --model llama2-7b --entry=decode --emit=fused-mlir\n"
+      "  llamac --model llama2-7b --entry=decode --report\n");
+
+  Expected<ModelConfig> config = loadConfig();
+  if (!config)
+    return fail(toString(config.takeError()));
+  Expected<BuildOptions> options = buildOptions();
+  if (!options)
+    return fail(toString(options.takeError()));
+  if (emit == Emit::None && !report)
+    return fail("nothing to do: pass --emit=mlir|fused-mlir|dot or --report");
+
+  mlir::MLIRContext context;
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      buildModel(context, *config, *options);
+
+  if (cachedTokens < 0)
+    return fail("--context: must not be negative, got " +
+                std::to_string(cachedTokens));
+  CostAssumptions assumptions{cachedTokens};
+  std::vector<EntryCosts> unfused;
+  if (report) {
+    auto costs = computeKernelCosts(*module, assumptions);
+    if (!costs)
+      return fail(toString(costs.takeError()));
+    unfused = std::move(*costs);
+  }
+  bool needFusion = emit == Emit::FusedMlir || emit == Emit::Dot || report ||
+                    printAfterAll || !printAfter.empty();
+  if (needFusion && mlir::failed(fuse(context, *module)))
+    return fail("the fusion pipeline failed");
+
+  if (report) {
+    auto fused = computeKernelCosts(*module, assumptions);
+    if (!fused)
+      return fail(toString(fused.takeError()));
+    printKernelReport(unfused, *fused, assumptions, outs());
+  }
+  if (emit == Emit::None)
+    return 0;
+  Error err = writeToOutput(output, [&](raw_ostream &os) -> Error {
+    if (emit == Emit::Dot) {
+      mlir::PassManager pm(&context);
+      pm.addPass(mlir::createPrintOpGraphPass(os));
+      if (mlir::failed(pm.run(*module)))
+        return createStringError(inconvertibleErrorCode(),
+                                 "could not render the graph");
+    } else {
+      module->print(os);
+      os << "\n";
+    }
+    return Error::success();
+  });
+  if (err)
+    return fail(output + ": " + toString(std::move(err)));
+  return 0;
+}
