@@ -60,7 +60,10 @@ struct FuseRoPEAttention
     llama::RoPEOp keyRope;
     Value value, keyCache, valueCache;
     if (keyWrite || valueWrite) {
-      if (!keyWrite || !valueWrite || keyWrite.getPosition() != position ||
+      // One write feeding both keys and values is not the K/V pair the
+      // fused op writes; fusing it would also erase that write twice.
+      if (!keyWrite || !valueWrite || keyWrite == valueWrite ||
+          keyWrite.getPosition() != position ||
           valueWrite.getPosition() != position ||
           !usersFollow(keyWrite, attention) ||
           !usersFollow(valueWrite, attention))

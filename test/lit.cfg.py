@@ -26,5 +26,12 @@ else:
 
 llvm_config.add_tool_substitutions(
     [ToolSubst("llamac", unresolved="fatal"),
-     ToolSubst("llama-opt", unresolved="fatal")],
+     ToolSubst("llama-opt", unresolved="fatal"),
+     ToolSubst("llama-run", unresolved="fatal")],
     [config.llamac_tools_dir])
+
+# Scripts shared by the tests (logit comparison).
+config.substitutions.append(("%python", config.python_executable))
+config.substitutions.append(("%scripts", os.path.join(config.test_source_root, "scripts")))
+config.substitutions.append(
+    ("%llama_run_path", os.path.join(config.llamac_tools_dir, "llama-run")))

@@ -33,12 +33,13 @@ func.func @qkv(%x: tensor<1x1x64xf32>, %g: tensor<64xf32>, %wq: tensor<64x64xf32
 // -----
 
 // The FFN norm feeds gate (w1) and up (w3); a dynamic sequence is fine, only
-// the weights' rows must be static. Results follow program order.
+// the weights' rows must be static. Results follow program order, and the
+// epsilon is carried over (1e-6 prints as 9.9999999999999995E-7).
 
 // CHECK-LABEL: func.func @gate_up
 // CHECK-SAME: (%[[X:.*]]: tensor<2x?x64xbf16>, %[[G:.*]]: tensor<64xbf16>, %[[W1:.*]]: tensor<172x64xbf16>, %[[W3:.*]]: tensor<172x64xbf16>)
 // CHECK: %[[W:.*]] = llama.pack_weights %[[W1]], %[[W3]] scaled_by %[[G]] : {{.*}} -> tensor<344x64xbf16>
-// CHECK: %[[H:.*]]:2 = llama.fused_matmul %[[X]], %[[W]] {epilogue = #llama<epilogue none>, norm_epsilon = 1.000000e-06 : f64, segments = array<i64: 172, 172>}
+// CHECK: %[[H:.*]]:2 = llama.fused_matmul %[[X]], %[[W]] {epilogue = #llama<epilogue none>, norm_epsilon = 9.9999999999999995E-7 : f64, segments = array<i64: 172, 172>}
 // CHECK: return %[[H]]#0, %[[H]]#1
 
 // TRAIN-LABEL: func.func @gate_up

@@ -8,6 +8,7 @@
 #include "ir/LlamaDialect.h"
 #include "passes/Passes.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
@@ -15,7 +16,8 @@
 
 int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
-  registry.insert<llamac::llama::LlamaDialect, mlir::func::FuncDialect>();
+  registry.insert<llamac::llama::LlamaDialect, mlir::func::FuncDialect,
+                  mlir::arith::ArithDialect>();
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();
   llamac::registerLlamaPasses();

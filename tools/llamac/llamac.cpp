@@ -6,10 +6,14 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "codegen/CompileArtifact.h"
 #include "frontend/ConfigReaders.h"
 #include "frontend/ModelBuilder.h"
 #include "passes/KernelReport.h"
 #include "passes/Passes.h"
+#include "runtime/ArtifactIO.h"
+#include "runtime/ArtifactVerifier.h"
+#include "tools/llamac/Convert.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
@@ -26,7 +30,8 @@ using namespace llamac;
 
 namespace {
 
-enum class Emit { Mlir, FusedMlir, Dot, None };
+enum class Emit { Mlir, FusedMlir, Dot, Kernels, None };
+enum class TargetFlag { None, Cpu };
 
 cl::OptionCategory modelCat("Model", "Which model to compile");
 cl::OptionCategory overrideCat("Config overrides",
@@ -84,11 +89,35 @@ cl::opt<Emit> emit(
                           "The llama IR after the fusion pipeline"),
                clEnumValN(Emit::Dot, "dot",
                           "The fused graph in Graphviz dot (render with "
-                          "`dot -Tsvg`)")));
+                          "`dot -Tsvg`)"),
+               clEnumValN(Emit::Kernels, "kernels",
+                          "The generated CPU kernel source, with no "
+                          "compilation")));
 cl::opt<std::string> output("o", cl::init("-"), cl::cat(outputCat),
                             cl::value_desc("file"),
                             cl::desc("Output file (default: stdout); written "
                                      "to a temporary file, then renamed"));
+cl::OptionCategory targetCat("Target", "Compile an artifact for a target");
+cl::opt<TargetFlag> target(
+    "target", cl::init(TargetFlag::None), cl::cat(targetCat),
+    cl::desc("Compile the model into an artifact for this target (needs -o)"),
+    cl::values(clEnumValN(TargetFlag::Cpu, "cpu",
+                          "The host CPU: C++ kernels built into a shared "
+                          "object with OpenMP")));
+cl::opt<std::string> cpuArch("cpu-arch", cl::init("x86-64-v3"),
+                             cl::cat(targetCat), cl::value_desc("march"),
+                             cl::desc("CPU the kernels are built for: "
+                                      "x86-64-v2, x86-64-v3 (default: AVX2 "
+                                      "and FMA) or x86-64-v4; the runtime "
+                                      "refuses a CPU that lacks it"));
+cl::opt<int64_t> prefillMax("prefill-max", cl::init(0), cl::cat(targetCat),
+                            cl::desc("Longest call of a dynamic-length "
+                                     "prefill; its activation arena is "
+                                     "planned for it (default: --max-seq)"));
+cl::opt<bool> noFusion("no-fusion", cl::cat(targetCat),
+                       cl::desc("Compile the unfused graph (one kernel per "
+                                "op), to compare against fusion"));
+
 cl::opt<bool> report("report", cl::cat(outputCat),
                      cl::desc("Print the per-kernel FLOPs, bytes and "
                               "arithmetic intensity, before and after "
@@ -169,9 +198,10 @@ Expected<BuildOptions> buildOptions() {
     return createStringError(inconvertibleErrorCode(),
                              "--batch: must be positive, got " +
                                  std::to_string(batch));
+  options.batch = batch;
   if (seqLen < 0)
     return createStringError(inconvertibleErrorCode(),
-                             "--seq-len: must be positive, got " +
+                             "--seq-len: must be positive (or 0 for dynamic), got " +
                                  std::to_string(seqLen));
   if (seqLen > 0)
     options.seqLen = seqLen;
@@ -201,17 +231,48 @@ mlir::LogicalResult fuse(mlir::MLIRContext &context, mlir::ModuleOp module) {
   return pm.run(module);
 }
 
+/// Compiles the (fused) module for --target and writes the artifact.
+int writeArtifact(mlir::ModuleOp module, int argc, char **argv) {
+  if (cpuArch != "x86-64-v2" && cpuArch != "x86-64-v3" &&
+      cpuArch != "x86-64-v4")
+    return fail("--cpu-arch: expected x86-64-v2, x86-64-v3 or x86-64-v4, got '" +
+                cpuArch + "'");
+  codegen::CompileOptions options;
+  options.cpuArch = cpuArch;
+  options.lowering.maxSeq = prefillMax;
+  for (int i = 0; i < argc; ++i)
+    options.commandLine += (i ? " " : "") + std::string(argv[i]);
+  Expected<artifact::ArtifactSpec> spec =
+      codegen::compileArtifact(module, options);
+  if (!spec)
+    return fail(toString(spec.takeError()));
+  // What the runtime would refuse must not be written in the first place.
+  runtime::Status status = runtime::verifyArtifact(*spec, output);
+  if (!status.ok())
+    return fail("internal error: the compiled artifact does not verify: " +
+                status.message());
+  status = runtime::writeArtifact(*spec, output);
+  if (!status.ok())
+    return fail(status.message());
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
-  cl::HideUnrelatedOptions({&modelCat, &overrideCat, &outputCat});
+  cl::HideUnrelatedOptions({&modelCat, &overrideCat, &outputCat, &targetCat});
   cl::ParseCommandLineOptions(
       argc, argv,
       "llamac: compiles Llama 2 models\n\n"
       "  llamac --model llama2-70b --emit=mlir\n"
       "  llamac --model llama2-7b --entry=decode --emit=fused-mlir\n"
-      "  llamac --model llama2-7b --entry=decode --report\n");
+      "  llamac --model llama2-7b --entry=decode --report\n"
+      "  llamac --model stories260K.bin --entry=prefill,decode --target=cpu "
+      "-o m.art\n");
+
+  if (convertCommand)
+    return runConvert();
 
   Expected<ModelConfig> config = loadConfig();
   if (!config)
@@ -219,8 +280,15 @@ int main(int argc, char **argv) {
   Expected<BuildOptions> options = buildOptions();
   if (!options)
     return fail(toString(options.takeError()));
-  if (emit == Emit::None && !report)
-    return fail("nothing to do: pass --emit=mlir|fused-mlir|dot or --report");
+  if (emit == Emit::None && !report && target == TargetFlag::None)
+    return fail("nothing to do: pass --emit=mlir|fused-mlir|dot, --report "
+                "or --target");
+  if (target != TargetFlag::None && (output == "-" || emit != Emit::None))
+    return fail("--target writes an artifact: give it -o FILE and no --emit");
+  if (prefillMax < 0 || prefillMax > config->maxSeqLen)
+    return fail("--prefill-max: must be between 1 and max_seq_len (" +
+                std::to_string(config->maxSeqLen) + "), got " +
+                std::to_string(prefillMax));
 
   mlir::MLIRContext context;
   mlir::OwningOpRef<mlir::ModuleOp> module =
@@ -237,8 +305,12 @@ int main(int argc, char **argv) {
       return fail(toString(costs.takeError()));
     unfused = std::move(*costs);
   }
-  bool needFusion = emit == Emit::FusedMlir || emit == Emit::Dot || report ||
-                    printAfterAll || !printAfter.empty();
+  bool needFusion = ((emit == Emit::FusedMlir || emit == Emit::Dot ||
+                      emit == Emit::Kernels) &&
+                     !noFusion) ||
+                    report ||
+                    printAfterAll || !printAfter.empty() ||
+                    (target != TargetFlag::None && !noFusion);
   if (needFusion && mlir::failed(fuse(context, *module)))
     return fail("the fusion pipeline failed");
 
@@ -248,10 +320,21 @@ int main(int argc, char **argv) {
       return fail(toString(fused.takeError()));
     printKernelReport(unfused, *fused, assumptions, outs());
   }
+  if (target != TargetFlag::None)
+    return writeArtifact(*module, argc, argv);
   if (emit == Emit::None)
     return 0;
   Error err = writeToOutput(output, [&](raw_ostream &os) -> Error {
-    if (emit == Emit::Dot) {
+    if (emit == Emit::Kernels) {
+      std::unique_ptr<codegen::KernelEmitter> emitter =
+          codegen::createCpuEmitter();
+      codegen::LoweringOptions lowering;
+      lowering.maxSeq = prefillMax;
+      auto spec = codegen::lowerToKernels(*module, *emitter, lowering);
+      if (!spec)
+        return spec.takeError();
+      os << spec->kernelSource;
+    } else if (emit == Emit::Dot) {
       mlir::PassManager pm(&context);
       pm.addPass(mlir::createPrintOpGraphPass(os));
       if (mlir::failed(pm.run(*module)))

@@ -1,0 +1,52 @@
+//===- KernelEmitter.h - Source of one kernel per fused op ------*- C++ -*-===//
+//
+// Code generation has one emitter interface, implemented once per target. An
+// emitter only reads the IR: everything it needs (shapes, epilogues, head
+// counts, RoPE layout) is on the op, and the kernel-level lowering has already
+// decided names, buffers and launch order.
+//
+// Kernel parameters, for every target: `buffers[i]` are the op's tensor
+// operands in operand order (non-tensor operands such as the i32 position are
+// skipped), then its results. KV-cache results alias their cache operands
+// (the update is in place). The position comes from the launch context unless
+// the op's position operand is an `arith.constant`, which is baked in. The
+// dynamic sequence dimension, if any, comes from the launch context.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LLAMAC_CODEGEN_KERNELEMITTER_H
+#define LLAMAC_CODEGEN_KERNELEMITTER_H
+
+#include "mlir/IR/Operation.h"
+#include "mlir/Support/LogicalResult.h"
+
+#include "llvm/Support/raw_ostream.h"
+
+#include <memory>
+
+namespace llamac::codegen {
+
+class KernelEmitter {
+public:
+  virtual ~KernelEmitter() = default;
+
+  /// Code every kernel of a translation unit shares (includes, helpers,
+  /// the ABI struct); emitted once, first.
+  virtual void emitPrelude(llvm::raw_ostream &os) = 0;
+
+  /// True for the ops this target turns into kernels.
+  virtual bool canEmit(mlir::Operation *op) const = 0;
+
+  /// Emits the complete definition of kernel `symbol` computing `op`. Fails
+  /// with a diagnostic on `op` when the op or its types are unsupported.
+  virtual mlir::LogicalResult emitKernel(mlir::Operation *op,
+                                         llvm::StringRef symbol,
+                                         llvm::raw_ostream &os) = 0;
+};
+
+/// The host (CPU) target: C++ with OpenMP, built into a shared object.
+std::unique_ptr<KernelEmitter> createCpuEmitter();
+
+} // namespace llamac::codegen
+
+#endif // LLAMAC_CODEGEN_KERNELEMITTER_H

@@ -1,0 +1,83 @@
+//===- CpuEmitter.cpp - The CPU KernelEmitter: dispatch by op -------------===//
+//
+// Each op kind goes to its family's emitter; this file only routes and owns
+// the compiler invocation that the driver and the tests share.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/cpu/CpuEmitter.h"
+#include "codegen/cpu/CpuEmitterUtil.h"
+
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace llamac::llama;
+
+namespace llamac::codegen {
+
+const char *cpuCompiler() { return "c++"; }
+
+std::vector<std::string> cpuCompileFlags() {
+  // ISO C++ (not gnu++) keeps g++ from contracting a * b + c into fused
+  // multiply-adds across statements, so that RoPE, RMSNorm and SiLU round as
+  // llama2.c's scalar code does. -fno-math-errno lets sqrtf be one
+  // instruction and changes no result.
+  return {"-std=c++17", "-O3",   "-march=native",   "-fopenmp",
+          "-shared",    "-fPIC", "-fno-math-errno"};
+}
+
+namespace {
+
+class CpuEmitter : public KernelEmitter {
+public:
+  void emitPrelude(raw_ostream &os) override { cpu::emitCpuPrelude(os); }
+
+  bool canEmit(Operation *op) const override {
+    return isa<EmbeddingOp, RMSNormOp, MatmulOp, RoPEOp, KVCacheWriteOp,
+               AttentionOp, SiLUOp, MulOp, AddOp, CrossEntropyOp,
+               PackWeightsOp, FusedMatmulOp, FusedRoPEAttentionOp>(op);
+  }
+
+  LogicalResult emitKernel(Operation *op, StringRef symbol,
+                           raw_ostream &os) override {
+    return llvm::TypeSwitch<Operation *, LogicalResult>(op)
+        .Case([&](MatmulOp op) { return cpu::emitMatmul(op, symbol, os); })
+        .Case([&](FusedMatmulOp op) {
+          return cpu::emitFusedMatmul(op, symbol, os);
+        })
+        .Case([&](PackWeightsOp op) {
+          return cpu::emitPackWeights(op, symbol, os);
+        })
+        .Case([&](RoPEOp op) { return cpu::emitRoPE(op, symbol, os); })
+        .Case([&](KVCacheWriteOp op) {
+          return cpu::emitKVCacheWrite(op, symbol, os);
+        })
+        .Case([&](AttentionOp op) {
+          return cpu::emitAttention(op, symbol, os);
+        })
+        .Case([&](FusedRoPEAttentionOp op) {
+          return cpu::emitFusedRoPEAttention(op, symbol, os);
+        })
+        .Case([&](EmbeddingOp op) {
+          return cpu::emitEmbedding(op, symbol, os);
+        })
+        .Case([&](RMSNormOp op) { return cpu::emitRMSNorm(op, symbol, os); })
+        .Case<SiLUOp, MulOp, AddOp>([&](Operation *op) {
+          return cpu::emitElementwise(op, symbol, os);
+        })
+        .Case([&](CrossEntropyOp op) {
+          return cpu::emitCrossEntropy(op, symbol, os);
+        })
+        .Default([&](Operation *op) {
+          return op->emitOpError() << "has no CPU kernel";
+        });
+  }
+};
+
+} // namespace
+
+std::unique_ptr<KernelEmitter> createCpuEmitter() {
+  return std::make_unique<CpuEmitter>();
+}
+
+} // namespace llamac::codegen

@@ -1,0 +1,128 @@
+//===- ArtifactSpec.h - What a compiled artifact contains --------*- C++ -*-===//
+//
+// The in-memory form of an artifact, shared by the compiler (which fills it
+// and writes it) and the runtime (which reads, verifies and executes it). The
+// file form is the FlatBuffers schema Artifact.fbs. Plain C++: a deployment
+// links no MLIR or LLVM.
+//
+// An artifact is a set of buffers, kernels and entry points. An entry point
+// is a launch sequence: each launch calls one kernel with the buffers it
+// names. The runtime knows nothing about what the kernels compute.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LLAMAC_RUNTIME_ARTIFACTSPEC_H
+#define LLAMAC_RUNTIME_ARTIFACTSPEC_H
+
+#include "frontend/ModelConfig.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace llamac::artifact {
+
+/// Bumped whenever the meaning of a field changes.
+inline constexpr uint32_t kSchemaVersion = 1;
+
+enum class ElementType : uint8_t { F32, F16, BF16, I32 };
+
+enum class BufferKind : uint8_t {
+  /// Given by the caller on every call of an entry: tokens, targets, loss
+  /// weights.
+  Input,
+  /// Bound from a checkpoint by `name` (Meta's names) once, at load time.
+  Weight,
+  /// Computed from weights by the "load" entry (packing, gain folding) once,
+  /// and kept for the lifetime of the session.
+  Packed,
+  /// A KV cache: persistent across calls, zero-initialized, updated in place.
+  Cache,
+  /// Lives in the arena of the one entry that uses it, at `arenaOffset`.
+  Activation,
+};
+
+struct BufferSpec {
+  /// Weight: the checkpoint tensor it binds. Others: a readable name
+  /// ("tokens", "k_cache.3", "logits", "layers.3.attention#0").
+  std::string name;
+  BufferKind kind = BufferKind::Activation;
+  ElementType type = ElementType::F32;
+  /// Row-major. -1 marks the dynamic sequence dimension, replaced at run
+  /// time by the call's sequence length.
+  std::vector<int64_t> shape;
+  /// Activation: byte offset in its entry's arena, planned for the entry's
+  /// `maxSeq`. Always a multiple of 64.
+  uint64_t arenaOffset = 0;
+};
+
+/// One launch of a kernel, with the buffers it reads and writes, in the
+/// kernel's parameter order (the op's tensor operands, then its results).
+struct LaunchSpec {
+  uint32_t kernel = 0;
+  std::vector<uint32_t> buffers;
+};
+
+struct EntrySpec {
+  /// "load" (weight packing; runs once after binding), "prefill", "decode",
+  /// "forward_loss".
+  std::string name;
+  int64_t batch = 1;
+  /// Tokens per call; -1 when dynamic (any length from 1 to maxSeq).
+  int64_t seq = -1;
+  /// The longest call the arena was planned for.
+  int64_t maxSeq = 1;
+  uint64_t arenaBytes = 0;
+  std::vector<LaunchSpec> launches;
+  /// Buffer ids the caller fills, in argument order (tokens first).
+  std::vector<uint32_t> inputs;
+  /// Buffer ids the caller reads afterwards (logits, or the loss). Caches
+  /// are updated in place and not listed.
+  std::vector<uint32_t> outputs;
+};
+
+struct KernelSpec {
+  /// The symbol in every binary of the artifact.
+  std::string symbol;
+  /// The op it implements ("fused_matmul", ...), for reports and profiles.
+  std::string op;
+  /// Where in the model it comes from ("layers.3.attention"), if anywhere.
+  std::string origin;
+};
+
+/// Compiled kernels for one target.
+struct BinarySpec {
+  /// "cpu" or "cuda".
+  std::string target;
+  /// "x86-64-v3", "native", "sm_90", "compute_90" (PTX), ...
+  std::string arch;
+  /// "elf-shared-object", "cubin" or "ptx".
+  std::string format;
+  std::vector<uint8_t> data;
+};
+
+struct Provenance {
+  std::string compilerVersion;
+  /// FNV-1a 64 of the kernel source, in hex.
+  std::string sourceHash;
+  /// The llamac command line.
+  std::string flags;
+  /// The host compiler or NVRTC version that built the binaries.
+  std::string toolVersion;
+};
+
+struct ArtifactSpec {
+  uint32_t schemaVersion = kSchemaVersion;
+  ModelConfig config;
+  std::vector<BufferSpec> buffers;
+  std::vector<KernelSpec> kernels;
+  std::vector<EntrySpec> entries;
+  std::vector<BinarySpec> binaries;
+  /// The generated source of every kernel, for --jit and for inspection.
+  std::string kernelSource;
+  Provenance provenance;
+};
+
+} // namespace llamac::artifact
+
+#endif // LLAMAC_RUNTIME_ARTIFACTSPEC_H

@@ -1,0 +1,250 @@
+//===- ArtifactVerifier.cpp - Semantic checks of an artifact --------------===//
+
+#include "runtime/ArtifactVerifier.h"
+
+#include "runtime/ArtifactLayout.h"
+#include "runtime/Tensor.h"
+
+#include <map>
+#include <set>
+
+using namespace llamac;
+using namespace llamac::artifact;
+using namespace llamac::runtime;
+
+namespace {
+
+/// Activations must start on a cache line; kernels vectorize on that.
+constexpr uint64_t kArenaAlignment = 64;
+
+std::string bufferLabel(const ArtifactSpec &spec, uint32_t id) {
+  return "buffers[" + std::to_string(id) + "] '" + spec.buffers[id].name + "'";
+}
+
+std::string entryLabel(const ArtifactSpec &spec, size_t index) {
+  return "entries[" + std::to_string(index) + "] '" + spec.entries[index].name +
+         "'";
+}
+
+/// Bytes of `buffer` at `seq`, or 0 when they exceed kMaxBufferBytes (no
+/// valid buffer is empty, so 0 cannot be mistaken for a size).
+uint64_t checkedBytes(const BufferSpec &buffer, int64_t seq) {
+  uint64_t bytes = elementBytes(buffer.type);
+  for (int64_t dim : buffer.shape) {
+    uint64_t extent = uint64_t(dim == -1 ? seq : dim);
+    if (extent != 0 && bytes > kMaxBufferBytes / extent)
+      return 0;
+    bytes *= extent;
+  }
+  return bytes > kMaxBufferBytes ? 0 : bytes;
+}
+
+class Verifier {
+public:
+  Verifier(const ArtifactSpec &spec, const std::string &origin)
+      : spec(spec), origin(origin) {}
+
+  Status run() {
+    LLAMAC_RETURN_IF_ERROR(verifyConfig());
+    for (uint32_t id = 0; id < spec.buffers.size(); ++id)
+      LLAMAC_RETURN_IF_ERROR(verifyBuffer(id));
+    for (size_t index = 0; index < spec.kernels.size(); ++index)
+      LLAMAC_RETURN_IF_ERROR(verifyKernel(index));
+    for (size_t index = 0; index < spec.entries.size(); ++index)
+      LLAMAC_RETURN_IF_ERROR(verifyEntry(index));
+    for (size_t index = 0; index < spec.binaries.size(); ++index)
+      LLAMAC_RETURN_IF_ERROR(verifyBinary(index));
+    return {};
+  }
+
+private:
+  Status fail(const std::string &where, const std::string &reason) const {
+    return Status::error(origin + ": " + where + ": " + reason);
+  }
+
+  Status verifyConfig() {
+    std::string problem = validate(spec.config);
+    if (!problem.empty())
+      return fail("config", problem);
+    return {};
+  }
+
+  Status verifyBuffer(uint32_t id) {
+    const BufferSpec &buffer = spec.buffers[id];
+    std::string label = bufferLabel(spec, id);
+    if (buffer.name.empty())
+      return fail("buffers[" + std::to_string(id) + "]", "name: empty");
+    bool mayBeDynamic = buffer.kind == BufferKind::Input ||
+                        buffer.kind == BufferKind::Activation;
+    int dynamicDims = 0;
+    for (int64_t dim : buffer.shape) {
+      if (dim == -1) {
+        ++dynamicDims;
+        if (!mayBeDynamic)
+          return fail(label, "shape " + shapeToString(buffer.shape) +
+                                 ": the sequence dimension -1 is allowed "
+                                 "only in input and activation buffers, not "
+                                 "in a " +
+                                 toString(buffer.kind) + " buffer");
+      } else if (dim <= 0) {
+        return fail(label, "shape " + shapeToString(buffer.shape) +
+                               ": dimension " + std::to_string(dim) +
+                               " is not positive");
+      }
+    }
+    if (dynamicDims > 1)
+      return fail(label, "shape " + shapeToString(buffer.shape) +
+                             ": more than one dynamic dimension");
+    if (checkedBytes(buffer, spec.config.maxSeqLen) == 0)
+      return fail(label, "shape " + shapeToString(buffer.shape) +
+                             ": larger than the runtime's limit of " +
+                             std::to_string(kMaxBufferBytes) + " bytes");
+    if (buffer.kind == BufferKind::Weight) {
+      if (buffer.type == ElementType::I32)
+        return fail(label, "type: a weight must be f32, f16 or bf16, not i32");
+      if (!weightNames.insert(buffer.name).second)
+        return fail(label, "name: more than one weight buffer binds it");
+    }
+    if (buffer.kind == BufferKind::Activation &&
+        buffer.arenaOffset % kArenaAlignment != 0)
+      return fail(label, "arena_offset " + std::to_string(buffer.arenaOffset) +
+                             " is not a multiple of " +
+                             std::to_string(kArenaAlignment));
+    return {};
+  }
+
+  Status verifyKernel(size_t index) {
+    const KernelSpec &kernel = spec.kernels[index];
+    std::string label = "kernels[" + std::to_string(index) + "]";
+    if (kernel.symbol.empty())
+      return fail(label, "symbol: empty");
+    if (!kernelSymbols.insert(kernel.symbol).second)
+      return fail(label + " '" + kernel.symbol + "'",
+                  "symbol: used by another kernel too");
+    return {};
+  }
+
+  Status verifyBufferId(const std::string &where, uint32_t id) const {
+    if (id >= spec.buffers.size())
+      return fail(where, "buffer id " + std::to_string(id) +
+                             " out of range (the artifact has " +
+                             std::to_string(spec.buffers.size()) + " buffers)");
+    return {};
+  }
+
+  Status verifyEntry(size_t index) {
+    const EntrySpec &entry = spec.entries[index];
+    std::string label = entryLabel(spec, index);
+    if (entry.name.empty())
+      return fail("entries[" + std::to_string(index) + "]", "name: empty");
+    if (!entryNames.insert(entry.name).second)
+      return fail(label, "name: another entry has the same name");
+    if (entry.batch < 1)
+      return fail(label,
+                  "batch " + std::to_string(entry.batch) + " is not positive");
+    if (entry.seq != -1 && entry.seq < 1)
+      return fail(label, "seq " + std::to_string(entry.seq) +
+                             " is neither positive nor -1 (dynamic)");
+    if (entry.maxSeq < 1)
+      return fail(label, "max_seq " + std::to_string(entry.maxSeq) +
+                             " is not positive");
+    int64_t maxSeq = entryMaxSeq(entry);
+    if (maxSeq > spec.config.maxSeqLen)
+      return fail(label, "calls of " + std::to_string(maxSeq) +
+                             " tokens exceed the config's max_seq_len " +
+                             std::to_string(spec.config.maxSeqLen));
+    if (entry.arenaBytes > kMaxBufferBytes)
+      return fail(label, "arena_bytes " + std::to_string(entry.arenaBytes) +
+                             " exceeds the runtime's limit of " +
+                             std::to_string(kMaxBufferBytes));
+
+    std::set<uint32_t> used;
+    for (size_t l = 0; l < entry.launches.size(); ++l) {
+      const LaunchSpec &launch = entry.launches[l];
+      std::string where = label + ": launches[" + std::to_string(l) + "]";
+      if (launch.kernel >= spec.kernels.size())
+        return fail(where, "kernel index " + std::to_string(launch.kernel) +
+                               " out of range (the artifact has " +
+                               std::to_string(spec.kernels.size()) +
+                               " kernels)");
+      if (launch.buffers.empty())
+        return fail(where, "buffers: empty (a kernel needs at least its "
+                           "result)");
+      for (uint32_t id : launch.buffers) {
+        LLAMAC_RETURN_IF_ERROR(verifyBufferId(where, id));
+        used.insert(id);
+      }
+    }
+    for (size_t i = 0; i < entry.inputs.size(); ++i) {
+      uint32_t id = entry.inputs[i];
+      std::string where = label + ": inputs[" + std::to_string(i) + "]";
+      LLAMAC_RETURN_IF_ERROR(verifyBufferId(where, id));
+      if (spec.buffers[id].kind != BufferKind::Input)
+        return fail(where, bufferLabel(spec, id) + " is a " +
+                               toString(spec.buffers[id].kind) +
+                               " buffer, not an input");
+      used.insert(id);
+    }
+    for (size_t i = 0; i < entry.outputs.size(); ++i) {
+      uint32_t id = entry.outputs[i];
+      std::string where = label + ": outputs[" + std::to_string(i) + "]";
+      LLAMAC_RETURN_IF_ERROR(verifyBufferId(where, id));
+      if (spec.buffers[id].kind == BufferKind::Weight)
+        return fail(where, bufferLabel(spec, id) +
+                               " is a weight, which no entry computes");
+      used.insert(id);
+    }
+
+    for (uint32_t id : used) {
+      const BufferSpec &buffer = spec.buffers[id];
+      if (buffer.kind != BufferKind::Activation)
+        continue;
+      auto [owner, inserted] = activationOwner.emplace(id, index);
+      if (!inserted && owner->second != index)
+        return fail(bufferLabel(spec, id),
+                    "activation used by both " +
+                        entryLabel(spec, owner->second) + " and " + label +
+                        "; an activation lives in one entry's arena");
+      uint64_t bytes = checkedBytes(buffer, maxSeq);
+      if (bytes == 0 || buffer.arenaOffset > entry.arenaBytes ||
+          bytes > entry.arenaBytes - buffer.arenaOffset)
+        return fail(label, bufferLabel(spec, id) + ": arena overflow: offset " +
+                               std::to_string(buffer.arenaOffset) + " + " +
+                               std::to_string(bytes) + " bytes (at seq " +
+                               std::to_string(maxSeq) +
+                               ") exceeds arena_bytes " +
+                               std::to_string(entry.arenaBytes));
+    }
+    return {};
+  }
+
+  Status verifyBinary(size_t index) {
+    const BinarySpec &binary = spec.binaries[index];
+    std::string label = "binaries[" + std::to_string(index) + "]";
+    if (binary.target.empty())
+      return fail(label, "target: empty");
+    if (binary.arch.empty())
+      return fail(label + " (" + binary.target + ")", "arch: empty");
+    label += " (" + binary.target + " " + binary.arch + ")";
+    if (binary.format.empty())
+      return fail(label, "format: empty");
+    if (binary.data.empty())
+      return fail(label, "data: empty");
+    return {};
+  }
+
+  const ArtifactSpec &spec;
+  const std::string &origin;
+  std::set<std::string> weightNames;
+  std::set<std::string> kernelSymbols;
+  std::set<std::string> entryNames;
+  /// Activation buffer id -> the entry whose arena holds it.
+  std::map<uint32_t, size_t> activationOwner;
+};
+
+} // namespace
+
+Status llamac::runtime::verifyArtifact(const ArtifactSpec &spec,
+                                       const std::string &origin) {
+  return Verifier(spec, origin).run();
+}

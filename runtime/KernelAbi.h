@@ -1,0 +1,34 @@
+/*===- KernelAbi.h - How the runtime calls generated CPU kernels -*- C -*-===*\
+|*                                                                          *|
+|* Shared by the runtime and the C++ that codegen emits for the CPU target.   *|
+|* It is plain C so that it can be pasted verbatim into generated sources.   *|
+|* Every kernel has the same signature, so the runtime needs to know nothing *|
+|* about the op a kernel implements: it passes the buffers the launch names, *|
+|* in order (the op's tensor operands, then its results), and the context.   *|
+|*                                                                          *|
+\*===----------------------------------------------------------------------===*/
+
+#ifndef LLAMAC_RUNTIME_KERNELABI_H
+#define LLAMAC_RUNTIME_KERNELABI_H
+
+#include <stdint.h>
+
+#define LLAMA_KERNEL_ABI_VERSION 1
+
+/* Per-call values that kernels specialized on everything else still need. */
+typedef struct LlamaKernelContext {
+  /* Batch rows of this call. */
+  int64_t batch;
+  /* Tokens per batch row in this call (the dynamic sequence dimension). */
+  int64_t seq;
+  /* Absolute position of the first token: where RoPE starts, where the KV
+     cache is written, and how many cached rows attention reads before it. */
+  int32_t position;
+  /* Threads a kernel may use; 1 runs it on the calling thread. */
+  int32_t numThreads;
+} LlamaKernelContext;
+
+typedef void (*LlamaCpuKernel)(void *const *buffers,
+                               const LlamaKernelContext *context);
+
+#endif /* LLAMAC_RUNTIME_KERNELABI_H */

@@ -1,0 +1,359 @@
+//===- Session.cpp - Runs an artifact's entries on the CPU ----------------===//
+
+#include "runtime/Session.h"
+
+#include "runtime/ArtifactLayout.h"
+#include "runtime/ArtifactVerifier.h"
+#include "runtime/HalfFloat.h"
+#include "runtime/HuggingFaceNames.h"
+#include "runtime/Tensor.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+using namespace llamac;
+using namespace llamac::artifact;
+using namespace llamac::runtime;
+
+namespace {
+
+bool endsWith(const std::string &text, const std::string &suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+/// Puts wq/wk rows in the order the artifact's RoPE expects. Hugging Face
+/// files store them permuted for half-split RoPE; Meta files in adjacent
+/// order. Other tensors are the same either way.
+Status matchRopeLayout(const std::string &origin, const std::string &name,
+                       const ModelConfig &config,
+                       std::optional<RopeStyle> stored, WeightData &data) {
+  if (!stored || *stored == config.ropeStyle)
+    return {};
+  int64_t heads = 0;
+  if (endsWith(name, "attention.wq.weight"))
+    heads = config.nHeads;
+  else if (endsWith(name, "attention.wk.weight"))
+    heads = config.nKvHeads;
+  else
+    return {};
+  if (data.shape.size() != 2 || data.shape[0] % (2 * heads) != 0)
+    return Status::error(origin + ": " + name + ": shape " +
+                         shapeToString(data.shape) +
+                         " cannot be re-ordered for RoPE: rows are not a "
+                         "multiple of 2 * " +
+                         std::to_string(heads) + " heads");
+  int64_t rows = data.shape[0], cols = data.shape[1];
+  data.storage = config.ropeStyle == RopeStyle::HalfSplit
+                     ? permuteForHalfSplitRope(data.data, heads, rows, cols)
+                     : unpermuteFromHalfSplitRope(data.data, heads, rows, cols);
+  data.data = data.storage.data();
+  return {};
+}
+
+/// Stores f32 values as the buffer's element type.
+void storeAs(ElementType type, const float *values, int64_t count,
+             uint8_t *destination) {
+  switch (type) {
+  case ElementType::F32:
+  case ElementType::I32:
+    std::memcpy(destination, values, size_t(count) * 4);
+    return;
+  case ElementType::F16: {
+    auto *out = reinterpret_cast<uint16_t *>(destination);
+    for (int64_t i = 0; i < count; ++i)
+      out[i] = f32ToF16(values[i]);
+    return;
+  }
+  case ElementType::BF16: {
+    auto *out = reinterpret_cast<uint16_t *>(destination);
+    for (int64_t i = 0; i < count; ++i)
+      out[i] = f32ToBf16(values[i]);
+    return;
+  }
+  }
+}
+
+} // namespace
+
+Session::~Session() = default;
+
+Status Session::fail(const std::string &message) const {
+  return Status::error(options.origin + ": " + message);
+}
+
+StatusOr<std::unique_ptr<Session>> Session::create(ArtifactSpec spec,
+                                                   WeightSource &weights,
+                                                   SessionOptions options) {
+  LLAMAC_RETURN_IF_ERROR(verifyArtifact(spec, options.origin));
+  std::unique_ptr<Session> session(new Session());
+  session->artifact = std::move(spec);
+  session->options = std::move(options);
+  session->setNumThreads(session->options.numThreads);
+  session->profiling = session->options.profile;
+  session->kernelTimes.assign(session->artifact.kernels.size(), {});
+
+  StatusOr<std::unique_ptr<CpuKernelLibrary>> library =
+      CpuKernelLibrary::load(session->artifact, session->options.origin);
+  if (!library.ok())
+    return library.status();
+  session->kernels = std::move(library).value();
+
+  LLAMAC_RETURN_IF_ERROR(session->allocate());
+  LLAMAC_RETURN_IF_ERROR(session->bindWeights(weights));
+  session->prepareEntries();
+
+  int load = session->entryIndex("load");
+  if (load >= 0) {
+    const EntrySpec &entry = session->artifact.entries[size_t(load)];
+    if (!entry.inputs.empty())
+      return session->fail("entries[" + std::to_string(load) +
+                           "] 'load': takes inputs, but the runtime runs it "
+                           "with none");
+    LLAMAC_RETURN_IF_ERROR(
+        session->run(load, {}, 0, entry.seq > 0 ? entry.seq : 1));
+  }
+  return session;
+}
+
+Status Session::allocate() {
+  const size_t numBuffers = artifact.buffers.size();
+  storage.resize(numBuffers);
+  addresses.assign(numBuffers, nullptr);
+
+  // An input's sequence dimension is sized for the longest entry using it.
+  std::vector<int64_t> longestUse(numBuffers, 1);
+  std::vector<int> owner(numBuffers, -1);
+  for (size_t e = 0; e < artifact.entries.size(); ++e) {
+    const EntrySpec &entry = artifact.entries[e];
+    auto use = [&](uint32_t id) {
+      longestUse[id] = std::max(longestUse[id], entryMaxSeq(entry));
+      owner[id] = int(e);
+    };
+    for (const LaunchSpec &launch : entry.launches)
+      for (uint32_t id : launch.buffers)
+        use(id);
+    for (uint32_t id : entry.inputs)
+      use(id);
+    for (uint32_t id : entry.outputs)
+      use(id);
+  }
+
+  entries.resize(artifact.entries.size());
+  for (size_t e = 0; e < artifact.entries.size(); ++e) {
+    uint64_t bytes = artifact.entries[e].arenaBytes;
+    entries[e].arena = AlignedBuffer(size_t(bytes));
+    if (!entries[e].arena)
+      return fail("entries[" + std::to_string(e) + "] '" +
+                  artifact.entries[e].name +
+                  "': cannot allocate its arena of " + std::to_string(bytes) +
+                  " bytes");
+    entries[e].scratch.resize(artifact.entries[e].outputs.size());
+  }
+
+  for (size_t id = 0; id < numBuffers; ++id) {
+    const BufferSpec &buffer = artifact.buffers[id];
+    if (buffer.kind == BufferKind::Activation) {
+      // Verified: an activation belongs to one entry and fits its arena.
+      if (owner[id] >= 0)
+        addresses[id] =
+            entries[size_t(owner[id])].arena.data() + buffer.arenaOffset;
+      continue;
+    }
+    uint64_t bytes = bufferBytes(buffer, longestUse[id]);
+    storage[id] = AlignedBuffer(size_t(bytes));
+    if (!storage[id])
+      return fail("buffers[" + std::to_string(id) + "] '" + buffer.name +
+                  "': cannot allocate " + std::to_string(bytes) + " bytes");
+    addresses[id] = storage[id].data();
+  }
+  return {};
+}
+
+Status Session::bindWeights(WeightSource &weights) {
+  const std::string origin = weights.origin();
+  for (size_t id = 0; id < artifact.buffers.size(); ++id) {
+    const BufferSpec &buffer = artifact.buffers[id];
+    if (buffer.kind != BufferKind::Weight)
+      continue;
+    StatusOr<WeightData> fetched = weights.fetch(buffer.name, buffer.shape);
+    if (!fetched.ok())
+      return fetched.status();
+    WeightData &data = *fetched;
+    if (data.shape != buffer.shape)
+      return Status::error(origin + ": " + buffer.name + ": shape " +
+                           shapeToString(buffer.shape) +
+                           " expected by the artifact, found " +
+                           shapeToString(data.shape));
+    LLAMAC_RETURN_IF_ERROR(matchRopeLayout(origin, buffer.name, artifact.config,
+                                           weights.qkLayout(), data));
+    storeAs(buffer.type, data.data, numElements(buffer.shape),
+            storage[id].data());
+  }
+  return {};
+}
+
+void Session::prepareEntries() {
+  for (size_t e = 0; e < artifact.entries.size(); ++e) {
+    const EntrySpec &spec = artifact.entries[e];
+    Entry &entry = entries[e];
+    size_t total = 0;
+    for (const LaunchSpec &launch : spec.launches)
+      total += launch.buffers.size();
+    // Filled completely before any pointer into it is taken.
+    entry.arguments.reserve(total);
+    for (const LaunchSpec &launch : spec.launches)
+      for (uint32_t id : launch.buffers)
+        entry.arguments.push_back(addresses[id]);
+    size_t next = 0;
+    for (const LaunchSpec &launch : spec.launches) {
+      entry.launches.push_back({kernels->kernel(launch.kernel),
+                                entry.arguments.data() + next, launch.kernel});
+      next += launch.buffers.size();
+    }
+  }
+}
+
+int Session::entryIndex(const std::string &name) const {
+  for (size_t e = 0; e < artifact.entries.size(); ++e)
+    if (artifact.entries[e].name == name)
+      return int(e);
+  return -1;
+}
+
+Status Session::checkCall(int entryId, const std::vector<InputData> &inputs,
+                          int32_t position, int64_t seq) const {
+  if (entryId < 0 || size_t(entryId) >= artifact.entries.size())
+    return fail("entry " + std::to_string(entryId) +
+                " out of range (the artifact has " +
+                std::to_string(artifact.entries.size()) + " entries)");
+  const EntrySpec &entry = artifact.entries[size_t(entryId)];
+  std::string label = "entry '" + entry.name + "'";
+  if (entry.seq > 0 && seq != entry.seq)
+    return fail(label + ": seq " + std::to_string(seq) +
+                ": the entry takes exactly " + std::to_string(entry.seq) +
+                " tokens per call");
+  if (entry.seq < 0 && (seq < 1 || seq > entry.maxSeq))
+    return fail(label + ": seq " + std::to_string(seq) +
+                ": must be between 1 and " + std::to_string(entry.maxSeq));
+  if (position < 0)
+    return fail(label + ": position " + std::to_string(position) +
+                " is negative");
+  if (int64_t(position) + seq > artifact.config.maxSeqLen)
+    return fail(label + ": position " + std::to_string(position) + " + " +
+                std::to_string(seq) + " tokens exceeds the KV cache capacity " +
+                std::to_string(artifact.config.maxSeqLen));
+  if (inputs.size() != entry.inputs.size())
+    return fail(label + ": takes " + std::to_string(entry.inputs.size()) +
+                " inputs, got " + std::to_string(inputs.size()));
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const BufferSpec &buffer = artifact.buffers[entry.inputs[i]];
+    uint64_t expected = bufferBytes(buffer, seq);
+    std::string where =
+        label + ": input " + std::to_string(i) + " '" + buffer.name + "'";
+    if (inputs[i].bytes != expected || (expected && !inputs[i].data))
+      return fail(where + ": got " + std::to_string(inputs[i].bytes) +
+                  " bytes, expected " + std::to_string(expected) + " (" +
+                  toString(buffer.type) + " " +
+                  shapeToString(resolveShape(buffer, seq)) + ")");
+    // Token ids index the embedding table; one out of range would be an
+    // out-of-bounds read in a kernel, so it is caught here.
+    if (buffer.type == ElementType::I32 && buffer.name == "tokens") {
+      const auto *ids = static_cast<const int32_t *>(inputs[i].data);
+      for (size_t t = 0; t < expected / 4; ++t)
+        if (ids[t] < 0 || ids[t] >= artifact.config.vocabSize)
+          return fail(where + ": token id " + std::to_string(ids[t]) +
+                      " at index " + std::to_string(t) +
+                      " is outside the vocabulary of " +
+                      std::to_string(artifact.config.vocabSize));
+    }
+  }
+  return {};
+}
+
+Status Session::run(int entryId, const std::vector<InputData> &inputs,
+                    int32_t position, int64_t seq) {
+  LLAMAC_RETURN_IF_ERROR(checkCall(entryId, inputs, position, seq));
+  const EntrySpec &spec = artifact.entries[size_t(entryId)];
+  Entry &entry = entries[size_t(entryId)];
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (inputs[i].bytes)
+      std::memcpy(addresses[spec.inputs[i]], inputs[i].data, inputs[i].bytes);
+
+  const LlamaKernelContext context{spec.batch, seq, position, numThreads};
+  if (!profiling) {
+    for (const Launch &launch : entry.launches)
+      launch.kernel(launch.buffers, &context);
+  } else {
+    using Clock = std::chrono::steady_clock;
+    for (const Launch &launch : entry.launches) {
+      Clock::time_point start = Clock::now();
+      launch.kernel(launch.buffers, &context);
+      auto elapsed = std::chrono::duration_cast<std::chrono::nanoseconds>(
+          Clock::now() - start);
+      KernelTime &time = kernelTimes[launch.kernelIndex];
+      ++time.calls;
+      time.nanoseconds += uint64_t(elapsed.count());
+    }
+  }
+  entry.lastSeq = seq;
+  return {};
+}
+
+Status Session::run(const std::string &name,
+                    const std::vector<InputData> &inputs, int32_t position,
+                    int64_t seq) {
+  int entryId = entryIndex(name);
+  if (entryId < 0)
+    return fail("entry '" + name + "': not in the artifact");
+  return run(entryId, inputs, position, seq);
+}
+
+const void *Session::outputData(int entryId, size_t index) const {
+  return addresses[artifact.entries[size_t(entryId)].outputs[index]];
+}
+
+std::vector<int64_t> Session::outputShape(int entryId, size_t index) const {
+  const EntrySpec &spec = artifact.entries[size_t(entryId)];
+  return resolveShape(artifact.buffers[spec.outputs[index]],
+                      std::max<int64_t>(entries[size_t(entryId)].lastSeq, 1));
+}
+
+const float *Session::outputF32(int entryId, size_t index) {
+  const EntrySpec &spec = artifact.entries[size_t(entryId)];
+  const BufferSpec &buffer = artifact.buffers[spec.outputs[index]];
+  const void *data = outputData(entryId, index);
+  if (buffer.type == ElementType::F32)
+    return static_cast<const float *>(data);
+  int64_t count = numElements(outputShape(entryId, index));
+  std::vector<float> &copy = entries[size_t(entryId)].scratch[index];
+  copy.resize(size_t(count));
+  const auto *raw = static_cast<const uint16_t *>(data);
+  for (int64_t i = 0; i < count; ++i) {
+    if (buffer.type == ElementType::F16)
+      copy[i] = f16ToF32(raw[i]);
+    else if (buffer.type == ElementType::BF16)
+      copy[i] = bf16ToF32(raw[i]);
+    else
+      copy[i] = float(static_cast<const int32_t *>(data)[i]);
+  }
+  return copy.data();
+}
+
+const float *Session::lastTokenLogits(int entryId) {
+  std::vector<int64_t> shape = outputShape(entryId, 0);
+  int64_t width = shape.empty() ? 1 : shape.back();
+  int64_t rows = numElements(shape) / width;
+  return outputF32(entryId, 0) + (rows - 1) * width;
+}
+
+void Session::resetCaches() {
+  for (size_t id = 0; id < artifact.buffers.size(); ++id)
+    if (artifact.buffers[id].kind == BufferKind::Cache)
+      storage[id].clear();
+}
+
+void Session::clearProfile() {
+  kernelTimes.assign(artifact.kernels.size(), {});
+}

@@ -1,0 +1,186 @@
+//===- WeightSource.cpp - Where a session's weights come from -------------===//
+
+#include "runtime/WeightSource.h"
+
+#include "runtime/HuggingFaceNames.h"
+#include "runtime/Llama2cCheckpoint.h"
+#include "runtime/MappedFile.h"
+#include "runtime/Safetensors.h"
+#include "runtime/Sampler.h"
+
+#include <cmath>
+#include <cstring>
+#include <map>
+
+using namespace llamac;
+using namespace llamac::runtime;
+
+WeightSource::~WeightSource() = default;
+
+Status llamac::runtime::missingWeight(const std::string &origin,
+                                      const std::string &name) {
+  std::string hint;
+  if (name == "output.weight")
+    hint = "; a checkpoint whose classifier is shared with "
+           "tok_embeddings.weight needs an artifact compiled from it";
+  return Status::error(origin + ": " + name +
+                       ": not found (the artifact needs it)" + hint);
+}
+
+namespace {
+
+class Llama2cSource : public WeightSource {
+public:
+  explicit Llama2cSource(Llama2cCheckpoint checkpoint)
+      : checkpoint(std::move(checkpoint)) {}
+
+  std::string origin() const override { return checkpoint.file->path(); }
+  std::optional<RopeStyle> qkLayout() const override {
+    return RopeStyle::Adjacent;
+  }
+  StatusOr<WeightData> fetch(const std::string &name,
+                             const std::vector<int64_t> &) override {
+    const TensorView *tensor = checkpoint.find(name);
+    if (!tensor)
+      return missingWeight(origin(), name);
+    WeightData data;
+    data.shape = tensor->shape;
+    data.data = tensor->data;
+    return data;
+  }
+
+private:
+  Llama2cCheckpoint checkpoint;
+};
+
+class SafetensorsSource : public WeightSource {
+public:
+  static StatusOr<std::unique_ptr<WeightSource>> open(const std::string &path) {
+    StatusOr<SafetensorsFile> file = readSafetensors(path);
+    if (!file.ok())
+      return file.status();
+    std::unique_ptr<SafetensorsSource> source(new SafetensorsSource());
+    source->path = path;
+    source->file = std::move(file).value();
+    for (const SafetensorsTensor &tensor : source->file.tensors)
+      if (tensor.name.rfind("model.", 0) == 0 ||
+          tensor.name == "lm_head.weight")
+        source->huggingFace = true;
+    for (const SafetensorsTensor &tensor : source->file.tensors) {
+      std::optional<std::string> meta =
+          source->huggingFace ? hfNameToMeta(tensor.name) : tensor.name;
+      // Tensors the model does not use (rotary_emb.inv_freq) stay unbound.
+      if (meta)
+        source->byMetaName.emplace(*meta, &tensor);
+    }
+    return std::unique_ptr<WeightSource>(std::move(source));
+  }
+
+  std::string origin() const override { return path; }
+  std::optional<RopeStyle> qkLayout() const override {
+    return huggingFace ? RopeStyle::HalfSplit : RopeStyle::Adjacent;
+  }
+  StatusOr<WeightData> fetch(const std::string &name,
+                             const std::vector<int64_t> &) override {
+    auto found = byMetaName.find(name);
+    if (found == byMetaName.end())
+      return missingWeight(origin(), name);
+    const SafetensorsTensor &tensor = *found->second;
+    WeightData data;
+    data.shape = tensor.shape;
+    data.storage = convertToF32(tensor.type, tensor.data, tensor.numElements());
+    data.data = data.storage.data();
+    return data;
+  }
+
+private:
+  SafetensorsSource() = default;
+
+  std::string path;
+  SafetensorsFile file;
+  bool huggingFace = false;
+  std::map<std::string, const SafetensorsTensor *> byMetaName;
+};
+
+/// FNV-1a 64: a stable hash, so a name gives the same weights everywhere.
+uint64_t hashName(const std::string &name) {
+  uint64_t hash = 0xcbf29ce484222325ull;
+  for (unsigned char c : name) {
+    hash ^= c;
+    hash *= 0x100000001b3ull;
+  }
+  return hash;
+}
+
+bool endsWith(const std::string &text, const std::string &suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+class RandomSource : public WeightSource {
+public:
+  explicit RandomSource(uint64_t seed) : seed(seed) {}
+
+  std::string origin() const override {
+    return "random weights (seed " + std::to_string(seed) + ")";
+  }
+  std::optional<RopeStyle> qkLayout() const override { return std::nullopt; }
+  StatusOr<WeightData> fetch(const std::string &name,
+                             const std::vector<int64_t> &shape) override {
+    WeightData data;
+    data.shape = shape;
+    int64_t count = 1;
+    for (int64_t dim : shape)
+      count *= dim;
+    data.storage.resize(size_t(count));
+    if (endsWith(name, "norm.weight")) {
+      std::fill(data.storage.begin(), data.storage.end(), 1.0f);
+    } else {
+      int64_t cols = shape.empty() ? 1 : shape.back();
+      float bound = 1.0f / std::sqrt(float(cols));
+      // run.c's xorshift* needs a non-zero state.
+      uint64_t state = hashName(name) ^ (seed * 0x9e3779b97f4a7c15ull);
+      if (state == 0)
+        state = 1;
+      for (float &value : data.storage)
+        value = (2.0f * randomF32(state) - 1.0f) * bound;
+    }
+    data.data = data.storage.data();
+    return data;
+  }
+
+private:
+  uint64_t seed;
+};
+
+/// A safetensors file starts with a little-endian u64 header length and the
+/// header's '{'. A llama2.c header there would need dim, hidden_dim and
+/// n_layers to spell that, which no real checkpoint does.
+bool looksLikeSafetensors(const MappedFile &file) {
+  if (file.size() < 9 || file.data()[8] != '{')
+    return false;
+  uint64_t headerBytes = 0;
+  std::memcpy(&headerBytes, file.data(), 8);
+  return headerBytes <= file.size() - 8;
+}
+
+} // namespace
+
+StatusOr<std::unique_ptr<WeightSource>>
+llamac::runtime::openWeightFile(const std::string &path) {
+  StatusOr<std::shared_ptr<const MappedFile>> file = MappedFile::open(path);
+  if (!file.ok())
+    return file.status();
+  if (looksLikeSafetensors(**file))
+    return SafetensorsSource::open(path);
+  StatusOr<Llama2cCheckpoint> checkpoint = readLlama2cCheckpoint(path);
+  if (!checkpoint.ok())
+    return checkpoint.status();
+  return std::unique_ptr<WeightSource>(
+      new Llama2cSource(std::move(checkpoint).value()));
+}
+
+std::unique_ptr<WeightSource>
+llamac::runtime::createRandomWeights(uint64_t seed) {
+  return std::make_unique<RandomSource>(seed);
+}

@@ -1,0 +1,370 @@
+//===- ArtifactIOTest.cpp - Writing, reading and verifying artifacts ------===//
+//
+// One test per way an artifact file can be wrong, each checking that the
+// message names the file, the field and the reason.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/ArtifactIO.h"
+#include "runtime/ArtifactLayout.h"
+#include "runtime/ArtifactVerifier.h"
+
+#include "TestArtifacts.h"
+#include "TestAssets.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+
+using namespace llamac;
+using namespace llamac::artifact;
+using namespace llamac::runtime;
+using llamac::test::readBytes;
+using llamac::test::TempDir;
+using llamac::test::toyArtifact;
+using llamac::test::writeBytes;
+using testing::HasSubstr;
+
+namespace {
+
+/// The toy artifact with a stand-in binary: these tests never load it, and
+/// without a real shared object in the middle, the file is mostly tables.
+ArtifactSpec tableOnlyArtifact() {
+  ArtifactSpec spec = toyArtifact({0x7f, 'E', 'L', 'F'});
+  spec.kernelSource.clear();
+  return spec;
+}
+
+/// Writes `spec` to a file and returns the error reading it back.
+std::string readError(const TempDir &dir, const ArtifactSpec &spec) {
+  std::string path = dir.file("m.art");
+  Status written = writeArtifact(spec, path);
+  EXPECT_TRUE(written.ok()) << written.message();
+  StatusOr<ArtifactSpec> read = readArtifact(path);
+  EXPECT_FALSE(read.ok());
+  return read.ok() ? "" : read.message();
+}
+
+std::string readErrorOfBytes(const TempDir &dir,
+                             const std::vector<uint8_t> &bytes) {
+  std::string path = dir.file("m.art");
+  writeBytes(path, bytes);
+  StatusOr<ArtifactSpec> read = readArtifact(path);
+  EXPECT_FALSE(read.ok());
+  return read.ok() ? "" : read.message();
+}
+
+TEST(ArtifactIOTest, RoundTripsEveryField) {
+  TempDir dir;
+  ArtifactSpec spec = toyArtifact({1, 2, 3, 4, 5});
+  spec.config.ropeStyle = RopeStyle::HalfSplit;
+  spec.config.dtype = DType::BF16;
+  spec.config.ropeTheta = 500000.0;
+  spec.config.normEps = 1e-6;
+  spec.binaries.push_back({"cuda", "sm_90", "cubin", {9, 8, 7}});
+  std::string path = dir.file("m.art");
+  ASSERT_TRUE(writeArtifact(spec, path).ok());
+  StatusOr<ArtifactSpec> read = readArtifact(path);
+  ASSERT_TRUE(read.ok()) << read.message();
+  const ArtifactSpec &back = *read;
+
+  EXPECT_EQ(back.schemaVersion, kSchemaVersion);
+  EXPECT_EQ(back.config.name, "toy");
+  EXPECT_EQ(back.config.dim, 4);
+  EXPECT_EQ(back.config.nLayers, 1);
+  EXPECT_EQ(back.config.nHeads, 2);
+  EXPECT_EQ(back.config.nKvHeads, 1);
+  EXPECT_EQ(back.config.ffnDim, 8);
+  EXPECT_EQ(back.config.vocabSize, 8);
+  EXPECT_EQ(back.config.maxSeqLen, 16);
+  EXPECT_EQ(back.config.ropeTheta, 500000.0);
+  EXPECT_EQ(back.config.normEps, 1e-6);
+  EXPECT_EQ(back.config.ropeStyle, RopeStyle::HalfSplit);
+  EXPECT_EQ(back.config.dtype, DType::BF16);
+  EXPECT_TRUE(back.config.sharedClassifier);
+
+  ASSERT_EQ(back.buffers.size(), spec.buffers.size());
+  for (size_t i = 0; i < spec.buffers.size(); ++i) {
+    EXPECT_EQ(back.buffers[i].name, spec.buffers[i].name);
+    EXPECT_EQ(back.buffers[i].kind, spec.buffers[i].kind);
+    EXPECT_EQ(back.buffers[i].type, spec.buffers[i].type);
+    EXPECT_EQ(back.buffers[i].shape, spec.buffers[i].shape);
+    EXPECT_EQ(back.buffers[i].arenaOffset, spec.buffers[i].arenaOffset);
+  }
+  ASSERT_EQ(back.kernels.size(), spec.kernels.size());
+  for (size_t i = 0; i < spec.kernels.size(); ++i) {
+    EXPECT_EQ(back.kernels[i].symbol, spec.kernels[i].symbol);
+    EXPECT_EQ(back.kernels[i].op, spec.kernels[i].op);
+    EXPECT_EQ(back.kernels[i].origin, spec.kernels[i].origin);
+  }
+  ASSERT_EQ(back.entries.size(), spec.entries.size());
+  for (size_t i = 0; i < spec.entries.size(); ++i) {
+    const EntrySpec &a = spec.entries[i], &b = back.entries[i];
+    EXPECT_EQ(b.name, a.name);
+    EXPECT_EQ(b.batch, a.batch);
+    EXPECT_EQ(b.seq, a.seq);
+    EXPECT_EQ(b.maxSeq, a.maxSeq);
+    EXPECT_EQ(b.arenaBytes, a.arenaBytes);
+    EXPECT_EQ(b.inputs, a.inputs);
+    EXPECT_EQ(b.outputs, a.outputs);
+    ASSERT_EQ(b.launches.size(), a.launches.size());
+    for (size_t l = 0; l < a.launches.size(); ++l) {
+      EXPECT_EQ(b.launches[l].kernel, a.launches[l].kernel);
+      EXPECT_EQ(b.launches[l].buffers, a.launches[l].buffers);
+    }
+  }
+  ASSERT_EQ(back.binaries.size(), 2u);
+  EXPECT_EQ(back.binaries[0].target, "cpu");
+  EXPECT_EQ(back.binaries[0].arch, "x86-64");
+  EXPECT_EQ(back.binaries[0].format, "elf-shared-object");
+  EXPECT_EQ(back.binaries[0].data, (std::vector<uint8_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(back.binaries[1].data, (std::vector<uint8_t>{9, 8, 7}));
+  EXPECT_EQ(back.kernelSource, spec.kernelSource);
+  EXPECT_EQ(back.provenance.compilerVersion, "0.1.0");
+  EXPECT_EQ(back.provenance.sourceHash, "0123456789abcdef");
+  EXPECT_EQ(back.provenance.flags, "llamac --target=cpu");
+  EXPECT_EQ(back.provenance.toolVersion, "test compiler");
+}
+
+TEST(ArtifactIOTest, BinariesAre64ByteAligned) {
+  StatusOr<std::vector<uint8_t>> bytes =
+      serializeArtifact(toyArtifact(std::vector<uint8_t>(100, 0xab)));
+  ASSERT_TRUE(bytes.ok());
+  StatusOr<ArtifactSpec> read =
+      readArtifactFromMemory(bytes->data(), bytes->size(), "mem");
+  ASSERT_TRUE(read.ok()) << read.message();
+  // Find the run of 0xab in the file: it must start at a multiple of 64.
+  const std::vector<uint8_t> &file = *bytes;
+  size_t start = 0;
+  while (start + 100 <= file.size() &&
+         !std::all_of(file.begin() + start, file.begin() + start + 100,
+                      [](uint8_t b) { return b == 0xab; }))
+    ++start;
+  ASSERT_LE(start + 100, file.size());
+  EXPECT_EQ(start % 64, 0u);
+}
+
+TEST(ArtifactIOTest, WriteIsAtomicAndLeavesNoTemporary) {
+  TempDir dir;
+  std::string path = dir.file("m.art");
+  ASSERT_TRUE(writeArtifact(tableOnlyArtifact(), path).ok());
+  size_t files = 0;
+  for (auto &entry : std::filesystem::directory_iterator(dir.path())) {
+    (void)entry;
+    ++files;
+  }
+  EXPECT_EQ(files, 1u);
+}
+
+TEST(ArtifactIOTest, MissingFile) {
+  TempDir dir;
+  StatusOr<ArtifactSpec> read = readArtifact(dir.file("absent.art"));
+  ASSERT_FALSE(read.ok());
+  EXPECT_THAT(read.message(), HasSubstr("absent.art: cannot open"));
+}
+
+TEST(ArtifactIOTest, TruncatedFile) {
+  TempDir dir;
+  StatusOr<std::vector<uint8_t>> bytes = serializeArtifact(tableOnlyArtifact());
+  ASSERT_TRUE(bytes.ok());
+  std::vector<uint8_t> half(bytes->begin(), bytes->begin() + bytes->size() / 2);
+  std::string message = readErrorOfBytes(dir, half);
+  EXPECT_THAT(message, HasSubstr("m.art: truncated or corrupt: FlatBuffers "
+                                 "verification failed (file size " +
+                                 std::to_string(half.size()) + " bytes)"));
+}
+
+TEST(ArtifactIOTest, FileShorterThanHeader) {
+  TempDir dir;
+  std::string message = readErrorOfBytes(dir, {1, 2, 3});
+  EXPECT_THAT(message, HasSubstr("m.art: truncated or corrupt: file has 3 "
+                                 "bytes"));
+}
+
+TEST(ArtifactIOTest, FlippedBytesInTheMiddle) {
+  TempDir dir;
+  StatusOr<std::vector<uint8_t>> bytes = serializeArtifact(tableOnlyArtifact());
+  ASSERT_TRUE(bytes.ok());
+  std::vector<uint8_t> corrupt = *bytes;
+  for (size_t i = corrupt.size() / 2 - 16; i < corrupt.size() / 2 + 16; ++i)
+    corrupt[i] ^= 0xff;
+  std::string message = readErrorOfBytes(dir, corrupt);
+  EXPECT_THAT(message, HasSubstr("m.art: truncated or corrupt"));
+}
+
+TEST(ArtifactIOTest, WrongIdentifier) {
+  TempDir dir;
+  StatusOr<std::vector<uint8_t>> bytes = serializeArtifact(tableOnlyArtifact());
+  ASSERT_TRUE(bytes.ok());
+  std::vector<uint8_t> other = *bytes;
+  std::copy_n("ABC\x01", 4, other.begin() + 4);
+  std::string message = readErrorOfBytes(dir, other);
+  EXPECT_EQ(message, dir.file("m.art") +
+                         ": not a llamac artifact (identifier 'ABC\\x01', "
+                         "expected 'LLMA')");
+}
+
+TEST(ArtifactIOTest, FutureSchemaVersion) {
+  TempDir dir;
+  ArtifactSpec spec = tableOnlyArtifact();
+  spec.schemaVersion = kSchemaVersion + 1;
+  EXPECT_THAT(
+      readError(dir, spec),
+      HasSubstr("m.art: schema_version: " + std::to_string(kSchemaVersion + 1) +
+                " is newer than the version " + std::to_string(kSchemaVersion) +
+                " this runtime reads"));
+}
+
+TEST(ArtifactIOTest, BufferIdOutOfRange) {
+  TempDir dir;
+  ArtifactSpec spec = tableOnlyArtifact();
+  spec.entries[test::kDecodeEntry].launches[1].buffers[2] = 99;
+  EXPECT_THAT(readError(dir, spec),
+              HasSubstr("m.art: entries[2] 'decode': launches[1]: buffer id 99 "
+                        "out of range (the artifact has 11 buffers)"));
+}
+
+TEST(ArtifactIOTest, KernelIndexOutOfRange) {
+  TempDir dir;
+  ArtifactSpec spec = tableOnlyArtifact();
+  spec.entries[test::kPrefillEntry].launches[2].kernel = 7;
+  EXPECT_THAT(readError(dir, spec),
+              HasSubstr("m.art: entries[1] 'prefill': launches[2]: kernel "
+                        "index 7 out of range (the artifact has 4 kernels)"));
+}
+
+TEST(ArtifactIOTest, LaunchWithoutBuffers) {
+  TempDir dir;
+  ArtifactSpec spec = tableOnlyArtifact();
+  spec.entries[test::kLoadEntry].launches[0].buffers.clear();
+  EXPECT_THAT(readError(dir, spec),
+              HasSubstr("m.art: entries[0] 'load': launches[0]: buffers: "
+                        "empty"));
+}
+
+TEST(ArtifactIOTest, InputOutOfRange) {
+  TempDir dir;
+  ArtifactSpec spec = tableOnlyArtifact();
+  spec.entries[test::kDecodeEntry].inputs = {11};
+  EXPECT_THAT(readError(dir, spec),
+              HasSubstr("m.art: entries[2] 'decode': inputs[0]: buffer id 11 "
+                        "out of range"));
+}
+
+TEST(ArtifactIOTest, InputThatIsNotAnInputBuffer) {
+  TempDir dir;
+  ArtifactSpec spec = tableOnlyArtifact();
+  spec.entries[test::kDecodeEntry].inputs = {test::kCache};
+  EXPECT_THAT(readError(dir, spec),
+              HasSubstr("m.art: entries[2] 'decode': inputs[0]: buffers[4] "
+                        "'k_cache.0' is a cache buffer, not an input"));
+}
+
+TEST(ArtifactIOTest, OutputOutOfRange) {
+  TempDir dir;
+  ArtifactSpec spec = tableOnlyArtifact();
+  spec.entries[test::kPrefillEntry].outputs = {40};
+  EXPECT_THAT(readError(dir, spec),
+              HasSubstr("m.art: entries[1] 'prefill': outputs[0]: buffer id "
+                        "40 out of range"));
+}
+
+TEST(ArtifactIOTest, ArenaOverflow) {
+  TempDir dir;
+  ArtifactSpec spec = tableOnlyArtifact();
+  spec.entries[test::kPrefillEntry].arenaBytes = 700;
+  EXPECT_THAT(readError(dir, spec),
+              HasSubstr("m.art: entries[1] 'prefill': buffers[7] 'logits': "
+                        "arena overflow: offset 512 + 256 bytes (at seq 16) "
+                        "exceeds arena_bytes 700"));
+}
+
+TEST(ArtifactIOTest, MisalignedActivation) {
+  TempDir dir;
+  ArtifactSpec spec = tableOnlyArtifact();
+  spec.buffers[test::kDecodeY].arenaOffset = 60;
+  EXPECT_THAT(readError(dir, spec),
+              HasSubstr("m.art: buffers[9] 'y.decode': arena_offset 60 is not "
+                        "a multiple of 64"));
+}
+
+TEST(ArtifactIOTest, ActivationSharedByTwoEntries) {
+  TempDir dir;
+  ArtifactSpec spec = tableOnlyArtifact();
+  spec.entries[test::kDecodeEntry].outputs = {test::kPrefillLogits};
+  EXPECT_THAT(readError(dir, spec),
+              HasSubstr("m.art: buffers[7] 'logits': activation used by both "
+                        "entries[1] 'prefill' and entries[2] 'decode'"));
+}
+
+TEST(ArtifactIOTest, DynamicDimensionInACache) {
+  TempDir dir;
+  ArtifactSpec spec = tableOnlyArtifact();
+  spec.buffers[test::kCache].shape = {-1, 4};
+  EXPECT_THAT(readError(dir, spec),
+              HasSubstr("m.art: buffers[4] 'k_cache.0': shape [-1, 4]: the "
+                        "sequence dimension -1 is allowed only in input and "
+                        "activation buffers, not in a cache buffer"));
+}
+
+TEST(ArtifactIOTest, NonPositiveDimension) {
+  TempDir dir;
+  ArtifactSpec spec = tableOnlyArtifact();
+  spec.buffers[test::kEmbedding].shape = {8, 0};
+  EXPECT_THAT(readError(dir, spec),
+              HasSubstr("m.art: buffers[1] 'tok_embeddings.weight': shape "
+                        "[8, 0]: dimension 0 is not positive"));
+}
+
+TEST(ArtifactIOTest, InvalidConfig) {
+  TempDir dir;
+  ArtifactSpec spec = tableOnlyArtifact();
+  spec.config.nKvHeads = 3;
+  EXPECT_THAT(readError(dir, spec),
+              HasSubstr("m.art: config: n_kv_heads: 3 exceeds n_heads 2"));
+}
+
+TEST(ArtifactIOTest, EmptyBinary) {
+  TempDir dir;
+  ArtifactSpec spec = tableOnlyArtifact();
+  spec.binaries[0].data.clear();
+  EXPECT_THAT(readError(dir, spec),
+              HasSubstr("m.art: binaries[0] (cpu x86-64): data: empty"));
+}
+
+TEST(ArtifactIOTest, EntryLongerThanTheCache) {
+  TempDir dir;
+  ArtifactSpec spec = tableOnlyArtifact();
+  spec.entries[test::kPrefillEntry].maxSeq = 32;
+  EXPECT_THAT(readError(dir, spec),
+              HasSubstr("m.art: entries[1] 'prefill': calls of 32 tokens "
+                        "exceed the config's max_seq_len 16"));
+}
+
+TEST(ArtifactIOTest, ReadFromMemoryNamesTheOrigin) {
+  std::vector<uint8_t> bytes(64, 0);
+  StatusOr<ArtifactSpec> read =
+      readArtifactFromMemory(bytes.data(), bytes.size(), "<memory>");
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.message(), "<memory>: not a llamac artifact (identifier "
+                            "'\\x00\\x00\\x00\\x00', expected 'LLMA')");
+}
+
+TEST(ArtifactLayoutTest, OriginFamilyReplacesLayerNumbers) {
+  EXPECT_EQ(originFamily("layers.3.attention"), "layers.*.attention");
+  EXPECT_EQ(originFamily("layers.12.feed_forward.w1"),
+            "layers.*.feed_forward.w1");
+  EXPECT_EQ(originFamily("output"), "output");
+  EXPECT_EQ(originFamily(""), "");
+}
+
+TEST(ArtifactLayoutTest, BufferBytesResolveTheSequence) {
+  BufferSpec buffer{
+      "x", BufferKind::Activation, ElementType::F16, {1, -1, 4}, 0};
+  EXPECT_EQ(bufferBytes(buffer, 3), 24u);
+  EXPECT_EQ(resolveShape(buffer, 3), (std::vector<int64_t>{1, 3, 4}));
+}
+
+} // namespace

@@ -1,0 +1,50 @@
+//===- Commands.h - The subcommands of llama-run -----------------*- C++
+//-*-===//
+//
+// Each subcommand parses its own flags and reports failure as a Status;
+// main() prints "llama-run: error: MESSAGE" and exits 1.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LLAMAC_TOOLS_LLAMA_RUN_COMMANDS_H
+#define LLAMAC_TOOLS_LLAMA_RUN_COMMANDS_H
+
+#include "Flags.h"
+
+#include "runtime/Session.h"
+#include "runtime/Status.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace llamac::run {
+
+runtime::Status generateCommand(const std::vector<std::string> &args);
+runtime::Status benchCommand(const std::vector<std::string> &args);
+runtime::Status logitsCommand(const std::vector<std::string> &args);
+runtime::Status infoCommand(const std::vector<std::string> &args);
+
+/// The flags that say which model to run, shared by generate, bench and
+/// logits.
+struct ModelFlags {
+  std::string artifact;
+  std::string weights;
+  bool randomWeights = false;
+  int64_t weightsSeed = 1;
+  int64_t threads = 0;
+
+  /// `seedFlag` names the flag that seeds random weights ("seed", or
+  /// "weights-seed" where --seed seeds sampling).
+  void addTo(FlagSet &flags, const std::string &seedFlag);
+  /// Reads the artifact and weights and creates the session.
+  runtime::StatusOr<std::unique_ptr<runtime::Session>>
+  open(bool profile = false) const;
+};
+
+/// Prints --help when asked; returns true when the command should stop.
+bool handleHelp(const FlagSet &flags);
+
+} // namespace llamac::run
+
+#endif // LLAMAC_TOOLS_LLAMA_RUN_COMMANDS_H

@@ -1,0 +1,199 @@
+//===- Generate.cpp - llama-run generate: run.c's text generation ---------===//
+//
+// Reproduces llama2.c's run.c `generate` exactly (same prompt handling, same
+// sampler, same printing), so that its output can be compared byte for byte.
+// The only liberty: prompt tokens whose logits are not needed may go through
+// the prefill entry in one call instead of one decode call each.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Commands.h"
+
+#include "runtime/Sampler.h"
+#include "runtime/Tokenizer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <vector>
+
+using namespace llamac;
+using namespace llamac::run;
+using namespace llamac::runtime;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double millisecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start)
+      .count();
+}
+
+/// run.c's safe_printf: skips empty pieces and lone unprintable bytes, and
+/// like printf("%s") stops at a NUL.
+void safePrint(const std::string &piece) {
+  if (!isPrintablePiece(piece))
+    return;
+  std::fputs(piece.c_str(), stdout);
+}
+
+} // namespace
+
+Status llamac::run::generateCommand(const std::vector<std::string> &args) {
+  ModelFlags model;
+  std::string tokenizerPath, prompt;
+  int64_t steps = 256, seed = 0;
+  double temperature = 1.0, topp = 0.9;
+  bool noPrefill = false;
+
+  FlagSet flags("generate",
+                "Generates text like llama2.c's run.c: stdout gets only the "
+                "text, stderr the speed.");
+  model.addTo(flags, "weights-seed");
+  flags.addString(
+      "tokenizer", &tokenizerPath, "FILE",
+      "tokenizer.bin (llama2.c) or SentencePiece .model (required)");
+  flags.addString("prompt", &prompt, "TEXT",
+                  "text to continue (default empty: "
+                  "start from BOS alone)");
+  flags.addInt("steps", &steps,
+               "positions to run, prompt included; 0 or more than the "
+               "model's max_seq_len means max_seq_len");
+  flags.addFloat("temperature", &temperature,
+                 "0 is greedy; higher is more random");
+  flags.addFloat("top-p", &topp,
+                 "nucleus sampling mass; outside [0, 1] "
+                 "means 0.9");
+  flags.addInt("seed", &seed, "sampling seed; 0 means the current time");
+  flags.addBool("no-prefill", &noPrefill,
+                "feed prompt tokens one decode call at a time even when the "
+                "artifact has a prefill entry");
+  LLAMAC_RETURN_IF_ERROR(flags.parse(args));
+  if (handleHelp(flags))
+    return {};
+  if (tokenizerPath.empty())
+    return Status::error("--tokenizer: required");
+
+  // run.c's parameter fixes, in its order.
+  if (temperature < 0)
+    temperature = 0;
+  if (topp < 0 || topp > 1)
+    topp = 0.9;
+  if (steps < 0)
+    steps = 0;
+  if (seed <= 0)
+    seed = int64_t(std::time(nullptr));
+
+  StatusOr<std::unique_ptr<Session>> opened = model.open();
+  if (!opened.ok())
+    return opened.status();
+  Session &session = **opened;
+  const ModelConfig &config = session.spec().config;
+  if (steps == 0 || steps > config.maxSeqLen)
+    steps = config.maxSeqLen;
+
+  int decode = session.entryIndex("decode");
+  if (decode < 0)
+    return Status::error(model.artifact + ": has no 'decode' entry; "
+                                          "recompile it for generation");
+  const artifact::EntrySpec &decodeSpec =
+      session.spec().entries[size_t(decode)];
+  if (decodeSpec.outputs.empty() ||
+      session.spec().buffers[decodeSpec.outputs[0]].shape.empty() ||
+      session.spec().buffers[decodeSpec.outputs[0]].shape.back() !=
+          config.vocabSize)
+    return Status::error(model.artifact +
+                         ": entry 'decode': output 0 is not logits over the "
+                         "vocabulary of " +
+                         std::to_string(config.vocabSize));
+  int prefill = noPrefill ? -1 : session.entryIndex("prefill");
+
+  StatusOr<std::unique_ptr<Tokenizer>> tokenizer =
+      loadTokenizer(tokenizerPath, int(config.vocabSize));
+  if (!tokenizer.ok())
+    return tokenizer.status();
+  StatusOr<std::vector<int>> encoded =
+      (*tokenizer)->encode(prompt, /*bos=*/true, /*eos=*/false);
+  if (!encoded.ok())
+    return encoded.status();
+  const std::vector<int> &promptTokens = *encoded;
+  if (promptTokens.empty())
+    return Status::error("--prompt: expected at least 1 prompt token");
+  const int64_t numPrompt = int64_t(promptTokens.size());
+
+  Sampler sampler(int(config.vocabSize), float(temperature), float(topp),
+                  uint64_t(seed));
+  std::vector<float> logits(size_t(config.vocabSize));
+  Clock::time_point start;
+  bool started = false;
+  int token = promptTokens[0];
+  int64_t pos = 0;
+  bool stopped = false;
+
+  // Emits what run.c's loop prints for `next` after `token`; false at BOS.
+  auto emit = [&](int next) {
+    if (next == Tokenizer::kBosId)
+      return false;
+    safePrint((*tokenizer)->decodePiece(token, next));
+    std::fflush(stdout);
+    token = next;
+    if (!started) {
+      start = Clock::now();
+      started = true;
+    }
+    return true;
+  };
+
+  // The prompt tokens whose logits run.c throws away, in prefill calls.
+  if (prefill >= 0 && numPrompt > 1) {
+    const artifact::EntrySpec &entry = session.spec().entries[size_t(prefill)];
+    int64_t known = std::min<int64_t>(numPrompt - 1, steps);
+    Clock::time_point prefillStart = Clock::now();
+    int64_t done = 0;
+    while (!stopped && known - pos > 0) {
+      int64_t chunk = std::min<int64_t>(known - pos, entry.maxSeq);
+      if (entry.seq > 0 && chunk != entry.seq)
+        break; // A fixed-length prefill cannot take the remainder.
+      std::vector<int32_t> ids(promptTokens.begin() + pos,
+                               promptTokens.begin() + pos + chunk);
+      LLAMAC_RETURN_IF_ERROR(
+          session.run(prefill, {{ids.data(), ids.size() * sizeof(int32_t)}},
+                      int32_t(pos), chunk));
+      for (int64_t i = 0; i < chunk && !stopped; ++i) {
+        ++pos;
+        stopped = !emit(promptTokens[size_t(pos)]);
+      }
+      done += chunk;
+    }
+    if (done > 0)
+      std::fprintf(stderr, "prefill: %lld tokens in %.3f ms\n", (long long)done,
+                   millisecondsSince(prefillStart));
+  }
+
+  while (!stopped && pos < steps) {
+    int32_t id = token;
+    LLAMAC_RETURN_IF_ERROR(
+        session.run(decode, {{&id, sizeof(id)}}, int32_t(pos), 1));
+    int next;
+    if (pos < numPrompt - 1) {
+      next = promptTokens[size_t(pos + 1)];
+    } else {
+      const float *out = session.lastTokenLogits(decode);
+      std::copy(out, out + config.vocabSize, logits.begin());
+      next = sampler.sample(logits.data());
+    }
+    ++pos;
+    stopped = !emit(next);
+  }
+  std::printf("\n");
+  std::fflush(stdout);
+  if (pos > 1 && started) {
+    double elapsed = millisecondsSince(start);
+    // run.c's formula (which counts the first token, timed from after it).
+    std::fprintf(stderr, "achieved tok/s: %f\n",
+                 double(pos - 1) / elapsed * 1000.0);
+  }
+  return {};
+}

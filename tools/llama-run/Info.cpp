@@ -1,0 +1,89 @@
+//===- Info.cpp - llama-run info: what an artifact holds ------------------===//
+
+#include "Commands.h"
+
+#include "runtime/ArtifactIO.h"
+#include "runtime/ArtifactLayout.h"
+#include "runtime/Tensor.h"
+
+#include <cstdio>
+#include <map>
+
+using namespace llamac;
+using namespace llamac::artifact;
+using namespace llamac::run;
+using namespace llamac::runtime;
+
+Status llamac::run::infoCommand(const std::vector<std::string> &args) {
+  std::string path;
+  FlagSet flags("info", "Prints an artifact's config, entries, kernels, "
+                        "binaries and provenance.");
+  flags.addString("artifact", &path, "FILE",
+                  "compiled model (.art) (required)");
+  LLAMAC_RETURN_IF_ERROR(flags.parse(args));
+  if (handleHelp(flags))
+    return {};
+  if (path.empty())
+    return Status::error("--artifact: required");
+  StatusOr<ArtifactSpec> read = readArtifact(path);
+  if (!read.ok())
+    return read.status();
+  const ArtifactSpec &spec = *read;
+  const ModelConfig &c = spec.config;
+
+  std::printf("artifact: %s (schema version %u)\n", path.c_str(),
+              spec.schemaVersion);
+  std::printf("config: %s\n", c.name.empty() ? "(unnamed)" : c.name.c_str());
+  std::printf("  dim %lld, n_layers %lld, n_heads %lld, n_kv_heads %lld, "
+              "ffn_dim %lld, vocab_size %lld, max_seq_len %lld\n",
+              (long long)c.dim, (long long)c.nLayers, (long long)c.nHeads,
+              (long long)c.nKvHeads, (long long)c.ffnDim,
+              (long long)c.vocabSize, (long long)c.maxSeqLen);
+  std::printf("  rope_theta %g, norm_eps %g, rope %s, dtype %s, classifier "
+              "%s\n",
+              c.ropeTheta, c.normEps, toString(c.ropeStyle), toString(c.dtype),
+              c.sharedClassifier ? "shared" : "separate");
+
+  std::map<BufferKind, std::pair<size_t, uint64_t>> kinds;
+  for (const BufferSpec &buffer : spec.buffers) {
+    auto &[count, bytes] = kinds[buffer.kind];
+    ++count;
+    if (buffer.kind != BufferKind::Activation)
+      bytes += bufferBytes(buffer, c.maxSeqLen);
+  }
+  std::printf("buffers: %zu\n", spec.buffers.size());
+  for (const auto &[kind, totals] : kinds) {
+    if (kind == BufferKind::Activation)
+      std::printf("  %-10s %6zu (in the entries' arenas)\n", toString(kind),
+                  totals.first);
+    else
+      std::printf("  %-10s %6zu  %llu bytes\n", toString(kind), totals.first,
+                  (unsigned long long)totals.second);
+  }
+  std::printf("kernels: %zu\n", spec.kernels.size());
+  std::printf("entries: %zu\n", spec.entries.size());
+  for (const EntrySpec &entry : spec.entries) {
+    std::string seq = entry.seq > 0 ? std::to_string(entry.seq)
+                                    : "1.." + std::to_string(entry.maxSeq);
+    std::printf("  %-14s batch %lld, seq %s, %zu launches, arena %llu bytes, "
+                "%zu inputs, %zu outputs\n",
+                entry.name.c_str(), (long long)entry.batch, seq.c_str(),
+                entry.launches.size(), (unsigned long long)entry.arenaBytes,
+                entry.inputs.size(), entry.outputs.size());
+    for (uint32_t id : entry.outputs)
+      std::printf("    output %s %s %s\n", spec.buffers[id].name.c_str(),
+                  toString(spec.buffers[id].type),
+                  shapeToString(spec.buffers[id].shape).c_str());
+  }
+  std::printf("binaries: %zu\n", spec.binaries.size());
+  for (const BinarySpec &binary : spec.binaries)
+    std::printf("  %-5s %-12s %-18s %zu bytes\n", binary.target.c_str(),
+                binary.arch.c_str(), binary.format.c_str(), binary.data.size());
+  std::printf("kernel source: %zu bytes\n", spec.kernelSource.size());
+  const Provenance &p = spec.provenance;
+  std::printf("provenance:\n  compiler %s\n  source hash %s\n  tool %s\n  "
+              "flags %s\n",
+              p.compilerVersion.c_str(), p.sourceHash.c_str(),
+              p.toolVersion.c_str(), p.flags.c_str());
+  return {};
+}

@@ -1,0 +1,112 @@
+//===- Logits.cpp - llama-run logits: raw outputs for comparisons ---------===//
+//
+// Prints the logits after every token, from position 0, so tests can compare
+// two pipelines (prefill against decode, an artifact against a reference)
+// number by number. %.8e keeps every bit of an f32 that matters.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Commands.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+
+using namespace llamac;
+using namespace llamac::run;
+using namespace llamac::runtime;
+
+namespace {
+
+StatusOr<std::vector<int32_t>> parseTokens(const std::string &text) {
+  std::vector<int32_t> tokens;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos)
+      end = text.size();
+    std::string item = text.substr(start, end - start);
+    char *stop = nullptr;
+    errno = 0;
+    long value = std::strtol(item.c_str(), &stop, 10);
+    if (item.empty() || *stop != '\0' || errno == ERANGE || value < INT32_MIN ||
+        value > INT32_MAX)
+      return Status::error("--tokens: '" + item +
+                           "' is not an integer (expected a list like 1,5,9)");
+    tokens.push_back(int32_t(value));
+    start = end + 1;
+  }
+  return tokens;
+}
+
+void printRow(const float *values, int64_t count) {
+  for (int64_t i = 0; i < count; ++i)
+    std::printf(i ? " %.8e" : "%.8e", double(values[i]));
+  std::printf("\n");
+}
+
+} // namespace
+
+Status llamac::run::logitsCommand(const std::vector<std::string> &args) {
+  ModelFlags model;
+  std::string tokenText, mode = "decode";
+  FlagSet flags("logits",
+                "Runs tokens from position 0 and prints the logits after "
+                "each, one line per token, values as %.8e.");
+  model.addTo(flags, "seed");
+  flags.addString("tokens", &tokenText, "IDS",
+                  "comma-separated token ids, e.g. 1,5,9 (required)");
+  flags.addString("mode", &mode, "MODE",
+                  "decode: one decode call per token; prefill: one prefill "
+                  "call for all");
+  LLAMAC_RETURN_IF_ERROR(flags.parse(args));
+  if (handleHelp(flags))
+    return {};
+  if (tokenText.empty())
+    return Status::error("--tokens: required");
+  if (mode != "decode" && mode != "prefill")
+    return Status::error("--mode: '" + mode +
+                         "' is neither decode nor prefill");
+  StatusOr<std::vector<int32_t>> tokens = parseTokens(tokenText);
+  if (!tokens.ok())
+    return tokens.status();
+
+  StatusOr<std::unique_ptr<Session>> opened = model.open();
+  if (!opened.ok())
+    return opened.status();
+  Session &session = **opened;
+  int entry = session.entryIndex(mode);
+  if (entry < 0)
+    return Status::error(model.artifact + ": has no '" + mode + "' entry");
+  if (session.spec().entries[size_t(entry)].outputs.empty())
+    return Status::error(model.artifact + ": entry '" + mode +
+                         "' has no outputs");
+  const int64_t count = int64_t(tokens->size());
+
+  if (mode == "decode") {
+    for (int64_t pos = 0; pos < count; ++pos) {
+      int32_t token = (*tokens)[size_t(pos)];
+      LLAMAC_RETURN_IF_ERROR(
+          session.run(entry, {{&token, sizeof(token)}}, int32_t(pos), 1));
+      std::vector<int64_t> shape = session.outputShape(entry, 0);
+      printRow(session.lastTokenLogits(entry), shape.back());
+    }
+    return {};
+  }
+
+  LLAMAC_RETURN_IF_ERROR(session.run(
+      entry, {{tokens->data(), tokens->size() * sizeof(int32_t)}}, 0, count));
+  std::vector<int64_t> shape = session.outputShape(entry, 0);
+  int64_t width = shape.back(), rows = 1;
+  for (size_t d = 0; d + 1 < shape.size(); ++d)
+    rows *= shape[d];
+  if (rows != count)
+    return Status::error(model.artifact + ": entry 'prefill' returns " +
+                         std::to_string(rows) + " rows of logits for " +
+                         std::to_string(count) +
+                         " tokens (only the last token's?); use --mode decode");
+  const float *logits = session.outputF32(entry, 0);
+  for (int64_t row = 0; row < rows; ++row)
+    printRow(logits + row * width, width);
+  return {};
+}

@@ -1,0 +1,67 @@
+//===- ModelFlags.cpp - Opening the model llama-run is told to run --------===//
+
+#include "Commands.h"
+
+#include "runtime/ArtifactIO.h"
+#include "runtime/WeightSource.h"
+
+#include <cstdio>
+#include <thread>
+
+using namespace llamac;
+using namespace llamac::run;
+using namespace llamac::runtime;
+
+void ModelFlags::addTo(FlagSet &flags, const std::string &seedFlag) {
+  flags.addString("artifact", &artifact, "FILE",
+                  "compiled model (.art) from llamac (required)");
+  flags.addString("weights", &weights, "FILE",
+                  "llama2.c checkpoint (.bin) or .safetensors (Meta or "
+                  "Hugging Face names); required unless --random-weights");
+  flags.addBool("random-weights", &randomWeights,
+                "bind deterministic random weights instead of a file");
+  flags.addInt(seedFlag, &weightsSeed, "seed of --random-weights");
+  flags.addInt("threads", &threads,
+               "threads each kernel may use; 0 means one per CPU core");
+}
+
+bool llamac::run::handleHelp(const FlagSet &flags) {
+  if (!flags.helpRequested())
+    return false;
+  std::fputs(flags.usage().c_str(), stdout);
+  return true;
+}
+
+StatusOr<std::unique_ptr<Session>> ModelFlags::open(bool profile) const {
+  if (artifact.empty())
+    return Status::error("--artifact: required");
+  if (randomWeights && !weights.empty())
+    return Status::error("--weights and --random-weights exclude each other");
+  if (!randomWeights && weights.empty())
+    return Status::error("--weights: required (or --random-weights)");
+  if (threads < 0)
+    return Status::error("--threads: must not be negative, got " +
+                         std::to_string(threads));
+
+  StatusOr<artifact::ArtifactSpec> spec = readArtifact(artifact);
+  if (!spec.ok())
+    return spec.status();
+
+  std::unique_ptr<WeightSource> source;
+  if (randomWeights) {
+    source = createRandomWeights(uint64_t(weightsSeed));
+  } else {
+    StatusOr<std::unique_ptr<WeightSource>> opened = openWeightFile(weights);
+    if (!opened.ok())
+      return opened.status();
+    source = std::move(opened).value();
+  }
+
+  SessionOptions options;
+  options.origin = artifact;
+  options.numThreads =
+      threads > 0 ? int(threads)
+                  : int(std::max(1u, std::thread::hardware_concurrency()));
+  options.profile = profile;
+  return Session::create(std::move(spec).value(), *source, options);
+}
