@@ -5,6 +5,9 @@
 #include "codegen/KernelCompiler.h"
 #include "codegen/KernelEmitter.h"
 #include "codegen/cpu/CpuEmitter.h"
+#ifdef LLAMAC_HAVE_CUDA_CODEGEN
+#include "codegen/cuda/NvrtcCompiler.h"
+#endif
 
 #include "llvm/Support/Format.h"
 
@@ -26,23 +29,53 @@ std::string llamac::codegen::fnv1aHex(llvm::StringRef text) {
   return hex;
 }
 
+llvm::Expected<std::unique_ptr<KernelEmitter>>
+llamac::codegen::createEmitter(Target target) {
+  if (target == Target::Cpu)
+    return createCpuEmitter();
+#ifdef LLAMAC_HAVE_CUDA_CODEGEN
+  return createCudaEmitter();
+#else
+  return llvm::createStringError(
+      llvm::inconvertibleErrorCode(),
+      "--target=cuda: this llamac was built without the CUDA toolkit "
+      "(NVRTC); install it and reconfigure");
+#endif
+}
+
+static llvm::Expected<std::unique_ptr<KernelCompiler>>
+createCompiler(const CompileOptions &options) {
+  if (options.target == Target::Cpu)
+    return createHostCompiler(cpuCompiler(), options.cpuArch,
+                              cpuCompileFlags());
+#ifdef LLAMAC_HAVE_CUDA_CODEGEN
+  return createNvrtcCompiler(options.cudaArchs);
+#else
+  return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                 "--target=cuda: built without NVRTC");
+#endif
+}
+
 llvm::Expected<artifact::ArtifactSpec>
 llamac::codegen::compileArtifact(mlir::ModuleOp module,
                                  const CompileOptions &options) {
-  std::unique_ptr<KernelEmitter> emitter = createCpuEmitter();
-  std::unique_ptr<KernelCompiler> compiler =
-      createHostCompiler(cpuCompiler(), options.cpuArch, cpuCompileFlags());
+  auto emitter = createEmitter(options.target);
+  if (!emitter)
+    return emitter.takeError();
+  auto compiler = createCompiler(options);
+  if (!compiler)
+    return compiler.takeError();
 
-  auto spec = lowerToKernels(module, *emitter, options.lowering);
+  auto spec = lowerToKernels(module, **emitter, options.lowering);
   if (!spec)
     return spec.takeError();
-  auto binaries = compiler->compile(spec->kernelSource);
+  auto binaries = (*compiler)->compile(spec->kernelSource);
   if (!binaries)
     return binaries.takeError();
   spec->binaries = std::move(*binaries);
   spec->provenance.compilerVersion = "llamac " LLAMAC_VERSION;
   spec->provenance.sourceHash = fnv1aHex(spec->kernelSource);
   spec->provenance.flags = options.commandLine;
-  spec->provenance.toolVersion = compiler->version();
+  spec->provenance.toolVersion = (*compiler)->version();
   return spec;
 }

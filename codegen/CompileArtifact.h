@@ -14,16 +14,22 @@
 
 namespace llamac::codegen {
 
-enum class Target { Cpu };
+enum class Target { Cpu, Cuda };
 
 struct CompileOptions {
   Target target = Target::Cpu;
   /// For the CPU target: the -march the kernels are built for.
   std::string cpuArch = "x86-64-v3";
+  /// For the CUDA target: the real archs to build cubins for (PTX for the
+  /// lowest virtual arch is always added as the JIT fallback).
+  std::vector<std::string> cudaArchs = {"sm_80", "sm_86", "sm_89", "sm_90"};
   LoweringOptions lowering;
   /// The command line, recorded in the artifact's provenance.
   std::string commandLine;
 };
+
+/// The emitter of a target; fails when llamac was built without it.
+llvm::Expected<std::unique_ptr<KernelEmitter>> createEmitter(Target target);
 
 /// Lowers a fused module to kernels, compiles them for the target and fills
 /// the provenance. The result is ready for runtime::writeArtifact.

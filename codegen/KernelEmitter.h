@@ -17,6 +17,8 @@
 #ifndef LLAMAC_CODEGEN_KERNELEMITTER_H
 #define LLAMAC_CODEGEN_KERNELEMITTER_H
 
+#include "runtime/ArtifactSpec.h"
+
 #include "mlir/IR/Operation.h"
 #include "mlir/Support/LogicalResult.h"
 
@@ -42,10 +44,19 @@ public:
   virtual mlir::LogicalResult emitKernel(mlir::Operation *op,
                                          llvm::StringRef symbol,
                                          llvm::raw_ostream &os) = 0;
+
+  /// How the runtime launches the kernel of `op` (GPU targets). Kernels
+  /// with the same emitted body must have the same geometry.
+  virtual artifact::LaunchGeometry launchGeometry(mlir::Operation *op) const {
+    return {};
+  }
 };
 
 /// The host (CPU) target: C++ with OpenMP, built into a shared object.
 std::unique_ptr<KernelEmitter> createCpuEmitter();
+
+/// The CUDA target: CUDA C++ compiled by NVRTC into cubins and PTX.
+std::unique_ptr<KernelEmitter> createCudaEmitter();
 
 } // namespace llamac::codegen
 

@@ -139,7 +139,7 @@ llvm::Expected<uint32_t> Lowering::kernelFor(Operation *op) {
   kernelDefinitions += named;
   kernelDefinitions += "\n";
   spec.kernels.push_back({symbol, op->getName().stripDialect().str(),
-                          originOf(op)});
+                          originOf(op), emitter.launchGeometry(op)});
   kernelByBody[body] = index;
   return index;
 }
@@ -220,8 +220,8 @@ llvm::Error Lowering::lowerFunction(func::FuncOp func) {
     } else if (isa<RankedTensorType>(arg.getType())) {
       size_t index = entry.inputs.size();
       std::string name = index < 3 ? inputNames[index] : "input";
-      auto id = newBuffer(entry.name + "." + name, BufferKind::Input,
-                          arg.getType());
+      // The runtime range-checks the input named "tokens" against the vocab.
+      auto id = newBuffer(name, BufferKind::Input, arg.getType());
       if (!id)
         return id.takeError();
       bufferOf[arg] = *id;

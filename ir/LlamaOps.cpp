@@ -148,6 +148,17 @@ LogicalResult checkAttentionShapes(Operation *op, Value query, Value key,
   return success();
 }
 
+/// Shared by llama.matmul and llama.fused_matmul: activations
+/// [batch, seq, K] times a weight [N, K] of the same element type.
+LogicalResult checkMatmulOperands(Operation *op, Value input, Value weight) {
+  if (failed(checkRank(op, input, 3, "input")) ||
+      failed(checkRank(op, weight, 2, "weight")) ||
+      failed(checkDim(op, input, 2, "input features", weight, 1,
+                      "weight columns")))
+    return failure();
+  return checkSameElementType(op, weight, "weight", input, "input");
+}
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -185,12 +196,7 @@ LogicalResult RMSNormOp::verify() {
 }
 
 LogicalResult MatmulOp::verify() {
-  if (failed(checkRank(*this, getInput(), 3, "input")) ||
-      failed(checkRank(*this, getWeight(), 2, "weight")) ||
-      failed(checkDim(*this, getInput(), 2, "input features", getWeight(), 1,
-                      "weight columns")) ||
-      failed(checkSameElementType(*this, getWeight(), "weight", getInput(),
-                                  "input")))
+  if (failed(checkMatmulOperands(*this, getInput(), getWeight())))
     return failure();
   return checkActivationResult(*this, getResult(), getInput(),
                                tensorOf(getWeight()).getDimSize(0));
@@ -302,12 +308,7 @@ LogicalResult PackWeightsOp::verify() {
 }
 
 LogicalResult FusedMatmulOp::verify() {
-  if (failed(checkRank(*this, getInput(), 3, "input")) ||
-      failed(checkRank(*this, getWeight(), 2, "weight")) ||
-      failed(checkDim(*this, getInput(), 2, "input features", getWeight(), 1,
-                      "weight columns")) ||
-      failed(checkSameElementType(*this, getWeight(), "weight", getInput(),
-                                  "input")))
+  if (failed(checkMatmulOperands(*this, getInput(), getWeight())))
     return failure();
 
   ArrayRef<int64_t> segments = getSegments();

@@ -63,6 +63,12 @@ flatbuffers::Offset<fbs::Entry> writeEntry(flatbuffers::FlatBufferBuilder &b,
                           b.CreateVector(e.inputs), b.CreateVector(e.outputs));
 }
 
+fbs::LaunchGeometry writeGeometry(const LaunchGeometry &g) {
+  using Dims = flatbuffers::span<const uint32_t, 3>;
+  return fbs::LaunchGeometry(Dims(g.gridBase), Dims(g.rowsPerBlock),
+                             Dims(g.block), g.sharedBytes);
+}
+
 flatbuffers::Offset<fbs::Binary> writeBinary(flatbuffers::FlatBufferBuilder &b,
                                              const BinarySpec &binary) {
   auto target = b.CreateString(binary.target);
@@ -110,6 +116,17 @@ Status checkEnum(const std::string &origin, const std::string &where,
     return Status::error(origin + ": " + where + ": unknown value " +
                          std::to_string(raw));
   return {};
+}
+
+LaunchGeometry readGeometry(const fbs::LaunchGeometry &g) {
+  LaunchGeometry geometry;
+  for (flatbuffers::uoffset_t i = 0; i < 3; ++i) {
+    geometry.gridBase[i] = g.grid_base()->Get(i);
+    geometry.rowsPerBlock[i] = g.rows_per_block()->Get(i);
+    geometry.block[i] = g.block()->Get(i);
+  }
+  geometry.sharedBytes = g.shared_bytes();
+  return geometry;
 }
 
 StatusOr<ArtifactSpec> convert(const fbs::Artifact &root,
@@ -162,9 +179,15 @@ StatusOr<ArtifactSpec> convert(const fbs::Artifact &root,
 
   if (const auto *kernels = root.kernels()) {
     spec.kernels.reserve(kernels->size());
-    for (const fbs::Kernel *k : *kernels)
-      spec.kernels.push_back(
-          {str(k->symbol()), str(k->op()), str(k->origin())});
+    for (const fbs::Kernel *k : *kernels) {
+      KernelSpec kernel;
+      kernel.symbol = str(k->symbol());
+      kernel.op = str(k->op());
+      kernel.origin = str(k->origin());
+      if (const fbs::LaunchGeometry *g = k->geometry())
+        kernel.geometry = readGeometry(*g);
+      spec.kernels.push_back(std::move(kernel));
+    }
   }
 
   if (const auto *entries = root.entries()) {
@@ -219,10 +242,12 @@ llamac::runtime::serializeArtifact(const ArtifactSpec &spec) {
                           static_cast<fbs::ElementType>(buffer.type),
                           b.CreateVector(buffer.shape), buffer.arenaOffset));
   std::vector<flatbuffers::Offset<fbs::Kernel>> kernels;
-  for (const KernelSpec &kernel : spec.kernels)
-    kernels.push_back(fbs::CreateKernel(b, b.CreateString(kernel.symbol),
-                                        b.CreateString(kernel.op),
-                                        b.CreateString(kernel.origin)));
+  for (const KernelSpec &kernel : spec.kernels) {
+    fbs::LaunchGeometry geometry = writeGeometry(kernel.geometry);
+    kernels.push_back(fbs::CreateKernel(
+        b, b.CreateString(kernel.symbol), b.CreateString(kernel.op),
+        b.CreateString(kernel.origin), &geometry));
+  }
   std::vector<flatbuffers::Offset<fbs::Entry>> entries;
   for (const EntrySpec &entry : spec.entries)
     entries.push_back(writeEntry(b, entry));

@@ -109,3 +109,22 @@ std::string llamac::artifact::originFamily(const std::string &origin) {
   }
   return result;
 }
+
+std::vector<BufferUse> llamac::artifact::bufferUses(const ArtifactSpec &spec) {
+  std::vector<BufferUse> uses(spec.buffers.size());
+  for (size_t e = 0; e < spec.entries.size(); ++e) {
+    const EntrySpec &entry = spec.entries[e];
+    auto use = [&](uint32_t id) {
+      uses[id].longestCall = std::max(uses[id].longestCall, entryMaxSeq(entry));
+      uses[id].owner = int(e);
+    };
+    for (const LaunchSpec &launch : entry.launches)
+      for (uint32_t id : launch.buffers)
+        use(id);
+    for (uint32_t id : entry.inputs)
+      use(id);
+    for (uint32_t id : entry.outputs)
+      use(id);
+  }
+  return uses;
+}

@@ -42,6 +42,18 @@ const EntrySpec *findEntry(const ArtifactSpec &spec, const std::string &name);
 const BinarySpec *findBinary(const ArtifactSpec &spec,
                              const std::string &target);
 
+/// How the entries use one buffer, which decides where executors put it.
+struct BufferUse {
+  /// The longest call of any entry that names it (1 when none does); an
+  /// input's storage is sized for it.
+  int64_t longestCall = 1;
+  /// The last entry that names it, or -1: for an activation, the entry
+  /// whose arena holds it (verified to be the only one).
+  int owner = -1;
+};
+/// One BufferUse per buffer id.
+std::vector<BufferUse> bufferUses(const ArtifactSpec &spec);
+
 /// "layers.*.attention" for "layers.3.attention": every purely numeric
 /// dot-separated component becomes "*", so profiles can sum over layers.
 std::string originFamily(const std::string &origin);

@@ -81,6 +81,18 @@ struct EntrySpec {
   std::vector<uint32_t> outputs;
 };
 
+/// How a GPU target launches a kernel. The runtime knows nothing about ops,
+/// so the grid is a rule of the call's token count, decided by the emitter:
+/// grid[i] = gridBase[i] + ceil(batch * seq / rowsPerBlock[i]) when
+/// rowsPerBlock[i] > 0, else gridBase[i].
+struct LaunchGeometry {
+  uint32_t gridBase[3] = {1, 1, 1};
+  uint32_t rowsPerBlock[3] = {0, 0, 0};
+  uint32_t block[3] = {1, 1, 1};
+  /// Dynamic shared memory per block, in bytes.
+  uint32_t sharedBytes = 0;
+};
+
 struct KernelSpec {
   /// The symbol in every binary of the artifact.
   std::string symbol;
@@ -88,6 +100,8 @@ struct KernelSpec {
   std::string op;
   /// Where in the model it comes from ("layers.3.attention"), if anywhere.
   std::string origin;
+  /// GPU targets only.
+  LaunchGeometry geometry;
 };
 
 /// Compiled kernels for one target.

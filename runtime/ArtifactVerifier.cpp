@@ -3,6 +3,7 @@
 #include "runtime/ArtifactVerifier.h"
 
 #include "runtime/ArtifactLayout.h"
+#include "runtime/KernelAbi.h"
 #include "runtime/Tensor.h"
 
 #include <map>
@@ -16,6 +17,27 @@ namespace {
 
 /// Activations must start on a cache line; kernels vectorize on that.
 constexpr uint64_t kArenaAlignment = 64;
+
+/// Launch limits every CUDA GPU since sm_30 accepts, checked here so that a
+/// bad geometry is a message at load time, not CUDA_ERROR_INVALID_VALUE in
+/// the middle of a call. 48 KiB is what a kernel gets without opting in to
+/// more per function, which the runtime does not do.
+constexpr uint64_t kMaxThreadsPerBlock = 1024;
+constexpr uint32_t kMaxBlockDims[3] = {1024, 1024, 64};
+constexpr uint64_t kMaxGridDims[3] = {(uint64_t(1) << 31) - 1, 65535, 65535};
+constexpr uint32_t kMaxSharedBytes = 48 * 1024;
+
+bool hasCudaBinary(const ArtifactSpec &spec) {
+  for (const BinarySpec &binary : spec.binaries)
+    if (binary.target == "cuda")
+      return true;
+  return false;
+}
+
+std::string dims(const uint32_t (&values)[3]) {
+  return "(" + std::to_string(values[0]) + ", " + std::to_string(values[1]) +
+         ", " + std::to_string(values[2]) + ")";
+}
 
 std::string bufferLabel(const ArtifactSpec &spec, uint32_t id) {
   return "buffers[" + std::to_string(id) + "] '" + spec.buffers[id].name + "'";
@@ -42,7 +64,7 @@ uint64_t checkedBytes(const BufferSpec &buffer, int64_t seq) {
 class Verifier {
 public:
   Verifier(const ArtifactSpec &spec, const std::string &origin)
-      : spec(spec), origin(origin) {}
+      : spec(spec), origin(origin), cuda(hasCudaBinary(spec)) {}
 
   Status run() {
     LLAMAC_RETURN_IF_ERROR(verifyConfig());
@@ -121,6 +143,58 @@ private:
     if (!kernelSymbols.insert(kernel.symbol).second)
       return fail(label + " '" + kernel.symbol + "'",
                   "symbol: used by another kernel too");
+    if (cuda)
+      return verifyGeometry(label + " '" + kernel.symbol + "'",
+                            kernel.geometry);
+    return {};
+  }
+
+  /// The grid's growth with the call is checked per launch, where the
+  /// longest call is known (verifyLaunchGrid).
+  Status verifyGeometry(const std::string &label, const LaunchGeometry &g) {
+    static const char *const axis[3] = {"x", "y", "z"};
+    uint64_t threads = 1;
+    for (int i = 0; i < 3; ++i) {
+      if (g.block[i] < 1 || g.block[i] > kMaxBlockDims[i])
+        return fail(label, "geometry: block " + dims(g.block) + ": " + axis[i] +
+                               " must be between 1 and " +
+                               std::to_string(kMaxBlockDims[i]));
+      threads *= g.block[i];
+      if (g.gridBase[i] < 1 && g.rowsPerBlock[i] == 0)
+        return fail(label, std::string("geometry: grid ") + axis[i] +
+                               " is always 0 (grid_base 0 and "
+                               "rows_per_block 0)");
+    }
+    if (threads > kMaxThreadsPerBlock)
+      return fail(label, "geometry: block " + dims(g.block) + " has " +
+                             std::to_string(threads) +
+                             " threads, more than the " +
+                             std::to_string(kMaxThreadsPerBlock) +
+                             " a CUDA block may have");
+    if (g.sharedBytes > kMaxSharedBytes)
+      return fail(label, "geometry: shared_bytes " +
+                             std::to_string(g.sharedBytes) + " exceeds " +
+                             std::to_string(kMaxSharedBytes) +
+                             " (48 KiB, the most without an opt-in)");
+    return {};
+  }
+
+  /// A launch's grid at the entry's longest call must fit CUDA's limits.
+  Status verifyLaunchGrid(const std::string &where, const KernelSpec &kernel,
+                          uint64_t rows) {
+    const LaunchGeometry &g = kernel.geometry;
+    for (int i = 0; i < 3; ++i) {
+      uint64_t grid = g.gridBase[i];
+      if (g.rowsPerBlock[i] > 0)
+        grid += (rows + g.rowsPerBlock[i] - 1) / g.rowsPerBlock[i];
+      if (grid > kMaxGridDims[i])
+        return fail(where, "kernel '" + kernel.symbol + "': grid dimension " +
+                               std::to_string(i) + " is " +
+                               std::to_string(grid) + " at " +
+                               std::to_string(rows) +
+                               " rows, more than CUDA's limit of " +
+                               std::to_string(kMaxGridDims[i]));
+    }
     return {};
   }
 
@@ -170,6 +244,15 @@ private:
       if (launch.buffers.empty())
         return fail(where, "buffers: empty (a kernel needs at least its "
                            "result)");
+      if (cuda && launch.buffers.size() > LLAMA_MAX_KERNEL_BUFFERS)
+        return fail(where, "buffers: " + std::to_string(launch.buffers.size()) +
+                               " buffers, but a cuda kernel takes at most " +
+                               std::to_string(LLAMA_MAX_KERNEL_BUFFERS) +
+                               " (LlamaGpuArgs)");
+      if (cuda)
+        LLAMAC_RETURN_IF_ERROR(
+            verifyLaunchGrid(where, spec.kernels[launch.kernel],
+                             uint64_t(entry.batch) * uint64_t(maxSeq)));
       for (uint32_t id : launch.buffers) {
         LLAMAC_RETURN_IF_ERROR(verifyBufferId(where, id));
         used.insert(id);
@@ -235,6 +318,8 @@ private:
 
   const ArtifactSpec &spec;
   const std::string &origin;
+  /// Launch geometry and the buffer limit matter only to the cuda target.
+  const bool cuda;
   std::set<std::string> weightNames;
   std::set<std::string> kernelSymbols;
   std::set<std::string> entryNames;

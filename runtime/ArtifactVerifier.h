@@ -27,7 +27,12 @@ inline constexpr uint64_t kMaxBufferBytes = uint64_t(1) << 48;
 /// names buffers, shapes are positive (-1 only as the sequence dimension of
 /// input and activation buffers), activations are 64-byte aligned and fit
 /// their entry's arena at its longest call, each activation belongs to one
-/// entry, the config is valid and no binary is empty. Messages read
+/// entry, the config is valid and no binary is empty. When the artifact has
+/// a cuda binary, every kernel's launch geometry must also be one CUDA
+/// accepts at every call length (block of at most 1024 threads, each
+/// dimension at least 1, at most 48 KiB of shared memory, no grid dimension
+/// that is ever 0 or too large) and no launch may name more than
+/// LLAMA_MAX_KERNEL_BUFFERS buffers. Messages read
 /// "ORIGIN: entries[1] 'decode': launches[3]: REASON".
 Status verifyArtifact(const artifact::ArtifactSpec &spec,
                       const std::string &origin);

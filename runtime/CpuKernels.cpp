@@ -51,6 +51,11 @@ std::string describeTargets(const ArtifactSpec &spec) {
   return text + ")";
 }
 
+/// Kernels with parallel loops link libgomp, whose worker threads outlive
+/// the call: unloading the library under them crashes the process at exit.
+/// RTLD_NODELETE keeps it mapped until the process ends.
+constexpr int kDlopenFlags = RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE;
+
 /// Loaded bytes and where dlopen found them.
 struct Opened {
   void *handle = nullptr;
@@ -76,7 +81,7 @@ StatusOr<Opened> openFromMemfd(const BinarySpec &binary,
   Opened opened;
   opened.path = "/proc/self/fd/" + std::to_string(fd);
   opened.memfd = fd;
-  opened.handle = ::dlopen(opened.path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  opened.handle = ::dlopen(opened.path.c_str(), kDlopenFlags);
   if (!opened.handle) {
     const char *error = ::dlerror();
     ::close(fd);
@@ -109,7 +114,7 @@ StatusOr<Opened> openFromTempFile(const BinarySpec &binary,
     return Status::error(origin + ": cpu binary: cannot write " + opened.path +
                          ": " + std::strerror(savedErrno));
   }
-  opened.handle = ::dlopen(opened.path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  opened.handle = ::dlopen(opened.path.c_str(), kDlopenFlags);
   ::unlink(opened.path.c_str());
   if (!opened.handle) {
     const char *error = ::dlerror();

@@ -31,4 +31,14 @@ typedef struct LlamaKernelContext {
 typedef void (*LlamaCpuKernel)(void *const *buffers,
                                const LlamaKernelContext *context);
 
+/* GPU kernels take their buffers and context by value in one parameter,
+   since a device cannot read the host's pointer array:
+     extern "C" __global__ void SYM(LlamaGpuArgs args);
+   A launch names at most LLAMA_MAX_KERNEL_BUFFERS buffers. */
+#define LLAMA_MAX_KERNEL_BUFFERS 12
+typedef struct LlamaGpuArgs {
+  void *buffers[LLAMA_MAX_KERNEL_BUFFERS];
+  LlamaKernelContext context;
+} LlamaGpuArgs;
+
 #endif /* LLAMAC_RUNTIME_KERNELABI_H */

@@ -4,9 +4,10 @@
 
 #include "runtime/ArtifactLayout.h"
 #include "runtime/ArtifactVerifier.h"
+#include "runtime/CallCheck.h"
 #include "runtime/HalfFloat.h"
-#include "runtime/HuggingFaceNames.h"
 #include "runtime/Tensor.h"
+#include "runtime/WeightBinding.h"
 
 #include <algorithm>
 #include <chrono>
@@ -15,67 +16,6 @@
 using namespace llamac;
 using namespace llamac::artifact;
 using namespace llamac::runtime;
-
-namespace {
-
-bool endsWith(const std::string &text, const std::string &suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-/// Puts wq/wk rows in the order the artifact's RoPE expects. Hugging Face
-/// files store them permuted for half-split RoPE; Meta files in adjacent
-/// order. Other tensors are the same either way.
-Status matchRopeLayout(const std::string &origin, const std::string &name,
-                       const ModelConfig &config,
-                       std::optional<RopeStyle> stored, WeightData &data) {
-  if (!stored || *stored == config.ropeStyle)
-    return {};
-  int64_t heads = 0;
-  if (endsWith(name, "attention.wq.weight"))
-    heads = config.nHeads;
-  else if (endsWith(name, "attention.wk.weight"))
-    heads = config.nKvHeads;
-  else
-    return {};
-  if (data.shape.size() != 2 || data.shape[0] % (2 * heads) != 0)
-    return Status::error(origin + ": " + name + ": shape " +
-                         shapeToString(data.shape) +
-                         " cannot be re-ordered for RoPE: rows are not a "
-                         "multiple of 2 * " +
-                         std::to_string(heads) + " heads");
-  int64_t rows = data.shape[0], cols = data.shape[1];
-  data.storage = config.ropeStyle == RopeStyle::HalfSplit
-                     ? permuteForHalfSplitRope(data.data, heads, rows, cols)
-                     : unpermuteFromHalfSplitRope(data.data, heads, rows, cols);
-  data.data = data.storage.data();
-  return {};
-}
-
-/// Stores f32 values as the buffer's element type.
-void storeAs(ElementType type, const float *values, int64_t count,
-             uint8_t *destination) {
-  switch (type) {
-  case ElementType::F32:
-  case ElementType::I32:
-    std::memcpy(destination, values, size_t(count) * 4);
-    return;
-  case ElementType::F16: {
-    auto *out = reinterpret_cast<uint16_t *>(destination);
-    for (int64_t i = 0; i < count; ++i)
-      out[i] = f32ToF16(values[i]);
-    return;
-  }
-  case ElementType::BF16: {
-    auto *out = reinterpret_cast<uint16_t *>(destination);
-    for (int64_t i = 0; i < count; ++i)
-      out[i] = f32ToBf16(values[i]);
-    return;
-  }
-  }
-}
-
-} // namespace
 
 Session::~Session() = default;
 
@@ -123,22 +63,7 @@ Status Session::allocate() {
   addresses.assign(numBuffers, nullptr);
 
   // An input's sequence dimension is sized for the longest entry using it.
-  std::vector<int64_t> longestUse(numBuffers, 1);
-  std::vector<int> owner(numBuffers, -1);
-  for (size_t e = 0; e < artifact.entries.size(); ++e) {
-    const EntrySpec &entry = artifact.entries[e];
-    auto use = [&](uint32_t id) {
-      longestUse[id] = std::max(longestUse[id], entryMaxSeq(entry));
-      owner[id] = int(e);
-    };
-    for (const LaunchSpec &launch : entry.launches)
-      for (uint32_t id : launch.buffers)
-        use(id);
-    for (uint32_t id : entry.inputs)
-      use(id);
-    for (uint32_t id : entry.outputs)
-      use(id);
-  }
+  std::vector<BufferUse> uses = bufferUses(artifact);
 
   entries.resize(artifact.entries.size());
   for (size_t e = 0; e < artifact.entries.size(); ++e) {
@@ -156,12 +81,12 @@ Status Session::allocate() {
     const BufferSpec &buffer = artifact.buffers[id];
     if (buffer.kind == BufferKind::Activation) {
       // Verified: an activation belongs to one entry and fits its arena.
-      if (owner[id] >= 0)
+      if (uses[id].owner >= 0)
         addresses[id] =
-            entries[size_t(owner[id])].arena.data() + buffer.arenaOffset;
+            entries[size_t(uses[id].owner)].arena.data() + buffer.arenaOffset;
       continue;
     }
-    uint64_t bytes = bufferBytes(buffer, longestUse[id]);
+    uint64_t bytes = bufferBytes(buffer, uses[id].longestCall);
     storage[id] = AlignedBuffer(size_t(bytes));
     if (!storage[id])
       return fail("buffers[" + std::to_string(id) + "] '" + buffer.name +
@@ -172,25 +97,10 @@ Status Session::allocate() {
 }
 
 Status Session::bindWeights(WeightSource &weights) {
-  const std::string origin = weights.origin();
-  for (size_t id = 0; id < artifact.buffers.size(); ++id) {
-    const BufferSpec &buffer = artifact.buffers[id];
-    if (buffer.kind != BufferKind::Weight)
-      continue;
-    StatusOr<WeightData> fetched = weights.fetch(buffer.name, buffer.shape);
-    if (!fetched.ok())
-      return fetched.status();
-    WeightData &data = *fetched;
-    if (data.shape != buffer.shape)
-      return Status::error(origin + ": " + buffer.name + ": shape " +
-                           shapeToString(buffer.shape) +
-                           " expected by the artifact, found " +
-                           shapeToString(data.shape));
-    LLAMAC_RETURN_IF_ERROR(matchRopeLayout(origin, buffer.name, artifact.config,
-                                           weights.qkLayout(), data));
-    storeAs(buffer.type, data.data, numElements(buffer.shape),
-            storage[id].data());
-  }
+  for (size_t id = 0; id < artifact.buffers.size(); ++id)
+    if (artifact.buffers[id].kind == BufferKind::Weight)
+      LLAMAC_RETURN_IF_ERROR(bindWeight(artifact.config, artifact.buffers[id],
+                                        weights, storage[id].data()));
   return {};
 }
 
@@ -224,52 +134,8 @@ int Session::entryIndex(const std::string &name) const {
 
 Status Session::checkCall(int entryId, const std::vector<InputData> &inputs,
                           int32_t position, int64_t seq) const {
-  if (entryId < 0 || size_t(entryId) >= artifact.entries.size())
-    return fail("entry " + std::to_string(entryId) +
-                " out of range (the artifact has " +
-                std::to_string(artifact.entries.size()) + " entries)");
-  const EntrySpec &entry = artifact.entries[size_t(entryId)];
-  std::string label = "entry '" + entry.name + "'";
-  if (entry.seq > 0 && seq != entry.seq)
-    return fail(label + ": seq " + std::to_string(seq) +
-                ": the entry takes exactly " + std::to_string(entry.seq) +
-                " tokens per call");
-  if (entry.seq < 0 && (seq < 1 || seq > entry.maxSeq))
-    return fail(label + ": seq " + std::to_string(seq) +
-                ": must be between 1 and " + std::to_string(entry.maxSeq));
-  if (position < 0)
-    return fail(label + ": position " + std::to_string(position) +
-                " is negative");
-  if (int64_t(position) + seq > artifact.config.maxSeqLen)
-    return fail(label + ": position " + std::to_string(position) + " + " +
-                std::to_string(seq) + " tokens exceeds the KV cache capacity " +
-                std::to_string(artifact.config.maxSeqLen));
-  if (inputs.size() != entry.inputs.size())
-    return fail(label + ": takes " + std::to_string(entry.inputs.size()) +
-                " inputs, got " + std::to_string(inputs.size()));
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    const BufferSpec &buffer = artifact.buffers[entry.inputs[i]];
-    uint64_t expected = bufferBytes(buffer, seq);
-    std::string where =
-        label + ": input " + std::to_string(i) + " '" + buffer.name + "'";
-    if (inputs[i].bytes != expected || (expected && !inputs[i].data))
-      return fail(where + ": got " + std::to_string(inputs[i].bytes) +
-                  " bytes, expected " + std::to_string(expected) + " (" +
-                  toString(buffer.type) + " " +
-                  shapeToString(resolveShape(buffer, seq)) + ")");
-    // Token ids index the embedding table; one out of range would be an
-    // out-of-bounds read in a kernel, so it is caught here.
-    if (buffer.type == ElementType::I32 && buffer.name == "tokens") {
-      const auto *ids = static_cast<const int32_t *>(inputs[i].data);
-      for (size_t t = 0; t < expected / 4; ++t)
-        if (ids[t] < 0 || ids[t] >= artifact.config.vocabSize)
-          return fail(where + ": token id " + std::to_string(ids[t]) +
-                      " at index " + std::to_string(t) +
-                      " is outside the vocabulary of " +
-                      std::to_string(artifact.config.vocabSize));
-    }
-  }
-  return {};
+  return runtime::checkCall(artifact, options.origin, entryId, inputs, position,
+                            seq);
 }
 
 Status Session::run(int entryId, const std::vector<InputData> &inputs,

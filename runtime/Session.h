@@ -19,6 +19,7 @@
 #include "runtime/AlignedBuffer.h"
 #include "runtime/ArtifactSpec.h"
 #include "runtime/CpuKernels.h"
+#include "runtime/Executor.h"
 #include "runtime/KernelAbi.h"
 #include "runtime/Status.h"
 #include "runtime/WeightSource.h"
@@ -38,18 +39,6 @@ struct SessionOptions {
   int numThreads = 1;
   /// Time every launch (see Session::profile()).
   bool profile = false;
-};
-
-/// The caller's bytes for one input buffer of an entry.
-struct InputData {
-  const void *data = nullptr;
-  size_t bytes = 0;
-};
-
-/// Time spent in one kernel since profiling started.
-struct KernelTime {
-  uint64_t calls = 0;
-  uint64_t nanoseconds = 0;
 };
 
 class Session {
@@ -92,6 +81,9 @@ public:
   void resetCaches();
 
   void setNumThreads(int threads) { numThreads = threads < 1 ? 1 : threads; }
+  int threads() const { return numThreads; }
+  /// The arch of the cpu binary that was loaded ("x86-64-v3").
+  const std::string &kernelArch() const { return kernels->arch(); }
   void setProfiling(bool enabled) { profiling = enabled; }
   /// Per kernel index of the artifact.
   const std::vector<KernelTime> &profile() const { return kernelTimes; }

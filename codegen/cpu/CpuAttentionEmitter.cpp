@@ -5,7 +5,9 @@
 // operations. Query head h reads KV head h / (H / KVH) directly, so GQA never
 // materializes repeated keys. The fused kernel first writes the rotated keys
 // and the values of all new tokens into the caches (in place), then attends,
-// so a token sees the tokens before it in the same call.
+// so a token sees the tokens before it in the same call. Head dim 8 with f32
+// keys and values (the small llama2.c models) has its own path, vectorized
+// across heads: see emitAttendD8.
 //
 //===----------------------------------------------------------------------===//
 
@@ -48,7 +50,120 @@ LogicalResult emitShape(raw_ostream &os, Operation *op, Value query,
   return success();
 }
 
+/// Prints `score = score * scale` (or the division llama2.c does).
+std::string scaled(const AttentionSpec &spec, StringRef score) {
+  // The default scale divides by sqrtf(d) as llama2.c does; sqrt is
+  // correctly rounded, so the literal is the value it computes.
+  if (spec.scale)
+    return (score + " * " + floatLiteral(*spec.scale)).str();
+  return (score + " / " +
+          floatLiteral(std::sqrt(static_cast<float>(spec.headDim))))
+      .str();
+}
+
+/// Softmax of `count` scores at `a`, in place, as llama2.c: subtract the
+/// max, exponentiate, divide by the sum.
+void emitSoftmax(raw_ostream &os, StringRef indent, StringRef a,
+                 StringRef count) {
+  os << indent << "float maxScore = -INFINITY;\n"
+     << "#pragma omp simd reduction(max : maxScore)\n"
+     << indent << "for (int64_t t = 0; t < " << count << "; ++t)\n"
+     << indent << "  maxScore = " << a << "[t] > maxScore ? " << a
+     << "[t] : maxScore;\n"
+     << indent << "float sum = 0.0f;\n"
+     << "#pragma omp simd reduction(+ : sum)\n"
+     << indent << "for (int64_t t = 0; t < " << count << "; ++t) {\n"
+     << indent << "  const float e = llamaExp(" << a << "[t] - maxScore);\n"
+     << indent << "  " << a << "[t] = e;\n"
+     << indent << "  sum += e;\n"
+     << indent << "}\n"
+     << "#pragma omp simd\n"
+     << indent << "for (int64_t t = 0; t < " << count << "; ++t)\n"
+     << indent << "  " << a << "[t] /= sum;\n";
+}
+
+/// Head dim 8 with f32 keys and values, heads in blocks of 8: one work item
+/// is one query token with all its heads, and the scores are stored [t][h],
+/// so that scores, softmax and the weighted sum are vectorized across heads
+/// (a head of 8 is one AVX register, too short to loop along) and each key
+/// and value row is read once for every head that shares it.
+void emitAttendD8(raw_ostream &os, const AttentionSpec &spec) {
+  os << "  const int64_t L = " << spec.keyRows << ";\n"
+     << "  auto body = [&](int64_t bs) {\n"
+     << "    const int64_t s = bs % seq, b = bs / seq;\n"
+     << "    int64_t last = (int64_t)position + s; // causal: rows <= p + s\n"
+     << "    if (last > L - 1)\n"
+     << "      last = L - 1;\n"
+     << "    " << cType(spec.out) << " *__restrict o = out + bs * QF;\n"
+     << "    if (last < 0) {\n"
+     << "      for (int64_t i = 0; i < QF; ++i)\n"
+     << "        o[i] = " << store(spec.out, "0.0f") << ";\n"
+     << "      return;\n"
+     << "    }\n"
+     << "    const int64_t rows = last + 1;\n"
+     << "    const " << cType(spec.query) << " *qs = q + bs * QF;\n"
+     << "    float qh[QF];\n"
+     << "    for (int64_t h = 0; h < H; ++h) {\n";
+  if (spec.rotateQuery)
+    emitRotateHead(os, "      ", spec.headDim, *spec.rotateQuery, spec.query,
+                   "(qs + h * D)", Elem::F32, "(qh + h * D)", "(cs + s * D)");
+  else
+    os << "      for (int64_t i = 0; i < D; ++i)\n"
+       << "        qh[h * D + i] = " << load(spec.query, "qs[h * D + i]")
+       << ";\n";
+  os << "    }\n"
+     << "    const float *kb = " << spec.keys << " + b * L * KVF;\n"
+     << "    const float *vb = " << spec.values
+     << " + b * L * KVF;\n"
+     // f32 results are accumulated in place: g++ keeps the accumulators in
+     // registers only when they are stored straight to the output.
+     << "    " << (spec.out == Elem::F32 ? "float *acc = o;" : "float acc[QF];")
+     << "\n"
+     // The softmax of every head at once: its loops run across heads, so a
+     // key row is whole vectors and no row count leaves a remainder.
+     << "    float maxScore[H], sum[H];\n"
+     << "    for (int64_t h = 0; h < H; ++h) {\n"
+     << "      maxScore[h] = -INFINITY;\n"
+     << "      sum[h] = 0.0f;\n"
+     << "    }\n"
+     << "    float *__restrict att = llamaScratch(2, rows * H); // [t][h]\n"
+     << "    for (int64_t t = 0; t < rows; ++t) {\n"
+     << "      for (int64_t hb = 0; hb < H; hb += 8)\n"
+     << "        llamaScoresD8F32<(GROUP < 8 ? GROUP : 8)>(kb + t * KVF + hb / "
+        "GROUP * D, qh + hb * D, att + t * H + hb);\n"
+     << "#pragma omp simd\n"
+     << "      for (int64_t h = 0; h < H; ++h) {\n"
+     << "        const float score = " << scaled(spec, "att[t * H + h]")
+     << ";\n"
+     << "        att[t * H + h] = score;\n"
+     << "        maxScore[h] = score > maxScore[h] ? score : maxScore[h];\n"
+     << "      }\n"
+     << "    }\n"
+     << "    for (int64_t t = 0; t < rows; ++t)\n"
+     << "#pragma omp simd\n"
+     << "      for (int64_t h = 0; h < H; ++h) {\n"
+     << "        const float e = llamaExp(att[t * H + h] - maxScore[h]);\n"
+     << "        att[t * H + h] = e;\n"
+     << "        sum[h] += e;\n"
+     << "      }\n"
+     << "    for (int64_t hb = 0; hb < H; hb += 8)\n"
+     << "      llamaAttendD8F32<(GROUP < 8 ? GROUP : 8)>(vb + hb / GROUP * D, "
+        "KVF, att + hb, H, sum + hb, rows, acc + hb * D);\n";
+  if (spec.out != Elem::F32)
+    os << "    for (int64_t i = 0; i < QF; ++i)\n"
+       << "      o[i] = " << store(spec.out, "acc[i]") << ";\n";
+  os << "  };\n"
+     << "  const int64_t visible = (int64_t)position + seq < L ? "
+        "(int64_t)position + seq : L;\n"
+     << "  llamaParallelFor(ctx, batch * seq, batch * seq * H * visible * "
+        "(D * 2 + 16), body);\n";
+}
+
 void emitAttend(raw_ostream &os, const AttentionSpec &spec) {
+  int64_t group = spec.heads / spec.kvHeads;
+  if (spec.headDim == 8 && spec.key == Elem::F32 && spec.value == Elem::F32 &&
+      spec.heads % 8 == 0 && (8 % group == 0 || group % 8 == 0))
+    return emitAttendD8(os, spec);
   StringRef q = cType(spec.query), k = cType(spec.key), v = cType(spec.value);
   os << "  const int64_t L = " << spec.keyRows << ";\n"
      << "  auto body = [&](int64_t item) {\n"
@@ -79,31 +194,10 @@ void emitAttend(raw_ostream &os, const AttentionSpec &spec) {
      << "    for (int64_t t = 0; t <= last; ++t) {\n"
      << "      float score = llamaDot" << helperSuffix(spec.key)
      << "(kb + t * KVF, qh, D);\n";
-  // The default scale divides by sqrtf(d) as llama2.c does; sqrt is
-  // correctly rounded, so the literal is the value it computes.
-  if (spec.scale)
-    os << "      score *= " << floatLiteral(*spec.scale) << ";\n";
-  else
-    os << "      score /= "
-       << floatLiteral(std::sqrt(static_cast<float>(spec.headDim))) << ";\n";
-  // Softmax as llama2.c: subtract the max, exponentiate, divide by the sum.
-  os << "      att[t] = score;\n"
-     << "    }\n"
-     << "    float maxScore = -INFINITY;\n"
-     << "#pragma omp simd reduction(max : maxScore)\n"
-     << "    for (int64_t t = 0; t <= last; ++t)\n"
-     << "      maxScore = att[t] > maxScore ? att[t] : maxScore;\n"
-     << "    float sum = 0.0f;\n"
-     << "#pragma omp simd reduction(+ : sum)\n"
-     << "    for (int64_t t = 0; t <= last; ++t) {\n"
-     << "      const float e = llamaExp(att[t] - maxScore);\n"
-     << "      att[t] = e;\n"
-     << "      sum += e;\n"
-     << "    }\n"
-     << "#pragma omp simd\n"
-     << "    for (int64_t t = 0; t <= last; ++t)\n"
-     << "      att[t] /= sum;\n"
-     << "    float acc[D] = {};\n"
+  os << "      att[t] = " << scaled(spec, "score") << ";\n"
+     << "    }\n";
+  emitSoftmax(os, "    ", "att", "last + 1");
+  os << "    float acc[D] = {};\n"
      << "    for (int64_t t = 0; t <= last; ++t) {\n"
      << "      const float a = att[t];\n"
      << "      const " << v << " *vr = vb + t * KVF;\n"
@@ -123,8 +217,7 @@ void emitAttend(raw_ostream &os, const AttentionSpec &spec) {
 
 } // namespace
 
-LogicalResult emitAttention(AttentionOp op, StringRef symbol,
-                            raw_ostream &os) {
+LogicalResult emitAttention(AttentionOp op, StringRef symbol, raw_ostream &os) {
   FailureOr<Elem> q = elemOf(op, op.getQuery()), k = elemOf(op, op.getKey()),
                   out = elemOf(op, op.getResult());
   FailureOr<std::string> keyRows = dimExpr(op, tensorType(op.getKey()), 1);
@@ -156,8 +249,8 @@ LogicalResult emitAttention(AttentionOp op, StringRef symbol,
   return success();
 }
 
-LogicalResult emitFusedRoPEAttention(FusedRoPEAttentionOp op,
-                                     StringRef symbol, raw_ostream &os) {
+LogicalResult emitFusedRoPEAttention(FusedRoPEAttentionOp op, StringRef symbol,
+                                     raw_ostream &os) {
   FailureOr<Elem> q = elemOf(op, op.getQuery()), k = elemOf(op, op.getKey()),
                   out = elemOf(op, op.getResults()[0]);
   if (failed(q) || failed(k) || failed(out))
@@ -193,10 +286,10 @@ LogicalResult emitFusedRoPEAttention(FusedRoPEAttentionOp op,
     os << "  constexpr int64_t CAP = " << *capacity << ";\n";
     // The updated caches are the cache operands (in place); copy only if
     // the caller passed distinct buffers.
-    for (auto [name, in, res] : {std::make_tuple("kc", 3, 6),
-                                 std::make_tuple("vc", 4, 7)}) {
-      os << "  " << t << " *__restrict " << name << " = (" << t
-         << " *)buffers[" << res << "];\n"
+    for (auto [name, in, res] :
+         {std::make_tuple("kc", 3, 6), std::make_tuple("vc", 4, 7)}) {
+      os << "  " << t << " *__restrict " << name << " = (" << t << " *)buffers["
+         << res << "];\n"
          << "  if (buffers[" << res << "] != buffers[" << in << "])\n"
          << "    memcpy(" << name << ", buffers[" << in
          << "], batch * CAP * KVF * sizeof(*" << name << "));\n";

@@ -17,8 +17,7 @@ namespace llamac::codegen::cpu {
 /// contiguous chunks and tiny tensors one chunk.
 static constexpr int64_t chunkElements = 16384;
 
-LogicalResult emitEmbedding(EmbeddingOp op, StringRef symbol,
-                            raw_ostream &os) {
+LogicalResult emitEmbedding(EmbeddingOp op, StringRef symbol, raw_ostream &os) {
   FailureOr<Elem> elem = elemOf(op, op.getTable());
   FailureOr<int64_t> vocab = staticDim(op, tensorType(op.getTable()), 0);
   FailureOr<int64_t> dim = staticDim(op, tensorType(op.getTable()), 1);
@@ -67,14 +66,13 @@ LogicalResult emitRMSNorm(RMSNormOp op, StringRef symbol, raw_ostream &os) {
      << "      ss += v * v;\n"
      << "    }\n"
      << "    ss /= (float)F;\n"
-     << "    ss += " << floatLiteral(op.getEpsilon().convertToDouble())
-     << ";\n"
+     << "    ss += " << floatLiteral(op.getEpsilon().convertToDouble()) << ";\n"
      << "    ss = 1.0f / sqrtf(ss);\n"
      << "#pragma omp simd\n"
      << "    for (int64_t i = 0; i < F; ++i)\n"
      << "      out[r * F + i] = "
-     << store(*elem, load(*gain, "gain[i]") + " * (ss * " +
-                         load(*elem, "x[i]") + ")")
+     << store(*elem,
+              load(*gain, "gain[i]") + " * (ss * " + load(*elem, "x[i]") + ")")
      << ";\n"
      << "  };\n"
      << "  llamaParallelFor(ctx, rows, rows * F, body);\n"
@@ -169,8 +167,8 @@ LogicalResult emitCrossEntropy(CrossEntropyOp op, StringRef symbol,
      << ";\n"
      << "  };\n"
      << "  llamaParallelFor(ctx, rows, rows * V, body);\n"
-    // The weighted mean accumulates in double: a long f32 sum of rows
-    // would lose bits.
+     // The weighted mean accumulates in double: a long f32 sum of rows
+     // would lose bits.
      << "  double total = 0.0, weight = 0.0;\n"
      << "  for (int64_t r = 0; r < rows; ++r)\n"
      << "    if (weights[r] != 0.0f) {\n"

@@ -18,12 +18,11 @@ namespace llamac::codegen {
 const char *cpuCompiler() { return "c++"; }
 
 std::vector<std::string> cpuCompileFlags() {
-  // ISO C++ (not gnu++) keeps g++ from contracting a * b + c into fused
-  // multiply-adds across statements, so that RoPE, RMSNorm and SiLU round as
-  // llama2.c's scalar code does. -fno-math-errno lets sqrtf be one
-  // instruction and changes no result.
+  // -fno-math-errno lets sqrtf be one instruction; -fno-trapping-math lets
+  // g++ if-convert and so vectorize loops with comparisons (the softmax's
+  // exponential). Neither changes a computed value; only FP exception flags.
   return {"-std=c++17", "-O3",   "-march=native",   "-fopenmp",
-          "-shared",    "-fPIC", "-fno-math-errno"};
+          "-shared",    "-fPIC", "-fno-math-errno", "-fno-trapping-math"};
 }
 
 namespace {
@@ -34,8 +33,8 @@ public:
 
   bool canEmit(Operation *op) const override {
     return isa<EmbeddingOp, RMSNormOp, MatmulOp, RoPEOp, KVCacheWriteOp,
-               AttentionOp, SiLUOp, MulOp, AddOp, CrossEntropyOp,
-               PackWeightsOp, FusedMatmulOp, FusedRoPEAttentionOp>(op);
+               AttentionOp, SiLUOp, MulOp, AddOp, CrossEntropyOp, PackWeightsOp,
+               FusedMatmulOp, FusedRoPEAttentionOp>(op);
   }
 
   LogicalResult emitKernel(Operation *op, StringRef symbol,
@@ -52,19 +51,16 @@ public:
         .Case([&](KVCacheWriteOp op) {
           return cpu::emitKVCacheWrite(op, symbol, os);
         })
-        .Case([&](AttentionOp op) {
-          return cpu::emitAttention(op, symbol, os);
-        })
+        .Case(
+            [&](AttentionOp op) { return cpu::emitAttention(op, symbol, os); })
         .Case([&](FusedRoPEAttentionOp op) {
           return cpu::emitFusedRoPEAttention(op, symbol, os);
         })
-        .Case([&](EmbeddingOp op) {
-          return cpu::emitEmbedding(op, symbol, os);
-        })
+        .Case(
+            [&](EmbeddingOp op) { return cpu::emitEmbedding(op, symbol, os); })
         .Case([&](RMSNormOp op) { return cpu::emitRMSNorm(op, symbol, os); })
-        .Case<SiLUOp, MulOp, AddOp>([&](Operation *op) {
-          return cpu::emitElementwise(op, symbol, os);
-        })
+        .Case<SiLUOp, MulOp, AddOp>(
+            [&](Operation *op) { return cpu::emitElementwise(op, symbol, os); })
         .Case([&](CrossEntropyOp op) {
           return cpu::emitCrossEntropy(op, symbol, os);
         })

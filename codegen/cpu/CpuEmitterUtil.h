@@ -93,19 +93,16 @@ mlir::LogicalResult emitRoPE(llama::RoPEOp op, llvm::StringRef symbol,
 mlir::LogicalResult emitKVCacheWrite(llama::KVCacheWriteOp op,
                                      llvm::StringRef symbol,
                                      llvm::raw_ostream &os);
-mlir::LogicalResult emitAttention(llama::AttentionOp op,
-                                  llvm::StringRef symbol,
+mlir::LogicalResult emitAttention(llama::AttentionOp op, llvm::StringRef symbol,
                                   llvm::raw_ostream &os);
 mlir::LogicalResult emitFusedRoPEAttention(llama::FusedRoPEAttentionOp op,
                                            llvm::StringRef symbol,
                                            llvm::raw_ostream &os);
-mlir::LogicalResult emitEmbedding(llama::EmbeddingOp op,
-                                  llvm::StringRef symbol,
+mlir::LogicalResult emitEmbedding(llama::EmbeddingOp op, llvm::StringRef symbol,
                                   llvm::raw_ostream &os);
 mlir::LogicalResult emitRMSNorm(llama::RMSNormOp op, llvm::StringRef symbol,
                                 llvm::raw_ostream &os);
-mlir::LogicalResult emitElementwise(mlir::Operation *op,
-                                    llvm::StringRef symbol,
+mlir::LogicalResult emitElementwise(mlir::Operation *op, llvm::StringRef symbol,
                                     llvm::raw_ostream &os);
 mlir::LogicalResult emitCrossEntropy(llama::CrossEntropyOp op,
                                      llvm::StringRef symbol,

@@ -3,9 +3,9 @@
 // y = x · Wᵀ with W stored [N][K]. Every output is a dot product of one W
 // row with one activation row; the kernel walks blocks of W rows (parallel
 // across threads), and within a block, blocks of activation rows, so that W
-// is read from memory once per row block while x stays in cache. Four W rows
-// share each pass over x, which gives the core four independent
-// accumulators. The RMSNorm prologue only computes a scale per row: the norm
+// is read from memory once per row block while x stays in cache. Eight f32
+// W rows (else four) share each pass over x, which gives the core
+// independent accumulators and, for eight, one horizontal reduction for all. The RMSNorm prologue only computes a scale per row: the norm
 // commutes with the product, dot(W[n], x / rms) = dot(W[n], x) / rms.
 //
 //===----------------------------------------------------------------------===//
@@ -48,8 +48,8 @@ void emitFinish(raw_ostream &os, const GemmSpec &spec) {
     for (auto [i, size] : llvm::enumerate(spec.segments)) {
       std::string target = "out" + std::to_string(i) + "[r * " +
                            std::to_string(size) + " + (n - " +
-                           std::to_string(offset) + ")] = " +
-                           store(spec.results[i], "acc") + ";";
+                           std::to_string(offset) +
+                           ")] = " + store(spec.results[i], "acc") + ";";
       offset += size;
       if (spec.segments.size() == 1)
         os << "    " << target << "\n";
@@ -84,14 +84,67 @@ void emitFinish(raw_ostream &os, const GemmSpec &spec) {
   }
 }
 
+/// Whether the kernel takes eight columns at a time (llamaDot8F32): f32
+/// weights, and segments that an 8-aligned block of columns never straddles.
+bool eightWide(const GemmSpec &spec) {
+  if (spec.weight != Elem::F32)
+    return false;
+  return spec.epilogue != Epilogue::None ||
+         llvm::all_of(spec.segments, [](int64_t n) { return n % 8 == 0; });
+}
+
+/// Prints `finish8`, which finishes the eight columns [n, n + 8) of row r
+/// from acc[8] (gate[8] and up[8] for SwiGLU) in one vectorized loop; the
+/// result segment is chosen once for the eight.
+void emitFinish8(raw_ostream &os, const GemmSpec &spec) {
+  if (spec.epilogue == Epilogue::SwiGLU) {
+    os << "  auto finish8 = [&](int64_t r, int64_t j, const float *gate, "
+          "const float *up) {\n"
+       << "#pragma omp simd\n"
+       << "    for (int64_t i = 0; i < 8; ++i)\n"
+       << "      finish(r, j + i, gate[i], up[i]);\n"
+       << "  };\n";
+    return;
+  }
+  os << "  auto finish8 = [&](int64_t r, int64_t n, const float *acc) {\n";
+  if (spec.epilogue == Epilogue::Residual) {
+    os << "#pragma omp simd\n"
+       << "    for (int64_t i = 0; i < 8; ++i)\n"
+       << "      finish(r, n + i, acc[i]);\n"
+       << "  };\n";
+    return;
+  }
+  StringRef scale = spec.epsilon ? " * scale[r]" : "";
+  int64_t offset = 0;
+  for (auto [i, size] : llvm::enumerate(spec.segments)) {
+    std::string out = "out" + std::to_string(i);
+    bool last = i + 1 == spec.segments.size();
+    if (!last)
+      os << "    " << (i ? "else " : "") << "if (n < " << offset + size
+         << ") {\n";
+    else if (i)
+      os << "    else {\n";
+    else
+      os << "    {\n";
+    os << "      " << cType(spec.results[i]) << " *__restrict dst = " << out
+       << " + r * " << size << " + (n - " << offset << ");\n"
+       << "#pragma omp simd\n"
+       << "      for (int64_t i = 0; i < 8; ++i)\n"
+       << "        dst[i] = "
+       << store(spec.results[i], ("acc[i]" + scale).str()) << ";\n"
+       << "    }\n";
+    offset += size;
+  }
+  os << "  };\n";
+}
+
 void emitGemm(raw_ostream &os, const GemmSpec &spec, StringRef symbol) {
   bool swiglu = spec.epilogue == Epilogue::SwiGLU;
   int64_t columns = swiglu ? spec.n / 2 : spec.n;
   // A block of W rows should stay in L1/L2 while the row blocks pass over
   // it; an activation row block should fit in L2 next to it.
   int64_t columnBytes = spec.k * elemBytes(spec.weight) * (swiglu ? 2 : 1);
-  int64_t columnBlock =
-      std::clamp<int64_t>(32768 / columnBytes / 4 * 4, 4, 64);
+  int64_t columnBlock = std::clamp<int64_t>(32768 / columnBytes / 8 * 8, 8, 64);
   int64_t rowBlock = std::max<int64_t>(1, 65536 / (spec.k * 4));
   const char *suffix = helperSuffix(spec.weight);
 
@@ -136,6 +189,9 @@ void emitGemm(raw_ostream &os, const GemmSpec &spec, StringRef symbol) {
   }
   os << "  const float *__restrict x = " << x << ";\n";
   emitFinish(os, spec);
+  bool wide = eightWide(spec);
+  if (wide)
+    emitFinish8(os, spec);
 
   // Swiglu pairs gate row j with up row F + j in the same iteration.
   auto row = [&](StringRef col) {
@@ -145,12 +201,26 @@ void emitGemm(raw_ostream &os, const GemmSpec &spec, StringRef symbol) {
   int64_t step = swiglu ? 2 : 4;
   os << "  auto block = [&](int64_t b) {\n"
      << "    const int64_t c0 = b * NB;\n"
-     << "    const int64_t c1 = c0 + NB < " << columns << " ? c0 + NB : "
-     << columns << ";\n"
+     << "    const int64_t c1 = c0 + NB < " << columns
+     << " ? c0 + NB : " << columns << ";\n"
      << "    for (int64_t r0 = 0; r0 < rows; r0 += RB) {\n"
      << "      const int64_t r1 = r0 + RB < rows ? r0 + RB : rows;\n"
-     << "      int64_t c = c0;\n"
-     << "      for (; c + " << step << " <= c1; c += " << step << ")\n"
+     << "      int64_t c = c0;\n";
+  if (wide) {
+    os << "      for (; c + 8 <= c1; c += 8)\n"
+       << "        for (int64_t r = r0; r < r1; ++r) {\n";
+    if (swiglu)
+      os << "          float gate[8], up[8];\n"
+         << "          llamaDot8F32<K>(w + c * K, x + r * K, gate);\n"
+         << "          llamaDot8F32<K>(" << row("c") << ", x + r * K, up);\n"
+         << "          finish8(r, c, gate, up);\n";
+    else
+      os << "          float acc[8];\n"
+         << "          llamaDot8F32<K>(w + c * K, x + r * K, acc);\n"
+         << "          finish8(r, c, acc);\n";
+    os << "        }\n";
+  }
+  os << "      for (; c + " << step << " <= c1; c += " << step << ")\n"
      << "        for (int64_t r = r0; r < r1; ++r) {\n"
      << "          float acc[4];\n";
   if (swiglu) {
@@ -177,7 +247,8 @@ void emitGemm(raw_ostream &os, const GemmSpec &spec, StringRef symbol) {
        << "(w + c * K, x + r * K, K));\n";
   os << "    }\n"
      << "  };\n"
-     << "  llamaParallelFor(ctx, (" << columns << " + NB - 1) / NB, rows * (N * K), block);\n"
+     << "  llamaParallelFor(ctx, (" << columns
+     << " + NB - 1) / NB, rows * (N * K), block);\n"
      << "}\n";
 }
 
@@ -210,8 +281,7 @@ LogicalResult fillShapes(GemmSpec &spec, Value input, Value weight,
 LogicalResult emitMatmul(MatmulOp op, StringRef symbol, raw_ostream &os) {
   GemmSpec spec;
   spec.op = op;
-  if (failed(fillShapes(spec, op.getInput(), op.getWeight(),
-                        op->getResults())))
+  if (failed(fillShapes(spec, op.getInput(), op.getWeight(), op->getResults())))
     return failure();
   spec.segments = {spec.n};
   emitGemm(os, spec, symbol);
@@ -222,13 +292,13 @@ LogicalResult emitFusedMatmul(FusedMatmulOp op, StringRef symbol,
                               raw_ostream &os) {
   GemmSpec spec;
   spec.op = op;
-  if (failed(fillShapes(spec, op.getInput(), op.getWeight(),
-                        op.getResults())))
+  if (failed(fillShapes(spec, op.getInput(), op.getWeight(), op.getResults())))
     return failure();
   if (op.getNormEpsilon())
     spec.epsilon = op.getNormEpsilon()->convertToDouble();
-  for (auto [operand, slot] : {std::make_pair(op.getGain(), &spec.gain),
-                               std::make_pair(op.getResidual(), &spec.residual)}) {
+  for (auto [operand, slot] :
+       {std::make_pair(op.getGain(), &spec.gain),
+        std::make_pair(op.getResidual(), &spec.residual)}) {
     if (!operand)
       continue;
     FailureOr<Elem> elem = elemOf(op, operand);

@@ -15,9 +15,13 @@ namespace llamac::codegen::cpu {
 
 void emitRoPETable(raw_ostream &os, int64_t headDim, double theta) {
   int64_t half = headDim / 2;
-  os << "  float freq[" << half << "];\n"
-     << "  llamaRopeFrequencies(" << floatLiteral(theta) << ", " << headDim
-     << ", freq);\n"
+  // The frequencies depend only on constants: computed on the first call
+  // (thread-safe, as a function-local static), where powf on every call
+  // cost more than rotating a decode step's heads.
+  os << "  static float freq[" << half << "];\n"
+     << "  static const bool freqReady = (llamaRopeFrequencies("
+     << floatLiteral(theta) << ", " << headDim << ", freq), true);\n"
+     << "  (void)freqReady;\n"
      << "  float *__restrict cs = llamaScratch(0, seq * " << headDim << ");\n"
      << "  for (int64_t s = 0; s < seq; ++s) {\n"
      << "    const float p = (float)((int64_t)position + s);\n"
@@ -35,18 +39,18 @@ void emitRotateHead(raw_ostream &os, StringRef indent, int64_t headDim,
   int64_t half = headDim / 2;
   // adjacent pairs (2i, 2i + 1); half pairs (i, i + D/2).
   std::string a = style == RopeStyle::Adjacent ? "2 * i" : "i";
-  std::string b = style == RopeStyle::Adjacent
-                      ? "2 * i + 1"
-                      : "i + " + std::to_string(half);
+  std::string b = style == RopeStyle::Adjacent ? "2 * i + 1"
+                                               : "i + " + std::to_string(half);
   os << indent << "for (int64_t i = 0; i < " << half << "; ++i) {\n"
      << indent << "  const float fcr = " << csRow << "[i], fci = " << csRow
      << "[" << half << " + i];\n"
-     << indent << "  const float v0 = " << load(srcElem, (src + "[" + a + "]").str())
+     << indent
+     << "  const float v0 = " << load(srcElem, (src + "[" + a + "]").str())
      << ", v1 = " << load(srcElem, (src + "[" + b + "]").str()) << ";\n"
-     << indent << "  " << dst << "[" << a << "] = "
-     << store(dstElem, "v0 * fcr - v1 * fci") << ";\n"
-     << indent << "  " << dst << "[" << b << "] = "
-     << store(dstElem, "v0 * fci + v1 * fcr") << ";\n"
+     << indent << "  " << dst << "[" << a
+     << "] = " << store(dstElem, "v0 * fcr - v1 * fci") << ";\n"
+     << indent << "  " << dst << "[" << b
+     << "] = " << store(dstElem, "v0 * fci + v1 * fcr") << ";\n"
      << indent << "}\n";
 }
 
@@ -61,8 +65,7 @@ LogicalResult emitRoPE(RoPEOp op, StringRef symbol, raw_ostream &os) {
   int64_t headDim = op.getHeadDim();
 
   emitSignature(os, op, symbol);
-  os << "  constexpr int64_t F = " << *features << ", D = " << headDim
-     << ";\n"
+  os << "  constexpr int64_t F = " << *features << ", D = " << headDim << ";\n"
      << "  const int64_t batch = " << *batch << ", seq = " << *seq << ";\n"
      << "  const int32_t position = " << positionExpr(op.getPosition())
      << ";\n";
@@ -104,7 +107,8 @@ LogicalResult emitKVCacheWrite(KVCacheWriteOp op, StringRef symbol,
   StringRef t = cType(*elem);
   os << "  const " << t << " *cache = (const " << t << " *)buffers[0];\n";
   emitBuffer(os, "value", 1, t, true);
-  os << "  " << t << " *out = (" << t << " *)buffers[2];\n"
+  os << "  " << t << " *out = (" << t
+     << " *)buffers[2];\n"
      // The result is the cache itself (updated in place); copy only if the
      // caller passed a distinct buffer.
      << "  if ((const void *)out != (const void *)cache)\n"

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "BenchJson.h"
 #include "Commands.h"
 
 #include "runtime/ArtifactLayout.h"
@@ -16,6 +17,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <vector>
 
@@ -47,26 +49,29 @@ int argmax(const float *values, int64_t size) {
 }
 
 /// Runs `tokens` through prefill in one call from position 0.
-Status runPrefill(Session &session, int entry,
+Status runPrefill(Executor &session, int entry,
                   const std::vector<int32_t> &tokens) {
   return session.run(entry, {{tokens.data(), tokens.size() * sizeof(int32_t)}},
                      0, int64_t(tokens.size()));
 }
 
 /// `steps` greedy decode steps from position 0, starting at `first`.
-Status runDecode(Session &session, int entry, int32_t first, int64_t steps,
+Status runDecode(Executor &session, int entry, int32_t first, int64_t steps,
                  int64_t vocab) {
   int32_t token = first;
   for (int64_t pos = 0; pos < steps; ++pos) {
     LLAMAC_RETURN_IF_ERROR(
         session.run(entry, {{&token, sizeof(token)}}, int32_t(pos), 1));
-    token = argmax(session.lastTokenLogits(entry), vocab);
+    StatusOr<const float *> logits = session.lastTokenLogits(entry);
+    if (!logits.ok())
+      return logits.status();
+    token = argmax(*logits, vocab);
   }
   return {};
 }
 
 /// Kernel times summed by op and origin family, largest first.
-void printBreakdown(const char *title, const Session &session) {
+void printBreakdown(const char *title, const Executor &session) {
   struct Row {
     uint64_t calls = 0;
     uint64_t nanoseconds = 0;
@@ -101,39 +106,69 @@ void printBreakdown(const char *title, const Session &session) {
 
 } // namespace
 
+/// "64" or "512,2048,4096": the prefill lengths to time.
+StatusOr<std::vector<int64_t>> parseLengths(const std::string &text) {
+  std::vector<int64_t> lengths;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos)
+      end = text.size();
+    std::string item = text.substr(start, end - start);
+    char *stop = nullptr;
+    long long value = std::strtoll(item.c_str(), &stop, 10);
+    if (item.empty() || *stop != '\0' || value < 0)
+      return Status::error("--prompt-len: '" + item +
+                           "' is not a non-negative integer (expected a "
+                           "length or a list like 512,2048)");
+    if (value > 0)
+      lengths.push_back(value);
+    start = end + 1;
+  }
+  return lengths;
+}
+
 Status llamac::run::benchCommand(const std::vector<std::string> &args) {
   ModelFlags model;
-  int64_t steps = 128, promptLen = 64, repeats = 3;
+  int64_t steps = 128, repeats = 3;
+  std::string promptText = "64", jsonPath;
   FlagSet flags("bench",
                 "Times prefill and decode separately and prints tokens/s "
                 "and a per-kernel breakdown.");
   model.addTo(flags, "seed");
   flags.addInt("steps", &steps, "decode steps (clamped to max_seq_len)");
-  flags.addInt("prompt-len", &promptLen,
-               "tokens in the prefill call (clamped to what the prefill "
-               "entry takes; 0 skips prefill)");
+  flags.addString("prompt-len", &promptText, "N[,N...]",
+                  "tokens in the prefill call, or a list of lengths to time "
+                  "each (clamped to what the prefill entry takes; 0 skips "
+                  "prefill)");
   flags.addInt("repeats", &repeats,
                "timed runs of each phase; the fastest "
                "counts");
+  flags.addString("json", &jsonPath, "FILE",
+                  "also write the results, with every kernel's time and "
+                  "buffer shapes, as JSON");
   LLAMAC_RETURN_IF_ERROR(flags.parse(args));
   if (handleHelp(flags))
     return {};
   if (steps < 1)
     return Status::error("--steps: must be positive, got " +
                          std::to_string(steps));
-  if (promptLen < 0)
-    return Status::error("--prompt-len: must not be negative, got " +
-                         std::to_string(promptLen));
+  StatusOr<std::vector<int64_t>> promptLens = parseLengths(promptText);
+  if (!promptLens.ok())
+    return promptLens.status();
   if (repeats < 1)
     return Status::error("--repeats: must be positive, got " +
                          std::to_string(repeats));
 
-  StatusOr<std::unique_ptr<Session>> opened = model.open();
+  StatusOr<std::unique_ptr<Executor>> opened = model.open();
   if (!opened.ok())
     return opened.status();
-  Session &session = **opened;
+  Executor &session = **opened;
   const ModelConfig &config = session.spec().config;
   const int64_t vocab = config.vocabSize;
+  BenchResults results;
+  results.backend = session.describe();
+  std::printf("backend: %s\n", results.backend.c_str());
   steps = std::min(steps, config.maxSeqLen);
 
   // Tokens from the seed, so runs are comparable.
@@ -143,38 +178,43 @@ Status llamac::run::benchCommand(const std::vector<std::string> &args) {
   };
 
   int prefill = session.entryIndex("prefill");
-  std::vector<int32_t> prompt;
-  if (prefill >= 0 && promptLen > 0) {
+  std::vector<std::vector<int32_t>> prompts;
+  if (prefill >= 0) {
     const artifact::EntrySpec &entry = session.spec().entries[size_t(prefill)];
-    int64_t length =
-        entry.seq > 0 ? entry.seq : std::min(promptLen, entry.maxSeq);
-    for (int64_t i = 0; i < length; ++i)
-      prompt.push_back(randomToken());
+    for (int64_t promptLen : *promptLens) {
+      int64_t length =
+          entry.seq > 0 ? entry.seq : std::min(promptLen, entry.maxSeq);
+      std::vector<int32_t> prompt;
+      for (int64_t i = 0; i < length; ++i)
+        prompt.push_back(randomToken());
+      prompts.push_back(std::move(prompt));
+    }
   }
   int decode = session.entryIndex("decode");
   int32_t first = randomToken();
 
-  if (!prompt.empty()) {
+  for (const std::vector<int32_t> &prompt : prompts) {
     LLAMAC_RETURN_IF_ERROR(runPrefill(session, prefill, prompt)); // warm-up
     double best = 1e30;
     for (int64_t r = 0; r < repeats; ++r) {
-      session.resetCaches();
+      LLAMAC_RETURN_IF_ERROR(session.resetCaches());
       Clock::time_point start = Clock::now();
       LLAMAC_RETURN_IF_ERROR(runPrefill(session, prefill, prompt));
       best = std::min(best, secondsSince(start));
     }
     std::printf("prefill: %zu tokens in %s: %.1f tokens/s\n", prompt.size(),
                 formatSeconds(best).c_str(), double(prompt.size()) / best);
-  } else {
+    results.prefill.push_back({int64_t(prompt.size()), best});
+  }
+  if (prompts.empty())
     std::printf("prefill: skipped (%s)\n",
                 prefill < 0 ? "no prefill entry" : "--prompt-len 0");
-  }
   if (decode >= 0) {
-    session.resetCaches();
+    LLAMAC_RETURN_IF_ERROR(session.resetCaches());
     LLAMAC_RETURN_IF_ERROR(runDecode(session, decode, first, 1, vocab));
     double best = 1e30;
     for (int64_t r = 0; r < repeats; ++r) {
-      session.resetCaches();
+      LLAMAC_RETURN_IF_ERROR(session.resetCaches());
       Clock::time_point start = Clock::now();
       LLAMAC_RETURN_IF_ERROR(runDecode(session, decode, first, steps, vocab));
       best = std::min(best, secondsSince(start));
@@ -183,22 +223,29 @@ Status llamac::run::benchCommand(const std::vector<std::string> &args) {
                 "token)\n",
                 (long long)steps, formatSeconds(best).c_str(),
                 double(steps) / best, best * 1e6 / double(steps));
+    results.decode = {steps, best};
   } else {
     std::printf("decode: skipped (no decode entry)\n");
   }
 
   session.setProfiling(true);
-  if (!prompt.empty()) {
-    session.resetCaches();
+  for (const std::vector<int32_t> &prompt : prompts) {
+    LLAMAC_RETURN_IF_ERROR(session.resetCaches());
     session.clearProfile();
     LLAMAC_RETURN_IF_ERROR(runPrefill(session, prefill, prompt));
-    printBreakdown("prefill", session);
+    std::string title = "prefill (" + std::to_string(prompt.size()) + ")";
+    printBreakdown(prompts.size() > 1 ? title.c_str() : "prefill", session);
+    results.profiles.push_back(
+        {"prefill", int64_t(prompt.size()), session.profile()});
   }
   if (decode >= 0) {
-    session.resetCaches();
+    LLAMAC_RETURN_IF_ERROR(session.resetCaches());
     session.clearProfile();
     LLAMAC_RETURN_IF_ERROR(runDecode(session, decode, first, steps, vocab));
     printBreakdown("decode", session);
+    results.profiles.push_back({"decode", 1, session.profile()});
   }
+  if (!jsonPath.empty())
+    LLAMAC_RETURN_IF_ERROR(writeBenchJson(jsonPath, results, session));
   return {};
 }

@@ -11,7 +11,7 @@
 
 #include "Flags.h"
 
-#include "runtime/Session.h"
+#include "runtime/Executor.h"
 #include "runtime/Status.h"
 
 #include <memory>
@@ -33,14 +33,18 @@ struct ModelFlags {
   bool randomWeights = false;
   int64_t weightsSeed = 1;
   int64_t threads = 0;
+  std::string device = "auto";
 
   /// `seedFlag` names the flag that seeds random weights ("seed", or
   /// "weights-seed" where --seed seeds sampling).
   void addTo(FlagSet &flags, const std::string &seedFlag);
-  /// Reads the artifact and weights and creates the session.
-  runtime::StatusOr<std::unique_ptr<runtime::Session>>
+  /// Reads the artifact and weights and creates the executor for --device.
+  runtime::StatusOr<std::unique_ptr<runtime::Executor>>
   open(bool profile = false) const;
 };
+
+/// Parses --device: "cpu", "cuda" or "auto".
+runtime::StatusOr<runtime::Device> parseDevice(const std::string &text);
 
 /// Prints --help when asked; returns true when the command should stop.
 bool handleHelp(const FlagSet &flags);

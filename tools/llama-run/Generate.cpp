@@ -86,10 +86,10 @@ Status llamac::run::generateCommand(const std::vector<std::string> &args) {
   if (seed <= 0)
     seed = int64_t(std::time(nullptr));
 
-  StatusOr<std::unique_ptr<Session>> opened = model.open();
+  StatusOr<std::unique_ptr<Executor>> opened = model.open();
   if (!opened.ok())
     return opened.status();
-  Session &session = **opened;
+  Executor &session = **opened;
   const ModelConfig &config = session.spec().config;
   if (steps == 0 || steps > config.maxSeqLen)
     steps = config.maxSeqLen;
@@ -180,7 +180,10 @@ Status llamac::run::generateCommand(const std::vector<std::string> &args) {
     if (pos < numPrompt - 1) {
       next = promptTokens[size_t(pos + 1)];
     } else {
-      const float *out = session.lastTokenLogits(decode);
+      StatusOr<const float *> logitsOut = session.lastTokenLogits(decode);
+      if (!logitsOut.ok())
+        return logitsOut.status();
+      const float *out = *logitsOut;
       std::copy(out, out + config.vocabSize, logits.begin());
       next = sampler.sample(logits.data());
     }

@@ -4,6 +4,7 @@
 
 #include "runtime/ArtifactIO.h"
 #include "runtime/ArtifactLayout.h"
+#include "runtime/CudaDevice.h"
 #include "runtime/Tensor.h"
 
 #include <cstdio>
@@ -14,12 +15,84 @@ using namespace llamac::artifact;
 using namespace llamac::run;
 using namespace llamac::runtime;
 
+namespace {
+
+/// Which cuda binary this machine's GPU would run, or why there is none.
+void printCudaChoice(const ArtifactSpec &spec) {
+  StatusOr<std::unique_ptr<CudaDevice>> device = CudaDevice::open();
+  if (!device.ok()) {
+    std::printf("  this machine: none runs (%s)\n", device.message().c_str());
+    return;
+  }
+  StatusOr<CudaBinaryChoice> choice =
+      selectCudaBinary(spec.binaries, (*device)->sm());
+  std::printf("  this machine: %s: %s\n", (*device)->describe().c_str(),
+              choice.ok() ? ("runs " + choice->description).c_str()
+                          : choice.message().c_str());
+}
+
+/// A JSON string literal.
+std::string jsonString(const std::string &text) {
+  std::string quoted = "\"";
+  for (unsigned char c : text) {
+    if (c == '"' || c == '\\') {
+      quoted += '\\';
+      quoted += char(c);
+    } else if (c < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof(escaped), "\\u%04x", c);
+      quoted += escaped;
+    } else {
+      quoted += char(c);
+    }
+  }
+  return quoted + "\"";
+}
+
+/// The config and targets as one JSON object, for scripts (test/gpu/) that
+/// build a reference model of the same shape.
+void printJson(const ArtifactSpec &spec) {
+  const ModelConfig &c = spec.config;
+  std::printf("{\"name\": %s, \"dim\": %lld, \"n_layers\": %lld, "
+              "\"n_heads\": %lld, \"n_kv_heads\": %lld, \"ffn_dim\": %lld, "
+              "\"vocab_size\": %lld, \"max_seq_len\": %lld, "
+              "\"rope_theta\": %.17g, \"norm_eps\": %.17g, "
+              "\"rope_style\": \"%s\", \"dtype\": \"%s\", "
+              "\"shared_classifier\": %s, \"binaries\": [",
+              jsonString(c.name).c_str(), (long long)c.dim,
+              (long long)c.nLayers, (long long)c.nHeads, (long long)c.nKvHeads,
+              (long long)c.ffnDim, (long long)c.vocabSize,
+              (long long)c.maxSeqLen, c.ropeTheta, c.normEps,
+              toString(c.ropeStyle), toString(c.dtype),
+              c.sharedClassifier ? "true" : "false");
+  for (size_t i = 0; i < spec.binaries.size(); ++i)
+    std::printf("%s{\"target\": %s, \"arch\": %s, \"format\": %s}",
+                i ? ", " : "", jsonString(spec.binaries[i].target).c_str(),
+                jsonString(spec.binaries[i].arch).c_str(),
+                jsonString(spec.binaries[i].format).c_str());
+  std::printf("], \"entries\": [");
+  for (size_t i = 0; i < spec.entries.size(); ++i) {
+    const EntrySpec &e = spec.entries[i];
+    std::printf("%s{\"name\": %s, \"batch\": %lld, \"seq\": %lld, "
+                "\"max_seq\": %lld}",
+                i ? ", " : "", jsonString(e.name).c_str(), (long long)e.batch,
+                (long long)e.seq, (long long)e.maxSeq);
+  }
+  std::printf("]}\n");
+}
+
+} // namespace
+
 Status llamac::run::infoCommand(const std::vector<std::string> &args) {
   std::string path;
+  bool json = false;
   FlagSet flags("info", "Prints an artifact's config, entries, kernels, "
                         "binaries and provenance.");
   flags.addString("artifact", &path, "FILE",
                   "compiled model (.art) (required)");
+  flags.addBool("json", &json,
+                "print only the config, binaries and entries as one JSON "
+                "object");
   LLAMAC_RETURN_IF_ERROR(flags.parse(args));
   if (handleHelp(flags))
     return {};
@@ -30,6 +103,10 @@ Status llamac::run::infoCommand(const std::vector<std::string> &args) {
     return read.status();
   const ArtifactSpec &spec = *read;
   const ModelConfig &c = spec.config;
+  if (json) {
+    printJson(spec);
+    return {};
+  }
 
   std::printf("artifact: %s (schema version %u)\n", path.c_str(),
               spec.schemaVersion);
@@ -79,6 +156,8 @@ Status llamac::run::infoCommand(const std::vector<std::string> &args) {
   for (const BinarySpec &binary : spec.binaries)
     std::printf("  %-5s %-12s %-18s %zu bytes\n", binary.target.c_str(),
                 binary.arch.c_str(), binary.format.c_str(), binary.data.size());
+  if (findBinary(spec, "cuda"))
+    printCudaChoice(spec);
   std::printf("kernel source: %zu bytes\n", spec.kernelSource.size());
   const Provenance &p = spec.provenance;
   std::printf("provenance:\n  compiler %s\n  source hash %s\n  tool %s\n  "

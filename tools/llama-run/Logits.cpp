@@ -71,10 +71,10 @@ Status llamac::run::logitsCommand(const std::vector<std::string> &args) {
   if (!tokens.ok())
     return tokens.status();
 
-  StatusOr<std::unique_ptr<Session>> opened = model.open();
+  StatusOr<std::unique_ptr<Executor>> opened = model.open();
   if (!opened.ok())
     return opened.status();
-  Session &session = **opened;
+  Executor &session = **opened;
   int entry = session.entryIndex(mode);
   if (entry < 0)
     return Status::error(model.artifact + ": has no '" + mode + "' entry");
@@ -89,7 +89,10 @@ Status llamac::run::logitsCommand(const std::vector<std::string> &args) {
       LLAMAC_RETURN_IF_ERROR(
           session.run(entry, {{&token, sizeof(token)}}, int32_t(pos), 1));
       std::vector<int64_t> shape = session.outputShape(entry, 0);
-      printRow(session.lastTokenLogits(entry), shape.back());
+      StatusOr<const float *> logits = session.lastTokenLogits(entry);
+      if (!logits.ok())
+        return logits.status();
+      printRow(*logits, shape.back());
     }
     return {};
   }
@@ -105,8 +108,10 @@ Status llamac::run::logitsCommand(const std::vector<std::string> &args) {
                          std::to_string(rows) + " rows of logits for " +
                          std::to_string(count) +
                          " tokens (only the last token's?); use --mode decode");
-  const float *logits = session.outputF32(entry, 0);
+  StatusOr<const float *> logits = session.outputF32(entry, 0);
+  if (!logits.ok())
+    return logits.status();
   for (int64_t row = 0; row < rows; ++row)
-    printRow(logits + row * width, width);
+    printRow(*logits + row * width, width);
   return {};
 }

@@ -22,7 +22,20 @@ void ModelFlags::addTo(FlagSet &flags, const std::string &seedFlag) {
                 "bind deterministic random weights instead of a file");
   flags.addInt(seedFlag, &weightsSeed, "seed of --random-weights");
   flags.addInt("threads", &threads,
-               "threads each kernel may use; 0 means one per CPU core");
+               "threads each cpu kernel may use; 0 means one per CPU core");
+  flags.addString("device", &device, "DEVICE",
+                  "cpu, cuda, or auto: cuda when the artifact has only cuda "
+                  "binaries (or both and a GPU is usable), else cpu");
+}
+
+StatusOr<Device> llamac::run::parseDevice(const std::string &text) {
+  if (text == "auto")
+    return Device::Auto;
+  if (text == "cpu")
+    return Device::Cpu;
+  if (text == "cuda")
+    return Device::Cuda;
+  return Status::error("--device: '" + text + "' is not cpu, cuda or auto");
 }
 
 bool llamac::run::handleHelp(const FlagSet &flags) {
@@ -32,7 +45,7 @@ bool llamac::run::handleHelp(const FlagSet &flags) {
   return true;
 }
 
-StatusOr<std::unique_ptr<Session>> ModelFlags::open(bool profile) const {
+StatusOr<std::unique_ptr<Executor>> ModelFlags::open(bool profile) const {
   if (artifact.empty())
     return Status::error("--artifact: required");
   if (randomWeights && !weights.empty())
@@ -42,6 +55,10 @@ StatusOr<std::unique_ptr<Session>> ModelFlags::open(bool profile) const {
   if (threads < 0)
     return Status::error("--threads: must not be negative, got " +
                          std::to_string(threads));
+
+  StatusOr<Device> target = parseDevice(device);
+  if (!target.ok())
+    return target.status();
 
   StatusOr<artifact::ArtifactSpec> spec = readArtifact(artifact);
   if (!spec.ok())
@@ -57,11 +74,12 @@ StatusOr<std::unique_ptr<Session>> ModelFlags::open(bool profile) const {
     source = std::move(opened).value();
   }
 
-  SessionOptions options;
+  ExecutorOptions options;
   options.origin = artifact;
+  options.device = *target;
   options.numThreads =
       threads > 0 ? int(threads)
                   : int(std::max(1u, std::thread::hardware_concurrency()));
   options.profile = profile;
-  return Session::create(std::move(spec).value(), *source, options);
+  return createExecutor(std::move(spec).value(), *source, options);
 }

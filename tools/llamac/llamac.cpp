@@ -25,13 +25,15 @@
 #include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <set>
+
 using namespace llvm;
 using namespace llamac;
 
 namespace {
 
 enum class Emit { Mlir, FusedMlir, Dot, Kernels, None };
-enum class TargetFlag { None, Cpu };
+enum class TargetFlag { None, Cpu, Cuda };
 
 cl::OptionCategory modelCat("Model", "Which model to compile");
 cl::OptionCategory overrideCat("Config overrides",
@@ -91,8 +93,8 @@ cl::opt<Emit> emit(
                           "The fused graph in Graphviz dot (render with "
                           "`dot -Tsvg`)"),
                clEnumValN(Emit::Kernels, "kernels",
-                          "The generated CPU kernel source, with no "
-                          "compilation")));
+                          "The generated kernel source of --target (default "
+                          "cpu), with no compilation")));
 cl::opt<std::string> output("o", cl::init("-"), cl::cat(outputCat),
                             cl::value_desc("file"),
                             cl::desc("Output file (default: stdout); written "
@@ -103,7 +105,15 @@ cl::opt<TargetFlag> target(
     cl::desc("Compile the model into an artifact for this target (needs -o)"),
     cl::values(clEnumValN(TargetFlag::Cpu, "cpu",
                           "The host CPU: C++ kernels built into a shared "
-                          "object with OpenMP")));
+                          "object with OpenMP"),
+               clEnumValN(TargetFlag::Cuda, "cuda",
+                          "NVIDIA GPUs: CUDA C++ compiled by NVRTC into "
+                          "cubins per --cuda-arch, plus PTX")));
+cl::list<std::string> cudaArchs(
+    "cuda-arch", cl::CommaSeparated, cl::cat(targetCat),
+    cl::value_desc("sm_80,sm_86,sm_89,sm_90"),
+    cl::desc("GPU archs to build cubins for (default: all four); PTX for "
+             "the lowest is always added for newer GPUs to JIT"));
 cl::opt<std::string> cpuArch("cpu-arch", cl::init("x86-64-v3"),
                              cl::cat(targetCat), cl::value_desc("march"),
                              cl::desc("CPU the kernels are built for: "
@@ -233,12 +243,25 @@ mlir::LogicalResult fuse(mlir::MLIRContext &context, mlir::ModuleOp module) {
 
 /// Compiles the (fused) module for --target and writes the artifact.
 int writeArtifact(mlir::ModuleOp module, int argc, char **argv) {
-  if (cpuArch != "x86-64-v2" && cpuArch != "x86-64-v3" &&
-      cpuArch != "x86-64-v4")
+  if (target == TargetFlag::Cpu && cpuArch != "x86-64-v2" &&
+      cpuArch != "x86-64-v3" && cpuArch != "x86-64-v4")
     return fail("--cpu-arch: expected x86-64-v2, x86-64-v3 or x86-64-v4, got '" +
                 cpuArch + "'");
   codegen::CompileOptions options;
+  options.target =
+      target == TargetFlag::Cuda ? codegen::Target::Cuda : codegen::Target::Cpu;
   options.cpuArch = cpuArch;
+  static const std::set<std::string> knownArchs = {"sm_80", "sm_86", "sm_89",
+                                                   "sm_90"};
+  if (!cudaArchs.empty()) {
+    options.cudaArchs.clear();
+    for (const std::string &arch : cudaArchs) {
+      if (!knownArchs.count(arch))
+        return fail("--cuda-arch: unknown arch '" + arch +
+                    "' (expected sm_80, sm_86, sm_89 or sm_90)");
+      options.cudaArchs.push_back(arch);
+    }
+  }
   options.lowering.maxSeq = prefillMax;
   for (int i = 0; i < argc; ++i)
     options.commandLine += (i ? " " : "") + std::string(argv[i]);
@@ -283,8 +306,10 @@ int main(int argc, char **argv) {
   if (emit == Emit::None && !report && target == TargetFlag::None)
     return fail("nothing to do: pass --emit=mlir|fused-mlir|dot, --report "
                 "or --target");
-  if (target != TargetFlag::None && (output == "-" || emit != Emit::None))
-    return fail("--target writes an artifact: give it -o FILE and no --emit");
+  if (target != TargetFlag::None && emit != Emit::Kernels &&
+      (output == "-" || emit != Emit::None))
+    return fail("--target writes an artifact: give it -o FILE (or "
+                "--emit=kernels to print the kernel source)");
   if (prefillMax < 0 || prefillMax > config->maxSeqLen)
     return fail("--prefill-max: must be between 1 and max_seq_len (" +
                 std::to_string(config->maxSeqLen) + "), got " +
@@ -320,17 +345,20 @@ int main(int argc, char **argv) {
       return fail(toString(fused.takeError()));
     printKernelReport(unfused, *fused, assumptions, outs());
   }
-  if (target != TargetFlag::None)
+  if (target != TargetFlag::None && emit == Emit::None)
     return writeArtifact(*module, argc, argv);
   if (emit == Emit::None)
     return 0;
   Error err = writeToOutput(output, [&](raw_ostream &os) -> Error {
     if (emit == Emit::Kernels) {
-      std::unique_ptr<codegen::KernelEmitter> emitter =
-          codegen::createCpuEmitter();
+      auto emitter = codegen::createEmitter(target == TargetFlag::Cuda
+                                                ? codegen::Target::Cuda
+                                                : codegen::Target::Cpu);
+      if (!emitter)
+        return emitter.takeError();
       codegen::LoweringOptions lowering;
       lowering.maxSeq = prefillMax;
-      auto spec = codegen::lowerToKernels(*module, *emitter, lowering);
+      auto spec = codegen::lowerToKernels(*module, **emitter, lowering);
       if (!spec)
         return spec.takeError();
       os << spec->kernelSource;

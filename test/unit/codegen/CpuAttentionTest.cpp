@@ -47,6 +47,14 @@ func.func @fused_cache_half_bf16(%q: tensor<2x?x64xbf16>, %k: tensor<2x?x32xbf16
   %0:3 = llama.fused_rope_attention %q, %k, %v, %p cache(%kc, %vc) {head_dim = 16 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, style = #llama<rope_style half>, theta = 1.000000e+04 : f64} : (tensor<2x?x64xbf16>, tensor<2x?x32xbf16>, tensor<2x?x32xbf16>, i32, tensor<2x12x32xbf16>, tensor<2x12x32xbf16>) -> (tensor<2x?x64xbf16>, tensor<2x12x32xbf16>, tensor<2x12x32xbf16>)
   return %0#0, %0#1, %0#2 : tensor<2x?x64xbf16>, tensor<2x12x32xbf16>, tensor<2x12x32xbf16>
 }
+func.func @fused_cache_h8_f32(%q: tensor<2x?x64xf32>, %k: tensor<2x?x32xf32>, %v: tensor<2x?x32xf32>, %p: i32, %kc: tensor<2x24x32xf32>, %vc: tensor<2x24x32xf32>) -> (tensor<2x?x64xf32>, tensor<2x24x32xf32>, tensor<2x24x32xf32>) {
+  %0:3 = llama.fused_rope_attention %q, %k, %v, %p cache(%kc, %vc) {head_dim = 8 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, style = #llama<rope_style adjacent>, theta = 1.000000e+04 : f64} : (tensor<2x?x64xf32>, tensor<2x?x32xf32>, tensor<2x?x32xf32>, i32, tensor<2x24x32xf32>, tensor<2x24x32xf32>) -> (tensor<2x?x64xf32>, tensor<2x24x32xf32>, tensor<2x24x32xf32>)
+  return %0#0, %0#1, %0#2 : tensor<2x?x64xf32>, tensor<2x24x32xf32>, tensor<2x24x32xf32>
+}
+func.func @attention_h16_f32(%q: tensor<1x?x128xf32>, %k: tensor<1x20x16xf32>, %v: tensor<1x20x16xf32>, %p: i32) -> tensor<1x?x128xf32> {
+  %0 = llama.attention %q, %k, %v, %p {num_heads = 16 : i64, num_kv_heads = 2 : i64, scale = 3.000000e-01 : f64} : (tensor<1x?x128xf32>, tensor<1x20x16xf32>, tensor<1x20x16xf32>, i32) -> tensor<1x?x128xf32>
+  return %0 : tensor<1x?x128xf32>
+}
 func.func @fused_train_f32(%q: tensor<2x5x32xf32>, %k: tensor<2x5x16xf32>, %v: tensor<2x5x16xf32>) -> tensor<2x5x32xf32> {
   %p = arith.constant 0 : i32
   %0 = llama.fused_rope_attention %q, %k, %v, %p {head_dim = 8 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, style = #llama<rope_style adjacent>, theta = 1.000000e+04 : f64} : (tensor<2x5x32xf32>, tensor<2x5x16xf32>, tensor<2x5x16xf32>, i32) -> tensor<2x5x32xf32>
@@ -87,13 +95,11 @@ std::vector<double> referenceRope(const std::vector<double> &x, int64_t seq,
 
 /// Causal GQA attention: q is [B][S][H*D], k and v are [B][L][KVH*D];
 /// query s attends to rows j <= position + s.
-std::vector<double> referenceAttention(const std::vector<double> &q,
-                                       const std::vector<double> &k,
-                                       const std::vector<double> &v,
-                                       int64_t batch, int64_t seq, int64_t len,
-                                       int64_t heads, int64_t kvHeads,
-                                       int64_t headDim, int64_t position,
-                                       double scale = 0) {
+std::vector<double>
+referenceAttention(const std::vector<double> &q, const std::vector<double> &k,
+                   const std::vector<double> &v, int64_t batch, int64_t seq,
+                   int64_t len, int64_t heads, int64_t kvHeads, int64_t headDim,
+                   int64_t position, double scale = 0) {
   if (scale == 0)
     scale = 1.0 / std::sqrt(double(headDim));
   int64_t qf = heads * headDim, kvf = kvHeads * headDim;
@@ -142,13 +148,15 @@ std::vector<double> referenceCacheWrite(std::vector<double> cache,
 TEST(CpuAttention, LibraryBuilds) { ASSERT_EQ(library().error(), ""); }
 
 TEST(CpuRoPE, AdjacentF32) {
-  for (auto [seq, position] : {std::pair<int64_t, int32_t>{1, 0}, {1, 37}, {5, 3}}) {
+  for (auto [seq, position] :
+       {std::pair<int64_t, int32_t>{1, 0}, {1, 37}, {5, 3}}) {
     Buffer x = Buffer::random(Dtype::F32, seq * 32, 1);
     Buffer y = Buffer::zeros(Dtype::F32, seq * 32);
     library().run("rope_adjacent_f32", {&x, &y}, makeContext(1, seq, position));
-    expectClose(y.values(),
-                referenceRope(toDouble(x.values()), seq, 32, 8, 1e4, true, position),
-                1e-5, 1e-5, "rope_adjacent_f32");
+    expectClose(
+        y.values(),
+        referenceRope(toDouble(x.values()), seq, 32, 8, 1e4, true, position),
+        1e-5, 1e-5, "rope_adjacent_f32");
   }
 }
 
@@ -165,16 +173,18 @@ TEST(CpuRoPE, BakedPositionIgnoresContext) {
   Buffer x = Buffer::random(Dtype::F32, 2 * 16, 3);
   Buffer y = Buffer::zeros(Dtype::F32, 2 * 16);
   library().run("rope_baked_f32", {&x, &y}, makeContext(1, 2, 999));
-  expectClose(y.values(), referenceRope(toDouble(x.values()), 2, 16, 8, 1e4, true, 7),
-              1e-5, 1e-5, "rope_baked_f32");
+  expectClose(y.values(),
+              referenceRope(toDouble(x.values()), 2, 16, 8, 1e4, true, 7), 1e-5,
+              1e-5, "rope_baked_f32");
 }
 
 TEST(CpuKVCache, WritesRowsInPlace) {
   const int64_t len = 10, f = 12, seq = 3, position = 4;
   Buffer cache = Buffer::random(Dtype::F32, 2 * len * f, 4);
   Buffer value = Buffer::random(Dtype::F32, 2 * seq * f, 5);
-  std::vector<double> expected = referenceCacheWrite(
-      toDouble(cache.values()), toDouble(value.values()), 2, seq, len, f, position);
+  std::vector<double> expected =
+      referenceCacheWrite(toDouble(cache.values()), toDouble(value.values()), 2,
+                          seq, len, f, position);
   // The result is the cache operand itself.
   library().run("kv_write_f32", {&cache, &value, &cache},
                 makeContext(2, seq, position));
@@ -182,7 +192,8 @@ TEST(CpuKVCache, WritesRowsInPlace) {
   // A distinct result buffer gets the whole updated cache.
   Buffer fresh = Buffer::random(Dtype::F32, 2 * len * f, 4);
   Buffer out = Buffer::zeros(Dtype::F32, 2 * len * f);
-  library().run("kv_write_f32", {&fresh, &value, &out}, makeContext(2, seq, position));
+  library().run("kv_write_f32", {&fresh, &value, &out},
+                makeContext(2, seq, position));
   expectClose(out.values(), expected, 0, 0, "copied");
 }
 
@@ -199,10 +210,12 @@ TEST_P(CpuAttentionCases, MhaF32) {
   Buffer k = Buffer::random(Dtype::F32, 16 * 32, 7, -2, 2);
   Buffer v = Buffer::random(Dtype::F32, 16 * 32, 8);
   Buffer out = Buffer::zeros(Dtype::F32, seq * 32);
-  library().run("attention_mha_f32", {&q, &k, &v, &out}, makeContext(1, seq, position));
+  library().run("attention_mha_f32", {&q, &k, &v, &out},
+                makeContext(1, seq, position));
   expectClose(out.values(),
               referenceAttention(toDouble(q.values()), toDouble(k.values()),
-                                 toDouble(v.values()), 1, seq, 16, 4, 4, 8, position),
+                                 toDouble(v.values()), 1, seq, 16, 4, 4, 8,
+                                 position),
               1e-5, 1e-5, "attention_mha_f32");
 }
 
@@ -212,10 +225,12 @@ TEST_P(CpuAttentionCases, GqaBf16) {
   Buffer k = Buffer::random(Dtype::BF16, 2 * 12 * 16, 10, -2, 2);
   Buffer v = Buffer::random(Dtype::BF16, 2 * 12 * 16, 11);
   Buffer out = Buffer::zeros(Dtype::BF16, 2 * seq * 48);
-  library().run("attention_gqa_bf16", {&q, &k, &v, &out}, makeContext(2, seq, position));
+  library().run("attention_gqa_bf16", {&q, &k, &v, &out},
+                makeContext(2, seq, position));
   expectClose(out.values(),
               referenceAttention(toDouble(q.values()), toDouble(k.values()),
-                                 toDouble(v.values()), 2, seq, 12, 6, 2, 8, position, 0.3),
+                                 toDouble(v.values()), 2, seq, 12, 6, 2, 8,
+                                 position, 0.3),
               2e-2, 2e-2, "attention_gqa_bf16");
 }
 
@@ -234,8 +249,8 @@ TEST_P(CpuAttentionCases, FusedWithCacheF32) {
   std::vector<double> values = referenceCacheWrite(
       toDouble(vc.values()), toDouble(v.values()), 1, seq, len, 16, position);
   std::vector<double> expected = referenceAttention(
-      referenceRope(toDouble(q.values()), seq, 32, 8, 1e4, true, position), keys,
-      values, 1, seq, len, 4, 2, 8, position);
+      referenceRope(toDouble(q.values()), seq, 32, 8, 1e4, true, position),
+      keys, values, 1, seq, len, 4, 2, 8, position);
   Buffer out = Buffer::zeros(Dtype::F32, seq * 32);
   library().run("fused_cache_f32", {&q, &k, &v, &kc, &vc, &out, &kc, &vc},
                 makeContext(1, seq, position));
@@ -256,8 +271,9 @@ TEST_P(CpuAttentionCases, FusedWithCacheHalfBf16) {
       toDouble(kc.values()),
       referenceRope(toDouble(k.values()), seq, 32, 16, 1e4, false, position),
       batch, seq, len, 32, position);
-  std::vector<double> values = referenceCacheWrite(
-      toDouble(vc.values()), toDouble(v.values()), batch, seq, len, 32, position);
+  std::vector<double> values =
+      referenceCacheWrite(toDouble(vc.values()), toDouble(v.values()), batch,
+                          seq, len, 32, position);
   std::vector<double> expected = referenceAttention(
       referenceRope(toDouble(q.values()), seq, 64, 16, 1e4, false, position),
       keys, values, batch, seq, len, 4, 2, 16, position);
@@ -270,12 +286,70 @@ TEST_P(CpuAttentionCases, FusedWithCacheHalfBf16) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Positions, CpuAttentionCases,
-                         ::testing::Values(AttentionCase{1, 0}, AttentionCase{1, 9},
-                                           AttentionCase{4, 0}, AttentionCase{4, 5}),
+                         ::testing::Values(AttentionCase{1, 0},
+                                           AttentionCase{1, 9},
+                                           AttentionCase{4, 0},
+                                           AttentionCase{4, 5}),
                          [](const auto &info) {
-                           return "seq" + std::to_string(info.param.seq) + "_pos" +
-                                  std::to_string(info.param.position);
+                           return "seq" + std::to_string(info.param.seq) +
+                                  "_pos" + std::to_string(info.param.position);
                          });
+
+/// Head dim 8 with heads in blocks of 8 takes the vectorized path
+/// (llamaScoresD8F32, llamaAttendD8F32): key counts below, at and past
+/// multiples of 8, GQA groups of 2.
+TEST(CpuAttention, FusedWithCacheEightHeadsF32) {
+  const int64_t len = 24, batch = 2;
+  for (auto [seq, position] : {std::pair<int64_t, int32_t>{1, 0},
+                               {1, 7},
+                               {1, 8},
+                               {1, 23},
+                               {3, 13},
+                               {5, 2}}) {
+    Buffer q = Buffer::random(Dtype::F32, batch * seq * 64, 80, -2, 2);
+    Buffer k = Buffer::random(Dtype::F32, batch * seq * 32, 81, -2, 2);
+    Buffer v = Buffer::random(Dtype::F32, batch * seq * 32, 82);
+    Buffer kc = Buffer::random(Dtype::F32, batch * len * 32, 83, -2, 2);
+    Buffer vc = Buffer::random(Dtype::F32, batch * len * 32, 84);
+    std::vector<double> keys = referenceCacheWrite(
+        toDouble(kc.values()),
+        referenceRope(toDouble(k.values()), seq, 32, 8, 1e4, true, position),
+        batch, seq, len, 32, position);
+    std::vector<double> values =
+        referenceCacheWrite(toDouble(vc.values()), toDouble(v.values()), batch,
+                            seq, len, 32, position);
+    std::vector<double> expected = referenceAttention(
+        referenceRope(toDouble(q.values()), seq, 64, 8, 1e4, true, position),
+        keys, values, batch, seq, len, 8, 4, 8, position);
+    Buffer out = Buffer::zeros(Dtype::F32, batch * seq * 64);
+    library().run("fused_cache_h8_f32", {&q, &k, &v, &kc, &vc, &out, &kc, &vc},
+                  makeContext(batch, seq, position));
+    std::string at = " at seq " + std::to_string(seq) + ", position " +
+                     std::to_string(position);
+    expectClose(out.values(), expected, 1e-5, 1e-5, "output" + at);
+    expectClose(kc.values(), keys, 1e-5, 1e-5, "key cache" + at);
+    expectClose(vc.values(), values, 0, 0, "value cache" + at);
+  }
+}
+
+/// Two blocks of 8 heads that all share one key head (GQA group 8).
+TEST(CpuAttention, SixteenHeadsTwoKvHeadsF32) {
+  for (auto [seq, position] :
+       {std::pair<int64_t, int32_t>{1, 0}, {1, 19}, {3, 6}}) {
+    Buffer q = Buffer::random(Dtype::F32, seq * 128, 85, -2, 2);
+    Buffer k = Buffer::random(Dtype::F32, 20 * 16, 86, -2, 2);
+    Buffer v = Buffer::random(Dtype::F32, 20 * 16, 87);
+    Buffer out = Buffer::zeros(Dtype::F32, seq * 128);
+    library().run("attention_h16_f32", {&q, &k, &v, &out},
+                  makeContext(1, seq, position));
+    expectClose(out.values(),
+                referenceAttention(toDouble(q.values()), toDouble(k.values()),
+                                   toDouble(v.values()), 1, seq, 20, 16, 2, 8,
+                                   position, 0.3),
+                1e-5, 1e-5,
+                "attention_h16_f32 at position " + std::to_string(position));
+  }
+}
 
 TEST(CpuAttention, TrainingWithoutCacheIsCausal) {
   const int64_t seq = 6;
@@ -283,7 +357,8 @@ TEST(CpuAttention, TrainingWithoutCacheIsCausal) {
   Buffer k = Buffer::random(Dtype::F32, seq * 16, 23, -2, 2);
   Buffer v = Buffer::random(Dtype::F32, seq * 16, 24);
   Buffer out = Buffer::zeros(Dtype::F32, seq * 32);
-  library().run("attention_train_f32", {&q, &k, &v, &out}, makeContext(1, seq, 123));
+  library().run("attention_train_f32", {&q, &k, &v, &out},
+                makeContext(1, seq, 123));
   expectClose(out.values(),
               referenceAttention(toDouble(q.values()), toDouble(k.values()),
                                  toDouble(v.values()), 1, seq, seq, 4, 2, 8, 0),
@@ -296,7 +371,8 @@ TEST(CpuAttention, FusedWithoutCache) {
   Buffer k = Buffer::random(Dtype::F32, batch * seq * 16, 26, -2, 2);
   Buffer v = Buffer::random(Dtype::F32, batch * seq * 16, 27);
   Buffer out = Buffer::zeros(Dtype::F32, batch * seq * 32);
-  library().run("fused_train_f32", {&q, &k, &v, &out}, makeContext(batch, seq, 0));
+  library().run("fused_train_f32", {&q, &k, &v, &out},
+                makeContext(batch, seq, 0));
   std::vector<double> expected = referenceAttention(
       referenceRope(toDouble(q.values()), seq, 32, 8, 1e4, true, 0),
       referenceRope(toDouble(k.values()), seq, 16, 8, 1e4, true, 0),

@@ -108,11 +108,16 @@ void checkRmsnorm(Dtype dtype, const char *name, int64_t batch, int64_t seq,
   expectClose(out.values(), expected, tol, tol, name);
 }
 
-TEST(CpuElementwise, RmsnormF32) { checkRmsnorm(Dtype::F32, "rmsnorm_f32", 1, 4, 1e-5); }
-TEST(CpuElementwise, RmsnormBf16) { checkRmsnorm(Dtype::BF16, "rmsnorm_bf16", 2, 3, 1e-6); }
+TEST(CpuElementwise, RmsnormF32) {
+  checkRmsnorm(Dtype::F32, "rmsnorm_f32", 1, 4, 1e-5);
+}
+TEST(CpuElementwise, RmsnormBf16) {
+  checkRmsnorm(Dtype::BF16, "rmsnorm_bf16", 2, 3, 1e-6);
+}
 
 TEST(CpuElementwise, Silu) {
-  for (auto [dtype, name] : {std::pair{Dtype::F32, "silu_f32"}, {Dtype::F16, "silu_f16"}}) {
+  for (auto [dtype, name] :
+       {std::pair{Dtype::F32, "silu_f32"}, {Dtype::F16, "silu_f16"}}) {
     Buffer x = Buffer::random(dtype, 60, 4, -6, 6);
     Buffer out = Buffer::zeros(dtype, 60);
     library().run(name, {&x, &out}, makeContext(1, 2, 0));
@@ -133,13 +138,18 @@ void checkBinary(Dtype dtype, const char *name, int64_t batch, int64_t seq,
   std::vector<float> av = a.values(), bv = b.values();
   std::vector<double> expected;
   for (size_t i = 0; i < n; ++i)
-    expected.push_back(multiply ? double(av[i]) * bv[i] : double(av[i]) + bv[i]);
+    expected.push_back(multiply ? double(av[i]) * bv[i]
+                                : double(av[i]) + bv[i]);
   double tol = toleranceOf(dtype);
   expectClose(out.values(), expected, tol, tol, name);
 }
 
-TEST(CpuElementwise, MulBf16) { checkBinary(Dtype::BF16, "mul_bf16", 1, 3, 30, true); }
-TEST(CpuElementwise, AddF32) { checkBinary(Dtype::F32, "add_f32", 2, 3, 30, false); }
+TEST(CpuElementwise, MulBf16) {
+  checkBinary(Dtype::BF16, "mul_bf16", 1, 3, 30, true);
+}
+TEST(CpuElementwise, AddF32) {
+  checkBinary(Dtype::F32, "add_f32", 2, 3, 30, false);
+}
 TEST(CpuElementwise, AddParallelChunks) {
   // 70 x 4096 elements: many chunks, past the parallel threshold.
   checkBinary(Dtype::F32, "add_large_f32", 1, 70, 4096, false, 2);
@@ -158,14 +168,16 @@ double referenceCrossEntropy(const std::vector<float> &logits,
       maxLogit = std::max<double>(maxLogit, logits[r * vocab + i]);
     for (int64_t i = 0; i < vocab; ++i)
       sum += std::exp(logits[r * vocab + i] - maxLogit);
-    total += weights[r] * (maxLogit + std::log(sum) - logits[r * vocab + targets[r]]);
+    total += weights[r] *
+             (maxLogit + std::log(sum) - logits[r * vocab + targets[r]]);
     weight += weights[r];
   }
   return weight == 0 ? 0 : total / weight;
 }
 
 void checkCrossEntropy(Dtype dtype, const char *name, int64_t batch,
-                       std::vector<int32_t> targets, std::vector<float> weights) {
+                       std::vector<int32_t> targets,
+                       std::vector<float> weights) {
   const int64_t vocab = 50;
   int64_t seq = targets.size() / batch;
   Buffer logits = Buffer::random(dtype, targets.size() * vocab, 7, -4, 4);

@@ -52,7 +52,8 @@ float roundTo(Dtype dtype, float value) {
 }
 
 Buffer::Buffer(Dtype dtype, std::vector<float> values)
-    : dtype(dtype), count(values.size()), bytes(values.size() * bytesOf(dtype)) {
+    : dtype(dtype), count(values.size()),
+      bytes(values.size() * bytesOf(dtype)) {
   for (size_t i = 0; i < count; ++i) {
     uint8_t *at = bytes.data() + i * bytesOf(dtype);
     if (dtype == Dtype::F32) {
@@ -61,8 +62,8 @@ Buffer::Buffer(Dtype dtype, std::vector<float> values)
       int32_t v = static_cast<int32_t>(values[i]);
       std::memcpy(at, &v, 4);
     } else {
-      uint16_t bits = dtype == Dtype::F16 ? f32ToF16(values[i])
-                                          : f32ToBf16(values[i]);
+      uint16_t bits =
+          dtype == Dtype::F16 ? f32ToF16(values[i]) : f32ToBf16(values[i]);
       std::memcpy(at, &bits, 2);
     }
   }
@@ -111,7 +112,8 @@ std::vector<float> Buffer::values() const {
 
 std::string emitFunctions(llvm::StringRef mlirSource, std::string &cpp) {
   DialectRegistry registry;
-  registry.insert<llama::LlamaDialect, func::FuncDialect, arith::ArithDialect>();
+  registry
+      .insert<llama::LlamaDialect, func::FuncDialect, arith::ArithDialect>();
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
   std::string diagnostics;
@@ -191,8 +193,7 @@ static std::string compile(const std::string &cpp, std::string &error) {
   for (const std::string &flag : flags)
     args.push_back(flag);
   args.insert(args.end(), {"-o", tmpPath, cppPath});
-  std::optional<llvm::StringRef> redirects[] = {std::nullopt, logPath,
-                                                logPath};
+  std::optional<llvm::StringRef> redirects[] = {std::nullopt, logPath, logPath};
   std::string message;
   int rc = llvm::sys::ExecuteAndWait(*compiler, args, std::nullopt, redirects,
                                      0, 0, &message);
@@ -216,7 +217,9 @@ KernelLibrary::KernelLibrary(std::string cpp) {
   std::string path = compile(cpp, errorText);
   if (!errorText.empty())
     return;
-  handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  // Never unloaded: the object links libgomp, whose worker threads outlive
+  // any kernel call and crash if the library goes away under them.
+  handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (!handle)
     errorText = std::string("dlopen: ") + dlerror();
 }

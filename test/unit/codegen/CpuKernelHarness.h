@@ -88,8 +88,8 @@ LlamaKernelContext makeContext(int64_t batch, int64_t seq, int32_t position,
 
 /// Expects |actual - expected| <= atol + rtol * |expected| elementwise.
 void expectClose(const std::vector<float> &actual,
-                 const std::vector<double> &expected, double atol,
-                 double rtol, llvm::StringRef what);
+                 const std::vector<double> &expected, double atol, double rtol,
+                 llvm::StringRef what);
 
 /// Tolerances of a kernel storing `dtype`, against a double reference.
 double toleranceOf(Dtype dtype);

@@ -49,6 +49,10 @@ func.func @qkv_gain(%x: tensor<2x3x48xf32>, %w: tensor<38x48xf32>, %g: tensor<48
   %0:2 = llama.fused_matmul %x, %w gain %g {epilogue = #llama<epilogue none>, norm_epsilon = 1.0e-05 : f64, segments = array<i64: 24, 14>} : (tensor<2x3x48xf32>, tensor<38x48xf32>, tensor<48xf32>) -> (tensor<2x3x24xf32>, tensor<2x3x14xf32>)
   return %0#0, %0#1 : tensor<2x3x24xf32>, tensor<2x3x14xf32>
 }
+func.func @qkv_wide_f32(%x: tensor<1x?x52xf32>, %w: tensor<48x52xf32>) -> (tensor<1x?x16xf32>, tensor<1x?x8xf32>, tensor<1x?x24xf32>) {
+  %0:3 = llama.fused_matmul %x, %w {epilogue = #llama<epilogue none>, norm_epsilon = 1.0e-05 : f64, segments = array<i64: 16, 8, 24>} : (tensor<1x?x52xf32>, tensor<48x52xf32>) -> (tensor<1x?x16xf32>, tensor<1x?x8xf32>, tensor<1x?x24xf32>)
+  return %0#0, %0#1, %0#2 : tensor<1x?x16xf32>, tensor<1x?x8xf32>, tensor<1x?x24xf32>
+}
 func.func @swiglu_f32(%x: tensor<1x3x48xf32>, %w: tensor<46x48xf32>) -> tensor<1x3x23xf32> {
   %0 = llama.fused_matmul %x, %w {epilogue = #llama<epilogue swiglu>, norm_epsilon = 1.0e-05 : f64, segments = array<i64: 23, 23>} : (tensor<1x3x48xf32>, tensor<46x48xf32>) -> tensor<1x3x23xf32>
   return %0 : tensor<1x3x23xf32>
@@ -121,9 +125,7 @@ std::vector<double> columns(const std::vector<double> &y, int64_t n,
   return out;
 }
 
-TEST(CpuMatmul, LibraryBuilds) {
-  ASSERT_EQ(library().error(), "");
-}
+TEST(CpuMatmul, LibraryBuilds) { ASSERT_EQ(library().error(), ""); }
 
 struct PlainCase {
   const char *name;
@@ -163,7 +165,8 @@ INSTANTIATE_TEST_SUITE_P(
 void checkPackedQkv(Dtype dtype, const char *pack, const char *qkv,
                     int64_t seq) {
   const int64_t k = 48, sizes[] = {16, 8, 14};
-  Buffer wq = Buffer::random(dtype, 16 * k, 10), wk = Buffer::random(dtype, 8 * k, 11),
+  Buffer wq = Buffer::random(dtype, 16 * k, 10),
+         wk = Buffer::random(dtype, 8 * k, 11),
          wv = Buffer::random(dtype, 14 * k, 12);
   Buffer g = Buffer::random(dtype, k, 13, 0.5f, 1.5f);
   Buffer packed = Buffer::zeros(dtype, 38 * k);
@@ -210,12 +213,38 @@ TEST(CpuFusedMatmul, GainOperandF32) {
   Buffer x = Buffer::random(Dtype::F32, rows * k, 30, -3.0f, 3.0f);
   Buffer w = Buffer::random(Dtype::F32, 38 * k, 31);
   Buffer g = Buffer::random(Dtype::F32, k, 32, 0.5f, 1.5f);
-  Buffer a = Buffer::zeros(Dtype::F32, rows * 24), b = Buffer::zeros(Dtype::F32, rows * 14);
+  Buffer a = Buffer::zeros(Dtype::F32, rows * 24),
+         b = Buffer::zeros(Dtype::F32, rows * 14);
   library().run("qkv_gain", {&x, &w, &g, &a, &b}, makeContext(2, 3, 0));
-  std::vector<double> y = referenceMatmul(
-      referenceNorm(x.values(), g.values(), rows, k, 1e-5), w.values(), rows, 38, k);
+  std::vector<double> y =
+      referenceMatmul(referenceNorm(x.values(), g.values(), rows, k, 1e-5),
+                      w.values(), rows, 38, k);
   expectClose(a.values(), columns(y, 38, 0, 24), 1e-5, 1e-5, "first segment");
   expectClose(b.values(), columns(y, 38, 24, 14), 1e-5, 1e-5, "second segment");
+}
+
+/// Segments that are multiples of 8 take eight columns at a time
+/// (llamaDot8F32), here with a row length (52) that leaves a partial vector.
+TEST(CpuFusedMatmul, EightWideSegmentsF32) {
+  const int64_t k = 52, sizes[] = {16, 8, 24};
+  for (int64_t rows : {1, 5}) {
+    Buffer x = Buffer::random(Dtype::F32, rows * k, 35, -2.0f, 2.0f);
+    Buffer w = Buffer::random(Dtype::F32, 48 * k, 36);
+    Buffer a = Buffer::zeros(Dtype::F32, rows * 16),
+           b = Buffer::zeros(Dtype::F32, rows * 8),
+           c = Buffer::zeros(Dtype::F32, rows * 24);
+    library().run("qkv_wide_f32", {&x, &w, &a, &b, &c},
+                  makeContext(1, rows, 0));
+    std::vector<double> y = referenceMatmul(
+        referenceNorm(x.values(), {}, rows, k, 1e-5), w.values(), rows, 48, k);
+    Buffer *outs[] = {&a, &b, &c};
+    int64_t offset = 0;
+    for (int i = 0; i < 3; ++i) {
+      expectClose(outs[i]->values(), columns(y, 48, offset, sizes[i]), 1e-5,
+                  1e-5, "segment " + std::to_string(i));
+      offset += sizes[i];
+    }
+  }
 }
 
 /// silu(y[:, :F]) * y[:, F:] of the normalized rows.
@@ -235,8 +264,8 @@ TEST(CpuFusedMatmul, SwigluF32) {
   Buffer w = Buffer::random(Dtype::F32, 2 * f * k, 41);
   Buffer out = Buffer::zeros(Dtype::F32, rows * f);
   library().run("swiglu_f32", {&x, &w, &out}, makeContext(1, rows, 0));
-  std::vector<double> y = referenceMatmul(referenceNorm(x.values(), {}, rows, k, 1e-5),
-                                          w.values(), rows, 2 * f, k);
+  std::vector<double> y = referenceMatmul(
+      referenceNorm(x.values(), {}, rows, k, 1e-5), w.values(), rows, 2 * f, k);
   expectClose(out.values(), referenceSwiglu(y, f), 1e-5, 1e-5, "swiglu_f32");
 }
 
@@ -246,10 +275,13 @@ TEST(CpuFusedMatmul, SwigluGainBf16) {
   Buffer w = Buffer::random(Dtype::BF16, 2 * f * k, 51);
   Buffer g = Buffer::random(Dtype::BF16, k, 52, 0.5f, 1.5f);
   Buffer out = Buffer::zeros(Dtype::BF16, rows * f);
-  library().run("swiglu_gain_bf16", {&x, &w, &g, &out}, makeContext(1, rows, 0));
-  std::vector<double> y = referenceMatmul(
-      referenceNorm(x.values(), g.values(), rows, k, 1e-5), w.values(), rows, 2 * f, k);
-  expectClose(out.values(), referenceSwiglu(y, f), 2e-2, 2e-2, "swiglu_gain_bf16");
+  library().run("swiglu_gain_bf16", {&x, &w, &g, &out},
+                makeContext(1, rows, 0));
+  std::vector<double> y =
+      referenceMatmul(referenceNorm(x.values(), g.values(), rows, k, 1e-5),
+                      w.values(), rows, 2 * f, k);
+  expectClose(out.values(), referenceSwiglu(y, f), 2e-2, 2e-2,
+              "swiglu_gain_bf16");
 }
 
 void checkResidual(Dtype dtype, const char *name, int64_t rows) {
@@ -259,7 +291,8 @@ void checkResidual(Dtype dtype, const char *name, int64_t rows) {
   Buffer res = Buffer::random(dtype, rows * n, 62, -4.0f, 4.0f);
   Buffer out = Buffer::zeros(dtype, rows * n);
   library().run(name, {&x, &w, &res, &out}, makeContext(1, rows, 0));
-  std::vector<double> y = referenceMatmul(toDouble(x.values()), w.values(), rows, n, k);
+  std::vector<double> y =
+      referenceMatmul(toDouble(x.values()), w.values(), rows, n, k);
   std::vector<float> r = res.values();
   for (size_t i = 0; i < y.size(); ++i)
     y[i] += r[i];
@@ -267,8 +300,12 @@ void checkResidual(Dtype dtype, const char *name, int64_t rows) {
   expectClose(out.values(), y, tol, tol, name);
 }
 
-TEST(CpuFusedMatmul, ResidualF32) { checkResidual(Dtype::F32, "residual_f32", 2); }
-TEST(CpuFusedMatmul, ResidualF16) { checkResidual(Dtype::F16, "residual_f16", 3); }
+TEST(CpuFusedMatmul, ResidualF32) {
+  checkResidual(Dtype::F32, "residual_f32", 2);
+}
+TEST(CpuFusedMatmul, ResidualF16) {
+  checkResidual(Dtype::F16, "residual_f16", 3);
+}
 
 TEST(CpuFusedMatmul, ParallelMatchesSerial) {
   // 9 rows x 302 x 256 is past the parallel threshold.
@@ -278,10 +315,14 @@ TEST(CpuFusedMatmul, ParallelMatchesSerial) {
   std::vector<double> y = referenceMatmul(
       referenceNorm(x.values(), {}, rows, k, 1e-6), w.values(), rows, 302, k);
   for (int threads : {1, 2}) {
-    Buffer a = Buffer::zeros(Dtype::F32, rows * 150), b = Buffer::zeros(Dtype::F32, rows * 152);
-    library().run("parallel_f32", {&x, &w, &a, &b}, makeContext(1, rows, 0, threads));
-    expectClose(a.values(), columns(y, 302, 0, 150), 1e-5, 1e-5, "first segment");
-    expectClose(b.values(), columns(y, 302, 150, 152), 1e-5, 1e-5, "second segment");
+    Buffer a = Buffer::zeros(Dtype::F32, rows * 150),
+           b = Buffer::zeros(Dtype::F32, rows * 152);
+    library().run("parallel_f32", {&x, &w, &a, &b},
+                  makeContext(1, rows, 0, threads));
+    expectClose(a.values(), columns(y, 302, 0, 150), 1e-5, 1e-5,
+                "first segment");
+    expectClose(b.values(), columns(y, 302, 150, 152), 1e-5, 1e-5,
+                "second segment");
   }
 }
 

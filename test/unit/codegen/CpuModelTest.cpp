@@ -142,8 +142,8 @@ public:
   };
 
   /// Calls `entry` on `tokens` (batch 1) at `position`; returns its results.
-  std::vector<Buffer *> call(StringRef entry, const std::vector<int32_t> &tokens,
-                             int32_t position) {
+  std::vector<Buffer *>
+  call(StringRef entry, const std::vector<int32_t> &tokens, int32_t position) {
     std::vector<Step> steps;
     std::vector<Buffer *> results = plan(entry, tokens, steps);
     LlamaKernelContext ctx = makeContext(1, tokens.size(), position);
@@ -153,7 +153,8 @@ public:
   }
 
   /// Allocates the buffers of a call of `entry` and lists its launches.
-  std::vector<Buffer *> plan(StringRef entry, const std::vector<int32_t> &tokens,
+  std::vector<Buffer *> plan(StringRef entry,
+                             const std::vector<int32_t> &tokens,
                              std::vector<Step> &steps) {
     func::FuncOp func = program.lookup(entry);
     int64_t seq = tokens.size();
@@ -174,8 +175,7 @@ public:
       auto it = program.symbols.find(&op);
       if (it == program.symbols.end())
         continue; // arith.constant: baked into the kernels
-      Step step{library.kernel(it->second), {},
-                isa<llama::PackWeightsOp>(op)};
+      Step step{library.kernel(it->second), {}, isa<llama::PackWeightsOp>(op)};
       EXPECT_NE(step.kernel, nullptr) << it->second;
       if (!step.kernel)
         return {};
@@ -221,7 +221,8 @@ private:
                    const std::vector<int32_t> &tokens, int64_t seq) {
     unsigned i = arg.getArgNumber();
     Dtype dtype = dtypeOf(type.getElementType());
-    if (auto kind = func.getArgAttrOfType<StringAttr>(i, llama::attrs::kvCache)) {
+    if (auto kind =
+            func.getArgAttrOfType<StringAttr>(i, llama::attrs::kvCache)) {
       auto layer = func.getArgAttrOfType<IntegerAttr>(i, llama::attrs::layer);
       std::string key = kind.str() + std::to_string(layer.getInt());
       auto it = caches.find(key);
@@ -229,12 +230,14 @@ private:
         return it->second;
       return caches[key] = allocate(type, seq);
     }
-    if (auto name = func.getArgAttrOfType<StringAttr>(i, llama::attrs::weight)) {
+    if (auto name =
+            func.getArgAttrOfType<StringAttr>(i, llama::attrs::weight)) {
       // The same weights in every program: seeded by the tensor's name.
       bool gain = name.getValue().contains("norm");
       int64_t count = type.getNumElements();
       storage.push_back(Buffer::random(
-          dtype, count, static_cast<uint32_t>(llvm::xxh3_64bits(name.getValue())),
+          dtype, count,
+          static_cast<uint32_t>(llvm::xxh3_64bits(name.getValue())),
           gain ? 0.8f : -0.2f, gain ? 1.2f : 0.2f));
       return &storage.back();
     }
@@ -378,7 +381,8 @@ TEST(CpuModel, HalfPrecisionProgramsRun) {
 }
 
 /// Not a correctness test: times fused decode steps of a stories260K-shaped
-/// model, kernel launches only. Run with --gtest_also_run_disabled_tests.
+/// model, kernel launches only. Run with --gtest_also_run_disabled_tests;
+/// BENCH_TOKENS sets the number of steps, BENCH_PROFILE=1 times each kernel.
 TEST(CpuModel, DISABLED_DecodeSpeedStories260K) {
   MLIRContext context;
   std::string cpp, error;
@@ -398,8 +402,11 @@ TEST(CpuModel, DISABLED_DecodeSpeedStories260K) {
   for (Interpreter::Step &step : steps)
     if (step.weightsOnly)
       step.kernel(step.buffers.data(), &bind);
-  llvm::erase_if(steps, [](const Interpreter::Step &s) { return s.weightsOnly; });
-  const int tokens = std::getenv("BENCH_TOKENS") ? std::atoi(std::getenv("BENCH_TOKENS")) : 256;
+  llvm::erase_if(steps,
+                 [](const Interpreter::Step &s) { return s.weightsOnly; });
+  const int tokens = std::getenv("BENCH_TOKENS")
+                         ? std::atoi(std::getenv("BENCH_TOKENS"))
+                         : 256;
   auto start = std::chrono::steady_clock::now();
   for (int pos = 0; pos < tokens; ++pos) {
     LlamaKernelContext ctx = makeContext(1, 1, pos);
@@ -418,7 +425,9 @@ TEST(CpuModel, DISABLED_DecodeSpeedStories260K) {
       for (int rep = 0; rep < 1000; ++rep)
         steps[i].kernel(steps[i].buffers.data(), &ctx);
       double ns = std::chrono::duration<double, std::nano>(
-                      std::chrono::steady_clock::now() - t0).count() / 1000;
+                      std::chrono::steady_clock::now() - t0)
+                      .count() /
+                  1000;
       std::printf("step %2zu: %8.0f ns\n", i, ns);
     }
   }

@@ -368,3 +368,145 @@ TEST(ArtifactLayoutTest, BufferBytesResolveTheSequence) {
 }
 
 } // namespace
+
+//===----------------------------------------------------------------------===//
+// Launch geometry (cuda artifacts)
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+using llamac::test::cudaToyArtifact;
+
+/// cudaToyArtifact with a stand-in cubin, for tests that never load it.
+ArtifactSpec tableOnlyCudaArtifact() {
+  return cudaToyArtifact({{"cuda", "sm_90", "cubin", {1, 2, 3}}});
+}
+
+TEST(ArtifactIOTest, LaunchGeometryRoundTrips) {
+  TempDir dir;
+  ArtifactSpec spec = tableOnlyCudaArtifact();
+  LaunchGeometry &g = spec.kernels[2].geometry;
+  g = {{7, 8, 9}, {16, 0, 3}, {128, 2, 4}, 49152};
+  std::string path = dir.file("m.art");
+  ASSERT_TRUE(writeArtifact(spec, path).ok());
+  StatusOr<ArtifactSpec> read = readArtifact(path);
+  ASSERT_TRUE(read.ok()) << read.message();
+  ASSERT_EQ(read->kernels.size(), spec.kernels.size());
+  for (size_t k = 0; k < spec.kernels.size(); ++k) {
+    const LaunchGeometry &a = spec.kernels[k].geometry;
+    const LaunchGeometry &b = read->kernels[k].geometry;
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_EQ(b.gridBase[i], a.gridBase[i]) << "kernel " << k << " dim " << i;
+      EXPECT_EQ(b.rowsPerBlock[i], a.rowsPerBlock[i]);
+      EXPECT_EQ(b.block[i], a.block[i]);
+    }
+    EXPECT_EQ(b.sharedBytes, a.sharedBytes);
+  }
+  EXPECT_EQ(read->kernels[0].geometry.rowsPerBlock[0], 2u);
+  EXPECT_EQ(read->kernels[2].geometry.block[2], 4u);
+}
+
+TEST(ArtifactIOTest, CpuArtifactsIgnoreLaunchGeometry) {
+  ArtifactSpec spec = tableOnlyArtifact();
+  spec.kernels[0].geometry.block[0] = 0;
+  spec.kernels[0].geometry.sharedBytes = 1 << 20;
+  std::vector<uint32_t> many(13, test::kDecodeX);
+  many.push_back(test::kDecodeY);
+  spec.entries[test::kDecodeEntry].launches[1].buffers = many;
+  Status status = verifyArtifact(spec, "m.art");
+  EXPECT_TRUE(status.ok()) << status.message();
+}
+
+/// The verifier's message for `spec`.
+std::string verifyError(const ArtifactSpec &spec) {
+  Status status = verifyArtifact(spec, "m.art");
+  EXPECT_FALSE(status.ok());
+  return status.message();
+}
+
+TEST(ArtifactIOTest, CudaBlockWithTooManyThreads) {
+  ArtifactSpec spec = tableOnlyCudaArtifact();
+  spec.kernels[1].geometry.block[0] = 512;
+  spec.kernels[1].geometry.block[1] = 4;
+  EXPECT_EQ(verifyError(spec),
+            "m.art: kernels[1] 'k_pack': geometry: block (512, 4, 1) has "
+            "2048 threads, more than the 1024 a CUDA block may have");
+}
+
+TEST(ArtifactIOTest, CudaBlockDimensionOfZero) {
+  ArtifactSpec spec = tableOnlyCudaArtifact();
+  spec.kernels[2].geometry.block[1] = 0;
+  EXPECT_EQ(verifyError(spec),
+            "m.art: kernels[2] 'k_add': geometry: block (1, 0, 1): y must be "
+            "between 1 and 1024");
+}
+
+TEST(ArtifactIOTest, CudaBlockZTooLarge) {
+  ArtifactSpec spec = tableOnlyCudaArtifact();
+  spec.kernels[2].geometry.block[2] = 128;
+  EXPECT_THAT(verifyError(spec), HasSubstr("z must be between 1 and 64"));
+}
+
+TEST(ArtifactIOTest, CudaSharedMemoryOver48KiB) {
+  ArtifactSpec spec = tableOnlyCudaArtifact();
+  spec.kernels[3].geometry.sharedBytes = 48 * 1024 + 4;
+  EXPECT_EQ(verifyError(spec),
+            "m.art: kernels[3] 'k_accumulate': geometry: shared_bytes 49156 "
+            "exceeds 49152 (48 KiB, the most without an opt-in)");
+}
+
+TEST(ArtifactIOTest, CudaGridThatIsAlwaysEmpty) {
+  ArtifactSpec spec = tableOnlyCudaArtifact();
+  spec.kernels[2].geometry.gridBase[2] = 0;
+  EXPECT_EQ(verifyError(spec),
+            "m.art: kernels[2] 'k_add': geometry: grid z is always 0 "
+            "(grid_base 0 and rows_per_block 0)");
+}
+
+TEST(ArtifactIOTest, CudaGridFromRowsAloneIsFine) {
+  ArtifactSpec spec = tableOnlyCudaArtifact();
+  spec.kernels[2].geometry.gridBase[0] = 0;
+  spec.kernels[2].geometry.rowsPerBlock[0] = 1;
+  Status status = verifyArtifact(spec, "m.art");
+  EXPECT_TRUE(status.ok()) << status.message();
+}
+
+TEST(ArtifactIOTest, CudaGridTooLargeAtTheLongestCall) {
+  ArtifactSpec spec = tableOnlyCudaArtifact();
+  spec.kernels[2].geometry.gridBase[1] = 65535;
+  spec.kernels[2].geometry.rowsPerBlock[1] = 1;
+  // Prefill calls take up to 16 tokens: 65535 + 16 blocks in y.
+  EXPECT_EQ(verifyError(spec),
+            "m.art: entries[1] 'prefill': launches[1]: kernel 'k_add': grid "
+            "dimension 1 is 65551 at 16 rows, more than CUDA's limit of "
+            "65535");
+}
+
+TEST(ArtifactIOTest, CudaLaunchWithMoreThan12Buffers) {
+  ArtifactSpec spec = tableOnlyCudaArtifact();
+  std::vector<uint32_t> many(12, test::kDecodeX);
+  many.push_back(test::kDecodeY);
+  spec.entries[test::kDecodeEntry].launches[1].buffers = many;
+  EXPECT_EQ(verifyError(spec),
+            "m.art: entries[2] 'decode': launches[1]: buffers: 13 buffers, but "
+            "a cuda kernel takes at most 12 (LlamaGpuArgs)");
+}
+
+TEST(ArtifactIOTest, CudaLaunchWith12BuffersIsFine) {
+  ArtifactSpec spec = tableOnlyCudaArtifact();
+  std::vector<uint32_t> twelve(11, test::kDecodeX);
+  twelve.push_back(test::kDecodeY);
+  spec.entries[test::kDecodeEntry].launches[1].buffers = twelve;
+  Status status = verifyArtifact(spec, "m.art");
+  EXPECT_TRUE(status.ok()) << status.message();
+}
+
+TEST(ArtifactIOTest, GeometryErrorsAreCaughtOnRead) {
+  TempDir dir;
+  ArtifactSpec spec = tableOnlyCudaArtifact();
+  spec.kernels[0].geometry.block[0] = 2048;
+  EXPECT_THAT(readError(dir, spec),
+              HasSubstr("m.art: kernels[0] 'k_embed': geometry: block"));
+}
+
+} // namespace

@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <dlfcn.h>
 #include <sys/wait.h>
 
 using namespace llamac;
@@ -32,9 +33,11 @@ struct Result {
 };
 
 /// Runs llama-run with `args`, capturing stdout (and stderr when asked).
-Result llamaRun(const std::string &args, bool withStderr = false) {
-  std::string command = std::string(LLAMA_RUN_PATH) + " " + args +
-                        (withStderr ? " 2>&1" : " 2>/dev/null");
+/// `environment` prefixes the command ("LLAMAC_LIBCUDA=x", "env -u X").
+Result llamaRun(const std::string &args, bool withStderr = false,
+                const std::string &environment = "") {
+  std::string command = environment + " " + std::string(LLAMA_RUN_PATH) + " " +
+                        args + (withStderr ? " 2>&1" : " 2>/dev/null");
   Result result;
   FILE *pipe = popen(command.c_str(), "r");
   if (!pipe)
@@ -108,6 +111,48 @@ TEST_F(LlamaRunTest, BenchPrintsSpeedAndBreakdown) {
   EXPECT_THAT(result.output, HasSubstr("layers.*.attention"));
 }
 
+TEST_F(LlamaRunTest, InfoAsJson) {
+  Result result = llamaRun("info --json --artifact " + artifact);
+  EXPECT_EQ(result.exitCode, 0);
+  EXPECT_THAT(result.output,
+              testing::StartsWith(
+                  "{\"name\": \"toy\", \"dim\": 4, \"n_layers\": 1, "
+                  "\"n_heads\": 2, \"n_kv_heads\": 1, \"ffn_dim\": 8, "
+                  "\"vocab_size\": 8, \"max_seq_len\": 16, \"rope_theta\": "
+                  "10000, \"norm_eps\": 1.0000000000000001e-05, "
+                  "\"rope_style\": \"adjacent\", \"dtype\": \"f32\", "
+                  "\"shared_classifier\": true, \"binaries\": [{\"target\": "
+                  "\"cpu\", \"arch\": \"x86-64\", \"format\": "
+                  "\"elf-shared-object\"}], \"entries\": [{\"name\": "
+                  "\"load\""));
+}
+
+TEST_F(LlamaRunTest, BenchWritesJsonForEveryPromptLength) {
+  std::string json = dir.file("bench.json");
+  Result result = llamaRun("bench --artifact " + artifact +
+                           " --random-weights --steps 3 --prompt-len 2,5 "
+                           "--repeats 1 --json " +
+                           json);
+  EXPECT_EQ(result.exitCode, 0);
+  EXPECT_THAT(result.output, HasSubstr("prefill: 2 tokens"));
+  EXPECT_THAT(result.output, HasSubstr("prefill: 5 tokens"));
+  std::vector<uint8_t> bytes = readBytes(json);
+  std::string text(bytes.begin(), bytes.end());
+  EXPECT_THAT(text, HasSubstr("\"prefill\": [{\"tokens\": 2, \"seconds\": "));
+  EXPECT_THAT(text, HasSubstr("\"decode\": {\"tokens\": 3, "));
+  // Weight and packed buffers the decode launches name: tok_embeddings (8x4
+  // f32) and norm.packed (4 f32).
+  EXPECT_THAT(text, HasSubstr("\"decode\": 144}"));
+  EXPECT_THAT(text, HasSubstr("{\"entry\": \"prefill\", \"seq\": 5, "));
+  EXPECT_THAT(text,
+              HasSubstr("{\"symbol\": \"k_accumulate\", \"op\": "
+                        "\"attention\", \"origin\": \"layers.0.attention\", "
+                        "\"calls\": 3, \"ns\": "));
+  EXPECT_THAT(text, HasSubstr("{\"name\": \"k_cache.0\", \"kind\": "
+                              "\"cache\", \"type\": \"f32\", \"shape\": "
+                              "[16, 4]}"));
+}
+
 TEST_F(LlamaRunTest, ErrorsGoToStderrWithExitCode1) {
   Result result = llamaRun("logits --artifact " + dir.file("none.art") +
                                " --random-weights --tokens 1",
@@ -140,6 +185,125 @@ TEST_F(LlamaRunTest, HelpListsEveryFlag) {
         "--threads", "--tokenizer", "--prompt", "--steps", "--temperature",
         "--top-p", "--seed", "--no-prefill"})
     EXPECT_THAT(result.output, HasSubstr(flag));
+}
+
+//===----------------------------------------------------------------------===//
+// Cuda artifacts: FakeCudaDriver.cpp stands in for libcuda.so.1
+//===----------------------------------------------------------------------===//
+
+const std::string kFakeDriver =
+    std::string("LLAMAC_LIBCUDA=") + LLAMAC_FAKE_LIBCUDA;
+
+class LlamaRunCudaTest : public LlamaRunTest {
+protected:
+  void SetUp() override {
+    LlamaRunTest::SetUp();
+    cudaArtifact = dir.file("toy-cuda.art");
+    ASSERT_TRUE(writeArtifact(cudaToyArtifact(), cudaArtifact).ok());
+  }
+  std::string cudaArtifact;
+};
+
+TEST_F(LlamaRunCudaTest, LogitsOnTheGpuMatchTheCpu) {
+  Result result = llamaRun("logits --artifact " + cudaArtifact + " --weights " +
+                               weights + " --tokens 1,5,2",
+                           false, kFakeDriver);
+  EXPECT_EQ(result.exitCode, 0);
+  EXPECT_EQ(result.output, kThreeRows);
+  result =
+      llamaRun("logits --artifact " + cudaArtifact + " --weights " + weights +
+                   " --tokens 1,5,2 --mode prefill --device cuda",
+               false, kFakeDriver);
+  EXPECT_EQ(result.exitCode, 0);
+  EXPECT_EQ(result.output, kThreeRows);
+}
+
+TEST_F(LlamaRunCudaTest, BenchNamesTheBackend) {
+  Result result = llamaRun("bench --artifact " + cudaArtifact +
+                               " --random-weights --steps 4 --prompt-len 3",
+                           false, "LLAMAC_FAKE_CUDA_SM=86 " + kFakeDriver);
+  EXPECT_EQ(result.exitCode, 0);
+  EXPECT_THAT(result.output,
+              HasSubstr("backend: cuda Fake GPU (sm_86, 4 SMs, driver 13.0), "
+                        "cubin sm_80 (binary compatible with sm_86)\n"));
+  EXPECT_THAT(result.output, HasSubstr("decode: 4 tokens"));
+  EXPECT_THAT(result.output, HasSubstr("layers.*.attention"));
+}
+
+TEST_F(LlamaRunCudaTest, MissingDriverIsAClearError) {
+  Result result = llamaRun("logits --artifact " + cudaArtifact +
+                               " --random-weights --tokens 1",
+                           true, "LLAMAC_LIBCUDA=/nonexistent");
+  EXPECT_EQ(result.exitCode, 1);
+  EXPECT_THAT(
+      result.output,
+      testing::StartsWith("llama-run: error: " + cudaArtifact +
+                          ": no CUDA driver: dlopen(/nonexistent) failed: "
+                          "/nonexistent: cannot open shared object file"));
+  EXPECT_THAT(result.output,
+              HasSubstr("; install the NVIDIA driver, or run a cpu artifact "
+                        "(llamac --target=cpu)\n"));
+}
+
+TEST_F(LlamaRunCudaTest, RealDriverLookupWithoutAGpu) {
+  // What a user without the NVIDIA driver sees: the default soname.
+  if (void *driver = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL)) {
+    dlclose(driver);
+    GTEST_SKIP() << "this machine has a CUDA driver";
+  }
+  Result result = llamaRun("generate --artifact " + cudaArtifact +
+                               " --random-weights --tokenizer x.bin",
+                           true, "env -u LLAMAC_LIBCUDA");
+  EXPECT_EQ(result.exitCode, 1);
+  EXPECT_THAT(result.output,
+              HasSubstr("llama-run: error: " + cudaArtifact +
+                        ": no CUDA driver: dlopen(libcuda.so.1) failed: "
+                        "libcuda.so.1: cannot open shared object file: No "
+                        "such file or directory; install the NVIDIA driver"));
+}
+
+TEST_F(LlamaRunCudaTest, NoGpu) {
+  Result result = llamaRun("logits --artifact " + cudaArtifact +
+                               " --random-weights --tokens 1",
+                           true, "LLAMAC_FAKE_CUDA_DEVICES=0 " + kFakeDriver);
+  EXPECT_EQ(result.exitCode, 1);
+  EXPECT_EQ(result.output, "llama-run: error: " + cudaArtifact +
+                               ": no GPU: the CUDA driver reports 0 devices\n");
+}
+
+TEST_F(LlamaRunCudaTest, DeviceFlag) {
+  Result result = llamaRun("logits --artifact " + cudaArtifact +
+                               " --random-weights --tokens 1 --device cpu",
+                           true, kFakeDriver);
+  EXPECT_EQ(result.exitCode, 1);
+  EXPECT_THAT(result.output, HasSubstr("not for the cpu target"));
+  result = llamaRun("logits --artifact " + artifact +
+                        " --random-weights --tokens 1 --device gpu",
+                    true);
+  EXPECT_EQ(result.exitCode, 1);
+  EXPECT_EQ(result.output, "llama-run: error: --device: 'gpu' is not cpu, "
+                           "cuda or auto\n");
+}
+
+TEST_F(LlamaRunCudaTest, InfoShowsWhichBinaryTheGpuWouldRun) {
+  Result result = llamaRun("info --artifact " + cudaArtifact, false,
+                           "LLAMAC_FAKE_CUDA_SM=89 " + kFakeDriver);
+  EXPECT_EQ(result.exitCode, 0);
+  EXPECT_THAT(result.output, HasSubstr("cuda  sm_80"));
+  EXPECT_THAT(result.output,
+              HasSubstr("this machine: Fake GPU (sm_89, 4 SMs, driver 13.0): "
+                        "runs cubin sm_80 (binary compatible with sm_89)"));
+  result = llamaRun("info --artifact " + cudaArtifact, false,
+                    "LLAMAC_FAKE_CUDA_SM=75 " + kFakeDriver);
+  EXPECT_THAT(result.output,
+              HasSubstr("this machine: Fake GPU (sm_75, 4 SMs, driver 13.0): "
+                        "no matching arch: the device is sm_75"));
+  result = llamaRun("info --artifact " + cudaArtifact, false,
+                    "LLAMAC_LIBCUDA=/nonexistent");
+  EXPECT_EQ(result.exitCode, 0);
+  EXPECT_THAT(result.output,
+              HasSubstr("this machine: none runs (no CUDA driver: "
+                        "dlopen(/nonexistent) failed"));
 }
 
 } // namespace

@@ -183,6 +183,38 @@ ArtifactSpec llamac::test::toyArtifact() {
   return toyArtifact(compileSharedObject(toyKernelSource()));
 }
 
+BinarySpec llamac::test::toyCudaBinary(const std::string &arch,
+                                       const std::string &format,
+                                       int abiVersion) {
+  std::vector<uint8_t> object =
+      compileSharedObject(toyKernelSource(abiVersion));
+  if (format != "ptx")
+    return {"cuda", arch, format, object};
+  static TempDir dir;
+  std::string path =
+      dir.file("ptx" + std::to_string(abiVersion) + "-" + arch + ".so");
+  writeBytes(path, object);
+  std::string text = "FAKEPTX:" + path;
+  return {"cuda", arch, "ptx", std::vector<uint8_t>(text.begin(), text.end())};
+}
+
+ArtifactSpec llamac::test::cudaToyArtifact(std::vector<BinarySpec> binaries) {
+  ArtifactSpec spec = toyArtifact(std::vector<uint8_t>{0x7f, 'E', 'L', 'F'});
+  spec.binaries = std::move(binaries);
+  LaunchGeometry &embed = spec.kernels[0].geometry;
+  embed.gridBase[1] = 2;
+  embed.rowsPerBlock[0] = 2;
+  embed.block[0] = 32;
+  embed.block[1] = 4;
+  embed.sharedBytes = 256;
+  spec.provenance.flags = "llamac --target=cuda";
+  return spec;
+}
+
+ArtifactSpec llamac::test::cudaToyArtifact() {
+  return cudaToyArtifact({toyCudaBinary("sm_80", "cubin")});
+}
+
 ArtifactSpec llamac::test::dumpArtifact(const std::string &weight,
                                         ElementType type,
                                         std::vector<int64_t> shape) {

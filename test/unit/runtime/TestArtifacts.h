@@ -43,6 +43,20 @@ artifact::ArtifactSpec toyArtifact(std::vector<uint8_t> binary);
 /// toyArtifact with the kernels compiled from toyKernelSource().
 artifact::ArtifactSpec toyArtifact();
 
+/// The toy artifact as a cuda artifact for FakeCudaDriver.cpp, whose
+/// "cubins" are host shared objects: by default one sm_80 cubin holding the
+/// toy kernels. k_embed grows its grid by one block per two rows
+/// (LaunchGeometry{gridBase {1, 2, 1}, rowsPerBlock {2, 0, 0}, block {32, 4,
+/// 1}, 256 shared bytes}); the other kernels use the defaults.
+artifact::ArtifactSpec cudaToyArtifact();
+artifact::ArtifactSpec
+cudaToyArtifact(std::vector<artifact::BinarySpec> binaries);
+/// A cuda binary of the toy kernels: format "cubin" holds the shared object,
+/// "ptx" holds "FAKEPTX:PATH" of it (see FakeCudaDriver.cpp).
+artifact::BinarySpec toyCudaBinary(const std::string &arch,
+                                   const std::string &format,
+                                   int abiVersion = 1);
+
 /// An artifact whose one entry, "dump", copies the 64 bytes of weight
 /// `weight` (of at most 64 bytes) to its output, to show what was bound. Its
 /// config has a single head, so a [4, 4] wq is one head of dim 4.

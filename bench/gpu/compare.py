@@ -1,0 +1,309 @@
+#!/usr/bin/env python3
+"""Sets llama-run's GPU numbers beside PyTorch's for the same model shapes.
+
+  compare.py --bench-json NAME.json --info-json NAME.info.json [--steps 128]
+             [--prompt-lens 512,2048,4096] [--no-compile]
+
+NAME.json is `llama-run bench --json` of an artifact bound to random
+weights; NAME.info.json its `llama-run info --json`. On the same GPU this
+script then measures, with random bf16 weights of the same config:
+
+  * decode tokens/s at batch 1: transformers LlamaForCausalLM.generate (SDPA
+    attention, eager mode, dynamic cache), and the same with a static cache
+    and torch.compile(mode="reduce-overhead"), the recipe transformers
+    documents;
+  * prefill tokens/s at each prompt length (one forward, eager);
+  * the device-to-device copy bandwidth (torch, 1 GiB copies), and for each
+    decode speed the fraction of it used: weight bytes read per token times
+    tokens/s over that bandwidth. The embedding table is left out of the
+    bytes on both sides, since a token reads one row of it;
+  * for every llama-run kernel, the same shape through torch.matmul (cuBLAS)
+    for matmuls and SDPA with the flash backend for attention. llama-run's
+    matmuls also fuse RMSNorm and epilogues, so cuBLAS on the bare product
+    is a lower bound, not the same work.
+
+Everything is printed side by side. It measures; it does not pass or fail.
+"""
+import argparse
+import json
+import math
+import sys
+import time
+
+
+def gib(n):
+    return n / 2**30
+
+
+def cuda_time(fn, repeats, warmup=3):
+    """Median seconds of fn() by CUDA events."""
+    import torch
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(repeats):
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / 1e3)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def copy_bandwidth(torch):
+    """Bytes/s of device-to-device copies (each byte read and written)."""
+    n = 2**30
+    x = torch.empty(n, dtype=torch.uint8, device="cuda")
+    y = torch.empty_like(x)
+    seconds = cuda_time(lambda: y.copy_(x), repeats=20)
+    del x, y
+    torch.cuda.empty_cache()
+    return 2 * n / seconds
+
+
+def hf_config(info):
+    from transformers import LlamaConfig
+    config = LlamaConfig(
+        vocab_size=info["vocab_size"], hidden_size=info["dim"],
+        intermediate_size=info["ffn_dim"],
+        num_hidden_layers=info["n_layers"],
+        num_attention_heads=info["n_heads"],
+        num_key_value_heads=info["n_kv_heads"],
+        head_dim=info["dim"] // info["n_heads"], hidden_act="silu",
+        max_position_embeddings=info["max_seq_len"],
+        rms_norm_eps=info["norm_eps"], rope_theta=info["rope_theta"],
+        attention_bias=False, mlp_bias=False,
+        tie_word_embeddings=info["shared_classifier"])
+    config._attn_implementation = "sdpa"
+    return config
+
+
+def non_embedding_bytes(model):
+    embedding = model.model.embed_tokens.weight
+    total = sum(p.numel() * p.element_size() for p in model.parameters())
+    if model.config.tie_word_embeddings:
+        return total  # The classifier reads the whole table.
+    return total - embedding.numel() * embedding.element_size()
+
+
+def hf_decode_seconds(model, steps, vocab, torch, repeats=3):
+    """Best seconds of generate() producing `steps` tokens from 1 token."""
+    ids = torch.randint(3, vocab, (1, 1), device="cuda")
+    kwargs = dict(max_new_tokens=steps, min_new_tokens=steps, do_sample=False,
+                  pad_token_id=0)
+    model.generate(ids, **kwargs)  # Warm-up (and compilation).
+    model.generate(ids, **kwargs)
+    best = math.inf
+    for _ in range(repeats):
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        model.generate(ids, **kwargs)
+        torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def hf_prefill_seconds(model, length, vocab, torch):
+    ids = torch.randint(3, vocab, (1, length), device="cuda")
+
+    def forward():
+        with torch.no_grad():
+            model(input_ids=ids, use_cache=True)
+    return cuda_time(forward, repeats=5, warmup=2)
+
+
+def matmul_reference(m, k, n, dtype, torch):
+    x = torch.randn(m, k, dtype=dtype, device="cuda")
+    w = torch.randn(n, k, dtype=dtype, device="cuda")
+    return cuda_time(lambda: torch.matmul(x, w.t()), repeats=50)
+
+
+def sdpa_reference(heads, head_dim, queries, keys, causal, dtype, torch):
+    import torch.nn.functional as F
+    q = torch.randn(1, heads, queries, head_dim, dtype=dtype, device="cuda")
+    k = torch.randn(1, heads, keys, head_dim, dtype=dtype, device="cuda")
+    v = torch.randn_like(k)
+
+    def attend():
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+            return cuda_time(attend, repeats=50)
+    except ImportError:
+        with torch.backends.cuda.sdp_kernel(enable_flash=True,
+                                            enable_math=False,
+                                            enable_mem_efficient=False):
+            return cuda_time(attend, repeats=50)
+
+
+TORCH_TYPES = {"bf16": "bfloat16", "f16": "float16", "f32": "float32"}
+
+
+def kernel_rows(bench, info, steps, torch):
+    """(label, shape, calls, ours us, reference name, reference us) rows."""
+    heads = info["n_heads"]
+    head_dim = info["dim"] // heads
+    rows = []
+    for profile in bench["profiles"]:
+        seq = profile["seq"]
+        phase = "decode" if profile["entry"] == "decode" else f"prefill {seq}"
+        for kernel in profile["kernels"]:
+            ours = kernel["ns"] / kernel["calls"] / 1e3
+            label = f"{phase}: {kernel['symbol']} ({kernel['origin']})"
+            buffers = kernel["buffers"]
+            reference, ref_us, shape = "-", None, ""
+            try:
+                if kernel["op"] == "fused_matmul":
+                    weight = next(b for b in buffers
+                                  if b["kind"] in ("weight", "packed")
+                                  and len(b["shape"]) == 2)
+                    n, k = weight["shape"]
+                    dtype = getattr(torch, TORCH_TYPES[weight["type"]])
+                    shape = f"[{seq}x{k}] x [{k}x{n}]"
+                    reference = "torch.matmul"
+                    ref_us = matmul_reference(seq, k, n, dtype, torch) * 1e6
+                elif kernel["op"] == "fused_rope_attention":
+                    dtype = getattr(torch, TORCH_TYPES[info["dtype"]])
+                    # Decode ran positions 0..steps-1: on average steps/2
+                    # cached keys per query; prefill is causal over seq.
+                    queries, keys = (1, max(1, steps // 2)) if seq == 1 else (seq, seq)
+                    shape = (f"{heads} heads x {head_dim}, {queries} queries, "
+                             f"{keys} keys")
+                    reference = "SDPA flash"
+                    ref_us = sdpa_reference(heads, head_dim, queries, keys,
+                                            seq > 1, dtype, torch) * 1e6
+            except Exception as error:  # A reference that cannot run.
+                reference = f"({type(error).__name__}: {error})"[:60]
+            rows.append((label, shape, kernel["calls"], ours, reference, ref_us))
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bench-json", required=True)
+    parser.add_argument("--info-json", required=True)
+    parser.add_argument("--steps", type=int, default=128)
+    parser.add_argument("--prompt-lens", default="512,2048,4096")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="skip the torch.compile decode measurement")
+    args = parser.parse_args()
+
+    import torch
+    import transformers
+    from transformers import LlamaForCausalLM
+
+    with open(args.bench_json) as f:
+        bench = json.load(f)
+    with open(args.info_json) as f:
+        info = json.load(f)
+    vocab = info["vocab_size"]
+    lengths = [int(n) for n in args.prompt_lens.split(",") if n]
+    print(f"== {info['name']}: dim {info['dim']}, {info['n_layers']} layers, "
+          f"{info['n_heads']}/{info['n_kv_heads']} heads, ffn {info['ffn_dim']}, "
+          f"vocab {vocab}, {info['dtype']}")
+    print(f"GPU: {torch.cuda.get_device_name()}; torch {torch.__version__}, "
+          f"transformers {transformers.__version__}")
+    print(f"llama-run: {bench['backend']}")
+    torch.backends.cuda.matmul.allow_tf32 = True
+
+    bandwidth = copy_bandwidth(torch)
+    print(f"device-to-device copy bandwidth: {bandwidth / 1e9:.0f} GB/s")
+
+    # llama-run's bytes per decode token: the weights and packed weights the
+    # decode entry reads, less the embedding table (one row per token).
+    element_bytes = {"f32": 4, "i32": 4, "f16": 2, "bf16": 2}
+    embedding_bytes = 0
+    for profile in bench["profiles"]:
+        for kernel in profile["kernels"]:
+            if kernel["op"] == "embedding":
+                embedding_bytes = max([embedding_bytes] + [
+                    element_bytes[b["type"]] * math.prod(b["shape"])
+                    for b in kernel["buffers"] if b["kind"] == "weight"])
+    ours_bytes = bench["parameter_bytes"].get("decode", 0) - embedding_bytes
+
+    dtype = getattr(torch, TORCH_TYPES[info["dtype"]])
+    # Built in the target dtype on the GPU: an f32 copy of 70B-shaped layers
+    # first would double the memory for nothing.
+    default_dtype = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device("cuda"):
+            model = LlamaForCausalLM(hf_config(info)).eval()
+    finally:
+        torch.set_default_dtype(default_dtype)
+    hf_bytes = non_embedding_bytes(model)
+
+    results = []  # (what, llama-run, transformers eager, torch.compile)
+    ours_decode = bench["decode"]["tokens"] / bench["decode"]["seconds"] \
+        if bench["decode"]["seconds"] else float("nan")
+    eager_decode = args.steps / hf_decode_seconds(model, args.steps, vocab, torch)
+    compiled_decode = float("nan")
+    compile_note = ""
+    if not args.no_compile:
+        try:
+            model.generation_config.cache_implementation = "static"
+            model.forward = torch.compile(model.forward, mode="reduce-overhead",
+                                          fullgraph=True)
+            compiled_decode = args.steps / hf_decode_seconds(
+                model, args.steps, vocab, torch)
+        except Exception as error:
+            compile_note = f"torch.compile failed: {type(error).__name__}: {error}"
+        finally:
+            model.forward = model.__class__.forward.__get__(model)
+            model.generation_config.cache_implementation = None
+    results.append(("decode tok/s (batch 1)", ours_decode, eager_decode,
+                    compiled_decode))
+
+    def fraction(tokens_per_second, bytes_per_token):
+        return tokens_per_second * bytes_per_token / bandwidth
+
+    results.append(("  HBM fraction", fraction(ours_decode, ours_bytes),
+                    fraction(eager_decode, hf_bytes),
+                    fraction(compiled_decode, hf_bytes)))
+    ours_prefill = {p["tokens"]: p["tokens"] / p["seconds"] for p in bench["prefill"]}
+    for length in lengths:
+        hf = float("nan")
+        try:
+            hf = length / hf_prefill_seconds(model, length, vocab, torch)
+        except Exception as error:  # Out of memory, most likely.
+            print(f"transformers prefill {length}: {type(error).__name__}: {error}")
+        results.append((f"prefill {length} tok/s", ours_prefill.get(length, float("nan")),
+                        hf, float("nan")))
+    del model
+    torch.cuda.empty_cache()
+
+    print(f"\nweight bytes per decode token (no embedding table): llama-run "
+          f"{gib(ours_bytes):.2f} GiB, transformers {gib(hf_bytes):.2f} GiB")
+    print(f"\n{'':28} {'llama-run':>12} {'HF eager':>12} {'HF compile':>12}")
+    for what, ours, eager, compiled in results:
+        if "fraction" in what:
+            cells = [f"{v * 100:11.1f}%" if v == v else f"{'-':>12}"
+                     for v in (ours, eager, compiled)]
+        else:
+            cells = [f"{v:12.1f}" if v == v else f"{'-':>12}"
+                     for v in (ours, eager, compiled)]
+        print(f"{what:28} {' '.join(cells)}")
+    if compile_note:
+        print(compile_note)
+
+    print(f"\nper kernel (llama-run's average per call; the reference on the "
+          f"same shape):")
+    print(f"{'kernel':60} {'shape':42} {'calls':>6} {'ours us':>9} "
+          f"{'reference':>14} {'ref us':>9} {'ours/ref':>8}")
+    for label, shape, calls, ours, reference, ref_us in kernel_rows(
+            bench, info, args.steps, torch):
+        ref = f"{ref_us:9.1f}" if ref_us is not None else f"{'-':>9}"
+        ratio = f"{ours / ref_us:8.2f}" if ref_us else f"{'-':>8}"
+        print(f"{label[:60]:60} {shape[:42]:42} {calls:6d} {ours:9.1f} "
+              f"{reference[:14]:>14} {ref} {ratio}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The GPU benchmark: llama-run against transformers (eager and torch.compile),
+# cuBLAS and SDPA flash, on one GPU, printed side by side:
+#
+#   bench/gpu/run.sh ARTIFACTS_DIR [OUT_DIR]
+#
+# ARTIFACTS_DIR comes from bench/gpu/make-artifacts.sh (Llama-2-7B and an
+# 8-layer Llama-2-70B-shaped model, bf16). Both run on random bf16 weights
+# (--random-weights: generated on the host from a seed, uploaded, never
+# written to disk). Per model: decode tokens/s at batch 1 over STEPS tokens,
+# prefill tokens/s at 512, 2048 and 4096, the fraction of the measured
+# copy bandwidth that decode uses, and per-kernel times (bench/gpu/
+# compare.py). OUT_DIR (default: a temporary directory) keeps the JSON.
+#
+# Needs what test/gpu/check.sh needs; LLAMA_RUN=path skips the runtime
+# build, BUILD_DIR picks its directory (default build-gpu), PYTHON the
+# interpreter, STEPS the decode length (default 128), NO_COMPILE=1 skips
+# torch.compile (its compilation takes minutes on 7B).
+set -euo pipefail
+
+if [[ $# -lt 1 || $# -gt 2 ]]; then
+  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+fi
+artifacts=$(cd "$1" && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
+out=${2:-$(mktemp -d "${TMPDIR:-/tmp}/llamac-bench.XXXXXX")}
+mkdir -p "$out"
+python=${PYTHON:-python3}
+steps=${STEPS:-128}
+lengths=512,2048,4096
+
+if [[ -n ${LLAMA_RUN:-} ]]; then
+  llama_run=$LLAMA_RUN
+else
+  build=${BUILD_DIR:-$root/build-gpu}
+  cmake -G Ninja -S "$root" -B "$build" -DLLAMAC_RUNTIME_ONLY=ON \
+    -DCMAKE_BUILD_TYPE=Release >/dev/null
+  ninja -C "$build" llama-run >/dev/null
+  llama_run=$build/bin/llama-run
+fi
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem \
+  --format=csv,noheader
+
+shopt -s nullglob
+models=("$artifacts"/*.art)
+[[ ${#models[@]} -gt 0 ]] || { echo "error: no .art in $artifacts" >&2; exit 1; }
+compile_flag=()
+[[ -n ${NO_COMPILE:-} ]] && compile_flag=(--no-compile)
+for artifact in "${models[@]}"; do
+  name=$(basename "$artifact" .art)
+  echo
+  echo "######## $name"
+  "$llama_run" info --artifact "$artifact" --json >"$out/$name.info.json"
+  # llama-run first, alone on the GPU; then PyTorch in its own process.
+  "$llama_run" bench --artifact "$artifact" --random-weights --device cuda \
+    --steps "$steps" --prompt-len "$lengths" --repeats 3 \
+    --json "$out/$name.json" | tee "$out/$name.bench.txt"
+  "$python" "$root/bench/gpu/compare.py" --bench-json "$out/$name.json" \
+    --info-json "$out/$name.info.json" --steps "$steps" \
+    --prompt-lens "$lengths" "${compile_flag[@]}"
+done
+echo
+echo "results kept in $out"

@@ -1,0 +1,198 @@
+//===- CudaAttentionEmitter.cpp - Attention: plan, shared text, geometry --===//
+//
+// Query head h reads KV head h / GROUP, so grouped-query attention never
+// materializes repeated keys. Decode (one new token, with caches) takes the
+// flash-decoding kernel, everything else (prefill, training, the unfused op)
+// the flash-attention kernel.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/cuda/CudaAttentionPlan.h"
+#include "codegen/cuda/CudaEmitter.h"
+
+#include <algorithm>
+#include <cmath>
+
+using namespace mlir;
+using namespace llamac::llama;
+
+namespace llamac::codegen::cuda {
+
+FailureOr<AttentionPlan> planAttention(Operation *op) {
+  AttentionPlan plan;
+  plan.op = op;
+  Value query, key, value, position, out;
+  Value keyRowsOf;
+  if (auto fused = dyn_cast<FusedRoPEAttentionOp>(op)) {
+    query = fused.getQuery();
+    key = fused.getKey();
+    value = fused.getValue();
+    position = fused.getPosition();
+    out = fused.getResults()[0];
+    plan.heads = fused.getNumHeads();
+    plan.kvHeads = fused.getNumKvHeads();
+    plan.headDim = fused.getHeadDim();
+    if (fused.getScale())
+      plan.scale = fused.getScale()->convertToDouble();
+    plan.rope = true;
+    plan.style = fused.getStyle();
+    plan.theta = fused.getTheta().convertToDouble();
+    plan.cache = fused.getKeyCache() != nullptr;
+    keyRowsOf = plan.cache ? fused.getKeyCache() : key;
+  } else {
+    auto attention = cast<AttentionOp>(op);
+    query = attention.getQuery();
+    key = attention.getKey();
+    value = attention.getValue();
+    position = attention.getPosition();
+    out = attention.getResult();
+    plan.heads = attention.getNumHeads();
+    plan.kvHeads = attention.getNumKvHeads();
+    if (attention.getScale())
+      plan.scale = attention.getScale()->convertToDouble();
+    keyRowsOf = key;
+  }
+  FailureOr<Elem> q = elemOf(op, query), k = elemOf(op, key),
+                  v = elemOf(op, value), o = elemOf(op, out),
+                  c = elemOf(op, keyRowsOf);
+  RankedTensorType queryType = tensorType(query);
+  FailureOr<std::string> batch = dimExpr(op, queryType, 0);
+  FailureOr<std::string> seq = dimExpr(op, queryType, 1);
+  FailureOr<int64_t> features = staticDim(op, queryType, 2);
+  FailureOr<std::string> keyRows = dimExpr(op, tensorType(keyRowsOf), 1);
+  if (failed(q) || failed(k) || failed(v) || failed(o) || failed(c) ||
+      failed(batch) || failed(seq) || failed(features) || failed(keyRows))
+    return failure();
+  if (!plan.headDim)
+    plan.headDim = *features / plan.heads;
+  if (plan.headDim % 4 != 0)
+    return op->emitOpError() << "has head dimension " << plan.headDim
+                             << "; the CUDA target needs a multiple of 4";
+  plan.query = *q;
+  plan.key = *k;
+  plan.value = *v;
+  plan.out = *o;
+  plan.cacheElem = *c;
+  plan.batch = *batch;
+  plan.seq = *seq;
+  plan.keyRows = *keyRows;
+  plan.position = positionExpr(position);
+  auto constantOf = [](RankedTensorType type, unsigned dim) {
+    int64_t size = type.getDimSize(dim);
+    return ShapedType::isDynamic(size) ? std::optional<int64_t>()
+                                       : std::optional<int64_t>(size);
+  };
+  plan.batchConstant = constantOf(queryType, 0);
+  plan.seqConstant = constantOf(queryType, 1);
+  plan.keyRowsConstant = constantOf(tensorType(keyRowsOf), 1);
+  return plan;
+}
+
+void emitAttentionCommon(raw_ostream &os, const AttentionPlan &plan) {
+  os << "  typedef " << cudaType(plan.query) << " TQ;\n"
+     << "  typedef " << cudaType(plan.key) << " TK;\n"
+     << "  typedef " << cudaType(plan.value) << " TV;\n"
+     << "  typedef " << cudaType(plan.out) << " TO;\n"
+     << "  typedef " << cudaType(plan.cacheElem) << " TC;\n"
+     << "  constexpr int H = " << plan.heads << ", KVH = " << plan.kvHeads
+     << ", D = " << plan.headDim << ";\n"
+     << "  // Query head h reads KV head h / GROUP.\n"
+     << "  constexpr int GROUP = " << plan.heads / plan.kvHeads
+     << ", QF = " << plan.heads * plan.headDim
+     << ", KVF = " << plan.kvHeads * plan.headDim << ";\n"
+     << "  constexpr bool ROPE = " << (plan.rope ? "true" : "false")
+     << ", CACHE = " << (plan.cache ? "true" : "false") << ", ADJACENT = "
+     << (plan.style == llama::RopeStyle::Adjacent ? "true" : "false") << ";\n"
+     << "  constexpr float THETA = " << floatLiteral(plan.theta) << ";\n"
+     << "  const long long B = " << plan.batch << ", S = " << plan.seq
+     << ", L = " << plan.keyRows << ";\n"
+     << "  const int position = " << plan.position << ";\n"
+     << "  (void)B;\n";
+  emitBuffer(os, "q", 0, "TQ", true);
+  emitBuffer(os, "k", 1, "TK", true);
+  emitBuffer(os, "v", 2, "TV", true);
+  if (plan.cache) {
+    emitBuffer(os, "out", 5, "TO", false);
+    // The caches are read and written through the result pointers (the
+    // same memory as the operands, updated in place), never through the
+    // read-only path, since this kernel writes the new rows.
+    os << "  TC *kc = (TC *)args.buffers[6];\n"
+       << "  TC *vc = (TC *)args.buffers[7];\n";
+  } else {
+    emitBuffer(os, "out", 3, "TO", false);
+    os << "  TC *kc = nullptr, *vc = nullptr;\n"
+       << "  (void)kc;\n"
+       << "  (void)vc;\n";
+  }
+  // The default scale divides by sqrtf(d) as llama2.c does; sqrt is
+  // correctly rounded, so the literal is the value it computes.
+  if (plan.scale)
+    os << "  auto scoreOf = [](float dot) { return dot * "
+       << floatLiteral(*plan.scale) << "; };\n";
+  else
+    os << "  auto scoreOf = [](float dot) { return dot / "
+       << floatLiteral(std::sqrt(static_cast<float>(plan.headDim)))
+       << "; };\n";
+}
+
+DecodeShape decodeShape(const AttentionPlan &plan) {
+  DecodeShape shape;
+  int64_t d = plan.headDim;
+  // Lanes per key row: each loads at least 16 bytes when the row allows.
+  int64_t minElems = std::max<int64_t>(16 / elemBytes(plan.cacheElem), 1);
+  shape.lanes = 1;
+  for (int64_t l = 32; l >= 1; l /= 2)
+    if (d % l == 0 && d / l >= minElems) {
+      shape.lanes = l;
+      break;
+    }
+  shape.elemsPerLane = d / shape.lanes;
+  // Enough blocks for about two waves of a 132-SM GPU, but no split
+  // shorter than one step of the block (4 warps of 32 / lanes rows).
+  int64_t groups = *plan.batchConstant * plan.kvHeads;
+  int64_t minRows = 4 * (32 / shape.lanes);
+  int64_t wanted = (264 + groups - 1) / groups;
+  int64_t useful = (*plan.keyRowsConstant + minRows - 1) / minRows;
+  shape.splits = std::clamp<int64_t>(std::min(wanted, useful), 1, 64);
+  return shape;
+}
+
+LogicalResult emitAttentionKernel(Operation *op, StringRef symbol,
+                                  raw_ostream &os) {
+  FailureOr<AttentionPlan> plan = planAttention(op);
+  if (failed(plan))
+    return failure();
+  if (plan->kvHeads <= 0 || plan->heads % plan->kvHeads != 0)
+    return op->emitOpError() << "needs num_heads to be a multiple of "
+                                "num_kv_heads";
+  if (plan->decode()) {
+    emitFlashDecoding(os, *plan, symbol);
+    return success();
+  }
+  return emitFlashAttention(os, *plan, symbol);
+}
+
+FailureOr<artifact::LaunchGeometry> attentionGeometry(Operation *op) {
+  FailureOr<AttentionPlan> plan = planAttention(op);
+  if (failed(plan))
+    return failure();
+  if (plan->decode()) {
+    DecodeShape shape = decodeShape(*plan);
+    return fixedGrid(shape.splits, plan->kvHeads, *plan->batchConstant, 128);
+  }
+  // Blocks of 64 queries of one head: grid (H, ceil(S / 64), B). The
+  // runtime's rule divides batch * seq, so the row step is 64 * B.
+  if (!plan->batchConstant) {
+    return op->emitOpError() << "needs a static batch on the CUDA target";
+  }
+  int64_t batch = *plan->batchConstant;
+  artifact::LaunchGeometry g =
+      fixedGrid(plan->heads, 1, static_cast<uint32_t>(batch), 256);
+  Rows rows;
+  if (plan->seqConstant)
+    rows.constant = batch * *plan->seqConstant;
+  setRowGrid(g, 1, rows, static_cast<uint32_t>(64 * batch));
+  return g;
+}
+
+} // namespace llamac::codegen::cuda

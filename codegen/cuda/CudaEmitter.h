@@ -1,0 +1,44 @@
+//===- CudaEmitter.h - The CUDA kernel families -----------------*- C++ -*-===//
+//
+// The CUDA emitter routes each op to its kernel family, one file each. A
+// family both prints a kernel and says how to launch it, from one plan of
+// the op, so that the body's indexing and the launch geometry agree.
+// Internal to codegen/cuda; the public entry is createCudaEmitter().
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LLAMAC_CODEGEN_CUDA_CUDAEMITTER_H
+#define LLAMAC_CODEGEN_CUDA_CUDAEMITTER_H
+
+#include "codegen/cuda/CudaEmitterUtil.h"
+
+namespace llamac::codegen::cuda {
+
+/// The shared source every kernel relies on.
+void emitPrelude(llvm::raw_ostream &os);
+
+/// GEMMs: fused_matmul and matmul. Decode (few static rows) is a fused
+/// RMSNorm + GEMV; anything else a tiled GEMM (tensor cores for 16-bit).
+mlir::LogicalResult emitMatmulKernel(mlir::Operation *op,
+                                     llvm::StringRef symbol,
+                                     llvm::raw_ostream &os);
+mlir::FailureOr<artifact::LaunchGeometry> matmulGeometry(mlir::Operation *op);
+
+/// fused_rope_attention and attention: flash-decoding for one new token
+/// per batch row, flash attention otherwise.
+mlir::LogicalResult emitAttentionKernel(mlir::Operation *op,
+                                        llvm::StringRef symbol,
+                                        llvm::raw_ostream &os);
+mlir::FailureOr<artifact::LaunchGeometry>
+attentionGeometry(mlir::Operation *op);
+
+/// Row-wise and elementwise ops: embedding, rmsnorm, rope, kv_cache_write,
+/// silu, mul, add, cross_entropy, pack_weights.
+mlir::LogicalResult emitSimpleKernel(mlir::Operation *op,
+                                     llvm::StringRef symbol,
+                                     llvm::raw_ostream &os);
+mlir::FailureOr<artifact::LaunchGeometry> simpleGeometry(mlir::Operation *op);
+
+} // namespace llamac::codegen::cuda
+
+#endif // LLAMAC_CODEGEN_CUDA_CUDAEMITTER_H

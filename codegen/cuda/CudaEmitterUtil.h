@@ -1,0 +1,91 @@
+//===- CudaEmitterUtil.h - Shared pieces of the CUDA kernel emitters -*- C++ -*-//
+//
+// What every CUDA kernel family needs to print: element types, dimensions
+// that are literals or come from the launch context, the kernel signature,
+// and the launch geometry rules. Internal to codegen/cuda.
+//
+// Each family emits a kernel as a block of `constexpr` constants and type
+// aliases followed by a body written against those names, so that the body
+// is fully specialized on the op (shapes, dtypes, epilogue) while the text
+// of the algorithm stays readable in one place.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LLAMAC_CODEGEN_CUDA_CUDAEMITTERUTIL_H
+#define LLAMAC_CODEGEN_CUDA_CUDAEMITTERUTIL_H
+
+#include "ir/LlamaOps.h"
+#include "runtime/ArtifactSpec.h"
+
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/Support/LogicalResult.h"
+
+#include "llvm/Support/raw_ostream.h"
+
+#include <optional>
+#include <string>
+
+namespace llamac::codegen::cuda {
+
+/// The element types kernels store; all arithmetic is f32.
+enum class Elem { F32, F16, BF16 };
+
+/// The element type of tensor `value`, or a diagnostic on `op`.
+mlir::FailureOr<Elem> elemOf(mlir::Operation *op, mlir::Value value);
+/// The CUDA type of one stored element (`float`, `__half`, `__nv_bfloat16`).
+const char *cudaType(Elem elem);
+/// Bytes of one stored element.
+int64_t elemBytes(Elem elem);
+
+/// `value` rounded to f32 and printed exactly (a hex float literal).
+std::string floatLiteral(double value);
+
+inline mlir::RankedTensorType tensorType(mlir::Value value) {
+  return mlir::cast<mlir::RankedTensorType>(value.getType());
+}
+
+/// The row count of `type` (every dimension but the last): a literal when
+/// static, else an expression of the launch context's batch and seq.
+struct Rows {
+  /// Set when every dimension but the last is static.
+  std::optional<int64_t> constant;
+  /// A C++ expression of type `long long`.
+  std::string expr;
+};
+mlir::FailureOr<Rows> rowsOf(mlir::Operation *op, mlir::RankedTensorType type);
+
+/// Dimension `dim` of `type` as a `long long` expression: a literal when
+/// static, else the context's batch (dimension 0) or seq (dimension 1).
+mlir::FailureOr<std::string> dimExpr(mlir::Operation *op,
+                                     mlir::RankedTensorType type, unsigned dim);
+/// The static size of dimension `dim`, or a diagnostic on `op`.
+mlir::FailureOr<int64_t> staticDim(mlir::Operation *op,
+                                   mlir::RankedTensorType type, unsigned dim);
+
+/// The literal of a position defined by `arith.constant`, else the launch
+/// context's position.
+std::string positionExpr(mlir::Value position);
+
+/// Opens `extern "C" __global__ void symbol(LlamaGpuArgs args) {` with a
+/// comment naming the op and a launch bound of `threads`.
+void emitSignature(llvm::raw_ostream &os, mlir::Operation *op,
+                   llvm::StringRef symbol, int threads);
+/// Declares `name` as buffer `index`, a restrict pointer to `type`.
+void emitBuffer(llvm::raw_ostream &os, llvm::StringRef name, unsigned index,
+                llvm::StringRef type, bool isConst);
+
+/// Grid dimension `axis` covering `rows` in blocks of `rowsPerBlock`: a
+/// constant when the rows are static, else the runtime's batch*seq rule.
+void setRowGrid(artifact::LaunchGeometry &geometry, unsigned axis,
+                const Rows &rows, uint32_t rowsPerBlock);
+/// A fixed grid of `x * y * z` blocks of `threads` threads.
+artifact::LaunchGeometry fixedGrid(uint32_t x, uint32_t y, uint32_t z,
+                                   uint32_t threads);
+
+/// The largest power of two, at most 16, dividing `bytes`: the widest load
+/// that keeps every element of a `bytes`-long aligned run aligned.
+int64_t vectorBytes(int64_t bytes);
+
+} // namespace llamac::codegen::cuda
+
+#endif // LLAMAC_CODEGEN_CUDA_CUDAEMITTERUTIL_H

@@ -1,0 +1,193 @@
+//===- CudaFlashAttention.cpp - Prefill and training attention ------------===//
+//
+// Flash attention (online softmax, causal, GQA) in one launch: a block owns
+// 64 consecutive queries of one head, 4 threads per query, and walks the
+// visible key rows in tiles of 32 staged in shared memory as f32. Query
+// head h reads KV head h / GROUP; the GROUP heads of a KV head are adjacent
+// blocks, so their K/V tiles come from L2.
+//
+// New keys are never read back from the cache within the launch (blocks
+// cannot wait for each other): a block rotates the new rows it needs from
+// the key operand itself, and the blocks of each group's first head write
+// their 64 tokens' rotated keys and values to the cache rows >= position,
+// which no block reads. Rows below the position come from the cache.
+//
+// Thread `part` of a query owns elements (g * 4 + part) * VQ + [0, VQ) of
+// the head, so the 4 threads of a query read adjacent 16-byte chunks of a
+// shared key row: no bank conflicts, and the 32 queries of a warp's 8
+// groups broadcast.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/cuda/CudaAttentionPlan.h"
+
+using namespace mlir;
+
+namespace llamac::codegen::cuda {
+
+LogicalResult emitFlashAttention(raw_ostream &os, const AttentionPlan &plan,
+                                 StringRef symbol) {
+  if (!plan.batchConstant)
+    return plan.op->emitOpError() << "needs a static batch on the CUDA target";
+  // K and V tiles of BKV rows in f32 within 32 KiB of shared memory.
+  if (plan.headDim > 512)
+    return plan.op->emitOpError() << "has head dimension " << plan.headDim
+                                  << "; the CUDA target supports up to 512";
+  int64_t bkv = plan.headDim <= 128 ? 32 : 4096 / plan.headDim;
+  emitSignature(os, plan.op, symbol, 256);
+  emitAttentionCommon(os, plan);
+  os << "  constexpr int BQ = 64, BKV = " << bkv << ", TPQ = 4, VQ = "
+     << (plan.headDim % 16 == 0 ? 4 : 1) << ";\n";
+  os << R"BODY(  constexpr int THREADS = 256, NG = D / (TPQ * VQ);
+  // Key row t < newBase is old (cache, or the key operand), else it is the
+  // call's key row t - newBase, rotated at position + t - newBase.
+  const long long newBase = CACHE ? position : ROPE ? 0 : L;
+  __shared__ __align__(16) float kt[BKV][D];
+  __shared__ __align__(16) float vt[BKV][D];
+  const int h = blockIdx.x, b = blockIdx.z, kvHead = h / GROUP;
+  const int s0 = blockIdx.y * BQ;
+  const int tid = threadIdx.x, qi = tid / TPQ, part = tid % TPQ;
+  const int s = s0 + qi;
+  const bool active = s < S;
+  const TC *ko = CACHE ? (const TC *)kc : (const TC *)k; // the old rows
+  const TV *vo = CACHE ? (const TV *)vc : v;
+  (void)ko;
+  (void)vo;
+  auto elem = [&](int g, int c) { return (g * TPQ + part) * VQ + c; };
+  // Element d's RoPE partner, and whether d is the pair's first.
+  auto partner = [](int d) {
+    return ADJACENT ? d ^ 1 : d < D / 2 ? d + D / 2 : d - D / 2;
+  };
+  auto isFirst = [](int d) { return ADJACENT ? d % 2 == 0 : d < D / 2; };
+  auto pairOf = [](int d) { return ADJACENT ? d / 2 : d % (D / 2); };
+  // x rotated as element d of a head at position p, with partner y.
+  auto rotate = [&](float x, float y, int d, int p) {
+    if constexpr (!ROPE)
+      return x;
+    const float2 cs = llamaRopeCosSin(p, pairOf(d), D, THETA);
+    return isFirst(d) ? x * cs.x - y * cs.y : y * cs.y + x * cs.x;
+  };
+
+  // This thread's slice of its query, rotated.
+  float qr[NG][VQ], o[NG][VQ];
+  {
+    const long long row = ((long long)b * S + (active ? s : 0)) * QF + h * D;
+#pragma unroll
+    for (int g = 0; g < NG; ++g)
+#pragma unroll
+      for (int c = 0; c < VQ; ++c) {
+        const int d = elem(g, c);
+        qr[g][c] = active ? rotate(llamaToF(q[row + d]),
+                                   llamaToF(q[row + partner(d)]), d,
+                                   position + s)
+                          : 0.0f;
+        o[g][c] = 0.0f;
+      }
+  }
+
+  // The first head of each group writes its tokens' new rows to the cache.
+  if constexpr (CACHE) {
+    if (h % GROUP == 0)
+      for (int i = tid; i < BQ * D; i += THREADS) {
+        const int r = i / D, d = i % D, t = s0 + r;
+        const long long p = (long long)position + t;
+        if (t >= S || p < 0 || p >= L)
+          continue;
+        const long long src = ((long long)b * S + t) * KVF + kvHead * D;
+        const long long dst = ((long long)b * L + p) * KVF + kvHead * D;
+        kc[dst + d] = llamaFromF<TC>(rotate(llamaToF(k[src + d]),
+                                            llamaToF(k[src + partner(d)]), d,
+                                            (int)p));
+        vc[dst + d] = llamaFromF<TC>(llamaToF(v[src + d]));
+      }
+  }
+
+  // Causal: query s sees rows t <= position + s, within the L rows.
+  const int sEnd = s0 + BQ < S ? s0 + BQ : (int)S;
+  long long tileLast = (long long)position + sEnd - 1;
+  tileLast = tileLast < L - 1 ? tileLast : L - 1;
+  long long myLast = (long long)position + s;
+  myLast = !active ? -1 : myLast < L - 1 ? myLast : L - 1;
+  float m = -LLAMA_INF, l = 0.0f;
+  for (long long t0 = 0; t0 <= tileLast; t0 += BKV) {
+    __syncthreads(); // the previous tile is consumed
+    for (int i = tid; i < BKV * D; i += THREADS) {
+      const int r = i / D, d = i % D;
+      const long long t = t0 + r;
+      float kv = 0.0f, vv = 0.0f;
+      if (t <= tileLast) {
+        if (t < newBase) {
+          const long long row = ((long long)b * L + t) * KVF + kvHead * D;
+          kv = llamaToF(ko[row + d]);
+          vv = llamaToF(vo[row + d]);
+        } else {
+          const long long j = t - newBase;
+          const long long row = ((long long)b * S + j) * KVF + kvHead * D;
+          kv = rotate(llamaToF(k[row + d]), llamaToF(k[row + partner(d)]), d,
+                      (int)(position + j));
+          if constexpr (CACHE) // as the cache holds it
+            kv = llamaToF(llamaFromF<TC>(kv));
+          vv = llamaToF(v[row + d]);
+        }
+      }
+      kt[r][d] = kv;
+      vt[r][d] = vv;
+    }
+    __syncthreads();
+
+    // Rows in groups of 8, each one online-softmax step: the unrolled body
+    // stays small (NVRTC time) at the cost of a rescale per 8 rows.
+#pragma unroll 1
+    for (int rb = 0; rb < BKV; rb += 8) {
+      float sc[8];
+      float mt = m;
+#pragma unroll
+      for (int r = 0; r < 8; ++r) {
+        float dot = 0.0f;
+#pragma unroll
+        for (int g = 0; g < NG; ++g)
+#pragma unroll
+          for (int c = 0; c < VQ; ++c)
+            dot += qr[g][c] * kt[rb + r][elem(g, c)];
+        dot = llamaWarpSum<TPQ>(dot);
+        sc[r] = t0 + rb + r <= myLast ? scoreOf(dot) : -LLAMA_INF;
+        mt = fmaxf(mt, sc[r]);
+      }
+      if (mt == -LLAMA_INF) // the same for the TPQ threads of a query
+        continue;
+      const float correction = expf(m - mt);
+      l *= correction;
+#pragma unroll
+      for (int g = 0; g < NG; ++g)
+#pragma unroll
+        for (int c = 0; c < VQ; ++c)
+          o[g][c] *= correction;
+#pragma unroll
+      for (int r = 0; r < 8; ++r) {
+        const float p = expf(sc[r] - mt);
+        l += p;
+#pragma unroll
+        for (int g = 0; g < NG; ++g)
+#pragma unroll
+          for (int c = 0; c < VQ; ++c)
+            o[g][c] += p * vt[rb + r][elem(g, c)];
+      }
+      m = mt;
+    }
+  }
+
+  if (active) {
+    const long long row = ((long long)b * S + s) * QF + h * D;
+    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+#pragma unroll
+    for (int g = 0; g < NG; ++g)
+#pragma unroll
+      for (int c = 0; c < VQ; ++c)
+        out[row + elem(g, c)] = llamaFromF<TO>(o[g][c] * inv);
+  }
+}
+)BODY";
+  return success();
+}
+
+} // namespace llamac::codegen::cuda

@@ -1,0 +1,299 @@
+//===- CudaGemm.cpp - Prefill GEMMs: tensor cores, and SIMT for f32 -------===//
+//
+// The tensor-core GEMM tiles 128 activation rows by 128 weight rows by 32 of
+// K in a 3-stage cp.async pipeline (48 KiB of static shared memory). Eight
+// warps (2 x 4) each own a 64 x 32 tile: per 16 of K, 4 + 2 ldmatrix.x4 feed
+// 16 mma.sync.m16n8k16 with f32 accumulators. Shared tiles have 64-byte rows
+// whose 16-byte chunks are XOR-swizzled by (row / 2) % 4, so that the 8 rows
+// one ldmatrix phase reads fall in distinct banks. For SwiGLU the B tile
+// interleaves gate and up rows, so a thread's accumulator pair (c, c + 1)
+// is the gate and up value of one output. The RMSNorm row scale comes from
+// the A tiles as they land in shared memory (two threads per row sum x²),
+// so the activations are read from global memory once.
+//
+// The SIMT GEMM (f32 validation, and 16-bit rows that cp.async cannot copy
+// whole) tiles 64 x 64 x 16 with a 4 x 4 outer product per thread.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/cuda/CudaMatmulPlan.h"
+
+using namespace mlir;
+
+namespace llamac::codegen::cuda {
+
+/// Tile row i of the weight tile -> weight row, or -1 past the matrix.
+static const char *const weightRowText = R"BODY(  auto weightRow = [&](int i) -> long long {
+    if constexpr (SWIGLU) {
+      const int c = c0 + i / 2; // even tile rows: gate c; odd: up c
+      return c < COLS ? (long long)(i % 2) * COLS + c : -1;
+    } else {
+      const int n = c0 + i;
+      return n < N ? n : -1;
+    }
+  };
+)BODY";
+
+void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
+  emitOperandsAndFinish(os, plan);
+  os << R"BODY(  constexpr int BM = 128, BN = 128, BK = 32, STAGES = 3;
+  constexpr int TILE_COLS = SWIGLU ? BN / 2 : BN; // output columns per block
+  constexpr int ROW_BYTES = BK * 2, STAGE_BYTES = (BM + BN) * ROW_BYTES;
+  constexpr int KT = (K + BK - 1) / BK;
+  __shared__ __align__(128) unsigned char smem[STAGES * STAGE_BYTES];
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const long long m0 = (long long)blockIdx.y * BM;
+  const int c0 = blockIdx.x * TILE_COLS;
+  const unsigned smemBase = llamaSmemAddress(smem);
+  // Byte offset of 16-byte chunk `ch` of tile row `row`, swizzled.
+  auto swizzle = [](int row, int ch) {
+    return row * ROW_BYTES + ((ch ^ ((row >> 1) & 3)) << 4);
+  };
+)BODY";
+  os << weightRowText;
+  os << R"BODY(
+  // Rows past M or the weight, and K past its end, are zero-filled.
+  auto loadStage = [&](int stage, int kt) {
+    const unsigned base = smemBase + stage * STAGE_BYTES;
+#pragma unroll
+    for (int it = 0; it < (BM + BN) * 4 / 256; ++it) {
+      const int i = tid + it * 256, ch = i % 4, k = kt * BK + ch * 8;
+      const bool isA = i < BM * 4;
+      const int row = isA ? i / 4 : i / 4 - BM;
+      const void *src = x;
+      int valid = 0;
+      if (isA) {
+        const long long m = m0 + row;
+        if (m < M && k < K) {
+          src = x + m * K + k;
+          valid = 16;
+        }
+      } else {
+        const long long n = weightRow(row);
+        if (n >= 0 && k < K) {
+          src = w + n * K + k;
+          valid = 16;
+        }
+      }
+      llamaCpAsync16(base + (isA ? 0 : BM * ROW_BYTES) + swizzle(row, ch),
+                     src, valid);
+    }
+  };
+
+  // Two threads per A row: the sum of x² for the norm, and the gain when it
+  // is a separate operand (training), applied in shared memory.
+  float ss = 0.0f;
+  auto normStage = [&](int stage, int kt) {
+    const int row = tid / 2;
+    unsigned char *tile = smem + stage * STAGE_BYTES;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int ch = (tid % 2) * 2 + h;
+      TX *p = (TX *)(tile + swizzle(row, ch));
+      float v[8];
+      llamaLoad(p, v);
+#pragma unroll
+      for (int e = 0; e < 8; ++e)
+        ss += v[e] * v[e];
+      if constexpr (GAIN) {
+        const int k = kt * BK + ch * 8;
+        if (k < K) {
+          float g[8];
+          llamaLoad(gain + k, g);
+#pragma unroll
+          for (int e = 0; e < 8; ++e)
+            v[e] *= g[e];
+          llamaStore(p, v);
+        }
+      }
+    }
+  };
+
+  const int wm = warp / 4, wn = warp % 4; // warp tile: rows wm*64, cols wn*32
+  float acc[4][4][4];
+#pragma unroll
+  for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+    for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        acc[mi][ni][e] = 0.0f;
+
+  auto computeStage = [&](int stage) {
+    const unsigned a = smemBase + stage * STAGE_BYTES;
+    const unsigned b = a + BM * ROW_BYTES;
+#pragma unroll
+    for (int ks = 0; ks < BK / 16; ++ks) {
+      unsigned af[4][4], bf[4][2];
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi) {
+        // Matrices: rows 0-7 / 8-15 of k 0-7, then of k 8-15.
+        const int row = wm * 64 + mi * 16 + lane % 16;
+        llamaLdmatrixX4(af[mi], a + swizzle(row, ks * 2 + lane / 16));
+      }
+#pragma unroll
+      for (int nj = 0; nj < 2; ++nj) {
+        // Matrices: n 0-7 of k 0-7, k 8-15, then n 8-15 of k 0-7, k 8-15.
+        const int row = wn * 32 + nj * 16 + (lane / 16) * 8 + lane % 8;
+        unsigned r[4];
+        llamaLdmatrixX4(r, b + swizzle(row, ks * 2 + (lane / 8) % 2));
+        bf[nj * 2][0] = r[0];
+        bf[nj * 2][1] = r[1];
+        bf[nj * 2 + 1][0] = r[2];
+        bf[nj * 2 + 1][1] = r[3];
+      }
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < 4; ++ni)
+          llamaMma16816<TX>(acc[mi][ni], af[mi], bf[ni]);
+    }
+  };
+
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (s < KT)
+      loadStage(s, s);
+    llamaCpAsyncCommit();
+  }
+  for (int kt = 0; kt < KT; ++kt) {
+    llamaCpAsyncWait<STAGES - 2>();
+    __syncthreads(); // stage kt landed; stage kt - 1 is free again
+    const int next = kt + STAGES - 1;
+    if (next < KT)
+      loadStage(next % STAGES, next);
+    llamaCpAsyncCommit();
+    if constexpr (NORM) {
+      normStage(kt % STAGES, kt);
+      if constexpr (GAIN)
+        __syncthreads();
+    }
+    computeStage(kt % STAGES);
+  }
+  llamaCpAsyncWait<0>();
+  __syncthreads(); // the tiles are consumed; reuse them for the row scales
+
+  float *rowScale = (float *)smem;
+  if constexpr (NORM) {
+    ss += __shfl_xor_sync(0xffffffffu, ss, 1);
+    if (tid % 2 == 0)
+      rowScale[tid / 2] = llamaInvRms(ss, K, EPS);
+    __syncthreads();
+  }
+
+  // Accumulator e of (mi, ni): row lane / 4 (+ 8 for e >= 2), column
+  // (lane % 4) * 2 + e % 2 of the 16 x 8 tile.
+#pragma unroll
+  for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int rowInTile = wm * 64 + mi * 16 + lane / 4 + half * 8;
+      const long long r = m0 + rowInTile;
+      if (r >= M)
+        continue;
+      const float scale = NORM ? rowScale[rowInTile] : 1.0f;
+#pragma unroll
+      for (int ni = 0; ni < 4; ++ni) {
+        const int col = wn * 32 + ni * 8 + (lane % 4) * 2;
+        const float v0 = acc[mi][ni][half * 2], v1 = acc[mi][ni][half * 2 + 1];
+        if constexpr (SWIGLU) {
+          const int c = c0 + col / 2;
+          if (c < COLS)
+            finish(r, c, v0, v1, scale);
+        } else {
+          if (c0 + col < N)
+            finish(r, c0 + col, v0, 0.0f, scale);
+          if (c0 + col + 1 < N)
+            finish(r, c0 + col + 1, v1, 0.0f, scale);
+        }
+      }
+    }
+)BODY";
+}
+
+void emitSimtGemm(raw_ostream &os, const MatmulPlan &plan) {
+  emitOperandsAndFinish(os, plan);
+  os << R"BODY(  constexpr int BM = 64, BN = 64, BK = 16;
+  constexpr int TILE_COLS = SWIGLU ? BN / 2 : BN;
+  // k-major tiles: the inner loop reads 4 consecutive rows and columns.
+  __shared__ __align__(16) float as[BK][BM + 4];
+  __shared__ __align__(16) float ws[BK][BN + 4];
+  __shared__ float rowScale[BM];
+  const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+  const long long m0 = (long long)blockIdx.y * BM;
+  const int c0 = blockIdx.x * TILE_COLS;
+)BODY";
+  os << weightRowText;
+  os << R"BODY(  // Loader: tile row lr, k [lk, lk + 4).
+  const int lr = tid / 4, lk = (tid % 4) * 4;
+  const long long lm = m0 + lr, ln = weightRow(lr);
+  float acc[4][4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+      acc[i][j] = 0.0f;
+  float ss = 0.0f;
+  for (int k0 = 0; k0 < K; k0 += BK) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int k = k0 + lk + e;
+      float a = 0.0f, b = 0.0f;
+      if (lm < M && k < K) {
+        a = llamaToF(x[lm * K + k]);
+        ss += a * a;
+        if constexpr (GAIN)
+          a *= llamaToF(gain[k]);
+      }
+      if (ln >= 0 && k < K)
+        b = llamaToF(w[ln * K + k]);
+      as[lk + e][lr] = a;
+      ws[lk + e][lr] = b;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < BK; ++kk) {
+      float a[4], b[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        a[i] = as[kk][ty * 4 + i];
+        b[i] = ws[kk][tx * 4 + i];
+      }
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          acc[i][j] += a[i] * b[j];
+    }
+    __syncthreads();
+  }
+  if constexpr (NORM) {
+    ss = llamaWarpSum<4>(ss); // the 4 loaders of a row are adjacent lanes
+    if (tid % 4 == 0)
+      rowScale[lr] = llamaInvRms(ss, K, EPS);
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const long long r = m0 + ty * 4 + i;
+    if (r >= M)
+      continue;
+    const float scale = NORM ? rowScale[ty * 4 + i] : 1.0f;
+    if constexpr (SWIGLU) {
+#pragma unroll
+      for (int j = 0; j < 4; j += 2) {
+        const int c = c0 + (tx * 4 + j) / 2;
+        if (c < COLS)
+          finish(r, c, acc[i][j], acc[i][j + 1], scale);
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+        if (c0 + tx * 4 + j < N)
+          finish(r, c0 + tx * 4 + j, acc[i][j], 0.0f, scale);
+    }
+  }
+)BODY";
+}
+
+} // namespace llamac::codegen::cuda

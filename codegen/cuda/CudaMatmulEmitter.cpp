@@ -1,0 +1,201 @@
+//===- CudaMatmulEmitter.cpp - GEMM kernels: plan, epilogue, geometry -----===//
+//
+// y = x · Wᵀ with W stored [N][K] (both operands K-contiguous, the "TN"
+// GEMM tensor cores want). The RMSNorm prologue only computes a scale per
+// activation row, since the norm commutes with the product:
+// dot(W[n], x / rms) = dot(W[n], x) / rms; the gain is folded into W by
+// pack_weights at load time, or (training) multiplied into x on the way in.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/cuda/CudaEmitter.h"
+#include "codegen/cuda/CudaMatmulPlan.h"
+
+using namespace mlir;
+using namespace llamac::llama;
+
+namespace llamac::codegen::cuda {
+
+FailureOr<MatmulPlan> planMatmul(Operation *op) {
+  MatmulPlan plan;
+  plan.op = op;
+  Value input, weight;
+  if (auto matmul = dyn_cast<MatmulOp>(op)) {
+    input = matmul.getInput();
+    weight = matmul.getWeight();
+  } else {
+    auto fused = cast<FusedMatmulOp>(op);
+    input = fused.getInput();
+    weight = fused.getWeight();
+    if (fused.getNormEpsilon())
+      plan.epsilon = fused.getNormEpsilon()->convertToDouble();
+    for (auto [operand, slot] :
+         {std::make_pair(fused.getGain(), &plan.gain),
+          std::make_pair(fused.getResidual(), &plan.residual)}) {
+      if (!operand)
+        continue;
+      FailureOr<Elem> elem = elemOf(op, operand);
+      if (failed(elem))
+        return failure();
+      *slot = *elem;
+    }
+    plan.epilogue = fused.getEpilogue();
+    plan.segments.assign(fused.getSegments().begin(),
+                         fused.getSegments().end());
+  }
+  FailureOr<Elem> in = elemOf(op, input), w = elemOf(op, weight);
+  FailureOr<int64_t> n = staticDim(op, tensorType(weight), 0);
+  FailureOr<int64_t> k = staticDim(op, tensorType(weight), 1);
+  FailureOr<Rows> rows = rowsOf(op, tensorType(input));
+  if (failed(in) || failed(w) || failed(n) || failed(k) || failed(rows))
+    return failure();
+  plan.input = *in;
+  plan.weight = *w;
+  plan.n = *n;
+  plan.k = *k;
+  plan.rows = *rows;
+  if (plan.segments.empty())
+    plan.segments = {plan.n};
+  for (Value result : op->getResults()) {
+    FailureOr<Elem> elem = elemOf(op, result);
+    if (failed(elem))
+      return failure();
+    plan.results.push_back(*elem);
+  }
+
+  bool sixteenBit = plan.input == plan.weight && plan.input != Elem::F32;
+  if (plan.rows.constant && *plan.rows.constant <= kGemvMaxRows)
+    plan.kind = GemmKind::Gemv;
+  else if (sixteenBit && plan.k % 8 == 0) // 16-byte cp.async of whole rows
+    plan.kind = GemmKind::TensorCore;
+  else
+    plan.kind = GemmKind::Simt;
+  return plan;
+}
+
+void emitOperandsAndFinish(raw_ostream &os, const MatmulPlan &plan) {
+  os << "  typedef " << cudaType(plan.input) << " TX;\n"
+     << "  typedef " << cudaType(plan.weight) << " TW;\n";
+  if (plan.gain)
+    os << "  typedef " << cudaType(*plan.gain) << " TG;\n";
+  if (plan.residual)
+    os << "  typedef " << cudaType(*plan.residual) << " TR;\n";
+  for (auto [i, elem] : llvm::enumerate(plan.results))
+    os << "  typedef " << cudaType(elem) << " TO" << i << ";\n";
+  os << "  constexpr int K = " << plan.k << ", N = " << plan.n
+     << ", COLS = " << plan.columns() << ";\n"
+     << "  constexpr bool NORM = " << (plan.epsilon ? "true" : "false")
+     << ", GAIN = " << (plan.gain ? "true" : "false")
+     << ", SWIGLU = " << (plan.swiglu() ? "true" : "false") << ";\n"
+     << "  constexpr float EPS = " << floatLiteral(plan.epsilon.value_or(0))
+     << ";\n"
+     << "  const long long M = " << plan.rows.expr << ";\n";
+
+  unsigned index = 0;
+  emitBuffer(os, "x", index++, "TX", true);
+  emitBuffer(os, "w", index++, "TW", true);
+  if (plan.gain)
+    emitBuffer(os, "gain", index++, "TG", true);
+  else // named by `if constexpr (GAIN)` branches, which are still checked
+    os << "  const float *gain = nullptr;\n"
+       << "  (void)gain;\n";
+  if (plan.residual)
+    emitBuffer(os, "res", index++, "TR", true);
+  for (unsigned i = 0; i < plan.results.size(); ++i)
+    emitBuffer(os, "out" + std::to_string(i), index++,
+               "TO" + std::to_string(i), false);
+
+  // The epilogue of one output: `acc` (and `up`, for SwiGLU) are raw dot
+  // products, `scale` the row's 1/rms (1 without a norm).
+  os << "  auto finish = [&](long long r, int c, float acc, float up, "
+        "float scale) {\n"
+     << "    (void)up;\n"
+     << "    (void)scale;\n";
+  switch (plan.epilogue) {
+  case Epilogue::None: {
+    int64_t offset = 0;
+    for (auto [i, size] : llvm::enumerate(plan.segments)) {
+      std::string target = "out" + std::to_string(i) + "[r * " +
+                           std::to_string(size) + " + (c - " +
+                           std::to_string(offset) + ")] = llamaFromF<TO" +
+                           std::to_string(i) + ">(acc * scale);";
+      offset += size;
+      if (plan.segments.size() == 1)
+        os << "    " << target << "\n";
+      else if (i == 0)
+        os << "    if (c < " << offset << ")\n      " << target << "\n";
+      else if (i + 1 < plan.segments.size())
+        os << "    else if (c < " << offset << ")\n      " << target << "\n";
+      else
+        os << "    else\n      " << target << "\n";
+    }
+    break;
+  }
+  case Epilogue::Residual:
+    // The residual is read before the output at the same index is written.
+    os << "    const float sum = llamaToF(res[r * N + c]) + acc * scale;\n"
+       << "    out0[r * N + c] = llamaFromF<TO0>(sum);\n";
+    break;
+  case Epilogue::SwiGLU:
+    os << "    out0[r * COLS + c] = llamaFromF<TO0>(llamaSwiglu(acc * scale, "
+          "up * scale));\n";
+    break;
+  }
+  os << "  };\n";
+}
+
+LogicalResult emitMatmulKernel(Operation *op, StringRef symbol,
+                               raw_ostream &os) {
+  FailureOr<MatmulPlan> plan = planMatmul(op);
+  if (failed(plan))
+    return failure();
+  if (plan->swiglu() && (plan->n % 2 != 0 || plan->segments.size() != 2))
+    return op->emitOpError() << "has a SwiGLU epilogue without two equal "
+                                "segments";
+  emitSignature(os, op, symbol, 256);
+  switch (plan->kind) {
+  case GemmKind::Gemv:
+    emitGemv(os, *plan);
+    break;
+  case GemmKind::TensorCore:
+    emitTensorCoreGemm(os, *plan);
+    break;
+  case GemmKind::Simt:
+    emitSimtGemm(os, *plan);
+    break;
+  }
+  os << "}\n";
+  return success();
+}
+
+FailureOr<artifact::LaunchGeometry> matmulGeometry(Operation *op) {
+  FailureOr<MatmulPlan> plan = planMatmul(op);
+  if (failed(plan))
+    return failure();
+  auto ceilDiv = [](int64_t a, int64_t b) {
+    return static_cast<uint32_t>((a + b - 1) / b);
+  };
+  bool swiglu = plan->swiglu();
+  switch (plan->kind) {
+  case GemmKind::Gemv:
+    // 8 warps of 2 output columns each.
+    return fixedGrid(ceilDiv(plan->columns(), 16), 1, 1, 256);
+  case GemmKind::TensorCore: {
+    // 128 x 128 tiles of (rows, weight rows); SwiGLU tiles hold 64 gate
+    // and 64 up rows, so 64 output columns.
+    artifact::LaunchGeometry g =
+        fixedGrid(ceilDiv(plan->columns(), swiglu ? 64 : 128), 1, 1, 256);
+    setRowGrid(g, 1, plan->rows, 128);
+    return g;
+  }
+  case GemmKind::Simt: {
+    artifact::LaunchGeometry g =
+        fixedGrid(ceilDiv(plan->columns(), swiglu ? 32 : 64), 1, 1, 256);
+    setRowGrid(g, 1, plan->rows, 64);
+    return g;
+  }
+  }
+  llvm_unreachable("unknown GEMM kind");
+}
+
+} // namespace llamac::codegen::cuda

@@ -1,0 +1,64 @@
+//===- CudaMatmulPlan.h - What a CUDA GEMM kernel is specialized on -*- C++ -*-//
+//
+// matmul and fused_matmul share one plan: shapes, element types, prologue,
+// epilogue, and which of the three kernel designs computes them. The plan
+// decides the design once, so the body and its launch geometry agree.
+// Internal to codegen/cuda.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LLAMAC_CODEGEN_CUDA_CUDAMATMULPLAN_H
+#define LLAMAC_CODEGEN_CUDA_CUDAMATMULPLAN_H
+
+#include "codegen/cuda/CudaEmitterUtil.h"
+
+#include "llvm/ADT/SmallVector.h"
+
+namespace llamac::codegen::cuda {
+
+enum class GemmKind {
+  /// Few static activation rows (decode): memory bound on the weights, so
+  /// one warp per output column pair streams its weight rows once.
+  Gemv,
+  /// Many or dynamic rows with 16-bit operands: mma.sync tensor cores.
+  TensorCore,
+  /// Anything else (f32 validation, odd K): a tiled SIMT GEMM.
+  Simt,
+};
+
+struct MatmulPlan {
+  mlir::Operation *op = nullptr;
+  GemmKind kind = GemmKind::Simt;
+  Elem input = Elem::F32, weight = Elem::F32;
+  std::optional<Elem> gain, residual;
+  llvm::SmallVector<Elem> results;
+  /// The weight is [n][k]; rows are the activation rows (tokens).
+  int64_t k = 0, n = 0;
+  Rows rows;
+  std::optional<double> epsilon;
+  llama::Epilogue epilogue = llama::Epilogue::None;
+  llvm::SmallVector<int64_t> segments;
+
+  bool swiglu() const { return epilogue == llama::Epilogue::SwiGLU; }
+  /// Output columns: the SwiGLU hidden width, else the weight rows.
+  int64_t columns() const { return swiglu() ? n / 2 : n; }
+};
+
+/// At most this many static rows take the GEMV: each weight row is then
+/// read once for all of them, from registers.
+inline constexpr int64_t kGemvMaxRows = 4;
+
+mlir::FailureOr<MatmulPlan> planMatmul(mlir::Operation *op);
+
+/// Prints the buffers, in the ABI's order, and `finish(r, c, acc, up,
+/// scale)`, which applies the epilogue to output column `c` of row `r`.
+void emitOperandsAndFinish(llvm::raw_ostream &os, const MatmulPlan &plan);
+
+/// The kernel bodies, after the signature.
+void emitGemv(llvm::raw_ostream &os, const MatmulPlan &plan);
+void emitTensorCoreGemm(llvm::raw_ostream &os, const MatmulPlan &plan);
+void emitSimtGemm(llvm::raw_ostream &os, const MatmulPlan &plan);
+
+} // namespace llamac::codegen::cuda
+
+#endif // LLAMAC_CODEGEN_CUDA_CUDAMATMULPLAN_H

@@ -1,0 +1,181 @@
+//===- NvrtcCompiler.cpp - CUDA kernels to cubins and PTX with NVRTC ------===//
+
+#include "codegen/cuda/NvrtcCompiler.h"
+
+#include "llvm/ADT/StringRef.h"
+
+#include <nvrtc.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+namespace llamac::codegen {
+namespace {
+
+llvm::Error failure(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+/// Owns one nvrtcProgram.
+class Program {
+public:
+  explicit Program(nvrtcProgram program) : program(program) {}
+  ~Program() { nvrtcDestroyProgram(&program); }
+  Program(const Program &) = delete;
+  Program &operator=(const Program &) = delete;
+  nvrtcProgram get() const { return program; }
+
+private:
+  nvrtcProgram program;
+};
+
+std::string cudaIncludeDir() {
+  if (const char *dir = std::getenv("LLAMAC_CUDA_INCLUDE"); dir && *dir)
+    return dir;
+  return LLAMAC_CUDA_INCLUDE_DIR;
+}
+
+/// The requested archs, plus PTX for the lowest real one unless a virtual
+/// arch was asked for explicitly.
+std::vector<std::string> withPtxFallback(std::vector<std::string> archs) {
+  if (archs.empty())
+    return defaultCudaArchs();
+  int lowest = 0;
+  for (const std::string &arch : archs) {
+    llvm::StringRef name(arch);
+    if (name.starts_with("compute_"))
+      return archs;
+    int number = 0;
+    if (name.consume_front("sm_") && !name.getAsInteger(10, number) &&
+        (lowest == 0 || number < lowest))
+      lowest = number;
+  }
+  if (lowest)
+    archs.push_back("compute_" + std::to_string(lowest));
+  return archs;
+}
+
+class NvrtcCompiler : public KernelCompiler {
+public:
+  explicit NvrtcCompiler(std::vector<std::string> archs)
+      : archs(withPtxFallback(std::move(archs))) {}
+
+  llvm::Expected<std::vector<artifact::BinarySpec>>
+  compile(const std::string &source) override {
+    std::vector<artifact::BinarySpec> binaries;
+    for (const std::string &arch : archs) {
+      llvm::StringRef name(arch);
+      if (name.starts_with("compute_")) {
+        // The PTX of sm_XY is compute_XY's: reuse a compilation if any.
+        std::string real = "sm_" + name.drop_front(8).str();
+        if (std::find(archs.begin(), archs.end(), real) != archs.end())
+          continue;
+      }
+      if (llvm::Error err = compileFor(source, arch, binaries))
+        return std::move(err);
+    }
+    std::stable_partition(binaries.begin(), binaries.end(),
+                          [](const artifact::BinarySpec &binary) {
+                            return binary.format == "cubin";
+                          });
+    return binaries;
+  }
+
+  std::string version() override {
+    int major = 0, minor = 0;
+    nvrtcVersion(&major, &minor);
+    return "NVRTC " + std::to_string(major) + "." + std::to_string(minor);
+  }
+
+private:
+  /// Compiles for `arch` and appends its binary; for sm_XY also compute_XY's
+  /// PTX (the same compilation's) when compute_XY was asked for.
+  llvm::Error compileFor(const std::string &source, const std::string &arch,
+                         std::vector<artifact::BinarySpec> &binaries) {
+    bool real = llvm::StringRef(arch).starts_with("sm_");
+    if (!real && !llvm::StringRef(arch).starts_with("compute_"))
+      return failure("unknown CUDA architecture '" + arch +
+                     "' (expected sm_XY or compute_XY)");
+    nvrtcProgram raw = nullptr;
+    if (nvrtcResult r = nvrtcCreateProgram(&raw, source.c_str(),
+                                           "llamac_kernels.cu", 0, nullptr,
+                                           nullptr);
+        r != NVRTC_SUCCESS)
+      return failure(llvm::Twine("nvrtcCreateProgram: ") +
+                     nvrtcGetErrorString(r));
+    Program program(raw);
+
+    // No --use_fast_math: f32 kernels are validated against llama2.c, and
+    // expf/sqrtf/division are a small part of any kernel's time.
+    std::string archFlag = "--gpu-architecture=" + arch;
+    std::string include = "-I" + cudaIncludeDir();
+    const char *options[] = {archFlag.c_str(), "--std=c++17",
+                             "-default-device", "-lineinfo",
+                             include.c_str()};
+    nvrtcResult compiled = nvrtcCompileProgram(
+        program.get(), sizeof(options) / sizeof(options[0]), options);
+    if (compiled != NVRTC_SUCCESS) {
+      size_t size = 0;
+      nvrtcGetProgramLogSize(program.get(), &size);
+      std::string log(size, '\0');
+      if (size)
+        nvrtcGetProgramLog(program.get(), log.data());
+      while (!log.empty() && (log.back() == '\0' || log.back() == '\n'))
+        log.pop_back();
+      return failure("NVRTC failed for " + arch + ": " +
+                     nvrtcGetErrorString(compiled) + "\n" + log);
+    }
+
+    std::string virtualArch = "compute_" + arch.substr(arch.find('_') + 1);
+    if (real) {
+      auto cubin = fetch(program.get(), /*ptx=*/false, arch);
+      if (!cubin)
+        return cubin.takeError();
+      binaries.push_back(std::move(*cubin));
+    }
+    if (!real || std::find(archs.begin(), archs.end(), virtualArch) !=
+                     archs.end()) {
+      auto ptx = fetch(program.get(), /*ptx=*/true, virtualArch);
+      if (!ptx)
+        return ptx.takeError();
+      binaries.push_back(std::move(*ptx));
+    }
+    return llvm::Error::success();
+  }
+
+  /// The cubin, or the PTX (which keeps NVRTC's terminating NUL, since
+  /// cuModuleLoadData reads PTX as a C string), of a compiled program.
+  static llvm::Expected<artifact::BinarySpec>
+  fetch(nvrtcProgram program, bool ptx, const std::string &arch) {
+    artifact::BinarySpec binary;
+    binary.target = "cuda";
+    binary.arch = arch;
+    binary.format = ptx ? "ptx" : "cubin";
+    size_t size = 0;
+    nvrtcResult got = ptx ? nvrtcGetPTXSize(program, &size)
+                          : nvrtcGetCUBINSize(program, &size);
+    if (got != NVRTC_SUCCESS || size == 0)
+      return failure("NVRTC produced no " + binary.format + " for " + arch);
+    binary.data.resize(size);
+    char *data = reinterpret_cast<char *>(binary.data.data());
+    got = ptx ? nvrtcGetPTX(program, data) : nvrtcGetCUBIN(program, data);
+    if (got != NVRTC_SUCCESS)
+      return failure(llvm::Twine("NVRTC: ") + nvrtcGetErrorString(got));
+    return binary;
+  }
+
+  std::vector<std::string> archs;
+};
+
+} // namespace
+
+std::vector<std::string> defaultCudaArchs() {
+  return {"sm_80", "sm_86", "sm_89", "sm_90", "compute_80"};
+}
+
+std::unique_ptr<KernelCompiler>
+createNvrtcCompiler(std::vector<std::string> archs) {
+  return std::make_unique<NvrtcCompiler>(std::move(archs));
+}
+
+} // namespace llamac::codegen

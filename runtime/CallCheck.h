@@ -1,0 +1,31 @@
+//===- CallCheck.h - Is a call of an entry valid? ---------------*- C++ -*-===//
+//
+// Every executor checks a call the same way before running anything: a
+// wrong length or an out-of-range token id would otherwise be an
+// out-of-bounds access inside a kernel, on the CPU or on the GPU.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LLAMAC_RUNTIME_CALLCHECK_H
+#define LLAMAC_RUNTIME_CALLCHECK_H
+
+#include "runtime/ArtifactSpec.h"
+#include "runtime/Executor.h"
+#include "runtime/Status.h"
+
+#include <string>
+#include <vector>
+
+namespace llamac::runtime {
+
+/// Checks the entry index, `seq` against the entry's length, that
+/// `position + seq` fits the KV cache, the inputs' count and byte sizes, and
+/// that token ids are inside the vocabulary. Messages start with `origin`:
+/// "m.art: entry 'decode': seq 2: the entry takes exactly 1 tokens per call".
+Status checkCall(const artifact::ArtifactSpec &spec, const std::string &origin,
+                 int entry, const std::vector<InputData> &inputs,
+                 int32_t position, int64_t seq);
+
+} // namespace llamac::runtime
+
+#endif // LLAMAC_RUNTIME_CALLCHECK_H

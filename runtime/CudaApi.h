@@ -1,0 +1,61 @@
+//===- CudaApi.h - The CUDA driver API types the runtime uses ---*- C++ -*-===//
+//
+// The runtime reaches the driver only through dlopen (CudaDriver.h), so it
+// needs the driver's types and constants but not its import library. They
+// are declared here rather than taken from <cuda.h> so that the runtime
+// builds on machines without the CUDA toolkit; the values are the driver's
+// stable ABI (CudaApiTest checks them against <cuda.h> where it exists).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LLAMAC_RUNTIME_CUDAAPI_H
+#define LLAMAC_RUNTIME_CUDAAPI_H
+
+#include <cstddef>
+
+// The driver's opaque handle types, at global scope as in <cuda.h>, so that
+// the two declarations name the same types.
+struct CUctx_st;
+struct CUmod_st;
+struct CUfunc_st;
+struct CUstream_st;
+struct CUevent_st;
+struct CUgraph_st;
+struct CUgraphExec_st;
+
+namespace llamac::runtime::cu {
+
+using Result = int;
+using Device = int;
+using DevicePtr = unsigned long long;
+using Context = ::CUctx_st *;
+using Module = ::CUmod_st *;
+using Function = ::CUfunc_st *;
+using Stream = ::CUstream_st *;
+using Event = ::CUevent_st *;
+using Graph = ::CUgraph_st *;
+using GraphExec = ::CUgraphExec_st *;
+/// CUjit_option.
+using JitOption = int;
+
+inline constexpr Result kSuccess = 0;
+inline constexpr Result kErrorStubLibrary = 34;
+inline constexpr Result kErrorNoDevice = 100;
+inline constexpr Result kErrorNotFound = 500;
+
+inline constexpr int kAttributeComputeCapabilityMajor = 75;
+inline constexpr int kAttributeComputeCapabilityMinor = 76;
+inline constexpr int kAttributeMultiprocessorCount = 16;
+
+inline constexpr unsigned kStreamNonBlocking = 1;
+inline constexpr unsigned kEventDefault = 0;
+inline constexpr int kStreamCaptureModeThreadLocal = 1;
+
+inline constexpr JitOption kJitInfoLogBuffer = 3;
+inline constexpr JitOption kJitInfoLogBufferSizeBytes = 4;
+inline constexpr JitOption kJitErrorLogBuffer = 5;
+inline constexpr JitOption kJitErrorLogBufferSizeBytes = 6;
+
+} // namespace llamac::runtime::cu
+
+#endif // LLAMAC_RUNTIME_CUDAAPI_H

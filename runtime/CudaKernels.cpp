@@ -1,0 +1,95 @@
+//===- CudaKernels.cpp - The cuda binary of an artifact, loaded -----------===//
+
+#include "runtime/CudaKernels.h"
+
+#include "runtime/ArtifactLayout.h"
+#include "runtime/CpuKernels.h"
+#include "runtime/KernelAbi.h"
+
+using namespace llamac;
+using namespace llamac::artifact;
+using namespace llamac::runtime;
+
+namespace {
+
+/// Loads PTX with the JIT's error log, which names the failing line.
+Status loadPtx(const CudaDriver &driver, const BinarySpec &binary,
+               cu::Module *module, const std::string &where) {
+  // The driver reads PTX as a NUL-terminated string.
+  std::string text(binary.data.begin(), binary.data.end());
+  char log[4096] = {0};
+  cu::JitOption options[] = {cu::kJitErrorLogBuffer,
+                             cu::kJitErrorLogBufferSizeBytes};
+  void *values[] = {log, reinterpret_cast<void *>(sizeof(log) - 1)};
+  cu::Result result =
+      driver.cuModuleLoadDataEx(module, text.c_str(), 2, options, values);
+  if (result == cu::kSuccess)
+    return {};
+  std::string detail = log[0] ? std::string("; JIT log: ") + log : "";
+  return Status::error(where + ": cuModuleLoadDataEx (PTX JIT): " +
+                       driver.describe(result) + detail);
+}
+
+} // namespace
+
+StatusOr<std::unique_ptr<CudaKernelLibrary>>
+CudaKernelLibrary::load(const CudaDevice &device, const ArtifactSpec &spec,
+                        const std::string &origin) {
+  if (!findBinary(spec, "cuda"))
+    return Status::error(origin + ": has no cuda binaries; recompile with "
+                                  "--target=cuda, or run it with --device cpu");
+  StatusOr<CudaBinaryChoice> choice =
+      selectCudaBinary(spec.binaries, device.sm());
+  if (!choice.ok())
+    return Status::error(
+        origin + ": " + choice.message() +
+        "; recompile with --cuda-arch=" + device.sm().smName());
+  const BinarySpec &binary = spec.binaries[choice->index];
+  const CudaDriver &driver = device.driver();
+  std::string where = origin + ": cuda binary (" + choice->description + ")";
+
+  std::unique_ptr<CudaKernelLibrary> library(new CudaKernelLibrary(device));
+  library->chosen = choice->description;
+  LLAMAC_RETURN_IF_ERROR(device.makeCurrent());
+  if (choice->jit)
+    LLAMAC_RETURN_IF_ERROR(loadPtx(driver, binary, &library->module, where));
+  else
+    LLAMAC_RETURN_IF_ERROR(driver.check(
+        driver.cuModuleLoadData(&library->module, binary.data.data()),
+        where + ": cuModuleLoadData"));
+
+  cu::DevicePtr version = 0;
+  size_t versionBytes = 0;
+  cu::Result found = driver.cuModuleGetGlobal(
+      &version, &versionBytes, library->module, kKernelAbiVersionSymbol);
+  if (found != cu::kSuccess || versionBytes != sizeof(int))
+    return Status::error(where + ": symbol " + kKernelAbiVersionSymbol +
+                         " not found; it was not built by llamac's cuda "
+                         "target");
+  int abi = 0;
+  LLAMAC_RETURN_IF_ERROR(
+      driver.check(driver.cuMemcpyDtoH(&abi, version, sizeof(abi)),
+                   where + ": reading " + kKernelAbiVersionSymbol));
+  if (abi != LLAMA_KERNEL_ABI_VERSION)
+    return Status::error(where + ": kernel ABI version " + std::to_string(abi) +
+                         ", but this runtime calls " +
+                         std::to_string(LLAMA_KERNEL_ABI_VERSION) +
+                         "; recompile the model with a matching llamac");
+
+  library->functions.reserve(spec.kernels.size());
+  for (size_t index = 0; index < spec.kernels.size(); ++index) {
+    const std::string &symbol = spec.kernels[index].symbol;
+    cu::Function function = nullptr;
+    LLAMAC_RETURN_IF_ERROR(driver.check(
+        driver.cuModuleGetFunction(&function, library->module, symbol.c_str()),
+        origin + ": kernel " + std::to_string(index) + " '" + symbol +
+            "': cuModuleGetFunction"));
+    library->functions.push_back(function);
+  }
+  return library;
+}
+
+CudaKernelLibrary::~CudaKernelLibrary() {
+  if (module)
+    (void)device.driver().cuModuleUnload(module);
+}

@@ -1,0 +1,50 @@
+//===- CudaKernels.h - The cuda binary of an artifact, loaded ---*- C++ -*-===//
+//
+// Picks the binary the GPU runs (CudaArch.h), loads it as a module (the
+// driver JIT-compiles PTX), checks the kernel ABI version the binary
+// exports and resolves every kernel of the artifact.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LLAMAC_RUNTIME_CUDAKERNELS_H
+#define LLAMAC_RUNTIME_CUDAKERNELS_H
+
+#include "runtime/ArtifactSpec.h"
+#include "runtime/CudaArch.h"
+#include "runtime/CudaDevice.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace llamac::runtime {
+
+class CudaKernelLibrary {
+public:
+  /// Errors start with `origin`: "m.art: no matching arch: ...", "m.art:
+  /// cuda binary (cubin sm_90): cuModuleLoadData: CUDA_ERROR_...", "m.art:
+  /// kernel 3 'k3': cuModuleGetFunction: CUDA_ERROR_NOT_FOUND (...)".
+  static StatusOr<std::unique_ptr<CudaKernelLibrary>>
+  load(const CudaDevice &device, const artifact::ArtifactSpec &spec,
+       const std::string &origin);
+
+  ~CudaKernelLibrary();
+  CudaKernelLibrary(const CudaKernelLibrary &) = delete;
+  CudaKernelLibrary &operator=(const CudaKernelLibrary &) = delete;
+
+  cu::Function kernel(size_t index) const { return functions[index]; }
+  /// What was loaded: "cubin sm_90 (exact match)".
+  const std::string &choice() const { return chosen; }
+
+private:
+  CudaKernelLibrary(const CudaDevice &device) : device(device) {}
+
+  const CudaDevice &device;
+  cu::Module module = nullptr;
+  std::string chosen;
+  std::vector<cu::Function> functions;
+};
+
+} // namespace llamac::runtime
+
+#endif // LLAMAC_RUNTIME_CUDAKERNELS_H

@@ -1,0 +1,360 @@
+//===- CudaSession.cpp - Runs an artifact's entries on a GPU --------------===//
+
+#include "runtime/CudaSession.h"
+
+#include "runtime/ArtifactLayout.h"
+#include "runtime/ArtifactVerifier.h"
+#include "runtime/CallCheck.h"
+#include "runtime/HalfFloat.h"
+#include "runtime/Tensor.h"
+#include "runtime/WeightBinding.h"
+
+#include <algorithm>
+#include <cstring>
+
+using namespace llamac;
+using namespace llamac::artifact;
+using namespace llamac::runtime;
+
+namespace {
+
+/// grid[i] = gridBase[i] + ceil(rows / rowsPerBlock[i]) (ArtifactSpec.h).
+void gridFor(const LaunchGeometry &g, int64_t rows, unsigned grid[3]) {
+  for (int i = 0; i < 3; ++i) {
+    uint64_t size = g.gridBase[i];
+    if (g.rowsPerBlock[i] > 0)
+      size += (uint64_t(rows) + g.rowsPerBlock[i] - 1) / g.rowsPerBlock[i];
+    grid[i] = unsigned(size);
+  }
+}
+
+void toF32(ElementType type, const uint8_t *raw, int64_t count, float *out) {
+  switch (type) {
+  case ElementType::F32:
+    std::memcpy(out, raw, size_t(count) * 4);
+    return;
+  case ElementType::F16:
+    for (int64_t i = 0; i < count; ++i)
+      out[i] = f16ToF32(reinterpret_cast<const uint16_t *>(raw)[i]);
+    return;
+  case ElementType::BF16:
+    for (int64_t i = 0; i < count; ++i)
+      out[i] = bf16ToF32(reinterpret_cast<const uint16_t *>(raw)[i]);
+    return;
+  case ElementType::I32:
+    for (int64_t i = 0; i < count; ++i)
+      out[i] = float(reinterpret_cast<const int32_t *>(raw)[i]);
+    return;
+  }
+}
+
+} // namespace
+
+Status CudaSession::fail(const std::string &message) const {
+  return Status::error(options.origin + ": " + message);
+}
+
+Status CudaSession::check(cu::Result result, const std::string &what) const {
+  if (result == cu::kSuccess)
+    return {};
+  return fail(what + ": " + device->driver().describe(result));
+}
+
+StatusOr<std::unique_ptr<CudaSession>>
+CudaSession::create(ArtifactSpec spec, WeightSource &weights,
+                    CudaSessionOptions options) {
+  LLAMAC_RETURN_IF_ERROR(verifyArtifact(spec, options.origin));
+  if (!findBinary(spec, "cuda"))
+    return Status::error(options.origin +
+                         ": has no cuda binaries; recompile with "
+                         "--target=cuda, or run it with --device cpu");
+  std::unique_ptr<CudaSession> session(new CudaSession());
+  session->artifact = std::move(spec);
+  session->options = std::move(options);
+  session->profiling = session->options.profile;
+  session->kernelTimes.assign(session->artifact.kernels.size(), {});
+
+  StatusOr<std::unique_ptr<CudaDevice>> device =
+      CudaDevice::open(session->options.deviceOrdinal);
+  if (!device.ok())
+    return Status::error(session->options.origin + ": " + device.message());
+  session->device = std::move(device).value();
+  StatusOr<std::unique_ptr<CudaKernelLibrary>> library =
+      CudaKernelLibrary::load(*session->device, session->artifact,
+                              session->options.origin);
+  if (!library.ok())
+    return library.status();
+  session->kernels = std::move(library).value();
+
+  const CudaDriver &driver = session->device->driver();
+  // A blocking stream: the synchronous copies and memsets of creation and
+  // resetCaches run on the legacy default stream, which orders them before
+  // this stream's later work.
+  LLAMAC_RETURN_IF_ERROR(session->check(
+      driver.cuStreamCreate(&session->stream, 0), "cuStreamCreate"));
+  LLAMAC_RETURN_IF_ERROR(session->allocate());
+  LLAMAC_RETURN_IF_ERROR(session->bindWeights(weights));
+  session->prepareEntries();
+
+  int load = session->entryIndex("load");
+  if (load >= 0) {
+    const EntrySpec &entry = session->artifact.entries[size_t(load)];
+    if (!entry.inputs.empty())
+      return session->fail("entries[" + std::to_string(load) +
+                           "] 'load': takes inputs, but the runtime runs it "
+                           "with none");
+    LLAMAC_RETURN_IF_ERROR(
+        session->run(load, {}, 0, entry.seq > 0 ? entry.seq : 1));
+  }
+  return session;
+}
+
+CudaSession::~CudaSession() {
+  if (!device)
+    return;
+  const CudaDriver &driver = device->driver();
+  (void)device->makeCurrent();
+  if (stream)
+    (void)driver.cuStreamSynchronize(stream);
+  for (cu::Event event : events)
+    (void)driver.cuEventDestroy(event);
+  for (cu::DevicePtr pointer : allocations)
+    (void)driver.cuMemFree(pointer);
+  if (stream)
+    (void)driver.cuStreamDestroy(stream);
+}
+
+std::string CudaSession::describe() const {
+  return "cuda " + device->describe() + ", " + kernels->choice();
+}
+
+Status CudaSession::allocate() {
+  const CudaDriver &driver = device->driver();
+  const size_t numBuffers = artifact.buffers.size();
+  addresses.assign(numBuffers, 0);
+  std::vector<BufferUse> uses = bufferUses(artifact);
+
+  // cuMemAlloc aligns to at least 256 bytes, beyond the 64 kernels assume.
+  auto allocateBytes = [&](uint64_t bytes, const std::string &what,
+                           cu::DevicePtr *pointer) -> Status {
+    LLAMAC_RETURN_IF_ERROR(
+        check(driver.cuMemAlloc(pointer, size_t(std::max<uint64_t>(bytes, 1))),
+              what + ": cuMemAlloc of " + std::to_string(bytes) + " bytes"));
+    allocations.push_back(*pointer);
+    return {};
+  };
+
+  std::vector<cu::DevicePtr> arenas(artifact.entries.size(), 0);
+  entries.resize(artifact.entries.size());
+  for (size_t e = 0; e < artifact.entries.size(); ++e) {
+    const EntrySpec &entry = artifact.entries[e];
+    LLAMAC_RETURN_IF_ERROR(allocateBytes(entry.arenaBytes,
+                                         "entries[" + std::to_string(e) +
+                                             "] '" + entry.name + "': arena",
+                                         &arenas[e]));
+    entries[e].outputs.resize(entry.outputs.size());
+  }
+
+  for (size_t id = 0; id < numBuffers; ++id) {
+    const BufferSpec &buffer = artifact.buffers[id];
+    if (buffer.kind == BufferKind::Activation) {
+      // Verified: an activation belongs to one entry and fits its arena.
+      if (uses[id].owner >= 0)
+        addresses[id] = arenas[size_t(uses[id].owner)] + buffer.arenaOffset;
+      continue;
+    }
+    uint64_t bytes = bufferBytes(buffer, uses[id].longestCall);
+    std::string what =
+        "buffers[" + std::to_string(id) + "] '" + buffer.name + "'";
+    LLAMAC_RETURN_IF_ERROR(allocateBytes(bytes, what, &addresses[id]));
+    // Caches start zeroed; packed buffers and inputs too, so that nothing
+    // reads uninitialized memory even if an entry reads before writing.
+    if (buffer.kind != BufferKind::Weight)
+      LLAMAC_RETURN_IF_ERROR(
+          check(driver.cuMemsetD8(addresses[id], 0, size_t(bytes)),
+                what + ": cuMemsetD8"));
+  }
+  return {};
+}
+
+Status CudaSession::bindWeights(WeightSource &weights) {
+  const CudaDriver &driver = device->driver();
+  for (size_t id = 0; id < artifact.buffers.size(); ++id) {
+    const BufferSpec &buffer = artifact.buffers[id];
+    if (buffer.kind != BufferKind::Weight)
+      continue;
+    // Converted on the host (as the cpu session does), then uploaded; random
+    // weights are generated in memory and never touch the disk either way.
+    uint64_t bytes = bufferBytes(buffer, 1);
+    staging.resize(size_t(bytes));
+    LLAMAC_RETURN_IF_ERROR(
+        bindWeight(artifact.config, buffer, weights, staging.data()));
+    LLAMAC_RETURN_IF_ERROR(
+        check(driver.cuMemcpyHtoD(addresses[id], staging.data(), size_t(bytes)),
+              "buffers[" + std::to_string(id) + "] '" + buffer.name +
+                  "': cuMemcpyHtoD"));
+  }
+  staging.clear();
+  staging.shrink_to_fit();
+  return {};
+}
+
+void CudaSession::prepareEntries() {
+  for (size_t e = 0; e < artifact.entries.size(); ++e) {
+    for (const LaunchSpec &spec : artifact.entries[e].launches) {
+      Launch launch{kernels->kernel(spec.kernel), spec.kernel, {}};
+      // Verified: at most LLAMA_MAX_KERNEL_BUFFERS buffers per launch.
+      for (size_t i = 0; i < spec.buffers.size(); ++i)
+        launch.args.buffers[i] =
+            reinterpret_cast<void *>(uintptr_t(addresses[spec.buffers[i]]));
+      entries[e].launches.push_back(launch);
+    }
+  }
+}
+
+Status CudaSession::launchAll(Entry &entry, const EntrySpec &spec,
+                              int32_t position, int64_t seq) {
+  const CudaDriver &driver = device->driver();
+  const LlamaKernelContext context{spec.batch, seq, position, 1};
+  const int64_t rows = spec.batch * seq;
+  if (profiling && events.size() < 2 * entry.launches.size()) {
+    while (events.size() < 2 * entry.launches.size()) {
+      cu::Event event = nullptr;
+      LLAMAC_RETURN_IF_ERROR(check(
+          driver.cuEventCreate(&event, cu::kEventDefault), "cuEventCreate"));
+      events.push_back(event);
+    }
+  }
+  for (size_t l = 0; l < entry.launches.size(); ++l) {
+    Launch &launch = entry.launches[l];
+    launch.args.context = context;
+    const LaunchGeometry &g = artifact.kernels[launch.kernelIndex].geometry;
+    unsigned grid[3];
+    gridFor(g, rows, grid);
+    void *params[] = {&launch.args};
+    if (profiling)
+      LLAMAC_RETURN_IF_ERROR(
+          check(driver.cuEventRecord(events[2 * l], stream), "cuEventRecord"));
+    cu::Result result = driver.cuLaunchKernel(
+        launch.function, grid[0], grid[1], grid[2], g.block[0], g.block[1],
+        g.block[2], g.sharedBytes, stream, params, nullptr);
+    if (result != cu::kSuccess)
+      return fail("entry '" + spec.name + "': launches[" + std::to_string(l) +
+                  "] kernel '" + artifact.kernels[launch.kernelIndex].symbol +
+                  "' (grid " + std::to_string(grid[0]) + "x" +
+                  std::to_string(grid[1]) + "x" + std::to_string(grid[2]) +
+                  ", block " + std::to_string(g.block[0]) + "x" +
+                  std::to_string(g.block[1]) + "x" +
+                  std::to_string(g.block[2]) +
+                  "): cuLaunchKernel: " + driver.describe(result));
+    if (profiling)
+      LLAMAC_RETURN_IF_ERROR(check(
+          driver.cuEventRecord(events[2 * l + 1], stream), "cuEventRecord"));
+  }
+  return {};
+}
+
+Status CudaSession::run(int entryId, const std::vector<InputData> &inputs,
+                        int32_t position, int64_t seq) {
+  LLAMAC_RETURN_IF_ERROR(
+      checkCall(artifact, options.origin, entryId, inputs, position, seq));
+  const CudaDriver &driver = device->driver();
+  const EntrySpec &spec = artifact.entries[size_t(entryId)];
+  Entry &entry = entries[size_t(entryId)];
+  LLAMAC_RETURN_IF_ERROR(device->makeCurrent());
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (inputs[i].bytes)
+      LLAMAC_RETURN_IF_ERROR(check(
+          driver.cuMemcpyHtoDAsync(addresses[spec.inputs[i]], inputs[i].data,
+                                   inputs[i].bytes, stream),
+          "entry '" + spec.name + "': input " + std::to_string(i) +
+              ": cuMemcpyHtoDAsync"));
+  // The outputs of the previous call are stale whatever happens next.
+  entry.lastSeq = 0;
+  Status launched = launchAll(entry, spec, position, seq);
+  // Wait even after a failed launch, so that no kernel still runs when the
+  // caller reuses the inputs or frees the session.
+  Status finished = check(driver.cuStreamSynchronize(stream),
+                          "entry '" + spec.name + "': cuStreamSynchronize");
+  LLAMAC_RETURN_IF_ERROR(launched);
+  LLAMAC_RETURN_IF_ERROR(finished);
+  entry.lastSeq = seq;
+
+  if (profiling) {
+    for (size_t l = 0; l < entry.launches.size(); ++l) {
+      float milliseconds = 0;
+      LLAMAC_RETURN_IF_ERROR(
+          check(driver.cuEventElapsedTime(&milliseconds, events[2 * l],
+                                          events[2 * l + 1]),
+                "cuEventElapsedTime"));
+      KernelTime &time = kernelTimes[entry.launches[l].kernelIndex];
+      ++time.calls;
+      time.nanoseconds += uint64_t(double(milliseconds) * 1e6);
+    }
+  }
+  return {};
+}
+
+std::vector<int64_t> CudaSession::outputShape(int entryId, size_t index) const {
+  const EntrySpec &spec = artifact.entries[size_t(entryId)];
+  return resolveShape(artifact.buffers[spec.outputs[index]],
+                      std::max<int64_t>(entries[size_t(entryId)].lastSeq, 1));
+}
+
+StatusOr<const float *> CudaSession::copyOutput(int entryId, size_t index,
+                                                int64_t firstRow,
+                                                int64_t rows) {
+  const EntrySpec &spec = artifact.entries[size_t(entryId)];
+  if (entries[size_t(entryId)].lastSeq == 0)
+    return fail("entry '" + spec.name +
+                "': outputs read before a successful run");
+  const BufferSpec &buffer = artifact.buffers[spec.outputs[index]];
+  std::vector<int64_t> shape = outputShape(entryId, index);
+  int64_t width = shape.empty() ? 1 : shape.back();
+  size_t elementSize = elementBytes(buffer.type);
+  size_t count = size_t(rows * width);
+  staging.resize(count * elementSize);
+  cu::DevicePtr source =
+      addresses[spec.outputs[index]] + uint64_t(firstRow * width) * elementSize;
+  LLAMAC_RETURN_IF_ERROR(device->makeCurrent());
+  LLAMAC_RETURN_IF_ERROR(check(
+      device->driver().cuMemcpyDtoH(staging.data(), source, staging.size()),
+      "entry '" + spec.name + "': output " + std::to_string(index) +
+          ": cuMemcpyDtoH"));
+  std::vector<float> &copy = entries[size_t(entryId)].outputs[index];
+  copy.resize(count);
+  toF32(buffer.type, staging.data(), int64_t(count), copy.data());
+  return static_cast<const float *>(copy.data());
+}
+
+StatusOr<const float *> CudaSession::outputF32(int entryId, size_t index) {
+  std::vector<int64_t> shape = outputShape(entryId, index);
+  int64_t width = shape.empty() ? 1 : shape.back();
+  return copyOutput(entryId, index, 0, numElements(shape) / width);
+}
+
+StatusOr<const float *> CudaSession::lastTokenLogits(int entryId) {
+  std::vector<int64_t> shape = outputShape(entryId, 0);
+  int64_t width = shape.empty() ? 1 : shape.back();
+  return copyOutput(entryId, 0, numElements(shape) / width - 1, 1);
+}
+
+Status CudaSession::resetCaches() {
+  const CudaDriver &driver = device->driver();
+  LLAMAC_RETURN_IF_ERROR(device->makeCurrent());
+  std::vector<BufferUse> uses = bufferUses(artifact);
+  for (size_t id = 0; id < artifact.buffers.size(); ++id) {
+    const BufferSpec &buffer = artifact.buffers[id];
+    if (buffer.kind == BufferKind::Cache)
+      LLAMAC_RETURN_IF_ERROR(check(
+          driver.cuMemsetD8(addresses[id], 0,
+                            size_t(bufferBytes(buffer, uses[id].longestCall))),
+          "buffers[" + std::to_string(id) + "] '" + buffer.name +
+              "': cuMemsetD8"));
+  }
+  return {};
+}
+
+void CudaSession::clearProfile() {
+  kernelTimes.assign(artifact.kernels.size(), {});
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Compiles the artifacts test/gpu/check.sh runs, on a machine with llamac
+# (MLIR and NVRTC; no GPU needed). Copy the output directory to the GPU
+# machine, which builds only the runtime.
+#
+#   test/gpu/make-artifacts.sh OUT_DIR MODELS_DIR
+#
+# LLAMAC=path/to/llamac overrides the compiler (default: build/bin/llamac).
+# CUDA_ARCHS=sm_90 limits the cubins (default: llamac's, sm_80..sm_90 + PTX).
+set -euo pipefail
+
+if [[ $# -ne 2 ]]; then
+  echo "usage: $0 OUT_DIR MODELS_DIR" >&2
+  exit 2
+fi
+out=$1
+models=$2
+root=$(cd "$(dirname "$0")/../.." && pwd)
+llamac=${LLAMAC:-$root/build/bin/llamac}
+[[ -x $llamac ]] || { echo "error: llamac not found at $llamac (set LLAMAC)" >&2; exit 1; }
+[[ -f $models/stories260K.bin ]] || { echo "error: $models/stories260K.bin not found" >&2; exit 1; }
+mkdir -p "$out"
+
+cuda_flags=()
+[[ -n ${CUDA_ARCHS:-} ]] && cuda_flags+=(--cuda-arch="$CUDA_ARCHS")
+
+# compile NAME TARGET LLAMAC-FLAGS...: one artifact, reported as it goes.
+compile() {
+  local name=$1 target=$2
+  shift 2
+  local extra=()
+  [[ $target == cuda ]] && extra=("${cuda_flags[@]}")
+  echo "llamac: $name.art"
+  "$llamac" "$@" --entry=prefill,decode --target="$target" "${extra[@]}" \
+    -o "$out/$name.art"
+}
+
+# (a) stories260K, f32: the greedy sha256 on cuda, and the cpu for reference.
+for target in cuda cpu; do
+  compile "stories260K-f32-$target" $target --model "$models/stories260K.bin"
+done
+
+# (b), (c) tiny random configs, compared with Hugging Face transformers and
+# cuda against cpu. MHA with Meta's adjacent RoPE pairs; GQA (4 query heads
+# per KV head) with Hugging Face's half-split pairs, so that both RoPE layouts
+# and both weight-row orders are exercised.
+tiny=(--model tiny --dim 256 --n-layers 2 --n-heads 8 --ffn-dim 768
+  --vocab-size 512 --max-seq 256)
+for dtype in f32 bf16; do
+  for target in cuda cpu; do
+    compile "tiny-mha-$dtype-$target" $target "${tiny[@]}" --n-kv-heads 8 \
+      --rope-style adjacent --dtype $dtype
+    compile "tiny-gqa-$dtype-$target" $target "${tiny[@]}" --n-kv-heads 2 \
+      --rope-style half --dtype $dtype
+  done
+done
+
+# (c) Llama-2-7B shapes (dim 4096, 32 heads, ffn 11008, vocab 32000) with
+# two layers, bf16, against transformers with the same weights.
+compile llama2-7b-2l-bf16-cuda cuda --model llama2-7b --n-layers 2 \
+  --max-seq 1024 --dtype bf16
+
+echo "artifacts in $out:"
+ls -l "$out"

@@ -1,0 +1,129 @@
+//===- CudaCompileTest.cpp - Every preset's kernels compile with NVRTC ----===//
+//
+// For each preset, dtype and fusion setting, the deduplicated kernels of the
+// prefill and decode entries form one translation unit, as in an artifact;
+// it must compile for every architecture an artifact carries. One test per
+// (unit, architecture), so ctest -j spreads NVRTC over the cores.
+//
+//===----------------------------------------------------------------------===//
+
+#include "test/unit/codegen-cuda/CudaTestModels.h"
+
+#include "codegen/cuda/NvrtcCompiler.h"
+
+#include "llvm/ADT/StringRef.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <tuple>
+
+using namespace llamac;
+using namespace llamac::test;
+
+namespace {
+
+/// Every preset, decode and prefill, f32 and bf16, for every architecture;
+/// the unfused ops of tiny and of the GQA preset too.
+const ModelCase cases[] = {
+    {"tiny", DType::F32, true},
+    {"tiny", DType::BF16, true},
+    {"tiny", DType::F32, false},
+    {"tiny", DType::BF16, false},
+    {"llama2-7b", DType::F32, true},
+    {"llama2-7b", DType::BF16, true},
+    {"llama2-13b", DType::F32, true},
+    {"llama2-13b", DType::BF16, true},
+    {"llama2-70b", DType::F32, true},
+    {"llama2-70b", DType::BF16, true},
+    {"llama2-70b", DType::BF16, false},
+};
+
+/// Other kernel variants (f16, the training entry with its separate gains
+/// and cross-entropy) share the code paths above but for their types and
+/// operands: one architecture (and its PTX) is enough.
+const ModelCase variants[] = {
+    {"tiny", DType::F16, true},
+    {"tiny", DType::F32, true, /*training=*/true},
+    {"tiny", DType::BF16, true, /*training=*/true},
+    {"tiny", DType::F32, false, /*training=*/true},
+};
+
+/// compute_80's PTX comes from the sm_80 compilation (NvrtcCompiler takes
+/// it from there too), so sm_80 covers it.
+const char *const archs[] = {"sm_80", "sm_86", "sm_89", "sm_90"};
+
+class CudaCompileTest
+    : public ::testing::TestWithParam<std::tuple<ModelCase, const char *>> {};
+
+TEST_P(CudaCompileTest, CompilesEveryKernel) {
+  auto [modelCase, arch] = GetParam();
+  std::string error;
+  artifact::ArtifactSpec spec = lowerCase(modelCase, error);
+  ASSERT_TRUE(error.empty()) << error;
+  ASSERT_FALSE(spec.kernels.empty());
+  // For inspecting what NVRTC compiles (e.g. with nvcc -Xptxas -v).
+  if (const char *dir = std::getenv("LLAMAC_CUDA_DUMP_DIR"))
+    std::ofstream(std::string(dir) + "/" + caseName(modelCase) + ".cu")
+        << spec.kernelSource;
+
+  // sm_XY also brings compute_XY's PTX, from the same compilation.
+  auto compiler = codegen::createNvrtcCompiler({arch});
+  auto start = std::chrono::steady_clock::now();
+  auto binaries = compiler->compile(spec.kernelSource);
+  double seconds = std::chrono::duration<double>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+  if (!binaries) {
+    std::string path = "/tmp/llamac-cuda-" + caseName(modelCase) + ".cu";
+    std::ofstream(path) << spec.kernelSource;
+    FAIL() << llvm::toString(binaries.takeError()) << "\n(source in " << path
+           << ")";
+  }
+  std::printf("[ timing ] %s %s: %zu kernels, %.2f s\n",
+              caseName(modelCase).c_str(), arch, spec.kernels.size(), seconds);
+  RecordProperty("nvrtc_seconds", std::to_string(seconds));
+
+  bool real = llvm::StringRef(arch).starts_with("sm_");
+  ASSERT_EQ(binaries->size(), real ? 2u : 1u);
+  if (real) {
+    const artifact::BinarySpec &cubin = binaries->front();
+    EXPECT_EQ(cubin.target, "cuda");
+    EXPECT_EQ(cubin.arch, arch);
+    EXPECT_EQ(cubin.format, "cubin");
+    ASSERT_GE(cubin.data.size(), 4u);
+    EXPECT_EQ(std::string(cubin.data.begin(), cubin.data.begin() + 4),
+              "\x7f" "ELF");
+  }
+  const artifact::BinarySpec &ptx = binaries->back();
+  EXPECT_EQ(ptx.format, "ptx");
+  EXPECT_EQ(ptx.arch, "compute_" + std::string(arch).substr(
+                                       std::string(arch).find('_') + 1));
+  ASSERT_FALSE(ptx.data.empty());
+  EXPECT_EQ(ptx.data.back(), 0) << "PTX goes to the driver as a C string";
+  // Every kernel is an entry, and the ABI marker is there.
+  std::string text(ptx.data.begin(), ptx.data.end());
+  EXPECT_NE(text.find("llama_kernel_abi_version"), std::string::npos);
+  for (const artifact::KernelSpec &kernel : spec.kernels)
+    EXPECT_NE(text.find(".entry " + kernel.symbol + "("), std::string::npos)
+        << kernel.symbol;
+}
+
+std::string testName(
+    const ::testing::TestParamInfo<std::tuple<ModelCase, const char *>> &info) {
+  return caseName(std::get<0>(info.param)) + "_" + std::get<1>(info.param);
+}
+
+INSTANTIATE_TEST_SUITE_P(Presets, CudaCompileTest,
+                         ::testing::Combine(::testing::ValuesIn(cases),
+                                            ::testing::ValuesIn(archs)),
+                         testName);
+INSTANTIATE_TEST_SUITE_P(Variants, CudaCompileTest,
+                         ::testing::Combine(::testing::ValuesIn(variants),
+                                            ::testing::Values("sm_80")),
+                         testName);
+
+} // namespace

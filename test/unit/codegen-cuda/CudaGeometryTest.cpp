@@ -1,0 +1,168 @@
+//===- CudaGeometryTest.cpp - Launch geometry matches the kernels ---------===//
+//
+// The runtime launches grid[i] = gridBase[i] + ceil(batch * seq /
+// rowsPerBlock[i]); these tests check, per kernel design, that the rule
+// covers every row and column the body indexes, and that kernels the
+// lowering deduplicates (same body) agree on their geometry.
+//
+//===----------------------------------------------------------------------===//
+
+#include "test/unit/codegen-cuda/CudaTestModels.h"
+
+#include "codegen/KernelEmitter.h"
+#include "ir/LlamaOps.h"
+
+#include "llvm/ADT/StringMap.h"
+
+#include <gtest/gtest.h>
+
+using namespace mlir;
+using namespace llamac;
+using namespace llamac::test;
+
+namespace {
+
+uint64_t gridOf(const artifact::LaunchGeometry &g, unsigned axis,
+                int64_t batch, int64_t seq) {
+  uint64_t grid = g.gridBase[axis];
+  if (g.rowsPerBlock[axis])
+    grid += (batch * seq + g.rowsPerBlock[axis] - 1) / g.rowsPerBlock[axis];
+  return grid;
+}
+
+/// Walks the ops of a case with their geometry and emitted body.
+template <typename Fn>
+void forEachKernel(const ModelCase &c, Fn fn) {
+  std::unique_ptr<MLIRContext> context = makeContext();
+  std::string error;
+  OwningOpRef<ModuleOp> module = buildCase(*context, c, error);
+  ASSERT_TRUE(module) << error;
+  std::unique_ptr<codegen::KernelEmitter> emitter =
+      codegen::createCudaEmitter();
+  module->walk([&](Operation *op) {
+    if (!emitter->canEmit(op))
+      return;
+    std::string body;
+    llvm::raw_string_ostream os(body);
+    ASSERT_TRUE(succeeded(emitter->emitKernel(op, "kernel", os)))
+        << op->getName().getStringRef().str();
+    fn(op, emitter->launchGeometry(op), body);
+  });
+}
+
+int64_t columnsOf(llama::FusedMatmulOp op) {
+  int64_t n = cast<RankedTensorType>(op.getWeight().getType()).getDimSize(0);
+  return op.getEpilogue() == llama::Epilogue::SwiGLU ? n / 2 : n;
+}
+
+TEST(CudaGeometryTest, DecodeGemvCoversEveryColumn) {
+  forEachKernel({"llama2-70b", DType::BF16, true}, [](Operation *op,
+                                                      auto g, auto &body) {
+    auto fused = dyn_cast<llama::FusedMatmulOp>(op);
+    if (!fused || !cast<RankedTensorType>(fused.getInput().getType())
+                       .hasStaticShape())
+      return;
+    // 8 warps of 2 columns; nothing depends on the call's length.
+    EXPECT_EQ(g.gridBase[0], (columnsOf(fused) + 15) / 16);
+    EXPECT_EQ(g.rowsPerBlock[0] + g.rowsPerBlock[1] + g.rowsPerBlock[2], 0u);
+    EXPECT_EQ(g.block[0], 256u);
+    EXPECT_NE(body.find("WARPS = 8, COLS_PER_WARP = 2"), std::string::npos);
+  });
+}
+
+TEST(CudaGeometryTest, PrefillGemmTilesFollowTheCallLength) {
+  for (DType dtype : {DType::BF16, DType::F32}) {
+    int64_t tileRows = dtype == DType::BF16 ? 128 : 64;
+    forEachKernel({"llama2-7b", dtype, true}, [&](Operation *op, auto g,
+                                                  auto &) {
+      auto fused = dyn_cast<llama::FusedMatmulOp>(op);
+      if (!fused || cast<RankedTensorType>(fused.getInput().getType())
+                        .hasStaticShape())
+        return;
+      bool swiglu = fused.getEpilogue() == llama::Epilogue::SwiGLU;
+      int64_t tileCols = (swiglu ? tileRows / 2 : tileRows);
+      EXPECT_EQ(g.gridBase[0], (columnsOf(fused) + tileCols - 1) / tileCols);
+      EXPECT_EQ(g.rowsPerBlock[1], tileRows);
+      for (int64_t seq : {1, 7, 64, 128, 129, 4096}) {
+        uint64_t blocks = gridOf(g, 1, 1, seq);
+        EXPECT_GE(blocks * tileRows, seq);
+        EXPECT_LT((blocks - 1) * tileRows, seq);
+      }
+    });
+  }
+}
+
+TEST(CudaGeometryTest, FlashDecodingSplitsEachKvHead) {
+  forEachKernel({"llama2-70b", DType::BF16, true}, [](Operation *op, auto g,
+                                                      auto &body) {
+    auto attention = dyn_cast<llama::FusedRoPEAttentionOp>(op);
+    if (!attention || !cast<RankedTensorType>(attention.getQuery().getType())
+                           .hasStaticShape())
+      return;
+    EXPECT_GE(g.gridBase[0], 1u);
+    EXPECT_LE(g.gridBase[0], 64u);
+    EXPECT_EQ(g.gridBase[1], 8u); // KV heads
+    EXPECT_EQ(g.gridBase[2], 1u); // batch
+    EXPECT_EQ(g.block[0], 128u);
+    EXPECT_NE(body.find("SPLITS = " + std::to_string(g.gridBase[0])),
+              std::string::npos);
+    EXPECT_NE(body.find("GROUP = 8, QF = 8192, KVF = 1024"), std::string::npos);
+  });
+}
+
+TEST(CudaGeometryTest, FlashAttentionHasOneBlockPer64Queries) {
+  forEachKernel({"llama2-70b", DType::BF16, true}, [](Operation *op, auto g,
+                                                      auto &) {
+    auto attention = dyn_cast<llama::FusedRoPEAttentionOp>(op);
+    if (!attention || cast<RankedTensorType>(attention.getQuery().getType())
+                          .hasStaticShape())
+      return;
+    EXPECT_EQ(g.gridBase[0], 64u); // query heads
+    EXPECT_EQ(g.block[0], 256u);
+    for (int64_t seq : {1, 63, 64, 65, 4096})
+      EXPECT_EQ(gridOf(g, 1, 1, seq), uint64_t((seq + 63) / 64));
+  });
+}
+
+TEST(CudaGeometryTest, RowKernelsHaveOneBlockPerRow) {
+  forEachKernel({"tiny", DType::F32, false}, [](Operation *op, auto g,
+                                                auto &) {
+    if (!isa<llama::EmbeddingOp, llama::RMSNormOp, llama::RoPEOp,
+             llama::SiLUOp, llama::AddOp, llama::KVCacheWriteOp>(op))
+      return;
+    // A cache write walks the rows of its new values, not of the cache.
+    Value rows = isa<llama::KVCacheWriteOp>(op) ? op->getOperand(1)
+                                                : op->getResult(0);
+    auto type = cast<RankedTensorType>(rows.getType());
+    if (type.hasStaticShape()) {
+      EXPECT_EQ(g.gridBase[0], 1u) << op->getName().getStringRef().str();
+    } else {
+      EXPECT_EQ(g.gridBase[0], 0u);
+      EXPECT_EQ(g.rowsPerBlock[0], 1u);
+    }
+  });
+}
+
+TEST(CudaGeometryTest, SameBodySameGeometryAndNoDynamicSharedMemory) {
+  for (const char *preset : {"tiny", "llama2-13b", "llama2-70b"})
+    for (bool fused : {true, false}) {
+      llvm::StringMap<artifact::LaunchGeometry> seen;
+      forEachKernel({preset, DType::BF16, fused}, [&](Operation *, auto g,
+                                                      auto &body) {
+        // The runtime sets no shared-memory attribute: static only.
+        EXPECT_EQ(g.sharedBytes, 0u);
+        EXPECT_GE(g.block[0], 32u);
+        EXPECT_LE(g.block[0] * g.block[1] * g.block[2], 1024u);
+        auto [it, inserted] = seen.try_emplace(body, g);
+        if (inserted)
+          return;
+        for (int i = 0; i < 3; ++i) {
+          EXPECT_EQ(it->second.gridBase[i], g.gridBase[i]);
+          EXPECT_EQ(it->second.rowsPerBlock[i], g.rowsPerBlock[i]);
+          EXPECT_EQ(it->second.block[i], g.block[i]);
+        }
+      });
+    }
+}
+
+} // namespace

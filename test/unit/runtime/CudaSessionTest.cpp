@@ -1,0 +1,419 @@
+//===- CudaSessionTest.cpp - The cuda executor, without a GPU -------------===//
+//
+// Runs the toy artifact of TestArtifacts.h as a cuda artifact through
+// FakeCudaDriver.cpp (LLAMAC_LIBCUDA): the driver calls are real calls
+// through the dlopen'ed table, "device memory" is host memory and a launch
+// runs the cpu-ABI toy kernel once. What needs a real GPU (the generated
+// CUDA kernels themselves) is covered by test/gpu/check.sh.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/CudaSession.h"
+#include "runtime/CudaDevice.h"
+#include "runtime/Executor.h"
+
+#include "TestArtifacts.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <dlfcn.h>
+
+using namespace llamac;
+using namespace llamac::artifact;
+using namespace llamac::runtime;
+using namespace llamac::test;
+using testing::HasSubstr;
+using testing::StartsWith;
+
+namespace {
+
+/// Sets an environment variable for the life of the object.
+class ScopedEnv {
+public:
+  ScopedEnv(const char *name, const char *value) : name(name) {
+    if (const char *old = std::getenv(name))
+      previous = old;
+    if (value)
+      setenv(name, value, 1);
+    else
+      unsetenv(name);
+  }
+  ~ScopedEnv() {
+    if (previous)
+      setenv(name, previous->c_str(), 1);
+    else
+      unsetenv(name);
+  }
+
+private:
+  const char *name;
+  std::optional<std::string> previous;
+};
+
+/// The fake driver's counters, read through its own exports.
+struct FakeDriver {
+  FakeDriver() {
+    handle = dlopen(LLAMAC_FAKE_LIBCUDA, RTLD_NOW | RTLD_LOCAL);
+    EXPECT_NE(handle, nullptr) << dlerror();
+  }
+  ~FakeDriver() {
+    if (handle)
+      dlclose(handle);
+  }
+  int counter(const char *name) const {
+    auto function = reinterpret_cast<int (*)()>(dlsym(handle, name));
+    return function ? function() : -1;
+  }
+  void lastLaunch(unsigned geometry[7], LlamaKernelContext *context) const {
+    auto function =
+        reinterpret_cast<void (*)(unsigned *, LlamaKernelContext *)>(
+            dlsym(handle, "llamacFakeCudaLastLaunch"));
+    function(geometry, context);
+  }
+  void *handle = nullptr;
+};
+
+class CudaSessionTest : public testing::Test {
+protected:
+  std::unique_ptr<CudaSession> create(ArtifactSpec spec) {
+    MemoryWeights weights = toyWeights();
+    CudaSessionOptions options;
+    options.origin = "m.art";
+    StatusOr<std::unique_ptr<CudaSession>> session =
+        CudaSession::create(std::move(spec), weights, options);
+    EXPECT_TRUE(session.ok()) << session.message();
+    return session.ok() ? std::move(session).value() : nullptr;
+  }
+
+  std::string createError(ArtifactSpec spec) {
+    MemoryWeights weights = toyWeights();
+    CudaSessionOptions options;
+    options.origin = "m.art";
+    StatusOr<std::unique_ptr<CudaSession>> session =
+        CudaSession::create(std::move(spec), weights, options);
+    EXPECT_FALSE(session.ok());
+    return session.ok() ? "" : session.message();
+  }
+
+  ScopedEnv library{kLibcudaEnvVar, LLAMAC_FAKE_LIBCUDA};
+  ScopedEnv devices{"LLAMAC_FAKE_CUDA_DEVICES", nullptr};
+  ScopedEnv sm{"LLAMAC_FAKE_CUDA_SM", nullptr};
+  FakeDriver fake;
+};
+
+std::vector<float> row(const float *data) {
+  return std::vector<float>(data, data + 4);
+}
+
+TEST_F(CudaSessionTest, DecodeMatchesTheReference) {
+  std::unique_ptr<CudaSession> session = create(cudaToyArtifact());
+  ASSERT_TRUE(session);
+  std::vector<int32_t> tokens = {1, 5, 7, 0};
+  std::vector<std::vector<float>> expected = toyReference(tokens);
+  int decode = session->entryIndex("decode");
+  for (size_t pos = 0; pos < tokens.size(); ++pos) {
+    int32_t token = tokens[pos];
+    Status status =
+        session->run(decode, {{&token, sizeof(token)}}, int32_t(pos), 1);
+    ASSERT_TRUE(status.ok()) << status.message();
+    StatusOr<const float *> logits = session->lastTokenLogits(decode);
+    ASSERT_TRUE(logits.ok()) << logits.message();
+    EXPECT_EQ(row(*logits), expected[pos]) << "position " << pos;
+  }
+}
+
+TEST_F(CudaSessionTest, PrefillMatchesTheReferenceAndDecodeContinuesIt) {
+  std::unique_ptr<CudaSession> session = create(cudaToyArtifact());
+  ASSERT_TRUE(session);
+  std::vector<int32_t> tokens = {3, 2, 6};
+  int prefill = session->entryIndex("prefill");
+  ASSERT_TRUE(session->run(prefill, {{tokens.data(), 12}}, 0, 3).ok());
+  EXPECT_EQ(session->outputShape(prefill, 0), (std::vector<int64_t>{1, 3, 4}));
+  StatusOr<const float *> all = session->outputF32(prefill, 0);
+  ASSERT_TRUE(all.ok()) << all.message();
+  std::vector<std::vector<float>> expected = toyReference({3, 2, 6, 4});
+  for (int t = 0; t < 3; ++t)
+    EXPECT_EQ(row(*all + 4 * t), expected[size_t(t)]) << "row " << t;
+  StatusOr<const float *> last = session->lastTokenLogits(prefill);
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(row(*last), expected[2]);
+
+  // The cache the prefill wrote is on the device, where decode reads it.
+  int decode = session->entryIndex("decode");
+  int32_t token = 4;
+  ASSERT_TRUE(session->run(decode, {{&token, 4}}, 3, 1).ok());
+  EXPECT_EQ(row(*session->lastTokenLogits(decode)), expected[3]);
+}
+
+TEST_F(CudaSessionTest, ResetCachesStartsOver) {
+  std::unique_ptr<CudaSession> session = create(cudaToyArtifact());
+  ASSERT_TRUE(session);
+  int decode = session->entryIndex("decode");
+  int32_t token = 5;
+  ASSERT_TRUE(session->run(decode, {{&token, 4}}, 0, 1).ok());
+  std::vector<float> first = row(*session->lastTokenLogits(decode));
+  ASSERT_TRUE(session->run(decode, {{&token, 4}}, 1, 1).ok());
+  ASSERT_TRUE(session->resetCaches().ok());
+  // Position 1 after a reset sees a zero row 0 in the cache.
+  ASSERT_TRUE(session->run(decode, {{&token, 4}}, 0, 1).ok());
+  EXPECT_EQ(row(*session->lastTokenLogits(decode)), first);
+}
+
+TEST_F(CudaSessionTest, GridFollowsTheLaunchGeometry) {
+  std::unique_ptr<CudaSession> session = create(cudaToyArtifact());
+  ASSERT_TRUE(session);
+  int prefill = session->entryIndex("prefill");
+  // Stop after k_embed: its grid is {1 + ceil(rows / 2), 2, 1}.
+  ArtifactSpec onlyEmbed = cudaToyArtifact();
+  onlyEmbed.entries[kPrefillEntry].launches.resize(1);
+  onlyEmbed.entries[kPrefillEntry].outputs = {kPrefillX};
+  std::unique_ptr<CudaSession> embed = create(onlyEmbed);
+  ASSERT_TRUE(embed);
+  unsigned geometry[7];
+  LlamaKernelContext context;
+  for (int64_t seq : {1, 2, 3, 16}) {
+    std::vector<int32_t> tokens(size_t(seq), 1);
+    ASSERT_TRUE(
+        embed->run(prefill, {{tokens.data(), tokens.size() * 4}}, 0, seq).ok());
+    fake.lastLaunch(geometry, &context);
+    EXPECT_EQ(geometry[0], unsigned(1 + (seq + 1) / 2)) << "seq " << seq;
+    EXPECT_EQ(geometry[1], 2u);
+    EXPECT_EQ(geometry[2], 1u);
+    EXPECT_EQ(geometry[3], 32u);
+    EXPECT_EQ(geometry[4], 4u);
+    EXPECT_EQ(geometry[5], 1u);
+    EXPECT_EQ(geometry[6], 256u);
+    EXPECT_EQ(context.seq, seq);
+    EXPECT_EQ(context.batch, 1);
+  }
+  // A kernel without a geometry launches one block of one thread.
+  int32_t token = 2;
+  ASSERT_TRUE(
+      session->run(session->entryIndex("decode"), {{&token, 4}}, 7, 1).ok());
+  fake.lastLaunch(geometry, &context);
+  for (int i = 0; i < 6; ++i)
+    EXPECT_EQ(geometry[i], 1u) << i;
+  EXPECT_EQ(geometry[6], 0u);
+  EXPECT_EQ(context.position, 7);
+}
+
+TEST_F(CudaSessionTest, EveryLaunchIsCountedAndNothingLeaks) {
+  int before = fake.counter("llamacFakeCudaLaunches");
+  {
+    std::unique_ptr<CudaSession> session = create(cudaToyArtifact());
+    ASSERT_TRUE(session);
+    // The load entry ran once at creation.
+    EXPECT_EQ(fake.counter("llamacFakeCudaLaunches"), before + 1);
+    int32_t token = 1;
+    ASSERT_TRUE(
+        session->run(session->entryIndex("decode"), {{&token, 4}}, 0, 1).ok());
+    EXPECT_EQ(fake.counter("llamacFakeCudaLaunches"), before + 4);
+    EXPECT_GT(fake.counter("llamacFakeCudaLiveAllocations"), 0);
+    EXPECT_EQ(fake.counter("llamacFakeCudaRetainedContexts"), 1);
+  }
+  EXPECT_EQ(fake.counter("llamacFakeCudaLiveAllocations"), 0);
+  EXPECT_EQ(fake.counter("llamacFakeCudaRetainedContexts"), 0);
+}
+
+TEST_F(CudaSessionTest, ProfileCountsEveryKernel) {
+  std::unique_ptr<CudaSession> session = create(cudaToyArtifact());
+  ASSERT_TRUE(session);
+  session->setProfiling(true);
+  int32_t token = 1;
+  for (int32_t pos = 0; pos < 3; ++pos)
+    ASSERT_TRUE(
+        session->run(session->entryIndex("decode"), {{&token, 4}}, pos, 1)
+            .ok());
+  const std::vector<KernelTime> &profile = session->profile();
+  ASSERT_EQ(profile.size(), 4u);
+  EXPECT_EQ(profile[0].calls, 3u);
+  EXPECT_EQ(profile[1].calls, 0u); // k_pack runs in "load", before profiling.
+  EXPECT_EQ(profile[2].calls, 3u);
+  EXPECT_EQ(profile[3].calls, 3u);
+  session->clearProfile();
+  EXPECT_EQ(session->profile()[0].calls, 0u);
+}
+
+TEST_F(CudaSessionTest, BadCallsAreRefusedBeforeAnyLaunch) {
+  std::unique_ptr<CudaSession> session = create(cudaToyArtifact());
+  ASSERT_TRUE(session);
+  int decode = session->entryIndex("decode");
+  int before = fake.counter("llamacFakeCudaLaunches");
+  int32_t token = 8;
+  Status status = session->run(decode, {{&token, 4}}, 0, 1);
+  EXPECT_EQ(status.message(),
+            "m.art: entry 'decode': input 0 'tokens': token id 8 at index 0 "
+            "is outside the vocabulary of 8");
+  token = 1;
+  status = session->run(decode, {{&token, 4}}, 16, 1);
+  EXPECT_THAT(status.message(), HasSubstr("exceeds the KV cache capacity 16"));
+  EXPECT_EQ(fake.counter("llamacFakeCudaLaunches"), before);
+  EXPECT_THAT(session->lastTokenLogits(decode).message(),
+              HasSubstr("outputs read before a successful run"));
+}
+
+TEST_F(CudaSessionTest, DescribesTheDeviceAndTheChoice) {
+  ScopedEnv sm86("LLAMAC_FAKE_CUDA_SM", "86");
+  std::unique_ptr<CudaSession> session = create(cudaToyArtifact());
+  ASSERT_TRUE(session);
+  EXPECT_EQ(session->binaryChoice(),
+            "cubin sm_80 (binary compatible with sm_86)");
+  EXPECT_EQ(session->describe(),
+            "cuda Fake GPU (sm_86, 4 SMs, driver 13.0), cubin sm_80 (binary "
+            "compatible with sm_86)");
+}
+
+TEST_F(CudaSessionTest, ExactCubinIsLoaded) {
+  ScopedEnv sm90("LLAMAC_FAKE_CUDA_SM", "90");
+  // The sm_80 "cubin" is broken: loading it would fail.
+  std::unique_ptr<CudaSession> session =
+      create(cudaToyArtifact({{"cuda", "sm_80", "cubin", {1, 2, 3}},
+                              toyCudaBinary("sm_90", "cubin")}));
+  ASSERT_TRUE(session);
+  EXPECT_EQ(session->binaryChoice(), "cubin sm_90 (exact match)");
+}
+
+TEST_F(CudaSessionTest, PtxIsJittedForANewerMajor) {
+  ScopedEnv sm100("LLAMAC_FAKE_CUDA_SM", "100");
+  int jitted = fake.counter("llamacFakeCudaJitLoads");
+  std::unique_ptr<CudaSession> session = create(cudaToyArtifact(
+      {toyCudaBinary("sm_90", "cubin"), toyCudaBinary("compute_80", "ptx")}));
+  ASSERT_TRUE(session);
+  EXPECT_EQ(session->binaryChoice(),
+            "PTX compute_80 (JIT-compiled for sm_100)");
+  EXPECT_EQ(fake.counter("llamacFakeCudaJitLoads"), jitted + 1);
+  int32_t token = 3;
+  ASSERT_TRUE(
+      session->run(session->entryIndex("decode"), {{&token, 4}}, 0, 1).ok());
+  EXPECT_EQ(row(*session->lastTokenLogits(session->entryIndex("decode"))),
+            toyReference({3})[0]);
+}
+
+TEST_F(CudaSessionTest, PtxJitErrorShowsTheLog) {
+  std::string text = "FAKEPTX-ERROR";
+  EXPECT_EQ(createError(cudaToyArtifact(
+                {{"cuda", "compute_80", "ptx", {text.begin(), text.end()}}})),
+            "m.art: cuda binary (PTX compute_80 (JIT-compiled for sm_80)): "
+            "cuModuleLoadDataEx (PTX JIT): CUDA_ERROR_INVALID_PTX (fake "
+            "driver error); JIT log: line 3: syntax error");
+}
+
+TEST_F(CudaSessionTest, NoMatchingArch) {
+  ScopedEnv sm75("LLAMAC_FAKE_CUDA_SM", "75");
+  std::vector<BinarySpec> binaries;
+  for (const char *arch : {"sm_80", "sm_86", "sm_89", "sm_90"})
+    binaries.push_back(toyCudaBinary(arch, "cubin"));
+  binaries.push_back(toyCudaBinary("compute_80", "ptx"));
+  EXPECT_EQ(createError(cudaToyArtifact(binaries)),
+            "m.art: no matching arch: the device is sm_75; the artifact has "
+            "cubins for sm_80, sm_86, sm_89, sm_90 and PTX for compute_80, "
+            "which needs sm_80 or newer; recompile with --cuda-arch=sm_75");
+}
+
+TEST_F(CudaSessionTest, KernelAbiMismatch) {
+  EXPECT_EQ(
+      createError(cudaToyArtifact({toyCudaBinary("sm_80", "cubin", 99)})),
+      "m.art: cuda binary (cubin sm_80 (exact match)): kernel ABI version 99, "
+      "but this runtime calls 1; recompile the model with a matching llamac");
+}
+
+TEST_F(CudaSessionTest, MissingKernel) {
+  ArtifactSpec spec = cudaToyArtifact();
+  spec.kernels[2].symbol = "k_missing";
+  EXPECT_EQ(createError(spec),
+            "m.art: kernel 2 'k_missing': cuModuleGetFunction: "
+            "CUDA_ERROR_NOT_FOUND (fake driver error)");
+}
+
+TEST_F(CudaSessionTest, ArtifactWithoutCudaBinaries) {
+  EXPECT_EQ(createError(toyArtifact()),
+            "m.art: has no cuda binaries; recompile with --target=cuda, or "
+            "run it with --device cpu");
+}
+
+TEST_F(CudaSessionTest, NoDriver) {
+  ScopedEnv missing(kLibcudaEnvVar, "/nonexistent/libcuda.so.1");
+  EXPECT_THAT(createError(cudaToyArtifact()),
+              StartsWith("m.art: no CUDA driver: "
+                         "dlopen(/nonexistent/libcuda.so.1) failed: "
+                         "/nonexistent/libcuda.so.1: cannot open shared "
+                         "object file"));
+}
+
+TEST_F(CudaSessionTest, DriverWithoutTheApi) {
+  // Any shared object that is not a CUDA driver: the C library.
+  ScopedEnv notCuda(kLibcudaEnvVar, "libc.so.6");
+  EXPECT_EQ(createError(cudaToyArtifact()),
+            "m.art: no CUDA driver: libc.so.6 lacks cuInit (driver too old?)");
+}
+
+TEST_F(CudaSessionTest, NoGpu) {
+  ScopedEnv none("LLAMAC_FAKE_CUDA_DEVICES", "0");
+  EXPECT_EQ(createError(cudaToyArtifact()),
+            "m.art: no GPU: the CUDA driver reports 0 devices");
+}
+
+TEST_F(CudaSessionTest, NoGpuReportedByCuInit) {
+  ScopedEnv none("LLAMAC_FAKE_CUDA_DEVICES", "init-fails");
+  EXPECT_EQ(createError(cudaToyArtifact()),
+            "m.art: no GPU: the CUDA driver reports 0 devices (cuInit: "
+            "CUDA_ERROR_NO_DEVICE (fake driver error))");
+}
+
+TEST_F(CudaSessionTest, DeviceOrdinalOutOfRange) {
+  StatusOr<std::unique_ptr<CudaDevice>> device = CudaDevice::open(1);
+  EXPECT_EQ(device.message(),
+            "no GPU: device 1 requested, the CUDA driver reports 1 device");
+}
+
+//===----------------------------------------------------------------------===//
+// createExecutor: choosing the backend
+//===----------------------------------------------------------------------===//
+
+std::string backendOf(ArtifactSpec spec, Device device) {
+  MemoryWeights weights = toyWeights();
+  ExecutorOptions options;
+  options.origin = "m.art";
+  options.device = device;
+  StatusOr<std::unique_ptr<Executor>> executor =
+      createExecutor(std::move(spec), weights, options);
+  return executor.ok() ? (*executor)->describe() : executor.message();
+}
+
+TEST_F(CudaSessionTest, AutoRunsACudaOnlyArtifactOnTheGpu) {
+  EXPECT_THAT(backendOf(cudaToyArtifact(), Device::Auto),
+              StartsWith("cuda Fake GPU"));
+}
+
+TEST_F(CudaSessionTest, AutoRunsACpuOnlyArtifactOnTheCpu) {
+  EXPECT_THAT(backendOf(toyArtifact(), Device::Auto), StartsWith("cpu x86-64"));
+}
+
+TEST_F(CudaSessionTest, AutoPrefersAUsableGpuForAnArtifactWithBoth) {
+  ArtifactSpec both = cudaToyArtifact();
+  both.binaries.push_back({"cpu", "x86-64", "elf-shared-object",
+                           compileSharedObject(toyKernelSource())});
+  EXPECT_THAT(backendOf(both, Device::Auto), StartsWith("cuda Fake GPU"));
+  ScopedEnv missing(kLibcudaEnvVar, "/nonexistent/libcuda.so.1");
+  EXPECT_THAT(backendOf(both, Device::Auto), StartsWith("cpu x86-64"));
+  EXPECT_THAT(backendOf(both, Device::Cuda), HasSubstr("no CUDA driver"));
+}
+
+TEST_F(CudaSessionTest, ExplicitDeviceThatTheArtifactLacks) {
+  EXPECT_THAT(backendOf(cudaToyArtifact(), Device::Cpu),
+              HasSubstr("m.art: compiled for cuda (sm_80), not for the cpu "
+                        "target; recompile with --target=cpu"));
+  EXPECT_EQ(backendOf(toyArtifact(), Device::Cuda),
+            "m.art: has no cuda binaries; recompile with --target=cuda, or "
+            "run it with --device cpu");
+}
+
+TEST_F(CudaSessionTest, CudaArtifactWithoutADriverFailsClearly) {
+  ScopedEnv missing(kLibcudaEnvVar, "/nonexistent/libcuda.so.1");
+  EXPECT_THAT(backendOf(cudaToyArtifact(), Device::Auto),
+              StartsWith("m.art: no CUDA driver: dlopen("));
+}
+
+} // namespace

@@ -1,0 +1,293 @@
+//===- FakeCudaDriver.cpp - A libcuda.so.1 that runs kernels on the CPU ---===//
+//
+// The cuda executor is tested on machines without a GPU by pointing
+// LLAMAC_LIBCUDA at this library. It implements the driver functions the
+// runtime resolves, with "device memory" in host memory and "modules" that
+// are host shared objects whose kernels have the cpu ABI: a launch calls the
+// kernel once with the LlamaGpuArgs it was given, so everything the runtime
+// computes (addresses, contexts, grids, copies) is checked for real, while
+// what a GPU would do in parallel is done by one CPU call.
+//
+// Behaviour is set through the environment, read on every call:
+//   LLAMAC_FAKE_CUDA_DEVICES  device count (default 1); "init-fails" makes
+//                             cuInit return CUDA_ERROR_NO_DEVICE
+//   LLAMAC_FAKE_CUDA_SM       compute capability as "86" (default 80)
+// A module image is an ELF shared object (a "cubin"), or for
+// cuModuleLoadDataEx (PTX) the text "FAKEPTX:/path/to/kernels.so", or
+// "FAKEPTX-ERROR" to fail with a JIT log. Tests read what happened through
+// the llamacFake* functions at the end.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/CudaApi.h"
+#include "runtime/KernelAbi.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <dlfcn.h>
+#include <elf.h>
+#include <string>
+#include <sys/mman.h>
+#include <unistd.h>
+
+using namespace llamac::runtime;
+
+namespace {
+
+constexpr cu::Result kInvalidValue = 1;
+constexpr cu::Result kInvalidImage = 200;
+constexpr cu::Result kInvalidPtx = 218;
+
+int launches = 0;
+unsigned lastGeometry[7] = {0};
+LlamaKernelContext lastContext = {};
+int liveAllocations = 0;
+int retainedContexts = 0;
+int jitLoads = 0;
+int cubinLoads = 0;
+
+int deviceCount() {
+  const char *text = std::getenv("LLAMAC_FAKE_CUDA_DEVICES");
+  if (!text || !*text)
+    return 1;
+  return std::atoi(text);
+}
+
+int smVersion() {
+  const char *text = std::getenv("LLAMAC_FAKE_CUDA_SM");
+  return text && *text ? std::atoi(text) : 80;
+}
+
+cu::Module openLibrary(const void *image, size_t size) {
+  int fd = memfd_create("fake-cubin", MFD_CLOEXEC);
+  if (fd < 0 || write(fd, image, size) != ssize_t(size))
+    return nullptr;
+  std::string path = "/proc/self/fd/" + std::to_string(fd);
+  // The fd stays open: its path names the library while it is loaded.
+  return static_cast<cu::Module>(dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL));
+}
+
+struct FakeEvent {
+  std::chrono::steady_clock::time_point time;
+};
+
+} // namespace
+
+extern "C" {
+
+cu::Result cuInit(unsigned) {
+  const char *text = std::getenv("LLAMAC_FAKE_CUDA_DEVICES");
+  if (text && std::strcmp(text, "init-fails") == 0)
+    return cu::kErrorNoDevice;
+  return cu::kSuccess;
+}
+cu::Result cuDriverGetVersion(int *version) {
+  *version = 13000;
+  return cu::kSuccess;
+}
+cu::Result cuGetErrorName(cu::Result result, const char **name) {
+  switch (result) {
+  case cu::kSuccess:
+    *name = "CUDA_SUCCESS";
+    return cu::kSuccess;
+  case kInvalidValue:
+    *name = "CUDA_ERROR_INVALID_VALUE";
+    return cu::kSuccess;
+  case cu::kErrorNoDevice:
+    *name = "CUDA_ERROR_NO_DEVICE";
+    return cu::kSuccess;
+  case kInvalidImage:
+    *name = "CUDA_ERROR_INVALID_IMAGE";
+    return cu::kSuccess;
+  case kInvalidPtx:
+    *name = "CUDA_ERROR_INVALID_PTX";
+    return cu::kSuccess;
+  case cu::kErrorNotFound:
+    *name = "CUDA_ERROR_NOT_FOUND";
+    return cu::kSuccess;
+  }
+  return kInvalidValue;
+}
+cu::Result cuGetErrorString(cu::Result result, const char **text) {
+  const char *name = nullptr;
+  if (cuGetErrorName(result, &name) != cu::kSuccess)
+    return kInvalidValue;
+  *text = "fake driver error";
+  return cu::kSuccess;
+}
+cu::Result cuDeviceGetCount(int *count) {
+  *count = deviceCount();
+  return cu::kSuccess;
+}
+cu::Result cuDeviceGet(cu::Device *device, int ordinal) {
+  if (ordinal < 0 || ordinal >= deviceCount())
+    return kInvalidValue;
+  *device = ordinal;
+  return cu::kSuccess;
+}
+cu::Result cuDeviceGetAttribute(int *value, int attribute, cu::Device) {
+  if (attribute == cu::kAttributeComputeCapabilityMajor)
+    *value = smVersion() / 10;
+  else if (attribute == cu::kAttributeComputeCapabilityMinor)
+    *value = smVersion() % 10;
+  else if (attribute == cu::kAttributeMultiprocessorCount)
+    *value = 4;
+  else
+    return kInvalidValue;
+  return cu::kSuccess;
+}
+cu::Result cuDeviceGetName(char *name, int length, cu::Device) {
+  std::strncpy(name, "Fake GPU", size_t(length));
+  return cu::kSuccess;
+}
+cu::Result cuDevicePrimaryCtxRetain(cu::Context *context, cu::Device) {
+  static int dummy;
+  *context = reinterpret_cast<cu::Context>(&dummy);
+  ++retainedContexts;
+  return cu::kSuccess;
+}
+cu::Result cuDevicePrimaryCtxRelease_v2(cu::Device) {
+  --retainedContexts;
+  return cu::kSuccess;
+}
+cu::Result cuCtxSetCurrent(cu::Context) { return cu::kSuccess; }
+
+cu::Result cuModuleLoadData(cu::Module *module, const void *image) {
+  // An ELF file ends with its section header table.
+  const auto *header = static_cast<const Elf64_Ehdr *>(image);
+  if (std::memcmp(header->e_ident, ELFMAG, SELFMAG) != 0)
+    return kInvalidImage;
+  size_t size = header->e_shoff + size_t(header->e_shnum) * header->e_shentsize;
+  *module = openLibrary(image, size);
+  if (!*module)
+    return kInvalidImage;
+  ++cubinLoads;
+  return cu::kSuccess;
+}
+cu::Result cuModuleLoadDataEx(cu::Module *module, const void *image,
+                              unsigned count, cu::JitOption *options,
+                              void **values) {
+  const char *text = static_cast<const char *>(image);
+  if (std::strcmp(text, "FAKEPTX-ERROR") == 0) {
+    for (unsigned i = 0; i < count; ++i)
+      if (options[i] == cu::kJitErrorLogBuffer)
+        std::strcpy(static_cast<char *>(values[i]), "line 3: syntax error");
+    return kInvalidPtx;
+  }
+  if (std::strncmp(text, "FAKEPTX:", 8) != 0)
+    return kInvalidPtx;
+  *module = static_cast<cu::Module>(dlopen(text + 8, RTLD_NOW | RTLD_LOCAL));
+  if (!*module)
+    return kInvalidPtx;
+  ++jitLoads;
+  return cu::kSuccess;
+}
+cu::Result cuModuleUnload(cu::Module module) {
+  dlclose(module);
+  return cu::kSuccess;
+}
+cu::Result cuModuleGetFunction(cu::Function *function, cu::Module module,
+                               const char *name) {
+  *function = static_cast<cu::Function>(dlsym(module, name));
+  return *function ? cu::kSuccess : cu::kErrorNotFound;
+}
+cu::Result cuModuleGetGlobal_v2(cu::DevicePtr *pointer, size_t *bytes,
+                                cu::Module module, const char *name) {
+  void *address = dlsym(module, name);
+  if (!address)
+    return cu::kErrorNotFound;
+  *pointer = cu::DevicePtr(uintptr_t(address));
+  *bytes = sizeof(int);
+  return cu::kSuccess;
+}
+
+cu::Result cuMemAlloc_v2(cu::DevicePtr *pointer, size_t bytes) {
+  if (bytes == 0)
+    return kInvalidValue;
+  void *memory = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
+  // Garbage, as real device memory would hold.
+  std::memset(memory, 0xcd, bytes);
+  *pointer = cu::DevicePtr(uintptr_t(memory));
+  ++liveAllocations;
+  return cu::kSuccess;
+}
+cu::Result cuMemFree_v2(cu::DevicePtr pointer) {
+  std::free(reinterpret_cast<void *>(uintptr_t(pointer)));
+  --liveAllocations;
+  return cu::kSuccess;
+}
+cu::Result cuMemcpyHtoD_v2(cu::DevicePtr to, const void *from, size_t bytes) {
+  std::memcpy(reinterpret_cast<void *>(uintptr_t(to)), from, bytes);
+  return cu::kSuccess;
+}
+cu::Result cuMemcpyHtoDAsync_v2(cu::DevicePtr to, const void *from,
+                                size_t bytes, cu::Stream) {
+  return cuMemcpyHtoD_v2(to, from, bytes);
+}
+cu::Result cuMemcpyDtoH_v2(void *to, cu::DevicePtr from, size_t bytes) {
+  std::memcpy(to, reinterpret_cast<const void *>(uintptr_t(from)), bytes);
+  return cu::kSuccess;
+}
+cu::Result cuMemsetD8_v2(cu::DevicePtr to, unsigned char value, size_t bytes) {
+  std::memset(reinterpret_cast<void *>(uintptr_t(to)), value, bytes);
+  return cu::kSuccess;
+}
+
+cu::Result cuLaunchKernel(cu::Function function, unsigned gx, unsigned gy,
+                          unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                          unsigned shared, cu::Stream, void **params,
+                          void **extra) {
+  if (!params || extra || uint64_t(bx) * by * bz > 1024 || !gx || !gy || !gz)
+    return kInvalidValue;
+  const auto *args = static_cast<const LlamaGpuArgs *>(params[0]);
+  ++launches;
+  unsigned geometry[7] = {gx, gy, gz, bx, by, bz, shared};
+  std::memcpy(lastGeometry, geometry, sizeof(geometry));
+  lastContext = args->context;
+  reinterpret_cast<LlamaCpuKernel>(function)(args->buffers, &args->context);
+  return cu::kSuccess;
+}
+
+cu::Result cuStreamCreate(cu::Stream *stream, unsigned) {
+  static int dummy;
+  *stream = reinterpret_cast<cu::Stream>(&dummy);
+  return cu::kSuccess;
+}
+cu::Result cuStreamDestroy_v2(cu::Stream) { return cu::kSuccess; }
+cu::Result cuStreamSynchronize(cu::Stream) { return cu::kSuccess; }
+cu::Result cuEventCreate(cu::Event *event, unsigned) {
+  *event = reinterpret_cast<cu::Event>(new FakeEvent());
+  return cu::kSuccess;
+}
+cu::Result cuEventDestroy_v2(cu::Event event) {
+  delete reinterpret_cast<FakeEvent *>(event);
+  return cu::kSuccess;
+}
+cu::Result cuEventRecord(cu::Event event, cu::Stream) {
+  reinterpret_cast<FakeEvent *>(event)->time = std::chrono::steady_clock::now();
+  return cu::kSuccess;
+}
+cu::Result cuEventSynchronize(cu::Event) { return cu::kSuccess; }
+cu::Result cuEventElapsedTime(float *milliseconds, cu::Event start,
+                              cu::Event end) {
+  *milliseconds = std::chrono::duration<float, std::milli>(
+                      reinterpret_cast<FakeEvent *>(end)->time -
+                      reinterpret_cast<FakeEvent *>(start)->time)
+                      .count();
+  return cu::kSuccess;
+}
+
+// What the tests read.
+int llamacFakeCudaLaunches() { return launches; }
+void llamacFakeCudaLastLaunch(unsigned geometry[7],
+                              LlamaKernelContext *context) {
+  std::memcpy(geometry, lastGeometry, sizeof(lastGeometry));
+  *context = lastContext;
+}
+int llamacFakeCudaLiveAllocations() { return liveAllocations; }
+int llamacFakeCudaRetainedContexts() { return retainedContexts; }
+int llamacFakeCudaJitLoads() { return jitLoads; }
+int llamacFakeCudaCubinLoads() { return cubinLoads; }
+
+} // extern "C"
