@@ -6,6 +6,7 @@
 BUILD      ?= build
 BUILD_TYPE ?= Release
 MODEL      ?= llama2-7b
+JOBS       ?= $(shell nproc)
 
 # Debian 12 packages the build and the tests need.
 PACKAGES := cmake ninja-build ccache clang python3 \
@@ -23,7 +24,7 @@ run: build
 	$(BUILD)/bin/llamac --model $(MODEL) --emit=mlir
 
 test: build
-	ctest --test-dir $(BUILD) --output-on-failure
+	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
 
 # Installs only the packages that are missing, so it is quick when none are.
 deps:

@@ -248,13 +248,22 @@ llvm::Error Lowering::lowerFunction(func::FuncOp func) {
       if (ret.getNumOperands() == 0)
         return failure("entry '" + entry.name + "' returns nothing");
       for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
-        uint32_t id = bufferOf.lookup(v);
-        if (i == 0)
+        auto it = bufferOf.find(v);
+        if (it == bufferOf.end())
+          return failure("entry '" + entry.name + "': result " +
+                         llvm::Twine(i) + " has no buffer");
+        uint32_t id = it->second;
+        // The first result is the output; later ones are KV caches updated
+        // in place, or further outputs (the gradients of loss_and_grads),
+        // listed in order after the first.
+        BufferKind kind = spec.buffers[id].kind;
+        if (i == 0 || kind == BufferKind::Activation)
           entry.outputs.push_back(id);
-        else if (spec.buffers[id].kind != BufferKind::Cache)
+        else if (kind != BufferKind::Cache)
           return failure("entry '" + entry.name + "': result " +
                          llvm::Twine(i) +
-                         " is not a KV cache updated in place");
+                         " is neither an activation nor a KV cache updated "
+                         "in place");
       }
       continue;
     }

@@ -6,5 +6,6 @@
 include "ir/LlamaDialect.td"
 include "ir/LlamaAttrs.td"
 include "ir/LlamaOps.td"
+include "ir/LlamaGradOps.td"
 
 #endif // LLAMAC_IR_LLAMA_TD

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ir/LlamaOps.h"
+#include "ir/LlamaVerifier.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
@@ -20,7 +21,7 @@ using namespace llamac::llama;
 #define GET_OP_CLASSES
 #include "ir/LlamaOps.cpp.inc"
 
-namespace {
+namespace llamac::llama::detail {
 
 bool compatible(int64_t a, int64_t b) {
   return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
@@ -159,7 +160,9 @@ LogicalResult checkMatmulOperands(Operation *op, Value input, Value weight) {
   return checkSameElementType(op, weight, "weight", input, "input");
 }
 
-} // namespace
+} // namespace llamac::llama::detail
+
+using namespace llamac::llama::detail;
 
 //===----------------------------------------------------------------------===//
 

@@ -1,9 +1,10 @@
-//===- Passes.h - The llama fusion passes -----------------------*- C++ -*-===//
+//===- Passes.h - The llama passes ------------------------------*- C++ -*-===//
 
 #ifndef LLAMAC_PASSES_PASSES_H
 #define LLAMAC_PASSES_PASSES_H
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassManager.h"
 

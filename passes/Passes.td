@@ -1,4 +1,4 @@
-//===- Passes.td - The llama fusion passes -----------------*- tablegen -*-===//
+//===- Passes.td - The llama passes ------------------------*- tablegen -*-===//
 
 #ifndef LLAMAC_PASSES_PASSES_TD
 #define LLAMAC_PASSES_PASSES_TD
@@ -66,6 +66,36 @@ def FuseRoPEAttentionPass
     returns them) only after the attention.
   }];
   let dependentDialects = ["::llamac::llama::LlamaDialect"];
+}
+
+def AutodiffPass : Pass<"llama-autodiff", "::mlir::ModuleOp"> {
+  let summary = "Builds @loss_and_grads, the reverse-mode gradients of @forward_loss";
+  let description = [{
+    For every function tagged `llama.entry = "forward_loss"`, adds
+    `@loss_and_grads` with the same arguments (and argument attributes),
+    tagged `llama.entry = "loss_and_grads"`, returning the loss and then
+    `d(loss)/d(weight)` for every argument tagged `llama.weight`, in argument
+    order, each result tagged `{llama.grad_of = "<weight name>"}`. The forward
+    function is kept.
+
+    The body is the forward graph followed by its reverse sweep: each
+    unfused op becomes its backward op (`llama.matmul_grad`,
+    `llama.rmsnorm_grad`, `llama.rope_grad`, `llama.attention_grad`,
+    `llama.embedding_grad`, `llama.cross_entropy_grad`, `llama.silu_grad`;
+    `llama.mul` and `llama.add` become muls and pass-throughs), and
+    `mul(silu(gate), up)` with a single-use silu becomes one
+    `llama.swiglu_grad`. A value with several users (the residual stream, a
+    norm output shared by Q, K and V, a classifier tied to the embedding)
+    gets the `llama.add` of its users' contributions. A weight the loss does
+    not read gets a zero gradient.
+
+    It runs before fusion, and refuses, with an error naming the op, any op
+    it has no rule for (the fused ops, `llama.kv_cache_write`, attention over
+    more keys than queries), a loss that is not a single-use
+    `llama.cross_entropy`, and a module that already has `@loss_and_grads`.
+  }];
+  let dependentDialects = ["::llamac::llama::LlamaDialect",
+                           "::mlir::arith::ArithDialect"];
 }
 
 #endif // LLAMAC_PASSES_PASSES_TD

@@ -35,3 +35,20 @@ config.substitutions.append(("%python", config.python_executable))
 config.substitutions.append(("%scripts", os.path.join(config.test_source_root, "scripts")))
 config.substitutions.append(
     ("%llama_run_path", os.path.join(config.llamac_tools_dir, "llama-run")))
+
+# `REQUIRES: cuda` tests need a working driver and at least one GPU; the
+# driver is asked directly, as llama-run would.
+def _has_cuda_gpu():
+    import ctypes
+    try:
+        cuda = ctypes.CDLL(os.environ.get("LLAMAC_LIBCUDA", "libcuda.so.1"))
+    except OSError:
+        return False
+    count = ctypes.c_int(0)
+    return cuda.cuInit(0) == 0 and cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 \
+        and count.value > 0
+
+if _has_cuda_gpu():
+    config.available_features.add("cuda")
+else:
+    lit_config.note("no CUDA GPU: tests marked REQUIRES: cuda are UNSUPPORTED")

@@ -7,6 +7,7 @@
 
 #include "codegen/cpu/CpuEmitter.h"
 #include "codegen/cpu/CpuEmitterUtil.h"
+#include "codegen/cpu/CpuGradEmitter.h"
 
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -34,7 +35,9 @@ public:
   bool canEmit(Operation *op) const override {
     return isa<EmbeddingOp, RMSNormOp, MatmulOp, RoPEOp, KVCacheWriteOp,
                AttentionOp, SiLUOp, MulOp, AddOp, CrossEntropyOp, PackWeightsOp,
-               FusedMatmulOp, FusedRoPEAttentionOp>(op);
+               FusedMatmulOp, FusedRoPEAttentionOp, EmbeddingGradOp,
+               RMSNormGradOp, MatmulGradOp, RoPEGradOp, AttentionGradOp,
+               SiLUGradOp, SwiGLUGradOp, CrossEntropyGradOp>(op);
   }
 
   LogicalResult emitKernel(Operation *op, StringRef symbol,
@@ -63,6 +66,24 @@ public:
             [&](Operation *op) { return cpu::emitElementwise(op, symbol, os); })
         .Case([&](CrossEntropyOp op) {
           return cpu::emitCrossEntropy(op, symbol, os);
+        })
+        .Case([&](EmbeddingGradOp op) {
+          return cpu::emitEmbeddingGrad(op, symbol, os);
+        })
+        .Case([&](RMSNormGradOp op) {
+          return cpu::emitRMSNormGrad(op, symbol, os);
+        })
+        .Case([&](MatmulGradOp op) {
+          return cpu::emitMatmulGrad(op, symbol, os);
+        })
+        .Case([&](RoPEGradOp op) { return cpu::emitRoPEGrad(op, symbol, os); })
+        .Case([&](AttentionGradOp op) {
+          return cpu::emitAttentionGrad(op, symbol, os);
+        })
+        .Case<SiLUGradOp, SwiGLUGradOp>(
+            [&](Operation *op) { return cpu::emitSiLUGrads(op, symbol, os); })
+        .Case([&](CrossEntropyGradOp op) {
+          return cpu::emitCrossEntropyGrad(op, symbol, os);
         })
         .Default([&](Operation *op) {
           return op->emitOpError() << "has no CPU kernel";

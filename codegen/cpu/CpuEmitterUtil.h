@@ -9,6 +9,7 @@
 #ifndef LLAMAC_CODEGEN_CPU_CPUEMITTERUTIL_H
 #define LLAMAC_CODEGEN_CPU_CPUEMITTERUTIL_H
 
+#include "codegen/EmitterSupport.h"
 #include "ir/LlamaOps.h"
 
 #include "mlir/IR/BuiltinTypes.h"
@@ -20,17 +21,22 @@
 
 namespace llamac::codegen::cpu {
 
-/// The element types kernels store. f16 and bf16 are kept as their bits in
-/// `uint16_t` and computed in f32.
-enum class Elem { F32, F16, BF16 };
+/// f16 and bf16 are kept as their bits in `uint16_t` and computed in f32.
+using codegen::Elem;
+using codegen::elemBytes;
+using codegen::floatLiteral;
+
+/// How CPU kernels spell the launch context.
+inline constexpr codegen::ContextSpelling kCpuContext = {"the CPU target",
+                                                         "ctx->", ""};
 
 /// The element type of tensor `value`, or a diagnostic on `op`.
-mlir::FailureOr<Elem> elemOf(mlir::Operation *op, mlir::Value value);
+inline mlir::FailureOr<Elem> elemOf(mlir::Operation *op, mlir::Value value) {
+  return codegen::elemOf(op, value, kCpuContext.target);
+}
 
 /// The C type of one stored element.
 const char *cType(Elem elem);
-/// Bytes of one stored element.
-int64_t elemBytes(Elem elem);
 /// `expr` (an lvalue of `cType(elem)`) read as f32.
 std::string load(Elem elem, llvm::StringRef expr);
 /// The f32 `expr` rounded to `elem`, to the nearest even.
@@ -38,20 +44,21 @@ std::string store(Elem elem, llvm::StringRef expr);
 /// Suffix of the prelude's typed helpers (`llamaDot` + suffix).
 const char *helperSuffix(Elem elem);
 
-/// `value` rounded to f32 and printed exactly (a hex float literal).
-std::string floatLiteral(double value);
-
 /// Dimension `dim` of `type`: a literal when static; otherwise the launch
 /// context's batch (dimension 0) or sequence (dimension 1). Fails with a
 /// diagnostic on `op` for any other dynamic dimension.
-mlir::FailureOr<std::string> dimExpr(mlir::Operation *op,
-                                     mlir::RankedTensorType type, unsigned dim);
+inline mlir::FailureOr<std::string>
+dimExpr(mlir::Operation *op, mlir::RankedTensorType type, unsigned dim) {
+  return codegen::dimExpr(op, type, dim, kCpuContext);
+}
 /// The product of every dimension of `type` but the last: its row count.
 mlir::FailureOr<std::string> rowsExpr(mlir::Operation *op,
                                       mlir::RankedTensorType type);
 /// The static size of dimension `dim`, or a diagnostic on `op`.
-mlir::FailureOr<int64_t> staticDim(mlir::Operation *op,
-                                   mlir::RankedTensorType type, unsigned dim);
+inline mlir::FailureOr<int64_t>
+staticDim(mlir::Operation *op, mlir::RankedTensorType type, unsigned dim) {
+  return codegen::staticDim(op, type, dim, kCpuContext.target);
+}
 
 /// The literal of a position defined by `arith.constant`, else the launch
 /// context's position.

@@ -131,8 +131,7 @@ void emitAttentionCommon(raw_ostream &os, const AttentionPlan &plan) {
        << floatLiteral(*plan.scale) << "; };\n";
   else
     os << "  auto scoreOf = [](float dot) { return dot / "
-       << floatLiteral(std::sqrt(static_cast<float>(plan.headDim)))
-       << "; };\n";
+       << floatLiteral(std::sqrt(static_cast<float>(plan.headDim))) << "; };\n";
 }
 
 DecodeShape decodeShape(const AttentionPlan &plan) {

@@ -18,8 +18,7 @@ struct AttentionPlan {
   mlir::Operation *op = nullptr;
   int64_t heads = 0, kvHeads = 0, headDim = 0;
   std::optional<double> scale;
-  Elem query = Elem::F32, key = Elem::F32, value = Elem::F32,
-       out = Elem::F32;
+  Elem query = Elem::F32, key = Elem::F32, value = Elem::F32, out = Elem::F32;
   /// fused_rope_attention: RoPE on q and the new keys.
   bool rope = false;
   llama::RopeStyle style = llama::RopeStyle::Adjacent;

@@ -29,8 +29,8 @@ public:
 
   bool canEmit(Operation *op) const override {
     return isa<EmbeddingOp, RMSNormOp, MatmulOp, RoPEOp, KVCacheWriteOp,
-               AttentionOp, SiLUOp, MulOp, AddOp, CrossEntropyOp,
-               PackWeightsOp, FusedMatmulOp, FusedRoPEAttentionOp>(op);
+               AttentionOp, SiLUOp, MulOp, AddOp, CrossEntropyOp, PackWeightsOp,
+               FusedMatmulOp, FusedRoPEAttentionOp>(op);
   }
 
   LogicalResult emitKernel(Operation *op, StringRef symbol,

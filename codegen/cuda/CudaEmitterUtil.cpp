@@ -10,18 +10,6 @@ using namespace mlir;
 
 namespace llamac::codegen::cuda {
 
-FailureOr<Elem> elemOf(Operation *op, Value value) {
-  Type type = tensorType(value).getElementType();
-  if (type.isF32())
-    return Elem::F32;
-  if (type.isF16())
-    return Elem::F16;
-  if (type.isBF16())
-    return Elem::BF16;
-  return op->emitOpError() << "has element type " << type
-                           << ", which the CUDA target does not support";
-}
-
 const char *cudaType(Elem elem) {
   switch (elem) {
   case Elem::F32:
@@ -32,31 +20,6 @@ const char *cudaType(Elem elem) {
     return "__nv_bfloat16";
   }
   llvm_unreachable("unknown element type");
-}
-
-int64_t elemBytes(Elem elem) { return elem == Elem::F32 ? 4 : 2; }
-
-std::string floatLiteral(double value) {
-  float f = static_cast<float>(value);
-  char buffer[64];
-  // `%a` prints the exact binary value: no decimal round trip.
-  std::snprintf(buffer, sizeof(buffer), "%af", static_cast<double>(f));
-  return buffer;
-}
-
-FailureOr<std::string> dimExpr(Operation *op, RankedTensorType type,
-                               unsigned dim) {
-  int64_t size = type.getDimSize(dim);
-  if (!ShapedType::isDynamic(size))
-    return std::to_string(size) + "LL";
-  if (dim == 0)
-    return std::string("args.context.batch");
-  if (dim == 1)
-    return std::string("args.context.seq");
-  return op->emitOpError() << "has a dynamic dimension " << dim << " in "
-                           << type
-                           << "; the CUDA target only takes batch and "
-                              "sequence from the launch context";
 }
 
 FailureOr<Rows> rowsOf(Operation *op, RankedTensorType type) {
@@ -81,21 +44,9 @@ FailureOr<Rows> rowsOf(Operation *op, RankedTensorType type) {
   return rows;
 }
 
-FailureOr<int64_t> staticDim(Operation *op, RankedTensorType type,
-                             unsigned dim) {
-  int64_t size = type.getDimSize(dim);
-  if (!ShapedType::isDynamic(size))
-    return size;
-  return op->emitOpError() << "needs dimension " << dim << " of " << type
-                           << " to be static on the CUDA target";
-}
-
 std::string positionExpr(Value position) {
-  IntegerAttr literal;
-  if (auto constant = position.getDefiningOp<arith::ConstantOp>())
-    literal = dyn_cast<IntegerAttr>(constant.getValue());
-  if (literal)
-    return std::to_string(literal.getInt());
+  if (std::optional<int64_t> literal = constantPosition(position))
+    return std::to_string(*literal);
   return "args.context.position";
 }
 
@@ -106,8 +57,8 @@ void emitSignature(raw_ostream &os, Operation *op, StringRef symbol,
      << symbol << "(LlamaGpuArgs args) {\n";
 }
 
-void emitBuffer(raw_ostream &os, StringRef name, unsigned index,
-                StringRef type, bool isConst) {
+void emitBuffer(raw_ostream &os, StringRef name, unsigned index, StringRef type,
+                bool isConst) {
   StringRef qualifier = isConst ? "const " : "";
   os << "  " << qualifier << type << " *__restrict__ " << name << " = ("
      << qualifier << type << " *)args.buffers[" << index << "];\n";
@@ -116,8 +67,8 @@ void emitBuffer(raw_ostream &os, StringRef name, unsigned index,
 void setRowGrid(artifact::LaunchGeometry &geometry, unsigned axis,
                 const Rows &rows, uint32_t rowsPerBlock) {
   if (rows.constant) {
-    geometry.gridBase[axis] =
-        static_cast<uint32_t>((*rows.constant + rowsPerBlock - 1) / rowsPerBlock);
+    geometry.gridBase[axis] = static_cast<uint32_t>(
+        (*rows.constant + rowsPerBlock - 1) / rowsPerBlock);
     geometry.rowsPerBlock[axis] = 0;
   } else {
     geometry.gridBase[axis] = 0;

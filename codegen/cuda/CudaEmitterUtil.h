@@ -1,4 +1,5 @@
-//===- CudaEmitterUtil.h - Shared pieces of the CUDA kernel emitters -*- C++ -*-//
+//===- CudaEmitterUtil.h - Shared pieces of the CUDA kernel emitters -*- C++
+//-*-//
 //
 // What every CUDA kernel family needs to print: element types, dimensions
 // that are literals or come from the launch context, the kernel signature,
@@ -14,6 +15,7 @@
 #ifndef LLAMAC_CODEGEN_CUDA_CUDAEMITTERUTIL_H
 #define LLAMAC_CODEGEN_CUDA_CUDAEMITTERUTIL_H
 
+#include "codegen/EmitterSupport.h"
 #include "ir/LlamaOps.h"
 #include "runtime/ArtifactSpec.h"
 
@@ -27,18 +29,21 @@
 
 namespace llamac::codegen::cuda {
 
-/// The element types kernels store; all arithmetic is f32.
-enum class Elem { F32, F16, BF16 };
+using codegen::Elem;
+using codegen::elemBytes;
+using codegen::floatLiteral;
+
+/// How CUDA kernels spell the launch context.
+inline constexpr codegen::ContextSpelling kCudaContext = {
+    "the CUDA target", "args.context.", "LL"};
 
 /// The element type of tensor `value`, or a diagnostic on `op`.
-mlir::FailureOr<Elem> elemOf(mlir::Operation *op, mlir::Value value);
+inline mlir::FailureOr<Elem> elemOf(mlir::Operation *op, mlir::Value value) {
+  return codegen::elemOf(op, value, kCudaContext.target);
+}
+
 /// The CUDA type of one stored element (`float`, `__half`, `__nv_bfloat16`).
 const char *cudaType(Elem elem);
-/// Bytes of one stored element.
-int64_t elemBytes(Elem elem);
-
-/// `value` rounded to f32 and printed exactly (a hex float literal).
-std::string floatLiteral(double value);
 
 inline mlir::RankedTensorType tensorType(mlir::Value value) {
   return mlir::cast<mlir::RankedTensorType>(value.getType());
@@ -56,11 +61,15 @@ mlir::FailureOr<Rows> rowsOf(mlir::Operation *op, mlir::RankedTensorType type);
 
 /// Dimension `dim` of `type` as a `long long` expression: a literal when
 /// static, else the context's batch (dimension 0) or seq (dimension 1).
-mlir::FailureOr<std::string> dimExpr(mlir::Operation *op,
-                                     mlir::RankedTensorType type, unsigned dim);
+inline mlir::FailureOr<std::string>
+dimExpr(mlir::Operation *op, mlir::RankedTensorType type, unsigned dim) {
+  return codegen::dimExpr(op, type, dim, kCudaContext);
+}
 /// The static size of dimension `dim`, or a diagnostic on `op`.
-mlir::FailureOr<int64_t> staticDim(mlir::Operation *op,
-                                   mlir::RankedTensorType type, unsigned dim);
+inline mlir::FailureOr<int64_t>
+staticDim(mlir::Operation *op, mlir::RankedTensorType type, unsigned dim) {
+  return codegen::staticDim(op, type, dim, kCudaContext.target);
+}
 
 /// The literal of a position defined by `arith.constant`, else the launch
 /// context's position.

@@ -36,8 +36,8 @@ LogicalResult emitFlashAttention(raw_ostream &os, const AttentionPlan &plan,
   int64_t bkv = plan.headDim <= 128 ? 32 : 4096 / plan.headDim;
   emitSignature(os, plan.op, symbol, 256);
   emitAttentionCommon(os, plan);
-  os << "  constexpr int BQ = 64, BKV = " << bkv << ", TPQ = 4, VQ = "
-     << (plan.headDim % 16 == 0 ? 4 : 1) << ";\n";
+  os << "  constexpr int BQ = 64, BKV = " << bkv
+     << ", TPQ = 4, VQ = " << (plan.headDim % 16 == 0 ? 4 : 1) << ";\n";
   os << R"BODY(  constexpr int THREADS = 256, NG = D / (TPQ * VQ);
   // Key row t < newBase is old (cache, or the key operand), else it is the
   // call's key row t - newBase, rotated at position + t - newBase.

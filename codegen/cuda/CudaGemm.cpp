@@ -23,7 +23,8 @@ using namespace mlir;
 namespace llamac::codegen::cuda {
 
 /// Tile row i of the weight tile -> weight row, or -1 past the matrix.
-static const char *const weightRowText = R"BODY(  auto weightRow = [&](int i) -> long long {
+static const char *const weightRowText =
+    R"BODY(  auto weightRow = [&](int i) -> long long {
     if constexpr (SWIGLU) {
       const int c = c0 + i / 2; // even tile rows: gate c; odd: up c
       return c < COLS ? (long long)(i % 2) * COLS + c : -1;

@@ -102,8 +102,8 @@ void emitOperandsAndFinish(raw_ostream &os, const MatmulPlan &plan) {
   if (plan.residual)
     emitBuffer(os, "res", index++, "TR", true);
   for (unsigned i = 0; i < plan.results.size(); ++i)
-    emitBuffer(os, "out" + std::to_string(i), index++,
-               "TO" + std::to_string(i), false);
+    emitBuffer(os, "out" + std::to_string(i), index++, "TO" + std::to_string(i),
+               false);
 
   // The epilogue of one output: `acc` (and `up`, for SwiGLU) are raw dot
   // products, `scale` the row's 1/rms (1 without a norm).

@@ -1,4 +1,5 @@
-//===- CudaMatmulPlan.h - What a CUDA GEMM kernel is specialized on -*- C++ -*-//
+//===- CudaMatmulPlan.h - What a CUDA GEMM kernel is specialized on -*- C++
+//-*-//
 //
 // matmul and fused_matmul share one plan: shapes, element types, prologue,
 // epilogue, and which of the three kernel designs computes them. The plan

@@ -79,7 +79,8 @@ LogicalResult emitEmbedding(EmbeddingOp op, const RowShape &shape,
 
 LogicalResult emitRMSNorm(RMSNormOp op, const RowShape &shape,
                           raw_ostream &os) {
-  FailureOr<Elem> in = elemOf(op, op.getInput()), gain = elemOf(op, op.getGain()),
+  FailureOr<Elem> in = elemOf(op, op.getInput()),
+                  gain = elemOf(op, op.getGain()),
                   out = elemOf(op, op.getResult());
   if (failed(in) || failed(gain) || failed(out))
     return failure();
@@ -290,7 +291,8 @@ LogicalResult emitPackWeights(PackWeightsOp op, const RowShape &shape,
      << kColumnChunk << " : F;\n"
      << "  for (int c = c0 + threadIdx.x; c < c1; c += THREADS)\n"
      << "    out[r * F + c] = "
-     << (gain ? "llamaFromF<" + t + ">(llamaToF(w[row * F + c]) * llamaToF(gain[c]))"
+     << (gain ? "llamaFromF<" + t +
+                    ">(llamaToF(w[row * F + c]) * llamaToF(gain[c]))"
               : std::string("w[row * F + c]"))
      << ";\n";
   return success();
@@ -318,12 +320,10 @@ LogicalResult emitSimpleKernel(Operation *op, StringRef symbol,
           .Case([&](CrossEntropyOp op) {
             return emitCrossEntropy(op, symbol, *shape, os);
           })
-          .Case([&](PackWeightsOp op) {
-            return emitPackWeights(op, *shape, os);
-          })
-          .Case<SiLUOp, MulOp, AddOp>([&](Operation *op) {
-            return emitElementwise(op, *shape, os);
-          })
+          .Case(
+              [&](PackWeightsOp op) { return emitPackWeights(op, *shape, os); })
+          .Case<SiLUOp, MulOp, AddOp>(
+              [&](Operation *op) { return emitElementwise(op, *shape, os); })
           .Default([&](Operation *op) {
             return op->emitOpError() << "has no CUDA kernel";
           });
@@ -338,8 +338,8 @@ FailureOr<artifact::LaunchGeometry> simpleGeometry(Operation *op) {
   // One block per row; the elementwise and packing kernels also split the
   // row into chunks along y.
   bool chunked = isa<SiLUOp, MulOp, AddOp, PackWeightsOp>(op);
-  artifact::LaunchGeometry g = fixedGrid(
-      1, chunked ? ceilDiv(shape->width, kColumnChunk) : 1, 1, 256);
+  artifact::LaunchGeometry g =
+      fixedGrid(1, chunked ? ceilDiv(shape->width, kColumnChunk) : 1, 1, 256);
   setRowGrid(g, 0, shape->rows, 1);
   return g;
 }

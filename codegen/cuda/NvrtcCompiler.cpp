@@ -97,9 +97,8 @@ private:
       return failure("unknown CUDA architecture '" + arch +
                      "' (expected sm_XY or compute_XY)");
     nvrtcProgram raw = nullptr;
-    if (nvrtcResult r = nvrtcCreateProgram(&raw, source.c_str(),
-                                           "llamac_kernels.cu", 0, nullptr,
-                                           nullptr);
+    if (nvrtcResult r = nvrtcCreateProgram(
+            &raw, source.c_str(), "llamac_kernels.cu", 0, nullptr, nullptr);
         r != NVRTC_SUCCESS)
       return failure(llvm::Twine("nvrtcCreateProgram: ") +
                      nvrtcGetErrorString(r));
@@ -109,9 +108,8 @@ private:
     // expf/sqrtf/division are a small part of any kernel's time.
     std::string archFlag = "--gpu-architecture=" + arch;
     std::string include = "-I" + cudaIncludeDir();
-    const char *options[] = {archFlag.c_str(), "--std=c++17",
-                             "-default-device", "-lineinfo",
-                             include.c_str()};
+    const char *options[] = {archFlag.c_str(), "--std=c++17", "-default-device",
+                             "-lineinfo", include.c_str()};
     nvrtcResult compiled = nvrtcCompileProgram(
         program.get(), sizeof(options) / sizeof(options[0]), options);
     if (compiled != NVRTC_SUCCESS) {
@@ -133,8 +131,8 @@ private:
         return cubin.takeError();
       binaries.push_back(std::move(*cubin));
     }
-    if (!real || std::find(archs.begin(), archs.end(), virtualArch) !=
-                     archs.end()) {
+    if (!real ||
+        std::find(archs.begin(), archs.end(), virtualArch) != archs.end()) {
       auto ptx = fetch(program.get(), /*ptx=*/true, virtualArch);
       if (!ptx)
         return ptx.takeError();

@@ -128,6 +128,11 @@ cl::opt<bool> noFusion("no-fusion", cl::cat(targetCat),
                        cl::desc("Compile the unfused graph (one kernel per "
                                 "op), to compare against fusion"));
 
+cl::opt<bool> autodiff("autodiff", cl::cat(targetCat),
+                       cl::desc("With --entry=forward_loss: also build "
+                                "@loss_and_grads (llama-autodiff), before "
+                                "fusion"));
+
 cl::opt<bool> report("report", cl::cat(outputCat),
                      cl::desc("Print the per-kernel FLOPs, bytes and "
                               "arithmetic intensity, before and after "
@@ -318,6 +323,14 @@ int main(int argc, char **argv) {
   mlir::MLIRContext context;
   mlir::OwningOpRef<mlir::ModuleOp> module =
       buildModel(context, *config, *options);
+  if (autodiff) {
+    if (!llvm::is_contained(options->entries, EntryKind::ForwardLoss))
+      return fail("--autodiff: needs --entry=forward_loss");
+    mlir::PassManager pm(&context);
+    pm.addPass(createAutodiffPass());
+    if (mlir::failed(pm.run(*module)))
+      return fail("llama-autodiff failed");
+  }
 
   if (cachedTokens < 0)
     return fail("--context: must not be negative, got " +

@@ -29,16 +29,11 @@ namespace {
 /// Every preset, decode and prefill, f32 and bf16, for every architecture;
 /// the unfused ops of tiny and of the GQA preset too.
 const ModelCase cases[] = {
-    {"tiny", DType::F32, true},
-    {"tiny", DType::BF16, true},
-    {"tiny", DType::F32, false},
-    {"tiny", DType::BF16, false},
-    {"llama2-7b", DType::F32, true},
-    {"llama2-7b", DType::BF16, true},
-    {"llama2-13b", DType::F32, true},
-    {"llama2-13b", DType::BF16, true},
-    {"llama2-70b", DType::F32, true},
-    {"llama2-70b", DType::BF16, true},
+    {"tiny", DType::F32, true},         {"tiny", DType::BF16, true},
+    {"tiny", DType::F32, false},        {"tiny", DType::BF16, false},
+    {"llama2-7b", DType::F32, true},    {"llama2-7b", DType::BF16, true},
+    {"llama2-13b", DType::F32, true},   {"llama2-13b", DType::BF16, true},
+    {"llama2-70b", DType::F32, true},   {"llama2-70b", DType::BF16, true},
     {"llama2-70b", DType::BF16, false},
 };
 
@@ -74,9 +69,9 @@ TEST_P(CudaCompileTest, CompilesEveryKernel) {
   auto compiler = codegen::createNvrtcCompiler({arch});
   auto start = std::chrono::steady_clock::now();
   auto binaries = compiler->compile(spec.kernelSource);
-  double seconds = std::chrono::duration<double>(
-                       std::chrono::steady_clock::now() - start)
-                       .count();
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   if (!binaries) {
     std::string path = "/tmp/llamac-cuda-" + caseName(modelCase) + ".cu";
     std::ofstream(path) << spec.kernelSource;
@@ -95,8 +90,8 @@ TEST_P(CudaCompileTest, CompilesEveryKernel) {
     EXPECT_EQ(cubin.arch, arch);
     EXPECT_EQ(cubin.format, "cubin");
     ASSERT_GE(cubin.data.size(), 4u);
-    EXPECT_EQ(std::string(cubin.data.begin(), cubin.data.begin() + 4),
-              "\x7f" "ELF");
+    EXPECT_EQ(std::string(cubin.data.begin(), cubin.data.begin() + 4), "\x7f"
+                                                                       "ELF");
   }
   const artifact::BinarySpec &ptx = binaries->back();
   EXPECT_EQ(ptx.format, "ptx");

@@ -22,8 +22,8 @@ using namespace llamac::test;
 
 namespace {
 
-uint64_t gridOf(const artifact::LaunchGeometry &g, unsigned axis,
-                int64_t batch, int64_t seq) {
+uint64_t gridOf(const artifact::LaunchGeometry &g, unsigned axis, int64_t batch,
+                int64_t seq) {
   uint64_t grid = g.gridBase[axis];
   if (g.rowsPerBlock[axis])
     grid += (batch * seq + g.rowsPerBlock[axis] - 1) / g.rowsPerBlock[axis];
@@ -31,8 +31,7 @@ uint64_t gridOf(const artifact::LaunchGeometry &g, unsigned axis,
 }
 
 /// Walks the ops of a case with their geometry and emitted body.
-template <typename Fn>
-void forEachKernel(const ModelCase &c, Fn fn) {
+template <typename Fn> void forEachKernel(const ModelCase &c, Fn fn) {
   std::unique_ptr<MLIRContext> context = makeContext();
   std::string error;
   OwningOpRef<ModuleOp> module = buildCase(*context, c, error);
@@ -56,11 +55,11 @@ int64_t columnsOf(llama::FusedMatmulOp op) {
 }
 
 TEST(CudaGeometryTest, DecodeGemvCoversEveryColumn) {
-  forEachKernel({"llama2-70b", DType::BF16, true}, [](Operation *op,
-                                                      auto g, auto &body) {
+  forEachKernel({"llama2-70b", DType::BF16, true}, [](Operation *op, auto g,
+                                                      auto &body) {
     auto fused = dyn_cast<llama::FusedMatmulOp>(op);
-    if (!fused || !cast<RankedTensorType>(fused.getInput().getType())
-                       .hasStaticShape())
+    if (!fused ||
+        !cast<RankedTensorType>(fused.getInput().getType()).hasStaticShape())
       return;
     // 8 warps of 2 columns; nothing depends on the call's length.
     EXPECT_EQ(g.gridBase[0], (columnsOf(fused) + 15) / 16);
@@ -76,8 +75,8 @@ TEST(CudaGeometryTest, PrefillGemmTilesFollowTheCallLength) {
     forEachKernel({"llama2-7b", dtype, true}, [&](Operation *op, auto g,
                                                   auto &) {
       auto fused = dyn_cast<llama::FusedMatmulOp>(op);
-      if (!fused || cast<RankedTensorType>(fused.getInput().getType())
-                        .hasStaticShape())
+      if (!fused ||
+          cast<RankedTensorType>(fused.getInput().getType()).hasStaticShape())
         return;
       bool swiglu = fused.getEpilogue() == llama::Epilogue::SwiGLU;
       int64_t tileCols = (swiglu ? tileRows / 2 : tileRows);
@@ -114,8 +113,8 @@ TEST(CudaGeometryTest, FlashAttentionHasOneBlockPer64Queries) {
   forEachKernel({"llama2-70b", DType::BF16, true}, [](Operation *op, auto g,
                                                       auto &) {
     auto attention = dyn_cast<llama::FusedRoPEAttentionOp>(op);
-    if (!attention || cast<RankedTensorType>(attention.getQuery().getType())
-                          .hasStaticShape())
+    if (!attention ||
+        cast<RankedTensorType>(attention.getQuery().getType()).hasStaticShape())
       return;
     EXPECT_EQ(g.gridBase[0], 64u); // query heads
     EXPECT_EQ(g.block[0], 256u);
@@ -125,14 +124,13 @@ TEST(CudaGeometryTest, FlashAttentionHasOneBlockPer64Queries) {
 }
 
 TEST(CudaGeometryTest, RowKernelsHaveOneBlockPerRow) {
-  forEachKernel({"tiny", DType::F32, false}, [](Operation *op, auto g,
-                                                auto &) {
-    if (!isa<llama::EmbeddingOp, llama::RMSNormOp, llama::RoPEOp,
-             llama::SiLUOp, llama::AddOp, llama::KVCacheWriteOp>(op))
+  forEachKernel({"tiny", DType::F32, false}, [](Operation *op, auto g, auto &) {
+    if (!isa<llama::EmbeddingOp, llama::RMSNormOp, llama::RoPEOp, llama::SiLUOp,
+             llama::AddOp, llama::KVCacheWriteOp>(op))
       return;
     // A cache write walks the rows of its new values, not of the cache.
-    Value rows = isa<llama::KVCacheWriteOp>(op) ? op->getOperand(1)
-                                                : op->getResult(0);
+    Value rows =
+        isa<llama::KVCacheWriteOp>(op) ? op->getOperand(1) : op->getResult(0);
     auto type = cast<RankedTensorType>(rows.getType());
     if (type.hasStaticShape()) {
       EXPECT_EQ(g.gridBase[0], 1u) << op->getName().getStringRef().str();
@@ -147,21 +145,21 @@ TEST(CudaGeometryTest, SameBodySameGeometryAndNoDynamicSharedMemory) {
   for (const char *preset : {"tiny", "llama2-13b", "llama2-70b"})
     for (bool fused : {true, false}) {
       llvm::StringMap<artifact::LaunchGeometry> seen;
-      forEachKernel({preset, DType::BF16, fused}, [&](Operation *, auto g,
-                                                      auto &body) {
-        // The runtime sets no shared-memory attribute: static only.
-        EXPECT_EQ(g.sharedBytes, 0u);
-        EXPECT_GE(g.block[0], 32u);
-        EXPECT_LE(g.block[0] * g.block[1] * g.block[2], 1024u);
-        auto [it, inserted] = seen.try_emplace(body, g);
-        if (inserted)
-          return;
-        for (int i = 0; i < 3; ++i) {
-          EXPECT_EQ(it->second.gridBase[i], g.gridBase[i]);
-          EXPECT_EQ(it->second.rowsPerBlock[i], g.rowsPerBlock[i]);
-          EXPECT_EQ(it->second.block[i], g.block[i]);
-        }
-      });
+      forEachKernel(
+          {preset, DType::BF16, fused}, [&](Operation *, auto g, auto &body) {
+            // The runtime sets no shared-memory attribute: static only.
+            EXPECT_EQ(g.sharedBytes, 0u);
+            EXPECT_GE(g.block[0], 32u);
+            EXPECT_LE(g.block[0] * g.block[1] * g.block[2], 1024u);
+            auto [it, inserted] = seen.try_emplace(body, g);
+            if (inserted)
+              return;
+            for (int i = 0; i < 3; ++i) {
+              EXPECT_EQ(it->second.gridBase[i], g.gridBase[i]);
+              EXPECT_EQ(it->second.rowsPerBlock[i], g.rowsPerBlock[i]);
+              EXPECT_EQ(it->second.block[i], g.block[i]);
+            }
+          });
     }
 }
 

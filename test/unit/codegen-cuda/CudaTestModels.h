@@ -1,4 +1,5 @@
-//===- CudaTestModels.h - Kernel sources of whole models for the tests -*- C++ -*-//
+//===- CudaTestModels.h - Kernel sources of whole models for the tests -*- C++
+//-*-//
 //
 // Builds a preset's entry points with the frontend, optionally fuses them,
 // and lowers them to kernels with the CUDA emitter, as llamac does.
@@ -36,9 +37,8 @@ artifact::ArtifactSpec lowerCase(const ModelCase &c, std::string &error);
 std::unique_ptr<mlir::MLIRContext> makeContext();
 
 /// Builds (and with `fused`, fuses) the module of a case.
-mlir::OwningOpRef<mlir::ModuleOp> buildCase(mlir::MLIRContext &context,
-                                            const ModelCase &c,
-                                            std::string &error);
+mlir::OwningOpRef<mlir::ModuleOp>
+buildCase(mlir::MLIRContext &context, const ModelCase &c, std::string &error);
 
 } // namespace llamac::test
 

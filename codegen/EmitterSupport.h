@@ -1,0 +1,64 @@
+//===- EmitterSupport.h - What every target's emitters share ----*- C++ -*-===//
+//
+// The target-independent half of printing a kernel: which element type a
+// tensor stores, exact float literals, and which dimensions are literals and
+// which come from the launch context. Each target spells the context its own
+// way (`ctx->seq` on the CPU, `args.context.seq` on CUDA) and wraps these.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LLAMAC_CODEGEN_EMITTERSUPPORT_H
+#define LLAMAC_CODEGEN_EMITTERSUPPORT_H
+
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Operation.h"
+#include "mlir/Support/LogicalResult.h"
+
+#include <optional>
+#include <string>
+
+namespace llamac::codegen {
+
+/// The element types kernels store; all arithmetic is f32.
+enum class Elem { F32, F16, BF16 };
+
+/// The element type of tensor `value`, or a diagnostic on `op` naming
+/// `target`.
+mlir::FailureOr<Elem> elemOf(mlir::Operation *op, mlir::Value value,
+                             llvm::StringRef target);
+
+/// Bytes of one stored element.
+inline int64_t elemBytes(Elem elem) { return elem == Elem::F32 ? 4 : 2; }
+
+/// `value` rounded to f32 and printed exactly (a hex float literal), so the
+/// kernel sees the float the compiler computed, with no decimal round trip.
+std::string floatLiteral(double value);
+
+/// How a target's kernels read the launch context and write literals.
+struct ContextSpelling {
+  /// "the CPU target"
+  llvm::StringRef target;
+  /// Prefix of the context fields: "ctx->" or "args.context.".
+  llvm::StringRef prefix;
+  /// Suffix of an integer literal: "" or "LL".
+  llvm::StringRef literalSuffix;
+};
+
+/// Dimension `dim` of `type`: a literal when static, else the context's
+/// batch (dimension 0) or seq (dimension 1); any other dynamic dimension is a
+/// diagnostic on `op`.
+mlir::FailureOr<std::string> dimExpr(mlir::Operation *op,
+                                     mlir::RankedTensorType type, unsigned dim,
+                                     const ContextSpelling &spelling);
+
+/// The static size of dimension `dim`, or a diagnostic on `op`.
+mlir::FailureOr<int64_t> staticDim(mlir::Operation *op,
+                                   mlir::RankedTensorType type, unsigned dim,
+                                   llvm::StringRef target);
+
+/// The value of a position defined by `arith.constant`, if it is one.
+std::optional<int64_t> constantPosition(mlir::Value position);
+
+} // namespace llamac::codegen
+
+#endif // LLAMAC_CODEGEN_EMITTERSUPPORT_H

@@ -1,0 +1,423 @@
+//===- CpuGradEmitter.cpp - Kernels of the backward ops -------------------===//
+//
+// The backward ops of llama-autodiff as plain loops, computed in f32 and
+// rounded to the element type once. Reductions over rows (weight, gain and
+// table gradients, the K/V gradients of attention) are split so that each
+// thread owns whole output rows: no atomics, and the same sums in the same
+// order whatever the thread count.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/cpu/CpuGradEmitter.h"
+#include "codegen/cpu/CpuEmitterUtil.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace llamac::llama;
+
+namespace llamac::codegen::cpu {
+
+/// Elements per work item of an elementwise loop (as the forward kernels).
+static constexpr int64_t gradChunkElements = 16384;
+
+LogicalResult emitEmbeddingGrad(EmbeddingGradOp op, StringRef symbol,
+                                raw_ostream &os) {
+  FailureOr<Elem> elem = elemOf(op, op.getResult());
+  FailureOr<int64_t> vocab = staticDim(op, tensorType(op.getResult()), 0);
+  FailureOr<int64_t> dim = staticDim(op, tensorType(op.getResult()), 1);
+  FailureOr<std::string> rows = rowsExpr(op, tensorType(op.getDy()));
+  if (failed(elem) || failed(vocab) || failed(dim) || failed(rows))
+    return failure();
+  emitSignature(os, op, symbol);
+  os << "  constexpr int64_t V = " << *vocab << ", F = " << *dim << ";\n"
+     << "  const int64_t rows = " << *rows << ";\n";
+  emitBuffer(os, "tokens", 0, "int32_t", true);
+  emitBuffer(os, "dy", 1, cType(*elem), true);
+  emitBuffer(os, "out", 2, cType(*elem), false);
+  // Each thread owns a range of columns, so the scatter-add needs no
+  // atomics and sums the rows of one token in row order.
+  os << "  float *__restrict acc = llamaScratch(0, V * F);\n"
+     << "  memset(acc, 0, V * F * sizeof(float));\n"
+     << "  for (int64_t r = 0; r < rows; ++r) {\n"
+     << "    const int32_t token = tokens[r];\n"
+     << "    if (token < 0 || token >= V)\n"
+     << "      continue;\n"
+     << "#pragma omp simd\n"
+     << "    for (int64_t i = 0; i < F; ++i)\n"
+     << "      acc[(int64_t)token * F + i] += " << load(*elem, "dy[r * F + i]")
+     << ";\n"
+     << "  }\n"
+     << "#pragma omp simd\n"
+     << "  for (int64_t i = 0; i < V * F; ++i)\n"
+     << "    out[i] = " << store(*elem, "acc[i]") << ";\n"
+     << "}\n";
+  return success();
+}
+
+LogicalResult emitRMSNormGrad(RMSNormGradOp op, StringRef symbol,
+                              raw_ostream &os) {
+  FailureOr<Elem> elem = elemOf(op, op.getInput()),
+                  gain = elemOf(op, op.getGain());
+  FailureOr<int64_t> features = staticDim(op, tensorType(op.getInput()), 2);
+  FailureOr<std::string> rows = rowsExpr(op, tensorType(op.getInput()));
+  if (failed(elem) || failed(gain) || failed(features) || failed(rows))
+    return failure();
+  std::string t = cType(*elem), tg = cType(*gain);
+  emitSignature(os, op, symbol);
+  os << "  constexpr int64_t F = " << *features << ";\n"
+     << "  const int64_t rows = " << *rows << ";\n";
+  emitBuffer(os, "in", 0, t, true);
+  emitBuffer(os, "gain", 1, tg, true);
+  emitBuffer(os, "dy", 2, t, true);
+  emitBuffer(os, "dx", 3, t, false);
+  emitBuffer(os, "dgain", 4, tg, false);
+  // dx[i] = r (g[i] dy[i] - x[i] r² mean(g dy x)), r = 1/rms(x); the
+  // per-row r is kept for the gain's column sums.
+  os << "  float *__restrict inv = llamaScratch(0, rows);\n"
+     << "  auto body = [&](int64_t r) {\n"
+     << "    float ss = 0.0f, dot = 0.0f;\n"
+     << "#pragma omp simd reduction(+ : ss, dot)\n"
+     << "    for (int64_t i = 0; i < F; ++i) {\n"
+     << "      const float v = " << load(*elem, "in[r * F + i]") << ";\n"
+     << "      ss += v * v;\n"
+     << "      dot += " << load(*gain, "gain[i]") << " * "
+     << load(*elem, "dy[r * F + i]") << " * v;\n"
+     << "    }\n"
+     << "    ss /= (float)F;\n"
+     << "    ss += " << floatLiteral(op.getEpsilon().convertToDouble()) << ";\n"
+     << "    const float rinv = 1.0f / sqrtf(ss);\n"
+     << "    inv[r] = rinv;\n"
+     << "    const float c = rinv * rinv * dot / (float)F;\n"
+     << "#pragma omp simd\n"
+     << "    for (int64_t i = 0; i < F; ++i)\n"
+     << "      dx[r * F + i] = "
+     << store(*elem, "rinv * (" + load(*gain, "gain[i]") + " * " +
+                         load(*elem, "dy[r * F + i]") + " - " +
+                         load(*elem, "in[r * F + i]") + " * c)")
+     << ";\n"
+     << "  };\n"
+     << "  llamaParallelFor(ctx, rows, rows * F, body);\n"
+     << "  float *__restrict acc = llamaScratch(1, F);\n"
+     << "  memset(acc, 0, F * sizeof(float));\n"
+     << "  for (int64_t r = 0; r < rows; ++r) {\n"
+     << "#pragma omp simd\n"
+     << "    for (int64_t i = 0; i < F; ++i)\n"
+     << "      acc[i] += " << load(*elem, "dy[r * F + i]") << " * "
+     << load(*elem, "in[r * F + i]") << " * inv[r];\n"
+     << "  }\n"
+     << "  for (int64_t i = 0; i < F; ++i)\n"
+     << "    dgain[i] = " << store(*gain, "acc[i]") << ";\n"
+     << "}\n";
+  return success();
+}
+
+LogicalResult emitMatmulGrad(MatmulGradOp op, StringRef symbol,
+                             raw_ostream &os) {
+  FailureOr<Elem> elem = elemOf(op, op.getInput()),
+                  welem = elemOf(op, op.getWeight());
+  FailureOr<int64_t> k = staticDim(op, tensorType(op.getWeight()), 1);
+  FailureOr<int64_t> n = staticDim(op, tensorType(op.getWeight()), 0);
+  FailureOr<std::string> rows = rowsExpr(op, tensorType(op.getInput()));
+  if (failed(elem) || failed(welem) || failed(k) || failed(n) || failed(rows))
+    return failure();
+  std::string t = cType(*elem), tw = cType(*welem);
+  emitSignature(os, op, symbol);
+  os << "  constexpr int64_t K = " << *k << ", N = " << *n << ";\n"
+     << "  const int64_t rows = " << *rows << ";\n";
+  emitBuffer(os, "x", 0, t, true);
+  emitBuffer(os, "w", 1, tw, true);
+  emitBuffer(os, "dy", 2, t, true);
+  emitBuffer(os, "dx", 3, t, false);
+  emitBuffer(os, "dw", 4, tw, false);
+  // dx = dy · W, one row per work item; dW = dyᵀ · x, one weight row per
+  // work item, summing over the activation rows in order.
+  os << "  auto dxRow = [&](int64_t r) {\n"
+     << "    float *__restrict acc = llamaScratch(2, K);\n"
+     << "    for (int64_t k = 0; k < K; ++k)\n"
+     << "      acc[k] = 0.0f;\n"
+     << "    for (int64_t n = 0; n < N; ++n) {\n"
+     << "      const float a = " << load(*elem, "dy[r * N + n]") << ";\n"
+     << "#pragma omp simd\n"
+     << "      for (int64_t k = 0; k < K; ++k)\n"
+     << "        acc[k] += a * " << load(*welem, "w[n * K + k]") << ";\n"
+     << "    }\n"
+     << "    for (int64_t k = 0; k < K; ++k)\n"
+     << "      dx[r * K + k] = " << store(*elem, "acc[k]") << ";\n"
+     << "  };\n"
+     << "  llamaParallelFor(ctx, rows, rows * N * K, dxRow);\n"
+     << "  auto dwRow = [&](int64_t n) {\n"
+     << "    float *__restrict acc = llamaScratch(3, K);\n"
+     << "    for (int64_t k = 0; k < K; ++k)\n"
+     << "      acc[k] = 0.0f;\n"
+     << "    for (int64_t r = 0; r < rows; ++r) {\n"
+     << "      const float a = " << load(*elem, "dy[r * N + n]") << ";\n"
+     << "#pragma omp simd\n"
+     << "      for (int64_t k = 0; k < K; ++k)\n"
+     << "        acc[k] += a * " << load(*elem, "x[r * K + k]") << ";\n"
+     << "    }\n"
+     << "    for (int64_t k = 0; k < K; ++k)\n"
+     << "      dw[n * K + k] = " << store(*welem, "acc[k]") << ";\n"
+     << "  };\n"
+     << "  llamaParallelFor(ctx, N, rows * N * K, dwRow);\n"
+     << "}\n";
+  return success();
+}
+
+LogicalResult emitRoPEGrad(RoPEGradOp op, StringRef symbol, raw_ostream &os) {
+  RankedTensorType type = tensorType(op.getDy());
+  FailureOr<Elem> elem = elemOf(op, op.getDy());
+  FailureOr<std::string> batch = dimExpr(op, type, 0);
+  FailureOr<std::string> seq = dimExpr(op, type, 1);
+  FailureOr<int64_t> features = staticDim(op, type, 2);
+  if (failed(elem) || failed(batch) || failed(seq) || failed(features))
+    return failure();
+  int64_t headDim = op.getHeadDim(), half = headDim / 2;
+  std::string a = op.getStyle() == RopeStyle::Adjacent ? "2 * i" : "i";
+  std::string b = op.getStyle() == RopeStyle::Adjacent
+                      ? "2 * i + 1"
+                      : "i + " + std::to_string(half);
+  emitSignature(os, op, symbol);
+  os << "  constexpr int64_t F = " << *features << ", D = " << headDim << ";\n"
+     << "  const int64_t batch = " << *batch << ", seq = " << *seq << ";\n"
+     << "  const int32_t position = " << positionExpr(op.getPosition())
+     << ";\n";
+  emitBuffer(os, "in", 0, cType(*elem), true);
+  emitBuffer(os, "out", 1, cType(*elem), false);
+  // The same angles as the forward kernel, rotated the other way.
+  emitRoPETable(os, headDim, op.getTheta().convertToDouble());
+  os << "  for (int64_t r = 0; r < batch * seq; ++r) {\n"
+     << "    const float *row = cs + (r % seq) * D;\n"
+     << "    for (int64_t h = 0; h < F / D; ++h) {\n"
+     << "      const " << cType(*elem) << " *src = in + r * F + h * D;\n"
+     << "      " << cType(*elem) << " *dst = out + r * F + h * D;\n"
+     << "      for (int64_t i = 0; i < " << half << "; ++i) {\n"
+     << "        const float fcr = row[i], fci = row[" << half << " + i];\n"
+     << "        const float v0 = " << load(*elem, "src[" + a + "]")
+     << ", v1 = " << load(*elem, "src[" + b + "]") << ";\n"
+     << "        dst[" << a << "] = " << store(*elem, "v0 * fcr + v1 * fci")
+     << ";\n"
+     << "        dst[" << b << "] = " << store(*elem, "v1 * fcr - v0 * fci")
+     << ";\n"
+     << "      }\n"
+     << "    }\n"
+     << "  }\n"
+     << "}\n";
+  return success();
+}
+
+LogicalResult emitAttentionGrad(AttentionGradOp op, StringRef symbol,
+                                raw_ostream &os) {
+  RankedTensorType qType = tensorType(op.getQuery());
+  RankedTensorType kType = tensorType(op.getKey());
+  FailureOr<Elem> elem = elemOf(op, op.getQuery());
+  FailureOr<std::string> batch = dimExpr(op, qType, 0);
+  FailureOr<std::string> seq = dimExpr(op, qType, 1);
+  FailureOr<std::string> keys = dimExpr(op, kType, 1);
+  FailureOr<int64_t> qFeatures = staticDim(op, qType, 2);
+  FailureOr<int64_t> kvFeatures = staticDim(op, kType, 2);
+  if (failed(elem) || failed(batch) || failed(seq) || failed(keys) ||
+      failed(qFeatures) || failed(kvFeatures))
+    return failure();
+  int64_t heads = op.getNumHeads(), kvHeads = op.getNumKvHeads();
+  int64_t d = *qFeatures / heads;
+  double scale = op.getScale() ? op.getScale()->convertToDouble()
+                               : 1.0 / std::sqrt(static_cast<double>(d));
+  std::string t = cType(*elem);
+  auto ld = [&](StringRef expr) { return load(*elem, expr); };
+  emitSignature(os, op, symbol);
+  os << "  constexpr int64_t D = " << d << ", H = " << heads
+     << ", KVH = " << kvHeads << ", G = H / KVH;\n"
+     << "  constexpr int64_t QF = H * D, KF = KVH * D;\n"
+     << "  constexpr float scale = " << floatLiteral(scale) << ";\n"
+     << "  const int64_t batch = " << *batch << ", seq = " << *seq
+     << ", L = " << *keys << ";\n"
+     << "  const int32_t position = " << positionExpr(op.getPosition())
+     << ";\n";
+  emitBuffer(os, "q", 0, t, true);
+  emitBuffer(os, "k", 1, t, true);
+  emitBuffer(os, "v", 2, t, true);
+  emitBuffer(os, "dout", 3, t, true);
+  emitBuffer(os, "dq", 4, t, false);
+  emitBuffer(os, "dk", 5, t, false);
+  emitBuffer(os, "dv", 6, t, false);
+  // One work item per (batch row, KV head): it owns the dK and dV of that
+  // head, summed over its group of query heads in f32 scratch, and the dQ
+  // of the group. The probabilities are recomputed, never stored.
+  os << "  auto body = [&](int64_t item) {\n"
+     << "    const int64_t b = item / KVH, g = item % KVH;\n"
+     << "    float *__restrict scratch = llamaScratch(2, 2 * L * D + 2 * L);\n"
+     << "    float *__restrict accK = scratch, *__restrict accV = scratch + L "
+        "* D;\n"
+     << "    float *__restrict p = scratch + 2 * L * D, *__restrict dp = p + "
+        "L;\n"
+     << "    for (int64_t i = 0; i < 2 * L * D; ++i)\n"
+     << "      scratch[i] = 0.0f;\n"
+     << "    for (int64_t h = g * G; h < (g + 1) * G; ++h) {\n"
+     << "      for (int64_t s = 0; s < seq; ++s) {\n"
+     << "        const " << t << " *qs = q + (b * seq + s) * QF + h * D;\n"
+     << "        const " << t << " *dos = dout + (b * seq + s) * QF + h * D;\n"
+     << "        int64_t last = (int64_t)position + s;\n"
+     << "        if (last > L - 1)\n"
+     << "          last = L - 1;\n"
+     << "        float maxScore = -INFINITY;\n"
+     << "        for (int64_t j = 0; j <= last; ++j) {\n"
+     << "          const " << t << " *kj = k + (b * L + j) * KF + g * D;\n"
+     << "          const " << t << " *vj = v + (b * L + j) * KF + g * D;\n"
+     << "          float dot = 0.0f, dov = 0.0f;\n"
+     << "#pragma omp simd reduction(+ : dot, dov)\n"
+     << "          for (int64_t i = 0; i < D; ++i) {\n"
+     << "            dot += " << ld("qs[i]") << " * " << ld("kj[i]") << ";\n"
+     << "            dov += " << ld("dos[i]") << " * " << ld("vj[i]") << ";\n"
+     << "          }\n"
+     << "          p[j] = dot * scale;\n"
+     << "          dp[j] = dov;\n"
+     << "          maxScore = p[j] > maxScore ? p[j] : maxScore;\n"
+     << "        }\n"
+     << "        float sum = 0.0f;\n"
+     << "        for (int64_t j = 0; j <= last; ++j) {\n"
+     << "          p[j] = llamaExp(p[j] - maxScore);\n"
+     << "          sum += p[j];\n"
+     << "        }\n"
+     << "        float pdp = 0.0f;\n"
+     << "        for (int64_t j = 0; j <= last; ++j) {\n"
+     << "          p[j] /= sum;\n"
+     << "          pdp += p[j] * dp[j];\n"
+     << "        }\n"
+     << "        float accQ[D];\n"
+     << "        for (int64_t i = 0; i < D; ++i)\n"
+     << "          accQ[i] = 0.0f;\n"
+     << "        for (int64_t j = 0; j <= last; ++j) {\n"
+     << "          const " << t << " *kj = k + (b * L + j) * KF + g * D;\n"
+     << "          const float ds = p[j] * (dp[j] - pdp) * scale;\n"
+     << "#pragma omp simd\n"
+     << "          for (int64_t i = 0; i < D; ++i) {\n"
+     << "            accQ[i] += ds * " << ld("kj[i]") << ";\n"
+     << "            accK[j * D + i] += ds * " << ld("qs[i]") << ";\n"
+     << "            accV[j * D + i] += p[j] * " << ld("dos[i]") << ";\n"
+     << "          }\n"
+     << "        }\n"
+     << "        " << t << " *dqs = dq + (b * seq + s) * QF + h * D;\n"
+     << "        for (int64_t i = 0; i < D; ++i)\n"
+     << "          dqs[i] = " << store(*elem, "accQ[i]") << ";\n"
+     << "      }\n"
+     << "    }\n"
+     << "    for (int64_t j = 0; j < L; ++j)\n"
+     << "      for (int64_t i = 0; i < D; ++i) {\n"
+     << "        dk[(b * L + j) * KF + g * D + i] = "
+     << store(*elem, "accK[j * D + i]") << ";\n"
+     << "        dv[(b * L + j) * KF + g * D + i] = "
+     << store(*elem, "accV[j * D + i]") << ";\n"
+     << "      }\n"
+     << "  };\n"
+     << "  llamaParallelFor(ctx, batch * KVH, batch * H * seq * L * D * 4, "
+        "body);\n"
+     << "}\n";
+  return success();
+}
+
+/// silu_grad and swiglu_grad: one pass over the elements.
+LogicalResult emitSiLUGrads(Operation *op, StringRef symbol, raw_ostream &os) {
+  Value first = op->getOperand(0);
+  FailureOr<Elem> elem = elemOf(op, first);
+  RankedTensorType type = tensorType(first);
+  std::string count = "(int64_t)1";
+  for (unsigned d = 0; d < type.getRank(); ++d) {
+    FailureOr<std::string> dim = dimExpr(op, type, d);
+    if (failed(dim))
+      return failure();
+    count += " * " + *dim;
+  }
+  if (failed(elem))
+    return failure();
+  bool swiglu = isa<SwiGLUGradOp>(op);
+  std::string t = cType(*elem);
+  emitSignature(os, op, symbol);
+  os << "  const int64_t count = " << count << ";\n";
+  emitBuffer(os, "x", 0, t, true);
+  unsigned index = 1;
+  if (swiglu)
+    emitBuffer(os, "up", index++, t, true);
+  emitBuffer(os, "dy", index++, t, true);
+  emitBuffer(os, "out", index++, t, false);
+  if (swiglu)
+    emitBuffer(os, "dup", index++, t, false);
+  os << "  auto body = [&](int64_t chunk) {\n"
+     << "    const int64_t begin = chunk * " << gradChunkElements << ";\n"
+     << "    const int64_t end = begin + " << gradChunkElements
+     << " < count ? begin + " << gradChunkElements << " : count;\n"
+     << "#pragma omp simd\n"
+     << "    for (int64_t i = begin; i < end; ++i) {\n"
+     << "      const float val = " << load(*elem, "x[i]") << ";\n"
+     << "      const float sig = 1.0f / (1.0f + llamaExp(-val));\n"
+     << "      const float grad = " << load(*elem, "dy[i]") << ";\n"
+     << "      const float slope = sig * (1.0f + val * (1.0f - sig));\n";
+  if (swiglu)
+    os << "      const float u = " << load(*elem, "up[i]") << ";\n"
+       << "      out[i] = " << store(*elem, "grad * u * slope") << ";\n"
+       << "      dup[i] = " << store(*elem, "grad * val * sig") << ";\n";
+  else
+    os << "      out[i] = " << store(*elem, "grad * slope") << ";\n";
+  os << "    }\n"
+     << "  };\n"
+     << "  llamaParallelFor(ctx, (count + " << gradChunkElements - 1 << ") / "
+     << gradChunkElements << ", count, body);\n"
+     << "}\n";
+  return success();
+}
+
+LogicalResult emitCrossEntropyGrad(CrossEntropyGradOp op, StringRef symbol,
+                                   raw_ostream &os) {
+  FailureOr<Elem> elem = elemOf(op, op.getLogits());
+  FailureOr<int64_t> vocab = staticDim(op, tensorType(op.getLogits()), 2);
+  FailureOr<std::string> rows = rowsExpr(op, tensorType(op.getLogits()));
+  if (failed(elem) || failed(vocab) || failed(rows))
+    return failure();
+  emitSignature(os, op, symbol);
+  os << "  constexpr int64_t V = " << *vocab << ";\n"
+     << "  const int64_t rows = " << *rows << ";\n";
+  emitBuffer(os, "logits", 0, cType(*elem), true);
+  emitBuffer(os, "targets", 1, "int32_t", true);
+  emitBuffer(os, "weights", 2, "float", true);
+  emitBuffer(os, "out", 3, cType(*elem), false);
+  // The same weight sum as the forward kernel (in double, skipping zeros),
+  // so that the gradient is of exactly the loss it computes.
+  os << "  double weight = 0.0;\n"
+     << "  for (int64_t r = 0; r < rows; ++r)\n"
+     << "    if (weights[r] != 0.0f)\n"
+     << "      weight += weights[r];\n"
+     << "  auto body = [&](int64_t r) {\n"
+     << "    const int32_t target = targets[r];\n"
+     << "    const float w = weights[r];\n"
+     << "    if (w == 0.0f || weight == 0.0) {\n"
+     << "      for (int64_t i = 0; i < V; ++i)\n"
+     << "        out[r * V + i] = " << store(*elem, "0.0f") << ";\n"
+     << "      return;\n"
+     << "    }\n"
+     << "    if (target < 0 || target >= V) {\n"
+     << "      for (int64_t i = 0; i < V; ++i)\n"
+     << "        out[r * V + i] = " << store(*elem, "NAN") << ";\n"
+     << "      return;\n"
+     << "    }\n"
+     << "    const " << cType(*elem) << " *x = logits + r * V;\n"
+     << "    float maxLogit = -INFINITY;\n"
+     << "    for (int64_t i = 0; i < V; ++i) {\n"
+     << "      const float v = " << load(*elem, "x[i]") << ";\n"
+     << "      maxLogit = v > maxLogit ? v : maxLogit;\n"
+     << "    }\n"
+     << "    float sum = 0.0f;\n"
+     << "    for (int64_t i = 0; i < V; ++i)\n"
+     << "      sum += llamaExp(" << load(*elem, "x[i]") << " - maxLogit);\n"
+     << "    const float scaled = (float)(w / weight), c = scaled / sum;\n"
+     << "    for (int64_t i = 0; i < V; ++i)\n"
+     << "      out[r * V + i] = "
+     << store(*elem, "c * llamaExp(" + load(*elem, "x[i]") +
+                         " - maxLogit) - (i == target ? scaled : 0.0f)")
+     << ";\n"
+     << "  };\n"
+     << "  llamaParallelFor(ctx, rows, rows * V, body);\n"
+     << "}\n";
+  return success();
+}
+
+} // namespace llamac::codegen::cpu

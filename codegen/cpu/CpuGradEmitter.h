@@ -1,0 +1,43 @@
+//===- CpuGradEmitter.h - Kernels of the backward ops ------------*- C++
+//-*-===//
+//
+// The CPU kernels of the backward ops that llama-autodiff writes, one per op
+// (silu_grad and swiglu_grad share one). Internal to codegen/cpu.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LLAMAC_CODEGEN_CPU_CPUGRADEMITTER_H
+#define LLAMAC_CODEGEN_CPU_CPUGRADEMITTER_H
+
+#include "ir/LlamaOps.h"
+
+#include "mlir/Support/LogicalResult.h"
+
+#include "llvm/Support/raw_ostream.h"
+
+namespace llamac::codegen::cpu {
+
+mlir::LogicalResult emitEmbeddingGrad(llama::EmbeddingGradOp op,
+                                      llvm::StringRef symbol,
+                                      llvm::raw_ostream &os);
+mlir::LogicalResult emitRMSNormGrad(llama::RMSNormGradOp op,
+                                    llvm::StringRef symbol,
+                                    llvm::raw_ostream &os);
+mlir::LogicalResult emitMatmulGrad(llama::MatmulGradOp op,
+                                   llvm::StringRef symbol,
+                                   llvm::raw_ostream &os);
+mlir::LogicalResult emitRoPEGrad(llama::RoPEGradOp op, llvm::StringRef symbol,
+                                 llvm::raw_ostream &os);
+mlir::LogicalResult emitAttentionGrad(llama::AttentionGradOp op,
+                                      llvm::StringRef symbol,
+                                      llvm::raw_ostream &os);
+/// llama.silu_grad and llama.swiglu_grad.
+mlir::LogicalResult emitSiLUGrads(mlir::Operation *op, llvm::StringRef symbol,
+                                  llvm::raw_ostream &os);
+mlir::LogicalResult emitCrossEntropyGrad(llama::CrossEntropyGradOp op,
+                                         llvm::StringRef symbol,
+                                         llvm::raw_ostream &os);
+
+} // namespace llamac::codegen::cpu
+
+#endif // LLAMAC_CODEGEN_CPU_CPUGRADEMITTER_H
