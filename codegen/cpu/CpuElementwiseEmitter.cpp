@@ -128,18 +128,10 @@ LogicalResult emitElementwise(Operation *op, StringRef symbol,
 
 LogicalResult emitCrossEntropy(CrossEntropyOp op, StringRef symbol,
                                raw_ostream &os) {
-  FailureOr<Elem> elem = elemOf(op, op.getLogits());
-  FailureOr<int64_t> vocab = staticDim(op, tensorType(op.getLogits()), 2);
-  FailureOr<std::string> rows = rowsExpr(op, tensorType(op.getLogits()));
-  if (failed(elem) || failed(vocab) || failed(rows))
+  FailureOr<Elem> elem = emitCrossEntropyPrologue(op, op.getLogits(), symbol,
+                                                  /*gradient=*/false, os);
+  if (failed(elem))
     return failure();
-  emitSignature(os, op, symbol);
-  os << "  constexpr int64_t V = " << *vocab << ";\n"
-     << "  const int64_t rows = " << *rows << ";\n";
-  emitBuffer(os, "logits", 0, cType(*elem), true);
-  emitBuffer(os, "targets", 1, "int32_t", true);
-  emitBuffer(os, "weights", 2, "float", true);
-  emitBuffer(os, "out", 3, "float", false);
   // Each row's -log softmax(logits)[target] = logsumexp - logit[target];
   // masked rows (weight 0) are skipped. A target outside the vocabulary
   // with a nonzero weight makes the loss NaN rather than read out of bounds.

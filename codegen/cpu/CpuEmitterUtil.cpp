@@ -87,4 +87,22 @@ void emitBuffer(raw_ostream &os, StringRef name, unsigned index,
      << qualifier << elemType << " *)buffers[" << index << "];\n";
 }
 
+FailureOr<Elem> emitCrossEntropyPrologue(Operation *op, Value logits,
+                                         StringRef symbol, bool gradient,
+                                         raw_ostream &os) {
+  FailureOr<Elem> elem = elemOf(op, logits);
+  FailureOr<int64_t> vocab = staticDim(op, tensorType(logits), 2);
+  FailureOr<std::string> rows = rowsExpr(op, tensorType(logits));
+  if (failed(elem) || failed(vocab) || failed(rows))
+    return failure();
+  emitSignature(os, op, symbol);
+  os << "  constexpr int64_t V = " << *vocab << ";\n"
+     << "  const int64_t rows = " << *rows << ";\n";
+  emitBuffer(os, "logits", 0, cType(*elem), true);
+  emitBuffer(os, "targets", 1, "int32_t", true);
+  emitBuffer(os, "weights", 2, "float", true);
+  emitBuffer(os, "out", 3, gradient ? cType(*elem) : "float", false);
+  return elem;
+}
+
 } // namespace llamac::codegen::cpu

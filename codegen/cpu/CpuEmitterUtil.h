@@ -75,6 +75,16 @@ inline mlir::RankedTensorType tensorType(mlir::Value value) {
   return mlir::cast<mlir::RankedTensorType>(value.getType());
 }
 
+/// Opens a forward or backward cross-entropy kernel: the signature, `V`,
+/// `rows`, and the buffers `logits`, `targets`, `weights` and `out` (the
+/// f32 loss, or the logits' gradient in their element type). Returns the
+/// logits' element type.
+mlir::FailureOr<Elem> emitCrossEntropyPrologue(mlir::Operation *op,
+                                               mlir::Value logits,
+                                               llvm::StringRef symbol,
+                                               bool gradient,
+                                               llvm::raw_ostream &os);
+
 /// Prints `float *cs`: per token s of the call, the cosines (cs[s * D + i])
 /// and sines (cs[s * D + D / 2 + i]) of its RoPE angles, computed as llama2.c
 /// does. Needs `position` and `seq` in scope; uses scratch slot 0.

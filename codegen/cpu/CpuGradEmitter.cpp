@@ -368,18 +368,10 @@ LogicalResult emitSiLUGrads(Operation *op, StringRef symbol, raw_ostream &os) {
 
 LogicalResult emitCrossEntropyGrad(CrossEntropyGradOp op, StringRef symbol,
                                    raw_ostream &os) {
-  FailureOr<Elem> elem = elemOf(op, op.getLogits());
-  FailureOr<int64_t> vocab = staticDim(op, tensorType(op.getLogits()), 2);
-  FailureOr<std::string> rows = rowsExpr(op, tensorType(op.getLogits()));
-  if (failed(elem) || failed(vocab) || failed(rows))
+  FailureOr<Elem> elem = emitCrossEntropyPrologue(op, op.getLogits(), symbol,
+                                                  /*gradient=*/true, os);
+  if (failed(elem))
     return failure();
-  emitSignature(os, op, symbol);
-  os << "  constexpr int64_t V = " << *vocab << ";\n"
-     << "  const int64_t rows = " << *rows << ";\n";
-  emitBuffer(os, "logits", 0, cType(*elem), true);
-  emitBuffer(os, "targets", 1, "int32_t", true);
-  emitBuffer(os, "weights", 2, "float", true);
-  emitBuffer(os, "out", 3, cType(*elem), false);
   // The same weight sum as the forward kernel (in double, skipping zeros),
   // so that the gradient is of exactly the loss it computes.
   os << "  double weight = 0.0;\n"
