@@ -109,20 +109,12 @@ LogicalResult emitElementwise(Operation *op, StringRef symbol,
   if (!isa<SiLUOp>(op))
     emitBuffer(os, "b", outIndex++, cType(*elem), true);
   emitBuffer(os, "out", outIndex, cType(*elem), false);
-  os << "  auto body = [&](int64_t chunk) {\n"
-     << "    const int64_t begin = chunk * " << chunkElements << ";\n"
-     << "    const int64_t end = begin + " << chunkElements
-     << " < count ? begin + " << chunkElements << " : count;\n"
-     << "#pragma omp simd\n"
-     << "    for (int64_t i = begin; i < end; ++i) {\n";
+  emitElementwiseLoopBegin(os, chunkElements);
   if (isa<SiLUOp>(op))
     os << "      const float val = " << load(*elem, "a[i]") << ";\n";
-  os << "      out[i] = " << store(*elem, value) << ";\n"
-     << "    }\n"
-     << "  };\n"
-     << "  llamaParallelFor(ctx, (count + " << chunkElements - 1 << ") / "
-     << chunkElements << ", count, body);\n"
-     << "}\n";
+  os << "      out[i] = " << store(*elem, value) << ";\n";
+  emitElementwiseLoopEnd(os, chunkElements);
+  os << "}\n";
   return success();
 }
 

@@ -87,6 +87,22 @@ void emitBuffer(raw_ostream &os, StringRef name, unsigned index,
      << qualifier << elemType << " *)buffers[" << index << "];\n";
 }
 
+void emitElementwiseLoopBegin(raw_ostream &os, int64_t chunk) {
+  os << "  auto body = [&](int64_t chunk) {\n"
+     << "    const int64_t begin = chunk * " << chunk << ";\n"
+     << "    const int64_t end = begin + " << chunk << " < count ? begin + "
+     << chunk << " : count;\n"
+     << "#pragma omp simd\n"
+     << "    for (int64_t i = begin; i < end; ++i) {\n";
+}
+
+void emitElementwiseLoopEnd(raw_ostream &os, int64_t chunk) {
+  os << "    }\n"
+     << "  };\n"
+     << "  llamaParallelFor(ctx, (count + " << chunk - 1 << ") / " << chunk
+     << ", count, body);\n";
+}
+
 FailureOr<Elem> emitCrossEntropyPrologue(Operation *op, Value logits,
                                          StringRef symbol, bool gradient,
                                          raw_ostream &os) {

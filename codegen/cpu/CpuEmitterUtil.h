@@ -75,6 +75,14 @@ inline mlir::RankedTensorType tensorType(mlir::Value value) {
   return mlir::cast<mlir::RankedTensorType>(value.getType());
 }
 
+/// Opens `body`, a loop over elements [0, count) in chunks of `chunk`, whose
+/// statements then see the index `i` (with `count` in scope). Chunks let
+/// llamaParallelFor split large tensors over threads and leave small ones on
+/// the calling thread.
+void emitElementwiseLoopBegin(llvm::raw_ostream &os, int64_t chunk);
+/// Closes the loop that emitElementwiseLoopBegin opened and runs it.
+void emitElementwiseLoopEnd(llvm::raw_ostream &os, int64_t chunk);
+
 /// Opens a forward or backward cross-entropy kernel: the signature, `V`,
 /// `rows`, and the buffers `logits`, `targets`, `weights` and `out` (the
 /// f32 loss, or the logits' gradient in their element type). Returns the
@@ -90,11 +98,12 @@ mlir::FailureOr<Elem> emitCrossEntropyPrologue(mlir::Operation *op,
 /// does. Needs `position` and `seq` in scope; uses scratch slot 0.
 void emitRoPETable(llvm::raw_ostream &os, int64_t headDim, double theta);
 /// Prints a loop rotating one head from `src` (of `srcElem`) to `dst` (of
-/// `dstElem`; may equal `src`) with the angles of row `csRow` of the table.
+/// `dstElem`; may equal `src`) with the angles of row `csRow` of the table,
+/// or by the opposite angles when `inverse` (RoPE's gradient).
 void emitRotateHead(llvm::raw_ostream &os, llvm::StringRef indent,
                     int64_t headDim, llama::RopeStyle style, Elem srcElem,
                     llvm::StringRef src, Elem dstElem, llvm::StringRef dst,
-                    llvm::StringRef csRow);
+                    llvm::StringRef csRow, bool inverse = false);
 
 /// Kernel families, one file each.
 mlir::LogicalResult emitMatmul(llama::MatmulOp op, llvm::StringRef symbol,
@@ -107,6 +116,13 @@ mlir::LogicalResult emitPackWeights(llama::PackWeightsOp op,
                                     llvm::raw_ostream &os);
 mlir::LogicalResult emitRoPE(llama::RoPEOp op, llvm::StringRef symbol,
                              llvm::raw_ostream &os);
+/// The kernel of llama.rope (and, with `inverse`, of llama.rope_grad):
+/// every head of `input` rotated at `position`.
+mlir::LogicalResult emitRotation(mlir::Operation *op, mlir::Value input,
+                                 mlir::Value position, int64_t headDim,
+                                 double theta, llama::RopeStyle style,
+                                 bool inverse, llvm::StringRef symbol,
+                                 llvm::raw_ostream &os);
 mlir::LogicalResult emitKVCacheWrite(llama::KVCacheWriteOp op,
                                      llvm::StringRef symbol,
                                      llvm::raw_ostream &os);

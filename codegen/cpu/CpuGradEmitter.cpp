@@ -165,45 +165,10 @@ LogicalResult emitMatmulGrad(MatmulGradOp op, StringRef symbol,
 }
 
 LogicalResult emitRoPEGrad(RoPEGradOp op, StringRef symbol, raw_ostream &os) {
-  RankedTensorType type = tensorType(op.getDy());
-  FailureOr<Elem> elem = elemOf(op, op.getDy());
-  FailureOr<std::string> batch = dimExpr(op, type, 0);
-  FailureOr<std::string> seq = dimExpr(op, type, 1);
-  FailureOr<int64_t> features = staticDim(op, type, 2);
-  if (failed(elem) || failed(batch) || failed(seq) || failed(features))
-    return failure();
-  int64_t headDim = op.getHeadDim(), half = headDim / 2;
-  std::string a = op.getStyle() == RopeStyle::Adjacent ? "2 * i" : "i";
-  std::string b = op.getStyle() == RopeStyle::Adjacent
-                      ? "2 * i + 1"
-                      : "i + " + std::to_string(half);
-  emitSignature(os, op, symbol);
-  os << "  constexpr int64_t F = " << *features << ", D = " << headDim << ";\n"
-     << "  const int64_t batch = " << *batch << ", seq = " << *seq << ";\n"
-     << "  const int32_t position = " << positionExpr(op.getPosition())
-     << ";\n";
-  emitBuffer(os, "in", 0, cType(*elem), true);
-  emitBuffer(os, "out", 1, cType(*elem), false);
-  // The same angles as the forward kernel, rotated the other way.
-  emitRoPETable(os, headDim, op.getTheta().convertToDouble());
-  os << "  for (int64_t r = 0; r < batch * seq; ++r) {\n"
-     << "    const float *row = cs + (r % seq) * D;\n"
-     << "    for (int64_t h = 0; h < F / D; ++h) {\n"
-     << "      const " << cType(*elem) << " *src = in + r * F + h * D;\n"
-     << "      " << cType(*elem) << " *dst = out + r * F + h * D;\n"
-     << "      for (int64_t i = 0; i < " << half << "; ++i) {\n"
-     << "        const float fcr = row[i], fci = row[" << half << " + i];\n"
-     << "        const float v0 = " << load(*elem, "src[" + a + "]")
-     << ", v1 = " << load(*elem, "src[" + b + "]") << ";\n"
-     << "        dst[" << a << "] = " << store(*elem, "v0 * fcr + v1 * fci")
-     << ";\n"
-     << "        dst[" << b << "] = " << store(*elem, "v1 * fcr - v0 * fci")
-     << ";\n"
-     << "      }\n"
-     << "    }\n"
-     << "  }\n"
-     << "}\n";
-  return success();
+  // A rotation's gradient is the rotation by the opposite angles.
+  return emitRotation(op, op.getDy(), op.getPosition(), op.getHeadDim(),
+                      op.getTheta().convertToDouble(), op.getStyle(),
+                      /*inverse=*/true, symbol, os);
 }
 
 LogicalResult emitAttentionGrad(AttentionGradOp op, StringRef symbol,
@@ -342,13 +307,8 @@ LogicalResult emitSiLUGrads(Operation *op, StringRef symbol, raw_ostream &os) {
   emitBuffer(os, "out", index++, t, false);
   if (swiglu)
     emitBuffer(os, "dup", index++, t, false);
-  os << "  auto body = [&](int64_t chunk) {\n"
-     << "    const int64_t begin = chunk * " << gradChunkElements << ";\n"
-     << "    const int64_t end = begin + " << gradChunkElements
-     << " < count ? begin + " << gradChunkElements << " : count;\n"
-     << "#pragma omp simd\n"
-     << "    for (int64_t i = begin; i < end; ++i) {\n"
-     << "      const float val = " << load(*elem, "x[i]") << ";\n"
+  emitElementwiseLoopBegin(os, gradChunkElements);
+  os << "      const float val = " << load(*elem, "x[i]") << ";\n"
      << "      const float sig = 1.0f / (1.0f + llamaExp(-val));\n"
      << "      const float grad = " << load(*elem, "dy[i]") << ";\n"
      << "      const float slope = sig * (1.0f + val * (1.0f - sig));\n";
@@ -358,11 +318,8 @@ LogicalResult emitSiLUGrads(Operation *op, StringRef symbol, raw_ostream &os) {
        << "      dup[i] = " << store(*elem, "grad * val * sig") << ";\n";
   else
     os << "      out[i] = " << store(*elem, "grad * slope") << ";\n";
-  os << "    }\n"
-     << "  };\n"
-     << "  llamaParallelFor(ctx, (count + " << gradChunkElements - 1 << ") / "
-     << gradChunkElements << ", count, body);\n"
-     << "}\n";
+  emitElementwiseLoopEnd(os, gradChunkElements);
+  os << "}\n";
   return success();
 }
 

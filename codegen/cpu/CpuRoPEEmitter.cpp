@@ -35,7 +35,7 @@ void emitRoPETable(raw_ostream &os, int64_t headDim, double theta) {
 
 void emitRotateHead(raw_ostream &os, StringRef indent, int64_t headDim,
                     RopeStyle style, Elem srcElem, StringRef src, Elem dstElem,
-                    StringRef dst, StringRef csRow) {
+                    StringRef dst, StringRef csRow, bool inverse) {
   int64_t half = headDim / 2;
   // adjacent pairs (2i, 2i + 1); half pairs (i, i + D/2).
   std::string a = style == RopeStyle::Adjacent ? "2 * i" : "i";
@@ -47,42 +47,50 @@ void emitRotateHead(raw_ostream &os, StringRef indent, int64_t headDim,
      << indent
      << "  const float v0 = " << load(srcElem, (src + "[" + a + "]").str())
      << ", v1 = " << load(srcElem, (src + "[" + b + "]").str()) << ";\n"
-     << indent << "  " << dst << "[" << a
-     << "] = " << store(dstElem, "v0 * fcr - v1 * fci") << ";\n"
-     << indent << "  " << dst << "[" << b
-     << "] = " << store(dstElem, "v0 * fci + v1 * fcr") << ";\n"
+     << indent << "  " << dst << "[" << a << "] = "
+     << store(dstElem, inverse ? "v0 * fcr + v1 * fci" : "v0 * fcr - v1 * fci")
+     << ";\n"
+     << indent << "  " << dst << "[" << b << "] = "
+     << store(dstElem, inverse ? "v1 * fcr - v0 * fci" : "v0 * fci + v1 * fcr")
+     << ";\n"
      << indent << "}\n";
 }
 
-LogicalResult emitRoPE(RoPEOp op, StringRef symbol, raw_ostream &os) {
-  RankedTensorType type = tensorType(op.getInput());
-  FailureOr<Elem> elem = elemOf(op, op.getInput());
+LogicalResult emitRotation(Operation *op, Value input, Value position,
+                           int64_t headDim, double theta, RopeStyle style,
+                           bool inverse, StringRef symbol, raw_ostream &os) {
+  RankedTensorType type = tensorType(input);
+  FailureOr<Elem> elem = elemOf(op, input);
   FailureOr<std::string> batch = dimExpr(op, type, 0);
   FailureOr<std::string> seq = dimExpr(op, type, 1);
   FailureOr<int64_t> features = staticDim(op, type, 2);
   if (failed(elem) || failed(batch) || failed(seq) || failed(features))
     return failure();
-  int64_t headDim = op.getHeadDim();
 
   emitSignature(os, op, symbol);
   os << "  constexpr int64_t F = " << *features << ", D = " << headDim << ";\n"
      << "  const int64_t batch = " << *batch << ", seq = " << *seq << ";\n"
-     << "  const int32_t position = " << positionExpr(op.getPosition())
-     << ";\n";
+     << "  const int32_t position = " << positionExpr(position) << ";\n";
   emitBuffer(os, "in", 0, cType(*elem), true);
   emitBuffer(os, "out", 1, cType(*elem), false);
-  emitRoPETable(os, headDim, op.getTheta().convertToDouble());
+  emitRoPETable(os, headDim, theta);
   os << "  for (int64_t r = 0; r < batch * seq; ++r) {\n"
      << "    const float *row = cs + (r % seq) * D;\n"
      << "    for (int64_t h = 0; h < F / D; ++h) {\n"
      << "      const " << cType(*elem) << " *src = in + r * F + h * D;\n"
      << "      " << cType(*elem) << " *dst = out + r * F + h * D;\n";
-  emitRotateHead(os, "      ", headDim, op.getStyle(), *elem, "src", *elem,
-                 "dst", "row");
+  emitRotateHead(os, "      ", headDim, style, *elem, "src", *elem, "dst",
+                 "row", inverse);
   os << "    }\n"
      << "  }\n"
      << "}\n";
   return success();
+}
+
+LogicalResult emitRoPE(RoPEOp op, StringRef symbol, raw_ostream &os) {
+  return emitRotation(op, op.getInput(), op.getPosition(), op.getHeadDim(),
+                      op.getTheta().convertToDouble(), op.getStyle(),
+                      /*inverse=*/false, symbol, os);
 }
 
 LogicalResult emitKVCacheWrite(KVCacheWriteOp op, StringRef symbol,
