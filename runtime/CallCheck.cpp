@@ -63,3 +63,19 @@ Status llamac::runtime::checkCall(const ArtifactSpec &artifact,
   }
   return {};
 }
+
+Status llamac::runtime::runLoadEntry(
+    const artifact::ArtifactSpec &spec, const std::string &origin,
+    const std::function<Status(int entry, int64_t seq)> &run) {
+  for (size_t e = 0; e < spec.entries.size(); ++e) {
+    const artifact::EntrySpec &entry = spec.entries[e];
+    if (entry.name != "load")
+      continue;
+    if (!entry.inputs.empty())
+      return Status::error(origin + ": entries[" + std::to_string(e) +
+                           "] 'load': takes inputs, but the runtime runs it "
+                           "with none");
+    return run(int(e), entry.seq > 0 ? entry.seq : 1);
+  }
+  return Status::success();
+}

@@ -13,6 +13,7 @@
 #include "runtime/Executor.h"
 #include "runtime/Status.h"
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,13 @@ namespace llamac::runtime {
 Status checkCall(const artifact::ArtifactSpec &spec, const std::string &origin,
                  int entry, const std::vector<InputData> &inputs,
                  int32_t position, int64_t seq);
+
+/// Runs the artifact's "load" entry (weight packing), if it has one, through
+/// `run(entry, seq)`, once the weights are bound. Both backends do this the
+/// same way; an entry that wants inputs cannot be run here and is an error.
+Status runLoadEntry(const artifact::ArtifactSpec &spec,
+                    const std::string &origin,
+                    const std::function<Status(int entry, int64_t seq)> &run);
 
 } // namespace llamac::runtime
 

@@ -96,16 +96,9 @@ CudaSession::create(ArtifactSpec spec, WeightSource &weights,
   LLAMAC_RETURN_IF_ERROR(session->bindWeights(weights));
   session->prepareEntries();
 
-  int load = session->entryIndex("load");
-  if (load >= 0) {
-    const EntrySpec &entry = session->artifact.entries[size_t(load)];
-    if (!entry.inputs.empty())
-      return session->fail("entries[" + std::to_string(load) +
-                           "] 'load': takes inputs, but the runtime runs it "
-                           "with none");
-    LLAMAC_RETURN_IF_ERROR(
-        session->run(load, {}, 0, entry.seq > 0 ? entry.seq : 1));
-  }
+  LLAMAC_RETURN_IF_ERROR(runLoadEntry(
+      session->artifact, session->options.origin,
+      [&](int entry, int64_t seq) { return session->run(entry, {}, 0, seq); }));
   return session;
 }
 

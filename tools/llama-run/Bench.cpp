@@ -108,23 +108,15 @@ void printBreakdown(const char *title, const Executor &session) {
 
 /// "64" or "512,2048,4096": the prefill lengths to time.
 StatusOr<std::vector<int64_t>> parseLengths(const std::string &text) {
+  StatusOr<std::vector<int64_t>> items = parseIntegerList(
+      "--prompt-len", text, 0, INT64_MAX,
+      "a non-negative integer (expected a length or a list like 512,2048)");
+  if (!items.ok())
+    return items.status();
   std::vector<int64_t> lengths;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t end = text.find(',', start);
-    if (end == std::string::npos)
-      end = text.size();
-    std::string item = text.substr(start, end - start);
-    char *stop = nullptr;
-    long long value = std::strtoll(item.c_str(), &stop, 10);
-    if (item.empty() || *stop != '\0' || value < 0)
-      return Status::error("--prompt-len: '" + item +
-                           "' is not a non-negative integer (expected a "
-                           "length or a list like 512,2048)");
-    if (value > 0)
-      lengths.push_back(value);
-    start = end + 1;
-  }
+  for (int64_t length : *items)
+    if (length > 0)
+      lengths.push_back(length);
   return lengths;
 }
 

@@ -3,6 +3,7 @@
 #include "BenchJson.h"
 
 #include "runtime/ArtifactLayout.h"
+#include "runtime/Json.h"
 
 #include <cstdio>
 #include <cstring>
@@ -14,23 +15,6 @@ using namespace llamac::run;
 using namespace llamac::runtime;
 
 namespace {
-
-std::string quote(const std::string &text) {
-  std::string quoted = "\"";
-  for (unsigned char c : text) {
-    if (c == '"' || c == '\\') {
-      quoted += '\\';
-      quoted += char(c);
-    } else if (c < 0x20) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof(escaped), "\\u%04x", c);
-      quoted += escaped;
-    } else {
-      quoted += char(c);
-    }
-  }
-  return quoted + "\"";
-}
 
 std::string shapeJson(const std::vector<int64_t> &shape) {
   std::string text = "[";
@@ -71,7 +55,7 @@ std::string kernelsJson(const ArtifactSpec &spec,
         for (uint32_t id : launch.buffers) {
           const BufferSpec &b = spec.buffers[id];
           buffers += std::string(buffers.empty() ? "" : ", ") +
-                     "{\"name\": " + quote(b.name) + ", \"kind\": \"" +
+                     "{\"name\": " + quoteJson(b.name) + ", \"kind\": \"" +
                      toString(b.kind) + "\", \"type\": \"" + toString(b.type) +
                      "\", \"shape\": " + shapeJson(b.shape) + "}";
         }
@@ -79,9 +63,9 @@ std::string kernelsJson(const ArtifactSpec &spec,
       }
     }
     text += std::string(text.empty() ? "" : ",\n      ") +
-            "{\"symbol\": " + quote(kernel.symbol) +
-            ", \"op\": " + quote(kernel.op) +
-            ", \"origin\": " + quote(kernel.origin) +
+            "{\"symbol\": " + quoteJson(kernel.symbol) +
+            ", \"op\": " + quoteJson(kernel.op) +
+            ", \"origin\": " + quoteJson(kernel.origin) +
             ", \"calls\": " + std::to_string(time.calls) +
             ", \"ns\": " + std::to_string(time.nanoseconds) +
             ", \"buffers\": [" + buffers + "]}";
@@ -96,7 +80,7 @@ Status llamac::run::writeBenchJson(const std::string &path,
                                    const Executor &executor) {
   const ArtifactSpec &spec = executor.spec();
   std::string text =
-      "{\n  \"backend\": " + quote(results.backend) + ",\n  \"prefill\": [";
+      "{\n  \"backend\": " + quoteJson(results.backend) + ",\n  \"prefill\": [";
   for (size_t i = 0; i < results.prefill.size(); ++i) {
     char item[96];
     std::snprintf(item, sizeof(item), "%s{\"tokens\": %lld, \"seconds\": %.9g}",
@@ -110,13 +94,13 @@ Status llamac::run::writeBenchJson(const std::string &path,
   text += "],\n  \"decode\": " + std::string(decode) +
           ",\n  \"parameter_bytes\": {";
   for (size_t e = 0; e < spec.entries.size(); ++e)
-    text += std::string(e ? ", " : "") + quote(spec.entries[e].name) + ": " +
+    text += std::string(e ? ", " : "") + quoteJson(spec.entries[e].name) + ": " +
             std::to_string(parameterBytes(spec, spec.entries[e]));
   text += "},\n  \"profiles\": [";
   for (size_t p = 0; p < results.profiles.size(); ++p) {
     const KernelProfile &profile = results.profiles[p];
     text += std::string(p ? "," : "") +
-            "\n    {\"entry\": " + quote(profile.entry) +
+            "\n    {\"entry\": " + quoteJson(profile.entry) +
             ", \"seq\": " + std::to_string(profile.seq) +
             ", \"kernels\": [\n      " + kernelsJson(spec, profile) + "]}";
   }

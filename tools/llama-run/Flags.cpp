@@ -129,3 +129,26 @@ std::string FlagSet::usage() const {
   text += "  --help                  this text\n";
   return text;
 }
+
+llamac::runtime::StatusOr<std::vector<int64_t>>
+llamac::run::parseIntegerList(const std::string &flag, const std::string &text,
+                              int64_t min, int64_t max,
+                              const std::string &what) {
+  std::vector<int64_t> values;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos)
+      end = text.size();
+    std::string item = text.substr(start, end - start);
+    char *stop = nullptr;
+    errno = 0;
+    long long value = std::strtoll(item.c_str(), &stop, 10);
+    if (item.empty() || *stop != '\0' || errno == ERANGE || value < min ||
+        value > max)
+      return Status::error(flag + ": '" + item + "' is not " + what);
+    values.push_back(value);
+    start = end + 1;
+  }
+  return values;
+}

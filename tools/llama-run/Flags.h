@@ -60,6 +60,12 @@ private:
   bool help = false;
 };
 
+/// The comma-separated integers of `text`, each within [min, max]. An item
+/// that is not one fails as "FLAG: 'ITEM' is not WHAT".
+runtime::StatusOr<std::vector<int64_t>>
+parseIntegerList(const std::string &flag, const std::string &text, int64_t min,
+                 int64_t max, const std::string &what);
+
 } // namespace llamac::run
 
 #endif // LLAMAC_TOOLS_LLAMA_RUN_FLAGS_H

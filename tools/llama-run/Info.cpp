@@ -4,6 +4,7 @@
 
 #include "runtime/ArtifactIO.h"
 #include "runtime/ArtifactLayout.h"
+#include "runtime/Json.h"
 #include "runtime/CudaDevice.h"
 #include "runtime/Tensor.h"
 
@@ -31,24 +32,6 @@ void printCudaChoice(const ArtifactSpec &spec) {
                           : choice.message().c_str());
 }
 
-/// A JSON string literal.
-std::string jsonString(const std::string &text) {
-  std::string quoted = "\"";
-  for (unsigned char c : text) {
-    if (c == '"' || c == '\\') {
-      quoted += '\\';
-      quoted += char(c);
-    } else if (c < 0x20) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof(escaped), "\\u%04x", c);
-      quoted += escaped;
-    } else {
-      quoted += char(c);
-    }
-  }
-  return quoted + "\"";
-}
-
 /// The config and targets as one JSON object, for scripts (test/gpu/) that
 /// build a reference model of the same shape.
 void printJson(const ArtifactSpec &spec) {
@@ -59,7 +42,7 @@ void printJson(const ArtifactSpec &spec) {
               "\"rope_theta\": %.17g, \"norm_eps\": %.17g, "
               "\"rope_style\": \"%s\", \"dtype\": \"%s\", "
               "\"shared_classifier\": %s, \"binaries\": [",
-              jsonString(c.name).c_str(), (long long)c.dim,
+              quoteJson(c.name).c_str(), (long long)c.dim,
               (long long)c.nLayers, (long long)c.nHeads, (long long)c.nKvHeads,
               (long long)c.ffnDim, (long long)c.vocabSize,
               (long long)c.maxSeqLen, c.ropeTheta, c.normEps,
@@ -67,15 +50,15 @@ void printJson(const ArtifactSpec &spec) {
               c.sharedClassifier ? "true" : "false");
   for (size_t i = 0; i < spec.binaries.size(); ++i)
     std::printf("%s{\"target\": %s, \"arch\": %s, \"format\": %s}",
-                i ? ", " : "", jsonString(spec.binaries[i].target).c_str(),
-                jsonString(spec.binaries[i].arch).c_str(),
-                jsonString(spec.binaries[i].format).c_str());
+                i ? ", " : "", quoteJson(spec.binaries[i].target).c_str(),
+                quoteJson(spec.binaries[i].arch).c_str(),
+                quoteJson(spec.binaries[i].format).c_str());
   std::printf("], \"entries\": [");
   for (size_t i = 0; i < spec.entries.size(); ++i) {
     const EntrySpec &e = spec.entries[i];
     std::printf("%s{\"name\": %s, \"batch\": %lld, \"seq\": %lld, "
                 "\"max_seq\": %lld}",
-                i ? ", " : "", jsonString(e.name).c_str(), (long long)e.batch,
+                i ? ", " : "", quoteJson(e.name).c_str(), (long long)e.batch,
                 (long long)e.seq, (long long)e.maxSeq);
   }
   std::printf("]}\n");

@@ -19,24 +19,12 @@ using namespace llamac::runtime;
 namespace {
 
 StatusOr<std::vector<int32_t>> parseTokens(const std::string &text) {
-  std::vector<int32_t> tokens;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t end = text.find(',', start);
-    if (end == std::string::npos)
-      end = text.size();
-    std::string item = text.substr(start, end - start);
-    char *stop = nullptr;
-    errno = 0;
-    long value = std::strtol(item.c_str(), &stop, 10);
-    if (item.empty() || *stop != '\0' || errno == ERANGE || value < INT32_MIN ||
-        value > INT32_MAX)
-      return Status::error("--tokens: '" + item +
-                           "' is not an integer (expected a list like 1,5,9)");
-    tokens.push_back(int32_t(value));
-    start = end + 1;
-  }
-  return tokens;
+  StatusOr<std::vector<int64_t>> items =
+      parseIntegerList("--tokens", text, INT32_MIN, INT32_MAX,
+                       "an integer (expected a list like 1,5,9)");
+  if (!items.ok())
+    return items.status();
+  return std::vector<int32_t>(items->begin(), items->end());
 }
 
 void printRow(const float *values, int64_t count) {
