@@ -11,6 +11,7 @@
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
 
 #include <map>
 
@@ -82,12 +83,25 @@ private:
   llvm::StringMap<uint32_t> globals;
   std::map<std::vector<uint32_t>, uint32_t> packedByOperands;
   llvm::StringMap<uint32_t> kernelByBody;
+  /// Weights some entry updates in place (train_step): packing them once at
+  /// load time would leave stale copies, so their packs run on every call.
+  llvm::StringSet<> trainedWeights;
   std::string kernelDefinitions;
   /// Buffers of the entry being lowered.
   llvm::DenseMap<Value, uint32_t> bufferOf;
 };
 
 } // namespace
+
+/// The operand that result `index` of an AdamW update writes in place.
+static Value updatedOperand(llama::AdamWUpdateOp update, unsigned index) {
+  size_t n = update.getParams().size();
+  if (index < n)
+    return update.getParams()[index];
+  if (index < 2 * n)
+    return update.getMoments()[index - n];
+  return update.getSecondMoments()[index - 2 * n];
+}
 
 llvm::Expected<uint32_t> Lowering::newBuffer(const std::string &name,
                                              BufferKind kind, Type type) {
@@ -155,6 +169,8 @@ Lowering::packedWeight(llama::PackWeightsOp op) {
     BufferKind kind = spec.buffers[id].kind;
     if (kind != BufferKind::Weight && kind != BufferKind::Packed)
       return std::nullopt;
+    if (trainedWeights.contains(spec.buffers[id].name))
+      return std::nullopt;
     operands.push_back(id);
   }
   auto it = packedByOperands.find(operands);
@@ -217,9 +233,17 @@ llvm::Error Lowering::lowerFunction(func::FuncOp func) {
       if (!id)
         return id.takeError();
       bufferOf[arg] = *id;
+    } else if (auto state = func.getArgAttrOfType<StringAttr>(
+                   i, llama::attrs::optimizerState)) {
+      auto id = globalBuffer(state.str(), BufferKind::State, arg.getType());
+      if (!id)
+        return id.takeError();
+      bufferOf[arg] = *id;
     } else if (isa<RankedTensorType>(arg.getType())) {
       size_t index = entry.inputs.size();
       std::string name = index < 3 ? inputNames[index] : "input";
+      if (auto named = func.getArgAttrOfType<StringAttr>(i, llama::attrs::input))
+        name = named.str();
       // The runtime range-checks the input named "tokens" against the vocab.
       auto id = newBuffer(name, BufferKind::Input, arg.getType());
       if (!id)
@@ -236,6 +260,8 @@ llvm::Error Lowering::lowerFunction(func::FuncOp func) {
   std::vector<LiveRange> ranges;
   std::vector<uint32_t> activations;
   llvm::DenseMap<uint32_t, size_t> rangeOf;
+  /// Buffers an earlier launch of this entry updated in place, by the op.
+  llvm::DenseMap<uint32_t, Operation *> updatedBy;
   auto use = [&](uint32_t id, int64_t launch) {
     auto it = rangeOf.find(id);
     if (it != rangeOf.end())
@@ -253,17 +279,27 @@ llvm::Error Lowering::lowerFunction(func::FuncOp func) {
           return failure("entry '" + entry.name + "': result " +
                          llvm::Twine(i) + " has no buffer");
         uint32_t id = it->second;
-        // The first result is the output; later ones are KV caches updated
-        // in place, or further outputs (the gradients of loss_and_grads),
-        // listed in order after the first.
+        // The first result is the output; later ones are KV caches, weights
+        // or optimizer state updated in place, or further outputs (the
+        // gradients of loss_and_grads, train_step's rate), listed in order
+        // after the first.
         BufferKind kind = spec.buffers[id].kind;
+        bool inPlace = kind == BufferKind::Cache ||
+                       (updatedBy.count(id) && (kind == BufferKind::Weight ||
+                                                kind == BufferKind::State));
         if (i == 0 || kind == BufferKind::Activation)
           entry.outputs.push_back(id);
-        else if (kind != BufferKind::Cache)
+        else if (!inPlace)
           return failure("entry '" + entry.name + "': result " +
                          llvm::Twine(i) +
-                         " is neither an activation nor a KV cache updated "
-                         "in place");
+                         " is neither an activation nor a buffer updated in "
+                         "place");
+        if (auto name = func.getResultAttrOfType<StringAttr>(
+                i, llama::attrs::output))
+          spec.buffers[id].name = name.str();
+        else if (auto weight = func.getResultAttrOfType<StringAttr>(
+                     i, "llama.grad_of"))
+          spec.buffers[id].name = "grad." + weight.str();
       }
       continue;
     }
@@ -291,6 +327,11 @@ llvm::Error Lowering::lowerFunction(func::FuncOp func) {
       if (it == bufferOf.end())
         return failure("entry '" + entry.name + "': an operand of '" +
                        op.getName().getStringRef() + "' has no buffer");
+      if (updatedBy.count(it->second))
+        return failure("entry '" + entry.name + "': '" +
+                       op.getName().getStringRef() + "' at " + originOf(&op) +
+                       " reads '" + spec.buffers[it->second].name +
+                       "' after an update wrote it in place");
       launch.buffers.push_back(it->second);
       use(it->second, index);
     }
@@ -303,9 +344,20 @@ llvm::Error Lowering::lowerFunction(func::FuncOp func) {
                fused && result.getResultNumber() > 0)
         cache = result.getResultNumber() == 1 ? fused.getKeyCache()
                                               : fused.getValueCache();
+      else if (auto update = dyn_cast<llama::AdamWUpdateOp>(op))
+        cache = updatedOperand(update, result.getResultNumber());
       uint32_t id;
       if (cache) {
         id = bufferOf.lookup(cache);
+        if (isa<llama::AdamWUpdateOp>(op)) {
+          BufferKind kind = spec.buffers[id].kind;
+          if (kind != BufferKind::Weight && kind != BufferKind::State)
+            return failure("entry '" + entry.name +
+                           "': llama.adamw_update must update weight and "
+                           "optimizer-state arguments, but '" +
+                           spec.buffers[id].name + "' is neither");
+          updatedBy[id] = &op;
+        }
       } else {
         std::string name = originOf(&op) + "#" + std::to_string(index);
         if (op.getNumResults() > 1)
@@ -347,6 +399,14 @@ llvm::Expected<artifact::ArtifactSpec> Lowering::run(ModuleOp module) {
   if (failed(config))
     return failure("the module has no valid llama.config");
   spec.config = *config;
+  module.walk([&](llama::AdamWUpdateOp update) {
+    auto func = update->getParentOfType<func::FuncOp>();
+    for (Value param : update.getParams())
+      if (auto arg = dyn_cast<BlockArgument>(param))
+        if (auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(),
+                                                          llama::attrs::weight))
+          trainedWeights.insert(name.getValue());
+  });
   load.name = "load";
   for (func::FuncOp func : module.getOps<func::FuncOp>())
     if (llvm::Error err = lowerFunction(func))

@@ -7,5 +7,6 @@ include "ir/LlamaDialect.td"
 include "ir/LlamaAttrs.td"
 include "ir/LlamaOps.td"
 include "ir/LlamaGradOps.td"
+include "ir/LlamaOptimizerOps.td"
 
 #endif // LLAMAC_IR_LLAMA_TD

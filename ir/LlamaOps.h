@@ -28,7 +28,15 @@ inline constexpr llvm::StringLiteral kvCache = "llama.kv_cache";
 inline constexpr llvm::StringLiteral layer = "llama.layer";
 /// On the module: a dictionary with the model config.
 inline constexpr llvm::StringLiteral config = "llama.config";
-/// On a function: "prefill", "decode" or "forward_loss".
+/// On a function argument: the name of the input buffer it is ("schedule").
+inline constexpr llvm::StringLiteral input = "llama.input";
+/// On a function argument: the optimizer-state tensor it is, named after its
+/// weight ("adamw.m.layers.3.attention.wq.weight"). Updated in place.
+inline constexpr llvm::StringLiteral optimizerState = "llama.optimizer_state";
+/// On a function result: the name of the output buffer it is ("loss").
+inline constexpr llvm::StringLiteral output = "llama.output";
+/// On a function: "prefill", "decode", "forward_loss", "loss_and_grads" or
+/// "train_step".
 inline constexpr llvm::StringLiteral entry = "llama.entry";
 } // namespace attrs
 } // namespace llamac::llama

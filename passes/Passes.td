@@ -98,4 +98,50 @@ def AutodiffPass : Pass<"llama-autodiff", "::mlir::ModuleOp"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def BuildTrainStepPass : Pass<"llama-build-train-step", "::mlir::ModuleOp"> {
+  let summary = "Turns @loss_and_grads into @train_step: clipping, schedule and AdamW";
+  let description = [{
+    Rewrites the function tagged `llama.entry = "loss_and_grads"` (from
+    `llama-autodiff`) into `@train_step`, tagged `llama.entry = "train_step"`,
+    which takes two more inputs and two optimizer-state tensors per weight:
+
+    - `schedule` (`tensor<3xi32>`, `[step, warmup_steps, total_steps]`, the
+      step counted from 1) and `peak_lr` (`tensor<f32>`), tagged
+      `llama.input`;
+    - for every weight `W` with a gradient, its first and second AdamW
+      moments, tagged `llama.optimizer_state = "adamw.m.W"` and `"adamw.v.W"`.
+
+    After the gradients it computes their global norm (`llama.grad_norm`)
+    and the step's rate (`llama.lr_schedule`), then updates the weights in
+    two parameter groups, one `llama.adamw_update` each: the matrices (the
+    embedding and every projection, with weight decay) and the RMSNorm gains
+    (no decay). It returns the loss, the rate and the gradient norm (tagged
+    `llama.output = "loss"`, `"lr"`, `"grad_norm"`), then the updated
+    weights and moments, which lowering writes in place.
+
+    The defaults are the Llama 2 paper's: AdamW with beta1 0.9, beta2 0.95,
+    epsilon 1e-5, weight decay 0.1, gradients clipped to a global norm of
+    1.0, and a cosine schedule decaying to 10% of the peak rate. Weights must
+    be f32: they are the master copy the optimizer updates.
+
+    It fails, naming the reason, on a module without `@loss_and_grads`, one
+    that already has `@train_step`, or a weight that is not f32.
+  }];
+  let options = [
+    Option<"beta1", "beta1", "double", /*default=*/"0.9",
+           "AdamW first-moment decay">,
+    Option<"beta2", "beta2", "double", /*default=*/"0.95",
+           "AdamW second-moment decay">,
+    Option<"epsilon", "epsilon", "double", /*default=*/"1e-5",
+           "AdamW denominator epsilon">,
+    Option<"weightDecay", "weight-decay", "double", /*default=*/"0.1",
+           "Decoupled weight decay of the matrices (not of the norm gains)">,
+    Option<"maxGradNorm", "max-grad-norm", "double", /*default=*/"1.0",
+           "Global gradient-norm clipping threshold; 0 disables clipping">,
+    Option<"finalLrRatio", "final-lr-ratio", "double", /*default=*/"0.1",
+           "The cosine schedule's final rate, as a fraction of the peak">,
+  ];
+  let dependentDialects = ["::llamac::llama::LlamaDialect"];
+}
+
 #endif // LLAMAC_PASSES_PASSES_TD

@@ -45,6 +45,8 @@ const char *llamac::artifact::toString(BufferKind kind) {
     return "cache";
   case BufferKind::Activation:
     return "activation";
+  case BufferKind::State:
+    return "state";
   }
   return "?";
 }

@@ -40,6 +40,10 @@ enum class BufferKind : uint8_t {
   Cache,
   /// Lives in the arena of the one entry that uses it, at `arenaOffset`.
   Activation,
+  /// Optimizer state (AdamW moments, named "adamw.m.<weight>"): persistent
+  /// across calls, zero-initialized, updated in place by train_step, and
+  /// saved and restored with training checkpoints.
+  State,
 };
 
 struct BufferSpec {
@@ -65,7 +69,8 @@ struct LaunchSpec {
 
 struct EntrySpec {
   /// "load" (weight packing; runs once after binding), "prefill", "decode",
-  /// "forward_loss".
+  /// "forward_loss", "loss_and_grads", "train_step". train_step writes
+  /// its weight and State buffers in place.
   std::string name;
   int64_t batch = 1;
   /// Tokens per call; -1 when dynamic (any length from 1 to maxSeq).

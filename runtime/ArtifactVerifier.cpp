@@ -121,6 +121,9 @@ private:
       return fail(label, "shape " + shapeToString(buffer.shape) +
                              ": larger than the runtime's limit of " +
                              std::to_string(kMaxBufferBytes) + " bytes");
+    if (buffer.kind == BufferKind::State && buffer.type != ElementType::F32)
+      return fail(label, "type: optimizer state must be f32, not " +
+                             std::string(toString(buffer.type)));
     if (buffer.kind == BufferKind::Weight) {
       if (buffer.type == ElementType::I32)
         return fail(label, "type: a weight must be f32, f16 or bf16, not i32");

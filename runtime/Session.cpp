@@ -207,6 +207,13 @@ const float *Session::lastTokenLogits(int entryId) {
   return outputF32(entryId, 0) + (rows - 1) * width;
 }
 
+void *Session::persistentData(uint32_t id) {
+  BufferKind kind = artifact.buffers[id].kind;
+  return kind == BufferKind::Weight || kind == BufferKind::State
+             ? storage[id].data()
+             : nullptr;
+}
+
 void Session::resetCaches() {
   for (size_t id = 0; id < artifact.buffers.size(); ++id)
     if (artifact.buffers[id].kind == BufferKind::Cache)

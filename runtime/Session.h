@@ -80,6 +80,11 @@ public:
   /// Zeroes every KV cache, to start a new sequence at position 0.
   void resetCaches();
 
+  /// The storage of weight or optimizer-state buffer `id` (its full static
+  /// shape, in the buffer's element type), which training reads to save a
+  /// checkpoint and writes to resume one. Null for any other kind.
+  void *persistentData(uint32_t id);
+
   void setNumThreads(int threads) { numThreads = threads < 1 ? 1 : threads; }
   int threads() const { return numThreads; }
   /// The arch of the cpu binary that was loaded ("x86-64-v3").

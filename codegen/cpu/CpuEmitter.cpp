@@ -37,7 +37,8 @@ public:
                AttentionOp, SiLUOp, MulOp, AddOp, CrossEntropyOp, PackWeightsOp,
                FusedMatmulOp, FusedRoPEAttentionOp, EmbeddingGradOp,
                RMSNormGradOp, MatmulGradOp, RoPEGradOp, AttentionGradOp,
-               SiLUGradOp, SwiGLUGradOp, CrossEntropyGradOp>(op);
+               SiLUGradOp, SwiGLUGradOp, CrossEntropyGradOp, LRScheduleOp,
+               GradNormOp, AdamWUpdateOp>(op);
   }
 
   LogicalResult emitKernel(Operation *op, StringRef symbol,
@@ -82,6 +83,13 @@ public:
         })
         .Case<SiLUGradOp, SwiGLUGradOp>(
             [&](Operation *op) { return cpu::emitSiLUGrads(op, symbol, os); })
+        .Case([&](LRScheduleOp op) {
+          return cpu::emitLRSchedule(op, symbol, os);
+        })
+        .Case([&](GradNormOp op) { return cpu::emitGradNorm(op, symbol, os); })
+        .Case([&](AdamWUpdateOp op) {
+          return cpu::emitAdamWUpdate(op, symbol, os);
+        })
         .Case([&](CrossEntropyGradOp op) {
           return cpu::emitCrossEntropyGrad(op, symbol, os);
         })

@@ -2,7 +2,8 @@
 //-*-===//
 //
 // The CPU kernels of the backward ops that llama-autodiff writes, one per op
-// (silu_grad and swiglu_grad share one). Internal to codegen/cpu.
+// (silu_grad and swiglu_grad share one), and of the optimizer ops that
+// llama-build-train-step adds after them. Internal to codegen/cpu.
 //
 //===----------------------------------------------------------------------===//
 
@@ -37,6 +38,16 @@ mlir::LogicalResult emitSiLUGrads(mlir::Operation *op, llvm::StringRef symbol,
 mlir::LogicalResult emitCrossEntropyGrad(llama::CrossEntropyGradOp op,
                                          llvm::StringRef symbol,
                                          llvm::raw_ostream &os);
+
+/// The optimizer ops of llama-build-train-step (CpuOptimizerEmitter.cpp).
+mlir::LogicalResult emitLRSchedule(llama::LRScheduleOp op,
+                                   llvm::StringRef symbol,
+                                   llvm::raw_ostream &os);
+mlir::LogicalResult emitGradNorm(llama::GradNormOp op, llvm::StringRef symbol,
+                                 llvm::raw_ostream &os);
+mlir::LogicalResult emitAdamWUpdate(llama::AdamWUpdateOp op,
+                                    llvm::StringRef symbol,
+                                    llvm::raw_ostream &os);
 
 } // namespace llamac::codegen::cpu
 

@@ -24,6 +24,8 @@ runtime::Status generateCommand(const std::vector<std::string> &args);
 runtime::Status benchCommand(const std::vector<std::string> &args);
 runtime::Status logitsCommand(const std::vector<std::string> &args);
 runtime::Status infoCommand(const std::vector<std::string> &args);
+runtime::Status gradsCommand(const std::vector<std::string> &args);
+runtime::Status trainCommand(const std::vector<std::string> &args);
 
 /// The flags that say which model to run, shared by generate, bench and
 /// logits.

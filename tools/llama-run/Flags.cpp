@@ -152,3 +152,23 @@ llamac::run::parseIntegerList(const std::string &flag, const std::string &text,
   }
   return values;
 }
+
+llamac::runtime::StatusOr<std::vector<float>>
+llamac::run::parseNumberList(const std::string &flag, const std::string &text) {
+  std::vector<float> values;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos)
+      end = text.size();
+    std::string item = text.substr(start, end - start);
+    char *stop = nullptr;
+    double value = std::strtod(item.c_str(), &stop);
+    if (item.empty() || *stop != '\0' || !std::isfinite(value))
+      return Status::error(flag + ": '" + item +
+                           "' is not a number (expected a list like 1,0.5,0)");
+    values.push_back(float(value));
+    start = end + 1;
+  }
+  return values;
+}

@@ -60,6 +60,10 @@ private:
   bool help = false;
 };
 
+/// The comma-separated finite numbers of `text`, as f32.
+runtime::StatusOr<std::vector<float>> parseNumberList(const std::string &flag,
+                                                      const std::string &text);
+
 /// The comma-separated integers of `text`, each within [min, max]. An item
 /// that is not one fails as "FLAG: 'ITEM' is not WHAT".
 runtime::StatusOr<std::vector<int64_t>>

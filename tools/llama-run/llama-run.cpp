@@ -1,7 +1,7 @@
 //===- llama-run.cpp - Runs compiled llamac artifacts ---------------------===//
 //
 // The runtime's command line: generate (run.c-compatible text generation),
-// bench, logits and info. Each subcommand lives in its own file; this only
+// bench, logits, info, train and grads. Each subcommand lives in its own file; this only
 // dispatches and prints errors.
 //
 //===----------------------------------------------------------------------===//
@@ -27,6 +27,8 @@ const char kUsage[] =
     "  bench      time prefill and decode, with a per-kernel breakdown\n"
     "  logits     print the logits after each of some tokens\n"
     "  info       describe an artifact\n"
+    "  train      train or fine-tune a model on a text file\n"
+    "  grads      write the loss and every weight gradient of one batch\n"
     "\n"
     "llama-run COMMAND --help lists the flags of a command.\n";
 
@@ -49,9 +51,14 @@ int main(int argc, char **argv) {
     status = logitsCommand(args);
   else if (command == "info")
     status = infoCommand(args);
+  else if (command == "train")
+    status = trainCommand(args);
+  else if (command == "grads")
+    status = gradsCommand(args);
   else
     status = Status::error("unknown command '" + command +
-                           "' (expected generate, bench, logits or info)");
+                           "' (expected generate, bench, logits, info, "
+                           "train or grads)");
   if (!status.ok()) {
     std::fflush(stdout);
     std::fprintf(stderr, "llama-run: error: %s\n", status.message().c_str());

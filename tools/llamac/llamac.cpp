@@ -48,8 +48,9 @@ cl::opt<std::string> model("model", cl::Required, cl::cat(modelCat),
                                     "llama2.c checkpoint"));
 cl::list<std::string>
     entries("entry", cl::CommaSeparated, cl::cat(modelCat),
-            cl::value_desc("prefill,decode,forward_loss"),
-            cl::desc("Entry points to build (default: prefill)"));
+            cl::value_desc("prefill,decode,forward_loss,train_step"),
+            cl::desc("Entry points to build (default: prefill); train_step "
+                     "also builds forward_loss, for evaluation"));
 cl::opt<int64_t> batch("batch", cl::init(1), cl::cat(modelCat),
                        cl::desc("Batch size (default 1)"));
 cl::opt<int64_t> seqLen("seq-len", cl::init(0), cl::cat(modelCat),
@@ -133,6 +134,27 @@ cl::opt<bool> autodiff("autodiff", cl::cat(targetCat),
                                 "@loss_and_grads (llama-autodiff), before "
                                 "fusion"));
 
+cl::OptionCategory trainCat("Training",
+                            "The optimizer of --entry=train_step (defaults: "
+                            "the Llama 2 paper's)");
+cl::opt<double> beta1("beta1", cl::init(0.9), cl::cat(trainCat),
+                      cl::desc("AdamW first-moment decay (default 0.9)"));
+cl::opt<double> beta2("beta2", cl::init(0.95), cl::cat(trainCat),
+                      cl::desc("AdamW second-moment decay (default 0.95)"));
+cl::opt<double> adamEpsilon("adam-epsilon", cl::init(1e-5), cl::cat(trainCat),
+                            cl::desc("AdamW epsilon (default 1e-5)"));
+cl::opt<double> weightDecay("weight-decay", cl::init(0.1), cl::cat(trainCat),
+                            cl::desc("Decoupled weight decay of the matrices; "
+                                     "norm gains never decay (default 0.1)"));
+cl::opt<double> maxGradNorm("max-grad-norm", cl::init(1.0), cl::cat(trainCat),
+                            cl::desc("Clip gradients to this global norm; 0 "
+                                     "disables clipping (default 1.0)"));
+cl::opt<double> finalLrRatio("final-lr-ratio", cl::init(0.1),
+                             cl::cat(trainCat),
+                             cl::desc("Where the cosine schedule ends, as a "
+                                      "fraction of the peak rate (default "
+                                      "0.1)"));
+
 cl::opt<bool> report("report", cl::cat(outputCat),
                      cl::desc("Print the per-kernel FLOPs, bytes and "
                               "arithmetic intensity, before and after "
@@ -154,6 +176,12 @@ cl::list<std::string> printAfter("print-ir-after", cl::CommaSeparated,
 int fail(const Twine &message) {
   WithColor::error(errs(), "llamac") << message << "\n";
   return 1;
+}
+
+std::string formatNumber(double value) {
+  std::string text;
+  raw_string_ostream(text) << value;
+  return text;
 }
 
 template <class T, class U>
@@ -200,13 +228,19 @@ Expected<BuildOptions> buildOptions() {
   if (!entries.empty()) {
     options.entries.clear();
     for (const std::string &name : entries) {
+      if (name == "train_step") {
+        if (!llvm::is_contained(options.entries, EntryKind::ForwardLoss))
+          options.entries.push_back(EntryKind::ForwardLoss);
+        continue;
+      }
       std::optional<EntryKind> kind = parseEntryKind(name);
       if (!kind)
         return createStringError(inconvertibleErrorCode(),
                                  "--entry: unknown entry point '" + name +
-                                     "' (expected prefill, decode or "
-                                     "forward_loss)");
-      options.entries.push_back(*kind);
+                                     "' (expected prefill, decode, "
+                                     "forward_loss or train_step)");
+      if (!llvm::is_contained(options.entries, *kind))
+        options.entries.push_back(*kind);
     }
   }
   if (batch <= 0)
@@ -289,7 +323,8 @@ int writeArtifact(mlir::ModuleOp module, int argc, char **argv) {
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
-  cl::HideUnrelatedOptions({&modelCat, &overrideCat, &outputCat, &targetCat});
+  cl::HideUnrelatedOptions(
+      {&modelCat, &overrideCat, &outputCat, &targetCat, &trainCat});
   cl::ParseCommandLineOptions(
       argc, argv,
       "llamac: compiles Llama 2 models\n\n"
@@ -323,13 +358,41 @@ int main(int argc, char **argv) {
   mlir::MLIRContext context;
   mlir::OwningOpRef<mlir::ModuleOp> module =
       buildModel(context, *config, *options);
-  if (autodiff) {
+  bool trainStep = llvm::is_contained(entries, "train_step");
+  if (autodiff || trainStep) {
     if (!llvm::is_contained(options->entries, EntryKind::ForwardLoss))
       return fail("--autodiff: needs --entry=forward_loss");
     mlir::PassManager pm(&context);
     pm.addPass(createAutodiffPass());
+    if (trainStep) {
+      for (auto [flag, value, low, high, openHigh] :
+           {std::tuple<const char *, double, double, double, bool>{
+                "--beta1", beta1, 0, 1, true},
+            {"--beta2", beta2, 0, 1, true},
+            {"--weight-decay", weightDecay, 0, 1, false},
+            {"--final-lr-ratio", finalLrRatio, 0, 1, false}})
+        if (!(value >= low && (openHigh ? value < high : value <= high)))
+          return fail(Twine(flag) + ": must be in [0, 1" +
+                      (openHigh ? ")" : "]") + ", got " + formatNumber(value));
+      if (!(adamEpsilon > 0))
+        return fail("--adam-epsilon: must be positive, got " +
+                    formatNumber(adamEpsilon));
+      if (!(maxGradNorm >= 0))
+        return fail("--max-grad-norm: must not be negative (0 disables "
+                    "clipping), got " +
+                    formatNumber(maxGradNorm));
+      BuildTrainStepPassOptions optimizer;
+      optimizer.beta1 = beta1;
+      optimizer.beta2 = beta2;
+      optimizer.epsilon = adamEpsilon;
+      optimizer.weightDecay = weightDecay;
+      optimizer.maxGradNorm = maxGradNorm;
+      optimizer.finalLrRatio = finalLrRatio;
+      pm.addPass(createBuildTrainStepPass(optimizer));
+    }
     if (mlir::failed(pm.run(*module)))
-      return fail("llama-autodiff failed");
+      return fail(trainStep ? "building the training step failed"
+                            : "llama-autodiff failed");
   }
 
   if (cachedTokens < 0)

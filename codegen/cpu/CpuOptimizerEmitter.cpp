@@ -1,0 +1,154 @@
+//===- CpuOptimizerEmitter.cpp - Kernels of the optimizer ops -------------===//
+//
+// The learning-rate schedule, the global gradient norm and the AdamW update
+// of a parameter group, as train_step runs them after the backward sweep.
+// The update follows PyTorch's AdamW (and clip_grad_norm_) operation for
+// operation, so that a step here and a step there agree to rounding.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/cpu/CpuGradEmitter.h"
+#include "codegen/cpu/CpuEmitterUtil.h"
+
+#include <cstdio>
+
+using namespace mlir;
+using namespace llamac::llama;
+
+namespace llamac::codegen::cpu {
+
+/// Elements per work item. Fixed, so that the norm's partial sums (and so
+/// every update) are the same whatever the thread count.
+static constexpr int64_t optimizerChunk = 16384;
+
+/// A double literal, exact.
+static std::string doubleLiteral(double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), "%a", value);
+  return buffer;
+}
+
+static int64_t elementCount(Value value) {
+  return tensorType(value).getNumElements();
+}
+
+LogicalResult emitLRSchedule(LRScheduleOp op, StringRef symbol,
+                             raw_ostream &os) {
+  emitSignature(os, op, symbol);
+  emitBuffer(os, "schedule", 0, "int32_t", true);
+  emitBuffer(os, "peak", 1, "float", true);
+  emitBuffer(os, "out", 2, "float", false);
+  os << "  const double step = schedule[0], warmup = schedule[1],\n"
+     << "               total = schedule[2], ratio = "
+     << doubleLiteral(op.getFinalRatio().convertToDouble()) << ";\n"
+     << "  double lr;\n"
+     << "  if (warmup > 0 && step <= warmup) {\n"
+     << "    lr = peak[0] * step / warmup;\n"
+     << "  } else {\n"
+     << "    double progress = total > warmup ? (step - warmup) / (total - "
+        "warmup) : 1.0;\n"
+     << "    progress = progress < 0.0 ? 0.0 : progress > 1.0 ? 1.0 : "
+        "progress;\n"
+     << "    lr = peak[0] * (ratio + (1.0 - ratio) * 0.5 *\n"
+     << "                              (1.0 + cos(3.14159265358979323846 * "
+        "progress)));\n"
+     << "  }\n"
+     << "  out[0] = (float)lr;\n"
+     << "}\n";
+  return success();
+}
+
+LogicalResult emitGradNorm(GradNormOp op, StringRef symbol, raw_ostream &os) {
+  int64_t maxChunks = 1;
+  for (Value grad : op.getGrads())
+    maxChunks = std::max(maxChunks, (elementCount(grad) + optimizerChunk - 1) /
+                                        optimizerChunk);
+  unsigned n = op.getGrads().size();
+  emitSignature(os, op, symbol);
+  emitBuffer(os, "out", n, "float", false);
+  // Partial sums per chunk, in f64, added in chunk order.
+  os << "  double *partial = (double *)llamaScratch(0, " << 2 * maxChunks
+     << ");\n"
+     << "  double total = 0.0;\n";
+  for (auto [i, grad] : llvm::enumerate(op.getGrads())) {
+    int64_t count = elementCount(grad);
+    int64_t chunks = (count + optimizerChunk - 1) / optimizerChunk;
+    os << "  {\n"
+       << "    const float *__restrict g = (const float *)buffers[" << i
+       << "];\n"
+       << "    const int64_t count = " << count << ";\n"
+       << "    llamaParallelFor(ctx, " << chunks << ", count, [&](int64_t c) "
+       << "{\n"
+       << "      const int64_t begin = c * " << optimizerChunk << ";\n"
+       << "      const int64_t end = begin + " << optimizerChunk
+       << " < count ? begin + " << optimizerChunk << " : count;\n"
+       << "      double sum = 0.0;\n"
+       << "      for (int64_t j = begin; j < end; ++j)\n"
+       << "        sum += (double)g[j] * (double)g[j];\n"
+       << "      partial[c] = sum;\n"
+       << "    });\n"
+       << "    for (int64_t c = 0; c < " << chunks << "; ++c)\n"
+       << "      total += partial[c];\n"
+       << "  }\n";
+  }
+  os << "  out[0] = (float)sqrt(total);\n"
+     << "}\n";
+  return success();
+}
+
+LogicalResult emitAdamWUpdate(AdamWUpdateOp op, StringRef symbol,
+                              raw_ostream &os) {
+  unsigned n = op.getParams().size();
+  double beta1 = op.getBeta1().convertToDouble();
+  double beta2 = op.getBeta2().convertToDouble();
+  double maxNorm = op.getMaxGradNorm().convertToDouble();
+  emitSignature(os, op, symbol);
+  emitBuffer(os, "lrIn", 4 * n, "float", true);
+  emitBuffer(os, "normIn", 4 * n + 1, "float", true);
+  emitBuffer(os, "schedule", 4 * n + 2, "int32_t", true);
+  // clip_grad_norm_ multiplies every gradient by min(1, max / (norm + 1e-6)).
+  os << "  const float lr = lrIn[0];\n"
+     << "  float clip = 1.0f;\n";
+  if (maxNorm > 0)
+    os << "  {\n"
+       << "    const float coef = " << floatLiteral(maxNorm)
+       << " / (normIn[0] + 1e-6f);\n"
+       << "    clip = coef < 1.0f ? coef : 1.0f;\n"
+       << "  }\n";
+  // The scalars in f64 and rounded once, as PyTorch computes them in Python.
+  os << "  const int32_t step = schedule[0] > 0 ? schedule[0] : 1;\n"
+     << "  const float decay = (float)(1.0 - (double)lr * "
+     << doubleLiteral(op.getWeightDecay().convertToDouble()) << ");\n"
+     << "  const float stepSize = (float)(lr / (1.0 - pow("
+     << doubleLiteral(beta1) << ", step)));\n"
+     << "  const float bc2Sqrt = (float)sqrt(1.0 - pow(" << doubleLiteral(beta2)
+     << ", step));\n"
+     << "  const float a1 = (float)(1.0 - " << doubleLiteral(beta1)
+     << "), b2 = " << floatLiteral(beta2) << ", a2 = (float)(1.0 - "
+     << doubleLiteral(beta2) << "), eps = "
+     << floatLiteral(op.getEpsilon().convertToDouble()) << ";\n";
+  for (unsigned i = 0; i < n; ++i) {
+    int64_t count = elementCount(op.getParams()[i]);
+    os << "  {\n"
+       << "    float *__restrict p = (float *)buffers[" << i << "];\n"
+       << "    const float *__restrict g = (const float *)buffers[" << n + i
+       << "];\n"
+       << "    float *__restrict m = (float *)buffers[" << 2 * n + i << "];\n"
+       << "    float *__restrict v = (float *)buffers[" << 3 * n + i << "];\n"
+       << "    const int64_t count = " << count << ";\n";
+    emitElementwiseLoopBegin(os, optimizerChunk);
+    os << "      const float gi = g[i] * clip;\n"
+       << "      const float mi = m[i] + a1 * (gi - m[i]);\n"
+       << "      const float vi = b2 * v[i] + a2 * gi * gi;\n"
+       << "      m[i] = mi;\n"
+       << "      v[i] = vi;\n"
+       << "      p[i] = p[i] * decay - stepSize * (mi / (sqrtf(vi) / bc2Sqrt + "
+          "eps));\n";
+    emitElementwiseLoopEnd(os, optimizerChunk);
+    os << "  }\n";
+  }
+  os << "}\n";
+  return success();
+}
+
+} // namespace llamac::codegen::cpu

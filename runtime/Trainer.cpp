@@ -1,0 +1,227 @@
+//===- Trainer.cpp - Runs an artifact's train_step entry ------------------===//
+
+#include "runtime/Trainer.h"
+
+#include "runtime/HuggingFaceNames.h"
+#include "runtime/Safetensors.h"
+#include "runtime/Tensor.h"
+
+#include <cstring>
+
+using namespace llamac;
+using namespace llamac::artifact;
+using namespace llamac::runtime;
+
+namespace {
+
+constexpr char kTrainStep[] = "train_step";
+constexpr char kForwardLoss[] = "forward_loss";
+
+/// The index of `entry`'s input called `name`, or -1.
+int inputIndex(const ArtifactSpec &spec, int entry, const std::string &name) {
+  const EntrySpec &e = spec.entries[size_t(entry)];
+  for (size_t i = 0; i < e.inputs.size(); ++i)
+    if (spec.buffers[e.inputs[i]].name == name)
+      return int(i);
+  return -1;
+}
+
+bool endsWith(const std::string &text, const std::string &suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+/// Heads of a wq/wk weight, whose rows RoPE's layout orders; 0 otherwise.
+int64_t ropeHeads(const ModelConfig &config, const std::string &name) {
+  if (endsWith(name, "attention.wq.weight"))
+    return config.nHeads;
+  if (endsWith(name, "attention.wk.weight"))
+    return config.nKvHeads;
+  return 0;
+}
+
+} // namespace
+
+StatusOr<std::unique_ptr<Trainer>>
+Trainer::create(std::unique_ptr<Session> session, const std::string &origin) {
+  std::unique_ptr<Trainer> trainer(new Trainer());
+  trainer->origin = origin;
+  trainer->trainEntry = session->entryIndex(kTrainStep);
+  trainer->lossEntry = session->entryIndex(kForwardLoss);
+  if (trainer->trainEntry < 0)
+    return Status::error(origin + ": has no '" + kTrainStep +
+                         "' entry (compile with llamac --entry=train_step)");
+  const ArtifactSpec &spec = session->spec();
+  for (int entry : {trainer->trainEntry, trainer->lossEntry}) {
+    if (entry < 0)
+      continue;
+    std::vector<const char *> names = {"tokens", "targets", "loss_weights"};
+    if (entry == trainer->trainEntry) {
+      names.push_back("schedule");
+      names.push_back("peak_lr");
+    }
+    const EntrySpec &e = spec.entries[size_t(entry)];
+    for (const char *name : names)
+      if (inputIndex(spec, entry, name) < 0)
+        return Status::error(origin + ": entry '" + e.name +
+                             "' has no input '" + name + "'");
+    if (e.inputs.size() != names.size())
+      return Status::error(origin + ": entry '" + e.name + "' takes " +
+                           std::to_string(e.inputs.size()) +
+                           " inputs; expected " +
+                           std::to_string(names.size()));
+    size_t outputs = entry == trainer->trainEntry ? 3 : 1;
+    if (e.outputs.size() < outputs)
+      return Status::error(origin + ": entry '" + e.name + "' has " +
+                           std::to_string(e.outputs.size()) +
+                           " outputs; expected " + std::to_string(outputs));
+  }
+  if (trainer->lossEntry >= 0 &&
+      spec.entries[size_t(trainer->lossEntry)].batch !=
+          spec.entries[size_t(trainer->trainEntry)].batch)
+    trainer->lossEntry = -1;
+  trainer->cpu = std::move(session);
+  return trainer;
+}
+
+int64_t Trainer::batch() const {
+  return cpu->spec().entries[size_t(trainEntry)].batch;
+}
+int64_t Trainer::fixedSeq() const {
+  return cpu->spec().entries[size_t(trainEntry)].seq;
+}
+int64_t Trainer::maxSeq() const {
+  return cpu->spec().entries[size_t(trainEntry)].maxSeq;
+}
+
+std::vector<InputData> Trainer::lossInputs(int entry, const Batch &batch,
+                                           const void *schedule,
+                                           const void *peakLr) const {
+  const ArtifactSpec &spec = cpu->spec();
+  std::vector<InputData> inputs(spec.entries[size_t(entry)].inputs.size());
+  auto set = [&](const char *name, const void *data, size_t bytes) {
+    int index = inputIndex(spec, entry, name);
+    if (index >= 0)
+      inputs[size_t(index)] = {data, bytes};
+  };
+  set("tokens", batch.tokens.data(), batch.tokens.size() * sizeof(int32_t));
+  set("targets", batch.targets.data(), batch.targets.size() * sizeof(int32_t));
+  set("loss_weights", batch.lossWeights.data(),
+      batch.lossWeights.size() * sizeof(float));
+  if (schedule) {
+    set("schedule", schedule, 3 * sizeof(int32_t));
+    set("peak_lr", peakLr, sizeof(float));
+  }
+  return inputs;
+}
+
+StatusOr<StepResult> Trainer::step(int64_t step, const Schedule &schedule,
+                                   const Batch &batch, int64_t seq) {
+  if (step < 1 || step > INT32_MAX)
+    return Status::error("step " + std::to_string(step) +
+                         " is outside [1, 2^31)");
+  const int32_t steps[3] = {int32_t(step), schedule.warmupSteps,
+                            schedule.totalSteps};
+  const float peak = schedule.peakLr;
+  LLAMAC_RETURN_IF_ERROR(cpu->run(
+      trainEntry, lossInputs(trainEntry, batch, steps, &peak), 0, seq));
+  StepResult result;
+  result.loss = cpu->outputF32(trainEntry, 0)[0];
+  result.lr = cpu->outputF32(trainEntry, 1)[0];
+  result.gradNorm = cpu->outputF32(trainEntry, 2)[0];
+  return result;
+}
+
+StatusOr<std::pair<double, double>> Trainer::evaluate(const Batch &batch,
+                                                      int64_t seq) {
+  if (lossEntry < 0)
+    return Status::error(origin + ": has no '" + kForwardLoss +
+                         "' entry of the training batch size to evaluate "
+                         "with");
+  LLAMAC_RETURN_IF_ERROR(cpu->run(
+      lossEntry, lossInputs(lossEntry, batch, nullptr, nullptr), 0, seq));
+  double weight = 0;
+  for (float w : batch.lossWeights)
+    weight += w;
+  return std::make_pair(double(cpu->outputF32(lossEntry, 0)[0]), weight);
+}
+
+Status Trainer::saveCheckpoint(const std::string &path,
+                               std::map<std::string, std::string> metadata) {
+  const ArtifactSpec &spec = cpu->spec();
+  std::vector<Tensor> owned;
+  std::vector<SafetensorsTensor> tensors;
+  owned.reserve(spec.buffers.size());
+  for (size_t id = 0; id < spec.buffers.size(); ++id) {
+    const BufferSpec &buffer = spec.buffers[id];
+    if (buffer.kind != BufferKind::Weight && buffer.kind != BufferKind::State)
+      continue;
+    if (buffer.type != artifact::ElementType::F32)
+      return Status::error(origin + ": " + buffer.name +
+                           ": training checkpoints hold f32 weights; this "
+                           "artifact stores it in another type");
+    const float *data = static_cast<const float *>(
+        cpu->persistentData(uint32_t(id)));
+    int64_t count = numElements(buffer.shape);
+    Tensor tensor{buffer.name, buffer.shape, {}};
+    int64_t heads = ropeHeads(spec.config, buffer.name);
+    // Weights are saved in Meta's row order, as every Meta-named file is;
+    // optimizer state stays in the artifact's (restoreState reads it back
+    // into the same layout).
+    if (buffer.kind == BufferKind::Weight && heads &&
+        spec.config.ropeStyle == RopeStyle::HalfSplit)
+      tensor.data = unpermuteFromHalfSplitRope(data, heads, buffer.shape[0],
+                                               buffer.shape[1]);
+    else
+      tensor.data.assign(data, data + count);
+    owned.push_back(std::move(tensor));
+  }
+  for (const Tensor &t : owned)
+    tensors.push_back({t.name, runtime::ElementType::F32, t.shape,
+                       reinterpret_cast<const uint8_t *>(t.data.data()),
+                       t.data.size() * sizeof(float)});
+  metadata["format"] = "llamac-training-checkpoint";
+  metadata["state_rope_layout"] =
+      spec.config.ropeStyle == RopeStyle::HalfSplit ? "half" : "adjacent";
+  return writeSafetensors(path, tensors, metadata);
+}
+
+StatusOr<std::map<std::string, std::string>>
+Trainer::restoreState(const std::string &path) {
+  StatusOr<SafetensorsFile> file = readSafetensors(path);
+  if (!file.ok())
+    return file.status();
+  const ArtifactSpec &spec = cpu->spec();
+  auto format = file->metadata.find("format");
+  if (format == file->metadata.end() ||
+      format->second != "llamac-training-checkpoint")
+    return Status::error(path + ": not a training checkpoint of llama-run "
+                                "train (its metadata has no format "
+                                "\"llamac-training-checkpoint\")");
+  std::string layout =
+      spec.config.ropeStyle == RopeStyle::HalfSplit ? "half" : "adjacent";
+  if (file->metadata["state_rope_layout"] != layout)
+    return Status::error(path + ": its optimizer state is in " +
+                         file->metadata["state_rope_layout"] +
+                         " RoPE row order, the artifact's in " + layout);
+  for (size_t id = 0; id < spec.buffers.size(); ++id) {
+    const BufferSpec &buffer = spec.buffers[id];
+    if (buffer.kind != BufferKind::State)
+      continue;
+    const SafetensorsTensor *tensor = file->find(buffer.name);
+    if (!tensor)
+      return Status::error(path + ": " + buffer.name +
+                           ": not found (resuming needs the optimizer state "
+                           "that llama-run train saves)");
+    if (tensor->shape != buffer.shape ||
+        tensor->type != runtime::ElementType::F32)
+      return Status::error(path + ": " + buffer.name + ": " +
+                           toSafetensorsName(tensor->type) + " " +
+                           shapeToString(tensor->shape) +
+                           ", but the artifact needs F32 " +
+                           shapeToString(buffer.shape));
+    std::memcpy(cpu->persistentData(uint32_t(id)), tensor->data,
+                tensor->byteSize);
+  }
+  return file->metadata;
+}
