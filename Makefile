@@ -14,6 +14,9 @@ PACKAGES := cmake ninja-build ccache clang python3 \
             libsentencepiece-dev sentencepiece \
             libflatbuffers-dev flatbuffers-compiler \
             libgtest-dev libgmock-dev graphviz
+# The reference the training tests compare gradients against; its
+# recommendations (a GUI toolkit among them) are not needed.
+LEAN_PACKAGES := python3-torch
 
 # clang builds LLVM-heavy code faster than g++ on these 2-core machines.
 CXX_FLAGS := $(if $(shell command -v clang++),-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++)
@@ -28,14 +31,18 @@ test: build
 
 # Installs only the packages that are missing, so it is quick when none are.
 deps:
-	@missing=""; for p in $(PACKAGES); do \
+	@missing=""; lean=""; for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
+	for p in $(LEAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || lean="$$lean $$p"; \
+	done; \
+	if [ -n "$$missing$$lean" ]; then \
+	  echo "installing:$$missing$$lean"; \
 	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 	  $$sudo apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
+	  if [ -n "$$missing" ]; then DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; fi && \
+	  if [ -n "$$lean" ]; then DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$lean; fi; \
 	fi
 
 $(BUILD)/build.ninja: | deps

@@ -13,6 +13,7 @@
 
 #include "runtime/ArtifactIO.h"
 #include "runtime/AtomicFile.h"
+#include "runtime/Safetensors.h"
 #include "runtime/Trainer.h"
 #include "runtime/WeightSource.h"
 
@@ -192,6 +193,13 @@ Status llamac::run::trainCommand(const std::vector<std::string> &args) {
   if (f.randomWeights) {
     weights = createRandomWeights(uint64_t(f.weightsSeed));
   } else {
+    // A checkpoint is always safetensors: read it as one, so that a damaged
+    // file is reported as such rather than tried as a llama2.c checkpoint.
+    if (f.resume) {
+      StatusOr<SafetensorsFile> checkpoint = readSafetensors(f.save);
+      if (!checkpoint.ok())
+        return checkpoint.status();
+    }
     StatusOr<std::unique_ptr<WeightSource>> opened =
         openWeightFile(f.resume ? f.save : f.weights);
     if (!opened.ok())

@@ -1,0 +1,104 @@
+// RUN: llama-opt %s -split-input-file --llama-build-train-step -verify-diagnostics -allow-unregistered-dialect | FileCheck %s
+// RUN: llama-opt %s -split-input-file --llama-build-train-step="weight-decay=0.01 max-grad-norm=0 final-lr-ratio=0" -verify-diagnostics -allow-unregistered-dialect | FileCheck %s --check-prefix=OPTS
+
+// @loss_and_grads becomes @train_step: the schedule and peak rate as named
+// inputs, two moments per weight, the global norm and the rate, and one
+// AdamW update per parameter group (matrices with decay, gains without).
+
+// CHECK-LABEL: func.func @train_step
+// CHECK-SAME:    %[[W:[a-z0-9]+]]: tensor<4x8xf32> {llama.weight = "layers.0.attention.wq.weight"}
+// CHECK-SAME:    %[[G:[a-z0-9]+]]: tensor<8xf32> {llama.weight = "norm.weight"}
+// CHECK-SAME:    %[[S:[a-z0-9]+]]: tensor<3xi32> {llama.input = "schedule"}
+// CHECK-SAME:    %[[P:[a-z0-9]+]]: tensor<f32> {llama.input = "peak_lr"}
+// CHECK-SAME:    %[[MW:[a-z0-9]+]]: tensor<4x8xf32> {llama.optimizer_state = "adamw.m.layers.0.attention.wq.weight"}
+// CHECK-SAME:    %[[VW:[a-z0-9]+]]: tensor<4x8xf32> {llama.optimizer_state = "adamw.v.layers.0.attention.wq.weight"}
+// CHECK-SAME:    %[[MG:[a-z0-9]+]]: tensor<8xf32> {llama.optimizer_state = "adamw.m.norm.weight"}
+// CHECK-SAME:    %[[VG:[a-z0-9]+]]: tensor<8xf32> {llama.optimizer_state = "adamw.v.norm.weight"}
+// CHECK-SAME:    -> (tensor<f32> {llama.output = "loss"}, tensor<f32> {llama.output = "lr"}, tensor<f32> {llama.output = "grad_norm"}, tensor<4x8xf32> {llama.updates = "layers.0.attention.wq.weight"}, tensor<4x8xf32> {llama.updates = "adamw.m.layers.0.attention.wq.weight"}, tensor<4x8xf32> {llama.updates = "adamw.v.layers.0.attention.wq.weight"}, tensor<8xf32> {llama.updates = "norm.weight"}
+// CHECK-SAME:    attributes {llama.entry = "train_step"}
+// CHECK:         %[[NORM:.*]] = llama.grad_norm %[[DW:.*]], %[[DG:.*]] : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<f32>
+// CHECK:         %[[LR:.*]] = llama.lr_schedule %[[S]], %[[P]] {final_ratio = 1.000000e-01 : f64}
+// CHECK:         %[[UW:.*]]:3 = llama.adamw_update params(%[[W]]) grads(%[[DW]]) moments(%[[MW]]) second_moments(%[[VW]]) lr(%[[LR]]) grad_norm(%[[NORM]]) schedule(%[[S]])
+// CHECK-SAME:      max_grad_norm = 1.000000e+00 : f64, weight_decay = 1.000000e-01 : f64
+// CHECK:         %[[UG:.*]]:3 = llama.adamw_update params(%[[G]]) grads(%[[DG]]) moments(%[[MG]]) second_moments(%[[VG]])
+// CHECK-SAME:      weight_decay = 0.000000e+00 : f64
+// CHECK:         return %{{.*}}, %[[LR]], %[[NORM]], %[[UW]]#0, %[[UW]]#1, %[[UW]]#2, %[[UG]]#0, %[[UG]]#1, %[[UG]]#2
+// CHECK-NOT:   func.func @loss_and_grads
+
+// OPTS-LABEL: func.func @train_step
+// OPTS: llama.lr_schedule {{.*}} {final_ratio = 0.000000e+00 : f64}
+// OPTS: llama.adamw_update {{.*}} max_grad_norm = 0.000000e+00 : f64, weight_decay = 1.000000e-02 : f64
+// OPTS: llama.adamw_update {{.*}} weight_decay = 0.000000e+00 : f64
+
+func.func @loss_and_grads(%x: tensor<1x2x8xf32>,
+                          %w: tensor<4x8xf32> {llama.weight = "layers.0.attention.wq.weight"},
+                          %g: tensor<8xf32> {llama.weight = "norm.weight"})
+    -> (tensor<f32>, tensor<4x8xf32> {llama.grad_of = "layers.0.attention.wq.weight"},
+        tensor<8xf32> {llama.grad_of = "norm.weight"})
+    attributes {llama.entry = "loss_and_grads"} {
+  %loss = "test.loss"() : () -> tensor<f32>
+  %dw = "test.dw"() : () -> tensor<4x8xf32>
+  %dg = "test.dg"() : () -> tensor<8xf32>
+  return %loss, %dw, %dg : tensor<f32>, tensor<4x8xf32>, tensor<8xf32>
+}
+
+// -----
+
+// expected-error @+1 {{llama-build-train-step needs a function tagged llama.entry = "loss_and_grads" (run llama-autodiff first)}}
+module {
+  func.func @forward_loss() attributes {llama.entry = "forward_loss"} {
+    return
+  }
+}
+
+// -----
+
+func.func @loss_and_grads() attributes {llama.entry = "loss_and_grads"} {
+  return
+}
+// expected-error @+1 {{cannot build @train_step: the module already has one}}
+func.func @train_step() attributes {llama.entry = "train_step"} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{cannot be trained: weight 'norm.weight' is 'tensor<8xbf16>'; training keeps f32 master weights (compile with --dtype f32)}}
+func.func @loss_and_grads(%g: tensor<8xbf16> {llama.weight = "norm.weight"})
+    -> (tensor<f32>, tensor<8xbf16> {llama.grad_of = "norm.weight"})
+    attributes {llama.entry = "loss_and_grads"} {
+  %loss = "test.loss"() : () -> tensor<f32>
+  %dg = "test.dg"() : () -> tensor<8xbf16>
+  return %loss, %dg : tensor<f32>, tensor<8xbf16>
+}
+
+// -----
+
+func.func @loss_and_grads(%g: tensor<8xf32> {llama.weight = "norm.weight"})
+    -> (tensor<f32>, tensor<8xf32>)
+    attributes {llama.entry = "loss_and_grads"} {
+  %loss = "test.loss"() : () -> tensor<f32>
+  %dg = "test.dg"() : () -> tensor<8xf32>
+  // expected-error @+1 {{result 1 of @loss_and_grads is not tagged llama.grad_of}}
+  return %loss, %dg : tensor<f32>, tensor<8xf32>
+}
+
+// -----
+
+func.func @loss_and_grads(%g: tensor<8xf32> {llama.weight = "norm.weight"})
+    -> (tensor<f32>, tensor<8xf32> {llama.grad_of = "output.weight"})
+    attributes {llama.entry = "loss_and_grads"} {
+  %loss = "test.loss"() : () -> tensor<f32>
+  %dg = "test.dg"() : () -> tensor<8xf32>
+  // expected-error @+1 {{result 1 is the gradient of 'output.weight', which is no weight argument}}
+  return %loss, %dg : tensor<f32>, tensor<8xf32>
+}
+
+// -----
+
+// expected-error @+1 {{has no weight gradients to train with}}
+func.func @loss_and_grads() -> tensor<f32>
+    attributes {llama.entry = "loss_and_grads"} {
+  %loss = "test.loss"() : () -> tensor<f32>
+  return %loss : tensor<f32>
+}
