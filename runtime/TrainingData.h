@@ -7,6 +7,10 @@
 // so a resumed run sees exactly the batches an uninterrupted one would.
 // Evaluation uses fixed, non-overlapping windows from the start.
 //
+// Supervised fine-tuning reads dialogues instead (JSON lines): each row of a
+// batch is one dialogue from its start, padded with weight-0 positions, and
+// only the assistant's tokens count in the loss.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef LLAMAC_RUNTIME_TRAININGDATA_H
@@ -24,6 +28,11 @@ namespace llamac::runtime {
 struct TokenStream {
   std::vector<int32_t> tokens;
   size_t documents = 0;
+  /// Dialogues only: where each starts in `tokens`, and the loss weight of
+  /// each token as a target (1 for the assistant's, 0 for the prompt's).
+  /// Empty for plain text, whose rows are windows with every weight 1.
+  std::vector<size_t> starts;
+  std::vector<float> weights;
   /// FNV-1a 64 of the token ids, in hex: checkpoints record it so that a
   /// resume on other data is refused.
   std::string hash;
@@ -33,6 +42,20 @@ struct TokenStream {
 /// or holds no text.
 StatusOr<TokenStream> tokenizeCorpus(const std::string &path,
                                      const Tokenizer &tokenizer);
+
+/// Which assistant turns of a dialogue the loss counts: all of them, or only
+/// the last (Llama 2's Ghost Attention recipe zeroes the earlier turns).
+enum class LossTurns { All, Last };
+
+/// Reads dialogues, one JSON object per line:
+/// {"system": "...", "turns": [{"user": "...", "assistant": "..."}, ...]}
+/// ("system" optional). Each turn is encoded in Llama 2's chat format:
+/// BOS "[INST] " (+ the system prompt between "<<SYS>>" and "<</SYS>>" lines
+/// in the first turn) user " [/INST]", then the assistant's text and EOS,
+/// which alone carry loss weight. Errors name the file, line and field.
+StatusOr<TokenStream> tokenizeDialogues(const std::string &path,
+                                        const Tokenizer &tokenizer,
+                                        LossTurns turns);
 
 /// One batch as the loss entries take it, row-major [batch, seq].
 struct Batch {
@@ -63,6 +86,10 @@ private:
                uint64_t seed)
       : stream(&stream), batch(batch), seq(seq), seed(seed) {}
   void fillRow(Batch &out, int64_t row, int64_t start, float weight) const;
+  /// Row `row` from dialogue `index`, or all weight 0 when index is past the
+  /// last.
+  void fillDialogue(Batch &out, int64_t row, int64_t index) const;
+  bool dialogues() const { return !stream->starts.empty(); }
 
   const TokenStream *stream;
   int64_t batch;

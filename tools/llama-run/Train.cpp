@@ -31,6 +31,7 @@ namespace {
 
 struct TrainFlags {
   std::string artifact, weights, data, tokenizer, save, lossLog;
+  std::string lossOn = "all-turns";
   bool randomWeights = false, resume = false;
   int64_t weightsSeed = 1, seed = 1, threads = 0;
   int64_t batch = 0, seq = 0, steps = 0, warmup = -1;
@@ -60,6 +61,7 @@ std::map<std::string, std::string> runSettings(const TrainFlags &flags,
       {"steps", std::to_string(flags.steps)},
       {"warmup", std::to_string(warmup)},
       {"lr", lr},
+      {"loss_on", data.starts.empty() ? "text" : flags.lossOn},
   };
 }
 
@@ -88,6 +90,9 @@ Status checkFlags(const TrainFlags &f) {
     return Status::error("--threads, --save-every, --eval-batches, --batch "
                          "and --seq must not be negative, --log-every must "
                          "be positive");
+  if (f.lossOn != "all-turns" && f.lossOn != "last-turn")
+    return Status::error("--loss-on: '" + f.lossOn +
+                         "' is neither all-turns nor last-turn");
   if (f.stopAfter < 0 || f.stopAfter > f.steps)
     return Status::error("--stop-after: must be between 0 and --steps (" +
                          std::to_string(f.steps) + "), got " +
@@ -137,8 +142,10 @@ Status llamac::run::trainCommand(const std::vector<std::string> &args) {
       "train",
       "Trains the artifact's train_step (llamac --entry=train_step) on a text "
       "file: documents separated by blank lines, each encoded with BOS. Each "
-      "step takes --batch random windows of --seq + 1 tokens. Runs on the "
-      "cpu target.");
+      "step takes --batch random windows of --seq + 1 tokens. A .jsonl file "
+      "holds dialogues for supervised fine-tuning instead: one row per "
+      "dialogue, the loss on the assistant's tokens only. Runs on the cpu "
+      "target.");
   flags.addString("artifact", &f.artifact, "FILE",
                   "artifact compiled with --entry=train_step (required)");
   flags.addString("weights", &f.weights, "FILE",
@@ -147,7 +154,13 @@ Status llamac::run::trainCommand(const std::vector<std::string> &args) {
                 "start from random weights (uniform +-1/sqrt(fan-in), gains "
                 "1) instead");
   flags.addInt("weights-seed", &f.weightsSeed, "seed of --random-weights");
-  flags.addString("data", &f.data, "FILE", "training text (required)");
+  flags.addString("data", &f.data, "FILE",
+                  "training text, or .jsonl dialogues {\"system\": ..., "
+                  "\"turns\": [{\"user\": ..., \"assistant\": ...}]} "
+                  "(required)");
+  flags.addString("loss-on", &f.lossOn, "TURNS",
+                  "dialogues: all-turns, or last-turn (Ghost Attention's "
+                  "recipe: earlier turns weigh 0)");
   flags.addString("tokenizer", &f.tokenizer, "FILE",
                   "tokenizer.bin or SentencePiece .model (required)");
   flags.addInt("batch", &f.batch,
@@ -250,7 +263,13 @@ Status llamac::run::trainCommand(const std::vector<std::string> &args) {
       loadTokenizer(f.tokenizer, int(config.vocabSize));
   if (!tokenizer.ok())
     return tokenizer.status();
-  StatusOr<TokenStream> data = tokenizeCorpus(f.data, **tokenizer);
+  bool dialogues = f.data.size() > 6 &&
+                   f.data.compare(f.data.size() - 6, 6, ".jsonl") == 0;
+  StatusOr<TokenStream> data =
+      dialogues ? tokenizeDialogues(f.data, **tokenizer,
+                                    f.lossOn == "last-turn" ? LossTurns::Last
+                                                            : LossTurns::All)
+                : tokenizeCorpus(f.data, **tokenizer);
   if (!data.ok())
     return data.status();
   StatusOr<BatchSampler> sampler =
@@ -286,9 +305,10 @@ Status llamac::run::trainCommand(const std::vector<std::string> &args) {
     first = done + 1;
   }
 
-  std::printf("train %s: %zu documents, %zu tokens; batch %lld x seq %lld, "
+  std::printf("train %s: %zu %s, %zu tokens; batch %lld x seq %lld, "
               "steps %lld, lr %g, warmup %lld, %d threads%s\n",
-              f.data.c_str(), data->documents, data->tokens.size(),
+              f.data.c_str(), data->documents,
+              dialogues ? "dialogues" : "documents", data->tokens.size(),
               (long long)f.batch, (long long)f.seq, (long long)f.steps, f.lr,
               (long long)warmup, trainer.session().threads(),
               f.resume ? (", resuming after step " +
