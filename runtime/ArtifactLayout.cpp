@@ -130,3 +130,12 @@ std::vector<BufferUse> llamac::artifact::bufferUses(const ArtifactSpec &spec) {
   }
   return uses;
 }
+
+int llamac::artifact::inputIndex(const ArtifactSpec &spec, int entry,
+                                 const std::string &name) {
+  const EntrySpec &e = spec.entries[size_t(entry)];
+  for (size_t i = 0; i < e.inputs.size(); ++i)
+    if (spec.buffers[e.inputs[i]].name == name)
+      return int(i);
+  return -1;
+}

@@ -54,6 +54,10 @@ struct BufferUse {
 /// One BufferUse per buffer id.
 std::vector<BufferUse> bufferUses(const ArtifactSpec &spec);
 
+/// The position of the input buffer called `name` among the inputs of entry
+/// `entry`, or -1.
+int inputIndex(const ArtifactSpec &spec, int entry, const std::string &name);
+
 /// "layers.*.attention" for "layers.3.attention": every purely numeric
 /// dot-separated component becomes "*", so profiles can sum over layers.
 std::string originFamily(const std::string &origin);

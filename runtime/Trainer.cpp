@@ -2,6 +2,7 @@
 
 #include "runtime/Trainer.h"
 
+#include "runtime/ArtifactLayout.h"
 #include "runtime/HuggingFaceNames.h"
 #include "runtime/Safetensors.h"
 #include "runtime/Tensor.h"
@@ -16,15 +17,6 @@ namespace {
 
 constexpr char kTrainStep[] = "train_step";
 constexpr char kForwardLoss[] = "forward_loss";
-
-/// The index of `entry`'s input called `name`, or -1.
-int inputIndex(const ArtifactSpec &spec, int entry, const std::string &name) {
-  const EntrySpec &e = spec.entries[size_t(entry)];
-  for (size_t i = 0; i < e.inputs.size(); ++i)
-    if (spec.buffers[e.inputs[i]].name == name)
-      return int(i);
-  return -1;
-}
 
 bool endsWith(const std::string &text, const std::string &suffix) {
   return text.size() >= suffix.size() &&
@@ -62,7 +54,7 @@ Trainer::create(std::unique_ptr<Session> session, const std::string &origin) {
     }
     const EntrySpec &e = spec.entries[size_t(entry)];
     for (const char *name : names)
-      if (inputIndex(spec, entry, name) < 0)
+      if (artifact::inputIndex(spec, entry, name) < 0)
         return Status::error(origin + ": entry '" + e.name +
                              "' has no input '" + name + "'");
     if (e.inputs.size() != names.size())
@@ -100,7 +92,7 @@ std::vector<InputData> Trainer::lossInputs(int entry, const Batch &batch,
   const ArtifactSpec &spec = cpu->spec();
   std::vector<InputData> inputs(spec.entries[size_t(entry)].inputs.size());
   auto set = [&](const char *name, const void *data, size_t bytes) {
-    int index = inputIndex(spec, entry, name);
+    int index = artifact::inputIndex(spec, entry, name);
     if (index >= 0)
       inputs[size_t(index)] = {data, bytes};
   };

@@ -216,12 +216,17 @@ void BatchSampler::fillDialogue(Batch &out, int64_t row, int64_t index) const {
   }
 }
 
-Batch BatchSampler::trainBatch(int64_t step) const {
+Batch BatchSampler::emptyBatch() const {
   Batch out;
   size_t cells = size_t(batch * seq);
   out.tokens.resize(cells);
   out.targets.resize(cells);
   out.lossWeights.resize(cells);
+  return out;
+}
+
+Batch BatchSampler::trainBatch(int64_t step) const {
+  Batch out = emptyBatch();
   uint64_t choices = dialogues()
                          ? uint64_t(stream->starts.size())
                          : uint64_t(stream->tokens.size()) - uint64_t(seq);
@@ -244,11 +249,7 @@ int64_t BatchSampler::evalBatches(int64_t limit) const {
 }
 
 Batch BatchSampler::evalBatch(int64_t index) const {
-  Batch out;
-  size_t cells = size_t(batch * seq);
-  out.tokens.resize(cells);
-  out.targets.resize(cells);
-  out.lossWeights.resize(cells);
+  Batch out = emptyBatch();
   int64_t windows = (int64_t(stream->tokens.size()) - 1) / seq;
   for (int64_t row = 0; row < batch; ++row) {
     int64_t window = index * batch + row;

@@ -85,6 +85,7 @@ private:
   BatchSampler(const TokenStream &stream, int64_t batch, int64_t seq,
                uint64_t seed)
       : stream(&stream), batch(batch), seq(seq), seed(seed) {}
+  Batch emptyBatch() const;
   void fillRow(Batch &out, int64_t row, int64_t start, float weight) const;
   /// Row `row` from dialogue `index`, or all weight 0 when index is past the
   /// last.

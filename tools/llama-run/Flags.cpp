@@ -130,17 +130,30 @@ std::string FlagSet::usage() const {
   return text;
 }
 
-llamac::runtime::StatusOr<std::vector<int64_t>>
-llamac::run::parseIntegerList(const std::string &flag, const std::string &text,
-                              int64_t min, int64_t max,
-                              const std::string &what) {
-  std::vector<int64_t> values;
+namespace {
+
+/// The comma-separated items of `text` ("" is one empty item).
+std::vector<std::string> splitList(const std::string &text) {
+  std::vector<std::string> items;
   size_t start = 0;
   while (start <= text.size()) {
     size_t end = text.find(',', start);
     if (end == std::string::npos)
       end = text.size();
-    std::string item = text.substr(start, end - start);
+    items.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return items;
+}
+
+} // namespace
+
+llamac::runtime::StatusOr<std::vector<int64_t>>
+llamac::run::parseIntegerList(const std::string &flag, const std::string &text,
+                              int64_t min, int64_t max,
+                              const std::string &what) {
+  std::vector<int64_t> values;
+  for (const std::string &item : splitList(text)) {
     char *stop = nullptr;
     errno = 0;
     long long value = std::strtoll(item.c_str(), &stop, 10);
@@ -148,7 +161,6 @@ llamac::run::parseIntegerList(const std::string &flag, const std::string &text,
         value > max)
       return Status::error(flag + ": '" + item + "' is not " + what);
     values.push_back(value);
-    start = end + 1;
   }
   return values;
 }
@@ -156,19 +168,13 @@ llamac::run::parseIntegerList(const std::string &flag, const std::string &text,
 llamac::runtime::StatusOr<std::vector<float>>
 llamac::run::parseNumberList(const std::string &flag, const std::string &text) {
   std::vector<float> values;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t end = text.find(',', start);
-    if (end == std::string::npos)
-      end = text.size();
-    std::string item = text.substr(start, end - start);
+  for (const std::string &item : splitList(text)) {
     char *stop = nullptr;
     double value = std::strtod(item.c_str(), &stop);
     if (item.empty() || *stop != '\0' || !std::isfinite(value))
       return Status::error(flag + ": '" + item +
                            "' is not a number (expected a list like 1,0.5,0)");
     values.push_back(float(value));
-    start = end + 1;
   }
   return values;
 }

@@ -10,6 +10,7 @@
 
 #include "Commands.h"
 
+#include "runtime/ArtifactLayout.h"
 #include "runtime/Safetensors.h"
 #include "runtime/Tensor.h"
 
@@ -21,16 +22,6 @@ namespace {
 
 constexpr char kEntry[] = "loss_and_grads";
 constexpr char kGradPrefix[] = "grad.";
-
-/// The input of `entry` named `name`, or -1.
-int inputIndex(const artifact::ArtifactSpec &spec, int entry,
-               const std::string &name) {
-  const artifact::EntrySpec &e = spec.entries[size_t(entry)];
-  for (size_t i = 0; i < e.inputs.size(); ++i)
-    if (spec.buffers[e.inputs[i]].name == name)
-      return int(i);
-  return -1;
-}
 
 } // namespace
 
@@ -106,7 +97,7 @@ Status llamac::run::gradsCommand(const std::vector<std::string> &args) {
             "tokens", tokenIds.data(), tokenIds.size() * 4},
         {"targets", targetIds.data(), targetIds.size() * 4},
         {"loss_weights", weights.data(), weights.size() * 4}}) {
-    int index = inputIndex(spec, entry, name);
+    int index = artifact::inputIndex(spec, entry, name);
     if (index < 0)
       return Status::error(model.artifact + ": entry '" + kEntry +
                            "' has no input '" + name + "'");
