@@ -117,3 +117,45 @@ LogicalResult CrossEntropyGradOp::verify() {
       return failure();
   return checkSameType(*this, getResult(), "result", getLogits(), "logits");
 }
+
+LogicalResult FusedRMSNormMatmulGradOp::verify() {
+  if (failed(checkRank(*this, getInput(), 3, "input")) ||
+      failed(checkRank(*this, getGain(), 1, "gain")) ||
+      failed(checkDim(*this, getGain(), 0, "gain size", getInput(), 2,
+                      "input features")) ||
+      failed(checkSameElementType(*this, getGain(), "gain", getInput(),
+                                  "input")) ||
+      failed(
+          checkSameType(*this, getDinput(), "dinput", getInput(), "input")) ||
+      failed(checkSameType(*this, getDgain(), "dgain", getGain(), "gain")))
+    return failure();
+  if (getResidual() && failed(checkSameType(*this, getResidual(), "residual",
+                                            getInput(), "input")))
+    return failure();
+  size_t n = getWeights().size();
+  if (n == 0 || getDys().size() != n || getDweights().size() != n)
+    return emitOpError() << "needs one dy and one dweight per weight, and at "
+                            "least one weight: got "
+                         << n << " weights, " << getDys().size()
+                         << " dys and " << getDweights().size()
+                         << " dweights";
+  for (size_t i = 0; i < n; ++i) {
+    Value weight = getWeights()[i], dy = getDys()[i];
+    if (failed(checkMatmulOperands(*this, getInput(), weight)) ||
+        failed(checkRank(*this, dy, 3, "dy")) ||
+        failed(checkDim(*this, dy, 0, "dy batch", getInput(), 0,
+                        "input batch")) ||
+        failed(checkDim(*this, dy, 1, "dy sequence", getInput(), 1,
+                        "input sequence")) ||
+        failed(checkDim(*this, dy, 2, "dy features", weight, 0,
+                        "weight rows")) ||
+        failed(checkSameElementType(*this, dy, "dy", getInput(), "input")) ||
+        failed(checkSameType(*this, getDweights()[i], "dweight", weight,
+                             "weight")))
+      return failure();
+  }
+  double eps = getEpsilon().convertToDouble();
+  if (!(eps > 0 && eps < 1))
+    return emitOpError() << "epsilon must be in (0, 1), got " << eps;
+  return success();
+}

@@ -200,4 +200,42 @@ def Llama_CrossEntropyGradOp : Llama_Op<"cross_entropy_grad", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Llama_FusedRMSNormMatmulGradOp : Llama_Op<"fused_rmsnorm_matmul_grad",
+    [Pure, AttrSizedOperandSegments]> {
+  let summary = "backward of an RMSNorm and the matmuls it feeds, in one kernel";
+  let description = [{
+    The gradient of `y_i = rmsnorm(input, gain) · W_iᵀ` for every weight
+    `W_i` (`[N_i, K]`), given each upstream `dy_i` (`[B, S, N_i]`), formed by
+    `llama-fuse-rmsnorm-matmul-grad` from `llama.matmul_grad`s that share a
+    norm output, the `llama.add`s summing their input gradients, the
+    `llama.rmsnorm_grad` after them, and the residual stream's `llama.add`:
+
+    - `dn = sum_i dy_i · W_i`, never stored;
+    - `dinput = rmsnorm_grad_x(input, gain, dn)`, plus `residual` when given
+      (the gradient already flowing along the residual stream);
+    - `dgain = rmsnorm_grad_gain(input, gain, dn)`;
+    - `dW_i = dy_iᵀ · rmsnorm(input, gain)`, the norm recomputed from
+      `input` rather than read back.
+
+    ```mlir
+    %dx, %dg, %dwq, %dwk = llama.fused_rmsnorm_matmul_grad %x, %g
+        weights(%wq, %wk) dys(%dq, %dk) residual(%dres) {epsilon = 1.0e-05 : f64}
+        : (tensor<1x8x64xf32>, tensor<64xf32>, tensor<64x64xf32>, tensor<32x64xf32>,
+           tensor<1x8x64xf32>, tensor<1x8x32xf32>, tensor<1x8x64xf32>)
+        -> (tensor<1x8x64xf32>, tensor<64xf32>, tensor<64x64xf32>, tensor<32x64xf32>)
+    ```
+  }];
+  let arguments = (ins Llama_Tensor:$input, Llama_Tensor:$gain,
+                       Variadic<Llama_Tensor>:$weights,
+                       Variadic<Llama_Tensor>:$dys,
+                       Optional<Llama_Tensor>:$residual, F64Attr:$epsilon);
+  let results = (outs Llama_Tensor:$dinput, Llama_Tensor:$dgain,
+                      Variadic<Llama_Tensor>:$dweights);
+  let assemblyFormat = [{
+    $input `,` $gain `weights` `(` $weights `)` `dys` `(` $dys `)`
+    (`residual` `(` $residual^ `)`)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // LLAMAC_IR_LLAMAGRADOPS_TD

@@ -68,6 +68,24 @@ def FuseRoPEAttentionPass
   let dependentDialects = ["::llamac::llama::LlamaDialect"];
 }
 
+def FuseRMSNormMatmulGradPass
+    : Pass<"llama-fuse-rmsnorm-matmul-grad", "::mlir::func::FuncOp"> {
+  let summary = "Fuses an RMSNorm's backward with the matmul backwards it follows";
+  let description = [{
+    In a backward graph from `llama-autodiff`, finds a `llama.rmsnorm_grad`
+    whose upstream gradient is the `llama.add`-sum of the input gradients of
+    `llama.matmul_grad`s of that norm's output (Q, K and V; gate and up; or
+    the classifier alone), and replaces them, the adds, and the residual
+    stream's `llama.add` of the norm's input gradient when there is one, by
+    one `llama.fused_rmsnorm_matmul_grad`: a decoder layer's seven backward
+    kernels around its attention norm become one, and five around its FFN
+    norm. It leaves the graph alone when an intermediate value has another
+    user, the matmuls read another value than that norm's output, or a
+    replaced value is used before the fused op.
+  }];
+  let dependentDialects = ["::llamac::llama::LlamaDialect"];
+}
+
 def AutodiffPass : Pass<"llama-autodiff", "::mlir::ModuleOp"> {
   let summary = "Builds @loss_and_grads, the reverse-mode gradients of @forward_loss";
   let description = [{

@@ -22,6 +22,7 @@ void llamac::buildFusionPipeline(OpPassManager &pm,
   funcPm.addPass(createFuseRMSNormMatmulPass(normOptions));
   funcPm.addPass(createFuseSwiGLUPass());
   funcPm.addPass(createFuseRoPEAttentionPass());
+  funcPm.addPass(createFuseRMSNormMatmulGradPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 }

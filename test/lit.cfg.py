@@ -52,3 +52,26 @@ if _has_cuda_gpu():
     config.available_features.add("cuda")
 else:
     lit_config.note("no CUDA GPU: tests marked REQUIRES: cuda are UNSUPPORTED")
+
+# `REQUIRES: torch` tests compare against PyTorch, which Debian installs for
+# the system python only; %torch_python is the first interpreter that has it.
+def _torch_python():
+    import subprocess
+    for python in ["/usr/bin/python3", config.python_executable]:
+        try:
+            found = subprocess.run([python, "-c", "import torch"],
+                                   stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL).returncode == 0
+        except OSError:
+            found = False
+        if found:
+            return python
+    return None
+
+torch_python = _torch_python()
+if torch_python:
+    config.available_features.add("torch")
+    config.substitutions.append(("%torch_python", torch_python))
+else:
+    lit_config.note("no python with torch: tests marked REQUIRES: torch are "
+                    "UNSUPPORTED")

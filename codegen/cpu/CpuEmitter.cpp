@@ -37,7 +37,8 @@ public:
                AttentionOp, SiLUOp, MulOp, AddOp, CrossEntropyOp, PackWeightsOp,
                FusedMatmulOp, FusedRoPEAttentionOp, EmbeddingGradOp,
                RMSNormGradOp, MatmulGradOp, RoPEGradOp, AttentionGradOp,
-               SiLUGradOp, SwiGLUGradOp, CrossEntropyGradOp, LRScheduleOp,
+               SiLUGradOp, SwiGLUGradOp, CrossEntropyGradOp,
+               FusedRMSNormMatmulGradOp, LRScheduleOp,
                GradNormOp, AdamWUpdateOp>(op);
   }
 
@@ -83,6 +84,9 @@ public:
         })
         .Case<SiLUGradOp, SwiGLUGradOp>(
             [&](Operation *op) { return cpu::emitSiLUGrads(op, symbol, os); })
+        .Case([&](FusedRMSNormMatmulGradOp op) {
+          return cpu::emitFusedRMSNormMatmulGrad(op, symbol, os);
+        })
         .Case([&](LRScheduleOp op) {
           return cpu::emitLRSchedule(op, symbol, os);
         })

@@ -164,6 +164,131 @@ LogicalResult emitMatmulGrad(MatmulGradOp op, StringRef symbol,
   return success();
 }
 
+LogicalResult emitFusedRMSNormMatmulGrad(FusedRMSNormMatmulGradOp op,
+                                         StringRef symbol, raw_ostream &os) {
+  FailureOr<Elem> elem = elemOf(op, op.getInput()),
+                  gain = elemOf(op, op.getGain());
+  FailureOr<int64_t> k = staticDim(op, tensorType(op.getInput()), 2);
+  FailureOr<std::string> rows = rowsExpr(op, tensorType(op.getInput()));
+  if (failed(elem) || failed(gain) || failed(k) || failed(rows))
+    return failure();
+  unsigned n = op.getWeights().size();
+  SmallVector<int64_t> widths;
+  for (Value weight : op.getWeights()) {
+    FailureOr<int64_t> width = staticDim(op, tensorType(weight), 0);
+    if (failed(width))
+      return failure();
+    widths.push_back(*width);
+  }
+  std::string t = cType(*elem), tg = cType(*gain);
+  bool residual = op.getResidual() != nullptr;
+  // Buffers: input, gain, weights, dys, [residual], dinput, dgain, dweights.
+  unsigned dinputIndex = 2 + 2 * n + (residual ? 1 : 0);
+  emitSignature(os, op, symbol);
+  os << "  constexpr int64_t K = " << *k << ";\n"
+     << "  const int64_t rows = " << *rows << ";\n";
+  emitBuffer(os, "in", 0, t, true);
+  emitBuffer(os, "gain", 1, tg, true);
+  if (residual)
+    emitBuffer(os, "res", 2 + 2 * n, t, true);
+  emitBuffer(os, "dx", dinputIndex, t, false);
+  emitBuffer(os, "dgain", dinputIndex + 1, tg, false);
+  // Per row: dn = sum_i dy_i · W_i, then the norm's backward, and the norm's
+  // output (recomputed, rounded as the forward stored it) for the weight
+  // gradients. dn and the per-row 1/rms are kept for the gain's column sums.
+  os << "  float *__restrict dn = llamaScratch(0, rows * K);\n"
+     << "  float *__restrict normed = llamaScratch(1, rows * K);\n"
+     << "  float *__restrict inv = llamaScratch(2, rows);\n"
+     << "  auto rowBody = [&](int64_t r) {\n"
+     << "    float *__restrict acc = dn + r * K;\n"
+     << "    for (int64_t c = 0; c < K; ++c)\n"
+     << "      acc[c] = 0.0f;\n";
+  for (unsigned i = 0; i < n; ++i) {
+    std::string w = "(const " + t + " *)buffers[" + std::to_string(2 + i) + "]";
+    std::string dy =
+        "(const " + t + " *)buffers[" + std::to_string(2 + n + i) + "]";
+    os << "    {\n"
+       << "      const " << t << " *__restrict w = " << w << ";\n"
+       << "      const " << t << " *__restrict dy = " << dy << ";\n"
+       << "      for (int64_t j = 0; j < " << widths[i] << "; ++j) {\n"
+       << "        const float a = " << load(*elem, "dy[r * " +
+                                                      std::to_string(widths[i]) +
+                                                      " + j]")
+       << ";\n"
+       << "#pragma omp simd\n"
+       << "        for (int64_t c = 0; c < K; ++c)\n"
+       << "          acc[c] += a * " << load(*elem, "w[j * K + c]") << ";\n"
+       << "      }\n"
+       << "    }\n";
+  }
+  os << "    float ss = 0.0f, dot = 0.0f;\n"
+     << "#pragma omp simd reduction(+ : ss, dot)\n"
+     << "    for (int64_t c = 0; c < K; ++c) {\n"
+     << "      const float v = " << load(*elem, "in[r * K + c]") << ";\n"
+     << "      ss += v * v;\n"
+     << "      dot += " << load(*gain, "gain[c]") << " * acc[c] * v;\n"
+     << "    }\n"
+     << "    ss /= (float)K;\n"
+     << "    ss += " << floatLiteral(op.getEpsilon().convertToDouble()) << ";\n"
+     << "    const float rinv = 1.0f / sqrtf(ss);\n"
+     << "    inv[r] = rinv;\n"
+     << "    const float scale = rinv * rinv * dot / (float)K;\n"
+     << "#pragma omp simd\n"
+     << "    for (int64_t c = 0; c < K; ++c) {\n"
+     << "      const float v = " << load(*elem, "in[r * K + c]") << ";\n"
+     << "      const float g = " << load(*gain, "gain[c]") << ";\n"
+     << "      dx[r * K + c] = "
+     << store(*elem, "rinv * (g * acc[c] - v * scale)" +
+                         std::string(residual ? " + " +
+                                                    load(*elem, "res[r * K + c]")
+                                              : ""))
+     << ";\n"
+     << "      normed[r * K + c] = "
+     << load(*elem, store(*elem, "v * rinv * g")) << ";\n"
+     << "    }\n"
+     << "  };\n"
+     << "  llamaParallelFor(ctx, rows, rows * K, rowBody);\n"
+     << "  float *__restrict gacc = llamaScratch(3, K);\n"
+     << "  memset(gacc, 0, K * sizeof(float));\n"
+     << "  for (int64_t r = 0; r < rows; ++r) {\n"
+     << "#pragma omp simd\n"
+     << "    for (int64_t c = 0; c < K; ++c)\n"
+     << "      gacc[c] += dn[r * K + c] * " << load(*elem, "in[r * K + c]")
+     << " * inv[r];\n"
+     << "  }\n"
+     << "  for (int64_t c = 0; c < K; ++c)\n"
+     << "    dgain[c] = " << store(*gain, "gacc[c]") << ";\n";
+  // dW_i = dy_iᵀ · normed, one weight row per work item, rows summed in
+  // order.
+  for (unsigned i = 0; i < n; ++i) {
+    std::string width = std::to_string(widths[i]);
+    os << "  {\n"
+       << "    const " << t << " *__restrict dy = (const " << t
+       << " *)buffers[" << 2 + n + i << "];\n"
+       << "    " << t << " *__restrict dw = (" << t << " *)buffers["
+       << dinputIndex + 2 + i << "];\n"
+       << "    auto dwRow = [&](int64_t j) {\n"
+       << "      float *__restrict acc = llamaScratch(3, K);\n"
+       << "      for (int64_t c = 0; c < K; ++c)\n"
+       << "        acc[c] = 0.0f;\n"
+       << "      for (int64_t r = 0; r < rows; ++r) {\n"
+       << "        const float a = " << load(*elem, "dy[r * " + width + " + j]")
+       << ";\n"
+       << "#pragma omp simd\n"
+       << "        for (int64_t c = 0; c < K; ++c)\n"
+       << "          acc[c] += a * normed[r * K + c];\n"
+       << "      }\n"
+       << "      for (int64_t c = 0; c < K; ++c)\n"
+       << "        dw[j * K + c] = " << store(*elem, "acc[c]") << ";\n"
+       << "    };\n"
+       << "    llamaParallelFor(ctx, " << width << ", rows * " << width
+       << " * K, dwRow);\n"
+       << "  }\n";
+  }
+  os << "}\n";
+  return success();
+}
+
 LogicalResult emitRoPEGrad(RoPEGradOp op, StringRef symbol, raw_ostream &os) {
   // A rotation's gradient is the rotation by the opposite angles.
   return emitRotation(op, op.getDy(), op.getPosition(), op.getHeadDim(),

@@ -27,6 +27,9 @@ mlir::LogicalResult emitRMSNormGrad(llama::RMSNormGradOp op,
 mlir::LogicalResult emitMatmulGrad(llama::MatmulGradOp op,
                                    llvm::StringRef symbol,
                                    llvm::raw_ostream &os);
+mlir::LogicalResult
+emitFusedRMSNormMatmulGrad(llama::FusedRMSNormMatmulGradOp op,
+                           llvm::StringRef symbol, llvm::raw_ostream &os);
 mlir::LogicalResult emitRoPEGrad(llama::RoPEGradOp op, llvm::StringRef symbol,
                                  llvm::raw_ostream &os);
 mlir::LogicalResult emitAttentionGrad(llama::AttentionGradOp op,

@@ -351,3 +351,59 @@ func.func @cross_entropy_grad_result(%l: tensor<1x8x512xf32>, %t: tensor<1x8xi32
   %r = llama.cross_entropy_grad %l, %t, %w : (tensor<1x8x512xf32>, tensor<1x8xi32>, tensor<1x8xf32>) -> tensor<1x8x512xbf16>
   return
 }
+
+// -----
+
+func.func @fused_norm_grad_counts(%x: tensor<1x8x64xf32>, %g: tensor<64xf32>, %w: tensor<32x64xf32>, %dy: tensor<1x8x32xf32>) {
+  // expected-error @+1 {{'llama.fused_rmsnorm_matmul_grad' op needs one dy and one dweight per weight, and at least one weight: got 1 weights, 0 dys and 1 dweights}}
+  %dx, %dg, %dw = llama.fused_rmsnorm_matmul_grad %x, %g weights(%w) dys() {epsilon = 1.0e-05 : f64} : (tensor<1x8x64xf32>, tensor<64xf32>, tensor<32x64xf32>) -> (tensor<1x8x64xf32>, tensor<64xf32>, tensor<32x64xf32>)
+  return
+}
+
+// -----
+
+func.func @fused_norm_grad_dy_width(%x: tensor<1x8x64xf32>, %g: tensor<64xf32>, %w: tensor<32x64xf32>, %dy: tensor<1x8x16xf32>) {
+  // expected-error @+1 {{dy features (16) must equal weight rows (32)}}
+  %dx, %dg, %dw = llama.fused_rmsnorm_matmul_grad %x, %g weights(%w) dys(%dy) {epsilon = 1.0e-05 : f64} : (tensor<1x8x64xf32>, tensor<64xf32>, tensor<32x64xf32>, tensor<1x8x16xf32>) -> (tensor<1x8x64xf32>, tensor<64xf32>, tensor<32x64xf32>)
+  return
+}
+
+// -----
+
+func.func @fused_norm_grad_weight_cols(%x: tensor<1x8x64xf32>, %g: tensor<64xf32>, %w: tensor<32x48xf32>, %dy: tensor<1x8x32xf32>) {
+  // expected-error @+1 {{input features (64) must equal weight columns (48)}}
+  %dx, %dg, %dw = llama.fused_rmsnorm_matmul_grad %x, %g weights(%w) dys(%dy) {epsilon = 1.0e-05 : f64} : (tensor<1x8x64xf32>, tensor<64xf32>, tensor<32x48xf32>, tensor<1x8x32xf32>) -> (tensor<1x8x64xf32>, tensor<64xf32>, tensor<32x48xf32>)
+  return
+}
+
+// -----
+
+func.func @fused_norm_grad_residual(%x: tensor<1x8x64xf32>, %g: tensor<64xf32>, %w: tensor<32x64xf32>, %dy: tensor<1x8x32xf32>, %r: tensor<1x4x64xf32>) {
+  // expected-error @+1 {{residual type 'tensor<1x4x64xf32>' differs from input type 'tensor<1x8x64xf32>'}}
+  %dx, %dg, %dw = llama.fused_rmsnorm_matmul_grad %x, %g weights(%w) dys(%dy) residual(%r) {epsilon = 1.0e-05 : f64} : (tensor<1x8x64xf32>, tensor<64xf32>, tensor<32x64xf32>, tensor<1x8x32xf32>, tensor<1x4x64xf32>) -> (tensor<1x8x64xf32>, tensor<64xf32>, tensor<32x64xf32>)
+  return
+}
+
+// -----
+
+func.func @fused_norm_grad_dweight(%x: tensor<1x8x64xf32>, %g: tensor<64xf32>, %w: tensor<32x64xf32>, %dy: tensor<1x8x32xf32>) {
+  // expected-error @+1 {{dweight type 'tensor<64x32xf32>' differs from weight type 'tensor<32x64xf32>'}}
+  %dx, %dg, %dw = llama.fused_rmsnorm_matmul_grad %x, %g weights(%w) dys(%dy) {epsilon = 1.0e-05 : f64} : (tensor<1x8x64xf32>, tensor<64xf32>, tensor<32x64xf32>, tensor<1x8x32xf32>) -> (tensor<1x8x64xf32>, tensor<64xf32>, tensor<64x32xf32>)
+  return
+}
+
+// -----
+
+func.func @fused_norm_grad_gain(%x: tensor<1x8x64xf32>, %g: tensor<32xf32>, %w: tensor<32x64xf32>, %dy: tensor<1x8x32xf32>) {
+  // expected-error @+1 {{gain size (32) must equal input features (64)}}
+  %dx, %dg, %dw = llama.fused_rmsnorm_matmul_grad %x, %g weights(%w) dys(%dy) {epsilon = 1.0e-05 : f64} : (tensor<1x8x64xf32>, tensor<32xf32>, tensor<32x64xf32>, tensor<1x8x32xf32>) -> (tensor<1x8x64xf32>, tensor<32xf32>, tensor<32x64xf32>)
+  return
+}
+
+// -----
+
+func.func @fused_norm_grad_epsilon(%x: tensor<1x8x64xf32>, %g: tensor<64xf32>, %w: tensor<32x64xf32>, %dy: tensor<1x8x32xf32>) {
+  // expected-error @+1 {{epsilon must be in (0, 1), got 0}}
+  %dx, %dg, %dw = llama.fused_rmsnorm_matmul_grad %x, %g weights(%w) dys(%dy) {epsilon = 0.0 : f64} : (tensor<1x8x64xf32>, tensor<64xf32>, tensor<32x64xf32>, tensor<1x8x32xf32>) -> (tensor<1x8x64xf32>, tensor<64xf32>, tensor<32x64xf32>)
+  return
+}

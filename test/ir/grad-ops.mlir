@@ -38,3 +38,15 @@ func.func @dynamic_seq_bf16(%x: tensor<2x?x64xbf16>, %w: tensor<32x64xbf16>,
   %dx, %dw = llama.matmul_grad %x, %w, %dy : (tensor<2x?x64xbf16>, tensor<32x64xbf16>, tensor<2x?x32xbf16>) -> (tensor<2x?x64xbf16>, tensor<32x64xbf16>)
   return
 }
+
+// CHECK-LABEL: func.func @fused_rmsnorm_matmul_grad
+func.func @fused_rmsnorm_matmul_grad(%x: tensor<1x?x64xf32>, %g: tensor<64xf32>,
+                                     %wq: tensor<64x64xf32>, %wk: tensor<32x64xf32>,
+                                     %dq: tensor<1x?x64xf32>, %dk: tensor<1x?x32xf32>,
+                                     %dres: tensor<1x?x64xf32>) {
+  // CHECK: llama.fused_rmsnorm_matmul_grad %{{.*}}, %{{.*}} weights(%{{.*}}, %{{.*}}) dys(%{{.*}}, %{{.*}}) residual(%{{.*}}) {epsilon = 1.000000e-05 : f64}
+  %dx, %dg, %dw:2 = llama.fused_rmsnorm_matmul_grad %x, %g weights(%wq, %wk) dys(%dq, %dk) residual(%dres) {epsilon = 1.0e-05 : f64} : (tensor<1x?x64xf32>, tensor<64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<1x?x64xf32>, tensor<1x?x32xf32>, tensor<1x?x64xf32>) -> (tensor<1x?x64xf32>, tensor<64xf32>, tensor<64x64xf32>, tensor<32x64xf32>)
+  // CHECK: llama.fused_rmsnorm_matmul_grad %{{.*}}, %{{.*}} weights(%{{.*}}) dys(%{{.*}}) {epsilon = 1.000000e-05 : f64}
+  %dx2, %dg2, %dw2 = llama.fused_rmsnorm_matmul_grad %x, %g weights(%wk) dys(%dk) {epsilon = 1.0e-05 : f64} : (tensor<1x?x64xf32>, tensor<64xf32>, tensor<32x64xf32>, tensor<1x?x32xf32>) -> (tensor<1x?x64xf32>, tensor<64xf32>, tensor<32x64xf32>)
+  return
+}

@@ -36,7 +36,8 @@ void FlagSet::addBool(const std::string &name, bool *value,
 }
 
 Status FlagSet::assign(const Flag &flag, const std::string &text) {
-  const std::string where = "--" + flag.name + ": '" + text + "'";
+  const std::string where = (flag.name.size() == 1 ? "-" : "--") +
+                            flag.name + ": '" + text + "'";
   switch (flag.kind) {
   case Kind::String:
     *static_cast<std::string *>(flag.value) = text;
@@ -77,11 +78,13 @@ Status FlagSet::parse(const std::vector<std::string> &args) {
       help = true;
       continue;
     }
-    if (arg.rfind("--", 0) != 0)
+    // One-letter flags (-o) take one dash, as compilers' do.
+    bool shortFlag = arg.size() == 2 && arg[0] == '-' && arg[1] != '-';
+    if (arg.rfind("--", 0) != 0 && !shortFlag)
       return Status::error("unexpected argument '" + arg +
                            "' (flags start with --; see llama-run " + command +
                            " --help)");
-    std::string name = arg.substr(2), text;
+    std::string name = arg.substr(shortFlag ? 1 : 2), text;
     size_t equals = name.find('=');
     bool inlineValue = equals != std::string::npos;
     if (inlineValue) {
@@ -114,7 +117,8 @@ std::string FlagSet::usage() const {
   std::string text =
       "usage: llama-run " + command + " [flags]\n\n" + summary + "\n\nflags:\n";
   for (const Flag &flag : flags) {
-    std::string left = "  --" + flag.name;
+    std::string left =
+        (flag.name.size() == 1 ? "  -" : "  --") + flag.name;
     if (!flag.valueName.empty())
       left += " " + flag.valueName;
     if (left.size() < 26)
