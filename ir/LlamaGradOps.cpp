@@ -25,6 +25,24 @@ LogicalResult checkSameType(Operation *op, Value a, StringRef whatA, Value b,
                            << b.getType();
 }
 
+/// The shapes an RMSNorm backward shares, whether alone or fused: input
+/// [B, S, F], gain [F] of its element type, the gradients of their types,
+/// and an epsilon in (0, 1).
+LogicalResult checkRMSNormGrad(Operation *op, Value input, Value gain,
+                               Value dinput, Value dgain, FloatAttr epsilon) {
+  if (failed(checkRank(op, input, 3, "input")) ||
+      failed(checkRank(op, gain, 1, "gain")) ||
+      failed(checkDim(op, gain, 0, "gain size", input, 2, "input features")) ||
+      failed(checkSameElementType(op, gain, "gain", input, "input")) ||
+      failed(checkSameType(op, dinput, "dinput", input, "input")) ||
+      failed(checkSameType(op, dgain, "dgain", gain, "gain")))
+    return failure();
+  double eps = epsilon.getValueAsDouble();
+  if (!(eps > 0 && eps < 1))
+    return op->emitOpError() << "epsilon must be in (0, 1), got " << eps;
+  return success();
+}
+
 } // namespace
 
 LogicalResult EmbeddingGradOp::verify() {
@@ -42,21 +60,10 @@ LogicalResult EmbeddingGradOp::verify() {
 }
 
 LogicalResult RMSNormGradOp::verify() {
-  if (failed(checkRank(*this, getInput(), 3, "input")) ||
-      failed(checkRank(*this, getGain(), 1, "gain")) ||
-      failed(checkDim(*this, getGain(), 0, "gain size", getInput(), 2,
-                      "input features")) ||
-      failed(checkSameElementType(*this, getGain(), "gain", getInput(),
-                                  "input")) ||
-      failed(checkSameType(*this, getDy(), "dy", getInput(), "input")) ||
-      failed(
-          checkSameType(*this, getDinput(), "dinput", getInput(), "input")) ||
-      failed(checkSameType(*this, getDgain(), "dgain", getGain(), "gain")))
+  if (failed(checkRMSNormGrad(*this, getInput(), getGain(), getDinput(),
+                              getDgain(), getEpsilonAttr())))
     return failure();
-  double eps = getEpsilon().convertToDouble();
-  if (!(eps > 0 && eps < 1))
-    return emitOpError() << "epsilon must be in (0, 1), got " << eps;
-  return success();
+  return checkSameType(*this, getDy(), "dy", getInput(), "input");
 }
 
 LogicalResult MatmulGradOp::verify() {
@@ -119,15 +126,8 @@ LogicalResult CrossEntropyGradOp::verify() {
 }
 
 LogicalResult FusedRMSNormMatmulGradOp::verify() {
-  if (failed(checkRank(*this, getInput(), 3, "input")) ||
-      failed(checkRank(*this, getGain(), 1, "gain")) ||
-      failed(checkDim(*this, getGain(), 0, "gain size", getInput(), 2,
-                      "input features")) ||
-      failed(checkSameElementType(*this, getGain(), "gain", getInput(),
-                                  "input")) ||
-      failed(
-          checkSameType(*this, getDinput(), "dinput", getInput(), "input")) ||
-      failed(checkSameType(*this, getDgain(), "dgain", getGain(), "gain")))
+  if (failed(checkRMSNormGrad(*this, getInput(), getGain(), getDinput(),
+                              getDgain(), getEpsilonAttr())))
     return failure();
   if (getResidual() && failed(checkSameType(*this, getResidual(), "residual",
                                             getInput(), "input")))
@@ -154,8 +154,5 @@ LogicalResult FusedRMSNormMatmulGradOp::verify() {
                              "weight")))
       return failure();
   }
-  double eps = getEpsilon().convertToDouble();
-  if (!(eps > 0 && eps < 1))
-    return emitOpError() << "epsilon must be in (0, 1), got " << eps;
   return success();
 }

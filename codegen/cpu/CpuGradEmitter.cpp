@@ -21,6 +21,29 @@ namespace llamac::codegen::cpu {
 /// Elements per work item of an elementwise loop (as the forward kernels).
 static constexpr int64_t gradChunkElements = 16384;
 
+/// Prints, inside a row loop over `r`, RMSNorm's backward scalars of row r
+/// of `in`: `rinv` (1/rms, also kept in `inv[r]` for the gain's column sums)
+/// and `scale` = rinv² mean(g dy x), where the upstream gradient of column
+/// `c` is `dyAt`. dx is then rinv (g dy - x scale).
+static void emitRMSNormBackwardScale(raw_ostream &os, Elem elem, Elem gain,
+                                     StringRef features, StringRef dyAt,
+                                     double epsilon) {
+  std::string f = features.str();
+  os << "    float ss = 0.0f, dot = 0.0f;\n"
+     << "#pragma omp simd reduction(+ : ss, dot)\n"
+     << "    for (int64_t c = 0; c < " << f << "; ++c) {\n"
+     << "      const float v = " << load(elem, "in[r * " + f + " + c]")
+     << ";\n"
+     << "      ss += v * v;\n"
+     << "      dot += " << load(gain, "gain[c]") << " * " << dyAt << " * v;\n"
+     << "    }\n"
+     << "    ss /= (float)" << f << ";\n"
+     << "    ss += " << floatLiteral(epsilon) << ";\n"
+     << "    const float rinv = 1.0f / sqrtf(ss);\n"
+     << "    inv[r] = rinv;\n"
+     << "    const float scale = rinv * rinv * dot / (float)" << f << ";\n";
+}
+
 LogicalResult emitEmbeddingGrad(EmbeddingGradOp op, StringRef symbol,
                                 raw_ostream &os) {
   FailureOr<Elem> elem = elemOf(op, op.getResult());
@@ -75,26 +98,16 @@ LogicalResult emitRMSNormGrad(RMSNormGradOp op, StringRef symbol,
   // dx[i] = r (g[i] dy[i] - x[i] r² mean(g dy x)), r = 1/rms(x); the
   // per-row r is kept for the gain's column sums.
   os << "  float *__restrict inv = llamaScratch(0, rows);\n"
-     << "  auto body = [&](int64_t r) {\n"
-     << "    float ss = 0.0f, dot = 0.0f;\n"
-     << "#pragma omp simd reduction(+ : ss, dot)\n"
-     << "    for (int64_t i = 0; i < F; ++i) {\n"
-     << "      const float v = " << load(*elem, "in[r * F + i]") << ";\n"
-     << "      ss += v * v;\n"
-     << "      dot += " << load(*gain, "gain[i]") << " * "
-     << load(*elem, "dy[r * F + i]") << " * v;\n"
-     << "    }\n"
-     << "    ss /= (float)F;\n"
-     << "    ss += " << floatLiteral(op.getEpsilon().convertToDouble()) << ";\n"
-     << "    const float rinv = 1.0f / sqrtf(ss);\n"
-     << "    inv[r] = rinv;\n"
-     << "    const float c = rinv * rinv * dot / (float)F;\n"
-     << "#pragma omp simd\n"
-     << "    for (int64_t i = 0; i < F; ++i)\n"
-     << "      dx[r * F + i] = "
-     << store(*elem, "rinv * (" + load(*gain, "gain[i]") + " * " +
-                         load(*elem, "dy[r * F + i]") + " - " +
-                         load(*elem, "in[r * F + i]") + " * c)")
+     << "  auto body = [&](int64_t r) {\n";
+  emitRMSNormBackwardScale(os, *elem, *gain, "F",
+                           load(*elem, "dy[r * F + c]"),
+                           op.getEpsilon().convertToDouble());
+  os << "#pragma omp simd\n"
+     << "    for (int64_t c = 0; c < F; ++c)\n"
+     << "      dx[r * F + c] = "
+     << store(*elem, "rinv * (" + load(*gain, "gain[c]") + " * " +
+                         load(*elem, "dy[r * F + c]") + " - " +
+                         load(*elem, "in[r * F + c]") + " * scale)")
      << ";\n"
      << "  };\n"
      << "  llamaParallelFor(ctx, rows, rows * F, body);\n"
@@ -221,19 +234,9 @@ LogicalResult emitFusedRMSNormMatmulGrad(FusedRMSNormMatmulGradOp op,
        << "      }\n"
        << "    }\n";
   }
-  os << "    float ss = 0.0f, dot = 0.0f;\n"
-     << "#pragma omp simd reduction(+ : ss, dot)\n"
-     << "    for (int64_t c = 0; c < K; ++c) {\n"
-     << "      const float v = " << load(*elem, "in[r * K + c]") << ";\n"
-     << "      ss += v * v;\n"
-     << "      dot += " << load(*gain, "gain[c]") << " * acc[c] * v;\n"
-     << "    }\n"
-     << "    ss /= (float)K;\n"
-     << "    ss += " << floatLiteral(op.getEpsilon().convertToDouble()) << ";\n"
-     << "    const float rinv = 1.0f / sqrtf(ss);\n"
-     << "    inv[r] = rinv;\n"
-     << "    const float scale = rinv * rinv * dot / (float)K;\n"
-     << "#pragma omp simd\n"
+  emitRMSNormBackwardScale(os, *elem, *gain, "K", "acc[c]",
+                           op.getEpsilon().convertToDouble());
+  os << "#pragma omp simd\n"
      << "    for (int64_t c = 0; c < K; ++c) {\n"
      << "      const float v = " << load(*elem, "in[r * K + c]") << ";\n"
      << "      const float g = " << load(*gain, "gain[c]") << ";\n"
