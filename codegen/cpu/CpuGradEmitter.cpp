@@ -44,6 +44,125 @@ static void emitRMSNormBackwardScale(raw_ostream &os, Elem elem, Elem gain,
      << "    const float scale = rinv * rinv * dot / (float)" << f << ";\n";
 }
 
+/// Activation rows per work item of dx = sum_i dy_i · W_i: each weight row
+/// is read once per block instead of once per activation row.
+static constexpr int64_t gradRowBlock = 64;
+/// Weight rows per work item of dW = dyᵀ · x: each activation row is read
+/// once per block of weight rows.
+static constexpr int64_t gradWeightBlock = 64;
+/// Reduction steps per pass of the f32 tiles (llamaOuterTile): the operand
+/// streamed along the reduction stays in L2 while every tile passes over it.
+static constexpr int64_t gradReductionBlock = 256;
+
+/// One matmul's part of dx, for the blocked loops below: W (`[width, K]` of
+/// `weightElem`) at `weight` and its upstream gradient at `dy`.
+struct DxTerm {
+  std::string weight;
+  std::string dy;
+  int64_t width;
+};
+
+/// Prints, inside a lambda over row blocks `b`, `r0`/`r1` (the block's rows)
+/// and `acc` (rows r0..r1 of `accBase`, K floats each) holding
+/// sum_i dy_i[r] · W_i. Every element sums its terms in order of i and of
+/// the weight row, whatever the blocking.
+static void emitBlockedDx(raw_ostream &os, Elem elem, Elem weightElem,
+                          StringRef accBase, ArrayRef<DxTerm> terms) {
+  os << "    const int64_t r0 = b * " << gradRowBlock << ";\n"
+     << "    const int64_t r1 = r0 + " << gradRowBlock
+     << " < rows ? r0 + " << gradRowBlock << " : rows;\n"
+     << "    float *__restrict acc = " << accBase << " + r0 * K;\n"
+     << "    for (int64_t c = 0; c < (r1 - r0) * K; ++c)\n"
+     << "      acc[c] = 0.0f;\n";
+  bool tiled = elem == Elem::F32 && weightElem == Elem::F32;
+  for (const DxTerm &term : terms) {
+    std::string width = std::to_string(term.width);
+    os << "    {\n"
+       << "      const " << cType(weightElem) << " *__restrict w = "
+       << term.weight << ";\n"
+       << "      const " << cType(elem) << " *__restrict dy = " << term.dy
+       << ";\n";
+    if (tiled) {
+      os << "      for (int64_t j0 = 0; j0 < " << width
+         << "; j0 += " << gradReductionBlock << ") {\n"
+         << "        const int64_t jn = " << width << " - j0 < "
+         << gradReductionBlock << " ? " << width << " - j0 : "
+         << gradReductionBlock << ";\n"
+         << "        for (int64_t r = r0; r < r1; r += 4)\n"
+         << "          for (int64_t c = 0; c < K; c += 16)\n"
+         << "            llamaOuterTile(dy + r * " << width << " + j0, " << width
+         << ", 1, r1 - r < 4 ? r1 - r : 4, w + j0 * K + c, K,\n"
+         << "                           K - c < 16 ? K - c : 16, jn, acc + (r - "
+            "r0) * K + c, K);\n"
+         << "      }\n"
+         << "    }\n";
+      continue;
+    }
+    os << "      for (int64_t j = 0; j < " << width << "; ++j)\n"
+       << "        for (int64_t r = r0; r < r1; ++r) {\n"
+       << "          const float a = " << load(elem, "dy[r * " + width + " + j]")
+       << ";\n"
+       << "          float *__restrict out = acc + (r - r0) * K;\n"
+       << "#pragma omp simd\n"
+       << "          for (int64_t c = 0; c < K; ++c)\n"
+       << "            out[c] += a * " << load(weightElem, "w[j * K + c]")
+       << ";\n"
+       << "        }\n"
+       << "    }\n";
+  }
+}
+
+/// Prints a parallel loop writing dw = dyᵀ · src (`[width, K]`), where
+/// `srcAt` reads element c of activation row r as f32, and `srcF32`, when
+/// not empty, is src itself as a `const float *` (which allows the f32
+/// tiles). Each weight element sums the activation rows in order.
+static void emitBlockedDw(raw_ostream &os, Elem elem, Elem weightElem,
+                          StringRef dy, StringRef dw, int64_t width,
+                          StringRef srcAt, StringRef srcF32) {
+  std::string n = std::to_string(width);
+  os << "  {\n"
+     << "    const " << cType(elem) << " *__restrict dy = " << dy << ";\n"
+     << "    " << cType(weightElem) << " *__restrict dw = " << dw << ";\n"
+     << "    auto dwBlock = [&](int64_t b) {\n"
+     << "      const int64_t j0 = b * " << gradWeightBlock << ";\n"
+     << "      const int64_t j1 = j0 + " << gradWeightBlock << " < " << n
+     << " ? j0 + " << gradWeightBlock << " : " << n << ";\n"
+     << "      float *__restrict acc = llamaScratch(3, " << gradWeightBlock
+     << " * K);\n"
+     << "      for (int64_t c = 0; c < (j1 - j0) * K; ++c)\n"
+     << "        acc[c] = 0.0f;\n";
+  if (elem == Elem::F32 && !srcF32.empty()) {
+    os << "      const float *__restrict src = " << srcF32 << ";\n"
+       << "      for (int64_t q0 = 0; q0 < rows; q0 += " << gradReductionBlock
+       << ") {\n"
+       << "        const int64_t qn = rows - q0 < " << gradReductionBlock
+       << " ? rows - q0 : " << gradReductionBlock << ";\n"
+       << "        for (int64_t j = j0; j < j1; j += 4)\n"
+       << "          for (int64_t c = 0; c < K; c += 16)\n"
+       << "            llamaOuterTile(dy + q0 * " << n << " + j, 1, " << n
+       << ", j1 - j < 4 ? j1 - j : 4, src + q0 * K + c, K,\n"
+       << "                           K - c < 16 ? K - c : 16, qn, acc + (j - "
+          "j0) * K + c, K);\n"
+       << "      }\n";
+  } else {
+    os << "      for (int64_t r = 0; r < rows; ++r)\n"
+       << "        for (int64_t j = j0; j < j1; ++j) {\n"
+       << "          const float a = " << load(elem, "dy[r * " + n + " + j]")
+       << ";\n"
+       << "          float *__restrict out = acc + (j - j0) * K;\n"
+       << "#pragma omp simd\n"
+       << "          for (int64_t c = 0; c < K; ++c)\n"
+       << "            out[c] += a * " << srcAt << ";\n"
+       << "        }\n";
+  }
+  os << "      for (int64_t c = 0; c < (j1 - j0) * K; ++c)\n"
+     << "        dw[j0 * K + c] = " << store(weightElem, "acc[c]") << ";\n"
+     << "    };\n"
+     << "    llamaParallelFor(ctx, (" << n << " + " << gradWeightBlock - 1
+     << ") / " << gradWeightBlock << ", rows * " << n << " * K, dwBlock);\n"
+     << "  }\n";
+}
+
 LogicalResult emitEmbeddingGrad(EmbeddingGradOp op, StringRef symbol,
                                 raw_ostream &os) {
   FailureOr<Elem> elem = elemOf(op, op.getResult());
@@ -139,41 +258,23 @@ LogicalResult emitMatmulGrad(MatmulGradOp op, StringRef symbol,
   os << "  constexpr int64_t K = " << *k << ", N = " << *n << ";\n"
      << "  const int64_t rows = " << *rows << ";\n";
   emitBuffer(os, "x", 0, t, true);
-  emitBuffer(os, "w", 1, tw, true);
-  emitBuffer(os, "dy", 2, t, true);
   emitBuffer(os, "dx", 3, t, false);
-  emitBuffer(os, "dw", 4, tw, false);
-  // dx = dy · W, one row per work item; dW = dyᵀ · x, one weight row per
-  // work item, summing over the activation rows in order.
-  os << "  auto dxRow = [&](int64_t r) {\n"
-     << "    float *__restrict acc = llamaScratch(2, K);\n"
-     << "    for (int64_t k = 0; k < K; ++k)\n"
-     << "      acc[k] = 0.0f;\n"
-     << "    for (int64_t n = 0; n < N; ++n) {\n"
-     << "      const float a = " << load(*elem, "dy[r * N + n]") << ";\n"
-     << "#pragma omp simd\n"
-     << "      for (int64_t k = 0; k < K; ++k)\n"
-     << "        acc[k] += a * " << load(*welem, "w[n * K + k]") << ";\n"
-     << "    }\n"
-     << "    for (int64_t k = 0; k < K; ++k)\n"
-     << "      dx[r * K + k] = " << store(*elem, "acc[k]") << ";\n"
+  // dx = dy · W (W is buffer 1, dy buffer 2) and dW = dyᵀ · x (buffer 4), each blocked so that the operand it
+  // streams stays in cache.
+  os << "  float *__restrict dxAcc = llamaScratch(2, rows * K);\n"
+     << "  auto dxBlock = [&](int64_t b) {\n";
+  emitBlockedDx(os, *elem, *welem, "dxAcc",
+                {{"(const " + tw + " *)buffers[1]",
+                  "(const " + t + " *)buffers[2]", *n}});
+  os << "    for (int64_t c = 0; c < (r1 - r0) * K; ++c)\n"
+     << "      dx[r0 * K + c] = " << store(*elem, "acc[c]") << ";\n"
      << "  };\n"
-     << "  llamaParallelFor(ctx, rows, rows * N * K, dxRow);\n"
-     << "  auto dwRow = [&](int64_t n) {\n"
-     << "    float *__restrict acc = llamaScratch(3, K);\n"
-     << "    for (int64_t k = 0; k < K; ++k)\n"
-     << "      acc[k] = 0.0f;\n"
-     << "    for (int64_t r = 0; r < rows; ++r) {\n"
-     << "      const float a = " << load(*elem, "dy[r * N + n]") << ";\n"
-     << "#pragma omp simd\n"
-     << "      for (int64_t k = 0; k < K; ++k)\n"
-     << "        acc[k] += a * " << load(*elem, "x[r * K + k]") << ";\n"
-     << "    }\n"
-     << "    for (int64_t k = 0; k < K; ++k)\n"
-     << "      dw[n * K + k] = " << store(*welem, "acc[k]") << ";\n"
-     << "  };\n"
-     << "  llamaParallelFor(ctx, N, rows * N * K, dwRow);\n"
-     << "}\n";
+     << "  llamaParallelFor(ctx, (rows + " << gradRowBlock - 1 << ") / "
+     << gradRowBlock << ", rows * N * K, dxBlock);\n";
+  emitBlockedDw(os, *elem, *welem, "(const " + t + " *)buffers[2]",
+                "(" + tw + " *)buffers[4]", *n, load(*elem, "x[r * K + c]"),
+                *elem == Elem::F32 ? "(const float *)x" : "");
+  os << "}\n";
   return success();
 }
 
@@ -212,28 +313,16 @@ LogicalResult emitFusedRMSNormMatmulGrad(FusedRMSNormMatmulGradOp op,
   os << "  float *__restrict dn = llamaScratch(0, rows * K);\n"
      << "  float *__restrict normed = llamaScratch(1, rows * K);\n"
      << "  float *__restrict inv = llamaScratch(2, rows);\n"
-     << "  auto rowBody = [&](int64_t r) {\n"
-     << "    float *__restrict acc = dn + r * K;\n"
-     << "    for (int64_t c = 0; c < K; ++c)\n"
-     << "      acc[c] = 0.0f;\n";
-  for (unsigned i = 0; i < n; ++i) {
-    std::string w = "(const " + t + " *)buffers[" + std::to_string(2 + i) + "]";
-    std::string dy =
-        "(const " + t + " *)buffers[" + std::to_string(2 + n + i) + "]";
-    os << "    {\n"
-       << "      const " << t << " *__restrict w = " << w << ";\n"
-       << "      const " << t << " *__restrict dy = " << dy << ";\n"
-       << "      for (int64_t j = 0; j < " << widths[i] << "; ++j) {\n"
-       << "        const float a = " << load(*elem, "dy[r * " +
-                                                      std::to_string(widths[i]) +
-                                                      " + j]")
-       << ";\n"
-       << "#pragma omp simd\n"
-       << "        for (int64_t c = 0; c < K; ++c)\n"
-       << "          acc[c] += a * " << load(*elem, "w[j * K + c]") << ";\n"
-       << "      }\n"
-       << "    }\n";
-  }
+     << "  auto rowBlock = [&](int64_t b) {\n";
+  SmallVector<DxTerm> terms;
+  for (unsigned i = 0; i < n; ++i)
+    terms.push_back({"(const " + t + " *)buffers[" + std::to_string(2 + i) + "]",
+                     "(const " + t + " *)buffers[" +
+                         std::to_string(2 + n + i) + "]",
+                     widths[i]});
+  emitBlockedDx(os, *elem, *elem, "dn", terms);
+  os << "    for (int64_t r = r0; r < r1; ++r) {\n"
+     << "    float *__restrict acc = dn + r * K;\n";
   emitRMSNormBackwardScale(os, *elem, *gain, "K", "acc[c]",
                            op.getEpsilon().convertToDouble());
   os << "#pragma omp simd\n"
@@ -249,8 +338,10 @@ LogicalResult emitFusedRMSNormMatmulGrad(FusedRMSNormMatmulGradOp op,
      << "      normed[r * K + c] = "
      << load(*elem, store(*elem, "v * rinv * g")) << ";\n"
      << "    }\n"
+     << "    }\n"
      << "  };\n"
-     << "  llamaParallelFor(ctx, rows, rows * K, rowBody);\n"
+     << "  llamaParallelFor(ctx, (rows + " << gradRowBlock - 1 << ") / "
+     << gradRowBlock << ", rows * K, rowBlock);\n"
      << "  float *__restrict gacc = llamaScratch(3, K);\n"
      << "  memset(gacc, 0, K * sizeof(float));\n"
      << "  for (int64_t r = 0; r < rows; ++r) {\n"
@@ -261,33 +352,14 @@ LogicalResult emitFusedRMSNormMatmulGrad(FusedRMSNormMatmulGradOp op,
      << "  }\n"
      << "  for (int64_t c = 0; c < K; ++c)\n"
      << "    dgain[c] = " << store(*gain, "gacc[c]") << ";\n";
-  // dW_i = dy_iᵀ · normed, one weight row per work item, rows summed in
-  // order.
-  for (unsigned i = 0; i < n; ++i) {
-    std::string width = std::to_string(widths[i]);
-    os << "  {\n"
-       << "    const " << t << " *__restrict dy = (const " << t
-       << " *)buffers[" << 2 + n + i << "];\n"
-       << "    " << t << " *__restrict dw = (" << t << " *)buffers["
-       << dinputIndex + 2 + i << "];\n"
-       << "    auto dwRow = [&](int64_t j) {\n"
-       << "      float *__restrict acc = llamaScratch(3, K);\n"
-       << "      for (int64_t c = 0; c < K; ++c)\n"
-       << "        acc[c] = 0.0f;\n"
-       << "      for (int64_t r = 0; r < rows; ++r) {\n"
-       << "        const float a = " << load(*elem, "dy[r * " + width + " + j]")
-       << ";\n"
-       << "#pragma omp simd\n"
-       << "        for (int64_t c = 0; c < K; ++c)\n"
-       << "          acc[c] += a * normed[r * K + c];\n"
-       << "      }\n"
-       << "      for (int64_t c = 0; c < K; ++c)\n"
-       << "        dw[j * K + c] = " << store(*elem, "acc[c]") << ";\n"
-       << "    };\n"
-       << "    llamaParallelFor(ctx, " << width << ", rows * " << width
-       << " * K, dwRow);\n"
-       << "  }\n";
-  }
+  // dW_i = dy_iᵀ · normed.
+  for (unsigned i = 0; i < n; ++i)
+    emitBlockedDw(os, *elem, *elem,
+                  "(const " + t + " *)buffers[" + std::to_string(2 + n + i) +
+                      "]",
+                  "(" + t + " *)buffers[" + std::to_string(dinputIndex + 2 + i) +
+                      "]",
+                  widths[i], "normed[r * K + c]", "normed");
   os << "}\n";
   return success();
 }

@@ -235,6 +235,47 @@ LLAMA_INLINE __m256 llamaLoadPartial(const float *p, int64_t n) {
 }
 #endif
 
+/* The backward GEMMs' tile: for i < rowsN (at most 4) and t < cols (at
+   most 16), c[i * cRow + t] += sum over j < len of a[i * aRow + j * aStep] *
+   b[j * bStep + t], each sum taken in order of j. dx = dy · W reads a = dy
+   (aRow = N, aStep = 1) and b = W; dW = dyᵀ · x reads a = dy transposed
+   (aRow = 1, aStep = N) and b = x. A full 4 x 16 tile keeps its 8
+   accumulators in registers and reads each b row once for four rows. */
+LLAMA_INLINE void llamaOuterTile(const float *__restrict a, int64_t aRow,
+                                 int64_t aStep, int64_t rowsN,
+                                 const float *__restrict b, int64_t bStep,
+                                 int64_t cols, int64_t len,
+                                 float *__restrict c, int64_t cRow) {
+#if defined(__AVX2__) && defined(__FMA__)
+  if (rowsN == 4 && cols == 16) {
+    __m256 acc[4][2];
+    for (int i = 0; i < 4; ++i)
+      for (int h = 0; h < 2; ++h)
+        acc[i][h] = _mm256_loadu_ps(c + i * cRow + 8 * h);
+    for (int64_t j = 0; j < len; ++j) {
+      const __m256 b0 = _mm256_loadu_ps(b + j * bStep);
+      const __m256 b1 = _mm256_loadu_ps(b + j * bStep + 8);
+      for (int i = 0; i < 4; ++i) {
+        const __m256 av = _mm256_set1_ps(a[i * aRow + j * aStep]);
+        acc[i][0] = _mm256_fmadd_ps(av, b0, acc[i][0]);
+        acc[i][1] = _mm256_fmadd_ps(av, b1, acc[i][1]);
+      }
+    }
+    for (int i = 0; i < 4; ++i)
+      for (int h = 0; h < 2; ++h)
+        _mm256_storeu_ps(c + i * cRow + 8 * h, acc[i][h]);
+    return;
+  }
+#endif
+  for (int64_t i = 0; i < rowsN; ++i)
+    for (int64_t t = 0; t < cols; ++t) {
+      float sum = c[i * cRow + t];
+      for (int64_t j = 0; j < len; ++j)
+        sum = fmaf(a[i * aRow + j * aStep], b[j * bStep + t], sum);
+      c[i * cRow + t] = sum;
+    }
+}
+
 /* out[j] = dot(w + j * K, x) for the eight consecutive rows of an f32
    weight: x is read once for eight rows, the eight accumulators are
    independent chains, and one llamaSum8 reduces them all. */

@@ -70,40 +70,6 @@ Status runDecode(Executor &session, int entry, int32_t first, int64_t steps,
   return {};
 }
 
-/// Kernel times summed by op and origin family, largest first.
-void printBreakdown(const char *title, const Executor &session) {
-  struct Row {
-    uint64_t calls = 0;
-    uint64_t nanoseconds = 0;
-  };
-  std::map<std::pair<std::string, std::string>, Row> rows;
-  uint64_t total = 0;
-  const auto &kernels = session.spec().kernels;
-  for (size_t k = 0; k < kernels.size(); ++k) {
-    const KernelTime &time = session.profile()[k];
-    if (time.calls == 0)
-      continue;
-    Row &row = rows[{kernels[k].op, artifact::originFamily(kernels[k].origin)}];
-    row.calls += time.calls;
-    row.nanoseconds += time.nanoseconds;
-    total += time.nanoseconds;
-  }
-  std::vector<std::pair<std::pair<std::string, std::string>, Row>> sorted(
-      rows.begin(), rows.end());
-  std::stable_sort(sorted.begin(), sorted.end(), [](auto &a, auto &b) {
-    return a.second.nanoseconds > b.second.nanoseconds;
-  });
-  std::printf("\n%s kernels:\n%-28s %-32s %8s %12s %7s\n", title, "op",
-              "origin", "calls", "total us", "share");
-  for (const auto &[key, row] : sorted)
-    std::printf("%-28s %-32s %8llu %12.1f %6.1f%%\n", key.first.c_str(),
-                key.second.empty() ? "-" : key.second.c_str(),
-                (unsigned long long)row.calls, row.nanoseconds / 1e3,
-                total ? 100.0 * double(row.nanoseconds) / double(total) : 0.0);
-  std::printf("%-28s %-32s %8s %12.1f %6.1f%%\n", "total", "", "", total / 1e3,
-              100.0);
-}
-
 } // namespace
 
 /// "64" or "512,2048,4096": the prefill lengths to time.
@@ -226,7 +192,8 @@ Status llamac::run::benchCommand(const std::vector<std::string> &args) {
     session.clearProfile();
     LLAMAC_RETURN_IF_ERROR(runPrefill(session, prefill, prompt));
     std::string title = "prefill (" + std::to_string(prompt.size()) + ")";
-    printBreakdown(prompts.size() > 1 ? title.c_str() : "prefill", session);
+    printBreakdown(prompts.size() > 1 ? title.c_str() : "prefill",
+                   session.spec(), session.profile());
     results.profiles.push_back(
         {"prefill", int64_t(prompt.size()), session.profile()});
   }
@@ -234,7 +201,7 @@ Status llamac::run::benchCommand(const std::vector<std::string> &args) {
     LLAMAC_RETURN_IF_ERROR(session.resetCaches());
     session.clearProfile();
     LLAMAC_RETURN_IF_ERROR(runDecode(session, decode, first, steps, vocab));
-    printBreakdown("decode", session);
+    printBreakdown("decode", session.spec(), session.profile());
     results.profiles.push_back({"decode", 1, session.profile()});
   }
   if (!jsonPath.empty())

@@ -48,6 +48,11 @@ struct ModelFlags {
 /// Parses --device: "cpu", "cuda" or "auto".
 runtime::StatusOr<runtime::Device> parseDevice(const std::string &text);
 
+/// Prints the kernel times of `profile` (per kernel of `spec`) summed by op
+/// and origin family, largest first, under "TITLE kernels:".
+void printBreakdown(const char *title, const artifact::ArtifactSpec &spec,
+                    const std::vector<runtime::KernelTime> &profile);
+
 /// Prints --help when asked; returns true when the command should stop.
 bool handleHelp(const FlagSet &flags);
 

@@ -32,7 +32,7 @@ namespace {
 struct TrainFlags {
   std::string artifact, weights, data, tokenizer, save, lossLog;
   std::string lossOn = "all-turns";
-  bool randomWeights = false, resume = false;
+  bool randomWeights = false, resume = false, profile = false;
   int64_t weightsSeed = 1, seed = 1, threads = 0;
   int64_t batch = 0, seq = 0, steps = 0, warmup = -1;
   int64_t saveEvery = 0, logEvery = 10, evalBatches = 8, stopAfter = 0;
@@ -191,6 +191,8 @@ Status llamac::run::trainCommand(const std::vector<std::string> &args) {
                "end; 0 skips evaluation");
   flags.addString("loss-log", &f.lossLog, "FILE",
                   "write step,loss,lr,grad_norm of every step (CSV)");
+  flags.addBool("profile", &f.profile,
+                "time every kernel and print a breakdown at the end");
   flags.addInt("threads", &f.threads,
                "threads each kernel may use; 0 means one per CPU core");
   LLAMAC_RETURN_IF_ERROR(flags.parse(args));
@@ -221,6 +223,7 @@ Status llamac::run::trainCommand(const std::vector<std::string> &args) {
   }
   SessionOptions options;
   options.origin = f.artifact;
+  options.profile = f.profile;
   options.numThreads =
       f.threads > 0 ? int(f.threads)
                     : int(std::max(1u, std::thread::hardware_concurrency()));
@@ -387,6 +390,9 @@ Status llamac::run::trainCommand(const std::vector<std::string> &args) {
     std::printf("saved %s (step %lld of %lld)\n", f.save.c_str(),
                 (long long)last, (long long)f.steps);
   }
+  if (f.profile)
+    printBreakdown("training (every entry)", trainer.session().spec(),
+                   trainer.session().profile());
   if (!f.lossLog.empty())
     LLAMAC_RETURN_IF_ERROR(writeFileAtomically(
         f.lossLog, [&](FileSink &sink) -> Status {
