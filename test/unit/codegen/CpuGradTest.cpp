@@ -79,6 +79,14 @@ func.func @swiglu_grad(%g: tensor<1x?x10xf32>, %u: tensor<1x?x10xf32>, %dh: tens
   %0, %1 = llama.swiglu_grad %g, %u, %dh : tensor<1x?x10xf32>
   return %0, %1 : tensor<1x?x10xf32>, tensor<1x?x10xf32>
 }
+func.func @fused_norm_grad(%x: tensor<1x?x40xf32>, %g: tensor<40xf32>, %w1: tensor<8x40xf32>, %w2: tensor<7x40xf32>, %d1: tensor<1x?x8xf32>, %d2: tensor<1x?x7xf32>, %res: tensor<1x?x40xf32>) -> (tensor<1x?x40xf32>, tensor<40xf32>, tensor<8x40xf32>, tensor<7x40xf32>) {
+  %0, %1, %2:2 = llama.fused_rmsnorm_matmul_grad %x, %g weights(%w1, %w2) dys(%d1, %d2) residual(%res) {epsilon = 1.0e-05 : f64} : (tensor<1x?x40xf32>, tensor<40xf32>, tensor<8x40xf32>, tensor<7x40xf32>, tensor<1x?x8xf32>, tensor<1x?x7xf32>, tensor<1x?x40xf32>) -> (tensor<1x?x40xf32>, tensor<40xf32>, tensor<8x40xf32>, tensor<7x40xf32>)
+  return %0, %1, %2#0, %2#1 : tensor<1x?x40xf32>, tensor<40xf32>, tensor<8x40xf32>, tensor<7x40xf32>
+}
+func.func @fused_norm_grad_bf16(%x: tensor<1x?x40xbf16>, %g: tensor<40xbf16>, %w1: tensor<8x40xbf16>, %w2: tensor<7x40xbf16>, %d1: tensor<1x?x8xbf16>, %d2: tensor<1x?x7xbf16>, %res: tensor<1x?x40xbf16>) -> (tensor<1x?x40xbf16>, tensor<40xbf16>, tensor<8x40xbf16>, tensor<7x40xbf16>) {
+  %0, %1, %2:2 = llama.fused_rmsnorm_matmul_grad %x, %g weights(%w1, %w2) dys(%d1, %d2) residual(%res) {epsilon = 1.0e-05 : f64} : (tensor<1x?x40xbf16>, tensor<40xbf16>, tensor<8x40xbf16>, tensor<7x40xbf16>, tensor<1x?x8xbf16>, tensor<1x?x7xbf16>, tensor<1x?x40xbf16>) -> (tensor<1x?x40xbf16>, tensor<40xbf16>, tensor<8x40xbf16>, tensor<7x40xbf16>)
+  return %0, %1, %2#0, %2#1 : tensor<1x?x40xbf16>, tensor<40xbf16>, tensor<8x40xbf16>, tensor<7x40xbf16>
+}
 func.func @cross_entropy_grad(%l: tensor<2x3x7xf32>, %t: tensor<2x3xi32>, %w: tensor<2x3xf32>) -> tensor<2x3x7xf32> {
   %0 = llama.cross_entropy_grad %l, %t, %w : (tensor<2x3x7xf32>, tensor<2x3xi32>, tensor<2x3xf32>) -> tensor<2x3x7xf32>
   return %0 : tensor<2x3x7xf32>
@@ -213,6 +221,53 @@ TEST(CpuGrad, MatmulF32) {
 TEST(CpuGrad, MatmulBf16) {
   checkMatmulGrad(Dtype::BF16, "matmul_grad_bf16", 1, 4,
                   toleranceOf(Dtype::BF16));
+}
+
+/// The fused norm backward against finite differences of its forward,
+/// [rmsnorm(x, g) · W1ᵀ, rmsnorm(x, g) · W2ᵀ], plus the residual passed
+/// through to dx. 9 rows and 40 features cover whole and partial tiles.
+void checkFusedNormGrad(Dtype dtype, const char *name, double tol) {
+  const int64_t k = 40, n1 = 8, n2 = 7, seq = 9;
+  Buffer x = Buffer::random(dtype, seq * k, 51, -2, 2);
+  Buffer g = Buffer::random(dtype, k, 52, 0.5f, 1.5f);
+  Buffer w1 = Buffer::random(dtype, n1 * k, 53);
+  Buffer w2 = Buffer::random(dtype, n2 * k, 54);
+  Buffer d1 = Buffer::random(dtype, seq * n1, 55);
+  Buffer d2 = Buffer::random(dtype, seq * n2, 56);
+  Buffer res = Buffer::random(dtype, seq * k, 57);
+  Buffer dx = Buffer::zeros(dtype, seq * k), dg = Buffer::zeros(dtype, k);
+  Buffer dw1 = Buffer::zeros(dtype, n1 * k), dw2 = Buffer::zeros(dtype, n2 * k);
+  library().run(name, {&x, &g, &w1, &w2, &d1, &d2, &res, &dx, &dg, &dw1, &dw2},
+                makeContext(1, seq, 0));
+  Forward forward = [&](const Inputs &in) {
+    std::vector<double> normed = rmsnormRef({in[0], in[1]}, k, 1e-5);
+    std::vector<double> y = matmulRef({normed, in[2]}, k, n1);
+    std::vector<double> y2 = matmulRef({normed, in[3]}, k, n2);
+    y.insert(y.end(), y2.begin(), y2.end());
+    return y;
+  };
+  Inputs inputs = {toDouble(x), toDouble(g), toDouble(w1), toDouble(w2)};
+  std::vector<double> dy = toDouble(d1), dy2 = toDouble(d2);
+  dy.insert(dy.end(), dy2.begin(), dy2.end());
+  std::vector<double> expectedDx = fdGradient(forward, inputs, 0, dy);
+  std::vector<double> residual = toDouble(res);
+  for (size_t i = 0; i < expectedDx.size(); ++i)
+    expectedDx[i] += residual[i];
+  expectClose(dx.values(), expectedDx, tol, tol, "dx");
+  expectClose(dg.values(), fdGradient(forward, inputs, 1, dy), tol, tol,
+              "dgain");
+  expectClose(dw1.values(), fdGradient(forward, inputs, 2, dy), tol, tol,
+              "dw1");
+  expectClose(dw2.values(), fdGradient(forward, inputs, 3, dy), tol, tol,
+              "dw2");
+}
+
+TEST(CpuGrad, FusedNormGradF32) {
+  checkFusedNormGrad(Dtype::F32, "fused_norm_grad", kTol);
+}
+TEST(CpuGrad, FusedNormGradBf16) {
+  checkFusedNormGrad(Dtype::BF16, "fused_norm_grad_bf16",
+                     toleranceOf(Dtype::BF16));
 }
 
 /// llama.rope in double: pair i of each head of token s rotated by
