@@ -91,9 +91,7 @@ StatusOr<std::vector<Tensor>> convert(std::vector<Tensor> tensors,
                            (forward ? "Meta" : "Hugging Face") +
                            " Llama tensor name");
     const std::string &metaName = forward ? tensor.name : *name;
-    bool isQuery = endsWith(metaName, "attention.wq.weight");
-    if (isQuery || endsWith(metaName, "attention.wk.weight")) {
-      int64_t heads = isQuery ? nHeads : nKvHeads;
+    if (int64_t heads = ropeHeads(metaName, nHeads, nKvHeads)) {
       if (tensor.shape.size() != 2 || heads <= 0 ||
           tensor.shape[0] % (2 * heads) != 0)
         return Status::error(
@@ -129,6 +127,15 @@ llamac::runtime::metaNameToHF(const std::string &metaName) {
 std::optional<std::string>
 llamac::runtime::hfNameToMeta(const std::string &hfName) {
   return mapName(hfName, /*forward=*/false);
+}
+
+int64_t llamac::runtime::ropeHeads(const std::string &metaName, int64_t nHeads,
+                                   int64_t nKvHeads) {
+  if (endsWith(metaName, "attention.wq.weight"))
+    return nHeads;
+  if (endsWith(metaName, "attention.wk.weight"))
+    return nKvHeads;
+  return 0;
 }
 
 std::vector<float> llamac::runtime::permuteForHalfSplitRope(const float *data,

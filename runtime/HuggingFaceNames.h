@@ -34,6 +34,12 @@ std::optional<std::string> metaNameToHF(const std::string &metaName);
 /// The inverse of metaNameToHF.
 std::optional<std::string> hfNameToMeta(const std::string &hfName);
 
+/// The heads whose rows RoPE's layout orders in the Meta-named tensor
+/// `metaName`: `nHeads` for a wq, `nKvHeads` for a wk, 0 for any other
+/// tensor (whose rows are the same in every layout).
+int64_t ropeHeads(const std::string &metaName, int64_t nHeads,
+                  int64_t nKvHeads);
+
 /// Meta row order -> HF row order (HF's `permute`) for a row-major
 /// [rows, cols] matrix holding `nHeads` heads. Needs rows % (2*nHeads) == 0.
 std::vector<float> permuteForHalfSplitRope(const float *data, int64_t nHeads,

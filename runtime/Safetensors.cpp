@@ -297,3 +297,14 @@ Status llamac::runtime::writeSafetensors(
     return Status::success();
   });
 }
+
+std::vector<SafetensorsTensor>
+llamac::runtime::f32Views(const std::vector<Tensor> &tensors) {
+  std::vector<SafetensorsTensor> views;
+  views.reserve(tensors.size());
+  for (const Tensor &t : tensors)
+    views.push_back({t.name, ElementType::F32, t.shape,
+                     reinterpret_cast<const uint8_t *>(t.data.data()),
+                     t.data.size() * sizeof(float)});
+  return views;
+}

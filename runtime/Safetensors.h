@@ -73,6 +73,10 @@ struct SafetensorsFile {
 /// element count times the dtype size differs from its offset span.
 StatusOr<SafetensorsFile> readSafetensors(const std::string &path);
 
+/// F32 views of `tensors`, which must outlive them: what writeSafetensors
+/// takes.
+std::vector<SafetensorsTensor> f32Views(const std::vector<Tensor> &tensors);
+
 /// Writes `tensors` in the given order, with the header padded by spaces to
 /// a multiple of 8 bytes so every tensor starts 8-byte aligned (as the
 /// reference writer does). Atomic: the file appears complete or not at all.

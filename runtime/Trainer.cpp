@@ -18,20 +18,6 @@ namespace {
 constexpr char kTrainStep[] = "train_step";
 constexpr char kForwardLoss[] = "forward_loss";
 
-bool endsWith(const std::string &text, const std::string &suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-/// Heads of a wq/wk weight, whose rows RoPE's layout orders; 0 otherwise.
-int64_t ropeHeads(const ModelConfig &config, const std::string &name) {
-  if (endsWith(name, "attention.wq.weight"))
-    return config.nHeads;
-  if (endsWith(name, "attention.wk.weight"))
-    return config.nKvHeads;
-  return 0;
-}
-
 } // namespace
 
 StatusOr<std::unique_ptr<Trainer>>
@@ -142,7 +128,6 @@ Status Trainer::saveCheckpoint(const std::string &path,
                                std::map<std::string, std::string> metadata) {
   const ArtifactSpec &spec = cpu->spec();
   std::vector<Tensor> owned;
-  std::vector<SafetensorsTensor> tensors;
   owned.reserve(spec.buffers.size());
   for (size_t id = 0; id < spec.buffers.size(); ++id) {
     const BufferSpec &buffer = spec.buffers[id];
@@ -156,7 +141,8 @@ Status Trainer::saveCheckpoint(const std::string &path,
         cpu->persistentData(uint32_t(id)));
     int64_t count = numElements(buffer.shape);
     Tensor tensor{buffer.name, buffer.shape, {}};
-    int64_t heads = ropeHeads(spec.config, buffer.name);
+    int64_t heads =
+        ropeHeads(buffer.name, spec.config.nHeads, spec.config.nKvHeads);
     // Weights are saved in Meta's row order, as every Meta-named file is;
     // optimizer state stays in the artifact's (restoreState reads it back
     // into the same layout).
@@ -168,39 +154,36 @@ Status Trainer::saveCheckpoint(const std::string &path,
       tensor.data.assign(data, data + count);
     owned.push_back(std::move(tensor));
   }
-  for (const Tensor &t : owned)
-    tensors.push_back({t.name, runtime::ElementType::F32, t.shape,
-                       reinterpret_cast<const uint8_t *>(t.data.data()),
-                       t.data.size() * sizeof(float)});
   metadata["format"] = "llamac-training-checkpoint";
   metadata["state_rope_layout"] =
       spec.config.ropeStyle == RopeStyle::HalfSplit ? "half" : "adjacent";
-  return writeSafetensors(path, tensors, metadata);
+  return writeSafetensors(path, f32Views(owned), metadata);
 }
 
 StatusOr<std::map<std::string, std::string>>
-Trainer::restoreState(const std::string &path) {
-  StatusOr<SafetensorsFile> file = readSafetensors(path);
-  if (!file.ok())
-    return file.status();
+Trainer::restoreState(const SafetensorsFile &checkpoint,
+                      const std::string &path) {
   const ArtifactSpec &spec = cpu->spec();
-  auto format = file->metadata.find("format");
-  if (format == file->metadata.end() ||
+  auto format = checkpoint.metadata.find("format");
+  if (format == checkpoint.metadata.end() ||
       format->second != "llamac-training-checkpoint")
     return Status::error(path + ": not a training checkpoint of llama-run "
                                 "train (its metadata has no format "
                                 "\"llamac-training-checkpoint\")");
+  auto found = checkpoint.metadata.find("state_rope_layout");
+  std::string stateLayout =
+      found == checkpoint.metadata.end() ? "(none)" : found->second;
   std::string layout =
       spec.config.ropeStyle == RopeStyle::HalfSplit ? "half" : "adjacent";
-  if (file->metadata["state_rope_layout"] != layout)
+  if (stateLayout != layout)
     return Status::error(path + ": its optimizer state is in " +
-                         file->metadata["state_rope_layout"] +
+                         stateLayout +
                          " RoPE row order, the artifact's in " + layout);
   for (size_t id = 0; id < spec.buffers.size(); ++id) {
     const BufferSpec &buffer = spec.buffers[id];
     if (buffer.kind != BufferKind::State)
       continue;
-    const SafetensorsTensor *tensor = file->find(buffer.name);
+    const SafetensorsTensor *tensor = checkpoint.find(buffer.name);
     if (!tensor)
       return Status::error(path + ": " + buffer.name +
                            ": not found (resuming needs the optimizer state "
@@ -215,5 +198,5 @@ Trainer::restoreState(const std::string &path) {
     std::memcpy(cpu->persistentData(uint32_t(id)), tensor->data,
                 tensor->byteSize);
   }
-  return file->metadata;
+  return checkpoint.metadata;
 }

@@ -11,6 +11,7 @@
 #ifndef LLAMAC_RUNTIME_TRAINER_H
 #define LLAMAC_RUNTIME_TRAINER_H
 
+#include "runtime/Safetensors.h"
 #include "runtime/Session.h"
 #include "runtime/Status.h"
 #include "runtime/TrainingData.h"
@@ -63,11 +64,11 @@ public:
   /// `metadata`. The file loads as weights anywhere a checkpoint does.
   Status saveCheckpoint(const std::string &path,
                         std::map<std::string, std::string> metadata);
-  /// Reads the optimizer state of a checkpoint saved by saveCheckpoint into
-  /// the session, and returns the checkpoint's metadata. The weights are
-  /// bound when the session is created from the same file.
+  /// Copies the optimizer state of `checkpoint` (read from `path`, saved by
+  /// saveCheckpoint) into the session, and returns its metadata. The
+  /// weights are bound when the session is created from the same file.
   StatusOr<std::map<std::string, std::string>>
-  restoreState(const std::string &path);
+  restoreState(const SafetensorsFile &checkpoint, const std::string &path);
 
 private:
   Trainer() = default;

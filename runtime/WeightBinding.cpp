@@ -15,11 +15,6 @@ using namespace llamac::runtime;
 
 namespace {
 
-bool endsWith(const std::string &text, const std::string &suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 /// Puts wq/wk rows in the order the artifact's RoPE expects. Hugging Face
 /// files store them permuted for half-split RoPE; Meta files in adjacent
 /// order. Other tensors are the same either way.
@@ -28,12 +23,8 @@ Status matchRopeLayout(const std::string &origin, const std::string &name,
                        std::optional<RopeStyle> stored, WeightData &data) {
   if (!stored || *stored == config.ropeStyle)
     return {};
-  int64_t heads = 0;
-  if (endsWith(name, "attention.wq.weight"))
-    heads = config.nHeads;
-  else if (endsWith(name, "attention.wk.weight"))
-    heads = config.nKvHeads;
-  else
+  int64_t heads = ropeHeads(name, config.nHeads, config.nKvHeads);
+  if (heads == 0)
     return {};
   if (data.shape.size() != 2 || data.shape[0] % (2 * heads) != 0)
     return Status::error(origin + ": " + name + ": shape " +

@@ -127,10 +127,6 @@ Status llamac::run::gradsCommand(const std::vector<std::string> &args) {
     tensor.data.assign(*data, *data + numElements(shape));
     results.push_back(std::move(tensor));
   }
-  std::vector<SafetensorsTensor> views;
-  for (const Tensor &t : results)
-    views.push_back({t.name, runtime::ElementType::F32, t.shape,
-                     reinterpret_cast<const uint8_t *>(t.data.data()),
-                     t.data.size() * sizeof(float)});
-  return writeSafetensors(output, views, {{"format", "llamac-gradients"}});
+  return writeSafetensors(output, f32Views(results),
+                          {{"format", "llamac-gradients"}});
 }

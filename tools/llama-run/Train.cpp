@@ -205,16 +205,18 @@ Status llamac::run::trainCommand(const std::vector<std::string> &args) {
     return spec.status();
   ModelConfig config = spec->config;
   std::unique_ptr<WeightSource> weights;
+  // A checkpoint is always safetensors: read it as one, so that a damaged
+  // file is reported as such rather than tried as a llama2.c checkpoint.
+  SafetensorsFile checkpoint;
+  if (f.resume) {
+    StatusOr<SafetensorsFile> read = readSafetensors(f.save);
+    if (!read.ok())
+      return read.status();
+    checkpoint = std::move(read).value();
+  }
   if (f.randomWeights) {
     weights = createRandomWeights(uint64_t(f.weightsSeed));
   } else {
-    // A checkpoint is always safetensors: read it as one, so that a damaged
-    // file is reported as such rather than tried as a llama2.c checkpoint.
-    if (f.resume) {
-      StatusOr<SafetensorsFile> checkpoint = readSafetensors(f.save);
-      if (!checkpoint.ok())
-        return checkpoint.status();
-    }
     StatusOr<std::unique_ptr<WeightSource>> opened =
         openWeightFile(f.resume ? f.save : f.weights);
     if (!opened.ok())
@@ -285,7 +287,7 @@ Status llamac::run::trainCommand(const std::vector<std::string> &args) {
   int64_t first = 1;
   if (f.resume) {
     StatusOr<std::map<std::string, std::string>> saved =
-        trainer.restoreState(f.save);
+        trainer.restoreState(checkpoint, f.save);
     if (!saved.ok())
       return saved.status();
     for (const auto &[key, value] : settings) {

@@ -85,12 +85,8 @@ int toSafetensors(const Llama2cCheckpoint &checkpoint) {
       return fail(hf.message());
     tensors = std::move(*hf);
   }
-  std::vector<SafetensorsTensor> out;
-  for (const Tensor &t : tensors)
-    out.push_back({t.name, ElementType::F32, t.shape,
-                   reinterpret_cast<const uint8_t *>(t.data.data()),
-                   t.data.size() * sizeof(float)});
-  Status status = writeSafetensors(outputPath, out, {{"format", "pt"}});
+  Status status =
+      writeSafetensors(outputPath, f32Views(tensors), {{"format", "pt"}});
   return status.ok() ? 0 : fail(status.message());
 }
 
