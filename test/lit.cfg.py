@@ -27,7 +27,8 @@ else:
 llvm_config.add_tool_substitutions(
     [ToolSubst("llamac", unresolved="fatal"),
      ToolSubst("llama-opt", unresolved="fatal"),
-     ToolSubst("llama-run", unresolved="fatal")],
+     ToolSubst("llama-run", unresolved="fatal"),
+     ToolSubst("llama-cuda-emu", unresolved="fatal")],
     [config.llamac_tools_dir])
 
 # Scripts shared by the tests (logit comparison).
@@ -35,6 +36,9 @@ config.substitutions.append(("%python", config.python_executable))
 config.substitutions.append(("%scripts", os.path.join(config.test_source_root, "scripts")))
 config.substitutions.append(
     ("%llama_run_path", os.path.join(config.llamac_tools_dir, "llama-run")))
+
+# The emulated GPU: llama-cuda-emu's artifacts run through the fake driver.
+config.substitutions.append(("%fake_libcuda", config.fake_libcuda))
 
 # `REQUIRES: cuda` tests need a working driver and at least one GPU; the
 # driver is asked directly, as llama-run would.

@@ -14,8 +14,10 @@
 //   LLAMAC_FAKE_CUDA_SM       compute capability as "86" (default 80)
 // A module image is an ELF shared object (a "cubin"), or for
 // cuModuleLoadDataEx (PTX) the text "FAKEPTX:/path/to/kernels.so", or
-// "FAKEPTX-ERROR" to fail with a JIT log. Tests read what happened through
-// the llamacFake* functions at the end.
+// "FAKEPTX-ERROR" to fail with a JIT log. A module that exports
+// llamaEmuLaunch is a kernel emulator's (test/cuda-emu): its launches run
+// the whole grid through it instead of one cpu-ABI call. Tests read what
+// happened through the llamacFake* functions at the end.
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,10 +25,12 @@
 #include "runtime/KernelAbi.h"
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
 #include <elf.h>
+#include <map>
 #include <string>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -38,6 +42,7 @@ namespace {
 constexpr cu::Result kInvalidValue = 1;
 constexpr cu::Result kInvalidImage = 200;
 constexpr cu::Result kInvalidPtx = 218;
+constexpr cu::Result kLaunchFailed = 719;
 
 int launches = 0;
 unsigned lastGeometry[7] = {0};
@@ -67,6 +72,13 @@ cu::Module openLibrary(const void *image, size_t size) {
   // The fd stays open: its path names the library while it is loaded.
   return static_cast<cu::Module>(dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL));
 }
+
+/// The kernel emulator's entry point (test/cuda-emu/CudaEmulation.cpp).
+using EmulatorLaunch = int (*)(void (*)(LlamaGpuArgs), const unsigned *,
+                               const unsigned *, const LlamaGpuArgs *, char *,
+                               size_t);
+/// The emulator of each function's module, if it has one.
+std::map<cu::Function, EmulatorLaunch> emulators;
 
 struct FakeEvent {
   std::chrono::steady_clock::time_point time;
@@ -105,6 +117,9 @@ cu::Result cuGetErrorName(cu::Result result, const char **name) {
     return cu::kSuccess;
   case cu::kErrorNotFound:
     *name = "CUDA_ERROR_NOT_FOUND";
+    return cu::kSuccess;
+  case kLaunchFailed:
+    *name = "CUDA_ERROR_LAUNCH_FAILED";
     return cu::kSuccess;
   }
   return kInvalidValue;
@@ -190,7 +205,11 @@ cu::Result cuModuleUnload(cu::Module module) {
 cu::Result cuModuleGetFunction(cu::Function *function, cu::Module module,
                                const char *name) {
   *function = static_cast<cu::Function>(dlsym(module, name));
-  return *function ? cu::kSuccess : cu::kErrorNotFound;
+  if (!*function)
+    return cu::kErrorNotFound;
+  if (void *emulator = dlsym(module, "llamaEmuLaunch"))
+    emulators[*function] = reinterpret_cast<EmulatorLaunch>(emulator);
+  return cu::kSuccess;
 }
 cu::Result cuModuleGetGlobal_v2(cu::DevicePtr *pointer, size_t *bytes,
                                 cu::Module module, const char *name) {
@@ -245,6 +264,17 @@ cu::Result cuLaunchKernel(cu::Function function, unsigned gx, unsigned gy,
   unsigned geometry[7] = {gx, gy, gz, bx, by, bz, shared};
   std::memcpy(lastGeometry, geometry, sizeof(geometry));
   lastContext = args->context;
+  auto emulator = emulators.find(function);
+  if (emulator != emulators.end()) {
+    const unsigned grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
+    char error[1024];
+    if (emulator->second(reinterpret_cast<void (*)(LlamaGpuArgs)>(function),
+                         grid, block, args, error, sizeof(error)) != 0) {
+      std::fprintf(stderr, "fake cuda driver: kernel emulator: %s\n", error);
+      return kLaunchFailed;
+    }
+    return cu::kSuccess;
+  }
   reinterpret_cast<LlamaCpuKernel>(function)(args->buffers, &args->context);
   return cu::kSuccess;
 }

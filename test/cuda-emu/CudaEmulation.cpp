@@ -1,0 +1,463 @@
+//===- CudaEmulation.cpp - Runs a CUDA grid as fibers on one host thread --===//
+//
+// The scheduler behind CudaEmulation.h. A launch runs its blocks one after
+// another; the threads of a block are fibers with their own stacks that
+// run until they reach a barrier, a warp collective or their end. When no
+// fiber can run, a warp whose live lanes all wait at a collective is
+// released (and run on), then a block whose live threads all wait at
+// __syncthreads.
+// Anything else is a deadlock a GPU would also hit (a barrier in divergent
+// code), and fails the launch with what each thread waits at.
+//
+// Warp collectives exchange data through per-warp slots: every lane
+// deposits its operand, the warp is released, and each lane computes its
+// own result from everyone's operands. A warp runs until all its lanes wait
+// at __syncthreads or have ended, releasing its own collectives as it goes. cp.async copies are queued per
+// thread and done when cp.async.wait_group retires their group, the latest
+// moment the hardware allows, so a read before the wait sees stale data.
+//
+// Fibers switch with a few instructions of x86-64 assembly (ucontext's
+// swapcontext makes a system call per switch, and a block of a
+// tensor-core GEMM switches hundreds of thousands of times).
+//
+//===----------------------------------------------------------------------===//
+
+#include "CudaEmulation.h"
+
+#include "runtime/HalfFloat.h"
+#include "runtime/KernelAbi.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <sys/mman.h>
+#include <vector>
+
+#if !defined(__x86_64__)
+#error "the CUDA kernel emulator switches fibers with x86-64 assembly"
+#endif
+
+extern "C" {
+/// Saves the callee-saved registers on the current stack, stores the stack
+/// pointer in *save and resumes the fiber whose stack pointer is `load`.
+void llamaEmuSwitch(void **save, void *load);
+}
+
+asm(R"ASM(
+  .text
+  .p2align 4
+  .globl llamaEmuSwitch
+  .hidden llamaEmuSwitch
+  .type llamaEmuSwitch, @function
+llamaEmuSwitch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size llamaEmuSwitch, .-llamaEmuSwitch
+)ASM");
+
+extern "C" {
+LlamaEmuThreadState *llamaEmuCurrent = nullptr;
+LlamaEmuDim3 llamaEmuBlockIdx, llamaEmuBlockDim, llamaEmuGridDim;
+char llamaEmuSharedAnchor;
+}
+
+namespace {
+
+using Kernel = void (*)(LlamaGpuArgs);
+
+constexpr size_t kStackBytes = 256 * 1024;
+constexpr unsigned kMaxThreads = 1024;
+
+enum class Wait { None, Block, Warp, Done };
+
+struct Copy {
+  void *dst;
+  const void *src;
+  int validBytes;
+};
+
+struct Fiber : LlamaEmuThreadState {
+  unsigned warp = 0, lane = 0;
+  Wait wait = Wait::None;
+  /// Barriers and collectives passed: every thread released together must
+  /// have passed as many, or they are at different ones.
+  uint64_t blockBarriers = 0, warpCollectives = 0;
+  const char *waitsAt = "";
+  void *stackPointer = nullptr;
+  char *stack = nullptr;
+  std::vector<Copy> copies;
+  /// Number of copies in each committed group, oldest first; copies past
+  /// their sum are not committed yet.
+  std::vector<size_t> groups;
+};
+
+/// One warp's exchange slots, two sets used by alternate collectives: a
+/// lane writes set (n + 1) % 2 only after passing collective n, and set
+/// n % 2 again only after collective n + 1, which every lane reaches after
+/// reading collective n's set. So one barrier per collective suffices.
+struct WarpSlotSet {
+  uint64_t value[32];
+  const void *pointer[32];
+  unsigned a[32][4];
+  unsigned b[32][2];
+};
+struct WarpSlots {
+  WarpSlotSet sets[2];
+};
+
+struct Launch {
+  Kernel kernel = nullptr;
+  const LlamaGpuArgs *args = nullptr;
+  std::vector<Fiber> fibers;
+  std::vector<WarpSlots> warps;
+  void *schedulerStack = nullptr;
+  std::string error;
+};
+
+Launch launch;
+
+Fiber &self() { return *static_cast<Fiber *>(llamaEmuCurrent); }
+
+void yieldToScheduler() {
+  Fiber &fiber = self();
+  llamaEmuSwitch(&fiber.stackPointer, launch.schedulerStack);
+}
+
+void finishCopies(Fiber &fiber, size_t count) {
+  for (size_t i = 0; i < count; ++i) {
+    const Copy &copy = fiber.copies[i];
+    std::memcpy(copy.dst, copy.src, size_t(copy.validBytes));
+    std::memset(static_cast<char *>(copy.dst) + copy.validBytes, 0,
+                size_t(16 - copy.validBytes));
+  }
+  fiber.copies.erase(fiber.copies.begin(), fiber.copies.begin() + count);
+}
+
+[[noreturn]] void fiberMain() {
+  launch.kernel(*launch.args);
+  Fiber &fiber = self();
+  // The hardware completes what a thread left in flight.
+  finishCopies(fiber, fiber.copies.size());
+  fiber.wait = Wait::Done;
+  yieldToScheduler();
+  __builtin_unreachable();
+}
+
+/// A fresh stack that "returns" into fiberMain: six callee-saved registers,
+/// then fiberMain's address, then a slot that leaves the stack pointer
+/// where a call would (8 below 16-byte alignment) on entry.
+void *initialStack(char *stack) {
+  uintptr_t top = (uintptr_t(stack) + kStackBytes) & ~uintptr_t(15);
+  void **slots = reinterpret_cast<void **>(top);
+  slots[-1] = nullptr;
+  slots[-2] = reinterpret_cast<void *>(&fiberMain);
+  for (int i = 3; i <= 8; ++i)
+    slots[-i] = nullptr;
+  return &slots[-8];
+}
+
+/// The slots of the collective `fiber` is about to join.
+WarpSlotSet &mySlots(const Fiber &fiber) {
+  return launch.warps[fiber.warp].sets[fiber.warpCollectives % 2];
+}
+
+/// Waits at a warp collective; `what` names it in deadlock reports.
+void warpBarrier(const char *what) {
+  Fiber &fiber = self();
+  fiber.wait = Wait::Warp;
+  fiber.waitsAt = what;
+  yieldToScheduler();
+}
+
+std::string describeWaits(size_t begin, size_t end) {
+  std::string text;
+  for (size_t t = begin; t < end && text.size() < 600; ++t) {
+    const Fiber &fiber = launch.fibers[t];
+    text += "\n  thread " + std::to_string(t) + ": ";
+    switch (fiber.wait) {
+    case Wait::None:
+      text += "running";
+      break;
+    case Wait::Done:
+      text += "exited";
+      break;
+    case Wait::Block:
+      text += "__syncthreads #" + std::to_string(fiber.blockBarriers + 1);
+      break;
+    case Wait::Warp:
+      text += std::string(fiber.waitsAt) + " #" +
+              std::to_string(fiber.warpCollectives + 1);
+      break;
+    }
+  }
+  return text;
+}
+
+/// Runs warp `w`'s lanes until none can go on, releasing the warp each
+/// time all its lanes wait at the same collective, so that a warp's
+/// collectives cost one pass over its lanes. Returns false with
+/// launch.error set.
+bool runWarp(unsigned first, unsigned end) {
+  for (;;) {
+    for (unsigned t = first; t < end; ++t) {
+      Fiber &fiber = launch.fibers[t];
+      if (fiber.wait != Wait::None)
+        continue;
+      llamaEmuCurrent = &fiber;
+      llamaEmuSwitch(&launch.schedulerStack, fiber.stackPointer);
+      if (!launch.error.empty())
+        return false;
+    }
+    unsigned waiting = 0, exited = 0;
+    for (unsigned t = first; t < end; ++t) {
+      waiting += launch.fibers[t].wait == Wait::Warp;
+      exited += launch.fibers[t].wait == Wait::Done;
+    }
+    if (waiting == 0)
+      return true;
+    if (waiting + exited != end - first)
+      return true; // some lanes wait at __syncthreads: a deadlock, reported
+                   // by runBlock when the block cannot go on
+    uint64_t count = launch.fibers[first].warpCollectives;
+    for (unsigned t = first; t < end; ++t) {
+      const Fiber &fiber = launch.fibers[t];
+      if (exited > 0 || fiber.warpCollectives != count) {
+        launch.error = "warp " + std::to_string(first / 32) +
+                       (exited ? ": a warp collective with exited lanes"
+                               : ": lanes at different warp collectives") +
+                       describeWaits(first, end);
+        return false;
+      }
+    }
+    for (unsigned t = first; t < end; ++t) {
+      launch.fibers[t].wait = Wait::None;
+      ++launch.fibers[t].warpCollectives;
+    }
+  }
+}
+
+/// Runs one block to its end. Returns false with launch.error set.
+bool runBlock(unsigned threads) {
+  for (;;) {
+    for (unsigned first = 0; first < threads; first += 32)
+      if (!runWarp(first, std::min(first + 32, threads)))
+        return false;
+    unsigned atBarrier = 0, exited = 0;
+    uint64_t count = 0;
+    bool sameBarrier = true;
+    for (unsigned t = 0; t < threads; ++t) {
+      const Fiber &fiber = launch.fibers[t];
+      if (fiber.wait == Wait::Done) {
+        ++exited;
+      } else if (fiber.wait == Wait::Block) {
+        if (atBarrier++ == 0)
+          count = fiber.blockBarriers;
+        sameBarrier &= fiber.blockBarriers == count;
+      }
+    }
+    if (exited == threads)
+      return true;
+    if (atBarrier + exited != threads || !sameBarrier) {
+      launch.error = "deadlock: threads wait at different barriers" +
+                     describeWaits(0, threads);
+      return false;
+    }
+    for (unsigned t = 0; t < threads; ++t) {
+      Fiber &fiber = launch.fibers[t];
+      if (fiber.wait == Wait::Block) {
+        fiber.wait = Wait::None;
+        ++fiber.blockBarriers;
+      }
+    }
+  }
+}
+
+} // namespace
+
+extern "C" {
+
+float llamaEmuHalfToFloat(uint16_t bits) {
+  return llamac::runtime::f16ToF32(bits);
+}
+uint16_t llamaEmuFloatToHalf(float value) {
+  return llamac::runtime::f32ToF16(value);
+}
+
+void llamaEmuSyncThreads(void) {
+  Fiber &fiber = self();
+  fiber.wait = Wait::Block;
+  yieldToScheduler();
+}
+
+[[noreturn]] void llamaEmuTrap(const char *what) {
+  Fiber &fiber = self();
+  launch.error = std::string(what) + " in thread " +
+                 std::to_string(&fiber - launch.fibers.data());
+  fiber.wait = Wait::Done;
+  yieldToScheduler();
+  __builtin_unreachable();
+}
+
+uint64_t llamaEmuShuffleXor(uint64_t bits, int laneMask, unsigned mask) {
+  if (mask != 0xffffffffu)
+    llamaEmuTrap("__shfl_xor_sync with a partial mask (not emulated)");
+  Fiber &fiber = self();
+  WarpSlotSet &slots = mySlots(fiber);
+  slots.value[fiber.lane] = bits;
+  warpBarrier("__shfl_xor_sync");
+  unsigned partner = fiber.lane ^ unsigned(laneMask & 31);
+  uint64_t result = slots.value[partner];
+  return result;
+}
+
+void llamaEmuCpAsync(void *dst, const void *src, int validBytes) {
+  if (validBytes < 0 || validBytes > 16)
+    llamaEmuTrap("cp.async with a source size outside 0..16");
+  self().copies.push_back({dst, src, validBytes});
+}
+
+void llamaEmuCpAsyncCommit(void) {
+  Fiber &fiber = self();
+  size_t committed = 0;
+  for (size_t group : fiber.groups)
+    committed += group;
+  fiber.groups.push_back(fiber.copies.size() - committed);
+}
+
+void llamaEmuCpAsyncWait(int pending) {
+  Fiber &fiber = self();
+  size_t retire = 0;
+  while (fiber.groups.size() > size_t(pending)) {
+    retire += fiber.groups.front();
+    fiber.groups.erase(fiber.groups.begin());
+  }
+  finishCopies(fiber, retire);
+}
+
+/// ldmatrix.x4: lane l names row l % 8 of matrix l / 8; lane l receives,
+/// of each matrix i, the two elements of row l / 4 at columns 2 (l % 4)
+/// and 2 (l % 4) + 1, the lower one in the low half of r[i].
+void llamaEmuLdmatrixX4(unsigned *r, const void *address) {
+  Fiber &fiber = self();
+  WarpSlotSet &slots = mySlots(fiber);
+  slots.pointer[fiber.lane] = address;
+  warpBarrier("ldmatrix");
+  for (unsigned i = 0; i < 4; ++i) {
+    const auto *row =
+        static_cast<const uint16_t *>(slots.pointer[i * 8 + fiber.lane / 4]);
+    unsigned column = 2 * (fiber.lane % 4);
+    r[i] = unsigned(row[column]) | (unsigned(row[column + 1]) << 16);
+  }
+}
+
+/// mma.m16n8k16 with f16/bf16 inputs and f32 accumulators, in the PTX ISA's
+/// fragment layouts, with g = lane / 4 and t = lane % 4:
+///   A (16 x 16): a[0] holds (g, 2t..2t+1), a[1] (g + 8, 2t..), a[2]
+///                (g, 2t + 8..), a[3] (g + 8, 2t + 8..);
+///   B (16 x 8):  b[0] holds (k = 2t..2t+1, n = g), b[1] (k = 2t + 8.., g);
+///   C, D:        d[0], d[1] at (g, 2t), (g, 2t + 1); d[2], d[3] at row g + 8.
+void llamaEmuMma16816(float *d, const unsigned *a, const unsigned *b,
+                      int isBf16) {
+  Fiber &fiber = self();
+  WarpSlotSet &slots = mySlots(fiber);
+  std::memcpy(slots.a[fiber.lane], a, sizeof(slots.a[0]));
+  std::memcpy(slots.b[fiber.lane], b, sizeof(slots.b[0]));
+  warpBarrier("mma.sync");
+  auto element = [&](unsigned reg, unsigned half) {
+    uint16_t bits = uint16_t(reg >> (16 * half));
+    if (isBf16)
+      return __bfloat162float(__nv_bfloat16{bits});
+    return __half2float(__half{bits});
+  };
+  auto aAt = [&](unsigned row, unsigned k) {
+    unsigned lane = (row % 8) * 4 + (k % 8) / 2;
+    unsigned reg = (row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
+    return element(slots.a[lane][reg], k % 2);
+  };
+  auto bAt = [&](unsigned k, unsigned n) {
+    unsigned lane = n * 4 + (k % 8) / 2;
+    return element(slots.b[lane][k >= 8 ? 1 : 0], k % 2);
+  };
+  unsigned g = fiber.lane / 4, t = fiber.lane % 4;
+  for (unsigned e = 0; e < 4; ++e) {
+    unsigned row = g + (e >= 2 ? 8 : 0), column = 2 * t + e % 2;
+    // Products of 16-bit floats are exact in f32; the hardware's summation
+    // order is unspecified, so this one is as good as any.
+    float sum = 0.0f;
+    for (unsigned k = 0; k < 16; ++k)
+      sum += aAt(row, k) * bAt(k, column);
+    d[e] += sum;
+  }
+}
+
+/// Runs `kernel` over the grid. Returns 0, or 1 with a message in `error`.
+int llamaEmuLaunch(Kernel kernel, const unsigned grid[3],
+                   const unsigned block[3], const LlamaGpuArgs *args,
+                   char *error, size_t errorBytes) {
+  auto fail = [&](const std::string &message) {
+    std::snprintf(error, errorBytes, "%s", message.c_str());
+    return 1;
+  };
+  unsigned threads = block[0] * block[1] * block[2];
+  if (threads == 0 || threads > kMaxThreads)
+    return fail("block of " + std::to_string(threads) + " threads");
+  if (launch.fibers.size() < threads) {
+    launch.fibers.resize(threads);
+    for (Fiber &fiber : launch.fibers) {
+      if (fiber.stack)
+        continue;
+      void *stack = mmap(nullptr, kStackBytes, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      if (stack == MAP_FAILED)
+        return fail("cannot map a fiber stack");
+      fiber.stack = static_cast<char *>(stack);
+    }
+  }
+  launch.warps.resize((threads + 31) / 32);
+  launch.kernel = kernel;
+  launch.args = args;
+  launch.error.clear();
+  llamaEmuGridDim = {grid[0], grid[1], grid[2]};
+  llamaEmuBlockDim = {block[0], block[1], block[2]};
+  for (unsigned z = 0; z < grid[2]; ++z)
+    for (unsigned y = 0; y < grid[1]; ++y)
+      for (unsigned x = 0; x < grid[0]; ++x) {
+        llamaEmuBlockIdx = {x, y, z};
+        for (unsigned t = 0; t < threads; ++t) {
+          Fiber &fiber = launch.fibers[t];
+          fiber.index = {t % block[0], (t / block[0]) % block[1],
+                         t / (block[0] * block[1])};
+          fiber.warp = t / 32;
+          fiber.lane = t % 32;
+          fiber.wait = Wait::None;
+          fiber.blockBarriers = fiber.warpCollectives = 0;
+          fiber.copies.clear();
+          fiber.groups.clear();
+          fiber.stackPointer = initialStack(fiber.stack);
+        }
+        if (!runBlock(threads)) {
+          llamaEmuCurrent = nullptr;
+          return fail("block (" + std::to_string(x) + ", " +
+                      std::to_string(y) + ", " + std::to_string(z) +
+                      "): " + launch.error);
+        }
+      }
+  llamaEmuCurrent = nullptr;
+  return 0;
+}
+
+} // extern "C"

@@ -1,0 +1,206 @@
+//===- CudaEmulation.h - CUDA's device language, for the host compiler ----===//
+//
+// Force-included (-include) before an artifact's CUDA source when the
+// kernel emulator compiles it for the CPU, with LLAMAC_CUDA_EMULATION
+// defined. It supplies what NVRTC would: the qualifiers, the built-in
+// indices, __half and __nv_bfloat16, vector types, shuffles, barriers,
+// atomics, and the prelude's inline-PTX primitives (cp.async, ldmatrix,
+// mma.sync), whose warp-wide data exchange follows the PTX ISA's fragment
+// layouts. Everything else in the source is compiled unchanged.
+//
+// Threads are fibers run by CudaEmulation.cpp one block at a time, so
+// `__shared__` variables are function statics (one block lives at a time)
+// and atomics need no hardware support. Barriers and warp collectives are
+// checked: a thread that reaches a different barrier than its block or
+// warp, or a warp collective with exited lanes, fails the launch.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LLAMAC_TEST_CUDAEMULATION_H
+#define LLAMAC_TEST_CUDAEMULATION_H
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline __attribute__((always_inline))
+#define __noinline__ __attribute__((noinline))
+#define __launch_bounds__(...)
+#define __align__(n) __attribute__((aligned(n)))
+/// One block runs at a time, so a function-local static is its shared
+/// memory.
+#define __shared__ static
+
+struct LlamaEmuDim3 {
+  unsigned x, y, z;
+};
+
+/// The fiber's view of itself; CudaEmulation.cpp owns these.
+struct LlamaEmuThreadState {
+  LlamaEmuDim3 index;
+};
+extern "C" {
+extern LlamaEmuThreadState *llamaEmuCurrent;
+extern LlamaEmuDim3 llamaEmuBlockIdx, llamaEmuBlockDim, llamaEmuGridDim;
+/// The anchor that 32-bit "shared addresses" are offsets from.
+extern char llamaEmuSharedAnchor;
+
+void llamaEmuSyncThreads(void);
+uint64_t llamaEmuShuffleXor(uint64_t bits, int laneMask, unsigned mask);
+void llamaEmuCpAsync(void *dst, const void *src, int validBytes);
+void llamaEmuCpAsyncCommit(void);
+void llamaEmuCpAsyncWait(int pending);
+void llamaEmuLdmatrixX4(unsigned *r, const void *address);
+void llamaEmuMma16816(float *d, const unsigned *a, const unsigned *b,
+                      int isBf16);
+[[noreturn]] void llamaEmuTrap(const char *what);
+float llamaEmuHalfToFloat(uint16_t bits);
+uint16_t llamaEmuFloatToHalf(float value);
+}
+
+#define threadIdx (llamaEmuCurrent->index)
+#define blockIdx llamaEmuBlockIdx
+#define blockDim llamaEmuBlockDim
+#define gridDim llamaEmuGridDim
+
+//===----------------------------------------------------------------------===//
+// Types
+//===----------------------------------------------------------------------===//
+
+struct alignas(16) uint4 {
+  unsigned x, y, z, w;
+};
+struct alignas(8) uint2 {
+  unsigned x, y;
+};
+struct alignas(8) float2 {
+  float x, y;
+};
+inline float2 make_float2(float x, float y) { return {x, y}; }
+
+/// Storage-only 16-bit floats: the kernels convert through the functions
+/// below and never do arithmetic on them.
+struct __half {
+  uint16_t bits;
+};
+struct __nv_bfloat16 {
+  uint16_t bits;
+};
+
+inline float llamaEmuBitsToFloat(uint32_t bits) {
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+inline uint32_t llamaEmuFloatToBits(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  return bits;
+}
+
+inline float __bfloat162float(__nv_bfloat16 v) {
+  return llamaEmuBitsToFloat(uint32_t(v.bits) << 16);
+}
+inline __nv_bfloat16 __float2bfloat16_rn(float f) {
+  uint32_t bits = llamaEmuFloatToBits(f);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) // NaN: keep it quiet and a NaN
+    return {uint16_t((bits >> 16) | 0x40u)};
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return {uint16_t(bits >> 16)};
+}
+/// IEEE binary16, rounded to nearest even (runtime/HalfFloat.h).
+inline float __half2float(__half v) { return llamaEmuHalfToFloat(v.bits); }
+inline __half __float2half_rn(float f) { return {llamaEmuFloatToHalf(f)}; }
+
+inline float __int_as_float(int bits) { return llamaEmuBitsToFloat(bits); }
+inline double __longlong_as_double(long long bits) {
+  double d;
+  std::memcpy(&d, &bits, 8);
+  return d;
+}
+
+//===----------------------------------------------------------------------===//
+// Synchronization, memory and atomics
+//===----------------------------------------------------------------------===//
+
+inline void __syncthreads() { llamaEmuSyncThreads(); }
+/// Blocks run one after another on one host thread: every write is visible.
+inline void __threadfence() {}
+[[noreturn]] inline void __trap() { llamaEmuTrap("__trap()"); }
+
+template <typename T> inline T __ldcg(const T *p) { return *p; }
+template <typename T> inline void __stcg(T *p, T v) { *p = v; }
+
+/// Fibers switch only at barriers and collectives, so a read-modify-write
+/// is atomic as written.
+inline unsigned atomicAdd(unsigned *p, unsigned v) {
+  unsigned old = *p;
+  *p = old + v;
+  return old;
+}
+inline double atomicAdd(double *p, double v) {
+  double old = *p;
+  *p = old + v;
+  return old;
+}
+inline unsigned long long atomicExch(unsigned long long *p,
+                                     unsigned long long v) {
+  unsigned long long old = *p;
+  *p = v;
+  return old;
+}
+
+template <typename T>
+inline T __shfl_xor_sync(unsigned mask, T value, int laneMask) {
+  static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value,
+                "shuffles move at most 8 bytes");
+  uint64_t bits = 0;
+  std::memcpy(&bits, &value, sizeof(T));
+  bits = llamaEmuShuffleXor(bits, laneMask, mask);
+  std::memcpy(&value, &bits, sizeof(T));
+  return value;
+}
+
+//===----------------------------------------------------------------------===//
+// The prelude's inline-PTX primitives
+//===----------------------------------------------------------------------===//
+
+inline uint4 llamaLoadStreaming(const uint4 *p) { return *p; }
+
+/// Shared memory is host memory near the anchor (all of it is statics of
+/// the same shared object), so a 32-bit offset from it names it, and the
+/// kernels' address arithmetic on it works unchanged.
+inline unsigned llamaSmemAddress(const void *p) {
+  intptr_t offset = static_cast<const char *>(p) - &llamaEmuSharedAnchor;
+  if (offset != intptr_t(int32_t(offset)))
+    llamaEmuTrap("shared address out of 32-bit range");
+  return unsigned(int32_t(offset));
+}
+inline void *llamaEmuSharedPointer(unsigned address) {
+  return &llamaEmuSharedAnchor + int32_t(address);
+}
+
+inline void llamaCpAsync16(unsigned dst, const void *src, int validBytes) {
+  llamaEmuCpAsync(llamaEmuSharedPointer(dst), src, validBytes);
+}
+inline void llamaCpAsyncCommit() { llamaEmuCpAsyncCommit(); }
+template <int Pending> inline void llamaCpAsyncWait() {
+  llamaEmuCpAsyncWait(Pending);
+}
+inline void llamaLdmatrixX4(unsigned (&r)[4], unsigned address) {
+  llamaEmuLdmatrixX4(r, llamaEmuSharedPointer(address));
+}
+template <typename T>
+inline void llamaMma16816(float (&d)[4], const unsigned (&a)[4],
+                          const unsigned (&b)[2]) {
+  static_assert(std::is_same<T, __half>::value ||
+                    std::is_same<T, __nv_bfloat16>::value,
+                "mma.sync takes f16 or bf16");
+  llamaEmuMma16816(d, a, b, std::is_same<T, __nv_bfloat16>::value);
+}
+
+#endif // LLAMAC_TEST_CUDAEMULATION_H

@@ -1,0 +1,150 @@
+//===- llama-cuda-emu.cpp - A cuda artifact whose kernels run on the CPU --===//
+//
+//   llama-cuda-emu IN.art -o OUT.art [--arch sm_80]
+//
+// Compiles IN's embedded CUDA source for the host with CudaEmulation.h and
+// the fiber scheduler, and writes OUT: IN with its cuda binaries replaced by
+// that shared object, labelled as a cubin for --arch. Run OUT with the fake
+// driver (LLAMAC_LIBCUDA=libFakeCudaDriver.so llama-run ... --device cuda):
+// the runtime's cuda path runs unchanged, and each launch runs the kernel's
+// whole grid through the emulator. It checks what the kernels compute
+// (indexing, tiling, fragment layouts, epilogues, barriers), not their
+// speed or the hardware's memory model; test/gpu/check.sh does that.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/ArtifactIO.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <spawn.h>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+extern char **environ;
+
+using namespace llamac;
+using namespace llamac::runtime;
+
+namespace {
+
+int usage(const char *message) {
+  std::fprintf(stderr,
+               "llama-cuda-emu: %s\nusage: llama-cuda-emu IN.art -o OUT.art "
+               "[--arch sm_80]\n",
+               message);
+  return 2;
+}
+
+/// Runs argv, returning its exit status (127 when it cannot start).
+int runProgram(const std::vector<std::string> &args) {
+  std::vector<char *> argv;
+  for (const std::string &arg : args)
+    argv.push_back(const_cast<char *>(arg.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid;
+  if (posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0)
+    return 127;
+  int status = 0;
+  if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
+    return 128;
+  return WEXITSTATUS(status);
+}
+
+struct TempDir {
+  TempDir() {
+    const char *base = std::getenv("TMPDIR");
+    path = std::string(base && *base ? base : "/tmp") + "/llama-cuda-emu.XXXXXX";
+    if (!mkdtemp(path.data()))
+      path.clear();
+  }
+  ~TempDir() {
+    if (!path.empty())
+      runProgram({"rm", "-rf", path});
+  }
+  std::string path;
+};
+
+} // namespace
+
+int main(int argc, char **argv) {
+  std::string input, output, arch = "sm_80";
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if ((arg == "-o" || arg == "--arch") && i + 1 < argc)
+      (arg == "-o" ? output : arch) = argv[++i];
+    else if (!arg.empty() && arg[0] != '-' && input.empty())
+      input = arg;
+    else
+      return usage(("unexpected argument '" + arg + "'").c_str());
+  }
+  if (input.empty() || output.empty())
+    return usage("needs IN.art and -o OUT.art");
+
+  StatusOr<artifact::ArtifactSpec> spec = readArtifact(input);
+  if (!spec.ok()) {
+    std::fprintf(stderr, "llama-cuda-emu: %s\n", spec.message().c_str());
+    return 1;
+  }
+  bool hasCuda = false;
+  for (const artifact::BinarySpec &binary : spec->binaries)
+    hasCuda |= binary.target == "cuda";
+  if (!hasCuda) {
+    std::fprintf(stderr,
+                 "llama-cuda-emu: %s: has no cuda binaries (compile it with "
+                 "--target=cuda)\n",
+                 input.c_str());
+    return 1;
+  }
+
+  TempDir dir;
+  if (dir.path.empty()) {
+    std::fprintf(stderr, "llama-cuda-emu: cannot create a temporary dir\n");
+    return 1;
+  }
+  std::string source = dir.path + "/kernels.cu", object = dir.path + "/emu.so";
+  {
+    std::ofstream file(source, std::ios::binary);
+    file << spec->kernelSource;
+    if (!file) {
+      std::fprintf(stderr, "llama-cuda-emu: cannot write %s\n",
+                   source.c_str());
+      return 1;
+    }
+  }
+  // The unrolled loops are as NVRTC sees them.
+  int status = runProgram(
+      {LLAMAC_EMU_CXX, "-std=c++17", "-O2", "-fPIC", "-shared",
+       "-fno-strict-aliasing", "-w", "-DLLAMAC_CUDA_EMULATION", "-include",
+       LLAMAC_EMU_HEADER, "-x", "c++", source, "-x", "none", LLAMAC_EMU_LIBRARY,
+       "-o", object});
+  if (status != 0) {
+    std::fprintf(stderr,
+                 "llama-cuda-emu: %s: compiling the kernel source for the "
+                 "CPU failed (exit %d)\n",
+                 input.c_str(), status);
+    return 1;
+  }
+  std::ifstream file(object, std::ios::binary);
+  std::vector<uint8_t> data((std::istreambuf_iterator<char>(file)),
+                            std::istreambuf_iterator<char>());
+
+  std::vector<artifact::BinarySpec> binaries;
+  for (artifact::BinarySpec &binary : spec->binaries)
+    if (binary.target != "cuda")
+      binaries.push_back(std::move(binary));
+  binaries.push_back({"cuda", arch, "cubin", std::move(data)});
+  spec->binaries = std::move(binaries);
+  spec->provenance.toolVersion = "llama-cuda-emu (" LLAMAC_EMU_CXX ")";
+  Status written = writeArtifact(*spec, output);
+  if (!written.ok()) {
+    std::fprintf(stderr, "llama-cuda-emu: %s\n", written.message().c_str());
+    return 1;
+  }
+  return 0;
+}
