@@ -1,6 +1,7 @@
 //===- llama-cuda-emu.cpp - A cuda artifact whose kernels run on the CPU --===//
 //
 //   llama-cuda-emu IN.art -o OUT.art [--arch sm_80]
+//   llama-cuda-emu --source KERNELS.cu -o KERNELS.so
 //
 // Compiles IN's embedded CUDA source for the host with CudaEmulation.h and
 // the fiber scheduler, and writes OUT: IN with its cuda binaries replaced by
@@ -10,6 +11,9 @@
 // whole grid through the emulator. It checks what the kernels compute
 // (indexing, tiling, fragment layouts, epilogues, barriers), not their
 // speed or the hardware's memory model; test/gpu/check.sh does that.
+//
+// --source compiles a CUDA file the same way into a shared object that
+// exports its kernels and llamaEmuLaunch (CudaEmulationTest uses it).
 //
 //===----------------------------------------------------------------------===//
 
@@ -36,7 +40,8 @@ namespace {
 int usage(const char *message) {
   std::fprintf(stderr,
                "llama-cuda-emu: %s\nusage: llama-cuda-emu IN.art -o OUT.art "
-               "[--arch sm_80]\n",
+               "[--arch sm_80]\n       llama-cuda-emu --source KERNELS.cu "
+               "-o KERNELS.so\n",
                message);
   return 2;
 }
@@ -56,6 +61,24 @@ int runProgram(const std::vector<std::string> &args) {
   return WEXITSTATUS(status);
 }
 
+/// Compiles CUDA source for the host with the emulator; prints why not.
+bool compileForHost(const std::string &source, const std::string &object,
+                    const std::string &origin) {
+  // The unrolled loops are as NVRTC sees them.
+  int status = runProgram(
+      {LLAMAC_EMU_CXX, "-std=c++17", "-O2", "-fPIC", "-shared",
+       "-fno-strict-aliasing", "-w", "-DLLAMAC_CUDA_EMULATION", "-I",
+       LLAMAC_EMU_SOURCE_ROOT, "-include", LLAMAC_EMU_HEADER, "-x", "c++",
+       source, "-x", "none", LLAMAC_EMU_LIBRARY, "-o", object});
+  if (status == 0)
+    return true;
+  std::fprintf(stderr,
+               "llama-cuda-emu: %s: compiling the kernel source for the CPU "
+               "failed (exit %d)\n",
+               origin.c_str(), status);
+  return false;
+}
+
 struct TempDir {
   TempDir() {
     const char *base = std::getenv("TMPDIR");
@@ -73,15 +96,24 @@ struct TempDir {
 } // namespace
 
 int main(int argc, char **argv) {
-  std::string input, output, arch = "sm_80";
+  std::string input, output, arch = "sm_80", cudaSource;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if ((arg == "-o" || arg == "--arch") && i + 1 < argc)
-      (arg == "-o" ? output : arch) = argv[++i];
+    if (arg == "-o" && i + 1 < argc)
+      output = argv[++i];
+    else if (arg == "--arch" && i + 1 < argc)
+      arch = argv[++i];
+    else if (arg == "--source" && i + 1 < argc)
+      cudaSource = argv[++i];
     else if (!arg.empty() && arg[0] != '-' && input.empty())
       input = arg;
     else
       return usage(("unexpected argument '" + arg + "'").c_str());
+  }
+  if (!cudaSource.empty()) {
+    if (!input.empty() || output.empty())
+      return usage("--source takes one .cu file and -o");
+    return compileForHost(cudaSource, output, cudaSource) ? 0 : 1;
   }
   if (input.empty() || output.empty())
     return usage("needs IN.art and -o OUT.art");
@@ -117,19 +149,8 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
-  // The unrolled loops are as NVRTC sees them.
-  int status = runProgram(
-      {LLAMAC_EMU_CXX, "-std=c++17", "-O2", "-fPIC", "-shared",
-       "-fno-strict-aliasing", "-w", "-DLLAMAC_CUDA_EMULATION", "-include",
-       LLAMAC_EMU_HEADER, "-x", "c++", source, "-x", "none", LLAMAC_EMU_LIBRARY,
-       "-o", object});
-  if (status != 0) {
-    std::fprintf(stderr,
-                 "llama-cuda-emu: %s: compiling the kernel source for the "
-                 "CPU failed (exit %d)\n",
-                 input.c_str(), status);
+  if (!compileForHost(source, object, input))
     return 1;
-  }
   std::ifstream file(object, std::ios::binary);
   std::vector<uint8_t> data((std::istreambuf_iterator<char>(file)),
                             std::istreambuf_iterator<char>());

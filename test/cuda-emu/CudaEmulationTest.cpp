@@ -1,0 +1,230 @@
+//===- CudaEmulationTest.cpp - The kernel emulator's own semantics --------===//
+//
+// Small CUDA kernels compiled by `llama-cuda-emu --source` and launched
+// through llamaEmuLaunch directly: shuffles and block reductions, ldmatrix
+// feeding mma.sync against a plain matrix product (the fragment layouts of
+// the two must compose to it, as the PTX ISA defines them), cp.async's
+// deferred completion, and the errors a GPU would hang or trap on.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/HalfFloat.h"
+#include "runtime/KernelAbi.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <dlfcn.h>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+using llamac::runtime::bf16ToF32;
+using llamac::runtime::f32ToBf16;
+using testing::HasSubstr;
+
+namespace {
+
+using Kernel = void (*)(LlamaGpuArgs);
+using Launch = int (*)(Kernel, const unsigned *, const unsigned *,
+                       const LlamaGpuArgs *, char *, size_t);
+
+/// The kernels every test launches, compiled once.
+const char *const kKernels = R"CUDA(
+#include "runtime/KernelAbi.h"
+
+/* out[t] = sum over t's warp of (t + 1), by a butterfly; out[256 + t] = the
+   block's sum, through shared memory. */
+extern "C" __global__ void sums(LlamaGpuArgs args) {
+  float *out = (float *)args.buffers[0];
+  __shared__ float perWarp[8];
+  const int t = threadIdx.x;
+  float v = (float)(t + 1);
+  for (int o = 16; o > 0; o /= 2)
+    v += __shfl_xor_sync(0xffffffffu, v, o);
+  out[t] = v;
+  if (t % 32 == 0)
+    perWarp[t / 32] = v;
+  __syncthreads();
+  float total = 0.0f;
+  for (int w = 0; w < 8; ++w)
+    total += perWarp[w];
+  out[256 + t] = total;
+}
+
+/* One warp: D (16x8, f32) = A (16x16, row-major bf16) * B^T, where B is
+   8x16 row-major bf16 (so that B's rows are the mma's "col" operand), both
+   loaded from shared memory by ldmatrix.x4 as the tensor-core GEMM does. */
+extern "C" __global__ void mma(LlamaGpuArgs args) {
+  const unsigned short *a = (const unsigned short *)args.buffers[0];
+  const unsigned short *b = (const unsigned short *)args.buffers[1];
+  float *d = (float *)args.buffers[2];
+  __shared__ __align__(16) unsigned short as[16][16];
+  __shared__ __align__(16) unsigned short bs[16][16];
+  const int lane = threadIdx.x;
+  for (int i = lane; i < 256; i += 32) {
+    as[i / 16][i % 16] = a[i];
+    bs[i / 16][i % 16] = i < 128 ? b[i] : 0;
+  }
+  __syncthreads();
+  unsigned af[4], r[4];
+  // A: matrices (rows 0-7, k 0-7), (rows 8-15, k 0-7), (0-7, 8-15), (8-15,
+  // 8-15): lane l names row l % 16 at k (l / 16) * 8.
+  llamaLdmatrixX4(af, llamaSmemAddress(&as[lane % 16][(lane / 16) * 8]));
+  // B: matrices (n 0-7, k 0-7), (n 0-7, k 8-15), then n 8-15 (zero here).
+  llamaLdmatrixX4(r, llamaSmemAddress(&bs[(lane / 16) * 8 + lane % 8]
+                                         [((lane / 8) % 2) * 8]));
+  const unsigned bf[2] = {r[0], r[1]};
+  float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  llamaMma16816<__nv_bfloat16>(acc, af, bf);
+  const int g = lane / 4, t = lane % 4;
+  d[g * 8 + 2 * t] = acc[0];
+  d[g * 8 + 2 * t + 1] = acc[1];
+  d[(g + 8) * 8 + 2 * t] = acc[2];
+  d[(g + 8) * 8 + 2 * t + 1] = acc[3];
+}
+
+/* Thread 0 copies 16 bytes with cp.async and reads the destination before
+   and after waiting for it. */
+extern "C" __global__ void copyWait(LlamaGpuArgs args) {
+  const float *in = (const float *)args.buffers[0];
+  float *out = (float *)args.buffers[1];
+  __shared__ __align__(16) float tile[4];
+  tile[0] = -1.0f;
+  llamaCpAsync16(llamaSmemAddress(tile), in, 16);
+  llamaCpAsyncCommit();
+  out[0] = tile[0];
+  llamaCpAsyncWait<0>();
+  out[1] = tile[0];
+}
+
+/* Half a warp shuffles while the other half returns. */
+extern "C" __global__ void shuffleWithExitedLanes(LlamaGpuArgs args) {
+  if (threadIdx.x >= 16)
+    return;
+  float v = __shfl_xor_sync(0xffffffffu, 1.0f, 1);
+  ((float *)args.buffers[0])[threadIdx.x] = v;
+}
+
+/* Half a warp waits at a shuffle, the other half at __syncthreads. */
+extern "C" __global__ void divergentBarrier(LlamaGpuArgs args) {
+  if (threadIdx.x < 16)
+    ((float *)args.buffers[0])[0] = __shfl_xor_sync(0xffffffffu, 1.0f, 1);
+  else
+    __syncthreads();
+}
+
+extern "C" __global__ void traps(LlamaGpuArgs args) {
+  if (threadIdx.x == 5)
+    __trap();
+}
+)CUDA";
+
+class CudaEmulationTest : public testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    // ctest runs each test in its own process, in parallel.
+    std::string stem = testing::TempDir() + "/emulation-test-" +
+                       std::to_string(getpid());
+    std::string source = stem + ".cu";
+    library = stem + ".so";
+    std::ofstream(source) << kKernels;
+    std::string command = std::string(LLAMA_CUDA_EMU_PATH) + " --source " +
+                          source + " -o " + library;
+    ASSERT_EQ(std::system(command.c_str()), 0) << command;
+    handle = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
+    std::remove(source.c_str());
+    std::remove(library.c_str());
+    ASSERT_NE(handle, nullptr) << dlerror();
+  }
+  static void TearDownTestSuite() {
+    if (handle)
+      dlclose(handle);
+    handle = nullptr;
+  }
+
+  /// Launches kernel `name` on `grid` x `block`; returns "" or the error.
+  std::string launch(const char *name, unsigned grid, unsigned block,
+                     std::vector<void *> buffers) {
+    auto kernel = reinterpret_cast<Kernel>(dlsym(handle, name));
+    auto run = reinterpret_cast<Launch>(dlsym(handle, "llamaEmuLaunch"));
+    EXPECT_TRUE(kernel && run);
+    LlamaGpuArgs args = {};
+    for (size_t i = 0; i < buffers.size(); ++i)
+      args.buffers[i] = buffers[i];
+    const unsigned grid3[3] = {grid, 1, 1}, block3[3] = {block, 1, 1};
+    char error[1024] = "";
+    if (run(kernel, grid3, block3, &args, error, sizeof(error)) != 0)
+      return error[0] ? error : "failed without a message";
+    return "";
+  }
+
+  static inline std::string library;
+  static inline void *handle = nullptr;
+};
+
+TEST_F(CudaEmulationTest, ShufflesAndBlockReductions) {
+  std::vector<float> out(512, 0.0f);
+  ASSERT_EQ(launch("sums", 1, 256, {out.data()}), "");
+  for (int t = 0; t < 256; ++t) {
+    int first = t / 32 * 32 + 1;
+    EXPECT_EQ(out[t], float(32 * first + 31 * 32 / 2)) << "thread " << t;
+    EXPECT_EQ(out[256 + t], float(256 * 257 / 2)) << "thread " << t;
+  }
+}
+
+TEST_F(CudaEmulationTest, LdmatrixAndMmaComposeToTheMatrixProduct) {
+  std::vector<uint16_t> a(256), b(128);
+  std::vector<float> af(256), bf(128);
+  for (int i = 0; i < 256; ++i) {
+    a[i] = f32ToBf16(float((i * 7) % 23 - 11) / 8.0f);
+    af[i] = bf16ToF32(a[i]);
+  }
+  for (int i = 0; i < 128; ++i) {
+    b[i] = f32ToBf16(float((i * 5) % 19 - 9) / 4.0f);
+    bf[i] = bf16ToF32(b[i]);
+  }
+  std::vector<float> d(128, 0.0f);
+  ASSERT_EQ(launch("mma", 1, 32, {a.data(), b.data(), d.data()}), "");
+  for (int m = 0; m < 16; ++m)
+    for (int n = 0; n < 8; ++n) {
+      float expected = 0.0f;
+      for (int k = 0; k < 16; ++k)
+        expected += af[m * 16 + k] * bf[n * 16 + k];
+      EXPECT_EQ(d[m * 8 + n], expected) << "row " << m << " column " << n;
+    }
+}
+
+TEST_F(CudaEmulationTest, CpAsyncLandsOnlyAtItsWait) {
+  std::vector<float> in = {3.0f, 4.0f, 5.0f, 6.0f}, out(2, 0.0f);
+  ASSERT_EQ(launch("copyWait", 1, 1, {in.data(), out.data()}), "");
+  EXPECT_EQ(out[0], -1.0f);
+  EXPECT_EQ(out[1], 3.0f);
+}
+
+TEST_F(CudaEmulationTest, ShuffleWithExitedLanesFails) {
+  std::vector<float> out(32, 0.0f);
+  EXPECT_THAT(launch("shuffleWithExitedLanes", 1, 32, {out.data()}),
+              HasSubstr("warp 0: a warp collective with exited lanes"));
+}
+
+TEST_F(CudaEmulationTest, DivergentBarriersAreADeadlock) {
+  std::vector<float> out(1, 0.0f);
+  std::string error = launch("divergentBarrier", 1, 32, {out.data()});
+  EXPECT_THAT(error, HasSubstr("block (0, 0, 0): deadlock"));
+  EXPECT_THAT(error, HasSubstr("thread 0: __shfl_xor_sync #1"));
+  EXPECT_THAT(error, HasSubstr("thread 16: __syncthreads #1"));
+}
+
+TEST_F(CudaEmulationTest, TrapFailsTheLaunchAndTheNextOneRuns) {
+  EXPECT_THAT(launch("traps", 2, 64, {}),
+              HasSubstr("block (0, 0, 0): __trap() in thread 5"));
+  std::vector<float> out(512, 0.0f);
+  EXPECT_EQ(launch("sums", 1, 256, {out.data()}), "");
+  EXPECT_EQ(out[256], float(256 * 257 / 2));
+}
+
+} // namespace
