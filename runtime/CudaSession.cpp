@@ -111,6 +111,9 @@ CudaSession::~CudaSession() {
     (void)driver.cuStreamSynchronize(stream);
   for (cu::Event event : events)
     (void)driver.cuEventDestroy(event);
+  for (Entry &entry : entries)
+    if (entry.graph)
+      (void)driver.cuGraphExecDestroy(entry.graph);
   for (cu::DevicePtr pointer : allocations)
     (void)driver.cuMemFree(pointer);
   if (stream)
@@ -118,7 +121,12 @@ CudaSession::~CudaSession() {
 }
 
 std::string CudaSession::describe() const {
-  return "cuda " + device->describe() + ", " + kernels->choice();
+  std::string graphs = !options.graphs ? "launched one by one (graphs off)"
+                       : device->driver().hasGraphs()
+                           ? "repeated calls replayed as CUDA graphs"
+                           : "launched one by one (the driver lacks graphs)";
+  return "cuda " + device->describe() + ", " + kernels->choice() + ", " +
+         graphs;
 }
 
 Status CudaSession::allocate() {
@@ -136,6 +144,12 @@ Status CudaSession::allocate() {
     allocations.push_back(*pointer);
     return {};
   };
+
+  LLAMAC_RETURN_IF_ERROR(
+      allocateBytes(sizeof(hostPosition), "the position", &livePosition));
+  LLAMAC_RETURN_IF_ERROR(
+      check(driver.cuMemsetD8(livePosition, 0, sizeof(hostPosition)),
+            "the position: cuMemsetD8"));
 
   std::vector<cu::DevicePtr> arenas(artifact.entries.size(), 0);
   entries.resize(artifact.entries.size());
@@ -196,6 +210,8 @@ void CudaSession::prepareEntries() {
   for (size_t e = 0; e < artifact.entries.size(); ++e) {
     for (const LaunchSpec &spec : artifact.entries[e].launches) {
       Launch launch{kernels->kernel(spec.kernel), spec.kernel, {}};
+      launch.args.livePosition =
+          reinterpret_cast<const int32_t *>(uintptr_t(livePosition));
       // Verified: at most LLAMA_MAX_KERNEL_BUFFERS buffers per launch.
       for (size_t i = 0; i < spec.buffers.size(); ++i)
         launch.args.buffers[i] =
@@ -206,9 +222,10 @@ void CudaSession::prepareEntries() {
 }
 
 Status CudaSession::launchAll(Entry &entry, const EntrySpec &spec,
-                              int32_t position, int64_t seq) {
+                              int64_t seq) {
   const CudaDriver &driver = device->driver();
-  const LlamaKernelContext context{spec.batch, seq, position, 1};
+  // context.position is for the record only: kernels read livePosition.
+  const LlamaKernelContext context{spec.batch, seq, hostPosition, 1};
   const int64_t rows = spec.batch * seq;
   if (profiling && events.size() < 2 * entry.launches.size()) {
     while (events.size() < 2 * entry.launches.size()) {
@@ -247,6 +264,61 @@ Status CudaSession::launchAll(Entry &entry, const EntrySpec &spec,
   return {};
 }
 
+Status CudaSession::captureGraph(Entry &entry, const EntrySpec &spec,
+                                 int64_t seq) {
+  const CudaDriver &driver = device->driver();
+  const std::string what = "entry '" + spec.name + "': ";
+  const std::string hint =
+      " (llama-run --no-cuda-graphs launches the kernels directly)";
+  LLAMAC_RETURN_IF_ERROR(check(
+      driver.cuStreamBeginCapture(stream, cu::kStreamCaptureModeThreadLocal),
+      what + "cuStreamBeginCapture" + hint));
+  Status launched = launchAll(entry, spec, seq);
+  cu::Graph graph = nullptr;
+  // Capture must end even after a failed launch, or the stream stays in
+  // capture mode.
+  Status ended = check(driver.cuStreamEndCapture(stream, &graph),
+                       what + "cuStreamEndCapture" + hint);
+  if (!launched.ok() || !ended.ok()) {
+    if (graph)
+      (void)driver.cuGraphDestroy(graph);
+    return launched.ok() ? ended : launched;
+  }
+  cu::GraphExec exec = nullptr;
+  Status instantiated =
+      check(driver.cuGraphInstantiateWithFlags(&exec, graph, 0),
+            what + "cuGraphInstantiateWithFlags" + hint);
+  (void)driver.cuGraphDestroy(graph);
+  LLAMAC_RETURN_IF_ERROR(instantiated);
+  if (entry.graph)
+    (void)driver.cuGraphExecDestroy(entry.graph);
+  entry.graph = exec;
+  entry.graphSeq = seq;
+  ++captures;
+  return {};
+}
+
+Status CudaSession::launchCall(Entry &entry, const EntrySpec &spec,
+                               int64_t seq) {
+  const CudaDriver &driver = device->driver();
+  const int64_t previous = entry.previousSeq;
+  entry.previousSeq = seq;
+  // The load entry runs once; profiling needs an event around each launch.
+  bool graphs = options.graphs && !profiling && driver.hasGraphs() &&
+                spec.name != "load";
+  if (!graphs)
+    return launchAll(entry, spec, seq);
+  if (!entry.graph || entry.graphSeq != seq) {
+    // A new shape: launch directly unless it repeats the last call's.
+    if (seq != previous)
+      return launchAll(entry, spec, seq);
+    LLAMAC_RETURN_IF_ERROR(captureGraph(entry, spec, seq));
+  }
+  ++replays;
+  return check(driver.cuGraphLaunch(entry.graph, stream),
+               "entry '" + spec.name + "': cuGraphLaunch");
+}
+
 Status CudaSession::run(int entryId, const std::vector<InputData> &inputs,
                         int32_t position, int64_t seq) {
   LLAMAC_RETURN_IF_ERROR(
@@ -262,9 +334,14 @@ Status CudaSession::run(int entryId, const std::vector<InputData> &inputs,
                                    inputs[i].bytes, stream),
           "entry '" + spec.name + "': input " + std::to_string(i) +
               ": cuMemcpyHtoDAsync"));
+  hostPosition = position;
+  LLAMAC_RETURN_IF_ERROR(check(
+      driver.cuMemcpyHtoDAsync(livePosition, &hostPosition,
+                               sizeof(hostPosition), stream),
+      "entry '" + spec.name + "': the position: cuMemcpyHtoDAsync"));
   // The outputs of the previous call are stale whatever happens next.
   entry.lastSeq = 0;
-  Status launched = launchAll(entry, spec, position, seq);
+  Status launched = launchCall(entry, spec, seq);
   // Wait even after a failed launch, so that no kernel still runs when the
   // caller reuses the inputs or frees the session.
   Status finished = check(driver.cuStreamSynchronize(stream),

@@ -9,13 +9,19 @@
 // copies only the last row.
 //
 // Every launch's LlamaGpuArgs (the buffer addresses) is built once at
-// creation; a call only writes the context (batch, seq, position) into it
-// and computes the grid from the kernel's LaunchGeometry. Kernels are
-// launched directly rather than through a captured CUDA graph: the position
-// is a by-value kernel parameter, so a graph would need every kernel node
-// updated per token, and for the models where launch overhead matters least
-// (7B and up, tens of microseconds per kernel) the launches already overlap
-// the previous kernels' execution.
+// creation; a call only writes the context (batch, seq) into it and
+// computes the grid from the kernel's LaunchGeometry. The position goes to
+// a 4-byte device buffer that every kernel reads (KernelAbi.h), copied on
+// the stream before the launches.
+//
+// CUDA graphs: when an entry is called again with the same seq as its last
+// call (every decode token after the first), its launches are captured
+// once into a graph and from then on the whole call is one cuGraphLaunch,
+// which saves the CPU cost of each launch (several microseconds each, tens
+// of kernels per token) and the gaps between kernels. Nothing in the
+// captured parameters depends on the position, so the graph stays valid
+// until seq changes. Profiling (per-kernel events) launches directly, as
+// does a driver without graph support or CudaSessionOptions::graphs off.
 //
 //===----------------------------------------------------------------------===//
 
@@ -41,6 +47,8 @@ struct CudaSessionOptions {
   /// The GPU, in the driver's numbering (after CUDA_VISIBLE_DEVICES).
   int deviceOrdinal = 0;
   bool profile = false;
+  /// Replay repeated calls (decode) from a captured CUDA graph.
+  bool graphs = true;
 };
 
 class CudaSession final : public Executor {
@@ -54,6 +62,8 @@ public:
   ~CudaSession() override;
 
   const artifact::ArtifactSpec &spec() const override { return artifact; }
+  /// "cuda NAME (sm_90, 132 SMs, driver 13.0), cubin sm_90 (exact match),
+  /// repeated calls replayed as CUDA graphs".
   std::string describe() const override;
   /// The binary that was loaded: "cubin sm_90 (exact match)".
   const std::string &binaryChoice() const { return kernels->choice(); }
@@ -66,6 +76,9 @@ public:
   Status resetCaches() override;
 
   void setProfiling(bool enabled) override { profiling = enabled; }
+  /// Graphs captured, and calls run as one graph launch, so far.
+  int graphsCaptured() const { return captures; }
+  int64_t graphLaunches() const { return replays; }
   const std::vector<KernelTime> &profile() const override {
     return kernelTimes;
   }
@@ -82,7 +95,15 @@ private:
   };
   struct Entry {
     std::vector<Launch> launches;
+    /// The seq of the last successful call, whose outputs are readable; 0
+    /// while a call runs or after one failed.
     int64_t lastSeq = 0;
+    /// The seq of the call before this one, successful or not: a repeat
+    /// is worth a graph.
+    int64_t previousSeq = 0;
+    /// The captured launches of calls with seq `graphSeq`.
+    cu::GraphExec graph = nullptr;
+    int64_t graphSeq = 0;
     /// Host copies of outputs as f32, filled when read.
     std::vector<std::vector<float>> outputs;
   };
@@ -91,7 +112,13 @@ private:
   Status bindWeights(WeightSource &weights);
   void prepareEntries();
   Status launchAll(Entry &entry, const artifact::EntrySpec &spec,
-                   int32_t position, int64_t seq);
+                   int64_t seq);
+  /// Runs the call's launches: directly, or from the entry's graph
+  /// (capturing it first when `seq` repeats).
+  Status launchCall(Entry &entry, const artifact::EntrySpec &spec,
+                    int64_t seq);
+  Status captureGraph(Entry &entry, const artifact::EntrySpec &spec,
+                      int64_t seq);
   /// Copies `rows` rows from `firstRow` of output `index` into host f32.
   StatusOr<const float *> copyOutput(int entry, size_t index, int64_t firstRow,
                                      int64_t rows);
@@ -109,12 +136,18 @@ private:
   std::vector<cu::DevicePtr> allocations;
   /// Every buffer's device address, by id.
   std::vector<cu::DevicePtr> addresses;
+  /// The position every kernel reads (LlamaGpuArgs::livePosition), and its
+  /// host source, which must outlive the asynchronous copy.
+  cu::DevicePtr livePosition = 0;
+  int32_t hostPosition = 0;
   std::vector<Entry> entries;
   bool profiling = false;
   std::vector<KernelTime> kernelTimes;
   /// Start and end events of each launch of a profiled call.
   std::vector<cu::Event> events;
   std::vector<uint8_t> staging;
+  int captures = 0;
+  int64_t replays = 0;
 };
 
 } // namespace llamac::runtime

@@ -48,6 +48,7 @@ StatusOr<std::unique_ptr<Executor>> createCuda(ArtifactSpec spec,
   CudaSessionOptions cuda;
   cuda.origin = options.origin;
   cuda.profile = options.profile;
+  cuda.graphs = options.cudaGraphs;
   StatusOr<std::unique_ptr<CudaSession>> session =
       CudaSession::create(std::move(spec), weights, cuda);
   if (!session.ok())

@@ -82,6 +82,8 @@ struct ExecutorOptions {
   /// Threads per cpu kernel.
   int numThreads = 1;
   bool profile = false;
+  /// cuda only: replay repeated calls from a CUDA graph (CudaSession.h).
+  bool cudaGraphs = true;
 };
 
 /// Creates the executor for `options.device`: binds `weights` and runs the

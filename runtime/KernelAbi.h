@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#define LLAMA_KERNEL_ABI_VERSION 1
+#define LLAMA_KERNEL_ABI_VERSION 2
 
 /* Per-call values that kernels specialized on everything else still need. */
 typedef struct LlamaKernelContext {
@@ -39,6 +39,11 @@ typedef void (*LlamaCpuKernel)(void *const *buffers,
 typedef struct LlamaGpuArgs {
   void *buffers[LLAMA_MAX_KERNEL_BUFFERS];
   LlamaKernelContext context;
+  /* The call's position in device memory, written by the runtime before
+     the call's kernels run. GPU kernels read the position here rather than
+     from context.position, so that a captured CUDA graph, whose kernel
+     parameters are frozen, replays for every decode position. */
+  const int32_t *livePosition;
 } LlamaGpuArgs;
 
 #endif /* LLAMAC_RUNTIME_KERNELABI_H */

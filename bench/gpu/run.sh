@@ -56,6 +56,12 @@ for artifact in "${models[@]}"; do
   "$llama_run" bench --artifact "$artifact" --random-weights --device cuda \
     --steps "$steps" --prompt-len "$lengths" --repeats 3 \
     --json "$out/$name.json" | tee "$out/$name.bench.txt"
+  # The same decode with every kernel launched by the CPU, for the CUDA
+  # graphs' share of the figure above.
+  echo -n "without CUDA graphs, "
+  "$llama_run" bench --artifact "$artifact" --random-weights --device cuda \
+    --steps "$steps" --prompt-len 0 --repeats 3 --no-cuda-graphs |
+    grep '^decode:'
   "$python" "$root/bench/gpu/compare.py" --bench-json "$out/$name.json" \
     --info-json "$out/$name.info.json" --steps "$steps" \
     --prompt-lens "$lengths" "${compile_flag[@]}"

@@ -22,7 +22,7 @@ static const char *const preludeText =
 #include <immintrin.h>
 #endif
 
-/* The launch ABI: runtime/KernelAbi.h, version 1. */
+/* The launch ABI: runtime/KernelAbi.h, version 2. */
 typedef struct LlamaKernelContext {
   int64_t batch;
   int64_t seq;
@@ -31,7 +31,7 @@ typedef struct LlamaKernelContext {
 } LlamaKernelContext;
 
 /* The runtime refuses a binary whose ABI differs from its own. */
-extern "C" const int llama_kernel_abi_version = 1;
+extern "C" const int llama_kernel_abi_version = 2;
 
 #define LLAMA_INLINE static inline __attribute__((always_inline))
 

@@ -47,7 +47,7 @@ FailureOr<Rows> rowsOf(Operation *op, RankedTensorType type) {
 std::string positionExpr(Value position) {
   if (std::optional<int64_t> literal = constantPosition(position))
     return std::to_string(*literal);
-  return "args.context.position";
+  return "(*args.livePosition)";
 }
 
 void emitSignature(raw_ostream &os, Operation *op, StringRef symbol,

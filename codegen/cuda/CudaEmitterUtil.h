@@ -71,8 +71,8 @@ staticDim(mlir::Operation *op, mlir::RankedTensorType type, unsigned dim) {
   return codegen::staticDim(op, type, dim, kCudaContext.target);
 }
 
-/// The literal of a position defined by `arith.constant`, else the launch
-/// context's position.
+/// The literal of a position defined by `arith.constant`, else the call's
+/// position as the runtime wrote it to device memory (KernelAbi.h says why).
 std::string positionExpr(mlir::Value position);
 
 /// Opens `extern "C" __global__ void symbol(LlamaGpuArgs args) {` with a

@@ -28,7 +28,7 @@ static const char *const preludeText =
 #include <cuda_bf16.h>
 #endif
 
-/* The launch ABI: runtime/KernelAbi.h, version 1. long long is int64_t's
+/* The launch ABI: runtime/KernelAbi.h, version 2. long long is int64_t's
    size and alignment on every CUDA host. */
 typedef struct LlamaKernelContext {
   long long batch;
@@ -41,10 +41,12 @@ typedef struct LlamaKernelContext {
 typedef struct LlamaGpuArgs {
   void *buffers[LLAMA_MAX_KERNEL_BUFFERS];
   LlamaKernelContext context;
+  /* The position, in device memory, so that a CUDA graph replays. */
+  const int *livePosition;
 } LlamaGpuArgs;
 
 /* The runtime refuses a binary whose ABI differs from its own. */
-extern "C" __device__ const int llama_kernel_abi_version = 1;
+extern "C" __device__ const int llama_kernel_abi_version = 2;
 
 #define LLAMA_DEVICE __device__ __forceinline__
 #define LLAMA_INF __int_as_float(0x7f800000)

@@ -36,6 +36,7 @@ struct ModelFlags {
   int64_t weightsSeed = 1;
   int64_t threads = 0;
   std::string device = "auto";
+  bool noCudaGraphs = false;
 
   /// `seedFlag` names the flag that seeds random weights ("seed", or
   /// "weights-seed" where --seed seeds sampling).

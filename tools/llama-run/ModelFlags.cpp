@@ -26,6 +26,10 @@ void ModelFlags::addTo(FlagSet &flags, const std::string &seedFlag) {
   flags.addString("device", &device, "DEVICE",
                   "cpu, cuda, or auto: cuda when the artifact has only cuda "
                   "binaries (or both and a GPU is usable), else cpu");
+  flags.addBool("no-cuda-graphs", &noCudaGraphs,
+                "on cuda, launch every kernel of every call instead of "
+                "replaying repeated calls (decode) from a captured CUDA "
+                "graph");
 }
 
 StatusOr<Device> llamac::run::parseDevice(const std::string &text) {
@@ -81,5 +85,6 @@ StatusOr<std::unique_ptr<Executor>> ModelFlags::open(bool profile) const {
       threads > 0 ? int(threads)
                   : int(std::max(1u, std::thread::hardware_concurrency()));
   options.profile = profile;
+  options.cudaGraphs = !noCudaGraphs;
   return createExecutor(std::move(spec).value(), *source, options);
 }

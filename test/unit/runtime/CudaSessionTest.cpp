@@ -77,10 +77,11 @@ struct FakeDriver {
 
 class CudaSessionTest : public testing::Test {
 protected:
-  std::unique_ptr<CudaSession> create(ArtifactSpec spec) {
+  std::unique_ptr<CudaSession> create(ArtifactSpec spec, bool graphs = true) {
     MemoryWeights weights = toyWeights();
     CudaSessionOptions options;
     options.origin = "m.art";
+    options.graphs = graphs;
     StatusOr<std::unique_ptr<CudaSession>> session =
         CudaSession::create(std::move(spec), weights, options);
     EXPECT_TRUE(session.ok()) << session.message();
@@ -236,6 +237,87 @@ TEST_F(CudaSessionTest, ProfileCountsEveryKernel) {
   EXPECT_EQ(session->profile()[0].calls, 0u);
 }
 
+/// Decodes `tokens` from position 0, checking every token's logits.
+void decodeAndCheck(CudaSession &session, const std::vector<int32_t> &tokens) {
+  std::vector<std::vector<float>> expected = toyReference(tokens);
+  int decode = session.entryIndex("decode");
+  for (size_t pos = 0; pos < tokens.size(); ++pos) {
+    int32_t token = tokens[pos];
+    Status status =
+        session.run(decode, {{&token, sizeof(token)}}, int32_t(pos), 1);
+    ASSERT_TRUE(status.ok()) << status.message();
+    EXPECT_EQ(row(*session.lastTokenLogits(decode)), expected[pos])
+        << "position " << pos;
+  }
+}
+
+TEST_F(CudaSessionTest, RepeatedDecodeIsCapturedOnceAndReplayed) {
+  std::unique_ptr<CudaSession> session = create(cudaToyArtifact());
+  ASSERT_TRUE(session);
+  int captures = fake.counter("llamacFakeCudaGraphCaptures");
+  int replays = fake.counter("llamacFakeCudaGraphLaunches");
+  // The first call launches directly; the second, with the same seq,
+  // captures; every later one replays the graph at its own position.
+  decodeAndCheck(*session, {1, 5, 7, 0, 3});
+  EXPECT_EQ(session->graphsCaptured(), 1);
+  EXPECT_EQ(session->graphLaunches(), 4);
+  EXPECT_EQ(fake.counter("llamacFakeCudaGraphCaptures"), captures + 1);
+  EXPECT_EQ(fake.counter("llamacFakeCudaGraphLaunches"), replays + 4);
+  unsigned geometry[7];
+  LlamaKernelContext context;
+  fake.lastLaunch(geometry, &context);
+  EXPECT_EQ(context.position, 4);
+}
+
+TEST_F(CudaSessionTest, PrefillOfChangingLengthsIsNeverCaptured) {
+  std::unique_ptr<CudaSession> session = create(cudaToyArtifact());
+  ASSERT_TRUE(session);
+  int prefill = session->entryIndex("prefill");
+  std::vector<int32_t> tokens = {3, 2, 6, 4};
+  for (int64_t seq : {4, 2, 3}) {
+    ASSERT_TRUE(session->resetCaches().ok());
+    ASSERT_TRUE(session->run(prefill, {{tokens.data(), size_t(seq) * 4}}, 0,
+                             seq)
+                    .ok());
+  }
+  EXPECT_EQ(session->graphsCaptured(), 0);
+  // A repeated length is captured, and a new one launches directly again.
+  ASSERT_TRUE(session->run(prefill, {{tokens.data(), 12}}, 0, 3).ok());
+  ASSERT_TRUE(session->run(prefill, {{tokens.data(), 8}}, 0, 2).ok());
+  EXPECT_EQ(session->graphsCaptured(), 1);
+  EXPECT_EQ(session->graphLaunches(), 1);
+  std::vector<std::vector<float>> expected = toyReference({3, 2});
+  EXPECT_EQ(row(*session->lastTokenLogits(prefill)), expected[1]);
+}
+
+TEST_F(CudaSessionTest, GraphsOffAndProfilingLaunchDirectly) {
+  std::unique_ptr<CudaSession> off = create(cudaToyArtifact(), false);
+  ASSERT_TRUE(off);
+  decodeAndCheck(*off, {1, 5, 7});
+  EXPECT_EQ(off->graphsCaptured(), 0);
+  std::unique_ptr<CudaSession> profiled = create(cudaToyArtifact());
+  ASSERT_TRUE(profiled);
+  profiled->setProfiling(true);
+  decodeAndCheck(*profiled, {1, 5, 7});
+  EXPECT_EQ(profiled->graphsCaptured(), 0);
+  EXPECT_EQ(profiled->profile()[0].calls, 3u);
+}
+
+TEST_F(CudaSessionTest, FailedCaptureNamesTheCallAndTheWayAround) {
+  ScopedEnv capture("LLAMAC_FAKE_CUDA_CAPTURE", "fails");
+  std::unique_ptr<CudaSession> session = create(cudaToyArtifact());
+  ASSERT_TRUE(session);
+  int decode = session->entryIndex("decode");
+  int32_t token = 1;
+  ASSERT_TRUE(session->run(decode, {{&token, 4}}, 0, 1).ok());
+  Status status = session->run(decode, {{&token, 4}}, 1, 1);
+  EXPECT_EQ(status.message(),
+            "m.art: entry 'decode': cuStreamBeginCapture (llama-run "
+            "--no-cuda-graphs launches the kernels directly): "
+            "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED (fake driver error)");
+  EXPECT_FALSE(session->lastTokenLogits(decode).ok());
+}
+
 TEST_F(CudaSessionTest, BadCallsAreRefusedBeforeAnyLaunch) {
   std::unique_ptr<CudaSession> session = create(cudaToyArtifact());
   ASSERT_TRUE(session);
@@ -262,7 +344,11 @@ TEST_F(CudaSessionTest, DescribesTheDeviceAndTheChoice) {
             "cubin sm_80 (binary compatible with sm_86)");
   EXPECT_EQ(session->describe(),
             "cuda Fake GPU (sm_86, 4 SMs, driver 13.0), cubin sm_80 (binary "
-            "compatible with sm_86)");
+            "compatible with sm_86), repeated calls replayed as CUDA graphs");
+  std::unique_ptr<CudaSession> off = create(cudaToyArtifact(), false);
+  ASSERT_TRUE(off);
+  EXPECT_THAT(off->describe(), testing::EndsWith(", launched one by one "
+                                                 "(graphs off)"));
 }
 
 TEST_F(CudaSessionTest, ExactCubinIsLoaded) {
@@ -316,7 +402,7 @@ TEST_F(CudaSessionTest, KernelAbiMismatch) {
   EXPECT_EQ(
       createError(cudaToyArtifact({toyCudaBinary("sm_80", "cubin", 99)})),
       "m.art: cuda binary (cubin sm_80 (exact match)): kernel ABI version 99, "
-      "but this runtime calls 1; recompile the model with a matching llamac");
+      "but this runtime calls 2; recompile the model with a matching llamac");
 }
 
 TEST_F(CudaSessionTest, MissingKernel) {

@@ -12,6 +12,12 @@
 //   LLAMAC_FAKE_CUDA_DEVICES  device count (default 1); "init-fails" makes
 //                             cuInit return CUDA_ERROR_NO_DEVICE
 //   LLAMAC_FAKE_CUDA_SM       compute capability as "86" (default 80)
+//   LLAMAC_FAKE_CUDA_CAPTURE  "fails": cuStreamBeginCapture fails
+// Stream capture records launches into a graph instead of running them,
+// and refuses the calls a real driver refuses while a stream captures; a
+// graph launch runs its recorded launches. A launch reads the position
+// from LlamaGpuArgs::livePosition, as generated kernels do, so a runtime
+// that forgets to update it computes the wrong thing.
 // A module image is an ELF shared object (a "cubin"), or for
 // cuModuleLoadDataEx (PTX) the text "FAKEPTX:/path/to/kernels.so", or
 // "FAKEPTX-ERROR" to fail with a JIT log. A module that exports
@@ -32,6 +38,7 @@
 #include <elf.h>
 #include <map>
 #include <string>
+#include <vector>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -43,6 +50,7 @@ constexpr cu::Result kInvalidValue = 1;
 constexpr cu::Result kInvalidImage = 200;
 constexpr cu::Result kInvalidPtx = 218;
 constexpr cu::Result kLaunchFailed = 719;
+constexpr cu::Result kCaptureUnsupported = 900;
 
 int launches = 0;
 unsigned lastGeometry[7] = {0};
@@ -73,6 +81,19 @@ cu::Module openLibrary(const void *image, size_t size) {
   return static_cast<cu::Module>(dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL));
 }
 
+struct RecordedLaunch {
+  cu::Function function;
+  unsigned grid[3], block[3];
+  LlamaGpuArgs args;
+};
+struct FakeGraph {
+  std::vector<RecordedLaunch> launches;
+};
+/// The graph being captured, or null.
+FakeGraph *capturing = nullptr;
+int graphCaptures = 0;
+int graphLaunches = 0;
+
 /// The kernel emulator's entry point (test/cuda-emu/CudaEmulation.cpp).
 using EmulatorLaunch = int (*)(void (*)(LlamaGpuArgs), const unsigned *,
                                const unsigned *, const LlamaGpuArgs *, char *,
@@ -83,6 +104,33 @@ std::map<cu::Function, EmulatorLaunch> emulators;
 struct FakeEvent {
   std::chrono::steady_clock::time_point time;
 };
+
+/// Runs one launch: the emulator's grid, or one cpu-ABI call.
+cu::Result execute(cu::Function function, const unsigned grid[3],
+                   const unsigned block[3], unsigned shared,
+                   const LlamaGpuArgs *args) {
+  ++launches;
+  unsigned geometry[7] = {grid[0], grid[1], grid[2], block[0],
+                          block[1], block[2], shared};
+  std::memcpy(lastGeometry, geometry, sizeof(geometry));
+  // What a kernel sees: the position the runtime wrote for this call.
+  LlamaGpuArgs live = *args;
+  if (live.livePosition)
+    live.context.position = *live.livePosition;
+  lastContext = live.context;
+  auto emulator = emulators.find(function);
+  if (emulator != emulators.end()) {
+    char error[1024];
+    if (emulator->second(reinterpret_cast<void (*)(LlamaGpuArgs)>(function),
+                         grid, block, args, error, sizeof(error)) != 0) {
+      std::fprintf(stderr, "fake cuda driver: kernel emulator: %s\n", error);
+      return kLaunchFailed;
+    }
+    return cu::kSuccess;
+  }
+  reinterpret_cast<LlamaCpuKernel>(function)(live.buffers, &live.context);
+  return cu::kSuccess;
+}
 
 } // namespace
 
@@ -120,6 +168,9 @@ cu::Result cuGetErrorName(cu::Result result, const char **name) {
     return cu::kSuccess;
   case kLaunchFailed:
     *name = "CUDA_ERROR_LAUNCH_FAILED";
+    return cu::kSuccess;
+  case kCaptureUnsupported:
+    *name = "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED";
     return cu::kSuccess;
   }
   return kInvalidValue;
@@ -237,6 +288,8 @@ cu::Result cuMemFree_v2(cu::DevicePtr pointer) {
   return cu::kSuccess;
 }
 cu::Result cuMemcpyHtoD_v2(cu::DevicePtr to, const void *from, size_t bytes) {
+  if (capturing)
+    return kCaptureUnsupported;
   std::memcpy(reinterpret_cast<void *>(uintptr_t(to)), from, bytes);
   return cu::kSuccess;
 }
@@ -245,10 +298,14 @@ cu::Result cuMemcpyHtoDAsync_v2(cu::DevicePtr to, const void *from,
   return cuMemcpyHtoD_v2(to, from, bytes);
 }
 cu::Result cuMemcpyDtoH_v2(void *to, cu::DevicePtr from, size_t bytes) {
+  if (capturing)
+    return kCaptureUnsupported;
   std::memcpy(to, reinterpret_cast<const void *>(uintptr_t(from)), bytes);
   return cu::kSuccess;
 }
 cu::Result cuMemsetD8_v2(cu::DevicePtr to, unsigned char value, size_t bytes) {
+  if (capturing)
+    return kCaptureUnsupported;
   std::memset(reinterpret_cast<void *>(uintptr_t(to)), value, bytes);
   return cu::kSuccess;
 }
@@ -260,22 +317,54 @@ cu::Result cuLaunchKernel(cu::Function function, unsigned gx, unsigned gy,
   if (!params || extra || uint64_t(bx) * by * bz > 1024 || !gx || !gy || !gz)
     return kInvalidValue;
   const auto *args = static_cast<const LlamaGpuArgs *>(params[0]);
-  ++launches;
-  unsigned geometry[7] = {gx, gy, gz, bx, by, bz, shared};
-  std::memcpy(lastGeometry, geometry, sizeof(geometry));
-  lastContext = args->context;
-  auto emulator = emulators.find(function);
-  if (emulator != emulators.end()) {
-    const unsigned grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
-    char error[1024];
-    if (emulator->second(reinterpret_cast<void (*)(LlamaGpuArgs)>(function),
-                         grid, block, args, error, sizeof(error)) != 0) {
-      std::fprintf(stderr, "fake cuda driver: kernel emulator: %s\n", error);
-      return kLaunchFailed;
-    }
+  const unsigned grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
+  if (capturing) {
+    // Parameters are copied at capture, as the driver does.
+    capturing->launches.push_back(
+        {function, {gx, gy, gz}, {bx, by, bz}, *args});
     return cu::kSuccess;
   }
-  reinterpret_cast<LlamaCpuKernel>(function)(args->buffers, &args->context);
+  return execute(function, grid, block, shared, args);
+}
+
+cu::Result cuStreamBeginCapture_v2(cu::Stream, int) {
+  const char *text = std::getenv("LLAMAC_FAKE_CUDA_CAPTURE");
+  if (capturing || (text && std::strcmp(text, "fails") == 0))
+    return kCaptureUnsupported;
+  capturing = new FakeGraph();
+  return cu::kSuccess;
+}
+cu::Result cuStreamEndCapture(cu::Stream, cu::Graph *graph) {
+  if (!capturing)
+    return kInvalidValue;
+  *graph = reinterpret_cast<cu::Graph>(capturing);
+  capturing = nullptr;
+  ++graphCaptures;
+  return cu::kSuccess;
+}
+cu::Result cuGraphInstantiateWithFlags(cu::GraphExec *exec, cu::Graph graph,
+                                       unsigned long long) {
+  *exec = reinterpret_cast<cu::GraphExec>(
+      new FakeGraph(*reinterpret_cast<FakeGraph *>(graph)));
+  return cu::kSuccess;
+}
+cu::Result cuGraphLaunch(cu::GraphExec exec, cu::Stream) {
+  if (capturing)
+    return kCaptureUnsupported;
+  ++graphLaunches;
+  for (const RecordedLaunch &launch :
+       reinterpret_cast<FakeGraph *>(exec)->launches)
+    if (cu::Result result = execute(launch.function, launch.grid,
+                                    launch.block, 0, &launch.args))
+      return result;
+  return cu::kSuccess;
+}
+cu::Result cuGraphExecDestroy(cu::GraphExec exec) {
+  delete reinterpret_cast<FakeGraph *>(exec);
+  return cu::kSuccess;
+}
+cu::Result cuGraphDestroy(cu::Graph graph) {
+  delete reinterpret_cast<FakeGraph *>(graph);
   return cu::kSuccess;
 }
 
@@ -285,7 +374,9 @@ cu::Result cuStreamCreate(cu::Stream *stream, unsigned) {
   return cu::kSuccess;
 }
 cu::Result cuStreamDestroy_v2(cu::Stream) { return cu::kSuccess; }
-cu::Result cuStreamSynchronize(cu::Stream) { return cu::kSuccess; }
+cu::Result cuStreamSynchronize(cu::Stream) {
+  return capturing ? kCaptureUnsupported : cu::kSuccess;
+}
 cu::Result cuEventCreate(cu::Event *event, unsigned) {
   *event = reinterpret_cast<cu::Event>(new FakeEvent());
   return cu::kSuccess;
@@ -319,5 +410,7 @@ int llamacFakeCudaLiveAllocations() { return liveAllocations; }
 int llamacFakeCudaRetainedContexts() { return retainedContexts; }
 int llamacFakeCudaJitLoads() { return jitLoads; }
 int llamacFakeCudaCubinLoads() { return cubinLoads; }
+int llamacFakeCudaGraphCaptures() { return graphCaptures; }
+int llamacFakeCudaGraphLaunches() { return graphLaunches; }
 
 } // extern "C"

@@ -225,9 +225,18 @@ TEST_F(LlamaRunCudaTest, BenchNamesTheBackend) {
   EXPECT_EQ(result.exitCode, 0);
   EXPECT_THAT(result.output,
               HasSubstr("backend: cuda Fake GPU (sm_86, 4 SMs, driver 13.0), "
-                        "cubin sm_80 (binary compatible with sm_86)\n"));
+                        "cubin sm_80 (binary compatible with sm_86), repeated "
+                        "calls replayed as CUDA graphs\n"));
   EXPECT_THAT(result.output, HasSubstr("decode: 4 tokens"));
   EXPECT_THAT(result.output, HasSubstr("layers.*.attention"));
+
+  Result direct = llamaRun("bench --artifact " + cudaArtifact +
+                               " --random-weights --steps 4 --prompt-len 0 "
+                               "--no-cuda-graphs",
+                           false, kFakeDriver);
+  EXPECT_EQ(direct.exitCode, 0);
+  EXPECT_THAT(direct.output, HasSubstr("launched one by one (graphs off)\n"));
+  EXPECT_THAT(direct.output, HasSubstr("decode: 4 tokens"));
 }
 
 TEST_F(LlamaRunCudaTest, MissingDriverIsAClearError) {

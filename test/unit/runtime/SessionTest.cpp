@@ -250,10 +250,10 @@ TEST(SessionTest, MissingKernelSymbol) {
 }
 
 TEST(SessionTest, KernelAbiVersionMismatch) {
-  ArtifactSpec spec = toyArtifact(compileSharedObject(toyKernelSource(2)));
+  ArtifactSpec spec = toyArtifact(compileSharedObject(toyKernelSource(1)));
   EXPECT_THAT(createError(spec),
-              HasSubstr("m.art: cpu binary: kernel ABI version 2, but this "
-                        "runtime calls 1"));
+              HasSubstr("m.art: cpu binary: kernel ABI version 1, but this "
+                        "runtime calls 2"));
 }
 
 TEST(SessionTest, MissingAbiVersionSymbol) {

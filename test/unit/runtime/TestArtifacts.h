@@ -18,6 +18,7 @@
 #define LLAMAC_TEST_UNIT_RUNTIME_TESTARTIFACTS_H
 
 #include "runtime/ArtifactSpec.h"
+#include "runtime/KernelAbi.h"
 #include "runtime/WeightSource.h"
 
 #include <cstdint>
@@ -28,7 +29,7 @@
 namespace llamac::test {
 
 /// Kernel source with the ABI version symbol set to `abiVersion`.
-std::string toyKernelSource(int abiVersion = 1);
+std::string toyKernelSource(int abiVersion = LLAMA_KERNEL_ABI_VERSION);
 
 /// Compiles `source` into a shared object with the host C++ compiler and
 /// returns its bytes; empty (with a gtest failure) when compilation fails.
@@ -55,7 +56,7 @@ cudaToyArtifact(std::vector<artifact::BinarySpec> binaries);
 /// "ptx" holds "FAKEPTX:PATH" of it (see FakeCudaDriver.cpp).
 artifact::BinarySpec toyCudaBinary(const std::string &arch,
                                    const std::string &format,
-                                   int abiVersion = 1);
+                                   int abiVersion = LLAMA_KERNEL_ABI_VERSION);
 
 /// An artifact whose one entry, "dump", copies the 64 bytes of weight
 /// `weight` (of at most 64 bytes) to its output, to show what was bound. Its
