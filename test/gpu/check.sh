@@ -16,7 +16,8 @@
 #   (0) the runtime's unit tests, and `llama-run info` naming the binary
 #       this GPU runs;
 #   (a) stories260K f32 greedy generation on cuda is byte-identical to
-#       llama2.c's run.c (sha256 a3213f9e...), with prefill, decode-only and without CUDA graphs;
+#       llama2.c's run.c (sha256 a3213f9e...), with prefill, decode-only
+#       and without CUDA graphs;
 #   (b) cuda against cpu logits of the same artifacts and weights, and cuda
 #       prefill against cuda decode: f32 within 1e-3, bf16 within 5e-2 of the
 #       largest logit (hf_compare.py states the bounds);
