@@ -40,6 +40,28 @@ config.substitutions.append(
 # The emulated GPU: llama-cuda-emu's artifacts run through the fake driver.
 config.substitutions.append(("%fake_libcuda", config.fake_libcuda))
 
+# `REQUIRES: asan`: the compiler's shared AddressSanitizer runtime, which
+# llama-run preloads to run kernels built by `llama-cuda-emu --asan`.
+def _asan_runtime():
+    import subprocess
+    for name in ["libclang_rt.asan-x86_64.so", "libasan.so"]:
+        try:
+            path = subprocess.run([config.cxx_compiler, "-print-file-name=" + name],
+                                  capture_output=True, text=True).stdout.strip()
+        except OSError:
+            return None
+        if os.path.isabs(path) and os.path.exists(path):
+            return path
+    return None
+
+asan_runtime = _asan_runtime()
+if asan_runtime:
+    config.available_features.add("asan")
+    config.substitutions.append(("%asan_runtime", asan_runtime))
+else:
+    lit_config.note("no shared AddressSanitizer runtime: tests marked "
+                    "REQUIRES: asan are UNSUPPORTED")
+
 # `REQUIRES: cuda` tests need a working driver and at least one GPU; the
 # driver is asked directly, as llama-run would.
 def _has_cuda_gpu():

@@ -1,7 +1,7 @@
 //===- llama-cuda-emu.cpp - A cuda artifact whose kernels run on the CPU --===//
 //
-//   llama-cuda-emu IN.art -o OUT.art [--arch sm_80]
-//   llama-cuda-emu --source KERNELS.cu -o KERNELS.so
+//   llama-cuda-emu IN.art -o OUT.art [--arch sm_80] [--asan]
+//   llama-cuda-emu --source KERNELS.cu -o KERNELS.so [--asan]
 //
 // Compiles IN's embedded CUDA source for the host with CudaEmulation.h and
 // the fiber scheduler, and writes OUT: IN with its cuda binaries replaced by
@@ -14,6 +14,12 @@
 //
 // --source compiles a CUDA file the same way into a shared object that
 // exports its kernels and llamaEmuLaunch (CudaEmulationTest uses it).
+//
+// --asan instruments the kernels' heap and global accesses with
+// AddressSanitizer (not their stacks, which are fibers' stacks), so that a
+// kernel reading or writing past a buffer fails with the access; run
+// llama-run with LD_PRELOAD naming the compiler's ASan runtime
+// (`clang++ -print-file-name=libclang_rt.asan-x86_64.so`).
 //
 //===----------------------------------------------------------------------===//
 
@@ -40,8 +46,8 @@ namespace {
 int usage(const char *message) {
   std::fprintf(stderr,
                "llama-cuda-emu: %s\nusage: llama-cuda-emu IN.art -o OUT.art "
-               "[--arch sm_80]\n       llama-cuda-emu --source KERNELS.cu "
-               "-o KERNELS.so\n",
+               "[--arch sm_80] [--asan]\n       llama-cuda-emu --source "
+               "KERNELS.cu -o KERNELS.so [--asan]\n",
                message);
   return 2;
 }
@@ -63,13 +69,17 @@ int runProgram(const std::vector<std::string> &args) {
 
 /// Compiles CUDA source for the host with the emulator; prints why not.
 bool compileForHost(const std::string &source, const std::string &object,
-                    const std::string &origin) {
+                    const std::string &origin, bool asan) {
   // The unrolled loops are as NVRTC sees them.
-  int status = runProgram(
-      {LLAMAC_EMU_CXX, "-std=c++17", "-O2", "-fPIC", "-shared",
-       "-fno-strict-aliasing", "-w", "-DLLAMAC_CUDA_EMULATION", "-I",
-       LLAMAC_EMU_SOURCE_ROOT, "-include", LLAMAC_EMU_HEADER, "-x", "c++",
-       source, "-x", "none", LLAMAC_EMU_LIBRARY, "-o", object});
+  std::vector<std::string> command = {
+      LLAMAC_EMU_CXX,   "-std=c++17", "-O2", "-fPIC", "-shared",
+      "-fno-strict-aliasing", "-w", "-DLLAMAC_CUDA_EMULATION", "-I",
+      LLAMAC_EMU_SOURCE_ROOT, "-include", LLAMAC_EMU_HEADER};
+  if (asan)
+    command.insert(command.end(), {LLAMAC_EMU_ASAN_FLAGS});
+  command.insert(command.end(), {"-x", "c++", source, "-x", "none",
+                                 LLAMAC_EMU_LIBRARY, "-o", object});
+  int status = runProgram(command);
   if (status == 0)
     return true;
   std::fprintf(stderr,
@@ -97,6 +107,7 @@ struct TempDir {
 
 int main(int argc, char **argv) {
   std::string input, output, arch = "sm_80", cudaSource;
+  bool asan = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "-o" && i + 1 < argc)
@@ -105,6 +116,8 @@ int main(int argc, char **argv) {
       arch = argv[++i];
     else if (arg == "--source" && i + 1 < argc)
       cudaSource = argv[++i];
+    else if (arg == "--asan")
+      asan = true;
     else if (!arg.empty() && arg[0] != '-' && input.empty())
       input = arg;
     else
@@ -113,7 +126,7 @@ int main(int argc, char **argv) {
   if (!cudaSource.empty()) {
     if (!input.empty() || output.empty())
       return usage("--source takes one .cu file and -o");
-    return compileForHost(cudaSource, output, cudaSource) ? 0 : 1;
+    return compileForHost(cudaSource, output, cudaSource, asan) ? 0 : 1;
   }
   if (input.empty() || output.empty())
     return usage("needs IN.art and -o OUT.art");
@@ -149,7 +162,7 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
-  if (!compileForHost(source, object, input))
+  if (!compileForHost(source, object, input, asan))
     return 1;
   std::ifstream file(object, std::ios::binary);
   std::vector<uint8_t> data((std::istreambuf_iterator<char>(file)),
