@@ -54,13 +54,18 @@ def _asan_runtime():
             return path
     return None
 
-asan_runtime = _asan_runtime()
-if asan_runtime:
-    config.available_features.add("asan")
-    config.substitutions.append(("%asan_runtime", asan_runtime))
-else:
-    lit_config.note("no shared AddressSanitizer runtime: tests marked "
-                    "REQUIRES: asan are UNSUPPORTED")
+def _offer(feature, placeholder, value, missing):
+    """Adds `feature` and substitutes `placeholder` by `value` when there is
+    one; else notes that `missing` makes REQUIRES: feature tests UNSUPPORTED."""
+    if value:
+        config.available_features.add(feature)
+        config.substitutions.append((placeholder, value))
+    else:
+        lit_config.note("%s: tests marked REQUIRES: %s are UNSUPPORTED" %
+                        (missing, feature))
+
+_offer("asan", "%asan_runtime", _asan_runtime(),
+       "no shared AddressSanitizer runtime")
 
 # `REQUIRES: cuda` tests need a working driver and at least one GPU; the
 # driver is asked directly, as llama-run would.
@@ -94,10 +99,4 @@ def _torch_python():
             return python
     return None
 
-torch_python = _torch_python()
-if torch_python:
-    config.available_features.add("torch")
-    config.substitutions.append(("%torch_python", torch_python))
-else:
-    lit_config.note("no python with torch: tests marked REQUIRES: torch are "
-                    "UNSUPPORTED")
+_offer("torch", "%torch_python", _torch_python(), "no python with torch")
