@@ -258,8 +258,11 @@ cu::Result cuModuleGetFunction(cu::Function *function, cu::Module module,
   *function = static_cast<cu::Function>(dlsym(module, name));
   if (!*function)
     return cu::kErrorNotFound;
+  // A function of an unloaded module may share an address with this one.
   if (void *emulator = dlsym(module, "llamaEmuLaunch"))
     emulators[*function] = reinterpret_cast<EmulatorLaunch>(emulator);
+  else
+    emulators.erase(*function);
   return cu::kSuccess;
 }
 cu::Result cuModuleGetGlobal_v2(cu::DevicePtr *pointer, size_t *bytes,
