@@ -207,8 +207,8 @@ std::string describeWaits(size_t begin, size_t end) {
   return text;
 }
 
-/// Runs warp `w`'s lanes until none can go on, releasing the warp each
-/// time all its lanes wait at the same collective, so that a warp's
+/// Runs the lanes [first, end) of one warp until none can go on, releasing it
+/// each time they all wait at the same collective, so that a warp's
 /// collectives cost one pass over its lanes. Returns false with
 /// launch.error set.
 bool runWarp(unsigned first, unsigned end) {

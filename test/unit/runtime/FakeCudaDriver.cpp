@@ -14,8 +14,8 @@
 //   LLAMAC_FAKE_CUDA_SM       compute capability as "86" (default 80)
 //   LLAMAC_FAKE_CUDA_CAPTURE  "fails": cuStreamBeginCapture fails
 // Stream capture records launches into a graph instead of running them,
-// and refuses the calls a real driver refuses while a stream captures; a
-// graph launch runs its recorded launches. A launch reads the position
+// and refuses copies, memsets and synchronizations meanwhile (the runtime
+// issues none while capturing); a graph launch runs its recorded launches. A launch reads the position
 // from LlamaGpuArgs::livePosition, as generated kernels do, so a runtime
 // that forgets to update it computes the wrong thing.
 // A module image is an ELF shared object (a "cubin"), or for
@@ -83,7 +83,7 @@ cu::Module openLibrary(const void *image, size_t size) {
 
 struct RecordedLaunch {
   cu::Function function;
-  unsigned grid[3], block[3];
+  unsigned grid[3], block[3], shared;
   LlamaGpuArgs args;
 };
 struct FakeGraph {
@@ -324,7 +324,7 @@ cu::Result cuLaunchKernel(cu::Function function, unsigned gx, unsigned gy,
   if (capturing) {
     // Parameters are copied at capture, as the driver does.
     capturing->launches.push_back(
-        {function, {gx, gy, gz}, {bx, by, bz}, *args});
+        {function, {gx, gy, gz}, {bx, by, bz}, shared, *args});
     return cu::kSuccess;
   }
   return execute(function, grid, block, shared, args);
@@ -358,7 +358,7 @@ cu::Result cuGraphLaunch(cu::GraphExec exec, cu::Stream) {
   for (const RecordedLaunch &launch :
        reinterpret_cast<FakeGraph *>(exec)->launches)
     if (cu::Result result = execute(launch.function, launch.grid,
-                                    launch.block, 0, &launch.args))
+                                    launch.block, launch.shared, &launch.args))
       return result;
   return cu::kSuccess;
 }
