@@ -3,7 +3,8 @@
 // Query head h reads KV head h / GROUP, so grouped-query attention never
 // materializes repeated keys. Decode (one new token, with caches) takes the
 // flash-decoding kernel, everything else (prefill, training, the unfused op)
-// the flash-attention kernel.
+// a flash-attention kernel: on the tensor cores for 16-bit models, else the
+// scalar one.
 //
 //===----------------------------------------------------------------------===//
 
@@ -168,6 +169,10 @@ LogicalResult emitAttentionKernel(Operation *op, StringRef symbol,
     emitFlashDecoding(os, *plan, symbol);
     return success();
   }
+  if (plan->tensorCores()) {
+    emitTensorCoreAttention(os, *plan, symbol);
+    return success();
+  }
   return emitFlashAttention(os, *plan, symbol);
 }
 
@@ -186,7 +191,8 @@ FailureOr<artifact::LaunchGeometry> attentionGeometry(Operation *op) {
   }
   int64_t batch = *plan->batchConstant;
   artifact::LaunchGeometry g =
-      fixedGrid(plan->heads, 1, static_cast<uint32_t>(batch), 256);
+      fixedGrid(plan->heads, 1, static_cast<uint32_t>(batch),
+                plan->tensorCores() ? 128 : 256);
   Rows rows;
   if (plan->seqConstant)
     rows.constant = batch * *plan->seqConstant;

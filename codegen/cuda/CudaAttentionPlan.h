@@ -33,6 +33,10 @@ struct AttentionPlan {
   std::string batch, seq, position;
   std::optional<int64_t> batchConstant, seqConstant;
 
+  /// 16-bit operands and a head size mma.sync tiles: the tensor-core
+  /// kernel serves every call that is not decode.
+  bool tensorCores() const;
+
   /// One new token per batch row, with caches: flash-decoding.
   bool decode() const {
     return cache && seqConstant && *seqConstant == 1 && batchConstant &&
@@ -53,6 +57,9 @@ void emitFlashDecoding(llvm::raw_ostream &os, const AttentionPlan &plan,
 mlir::LogicalResult emitFlashAttention(llvm::raw_ostream &os,
                                        const AttentionPlan &plan,
                                        llvm::StringRef symbol);
+
+void emitTensorCoreAttention(llvm::raw_ostream &os, const AttentionPlan &plan,
+                             llvm::StringRef symbol);
 
 /// Flash-decoding's fixed split of the key sequence, and its block shape.
 struct DecodeShape {

@@ -1,6 +1,10 @@
-//===- CudaFlashAttention.cpp - Prefill and training attention ------------===//
+//===- CudaFlashAttention.cpp - Prefill attention on SIMT cores ----------===//
 //
-// Flash attention (online softmax, causal, GQA) in one launch: a block owns
+// Flash attention on the SIMT cores, for what the tensor-core kernel
+// (CudaTensorCoreAttention.cpp) does not take: f32 and mixed element types,
+// head sizes that are not multiples of 16 or above 128.
+//
+// Online softmax, causal, GQA, in one launch: a block owns
 // 64 consecutive queries of one head, 4 threads per query, and walks the
 // visible key rows in tiles of 32 staged in shared memory as f32. Query
 // head h reads KV head h / GROUP; the GROUP heads of a KV head are adjacent

@@ -103,6 +103,19 @@ LLAMA_DEVICE void llamaLdmatrixX4(unsigned (&r)[4], unsigned address) {
 #endif
 }
 
+/* ldmatrix.x4.trans: the same four 8x8 matrices, each transposed, so that
+   a row-major [k][n] tile in shared memory gives mma's "col" B operand. */
+LLAMA_DEVICE void llamaLdmatrixX4Trans(unsigned (&r)[4], unsigned address) {
+#if __CUDA_ARCH__ >= 800
+  asm volatile(
+      "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+      : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+      : "r"(address));
+#else
+  __trap();
+#endif
+}
+
 template <typename T> struct LlamaIsBf16 { static constexpr bool value = false; };
 template <> struct LlamaIsBf16<__nv_bfloat16> {
   static constexpr bool value = true;

@@ -364,6 +364,23 @@ void llamaEmuLdmatrixX4(unsigned *r, const void *address) {
   }
 }
 
+/// ldmatrix.x4.trans: the rows are named as above; lane l receives, of each
+/// transposed matrix i, the elements at column l / 4 of rows 2 (l % 4) and
+/// 2 (l % 4) + 1.
+void llamaEmuLdmatrixX4Trans(unsigned *r, const void *address) {
+  Fiber &fiber = self();
+  WarpSlotSet &slots = mySlots(fiber);
+  slots.pointer[fiber.lane] = address;
+  warpBarrier("ldmatrix.trans");
+  for (unsigned i = 0; i < 4; ++i) {
+    unsigned row = 2 * (fiber.lane % 4), column = fiber.lane / 4;
+    const auto *low = static_cast<const uint16_t *>(slots.pointer[i * 8 + row]);
+    const auto *high =
+        static_cast<const uint16_t *>(slots.pointer[i * 8 + row + 1]);
+    r[i] = unsigned(low[column]) | (unsigned(high[column]) << 16);
+  }
+}
+
 /// mma.m16n8k16 with f16/bf16 inputs and f32 accumulators, in the PTX ISA's
 /// fragment layouts, with g = lane / 4 and t = lane % 4:
 ///   A (16 x 16): a[0] holds (g, 2t..2t+1), a[1] (g + 8, 2t..), a[2]

@@ -55,6 +55,7 @@ void llamaEmuCpAsync(void *dst, const void *src, int validBytes);
 void llamaEmuCpAsyncCommit(void);
 void llamaEmuCpAsyncWait(int pending);
 void llamaEmuLdmatrixX4(unsigned *r, const void *address);
+void llamaEmuLdmatrixX4Trans(unsigned *r, const void *address);
 void llamaEmuMma16816(float *d, const unsigned *a, const unsigned *b,
                       int isBf16);
 [[noreturn]] void llamaEmuTrap(const char *what);
@@ -81,6 +82,7 @@ struct alignas(8) float2 {
   float x, y;
 };
 inline float2 make_float2(float x, float y) { return {x, y}; }
+inline uint2 make_uint2(unsigned x, unsigned y) { return {x, y}; }
 
 /// Storage-only 16-bit floats: the kernels convert through the functions
 /// below and never do arithmetic on them.
@@ -193,6 +195,9 @@ template <int Pending> inline void llamaCpAsyncWait() {
 }
 inline void llamaLdmatrixX4(unsigned (&r)[4], unsigned address) {
   llamaEmuLdmatrixX4(r, llamaEmuSharedPointer(address));
+}
+inline void llamaLdmatrixX4Trans(unsigned (&r)[4], unsigned address) {
+  llamaEmuLdmatrixX4Trans(r, llamaEmuSharedPointer(address));
 }
 template <typename T>
 inline void llamaMma16816(float (&d)[4], const unsigned (&a)[4],

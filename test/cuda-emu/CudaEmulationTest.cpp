@@ -87,6 +87,35 @@ extern "C" __global__ void mma(LlamaGpuArgs args) {
   d[(g + 8) * 8 + 2 * t + 1] = acc[3];
 }
 
+/* As mma, but B is 16x8 row-major ([k][n], as attention's values are
+   stored) and reaches the mma through ldmatrix.x4.trans. */
+extern "C" __global__ void mmaTrans(LlamaGpuArgs args) {
+  const unsigned short *a = (const unsigned short *)args.buffers[0];
+  const unsigned short *b = (const unsigned short *)args.buffers[1];
+  float *d = (float *)args.buffers[2];
+  __shared__ __align__(16) unsigned short as[16][16];
+  __shared__ __align__(16) unsigned short bs[16][16];
+  const int lane = threadIdx.x;
+  for (int i = lane; i < 256; i += 32) {
+    as[i / 16][i % 16] = a[i];
+    bs[i / 16][i % 16] = i % 16 < 8 ? b[(i / 16) * 8 + i % 16] : 0;
+  }
+  __syncthreads();
+  unsigned af[4], r[4];
+  llamaLdmatrixX4(af, llamaSmemAddress(&as[lane % 16][(lane / 16) * 8]));
+  // Matrices (k 0-7, n 0-7), (k 8-15, n 0-7), then n 8-15 (zero here).
+  llamaLdmatrixX4Trans(r, llamaSmemAddress(&bs[((lane / 8) % 2) * 8 + lane % 8]
+                                              [(lane / 16) * 8]));
+  const unsigned bf[2] = {r[0], r[1]};
+  float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  llamaMma16816<__nv_bfloat16>(acc, af, bf);
+  const int g = lane / 4, t = lane % 4;
+  d[g * 8 + 2 * t] = acc[0];
+  d[g * 8 + 2 * t + 1] = acc[1];
+  d[(g + 8) * 8 + 2 * t] = acc[2];
+  d[(g + 8) * 8 + 2 * t + 1] = acc[3];
+}
+
 /* Thread 0 copies 16 bytes with cp.async and reads the destination before
    and after waiting for it. */
 extern "C" __global__ void copyWait(LlamaGpuArgs args) {
@@ -194,6 +223,28 @@ TEST_F(CudaEmulationTest, LdmatrixAndMmaComposeToTheMatrixProduct) {
       float expected = 0.0f;
       for (int k = 0; k < 16; ++k)
         expected += af[m * 16 + k] * bf[n * 16 + k];
+      EXPECT_EQ(d[m * 8 + n], expected) << "row " << m << " column " << n;
+    }
+}
+
+TEST_F(CudaEmulationTest, TransposedLdmatrixGivesRowMajorBToMma) {
+  std::vector<uint16_t> a(256), b(128);
+  std::vector<float> af(256), bf(128);
+  for (int i = 0; i < 256; ++i) {
+    a[i] = f32ToBf16(float((i * 11) % 29 - 14) / 8.0f);
+    af[i] = bf16ToF32(a[i]);
+  }
+  for (int i = 0; i < 128; ++i) {
+    b[i] = f32ToBf16(float((i * 3) % 17 - 8) / 4.0f);
+    bf[i] = bf16ToF32(b[i]);
+  }
+  std::vector<float> d(128, 0.0f);
+  ASSERT_EQ(launch("mmaTrans", 1, 32, {a.data(), b.data(), d.data()}), "");
+  for (int m = 0; m < 16; ++m)
+    for (int n = 0; n < 8; ++n) {
+      float expected = 0.0f;
+      for (int k = 0; k < 16; ++k)
+        expected += af[m * 16 + k] * bf[k * 8 + n];
       EXPECT_EQ(d[m * 8 + n], expected) << "row " << m << " column " << n;
     }
 }

@@ -8,6 +8,7 @@
 
 #include "Commands.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -47,6 +48,11 @@ Status llamac::run::logitsCommand(const std::vector<std::string> &args) {
   flags.addString("mode", &mode, "MODE",
                   "decode: one decode call per token; prefill: one prefill "
                   "call for all");
+  int64_t chunk = 0;
+  flags.addInt("chunk", &chunk,
+               "prefill mode: calls of N tokens at positions 0, N, 2N, ..., "
+               "so that later calls attend to cached rows (as generate "
+               "does with prompts longer than the entry); 0: one call");
   LLAMAC_RETURN_IF_ERROR(flags.parse(args));
   if (handleHelp(flags))
     return {};
@@ -55,6 +61,10 @@ Status llamac::run::logitsCommand(const std::vector<std::string> &args) {
   if (mode != "decode" && mode != "prefill")
     return Status::error("--mode: '" + mode +
                          "' is neither decode nor prefill");
+  if (chunk < 0)
+    return Status::error("--chunk: " + std::to_string(chunk) + " is negative");
+  if (chunk > 0 && mode != "prefill")
+    return Status::error("--chunk: needs --mode prefill");
   StatusOr<std::vector<int32_t>> tokens = parseTokens(tokenText);
   if (!tokens.ok())
     return tokens.status();
@@ -85,21 +95,27 @@ Status llamac::run::logitsCommand(const std::vector<std::string> &args) {
     return {};
   }
 
-  LLAMAC_RETURN_IF_ERROR(session.run(
-      entry, {{tokens->data(), tokens->size() * sizeof(int32_t)}}, 0, count));
-  std::vector<int64_t> shape = session.outputShape(entry, 0);
-  int64_t width = shape.back(), rows = 1;
-  for (size_t d = 0; d + 1 < shape.size(); ++d)
-    rows *= shape[d];
-  if (rows != count)
-    return Status::error(model.artifact + ": entry 'prefill' returns " +
-                         std::to_string(rows) + " rows of logits for " +
-                         std::to_string(count) +
-                         " tokens (only the last token's?); use --mode decode");
-  StatusOr<const float *> logits = session.outputF32(entry, 0);
-  if (!logits.ok())
-    return logits.status();
-  for (int64_t row = 0; row < rows; ++row)
-    printRow(*logits + row * width, width);
+  const int64_t step = chunk > 0 ? chunk : count;
+  for (int64_t pos = 0; pos < count; pos += step) {
+    const int64_t n = std::min(step, count - pos);
+    LLAMAC_RETURN_IF_ERROR(session.run(
+        entry, {{tokens->data() + pos, size_t(n) * sizeof(int32_t)}},
+        int32_t(pos), n));
+    std::vector<int64_t> shape = session.outputShape(entry, 0);
+    int64_t width = shape.back(), rows = 1;
+    for (size_t d = 0; d + 1 < shape.size(); ++d)
+      rows *= shape[d];
+    if (rows != n)
+      return Status::error(model.artifact + ": entry 'prefill' returns " +
+                           std::to_string(rows) + " rows of logits for " +
+                           std::to_string(n) +
+                           " tokens (only the last token's?); use --mode "
+                           "decode");
+    StatusOr<const float *> logits = session.outputF32(entry, 0);
+    if (!logits.ok())
+      return logits.status();
+    for (int64_t row = 0; row < rows; ++row)
+      printRow(*logits + row * width, width);
+  }
   return {};
 }

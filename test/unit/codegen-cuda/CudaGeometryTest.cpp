@@ -110,17 +110,25 @@ TEST(CudaGeometryTest, FlashDecodingSplitsEachKvHead) {
 }
 
 TEST(CudaGeometryTest, FlashAttentionHasOneBlockPer64Queries) {
-  forEachKernel({"llama2-70b", DType::BF16, true}, [](Operation *op, auto g,
-                                                      auto &) {
-    auto attention = dyn_cast<llama::FusedRoPEAttentionOp>(op);
-    if (!attention ||
-        cast<RankedTensorType>(attention.getQuery().getType()).hasStaticShape())
-      return;
-    EXPECT_EQ(g.gridBase[0], 64u); // query heads
-    EXPECT_EQ(g.block[0], 256u);
-    for (int64_t seq : {1, 63, 64, 65, 4096})
-      EXPECT_EQ(gridOf(g, 1, 1, seq), uint64_t((seq + 63) / 64));
-  });
+  // bf16 takes the tensor-core kernel (4 warps), f32 the scalar one (4
+  // threads per query).
+  for (auto [dtype, expectedThreads] :
+       {std::pair(DType::BF16, 128u), std::pair(DType::F32, 256u)}) {
+    unsigned seen = 0, threads = expectedThreads;
+    forEachKernel({"llama2-70b", dtype, true}, [&](Operation *op, auto g,
+                                                   auto &) {
+      auto attention = dyn_cast<llama::FusedRoPEAttentionOp>(op);
+      if (!attention || cast<RankedTensorType>(attention.getQuery().getType())
+                            .hasStaticShape())
+        return;
+      ++seen;
+      EXPECT_EQ(g.gridBase[0], 64u); // query heads
+      EXPECT_EQ(g.block[0], threads);
+      for (int64_t seq : {1, 63, 64, 65, 4096})
+        EXPECT_EQ(gridOf(g, 1, 1, seq), uint64_t((seq + 63) / 64));
+    });
+    EXPECT_GT(seen, 0u);
+  }
 }
 
 TEST(CudaGeometryTest, RowKernelsHaveOneBlockPerRow) {
