@@ -153,13 +153,26 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
     // 8-byte halves (ADJACENT: one 16-byte run; else 4 elements of each
     // half of the head). All of a thread's loads are issued before any is
     // used, so their latencies overlap.
+    struct Item {
+      int r, c, off0, off1;
+      long long t;
+    };
+    auto itemOf = [&](int it) {
+      Item x;
+      const int i = tid + it * THREADS;
+      x.r = i / (D / 8);
+      x.c = i % (D / 8);
+      x.t = t0 + x.r;
+      x.off0 = ADJACENT ? 8 * x.c : 4 * x.c;
+      x.off1 = ADJACENT ? 8 * x.c + 4 : 4 * x.c + D / 2;
+      return x;
+    };
     uint2 raw[ITEMS][2];
 #pragma unroll
     for (int it = 0; it < ITEMS; ++it) {
-      const int i = tid + it * THREADS, r = i / (D / 8), c = i % (D / 8);
-      const long long t = t0 + r;
-      const int off0 = ADJACENT ? 8 * c : 4 * c;
-      const int off1 = ADJACENT ? 8 * c + 4 : 4 * c + D / 2;
+      const Item x = itemOf(it);
+      const int r = x.r, c = x.c, off0 = x.off0, off1 = x.off1;
+      const long long t = x.t;
       raw[it][0] = raw[it][1] = make_uint2(0u, 0u);
       const ST *src = nullptr;
       if (t <= tileLast)
@@ -183,10 +196,9 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
     llamaCpAsyncCommit();
 #pragma unroll
     for (int it = 0; it < ITEMS; ++it) {
-      const int i = tid + it * THREADS, r = i / (D / 8), c = i % (D / 8);
-      const long long t = t0 + r;
-      const int off0 = ADJACENT ? 8 * c : 4 * c;
-      const int off1 = ADJACENT ? 8 * c + 4 : 4 * c + D / 2;
+      const Item x = itemOf(it);
+      const int r = x.r, c = x.c;
+      const long long t = x.t;
       ST e[8];
       memcpy(e, &raw[it][0], 8);
       memcpy(e + 4, &raw[it][1], 8);
@@ -201,8 +213,8 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
           e2 = llamaFromF<ST>(x2);
         }
       }
-      memcpy(&kt[r][off0], e, 8);
-      memcpy(&kt[r][off1], e + 4, 8);
+      memcpy(&kt[r][x.off0], e, 8);
+      memcpy(&kt[r][x.off1], e + 4, 8);
     }
     llamaCpAsyncWait<0>();
     __syncthreads();

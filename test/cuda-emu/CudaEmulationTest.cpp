@@ -55,10 +55,13 @@ extern "C" __global__ void sums(LlamaGpuArgs args) {
   out[256 + t] = total;
 }
 
-/* One warp: D (16x8, f32) = A (16x16, row-major bf16) * B^T, where B is
-   8x16 row-major bf16 (so that B's rows are the mma's "col" operand), both
-   loaded from shared memory by ldmatrix.x4 as the tensor-core GEMM does. */
-extern "C" __global__ void mma(LlamaGpuArgs args) {
+/* One warp: D (16x8, f32) = A (16x16, row-major bf16) * B, loaded from
+   shared memory by ldmatrix.x4 as the tensor-core kernels do. Without
+   Trans, B is given as 8x16 row-major [n][k] (B's rows are the mma's "col"
+   operand, as the GEMM's weights and attention's keys are stored); with
+   Trans, as 16x8 row-major [k][n] (as attention's values are), reaching the
+   mma through ldmatrix.x4.trans. */
+template <bool Trans> __device__ void mmaOf(LlamaGpuArgs args) {
   const unsigned short *a = (const unsigned short *)args.buffers[0];
   const unsigned short *b = (const unsigned short *)args.buffers[1];
   float *d = (float *)args.buffers[2];
@@ -67,16 +70,22 @@ extern "C" __global__ void mma(LlamaGpuArgs args) {
   const int lane = threadIdx.x;
   for (int i = lane; i < 256; i += 32) {
     as[i / 16][i % 16] = a[i];
-    bs[i / 16][i % 16] = i < 128 ? b[i] : 0;
+    if (Trans)
+      bs[i / 16][i % 16] = i % 16 < 8 ? b[(i / 16) * 8 + i % 16] : 0;
+    else
+      bs[i / 16][i % 16] = i < 128 ? b[i] : 0;
   }
   __syncthreads();
   unsigned af[4], r[4];
   // A: matrices (rows 0-7, k 0-7), (rows 8-15, k 0-7), (0-7, 8-15), (8-15,
   // 8-15): lane l names row l % 16 at k (l / 16) * 8.
   llamaLdmatrixX4(af, llamaSmemAddress(&as[lane % 16][(lane / 16) * 8]));
-  // B: matrices (n 0-7, k 0-7), (n 0-7, k 8-15), then n 8-15 (zero here).
-  llamaLdmatrixX4(r, llamaSmemAddress(&bs[(lane / 16) * 8 + lane % 8]
-                                         [((lane / 8) % 2) * 8]));
+  if (Trans) // (k 0-7, n 0-7), (k 8-15, n 0-7), then n 8-15 (zero here).
+    llamaLdmatrixX4Trans(r, llamaSmemAddress(&bs[((lane / 8) % 2) * 8 +
+                                                 lane % 8][(lane / 16) * 8]));
+  else // (n 0-7, k 0-7), (n 0-7, k 8-15), then n 8-15 (zero here).
+    llamaLdmatrixX4(r, llamaSmemAddress(&bs[(lane / 16) * 8 + lane % 8]
+                                           [((lane / 8) % 2) * 8]));
   const unsigned bf[2] = {r[0], r[1]};
   float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
   llamaMma16816<__nv_bfloat16>(acc, af, bf);
@@ -86,35 +95,8 @@ extern "C" __global__ void mma(LlamaGpuArgs args) {
   d[(g + 8) * 8 + 2 * t] = acc[2];
   d[(g + 8) * 8 + 2 * t + 1] = acc[3];
 }
-
-/* As mma, but B is 16x8 row-major ([k][n], as attention's values are
-   stored) and reaches the mma through ldmatrix.x4.trans. */
-extern "C" __global__ void mmaTrans(LlamaGpuArgs args) {
-  const unsigned short *a = (const unsigned short *)args.buffers[0];
-  const unsigned short *b = (const unsigned short *)args.buffers[1];
-  float *d = (float *)args.buffers[2];
-  __shared__ __align__(16) unsigned short as[16][16];
-  __shared__ __align__(16) unsigned short bs[16][16];
-  const int lane = threadIdx.x;
-  for (int i = lane; i < 256; i += 32) {
-    as[i / 16][i % 16] = a[i];
-    bs[i / 16][i % 16] = i % 16 < 8 ? b[(i / 16) * 8 + i % 16] : 0;
-  }
-  __syncthreads();
-  unsigned af[4], r[4];
-  llamaLdmatrixX4(af, llamaSmemAddress(&as[lane % 16][(lane / 16) * 8]));
-  // Matrices (k 0-7, n 0-7), (k 8-15, n 0-7), then n 8-15 (zero here).
-  llamaLdmatrixX4Trans(r, llamaSmemAddress(&bs[((lane / 8) % 2) * 8 + lane % 8]
-                                              [(lane / 16) * 8]));
-  const unsigned bf[2] = {r[0], r[1]};
-  float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-  llamaMma16816<__nv_bfloat16>(acc, af, bf);
-  const int g = lane / 4, t = lane % 4;
-  d[g * 8 + 2 * t] = acc[0];
-  d[g * 8 + 2 * t + 1] = acc[1];
-  d[(g + 8) * 8 + 2 * t] = acc[2];
-  d[(g + 8) * 8 + 2 * t + 1] = acc[3];
-}
+extern "C" __global__ void mma(LlamaGpuArgs args) { mmaOf<false>(args); }
+extern "C" __global__ void mmaTrans(LlamaGpuArgs args) { mmaOf<true>(args); }
 
 /* Thread 0 copies 16 bytes with cp.async and reads the destination before
    and after waiting for it. */
@@ -153,7 +135,7 @@ extern "C" __global__ void traps(LlamaGpuArgs args) {
 )CUDA";
 
 class CudaEmulationTest : public testing::Test {
-protected:
+public:
   static void SetUpTestSuite() {
     // ctest runs each test in its own process, in parallel.
     std::string stem = testing::TempDir() + "/emulation-test-" +
@@ -205,7 +187,10 @@ TEST_F(CudaEmulationTest, ShufflesAndBlockReductions) {
   }
 }
 
-TEST_F(CudaEmulationTest, LdmatrixAndMmaComposeToTheMatrixProduct) {
+/// Runs `kernel` (mma or mmaTrans) on bf16 operands and expects exactly the
+/// plain product; B is 8x16 [n][k] for mma, 16x8 [k][n] for mmaTrans.
+void expectMatrixProduct(CudaEmulationTest &test, const char *kernel,
+                         bool bIsKByN) {
   std::vector<uint16_t> a(256), b(128);
   std::vector<float> af(256), bf(128);
   for (int i = 0; i < 256; ++i) {
@@ -217,36 +202,23 @@ TEST_F(CudaEmulationTest, LdmatrixAndMmaComposeToTheMatrixProduct) {
     bf[i] = bf16ToF32(b[i]);
   }
   std::vector<float> d(128, 0.0f);
-  ASSERT_EQ(launch("mma", 1, 32, {a.data(), b.data(), d.data()}), "");
+  ASSERT_EQ(test.launch(kernel, 1, 32, {a.data(), b.data(), d.data()}), "");
   for (int m = 0; m < 16; ++m)
     for (int n = 0; n < 8; ++n) {
       float expected = 0.0f;
       for (int k = 0; k < 16; ++k)
-        expected += af[m * 16 + k] * bf[n * 16 + k];
-      EXPECT_EQ(d[m * 8 + n], expected) << "row " << m << " column " << n;
+        expected += af[m * 16 + k] * bf[bIsKByN ? k * 8 + n : n * 16 + k];
+      EXPECT_EQ(d[m * 8 + n], expected)
+          << kernel << ": row " << m << " column " << n;
     }
 }
 
+TEST_F(CudaEmulationTest, LdmatrixAndMmaComposeToTheMatrixProduct) {
+  expectMatrixProduct(*this, "mma", /*bIsKByN=*/false);
+}
+
 TEST_F(CudaEmulationTest, TransposedLdmatrixGivesRowMajorBToMma) {
-  std::vector<uint16_t> a(256), b(128);
-  std::vector<float> af(256), bf(128);
-  for (int i = 0; i < 256; ++i) {
-    a[i] = f32ToBf16(float((i * 11) % 29 - 14) / 8.0f);
-    af[i] = bf16ToF32(a[i]);
-  }
-  for (int i = 0; i < 128; ++i) {
-    b[i] = f32ToBf16(float((i * 3) % 17 - 8) / 4.0f);
-    bf[i] = bf16ToF32(b[i]);
-  }
-  std::vector<float> d(128, 0.0f);
-  ASSERT_EQ(launch("mmaTrans", 1, 32, {a.data(), b.data(), d.data()}), "");
-  for (int m = 0; m < 16; ++m)
-    for (int n = 0; n < 8; ++n) {
-      float expected = 0.0f;
-      for (int k = 0; k < 16; ++k)
-        expected += af[m * 16 + k] * bf[k * 8 + n];
-      EXPECT_EQ(d[m * 8 + n], expected) << "row " << m << " column " << n;
-    }
+  expectMatrixProduct(*this, "mmaTrans", /*bIsKByN=*/true);
 }
 
 TEST_F(CudaEmulationTest, CpAsyncLandsOnlyAtItsWait) {
