@@ -53,8 +53,6 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
   const int g = lane / 4, t4 = lane % 4;
   const TC *ko = CACHE ? (const TC *)kc : (const TC *)k; // the old rows
   const TV *vo = CACHE ? (const TV *)vc : v;
-  (void)ko;
-  (void)vo;
 
   // RoPE pair pr is elements (d1, d2); its frequency as llamaRopeCosSin
   // computes it.
@@ -122,23 +120,20 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
       }
   }
 
-  // Causal: query s sees rows t <= position + s, within the L rows. This
-  // thread holds query rows q0 = s0 + 16 warp + g and q0 + 8.
-  const int sEnd = s0 + BQ < S ? s0 + BQ : (int)S;
-  long long tileLast = (long long)position + sEnd - 1;
-  tileLast = tileLast < L - 1 ? tileLast : L - 1;
-  long long rowLast[2];
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int s = s0 + warp * 16 + g + 8 * r;
+  // Causal: query s sees rows t <= position + s, within the L rows; a
+  // query past S sees none.
+  auto lastVisible = [&](long long s) {
     const long long last = (long long)position + s;
-    rowLast[r] = s >= S ? -1 : last < L - 1 ? last : L - 1;
-  }
-  // The warp's last visible row: tiles past it skip the arithmetic.
-  long long warpLast = (long long)position +
-                       (s0 + warp * 16 + 15 < S ? s0 + warp * 16 + 15
-                                                : (long long)S - 1);
-  warpLast = s0 + warp * 16 >= S ? -1 : warpLast < L - 1 ? warpLast : L - 1;
+    return s >= S ? -1LL : last < L - 1 ? last : L - 1;
+  };
+  const long long tileLast =
+      lastVisible((s0 + BQ < S ? s0 + BQ : (long long)S) - 1);
+  // This thread holds query rows w0 + g and w0 + 8 + g; tiles past the
+  // warp's last visible row skip the arithmetic.
+  const int w0 = s0 + warp * 16;
+  const long long rowLast[2] = {lastVisible(w0 + g), lastVisible(w0 + 8 + g)};
+  const long long warpLast =
+      w0 >= S ? -1 : lastVisible(w0 + 15 < S ? w0 + 15 : (long long)S - 1);
 
   float o[NO][4], m[2] = {-LLAMA_INF, -LLAMA_INF}, l[2] = {0.0f, 0.0f};
 #pragma unroll
@@ -171,50 +166,46 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
 #pragma unroll
     for (int it = 0; it < ITEMS; ++it) {
       const Item x = itemOf(it);
-      const int r = x.r, c = x.c, off0 = x.off0, off1 = x.off1;
-      const long long t = x.t;
+      const bool valid = x.t <= tileLast, old = x.t < newBase;
+      // Keys and values share the row offset, old or new.
+      const long long row =
+          (old ? ((long long)b * L + x.t)
+               : ((long long)b * S + (x.t - newBase))) * KVF +
+          kvHead * D;
       raw[it][0] = raw[it][1] = make_uint2(0u, 0u);
-      const ST *src = nullptr;
-      if (t <= tileLast)
-        src = t < newBase
-                  ? ko + ((long long)b * L + t) * KVF + kvHead * D
-                  : k + ((long long)b * S + (t - newBase)) * KVF + kvHead * D;
-      if (src) {
-        raw[it][0] = *(const uint2 *)(src + off0);
-        raw[it][1] = *(const uint2 *)(src + off1);
+      if (valid) {
+        const ST *key = (old ? ko : k) + row;
+        raw[it][0] = *(const uint2 *)(key + x.off0);
+        raw[it][1] = *(const uint2 *)(key + x.off1);
       }
       // Values are copied as stored: 16 bytes straight to shared memory,
       // zeros past the last row.
-      const ST *vrow =
-          t < newBase ? vo + ((long long)b * L + t) * KVF + kvHead * D
-                      : v + ((long long)b * S + (t - newBase)) * KVF + kvHead * D;
-      const bool valid = t <= tileLast;
-      llamaCpAsync16(llamaSmemAddress(&vt[r][8 * c]),
-                     valid ? (const void *)(vrow + 8 * c) : (const void *)v,
+      const ST *value = (old ? vo : v) + row + 8 * x.c;
+      llamaCpAsync16(llamaSmemAddress(&vt[x.r][8 * x.c]),
+                     valid ? (const void *)value : (const void *)v,
                      valid ? 16 : 0);
     }
     llamaCpAsyncCommit();
 #pragma unroll
     for (int it = 0; it < ITEMS; ++it) {
       const Item x = itemOf(it);
-      const int r = x.r, c = x.c;
-      const long long t = x.t;
       ST e[8];
       memcpy(e, &raw[it][0], 8);
       memcpy(e + 4, &raw[it][1], 8);
-      if (ROPE && t <= tileLast && t >= newBase) {
+      if (ROPE && x.t <= tileLast && x.t >= newBase) {
 #pragma unroll
         for (int u = 0; u < 4; ++u) {
           ST &e1 = ADJACENT ? e[2 * u] : e[u];
           ST &e2 = ADJACENT ? e[2 * u + 1] : e[u + 4];
           float x1 = llamaToF(e1), x2 = llamaToF(e2);
-          rotatePair(x1, x2, 4 * c + u, (long long)position + (t - newBase));
+          rotatePair(x1, x2, 4 * x.c + u,
+                     (long long)position + (x.t - newBase));
           e1 = llamaFromF<ST>(x1);
           e2 = llamaFromF<ST>(x2);
         }
       }
-      memcpy(&kt[r][x.off0], e, 8);
-      memcpy(&kt[r][x.off1], e + 4, 8);
+      memcpy(&kt[x.r][x.off0], e, 8);
+      memcpy(&kt[x.r][x.off1], e + 4, 8);
     }
     llamaCpAsyncWait<0>();
     __syncthreads();
