@@ -29,6 +29,66 @@ std::string llamac::codegen::floatLiteral(double value) {
   return buffer;
 }
 
+std::string llamac::codegen::doubleLiteral(double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), "%a", value);
+  return buffer;
+}
+
+void llamac::codegen::emitLRScheduleBody(raw_ostream &os, double finalRatio) {
+  os << "  const double step = schedule[0], warmup = schedule[1],\n"
+     << "               total = schedule[2], ratio = "
+     << doubleLiteral(finalRatio) << ";\n"
+     << "  double lr;\n"
+     << "  if (warmup > 0 && step <= warmup) {\n"
+     << "    lr = peak[0] * step / warmup;\n"
+     << "  } else {\n"
+     << "    double progress = total > warmup ? (step - warmup) / (total - "
+        "warmup) : 1.0;\n"
+     << "    progress = progress < 0.0 ? 0.0 : progress > 1.0 ? 1.0 : "
+        "progress;\n"
+     << "    lr = peak[0] * (ratio + (1.0 - ratio) * 0.5 *\n"
+     << "                              (1.0 + cos(3.14159265358979323846 * "
+        "progress)));\n"
+     << "  }\n"
+     << "  out[0] = (float)lr;\n";
+}
+
+void llamac::codegen::emitAdamWScalars(raw_ostream &os, double beta1,
+                                       double beta2, double epsilon,
+                                       double weightDecay, double maxGradNorm) {
+  // clip_grad_norm_ multiplies every gradient by min(1, max / (norm + 1e-6)).
+  os << "  const float lr = lrIn[0];\n"
+     << "  float clip = 1.0f;\n";
+  if (maxGradNorm > 0)
+    os << "  {\n"
+       << "    const float coef = " << floatLiteral(maxGradNorm)
+       << " / (normIn[0] + 1e-6f);\n"
+       << "    clip = coef < 1.0f ? coef : 1.0f;\n"
+       << "  }\n";
+  os << "  const int step = schedule[0] > 0 ? schedule[0] : 1;\n"
+     << "  const float decay = (float)(1.0 - (double)lr * "
+     << doubleLiteral(weightDecay) << ");\n"
+     << "  const float stepSize = (float)(lr / (1.0 - pow("
+     << doubleLiteral(beta1) << ", step)));\n"
+     << "  const float bc2Sqrt = (float)sqrt(1.0 - pow(" << doubleLiteral(beta2)
+     << ", step));\n"
+     << "  const float a1 = (float)(1.0 - " << doubleLiteral(beta1)
+     << "), b2 = " << floatLiteral(beta2) << ", a2 = (float)(1.0 - "
+     << doubleLiteral(beta2) << "), eps = " << floatLiteral(epsilon) << ";\n";
+}
+
+void llamac::codegen::emitAdamWElement(raw_ostream &os, StringRef indent) {
+  os << indent << "const float gi = g[i] * clip;\n"
+     << indent << "const float mi = m[i] + a1 * (gi - m[i]);\n"
+     << indent << "const float vi = b2 * v[i] + a2 * gi * gi;\n"
+     << indent << "m[i] = mi;\n"
+     << indent << "v[i] = vi;\n"
+     << indent
+     << "p[i] = p[i] * decay - stepSize * (mi / (sqrtf(vi) / bc2Sqrt + "
+        "eps));\n";
+}
+
 FailureOr<std::string>
 llamac::codegen::dimExpr(Operation *op, RankedTensorType type, unsigned dim,
                          const ContextSpelling &spelling) {

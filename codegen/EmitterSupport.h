@@ -14,6 +14,8 @@
 #include "mlir/IR/Operation.h"
 #include "mlir/Support/LogicalResult.h"
 
+#include "llvm/Support/raw_ostream.h"
+
 #include <optional>
 #include <string>
 
@@ -33,6 +35,24 @@ inline int64_t elemBytes(Elem elem) { return elem == Elem::F32 ? 4 : 2; }
 /// `value` rounded to f32 and printed exactly (a hex float literal), so the
 /// kernel sees the float the compiler computed, with no decimal round trip.
 std::string floatLiteral(double value);
+
+/// `value` printed exactly, as a hex double literal.
+std::string doubleLiteral(double value);
+
+/// The optimizer's scalar arithmetic, printed as the same text for C++ and
+/// CUDA C++, so that both targets round every step alike (and as PyTorch's
+/// AdamW does: scalars in f64, rounded once).
+///
+/// The body of lr_schedule: reads `schedule` ([step, warmup, total]) and
+/// `peak`, writes `out[0]`.
+void emitLRScheduleBody(llvm::raw_ostream &os, double finalRatio);
+/// The per-step scalars of adamw_update from `lrIn`, `normIn` and
+/// `schedule`: lr, clip, decay, stepSize, bc2Sqrt, a1, b2, a2 and eps.
+void emitAdamWScalars(llvm::raw_ostream &os, double beta1, double beta2,
+                      double epsilon, double weightDecay, double maxGradNorm);
+/// The update of element `i` of `p`, `g`, `m` and `v`, each line starting
+/// with `indent`.
+void emitAdamWElement(llvm::raw_ostream &os, llvm::StringRef indent);
 
 /// How a target's kernels read the launch context and write literals.
 struct ContextSpelling {

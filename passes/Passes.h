@@ -22,6 +22,12 @@ struct FusionPipelineOptions
                         llvm::cl::desc("Keep RMSNorm gains separate so that "
                                        "they can be trained"),
                         llvm::cl::init(false)};
+  Option<bool> fuseNormGrads{
+      *this, "fuse-norm-grads",
+      llvm::cl::desc("Fuse each RMSNorm's backward with the matmul backwards "
+                     "it follows (off for targets that cannot run the fused "
+                     "op's grid-wide reduction in one kernel)"),
+      llvm::cl::init(true)};
 };
 
 /// Appends the fusion passes, canonicalization and CSE to `pm`.

@@ -22,7 +22,8 @@ void llamac::buildFusionPipeline(OpPassManager &pm,
   funcPm.addPass(createFuseRMSNormMatmulPass(normOptions));
   funcPm.addPass(createFuseSwiGLUPass());
   funcPm.addPass(createFuseRoPEAttentionPass());
-  funcPm.addPass(createFuseRMSNormMatmulGradPass());
+  if (options.fuseNormGrads)
+    funcPm.addPass(createFuseRMSNormMatmulGradPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 }

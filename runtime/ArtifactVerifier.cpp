@@ -247,11 +247,13 @@ private:
       if (launch.buffers.empty())
         return fail(where, "buffers: empty (a kernel needs at least its "
                            "result)");
-      if (cuda && launch.buffers.size() > LLAMA_MAX_KERNEL_BUFFERS)
+      // More than LLAMA_MAX_KERNEL_BUFFERS go through a device table
+      // (KernelAbi.h), whose size is bounded too.
+      if (cuda && launch.buffers.size() > LLAMA_MAX_TABLE_BUFFERS)
         return fail(where, "buffers: " + std::to_string(launch.buffers.size()) +
-                               " buffers, but a cuda kernel takes at most " +
-                               std::to_string(LLAMA_MAX_KERNEL_BUFFERS) +
-                               " (LlamaGpuArgs)");
+                               " buffers, but a cuda launch takes at most " +
+                               std::to_string(LLAMA_MAX_TABLE_BUFFERS) +
+                               " (LLAMA_MAX_TABLE_BUFFERS)");
       if (cuda)
         LLAMAC_RETURN_IF_ERROR(
             verifyLaunchGrid(where, spec.kernels[launch.kernel],

@@ -32,7 +32,8 @@ inline constexpr uint64_t kMaxBufferBytes = uint64_t(1) << 48;
 /// accepts at every call length (block of at most 1024 threads, each
 /// dimension at least 1, at most 48 KiB of shared memory, no grid dimension
 /// that is ever 0 or too large) and no launch may name more than
-/// LLAMA_MAX_KERNEL_BUFFERS buffers. Messages read
+/// LLAMA_MAX_TABLE_BUFFERS buffers (beyond LLAMA_MAX_KERNEL_BUFFERS they go
+/// through a device table, KernelAbi.h). Messages read
 /// "ORIGIN: entries[1] 'decode': launches[3]: REASON".
 Status verifyArtifact(const artifact::ArtifactSpec &spec,
                       const std::string &origin);

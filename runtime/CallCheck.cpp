@@ -64,6 +64,30 @@ Status llamac::runtime::checkCall(const ArtifactSpec &artifact,
   return {};
 }
 
+Status llamac::runtime::checkPersistentCopy(const ArtifactSpec &spec,
+                                            const std::string &origin,
+                                            uint32_t id, size_t bytes) {
+  if (id >= spec.buffers.size())
+    return Status::error(origin + ": buffer id " + std::to_string(id) +
+                         " out of range (the artifact has " +
+                         std::to_string(spec.buffers.size()) + " buffers)");
+  const BufferSpec &buffer = spec.buffers[id];
+  std::string label =
+      origin + ": buffers[" + std::to_string(id) + "] '" + buffer.name + "'";
+  if (buffer.kind != BufferKind::Weight && buffer.kind != BufferKind::State)
+    return Status::error(label + ": " + toString(buffer.kind) +
+                         ", not a weight or state buffer; only those are "
+                         "copied to or from the host");
+  // Persistent buffers have static shapes: the size is the same at any seq.
+  uint64_t expected = bufferBytes(buffer, 1);
+  if (bytes != expected)
+    return Status::error(
+        label + ": " + std::to_string(bytes) +
+        " bytes given, but the buffer has " + std::to_string(expected) + " (" +
+        toString(buffer.type) + " " + shapeToString(buffer.shape) + ")");
+  return {};
+}
+
 Status llamac::runtime::runLoadEntry(
     const artifact::ArtifactSpec &spec, const std::string &origin,
     const std::function<Status(int entry, int64_t seq)> &run) {

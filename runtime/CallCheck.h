@@ -27,6 +27,14 @@ Status checkCall(const artifact::ArtifactSpec &spec, const std::string &origin,
                  int entry, const std::vector<InputData> &inputs,
                  int32_t position, int64_t seq);
 
+/// Checks that buffer `id` exists, is a weight or optimizer-state buffer and
+/// takes exactly `bytes`, before an executor copies it whole to or from the
+/// host: "m.art: buffers[3] 'norm.packed': packed, not a weight or state
+/// buffer; only those are copied to or from the host".
+Status checkPersistentCopy(const artifact::ArtifactSpec &spec,
+                           const std::string &origin, uint32_t id,
+                           size_t bytes);
+
 /// Runs the artifact's "load" entry (weight packing), if it has one, through
 /// `run(entry, seq)`, once the weights are bound. Both backends do this the
 /// same way; an entry that wants inputs cannot be run here and is an error.

@@ -44,6 +44,8 @@ public:
     session->resetCaches();
     return {};
   }
+  Status copyPersistentOut(uint32_t id, void *host, size_t bytes) override;
+  Status copyPersistentIn(uint32_t id, const void *host, size_t bytes) override;
   void setProfiling(bool enabled) override { session->setProfiling(enabled); }
   const std::vector<KernelTime> &profile() const override {
     return session->profile();

@@ -94,7 +94,7 @@ CudaSession::create(ArtifactSpec spec, WeightSource &weights,
       driver.cuStreamCreate(&session->stream, 0), "cuStreamCreate"));
   LLAMAC_RETURN_IF_ERROR(session->allocate());
   LLAMAC_RETURN_IF_ERROR(session->bindWeights(weights));
-  session->prepareEntries();
+  LLAMAC_RETURN_IF_ERROR(session->prepareEntries());
 
   LLAMAC_RETURN_IF_ERROR(runLoadEntry(
       session->artifact, session->options.origin,
@@ -129,21 +129,22 @@ std::string CudaSession::describe() const {
          graphs;
 }
 
+Status CudaSession::allocateBytes(uint64_t bytes, const std::string &what,
+                                  cu::DevicePtr *pointer) {
+  // cuMemAlloc aligns to at least 256 bytes, beyond the 64 kernels assume.
+  LLAMAC_RETURN_IF_ERROR(
+      check(device->driver().cuMemAlloc(pointer,
+                                        size_t(std::max<uint64_t>(bytes, 1))),
+            what + ": cuMemAlloc of " + std::to_string(bytes) + " bytes"));
+  allocations.push_back(*pointer);
+  return {};
+}
+
 Status CudaSession::allocate() {
   const CudaDriver &driver = device->driver();
   const size_t numBuffers = artifact.buffers.size();
   addresses.assign(numBuffers, 0);
   std::vector<BufferUse> uses = bufferUses(artifact);
-
-  // cuMemAlloc aligns to at least 256 bytes, beyond the 64 kernels assume.
-  auto allocateBytes = [&](uint64_t bytes, const std::string &what,
-                           cu::DevicePtr *pointer) -> Status {
-    LLAMAC_RETURN_IF_ERROR(
-        check(driver.cuMemAlloc(pointer, size_t(std::max<uint64_t>(bytes, 1))),
-              what + ": cuMemAlloc of " + std::to_string(bytes) + " bytes"));
-    allocations.push_back(*pointer);
-    return {};
-  };
 
   LLAMAC_RETURN_IF_ERROR(
       allocateBytes(sizeof(hostPosition), "the position", &livePosition));
@@ -206,19 +207,43 @@ Status CudaSession::bindWeights(WeightSource &weights) {
   return {};
 }
 
-void CudaSession::prepareEntries() {
+Status CudaSession::prepareEntries() {
+  const CudaDriver &driver = device->driver();
+  std::vector<void *> table;
   for (size_t e = 0; e < artifact.entries.size(); ++e) {
-    for (const LaunchSpec &spec : artifact.entries[e].launches) {
+    const EntrySpec &entry = artifact.entries[e];
+    for (size_t l = 0; l < entry.launches.size(); ++l) {
+      const LaunchSpec &spec = entry.launches[l];
       Launch launch{kernels->kernel(spec.kernel), spec.kernel, {}};
       launch.args.livePosition =
           reinterpret_cast<const int32_t *>(uintptr_t(livePosition));
-      // Verified: at most LLAMA_MAX_KERNEL_BUFFERS buffers per launch.
-      for (size_t i = 0; i < spec.buffers.size(); ++i)
-        launch.args.buffers[i] =
-            reinterpret_cast<void *>(uintptr_t(addresses[spec.buffers[i]]));
+      table.clear();
+      for (uint32_t id : spec.buffers)
+        table.push_back(reinterpret_cast<void *>(uintptr_t(addresses[id])));
+      if (table.size() <= LLAMA_MAX_KERNEL_BUFFERS) {
+        std::copy(table.begin(), table.end(), launch.args.buffers);
+      } else {
+        // Addresses never change after allocate(), so the table is written
+        // once, before any launch or graph capture (KernelAbi.h). The
+        // synchronous copy runs on the legacy default stream, which orders
+        // it before the session's blocking stream.
+        const std::string what =
+            "entries[" + std::to_string(e) + "] '" + entry.name +
+            "': launches[" + std::to_string(l) + "] (kernel '" +
+            artifact.kernels[spec.kernel].symbol + "'): table of " +
+            std::to_string(table.size()) + " buffer addresses";
+        const size_t bytes = table.size() * sizeof(void *);
+        cu::DevicePtr pointer = 0;
+        LLAMAC_RETURN_IF_ERROR(allocateBytes(bytes, what, &pointer));
+        LLAMAC_RETURN_IF_ERROR(
+            check(driver.cuMemcpyHtoD(pointer, table.data(), bytes),
+                  what + ": cuMemcpyHtoD"));
+        launch.args.buffers[0] = reinterpret_cast<void *>(uintptr_t(pointer));
+      }
       entries[e].launches.push_back(launch);
     }
   }
+  return {};
 }
 
 Status CudaSession::launchAll(Entry &entry, const EntrySpec &spec,
@@ -423,6 +448,28 @@ Status CudaSession::resetCaches() {
               "': cuMemsetD8"));
   }
   return {};
+}
+
+Status CudaSession::copyPersistentOut(uint32_t id, void *host, size_t bytes) {
+  LLAMAC_RETURN_IF_ERROR(
+      checkPersistentCopy(artifact, options.origin, id, bytes));
+  LLAMAC_RETURN_IF_ERROR(device->makeCurrent());
+  // Synchronous on the legacy default stream: it waits for the session's
+  // blocking stream, so it sees every finished call's updates.
+  return check(device->driver().cuMemcpyDtoH(host, addresses[id], bytes),
+               "buffers[" + std::to_string(id) + "] '" +
+                   artifact.buffers[id].name + "': cuMemcpyDtoH");
+}
+
+Status CudaSession::copyPersistentIn(uint32_t id, const void *host,
+                                     size_t bytes) {
+  LLAMAC_RETURN_IF_ERROR(
+      checkPersistentCopy(artifact, options.origin, id, bytes));
+  LLAMAC_RETURN_IF_ERROR(device->makeCurrent());
+  // The address is unchanged, so captured graphs stay valid.
+  return check(device->driver().cuMemcpyHtoD(addresses[id], host, bytes),
+               "buffers[" + std::to_string(id) + "] '" +
+                   artifact.buffers[id].name + "': cuMemcpyHtoD");
 }
 
 void CudaSession::clearProfile() {

@@ -10,9 +10,11 @@
 //
 // Every launch's LlamaGpuArgs (the buffer addresses) is built once at
 // creation; a call only writes the context (batch, seq) into it and
-// computes the grid from the kernel's LaunchGeometry. The position goes to
-// a 4-byte device buffer that every kernel reads (KernelAbi.h), copied on
-// the stream before the launches.
+// computes the grid from the kernel's LaunchGeometry. A launch with more
+// than LLAMA_MAX_KERNEL_BUFFERS buffers (an optimizer op) gets a device
+// table of their addresses instead, also written once at creation
+// (KernelAbi.h). The position goes to a 4-byte device buffer that every
+// kernel reads, copied on the stream before the launches.
 //
 // CUDA graphs: when an entry is called again with the same seq as its last
 // call (every decode token after the first), its launches are captured
@@ -74,6 +76,8 @@ public:
   StatusOr<const float *> outputF32(int entry, size_t index) override;
   StatusOr<const float *> lastTokenLogits(int entry) override;
   Status resetCaches() override;
+  Status copyPersistentOut(uint32_t id, void *host, size_t bytes) override;
+  Status copyPersistentIn(uint32_t id, const void *host, size_t bytes) override;
 
   void setProfiling(bool enabled) override { profiling = enabled; }
   /// Graphs captured, and calls run as one graph launch, so far.
@@ -108,9 +112,15 @@ private:
     std::vector<std::vector<float>> outputs;
   };
 
+  /// cuMemAlloc of `bytes` (at least 1), freed by the destructor; errors
+  /// start with `what`.
+  Status allocateBytes(uint64_t bytes, const std::string &what,
+                       cu::DevicePtr *pointer);
   Status allocate();
   Status bindWeights(WeightSource &weights);
-  void prepareEntries();
+  /// Builds every launch's LlamaGpuArgs, uploading the buffer table of each
+  /// launch with more than LLAMA_MAX_KERNEL_BUFFERS buffers.
+  Status prepareEntries();
   Status launchAll(Entry &entry, const artifact::EntrySpec &spec,
                    int64_t seq);
   /// Runs the call's launches: directly, or from the entry's graph

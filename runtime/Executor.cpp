@@ -3,8 +3,11 @@
 #include "runtime/Executor.h"
 
 #include "runtime/ArtifactLayout.h"
+#include "runtime/CallCheck.h"
 #include "runtime/CpuExecutor.h"
 #include "runtime/CudaSession.h"
+
+#include <cstring>
 
 using namespace llamac;
 using namespace llamac::artifact;
@@ -24,6 +27,21 @@ std::string CpuExecutor::describe() const {
   return "cpu " + session->kernelArch() + ", " +
          std::to_string(session->threads()) +
          (session->threads() == 1 ? " thread" : " threads");
+}
+
+Status CpuExecutor::copyPersistentOut(uint32_t id, void *host, size_t bytes) {
+  LLAMAC_RETURN_IF_ERROR(
+      checkPersistentCopy(spec(), session->origin(), id, bytes));
+  std::memcpy(host, session->persistentData(id), bytes);
+  return {};
+}
+
+Status CpuExecutor::copyPersistentIn(uint32_t id, const void *host,
+                                     size_t bytes) {
+  LLAMAC_RETURN_IF_ERROR(
+      checkPersistentCopy(spec(), session->origin(), id, bytes));
+  std::memcpy(session->persistentData(id), host, bytes);
+  return {};
 }
 
 namespace {

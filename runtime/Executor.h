@@ -63,6 +63,18 @@ public:
   /// Zeroes every KV cache, to start a new sequence at position 0.
   virtual Status resetCaches() = 0;
 
+  /// Copies buffer `id`, a weight or optimizer-state buffer (the ones that
+  /// persist across calls and make a training checkpoint), whole and in its
+  /// element type, into `host`, whose `bytes` must be exactly its size.
+  /// Training saves checkpoints through it whatever the device.
+  virtual Status copyPersistentOut(uint32_t id, void *host, size_t bytes) = 0;
+  /// Overwrites weight or optimizer-state buffer `id` with `bytes` (exactly
+  /// its size) from `host`: how a resumed run restores its optimizer state.
+  /// Packed buffers that the load entry derived from a weight keep their
+  /// old contents.
+  virtual Status copyPersistentIn(uint32_t id, const void *host,
+                                  size_t bytes) = 0;
+
   /// Per-kernel timing of every launch (see profile()).
   virtual void setProfiling(bool enabled) = 0;
   /// Per kernel index of the artifact.

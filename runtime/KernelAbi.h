@@ -34,8 +34,21 @@ typedef void (*LlamaCpuKernel)(void *const *buffers,
 /* GPU kernels take their buffers and context by value in one parameter,
    since a device cannot read the host's pointer array:
      extern "C" __global__ void SYM(LlamaGpuArgs args);
-   A launch names at most LLAMA_MAX_KERNEL_BUFFERS buffers. */
+   A launch naming at most LLAMA_MAX_KERNEL_BUFFERS buffers passes their
+   addresses in args.buffers, in the launch's order. A GPU launch naming more
+   than LLAMA_MAX_KERNEL_BUFFERS buffers passes them through a table in
+   device memory: args.buffers[0] is the device address of an array of the
+   launch's buffer addresses (void*, in the launch's order) and the other
+   args.buffers entries are null. Only optimizer ops (a gradient norm over
+   every gradient, an update of a whole parameter group) name that many; a
+   larger fixed array would make every launch's parameters bigger, and the
+   table is written once, when the runtime allocates the buffers, so it
+   costs nothing per call and a captured CUDA graph stays valid. */
 #define LLAMA_MAX_KERNEL_BUFFERS 12
+/* The most buffers a GPU launch may name through its table: far more than
+   any model's gradients, and small enough that the table (512 KiB) is never
+   a sizeable allocation. The artifact verifier enforces it. */
+#define LLAMA_MAX_TABLE_BUFFERS 65536
 typedef struct LlamaGpuArgs {
   void *buffers[LLAMA_MAX_KERNEL_BUFFERS];
   LlamaKernelContext context;

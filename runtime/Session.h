@@ -56,6 +56,8 @@ public:
   Session &operator=(const Session &) = delete;
 
   const artifact::ArtifactSpec &spec() const { return artifact; }
+  /// What every message starts with (SessionOptions::origin).
+  const std::string &origin() const { return options.origin; }
   /// The index of the entry called `name`, or -1.
   int entryIndex(const std::string &name) const;
 

@@ -7,8 +7,6 @@
 #include "runtime/Safetensors.h"
 #include "runtime/Tensor.h"
 
-#include <cstring>
-
 using namespace llamac;
 using namespace llamac::artifact;
 using namespace llamac::runtime;
@@ -21,15 +19,15 @@ constexpr char kForwardLoss[] = "forward_loss";
 } // namespace
 
 StatusOr<std::unique_ptr<Trainer>>
-Trainer::create(std::unique_ptr<Session> session, const std::string &origin) {
+Trainer::create(std::unique_ptr<Executor> executor, const std::string &origin) {
   std::unique_ptr<Trainer> trainer(new Trainer());
   trainer->origin = origin;
-  trainer->trainEntry = session->entryIndex(kTrainStep);
-  trainer->lossEntry = session->entryIndex(kForwardLoss);
+  trainer->trainEntry = executor->entryIndex(kTrainStep);
+  trainer->lossEntry = executor->entryIndex(kForwardLoss);
   if (trainer->trainEntry < 0)
     return Status::error(origin + ": has no '" + kTrainStep +
                          "' entry (compile with llamac --entry=train_step)");
-  const ArtifactSpec &spec = session->spec();
+  const ArtifactSpec &spec = executor->spec();
   for (int entry : {trainer->trainEntry, trainer->lossEntry}) {
     if (entry < 0)
       continue;
@@ -58,24 +56,24 @@ Trainer::create(std::unique_ptr<Session> session, const std::string &origin) {
       spec.entries[size_t(trainer->lossEntry)].batch !=
           spec.entries[size_t(trainer->trainEntry)].batch)
     trainer->lossEntry = -1;
-  trainer->cpu = std::move(session);
+  trainer->device = std::move(executor);
   return trainer;
 }
 
 int64_t Trainer::batch() const {
-  return cpu->spec().entries[size_t(trainEntry)].batch;
+  return device->spec().entries[size_t(trainEntry)].batch;
 }
 int64_t Trainer::fixedSeq() const {
-  return cpu->spec().entries[size_t(trainEntry)].seq;
+  return device->spec().entries[size_t(trainEntry)].seq;
 }
 int64_t Trainer::maxSeq() const {
-  return cpu->spec().entries[size_t(trainEntry)].maxSeq;
+  return device->spec().entries[size_t(trainEntry)].maxSeq;
 }
 
 std::vector<InputData> Trainer::lossInputs(int entry, const Batch &batch,
                                            const void *schedule,
                                            const void *peakLr) const {
-  const ArtifactSpec &spec = cpu->spec();
+  const ArtifactSpec &spec = device->spec();
   std::vector<InputData> inputs(spec.entries[size_t(entry)].inputs.size());
   auto set = [&](const char *name, const void *data, size_t bytes) {
     int index = artifact::inputIndex(spec, entry, name);
@@ -101,12 +99,16 @@ StatusOr<StepResult> Trainer::step(int64_t step, const Schedule &schedule,
   const int32_t steps[3] = {int32_t(step), schedule.warmupSteps,
                             schedule.totalSteps};
   const float peak = schedule.peakLr;
-  LLAMAC_RETURN_IF_ERROR(cpu->run(
+  LLAMAC_RETURN_IF_ERROR(device->run(
       trainEntry, lossInputs(trainEntry, batch, steps, &peak), 0, seq));
   StepResult result;
-  result.loss = cpu->outputF32(trainEntry, 0)[0];
-  result.lr = cpu->outputF32(trainEntry, 1)[0];
-  result.gradNorm = cpu->outputF32(trainEntry, 2)[0];
+  float *scalars[] = {&result.loss, &result.lr, &result.gradNorm};
+  for (size_t i = 0; i < 3; ++i) {
+    StatusOr<const float *> value = device->outputF32(trainEntry, i);
+    if (!value.ok())
+      return value.status();
+    *scalars[i] = (*value)[0];
+  }
   return result;
 }
 
@@ -116,17 +118,20 @@ StatusOr<std::pair<double, double>> Trainer::evaluate(const Batch &batch,
     return Status::error(origin + ": has no '" + kForwardLoss +
                          "' entry of the training batch size to evaluate "
                          "with");
-  LLAMAC_RETURN_IF_ERROR(cpu->run(
+  LLAMAC_RETURN_IF_ERROR(device->run(
       lossEntry, lossInputs(lossEntry, batch, nullptr, nullptr), 0, seq));
+  StatusOr<const float *> loss = device->outputF32(lossEntry, 0);
+  if (!loss.ok())
+    return loss.status();
   double weight = 0;
   for (float w : batch.lossWeights)
     weight += w;
-  return std::make_pair(double(cpu->outputF32(lossEntry, 0)[0]), weight);
+  return std::make_pair(double((*loss)[0]), weight);
 }
 
 Status Trainer::saveCheckpoint(const std::string &path,
                                std::map<std::string, std::string> metadata) {
-  const ArtifactSpec &spec = cpu->spec();
+  const ArtifactSpec &spec = device->spec();
   std::vector<Tensor> owned;
   owned.reserve(spec.buffers.size());
   for (size_t id = 0; id < spec.buffers.size(); ++id) {
@@ -137,9 +142,9 @@ Status Trainer::saveCheckpoint(const std::string &path,
       return Status::error(origin + ": " + buffer.name +
                            ": training checkpoints hold f32 weights; this "
                            "artifact stores it in another type");
-    const float *data = static_cast<const float *>(
-        cpu->persistentData(uint32_t(id)));
-    int64_t count = numElements(buffer.shape);
+    std::vector<float> data(size_t(numElements(buffer.shape)));
+    LLAMAC_RETURN_IF_ERROR(device->copyPersistentOut(
+        uint32_t(id), data.data(), data.size() * sizeof(float)));
     Tensor tensor{buffer.name, buffer.shape, {}};
     int64_t heads =
         ropeHeads(buffer.name, spec.config.nHeads, spec.config.nKvHeads);
@@ -148,10 +153,10 @@ Status Trainer::saveCheckpoint(const std::string &path,
     // into the same layout).
     if (buffer.kind == BufferKind::Weight && heads &&
         spec.config.ropeStyle == RopeStyle::HalfSplit)
-      tensor.data = unpermuteFromHalfSplitRope(data, heads, buffer.shape[0],
-                                               buffer.shape[1]);
+      tensor.data = unpermuteFromHalfSplitRope(
+          data.data(), heads, buffer.shape[0], buffer.shape[1]);
     else
-      tensor.data.assign(data, data + count);
+      tensor.data = std::move(data);
     owned.push_back(std::move(tensor));
   }
   metadata["format"] = "llamac-training-checkpoint";
@@ -163,7 +168,7 @@ Status Trainer::saveCheckpoint(const std::string &path,
 StatusOr<std::map<std::string, std::string>>
 Trainer::restoreState(const SafetensorsFile &checkpoint,
                       const std::string &path) {
-  const ArtifactSpec &spec = cpu->spec();
+  const ArtifactSpec &spec = device->spec();
   auto format = checkpoint.metadata.find("format");
   if (format == checkpoint.metadata.end() ||
       format->second != "llamac-training-checkpoint")
@@ -195,8 +200,8 @@ Trainer::restoreState(const SafetensorsFile &checkpoint,
                            shapeToString(tensor->shape) +
                            ", but the artifact needs F32 " +
                            shapeToString(buffer.shape));
-    std::memcpy(cpu->persistentData(uint32_t(id)), tensor->data,
-                tensor->byteSize);
+    LLAMAC_RETURN_IF_ERROR(
+        device->copyPersistentIn(uint32_t(id), tensor->data, tensor->byteSize));
   }
   return checkpoint.metadata;
 }

@@ -1,18 +1,21 @@
-//===- Trainer.h - Runs an artifact's train_step entry -----------*- C++ -*-===//
+//===- Trainer.h - Runs an artifact's train_step entry -----------*- C++
+//-*-===//
 //
-// Training on the CPU target: one train_step call computes the loss, the
-// gradients, their norm, the step's rate and the AdamW update, all inside
-// the artifact's kernels, writing the weights and moments in place. The
-// trainer only feeds batches and the schedule, reads the three scalars back,
-// and saves or restores the weights and optimizer state as a checkpoint.
+// Training on any executor (the cpu session, or a GPU's): one train_step
+// call computes the loss, the gradients, their norm, the step's rate and
+// the AdamW update, all inside the artifact's kernels, writing the weights
+// and moments in place, so they stay on the device between steps. The
+// trainer only feeds batches and the schedule, reads the three scalars
+// back, and copies the weights and optimizer state out to save a
+// checkpoint or in to resume one.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef LLAMAC_RUNTIME_TRAINER_H
 #define LLAMAC_RUNTIME_TRAINER_H
 
+#include "runtime/Executor.h"
 #include "runtime/Safetensors.h"
-#include "runtime/Session.h"
 #include "runtime/Status.h"
 #include "runtime/TrainingData.h"
 
@@ -38,12 +41,12 @@ struct StepResult {
 
 class Trainer {
 public:
-  /// Fails unless `session` has a train_step entry with the inputs tokens,
+  /// Fails unless `executor` has a train_step entry with the inputs tokens,
   /// targets, loss_weights, schedule and peak_lr.
   static StatusOr<std::unique_ptr<Trainer>>
-  create(std::unique_ptr<Session> session, const std::string &origin);
+  create(std::unique_ptr<Executor> executor, const std::string &origin);
 
-  Session &session() { return *cpu; }
+  Executor &executor() { return *device; }
   /// The batch size train_step was compiled for.
   int64_t batch() const;
   /// Its tokens per row: fixed, or -1 for any length up to maxSeq().
@@ -65,8 +68,8 @@ public:
   Status saveCheckpoint(const std::string &path,
                         std::map<std::string, std::string> metadata);
   /// Copies the optimizer state of `checkpoint` (read from `path`, saved by
-  /// saveCheckpoint) into the session, and returns its metadata. The
-  /// weights are bound when the session is created from the same file.
+  /// saveCheckpoint) into the executor, and returns its metadata. The
+  /// weights are bound when the executor is created from the same file.
   StatusOr<std::map<std::string, std::string>>
   restoreState(const SafetensorsFile &checkpoint, const std::string &path);
 
@@ -76,7 +79,7 @@ private:
                                     const void *schedule,
                                     const void *peakLr) const;
 
-  std::unique_ptr<Session> cpu;
+  std::unique_ptr<Executor> device;
   std::string origin;
   int trainEntry = -1;
   int lossEntry = -1;

@@ -10,8 +10,6 @@
 #include "codegen/cpu/CpuGradEmitter.h"
 #include "codegen/cpu/CpuEmitterUtil.h"
 
-#include <cstdio>
-
 using namespace mlir;
 using namespace llamac::llama;
 
@@ -20,13 +18,6 @@ namespace llamac::codegen::cpu {
 /// Elements per work item. Fixed, so that the norm's partial sums (and so
 /// every update) are the same whatever the thread count.
 static constexpr int64_t optimizerChunk = 16384;
-
-/// A double literal, exact.
-static std::string doubleLiteral(double value) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof(buffer), "%a", value);
-  return buffer;
-}
 
 static int64_t elementCount(Value value) {
   return tensorType(value).getNumElements();
@@ -38,23 +29,8 @@ LogicalResult emitLRSchedule(LRScheduleOp op, StringRef symbol,
   emitBuffer(os, "schedule", 0, "int32_t", true);
   emitBuffer(os, "peak", 1, "float", true);
   emitBuffer(os, "out", 2, "float", false);
-  os << "  const double step = schedule[0], warmup = schedule[1],\n"
-     << "               total = schedule[2], ratio = "
-     << doubleLiteral(op.getFinalRatio().convertToDouble()) << ";\n"
-     << "  double lr;\n"
-     << "  if (warmup > 0 && step <= warmup) {\n"
-     << "    lr = peak[0] * step / warmup;\n"
-     << "  } else {\n"
-     << "    double progress = total > warmup ? (step - warmup) / (total - "
-        "warmup) : 1.0;\n"
-     << "    progress = progress < 0.0 ? 0.0 : progress > 1.0 ? 1.0 : "
-        "progress;\n"
-     << "    lr = peak[0] * (ratio + (1.0 - ratio) * 0.5 *\n"
-     << "                              (1.0 + cos(3.14159265358979323846 * "
-        "progress)));\n"
-     << "  }\n"
-     << "  out[0] = (float)lr;\n"
-     << "}\n";
+  emitLRScheduleBody(os, op.getFinalRatio().convertToDouble());
+  os << "}\n";
   return success();
 }
 
@@ -106,27 +82,8 @@ LogicalResult emitAdamWUpdate(AdamWUpdateOp op, StringRef symbol,
   emitBuffer(os, "lrIn", 4 * n, "float", true);
   emitBuffer(os, "normIn", 4 * n + 1, "float", true);
   emitBuffer(os, "schedule", 4 * n + 2, "int32_t", true);
-  // clip_grad_norm_ multiplies every gradient by min(1, max / (norm + 1e-6)).
-  os << "  const float lr = lrIn[0];\n"
-     << "  float clip = 1.0f;\n";
-  if (maxNorm > 0)
-    os << "  {\n"
-       << "    const float coef = " << floatLiteral(maxNorm)
-       << " / (normIn[0] + 1e-6f);\n"
-       << "    clip = coef < 1.0f ? coef : 1.0f;\n"
-       << "  }\n";
-  // The scalars in f64 and rounded once, as PyTorch computes them in Python.
-  os << "  const int32_t step = schedule[0] > 0 ? schedule[0] : 1;\n"
-     << "  const float decay = (float)(1.0 - (double)lr * "
-     << doubleLiteral(op.getWeightDecay().convertToDouble()) << ");\n"
-     << "  const float stepSize = (float)(lr / (1.0 - pow("
-     << doubleLiteral(beta1) << ", step)));\n"
-     << "  const float bc2Sqrt = (float)sqrt(1.0 - pow(" << doubleLiteral(beta2)
-     << ", step));\n"
-     << "  const float a1 = (float)(1.0 - " << doubleLiteral(beta1)
-     << "), b2 = " << floatLiteral(beta2) << ", a2 = (float)(1.0 - "
-     << doubleLiteral(beta2) << "), eps = "
-     << floatLiteral(op.getEpsilon().convertToDouble()) << ";\n";
+  emitAdamWScalars(os, beta1, beta2, op.getEpsilon().convertToDouble(),
+                   op.getWeightDecay().convertToDouble(), maxNorm);
   for (unsigned i = 0; i < n; ++i) {
     int64_t count = elementCount(op.getParams()[i]);
     os << "  {\n"
@@ -137,13 +94,7 @@ LogicalResult emitAdamWUpdate(AdamWUpdateOp op, StringRef symbol,
        << "    float *__restrict v = (float *)buffers[" << 3 * n + i << "];\n"
        << "    const int64_t count = " << count << ";\n";
     emitElementwiseLoopBegin(os, optimizerChunk);
-    os << "      const float gi = g[i] * clip;\n"
-       << "      const float mi = m[i] + a1 * (gi - m[i]);\n"
-       << "      const float vi = b2 * v[i] + a2 * gi * gi;\n"
-       << "      m[i] = mi;\n"
-       << "      v[i] = vi;\n"
-       << "      p[i] = p[i] * decay - stepSize * (mi / (sqrtf(vi) / bc2Sqrt + "
-          "eps));\n";
+    emitAdamWElement(os, "      ");
     emitElementwiseLoopEnd(os, optimizerChunk);
     os << "  }\n";
   }

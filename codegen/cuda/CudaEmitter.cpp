@@ -13,13 +13,29 @@ using namespace llamac::llama;
 namespace llamac::codegen {
 namespace {
 
-enum class Family { Matmul, Attention, Simple };
+enum class Family {
+  Matmul,
+  Attention,
+  Simple,
+  Grad,
+  MatmulGrad,
+  AttentionGrad,
+  Optimizer
+};
 
 Family familyOf(Operation *op) {
   if (isa<MatmulOp, FusedMatmulOp>(op))
     return Family::Matmul;
   if (isa<AttentionOp, FusedRoPEAttentionOp>(op))
     return Family::Attention;
+  if (isa<EmbeddingGradOp, RMSNormGradOp, CrossEntropyGradOp>(op))
+    return Family::Grad;
+  if (isa<MatmulGradOp>(op))
+    return Family::MatmulGrad;
+  if (isa<AttentionGradOp>(op))
+    return Family::AttentionGrad;
+  if (isa<LRScheduleOp, GradNormOp, AdamWUpdateOp>(op))
+    return Family::Optimizer;
   return Family::Simple;
 }
 
@@ -30,7 +46,10 @@ public:
   bool canEmit(Operation *op) const override {
     return isa<EmbeddingOp, RMSNormOp, MatmulOp, RoPEOp, KVCacheWriteOp,
                AttentionOp, SiLUOp, MulOp, AddOp, CrossEntropyOp, PackWeightsOp,
-               FusedMatmulOp, FusedRoPEAttentionOp>(op);
+               FusedMatmulOp, FusedRoPEAttentionOp, EmbeddingGradOp,
+               RMSNormGradOp, MatmulGradOp, RoPEGradOp, AttentionGradOp,
+               SiLUGradOp, SwiGLUGradOp, CrossEntropyGradOp, LRScheduleOp,
+               GradNormOp, AdamWUpdateOp>(op);
   }
 
   LogicalResult emitKernel(Operation *op, StringRef symbol,
@@ -44,6 +63,15 @@ public:
       return cuda::emitAttentionKernel(op, symbol, os);
     case Family::Simple:
       return cuda::emitSimpleKernel(op, symbol, os);
+    case Family::Grad:
+      return cuda::emitGradKernel(op, symbol, os);
+    case Family::MatmulGrad:
+      return cuda::emitMatmulGradKernel(cast<MatmulGradOp>(op), symbol, os);
+    case Family::AttentionGrad:
+      return cuda::emitAttentionGradKernel(cast<AttentionGradOp>(op), symbol,
+                                           os);
+    case Family::Optimizer:
+      return cuda::emitOptimizerKernel(op, symbol, os);
     }
     llvm_unreachable("unknown kernel family");
   }
@@ -61,6 +89,18 @@ public:
       break;
     case Family::Simple:
       geometry = cuda::simpleGeometry(op);
+      break;
+    case Family::Grad:
+      geometry = cuda::gradGeometry(op);
+      break;
+    case Family::MatmulGrad:
+      geometry = cuda::matmulGradGeometry(cast<MatmulGradOp>(op));
+      break;
+    case Family::AttentionGrad:
+      geometry = cuda::attentionGradGeometry(cast<AttentionGradOp>(op));
+      break;
+    case Family::Optimizer:
+      geometry = cuda::optimizerGeometry(op);
       break;
     }
     return succeeded(geometry) ? *geometry : artifact::LaunchGeometry{};

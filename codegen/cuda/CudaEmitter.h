@@ -33,11 +33,39 @@ mlir::FailureOr<artifact::LaunchGeometry>
 attentionGeometry(mlir::Operation *op);
 
 /// Row-wise and elementwise ops: embedding, rmsnorm, rope, kv_cache_write,
-/// silu, mul, add, cross_entropy, pack_weights.
+/// silu, mul, add, cross_entropy, pack_weights, and the backward rope_grad,
+/// silu_grad and swiglu_grad.
 mlir::LogicalResult emitSimpleKernel(mlir::Operation *op,
                                      llvm::StringRef symbol,
                                      llvm::raw_ostream &os);
 mlir::FailureOr<artifact::LaunchGeometry> simpleGeometry(mlir::Operation *op);
+
+/// The backward ops that sum across rows: embedding_grad, rmsnorm_grad,
+/// cross_entropy_grad (CudaGradKernels.cpp).
+mlir::LogicalResult emitGradKernel(mlir::Operation *op, llvm::StringRef symbol,
+                                   llvm::raw_ostream &os);
+mlir::FailureOr<artifact::LaunchGeometry> gradGeometry(mlir::Operation *op);
+
+/// matmul_grad: dx and dW in one launch.
+mlir::LogicalResult emitMatmulGradKernel(llama::MatmulGradOp op,
+                                         llvm::StringRef symbol,
+                                         llvm::raw_ostream &os);
+mlir::FailureOr<artifact::LaunchGeometry>
+matmulGradGeometry(llama::MatmulGradOp op);
+
+/// attention_grad: dQ, dK and dV of causal GQA attention.
+mlir::LogicalResult emitAttentionGradKernel(llama::AttentionGradOp op,
+                                            llvm::StringRef symbol,
+                                            llvm::raw_ostream &os);
+mlir::FailureOr<artifact::LaunchGeometry>
+attentionGradGeometry(llama::AttentionGradOp op);
+
+/// The optimizer ops: lr_schedule, grad_norm, adamw_update.
+mlir::LogicalResult emitOptimizerKernel(mlir::Operation *op,
+                                        llvm::StringRef symbol,
+                                        llvm::raw_ostream &os);
+mlir::FailureOr<artifact::LaunchGeometry>
+optimizerGeometry(mlir::Operation *op);
 
 } // namespace llamac::codegen::cuda
 

@@ -1,6 +1,7 @@
 //===- CudaEmitterUtil.cpp - Shared pieces of the CUDA kernel emitters ----===//
 
 #include "codegen/cuda/CudaEmitterUtil.h"
+#include "runtime/KernelAbi.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 
@@ -62,6 +63,27 @@ void emitBuffer(raw_ostream &os, StringRef name, unsigned index, StringRef type,
   StringRef qualifier = isConst ? "const " : "";
   os << "  " << qualifier << type << " *__restrict__ " << name << " = ("
      << qualifier << type << " *)args.buffers[" << index << "];\n";
+}
+
+unsigned launchBufferCount(Operation *op) {
+  unsigned count = op->getNumResults();
+  for (Value operand : op->getOperands())
+    count += isa<RankedTensorType>(operand.getType()) ? 1 : 0;
+  return count;
+}
+
+void emitBufferTable(raw_ostream &os, Operation *op) {
+  if (launchBufferCount(op) > LLAMA_MAX_KERNEL_BUFFERS)
+    os << "  void *const *bufs = (void *const *)args.buffers[0];\n";
+  else
+    os << "  void *const *bufs = args.buffers;\n";
+}
+
+void emitTableBuffer(raw_ostream &os, StringRef name, unsigned index,
+                     StringRef type, bool isConst) {
+  StringRef qualifier = isConst ? "const " : "";
+  os << "  " << qualifier << type << " *__restrict__ " << name << " = ("
+     << qualifier << type << " *)bufs[" << index << "];\n";
 }
 
 void setRowGrid(artifact::LaunchGeometry &geometry, unsigned axis,

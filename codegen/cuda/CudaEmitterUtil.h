@@ -83,6 +83,19 @@ void emitSignature(llvm::raw_ostream &os, mlir::Operation *op,
 void emitBuffer(llvm::raw_ostream &os, llvm::StringRef name, unsigned index,
                 llvm::StringRef type, bool isConst);
 
+/// How many buffers the runtime passes to the kernel of `op`: its tensor
+/// operands, then its results (LowerToKernels.cpp).
+unsigned launchBufferCount(mlir::Operation *op);
+/// Declares `bufs`, the launch's buffer addresses in order: `args.buffers`,
+/// or for a launch of more than LLAMA_MAX_KERNEL_BUFFERS buffers (the
+/// optimizer's ops over every weight) the device table that
+/// `args.buffers[0]` points to (KernelAbi.h).
+void emitBufferTable(llvm::raw_ostream &os, mlir::Operation *op);
+/// Declares `name` as `bufs[index]` (see emitBufferTable), a restrict
+/// pointer to `type`.
+void emitTableBuffer(llvm::raw_ostream &os, llvm::StringRef name,
+                     unsigned index, llvm::StringRef type, bool isConst);
+
 /// Grid dimension `axis` covering `rows` in blocks of `rowsPerBlock`: a
 /// constant when the rows are static, else the runtime's batch*seq rule.
 void setRowGrid(artifact::LaunchGeometry &geometry, unsigned axis,
@@ -90,6 +103,9 @@ void setRowGrid(artifact::LaunchGeometry &geometry, unsigned axis,
 /// A fixed grid of `x * y * z` blocks of `threads` threads.
 artifact::LaunchGeometry fixedGrid(uint32_t x, uint32_t y, uint32_t z,
                                    uint32_t threads);
+
+/// a / b rounded up: blocks or tiles covering `a` items.
+inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /// The largest power of two, at most 16, dividing `bytes`: the widest load
 /// that keeps every element of a `bytes`-long aligned run aligned.

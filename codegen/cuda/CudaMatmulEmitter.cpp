@@ -172,9 +172,6 @@ FailureOr<artifact::LaunchGeometry> matmulGeometry(Operation *op) {
   FailureOr<MatmulPlan> plan = planMatmul(op);
   if (failed(plan))
     return failure();
-  auto ceilDiv = [](int64_t a, int64_t b) {
-    return static_cast<uint32_t>((a + b - 1) / b);
-  };
   bool swiglu = plan->swiglu();
   switch (plan->kind) {
   case GemmKind::Gemv:

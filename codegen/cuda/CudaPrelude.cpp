@@ -44,6 +44,8 @@ typedef struct LlamaGpuArgs {
   /* The position, in device memory, so that a CUDA graph replays. */
   const int *livePosition;
 } LlamaGpuArgs;
+/* A launch of more buffers than that (the optimizer's, over every weight)
+   passes them in a table in device memory: buffers[0] is its address. */
 
 /* The runtime refuses a binary whose ABI differs from its own. */
 extern "C" __device__ const int llama_kernel_abi_version = 2;
@@ -212,7 +214,7 @@ LLAMA_DEVICE void llamaStore(T *p, const float (&in)[N]) {
 
 /* Butterfly reductions over groups of Width consecutive lanes; every lane
    of a group gets the result. */
-template <int Width = 32> LLAMA_DEVICE float llamaWarpSum(float v) {
+template <int Width = 32, typename T> LLAMA_DEVICE T llamaWarpSum(T v) {
 #pragma unroll
   for (int o = Width / 2; o > 0; o /= 2)
     v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -225,17 +227,19 @@ template <int Width = 32> LLAMA_DEVICE float llamaWarpMax(float v) {
   return v;
 }
 
-/* Sum over the block; `scratch` holds one float per warp. Every thread gets
-   the result. Starts and ends with a barrier, so scratch can be reused. */
-template <int Threads>
-LLAMA_DEVICE float llamaBlockSum(float v, float *scratch) {
+/* Sum over the block (float, or double for the optimizer's sums), in a
+   fixed order whatever the timing; `scratch` holds one value per warp.
+   Every thread gets the result. Starts and ends with a barrier, so scratch
+   can be reused. */
+template <int Threads, typename T>
+LLAMA_DEVICE T llamaBlockSum(T v, T *scratch) {
   constexpr int Warps = Threads / 32;
   v = llamaWarpSum(v);
   __syncthreads();
   if (threadIdx.x % 32 == 0)
     scratch[threadIdx.x / 32] = v;
   __syncthreads();
-  float total = 0.0f;
+  T total = 0;
 #pragma unroll
   for (int w = 0; w < Warps; ++w)
     total += scratch[w];
@@ -262,6 +266,49 @@ LLAMA_DEVICE float llamaInvRms(float sumSquares, int n, float eps) {
   float ss = sumSquares / (float)n;
   ss += eps;
   return 1.0f / sqrtf(ss);
+}
+
+/* One 64x64 tile at (m0, n0) of C = A B for the backward GEMMs, in f32 on
+   the SIMT cores, by 256 threads holding 4x4 elements each: thread t owns
+   rows m0 + 4 (t / 16) + i and columns n0 + t % 16 + 16 j of `acc`.
+   A(m, k) is a[m * aRow + k * aRed] (either layout: dy, or dy transposed
+   for a weight gradient), B(k, n) is b[k * ldb + n]. Every element sums
+   k in order, as the CPU target does. */
+template <typename TA, typename TB>
+LLAMA_DEVICE void llamaGemmTile64(const TA *a, long long aRow, long long aRed,
+                                  long long M, const TB *b, long long ldb,
+                                  long long N, long long K, long long m0,
+                                  long long n0, float (&acc)[4][4]) {
+  __shared__ float as[16][64 + 4];
+  __shared__ float bs[16][64];
+  const int tid = threadIdx.x, tm = tid / 16, tn = tid % 16;
+  for (long long k0 = 0; k0 < K; k0 += 16) {
+    for (int i = tid; i < 16 * 64; i += 256) {
+      /* Consecutive threads read consecutive addresses of A's layout. */
+      const int am = aRed == 1 ? i / 16 : i % 64;
+      const int ak = aRed == 1 ? i % 16 : i / 64;
+      const long long m = m0 + am, ka = k0 + ak;
+      as[ak][am] = m < M && ka < K ? llamaToF(a[m * aRow + ka * aRed]) : 0.0f;
+      const long long n = n0 + i % 64, kb = k0 + i / 64;
+      bs[i / 64][i % 64] = n < N && kb < K ? llamaToF(b[kb * ldb + n]) : 0.0f;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < 16; ++k) {
+      float av[4], bv[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        av[i] = as[k][4 * tm + i];
+        bv[i] = bs[k][tn + 16 * i];
+      }
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          acc[i][j] += av[i] * bv[j];
+    }
+    __syncthreads();
+  }
 }
 
 /* silu(gate) * up, in llama2.c's order of operations. */

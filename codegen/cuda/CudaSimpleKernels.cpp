@@ -1,7 +1,8 @@
 //===- CudaSimpleKernels.cpp - Row-wise and elementwise kernels -----------===//
 //
 // embedding, rmsnorm, rope, kv_cache_write, silu, mul, add, cross_entropy
-// and pack_weights: memory-bound loops, one block per row (or per row and
+// and pack_weights, and the backward ops rope_grad, silu_grad and
+// swiglu_grad: memory-bound loops, one block per row (or per row and
 // column chunk), computed in f32 and rounded to the element type once, in
 // llama2.c's order of operations. The fused pipeline only uses embedding
 // and pack_weights (once, at load time); the rest serve unfused programs.
@@ -45,8 +46,6 @@ Value driverOf(Operation *op) {
     return write.getValue();
   return op->getOperand(0);
 }
-
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 void emitRowHeader(raw_ostream &os, const RowShape &shape) {
   os << "  constexpr int F = " << shape.width << ", THREADS = 256;\n"
@@ -133,34 +132,75 @@ LogicalResult emitElementwise(Operation *op, const RowShape &shape,
   return success();
 }
 
-LogicalResult emitRoPE(RoPEOp op, const RowShape &shape, raw_ostream &os) {
-  FailureOr<Elem> in = elemOf(op, op.getInput()),
-                  out = elemOf(op, op.getResult());
-  FailureOr<std::string> seq = dimExpr(op, tensorType(op.getInput()), 1);
+/// rope, and rope_grad: a rotation's gradient is the rotation by the
+/// opposite angles, so the two differ only in the sine's sign.
+LogicalResult emitRotation(Operation *op, Value input, Value position,
+                           int64_t headDim, double theta,
+                           llama::RopeStyle style, bool inverse,
+                           const RowShape &shape, raw_ostream &os) {
+  FailureOr<Elem> in = elemOf(op, input), out = elemOf(op, op->getResult(0));
+  FailureOr<std::string> seq = dimExpr(op, tensorType(input), 1);
   if (failed(in) || failed(out) || failed(seq))
     return failure();
-  int64_t headDim = op.getHeadDim();
-  bool adjacent = op.getStyle() == llama::RopeStyle::Adjacent;
+  bool adjacent = style == llama::RopeStyle::Adjacent;
   emitRowHeader(os, shape);
   emitBuffer(os, "in", 0, cudaType(*in), true);
   emitBuffer(os, "out", 1, cudaType(*out), false);
   os << "  constexpr int D = " << headDim << ";\n"
      << "  const long long seq = " << *seq << ";\n"
-     << "  const int p = " << positionExpr(op.getPosition())
-     << " + (int)(r % seq);\n"
+     << "  const int p = " << positionExpr(position) << " + (int)(r % seq);\n"
      << "  for (int i = threadIdx.x; i < F / 2; i += THREADS) {\n"
      << "    const int head = i / (D / 2), pair = i % (D / 2);\n"
      << "    const long long a = r * F + head * D + "
      << (adjacent ? "2 * pair" : "pair") << ";\n"
      << "    const long long c = a + " << (adjacent ? "1" : "D / 2") << ";\n"
-     << "    const float2 cs = llamaRopeCosSin(p, pair, D, "
-     << floatLiteral(op.getTheta().convertToDouble()) << ");\n"
-     << "    const float v0 = llamaToF(in[a]), v1 = llamaToF(in[c]);\n"
+     << "    float2 cs = llamaRopeCosSin(p, pair, D, " << floatLiteral(theta)
+     << ");\n";
+  if (inverse)
+    os << "    cs.y = -cs.y;\n";
+  os << "    const float v0 = llamaToF(in[a]), v1 = llamaToF(in[c]);\n"
      << "    out[a] = llamaFromF<" << cudaType(*out)
      << ">(v0 * cs.x - v1 * cs.y);\n"
      << "    out[c] = llamaFromF<" << cudaType(*out)
      << ">(v0 * cs.y + v1 * cs.x);\n"
      << "  }\n";
+  return success();
+}
+
+/// silu_grad and swiglu_grad, elementwise as the forward ops. With
+/// s = sigmoid(x): d silu(x)/dx = s (1 + x (1 - s)).
+LogicalResult emitSiLUGrads(Operation *op, const RowShape &shape,
+                            raw_ostream &os) {
+  FailureOr<Elem> elem = elemOf(op, op->getResult(0));
+  if (failed(elem))
+    return failure();
+  const char *t = cudaType(*elem);
+  bool swiglu = isa<SwiGLUGradOp>(op);
+  emitRowHeader(os, shape);
+  emitBuffer(os, "x", 0, t, true);
+  unsigned index = 1;
+  if (swiglu)
+    emitBuffer(os, "up", index++, t, true);
+  emitBuffer(os, "dy", index++, t, true);
+  emitBuffer(os, "out", index++, t, false);
+  if (swiglu)
+    emitBuffer(os, "dup", index++, t, false);
+  os << "  const int c0 = blockIdx.y * " << kColumnChunk << ";\n"
+     << "  const int c1 = c0 + " << kColumnChunk << " < F ? c0 + "
+     << kColumnChunk << " : F;\n"
+     << "  for (long long i = r * F + c0 + threadIdx.x; i < r * F + c1; "
+        "i += THREADS) {\n"
+     << "    const float val = llamaToF(x[i]);\n"
+     << "    const float sig = 1.0f / (1.0f + expf(-val));\n"
+     << "    const float grad = llamaToF(dy[i]);\n"
+     << "    const float slope = sig * (1.0f + val * (1.0f - sig));\n";
+  if (swiglu)
+    os << "    const float u = llamaToF(up[i]);\n"
+       << "    out[i] = llamaFromF<" << t << ">(grad * u * slope);\n"
+       << "    dup[i] = llamaFromF<" << t << ">(grad * val * sig);\n";
+  else
+    os << "    out[i] = llamaFromF<" << t << ">(grad * slope);\n";
+  os << "  }\n";
   return success();
 }
 
@@ -313,7 +353,20 @@ LogicalResult emitSimpleKernel(Operation *op, StringRef symbol,
       llvm::TypeSwitch<Operation *, LogicalResult>(op)
           .Case([&](EmbeddingOp op) { return emitEmbedding(op, *shape, os); })
           .Case([&](RMSNormOp op) { return emitRMSNorm(op, *shape, os); })
-          .Case([&](RoPEOp op) { return emitRoPE(op, *shape, os); })
+          .Case([&](RoPEOp op) {
+            return emitRotation(op, op.getInput(), op.getPosition(),
+                                op.getHeadDim(),
+                                op.getTheta().convertToDouble(), op.getStyle(),
+                                /*inverse=*/false, *shape, os);
+          })
+          .Case([&](RoPEGradOp op) {
+            return emitRotation(op, op.getDy(), op.getPosition(),
+                                op.getHeadDim(),
+                                op.getTheta().convertToDouble(), op.getStyle(),
+                                /*inverse=*/true, *shape, os);
+          })
+          .Case<SiLUGradOp, SwiGLUGradOp>(
+              [&](Operation *op) { return emitSiLUGrads(op, *shape, os); })
           .Case([&](KVCacheWriteOp op) {
             return emitKVCacheWrite(op, *shape, os);
           })
@@ -337,7 +390,8 @@ FailureOr<artifact::LaunchGeometry> simpleGeometry(Operation *op) {
     return failure();
   // One block per row; the elementwise and packing kernels also split the
   // row into chunks along y.
-  bool chunked = isa<SiLUOp, MulOp, AddOp, PackWeightsOp>(op);
+  bool chunked =
+      isa<SiLUOp, MulOp, AddOp, PackWeightsOp, SiLUGradOp, SwiGLUGradOp>(op);
   artifact::LaunchGeometry g =
       fixedGrid(1, chunked ? ceilDiv(shape->width, kColumnChunk) : 1, 1, 256);
   setRowGrid(g, 0, shape->rows, 1);

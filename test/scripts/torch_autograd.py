@@ -5,7 +5,9 @@ For each config (grouped-query and multi-head attention), it makes seeded
 random f32 weights, writes them as a Meta-named .safetensors, compiles
 `--entry=forward_loss --autodiff` for the CPU, and runs `llama-run grads` on
 random tokens, targets and loss weights (a few of them 0, so that masking is
-covered). The reference is torch_llama.py under autograd in float64 from the
+covered). With `--target cuda` it compiles the CUDA target instead and runs
+its kernels either on a GPU or, given `--cuda-emu` and `--fake-libcuda`, in
+the kernel emulator (llama-cuda-emu) through the fake driver. The reference is torch_llama.py under autograd in float64 from the
 same f32 weights, so its own rounding is negligible and the difference is the
 kernels' f32 error.
 
@@ -37,18 +39,28 @@ CONFIGS = {
                               ffn_dim=172, vocab_size=512),
     "mha": torch_llama.Config(dim=64, n_layers=2, n_heads=4, n_kv_heads=4,
                               ffn_dim=172, vocab_size=512),
+    # Llama's head size, 128, in groups of 2: the CUDA kernels' lanes then
+    # hold several elements of a head each.
+    "h128": torch_llama.Config(dim=256, n_layers=1, n_heads=2, n_kv_heads=1,
+                               ffn_dim=256, vocab_size=512),
 }
 
 
-def compile_artifact(llamac, config, path):
+def compile_artifact(args, config, path):
     c = config
+    target = ["--target=cpu"]
+    if args.target == "cuda":
+        target = ["--target=cuda", "--cuda-arch=sm_80"]
     subprocess.run(
-        [llamac, "--model", "tiny", "--dim", str(c.dim),
+        [args.llamac, "--model", "tiny", "--dim", str(c.dim),
          "--n-layers", str(c.n_layers), "--n-heads", str(c.n_heads),
          "--n-kv-heads", str(c.n_kv_heads), "--ffn-dim", str(c.ffn_dim),
          "--vocab-size", str(c.vocab_size), "--entry=forward_loss",
          "--autodiff", "--batch", str(BATCH), "--seq-len", str(SEQ),
-         "--target=cpu", "-o", path], check=True, stdout=subprocess.DEVNULL)
+         *target, "-o", path], check=True, stdout=subprocess.DEVNULL)
+    if args.cuda_emu:
+        subprocess.run([args.cuda_emu, path, "-o", path], check=True,
+                       stdout=subprocess.DEVNULL)
 
 
 def comma(values):
@@ -79,14 +91,18 @@ def check(name, config, seed, args):
 
     base = os.path.join(args.workdir, name)
     torch_llama.write_safetensors(base + ".weights.safetensors", weights)
-    compile_artifact(args.llamac, config, base + ".art")
+    compile_artifact(args, config, base + ".art")
+    env = dict(os.environ)
+    if args.fake_libcuda:
+        env["LLAMAC_LIBCUDA"] = args.fake_libcuda
     subprocess.run(
-        [args.llama_run, "grads", "--artifact", base + ".art",
+        [args.llama_run, "grads", "--device", args.target,
+         "--artifact", base + ".art",
          "--weights", base + ".weights.safetensors",
          "--tokens", comma(tokens), "--targets", comma(targets),
          "--loss-weights", comma(loss_weights),
          "-o", base + ".grads.safetensors"], check=True,
-        stdout=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, env=env)
     got = torch_llama.read_safetensors(base + ".grads.safetensors")
     want = reference(weights, config, tokens, targets, loss_weights)
 
@@ -126,7 +142,18 @@ def main():
     parser.add_argument("--rtol", type=float, default=1e-5,
                         help="bound on max|diff| / max|ref| of each tensor")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--target", choices=["cpu", "cuda"], default="cpu",
+                        help="the kernels to check (default cpu)")
+    parser.add_argument("--cuda-emu",
+                        help="llama-cuda-emu: run the cuda kernels on the "
+                        "CPU (needs --fake-libcuda)")
+    parser.add_argument("--fake-libcuda",
+                        help="the fake driver the emulated kernels run on")
     args = parser.parse_args()
+    if bool(args.cuda_emu) != bool(args.fake_libcuda):
+        parser.error("--cuda-emu and --fake-libcuda go together")
+    if args.cuda_emu and args.target != "cuda":
+        parser.error("--cuda-emu needs --target cuda")
     os.makedirs(args.workdir, exist_ok=True)
     torch.set_num_threads(1)
 
@@ -139,7 +166,8 @@ def main():
     for failure in failures:
         print("error:", failure)
     verdict = "FAIL" if failures else "PASS"
-    print(f"torch-autograd: {verdict} ({len(CONFIGS)} configs, {rows} tensors, "
+    print(f"torch-autograd: {verdict} ({args.target} kernels, "
+          f"{len(CONFIGS)} configs, {rows} tensors, "
           f"worst rel {worst:.1e}, rtol {args.rtol:.0e})")
     return 1 if failures else 0
 

@@ -27,8 +27,9 @@ runtime::Status infoCommand(const std::vector<std::string> &args);
 runtime::Status gradsCommand(const std::vector<std::string> &args);
 runtime::Status trainCommand(const std::vector<std::string> &args);
 
-/// The flags that say which model to run, shared by generate, bench and
-/// logits.
+/// The flags that say which model to run, shared by generate, bench, logits
+/// and grads (train has its own, since --resume takes the weights from its
+/// checkpoint).
 struct ModelFlags {
   std::string artifact;
   std::string weights;

@@ -6,6 +6,8 @@
 // AdamW state, atomically). --resume continues from the checkpoint at --save:
 // batches depend only on the seed and the step, and the step itself is
 // deterministic, so the losses are those an uninterrupted run prints.
+// It runs on the executor --device picks, as generate does: the weights and
+// optimizer state stay on the device, and only checkpoints copy them out.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,6 +15,7 @@
 
 #include "runtime/ArtifactIO.h"
 #include "runtime/AtomicFile.h"
+#include "runtime/CpuExecutor.h"
 #include "runtime/Safetensors.h"
 #include "runtime/Trainer.h"
 #include "runtime/WeightSource.h"
@@ -31,8 +34,9 @@ namespace {
 
 struct TrainFlags {
   std::string artifact, weights, data, tokenizer, save, lossLog;
-  std::string lossOn = "all-turns";
+  std::string lossOn = "all-turns", device = "auto";
   bool randomWeights = false, resume = false, profile = false;
+  bool noCudaGraphs = false;
   int64_t weightsSeed = 1, seed = 1, threads = 0;
   int64_t batch = 0, seq = 0, steps = 0, warmup = -1;
   int64_t saveEvery = 0, logEvery = 10, evalBatches = 8, stopAfter = 0;
@@ -144,8 +148,8 @@ Status llamac::run::trainCommand(const std::vector<std::string> &args) {
       "file: documents separated by blank lines, each encoded with BOS. Each "
       "step takes --batch random windows of --seq + 1 tokens. A .jsonl file "
       "holds dialogues for supervised fine-tuning instead: one row per "
-      "dialogue, the loss on the assistant's tokens only. Runs on the cpu "
-      "target.");
+      "dialogue, the loss on the assistant's tokens only. Runs on the cpu, "
+      "or on a GPU for an artifact compiled with --target=cuda (--device).");
   flags.addString("artifact", &f.artifact, "FILE",
                   "artifact compiled with --entry=train_step (required)");
   flags.addString("weights", &f.weights, "FILE",
@@ -194,11 +198,20 @@ Status llamac::run::trainCommand(const std::vector<std::string> &args) {
   flags.addBool("profile", &f.profile,
                 "time every kernel and print a breakdown at the end");
   flags.addInt("threads", &f.threads,
-               "threads each kernel may use; 0 means one per CPU core");
+               "threads each cpu kernel may use; 0 means one per CPU core");
+  flags.addString("device", &f.device, "DEVICE",
+                  "cpu, cuda, or auto: cuda when the artifact has only cuda "
+                  "binaries (or both and a GPU is usable), else cpu");
+  flags.addBool("no-cuda-graphs", &f.noCudaGraphs,
+                "on cuda, launch every kernel of every step instead of "
+                "replaying the step from a captured CUDA graph");
   LLAMAC_RETURN_IF_ERROR(flags.parse(args));
   if (handleHelp(flags))
     return {};
   LLAMAC_RETURN_IF_ERROR(checkFlags(f));
+  StatusOr<Device> device = parseDevice(f.device);
+  if (!device.ok())
+    return device.status();
 
   StatusOr<artifact::ArtifactSpec> spec = readArtifact(f.artifact);
   if (!spec.ok())
@@ -223,18 +236,20 @@ Status llamac::run::trainCommand(const std::vector<std::string> &args) {
       return opened.status();
     weights = std::move(opened).value();
   }
-  SessionOptions options;
+  ExecutorOptions options;
   options.origin = f.artifact;
+  options.device = *device;
   options.profile = f.profile;
   options.numThreads =
       f.threads > 0 ? int(f.threads)
                     : int(std::max(1u, std::thread::hardware_concurrency()));
-  StatusOr<std::unique_ptr<Session>> session =
-      Session::create(std::move(spec).value(), *weights, options);
-  if (!session.ok())
-    return session.status();
+  options.cudaGraphs = !f.noCudaGraphs;
+  StatusOr<std::unique_ptr<Executor>> executor =
+      createExecutor(std::move(spec).value(), *weights, options);
+  if (!executor.ok())
+    return executor.status();
   StatusOr<std::unique_ptr<Trainer>> created =
-      Trainer::create(std::move(session).value(), f.artifact);
+      Trainer::create(std::move(executor).value(), f.artifact);
   if (!created.ok())
     return created.status();
   Trainer &trainer = **created;
@@ -310,16 +325,19 @@ Status llamac::run::trainCommand(const std::vector<std::string> &args) {
     first = done + 1;
   }
 
-  std::printf("train %s: %zu %s, %zu tokens; batch %lld x seq %lld, "
-              "steps %lld, lr %g, warmup %lld, %d threads%s\n",
-              f.data.c_str(), data->documents,
-              dialogues ? "dialogues" : "documents", data->tokens.size(),
-              (long long)f.batch, (long long)f.seq, (long long)f.steps, f.lr,
-              (long long)warmup, trainer.session().threads(),
-              f.resume ? (", resuming after step " +
-                          std::to_string(first - 1))
-                             .c_str()
-                       : "");
+  // The cpu keeps its "N threads"; another backend names itself.
+  auto *cpu = dynamic_cast<CpuExecutor *>(&trainer.executor());
+  std::string backend =
+      cpu ? std::to_string(cpu->cpuSession().threads()) + " threads"
+          : trainer.executor().describe();
+  std::printf(
+      "train %s: %zu %s, %zu tokens; batch %lld x seq %lld, "
+      "steps %lld, lr %g, warmup %lld, %s%s\n",
+      f.data.c_str(), data->documents, dialogues ? "dialogues" : "documents",
+      data->tokens.size(), (long long)f.batch, (long long)f.seq,
+      (long long)f.steps, f.lr, (long long)warmup, backend.c_str(),
+      f.resume ? (", resuming after step " + std::to_string(first - 1)).c_str()
+               : "");
   std::fflush(stdout);
 
   int64_t evalBatches =
@@ -393,8 +411,8 @@ Status llamac::run::trainCommand(const std::vector<std::string> &args) {
                 (long long)last, (long long)f.steps);
   }
   if (f.profile)
-    printBreakdown("training (every entry)", trainer.session().spec(),
-                   trainer.session().profile());
+    printBreakdown("training (every entry)", trainer.executor().spec(),
+                   trainer.executor().profile());
   if (!f.lossLog.empty())
     LLAMAC_RETURN_IF_ERROR(writeFileAtomically(
         f.lossLog, [&](FileSink &sink) -> Status {

@@ -266,6 +266,11 @@ mlir::LogicalResult fuse(mlir::MLIRContext &context, mlir::ModuleOp module) {
                                });
   FusionPipelineOptions options;
   options.training = training;
+  // The fused norm backward sums the gain gradient over every row after a
+  // matmul over every row: two grid-wide dependencies that one CUDA launch
+  // cannot order, so the CUDA target keeps the norm and matmul backwards
+  // apart (three kernel kinds, each a single grid).
+  options.fuseNormGrads = target != TargetFlag::Cuda;
   buildFusionPipeline(pm, options);
   if (printAfterAll || !printAfter.empty()) {
     context.disableMultithreading();

@@ -38,13 +38,17 @@ const ModelCase cases[] = {
 };
 
 /// Other kernel variants (f16, the training entry with its separate gains
-/// and cross-entropy) share the code paths above but for their types and
-/// operands: one architecture (and its PTX) is enough.
+/// and cross-entropy, the backward and optimizer kernels of train_step)
+/// share the code paths above but for their types and operands: one
+/// architecture (and its PTX) is enough.
 const ModelCase variants[] = {
     {"tiny", DType::F16, true},
     {"tiny", DType::F32, true, /*training=*/true},
     {"tiny", DType::BF16, true, /*training=*/true},
     {"tiny", DType::F32, false, /*training=*/true},
+    {"tiny", DType::F32, true, /*training=*/true, /*backward=*/true},
+    {"tiny", DType::BF16, true, /*training=*/true, /*backward=*/true},
+    {"llama2-7b", DType::F32, true, /*training=*/true, /*backward=*/true},
 };
 
 /// compute_80's PTX comes from the sm_80 compilation (NvrtcCompiler takes

@@ -25,7 +25,7 @@ std::string caseName(const ModelCase &c) {
   name += std::string("_") + toString(c.dtype);
   name += c.fused ? "_fused" : "_unfused";
   if (c.training)
-    name += "_training";
+    name += c.backward ? "_backward" : "_training";
   return name;
 }
 
@@ -51,10 +51,22 @@ OwningOpRef<ModuleOp> buildCase(MLIRContext &context, const ModelCase &c,
                                : std::vector<EntryKind>{EntryKind::Prefill,
                                                         EntryKind::Decode};
   OwningOpRef<ModuleOp> module = buildModel(context, *config, options);
+  if (c.backward) {
+    PassManager pm(&context);
+    pm.addPass(createAutodiffPass());
+    // Training keeps f32 master weights; other dtypes have gradients only.
+    if (c.dtype == DType::F32)
+      pm.addPass(createBuildTrainStepPass());
+    if (failed(pm.run(*module))) {
+      error = "building the training step failed";
+      return nullptr;
+    }
+  }
   if (c.fused) {
     PassManager pm(&context);
     FusionPipelineOptions fusion;
     fusion.training = c.training;
+    fusion.fuseNormGrads = false; // as llamac --target=cuda
     buildFusionPipeline(pm, fusion);
     if (failed(pm.run(*module))) {
       error = "the fusion pipeline failed";

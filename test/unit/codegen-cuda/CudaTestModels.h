@@ -24,6 +24,10 @@ struct ModelCase {
   bool fused;
   /// The training entry (forward_loss) instead of prefill and decode.
   bool training = false;
+  /// With `training`: the backward ops too (loss_and_grads), and for f32
+  /// models train_step with the optimizer's, fused as llamac fuses them for
+  /// the CUDA target.
+  bool backward = false;
 };
 
 /// A name for test parameters: "llama2_7b_bf16_fused".

@@ -482,14 +482,14 @@ TEST(ArtifactIOTest, CudaGridTooLargeAtTheLongestCall) {
             "65535");
 }
 
-TEST(ArtifactIOTest, CudaLaunchWithMoreThan12Buffers) {
+TEST(ArtifactIOTest, CudaLaunchWithMoreBuffersThanItsTableTakes) {
   ArtifactSpec spec = tableOnlyCudaArtifact();
-  std::vector<uint32_t> many(12, test::kDecodeX);
+  std::vector<uint32_t> many(LLAMA_MAX_TABLE_BUFFERS, test::kDecodeX);
   many.push_back(test::kDecodeY);
   spec.entries[test::kDecodeEntry].launches[1].buffers = many;
   EXPECT_EQ(verifyError(spec),
-            "m.art: entries[2] 'decode': launches[1]: buffers: 13 buffers, but "
-            "a cuda kernel takes at most 12 (LlamaGpuArgs)");
+            "m.art: entries[2] 'decode': launches[1]: buffers: 65537 buffers, "
+            "but a cuda launch takes at most 65536 (LLAMA_MAX_TABLE_BUFFERS)");
 }
 
 TEST(ArtifactIOTest, CudaLaunchWith12BuffersIsFine) {
@@ -497,6 +497,15 @@ TEST(ArtifactIOTest, CudaLaunchWith12BuffersIsFine) {
   std::vector<uint32_t> twelve(11, test::kDecodeX);
   twelve.push_back(test::kDecodeY);
   spec.entries[test::kDecodeEntry].launches[1].buffers = twelve;
+  Status status = verifyArtifact(spec, "m.art");
+  EXPECT_TRUE(status.ok()) << status.message();
+}
+
+TEST(ArtifactIOTest, CudaLaunchThroughABufferTableIsFine) {
+  ArtifactSpec spec = tableOnlyCudaArtifact();
+  std::vector<uint32_t> many(LLAMA_MAX_TABLE_BUFFERS - 1, test::kDecodeX);
+  many.push_back(test::kDecodeY);
+  spec.entries[test::kDecodeEntry].launches[1].buffers = many;
   Status status = verifyArtifact(spec, "m.art");
   EXPECT_TRUE(status.ok()) << status.message();
 }

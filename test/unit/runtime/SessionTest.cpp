@@ -7,6 +7,7 @@
 
 #include "runtime/Session.h"
 #include "runtime/CpuKernels.h"
+#include "runtime/Executor.h"
 
 #include "TestArtifacts.h"
 #include "TestAssets.h"
@@ -167,6 +168,35 @@ TEST(SessionTest, TwoSessionsWithDifferentKernelsStayApart) {
   ASSERT_TRUE(decodeToken(*third, 0, 0).ok());
   EXPECT_EQ(row(third->lastTokenLogits(third->entryIndex("decode"))),
             (std::vector<float>{2, 4.5f, 6, 9}));
+}
+
+TEST(SessionTest, CpuExecutorCopiesWeightsOutAndIn) {
+  MemoryWeights weights = toyWeights();
+  ExecutorOptions options;
+  options.origin = "m.art";
+  options.device = Device::Cpu;
+  StatusOr<std::unique_ptr<Executor>> created =
+      createExecutor(toyArtifact(), weights, options);
+  ASSERT_TRUE(created.ok()) << created.message();
+  Executor &executor = **created;
+  std::vector<float> norm(4);
+  ASSERT_TRUE(executor.copyPersistentOut(kNorm, norm.data(), 16).ok());
+  EXPECT_EQ(norm, (std::vector<float>{1, 2, 3, 4}));
+  // Embedding row 0 becomes (9, 9, 9, 9); decode adds the packed 2 * norm.
+  std::vector<float> table(32, 9);
+  Status status = executor.copyPersistentIn(kEmbedding, table.data(), 128);
+  ASSERT_TRUE(status.ok()) << status.message();
+  int32_t token = 0;
+  int decode = executor.entryIndex("decode");
+  ASSERT_TRUE(executor.run(decode, {{&token, 4}}, 0, 1).ok());
+  EXPECT_EQ(row(*executor.lastTokenLogits(decode)),
+            (std::vector<float>{11, 13, 15, 17}));
+  EXPECT_EQ(executor.copyPersistentOut(kCache, table.data(), 256).message(),
+            "m.art: buffers[4] 'k_cache.0': cache, not a weight or state "
+            "buffer; only those are copied to or from the host");
+  EXPECT_EQ(executor.copyPersistentIn(kNorm, norm.data(), 12).message(),
+            "m.art: buffers[2] 'norm.weight': 12 bytes given, but the buffer "
+            "has 16 (f32 [4])");
 }
 
 TEST(SessionTest, PositionBeyondTheCache) {

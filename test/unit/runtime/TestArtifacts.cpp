@@ -63,6 +63,23 @@ void k_accumulate(void *const *b, const LlamaKernelContext *ctx) {
     }
   }
 }
+// 13 inputs -> out, through the launch's table of buffer addresses, as a
+// cuda launch of more than LLAMA_MAX_KERNEL_BUFFERS buffers passes them
+// (KernelAbi.h): out[i] is element 1 of input i, and out[13] is 1 when
+// b[0] is set and b[1..11] are null.
+void k_table(void *const *b, const LlamaKernelContext *ctx) {
+  (void)ctx;
+  void *const *table = (void *const *)b[0];
+  float *out = (float *)table[13];
+  for (int i = 0; i < 13; ++i)
+    out[i] = ((const float *)table[i])[1];
+  int nulls = b[0] != 0;
+  for (int i = 1; i < LLAMA_MAX_KERNEL_BUFFERS; ++i)
+    nulls = nulls && b[i] == 0;
+  out[13] = (float)nulls;
+  out[14] = 0;
+  out[15] = 0;
+}
 // src -> dst: 64 raw bytes, to look at what a buffer holds
 void k_copy64(void *const *b, const LlamaKernelContext *ctx) {
   (void)ctx;
@@ -213,6 +230,29 @@ ArtifactSpec llamac::test::cudaToyArtifact(std::vector<BinarySpec> binaries) {
 
 ArtifactSpec llamac::test::cudaToyArtifact() {
   return cudaToyArtifact({toyCudaBinary("sm_80", "cubin")});
+}
+
+ArtifactSpec llamac::test::tableCudaToyArtifact() {
+  ArtifactSpec spec = cudaToyArtifact();
+  spec.buffers.push_back(
+      {"adamw.m.norm.weight", BufferKind::State, ElementType::F32, {4}, 0});
+  spec.buffers.push_back(
+      {"table.out", BufferKind::Activation, ElementType::F32, {1, 1, 16}, 0});
+  spec.kernels.push_back({"k_table", "table", ""});
+  EntrySpec table;
+  table.name = "table";
+  table.seq = 1;
+  table.maxSeq = 1;
+  table.arenaBytes = 64;
+  LaunchSpec launch{uint32_t(spec.kernels.size() - 1), {}};
+  const uint32_t inputs[] = {kNorm, kEmbedding, kPacked, kNormMoment};
+  for (int i = 0; i < 13; ++i)
+    launch.buffers.push_back(inputs[i % 4]);
+  launch.buffers.push_back(kTableOut);
+  table.launches = {launch};
+  table.outputs = {kTableOut};
+  spec.entries.push_back(table);
+  return spec;
 }
 
 ArtifactSpec llamac::test::dumpArtifact(const std::string &weight,

@@ -58,6 +58,14 @@ artifact::BinarySpec toyCudaBinary(const std::string &arch,
                                    const std::string &format,
                                    int abiVersion = LLAMA_KERNEL_ABI_VERSION);
 
+/// cudaToyArtifact with an optimizer-state buffer "adamw.m.norm.weight" (f32
+/// [4], zeroed at load) and an entry "table" whose one launch names 14
+/// buffers, so that they reach the kernel through a device table
+/// (KernelAbi.h): output floats 0..12 are element 1 of norm, tok_embeddings,
+/// norm.packed and the state in turn (2, 0.5, 4, state[1], 2, ...), float
+/// 13 is 1 when the other args.buffers entries are null, and 14, 15 are 0.
+artifact::ArtifactSpec tableCudaToyArtifact();
+
 /// An artifact whose one entry, "dump", copies the 64 bytes of weight
 /// `weight` (of at most 64 bytes) to its output, to show what was bound. Its
 /// config has a single head, so a [4, 4] wq is one head of dim 4.
@@ -79,6 +87,8 @@ enum ToyBuffer : uint32_t {
   kDecodeY,
   kDecodeLogits,
 };
+/// The buffers tableCudaToyArtifact adds.
+enum TableToyBuffer : uint32_t { kNormMoment = kDecodeLogits + 1, kTableOut };
 /// Entry indices of toyArtifact.
 enum ToyEntry : size_t { kLoadEntry, kPrefillEntry, kDecodeEntry };
 

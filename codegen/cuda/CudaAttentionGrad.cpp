@@ -1,0 +1,243 @@
+//===- CudaAttentionGrad.cpp - The backward of causal GQA attention -------===//
+//
+// attention_grad recomputes the probabilities instead of storing them. One
+// block serves one (batch row, KV head): it owns the dK and dV of that head,
+// summed over its group of query heads, and the dQ of the group, so no
+// element is summed by two blocks and every step gives the same bits.
+// Each warp takes whole queries or keys, its lanes splitting the head
+// dimension, in three sweeps separated by barriers:
+//   1. per query: the softmax's max and sum and pdp = sum_j p_j dp_j, with
+//      dp_j = dout · v_j, online over the visible keys;
+//   2. per key j: dK_j = sum ds q and dV_j = sum p dout over the queries
+//      that see it, with ds = p (dp - pdp) * scale;
+//   3. per query: dQ = sum_j ds_j k_j.
+// Sweep 1's three floats per (query, head) wait for sweeps 2 and 3 in the
+// first 12 bytes of that query head's own dQ slice, which sweep 3 then
+// overwrites: no scratch sized by the dynamic sequence length.
+//
+// The parallelism is batch * KV heads blocks, the CPU target's; splitting
+// the keys across blocks (flash attention 2's backward) is the next step.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/cuda/CudaEmitter.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace llamac::llama;
+
+namespace llamac::codegen::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+struct AttentionGradShape {
+  int64_t batch = 0, heads = 0, kvHeads = 0, headDim = 0;
+};
+
+FailureOr<AttentionGradShape> shapeOf(AttentionGradOp op) {
+  RankedTensorType qType = tensorType(op.getQuery());
+  FailureOr<int64_t> batch = staticDim(op, qType, 0);
+  FailureOr<int64_t> qFeatures = staticDim(op, qType, 2);
+  if (failed(batch) || failed(qFeatures))
+    return failure();
+  AttentionGradShape shape;
+  shape.batch = *batch;
+  shape.heads = op.getNumHeads();
+  shape.kvHeads = op.getNumKvHeads();
+  shape.headDim = *qFeatures / shape.heads;
+  return shape;
+}
+
+} // namespace
+
+LogicalResult emitAttentionGradKernel(AttentionGradOp op, StringRef symbol,
+                                      raw_ostream &os) {
+  FailureOr<AttentionGradShape> shape = shapeOf(op);
+  FailureOr<Elem> elem = elemOf(op, op.getQuery());
+  FailureOr<std::string> seq = dimExpr(op, tensorType(op.getQuery()), 1);
+  FailureOr<std::string> keys = dimExpr(op, tensorType(op.getKey()), 1);
+  if (failed(shape) || failed(elem) || failed(seq) || failed(keys))
+    return failure();
+  int64_t sliceBytes = shape->headDim * elemBytes(*elem);
+  if (sliceBytes < 12 || sliceBytes % 4 != 0)
+    return op->emitOpError()
+           << "head size " << shape->headDim
+           << " is too small for the CUDA kernel, which keeps three f32 "
+              "softmax statistics in each query head's gradient slice";
+  double scale = op.getScale() ? op.getScale()->convertToDouble()
+                               : 1.0 / std::sqrt(double(shape->headDim));
+  emitSignature(os, op, symbol, kThreads);
+  os << "  constexpr int D = " << shape->headDim << ", H = " << shape->heads
+     << ", KVH = " << shape->kvHeads << ", G = H / KVH;\n"
+     << "  constexpr long long QF = H * D, KF = KVH * D;\n"
+     << "  constexpr int EPL = (D + 31) / 32, WARPS = " << kThreads / 32
+     << ";\n"
+     << "  constexpr float scale = " << floatLiteral(scale) << ";\n"
+     << "  const long long S = " << *seq << ", L = " << *keys << ";\n"
+     << "  const long long position = " << positionExpr(op.getPosition())
+     << ";\n"
+     << "  using T = " << cudaType(*elem) << ";\n";
+  emitBuffer(os, "q", 0, "T", true);
+  emitBuffer(os, "k", 1, "T", true);
+  emitBuffer(os, "v", 2, "T", true);
+  emitBuffer(os, "dout", 3, "T", true);
+  emitBuffer(os, "dq", 4, "T", false);
+  emitBuffer(os, "dk", 5, "T", false);
+  emitBuffer(os, "dv", 6, "T", false);
+  os << R"BODY(  const long long b = blockIdx.x / KVH;
+  const int g = blockIdx.x % KVH;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  // Lane `lane` holds dimensions lane + 32 e of a row; the others read 0.
+  auto load = [&](const T *row, float (&out)[EPL]) {
+#pragma unroll
+    for (int e = 0; e < EPL; ++e) {
+      const int d = lane + 32 * e;
+      out[e] = d < D ? llamaToF(row[d]) : 0.0f;
+    }
+  };
+  auto dot = [&](const float (&a)[EPL], const float (&c)[EPL]) {
+    float sum = 0.0f;
+#pragma unroll
+    for (int e = 0; e < EPL; ++e)
+      sum += a[e] * c[e];
+    return sum;
+  };
+  auto queryRow = [&](const T *base, int h, long long s) {
+    return base + (b * S + s) * QF + h * D;
+  };
+  auto keyRow = [&](const T *base, long long j) {
+    return base + (b * L + j) * KF + g * D;
+  };
+  // (max, sum, pdp) of query s of head h, in its dQ slice until sweep 3.
+  auto stats = [&](int h, long long s) {
+    return (float *)(dq + (b * S + s) * QF + h * D);
+  };
+  auto lastKey = [&](long long s) {
+    const long long last = position + s;
+    return last < L - 1 ? last : L - 1;
+  };
+  float qv[EPL], ov[EPL], kv[EPL], vv[EPL];
+  // Item `item` of the group's queries: its head, position, q and dout.
+  auto loadQuery = [&](long long item, int &h, long long &s) {
+    h = g * G + (int)(item / S);
+    s = item % S;
+    load(queryRow(q, h, s), qv);
+    load(queryRow(dout, h, s), ov);
+  };
+  auto loadKey = [&](long long j) {
+    load(keyRow(k, j), kv);
+    load(keyRow(v, j), vv);
+  };
+  // q k * scale and dp = dout v of the loaded rows, in every lane.
+  auto scoreAndDp = [&](float &score, float &dp) {
+    score = llamaWarpSum(dot(qv, kv)) * scale;
+    dp = llamaWarpSum(dot(ov, vv));
+  };
+
+  // Sweep 1: the softmax statistics of every query of the group.
+  for (long long item = warp; item < G * S; item += WARPS) {
+    int h;
+    long long s;
+    loadQuery(item, h, s);
+    float m = -LLAMA_INF, l = 0.0f, t = 0.0f;
+    const long long last = lastKey(s);
+    for (long long j = 0; j <= last; ++j) {
+      loadKey(j);
+      float score, dp;
+      scoreAndDp(score, dp);
+      if (score > m) {
+        const float c = expf(m - score);
+        l *= c;
+        t *= c;
+        m = score;
+      }
+      const float e = expf(score - m);
+      l += e;
+      t += e * dp;
+    }
+    if (lane == 0) {
+      float *st = stats(h, s);
+      st[0] = m;
+      st[1] = l;
+      st[2] = t / l;
+    }
+  }
+  __syncthreads();
+
+  // Sweep 2: dK and dV of each key, over the queries that see it, head by
+  // head and in query order (the CPU target's order).
+  for (long long j = warp; j < L; j += WARPS) {
+    loadKey(j);
+    float dkAcc[EPL] = {}, dvAcc[EPL] = {};
+    const long long first = j - position > 0 ? j - position : 0;
+    for (int hh = 0; hh < G; ++hh) {
+      const int h = g * G + hh;
+      for (long long s = first; s < S; ++s) {
+        load(queryRow(q, h, s), qv);
+        load(queryRow(dout, h, s), ov);
+        const float *st = stats(h, s);
+        float score, dp;
+        scoreAndDp(score, dp);
+        const float p = expf(score - st[0]) / st[1];
+        const float ds = p * (dp - st[2]) * scale;
+#pragma unroll
+        for (int e = 0; e < EPL; ++e) {
+          dkAcc[e] += ds * qv[e];
+          dvAcc[e] += p * ov[e];
+        }
+      }
+    }
+#pragma unroll
+    for (int e = 0; e < EPL; ++e) {
+      const int d = lane + 32 * e;
+      if (d < D) {
+        dk[(b * L + j) * KF + g * D + d] = llamaFromF<T>(dkAcc[e]);
+        dv[(b * L + j) * KF + g * D + d] = llamaFromF<T>(dvAcc[e]);
+      }
+    }
+  }
+  __syncthreads();
+
+  // Sweep 3: dQ. Every lane reads the statistics before its first warp
+  // sum, so before any lane of the warp overwrites them.
+  for (long long item = warp; item < G * S; item += WARPS) {
+    int h;
+    long long s;
+    loadQuery(item, h, s);
+    const float *st = stats(h, s);
+    const float m = st[0], l = st[1], pdp = st[2];
+    float dqAcc[EPL] = {};
+    const long long last = lastKey(s);
+    for (long long j = 0; j <= last; ++j) {
+      loadKey(j);
+      float score, dp;
+      scoreAndDp(score, dp);
+      const float p = expf(score - m) / l;
+      const float ds = p * (dp - pdp) * scale;
+#pragma unroll
+      for (int e = 0; e < EPL; ++e)
+        dqAcc[e] += ds * kv[e];
+    }
+    T *out = dq + (b * S + s) * QF + h * D;
+#pragma unroll
+    for (int e = 0; e < EPL; ++e) {
+      const int d = lane + 32 * e;
+      if (d < D)
+        out[d] = llamaFromF<T>(dqAcc[e]);
+    }
+  }
+}
+)BODY";
+  return success();
+}
+
+FailureOr<artifact::LaunchGeometry> attentionGradGeometry(AttentionGradOp op) {
+  FailureOr<AttentionGradShape> shape = shapeOf(op);
+  if (failed(shape))
+    return failure();
+  return fixedGrid(shape->batch * shape->kvHeads, 1, 1, kThreads);
+}
+
+} // namespace llamac::codegen::cuda

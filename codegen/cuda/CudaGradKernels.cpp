@@ -1,0 +1,264 @@
+//===- CudaGradKernels.cpp - Backward kernels that reduce across rows -----===//
+//
+// embedding_grad, rmsnorm_grad and cross_entropy_grad: each sums something
+// over every row of the batch (a token's rows into its table row, the gain
+// gradient over rows, the loss weights), which one launch must do without
+// atomics on the values themselves, so that a step gives the same bits
+// every time:
+//   * embedding_grad gives each thread whole table elements and walks the
+//     rows in order, as the CPU target does;
+//   * rmsnorm_grad runs a fixed grid whose blocks leave per-block column
+//     sums, added in block order by the last block to finish;
+//   * cross_entropy_grad has every block sum the weights itself, in a fixed
+//     order.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/cuda/CudaEmitter.h"
+
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace llamac::llama;
+
+namespace llamac::codegen::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+/// Table rows per block of embedding_grad: its accumulators, one column
+/// per thread, are 32 KiB of shared memory.
+constexpr int64_t kVocabChunk = 32;
+/// Blocks of rmsnorm_grad, each leaving one row of gain partials.
+constexpr int64_t kNormBlocks = 64;
+
+LogicalResult emitEmbeddingGrad(EmbeddingGradOp op, raw_ostream &os) {
+  RankedTensorType table = tensorType(op.getResult());
+  FailureOr<Elem> elem = elemOf(op, op.getResult()),
+                  dyElem = elemOf(op, op.getDy());
+  FailureOr<int64_t> vocab = staticDim(op, table, 0);
+  FailureOr<int64_t> dim = staticDim(op, table, 1);
+  FailureOr<Rows> rows = rowsOf(op, tensorType(op.getDy()));
+  if (failed(elem) || failed(dyElem) || failed(vocab) || failed(dim) ||
+      failed(rows))
+    return failure();
+  os << "  constexpr int V = " << *vocab << ", F = " << *dim
+     << ", VC = " << kVocabChunk << ", THREADS = " << kThreads << ";\n"
+     << "  const long long rows = " << rows->expr << ";\n";
+  emitBuffer(os, "tokens", 0, "int", true);
+  emitBuffer(os, "dy", 1, cudaType(*dyElem), true);
+  emitBuffer(os, "out", 2, cudaType(*elem), false);
+  // Block (x, y) owns table rows [x VC, x VC + VC) and one column per
+  // thread; tokens outside the vocabulary add nothing, as on the CPU.
+  os << "  __shared__ float acc[VC][THREADS];\n"
+     << "  const int v0 = blockIdx.x * VC;\n"
+     << "  const int c = blockIdx.y * THREADS + threadIdx.x;\n"
+     << "  for (int k = 0; k < VC; ++k)\n"
+     << "    acc[k][threadIdx.x] = 0.0f;\n"
+     << "  if (c >= F)\n"
+     << "    return;\n"
+     << "  for (long long r = 0; r < rows; ++r) {\n"
+     << "    const int token = tokens[r];\n"
+     << "    if (token >= v0 && token < v0 + VC && token < V)\n"
+     << "      acc[token - v0][threadIdx.x] += llamaToF(dy[r * F + c]);\n"
+     << "  }\n"
+     << "  for (int k = 0; k < VC && v0 + k < V; ++k)\n"
+     << "    out[(long long)(v0 + k) * F + c] = llamaFromF<" << cudaType(*elem)
+     << ">(acc[k][threadIdx.x]);\n";
+  return success();
+}
+
+LogicalResult emitRMSNormGrad(RMSNormGradOp op, StringRef symbol,
+                              raw_ostream &os) {
+  FailureOr<Elem> elem = elemOf(op, op.getInput()),
+                  gain = elemOf(op, op.getGain());
+  RankedTensorType type = tensorType(op.getInput());
+  FailureOr<int64_t> features = staticDim(op, type, type.getRank() - 1);
+  FailureOr<Rows> rows = rowsOf(op, type);
+  if (failed(elem) || failed(gain) || failed(features) || failed(rows))
+    return failure();
+  const char *t = cudaType(*elem);
+  os << "  constexpr int F = " << *features << ", THREADS = " << kThreads
+     << ", BLOCKS = " << kNormBlocks << ", CPT = (F + THREADS - 1) / THREADS;\n"
+     << "  const long long rows = " << rows->expr << ";\n";
+  emitBuffer(os, "in", 0, t, true);
+  emitBuffer(os, "gain", 1, cudaType(*gain), true);
+  emitBuffer(os, "dy", 2, t, true);
+  emitBuffer(os, "dx", 3, t, false);
+  emitBuffer(os, "dgain", 4, cudaType(*gain), false);
+  // With r = 1/rms(x): dx = r (g dy - x r² mean(g dy x)), and the gain's
+  // gradient is the column sum of dy x r. Each thread keeps its columns'
+  // share of that sum over the block's rows in registers.
+  os << "  float *partials = " << symbol << "_partials;\n"
+     << "  unsigned *arrivals = &" << symbol << "_arrivals;\n"
+     << "  __shared__ float red[THREADS / 32];\n"
+     << "  __shared__ bool isLast;\n"
+     << "  float gacc[CPT];\n"
+     << "#pragma unroll\n"
+     << "  for (int k = 0; k < CPT; ++k)\n"
+     << "    gacc[k] = 0.0f;\n"
+     << "  for (long long r = blockIdx.x; r < rows; r += BLOCKS) {\n"
+     << "    float ss = 0.0f, dot = 0.0f;\n"
+     << "#pragma unroll\n"
+     << "    for (int k = 0; k < CPT; ++k) {\n"
+     << "      const int i = threadIdx.x + k * THREADS;\n"
+     << "      if (i < F) {\n"
+     << "        const float v = llamaToF(in[r * F + i]);\n"
+     << "        ss += v * v;\n"
+     << "        dot += llamaToF(gain[i]) * llamaToF(dy[r * F + i]) * v;\n"
+     << "      }\n"
+     << "    }\n"
+     << "    ss = llamaBlockSum<THREADS>(ss, red);\n"
+     << "    dot = llamaBlockSum<THREADS>(dot, red);\n"
+     << "    const float rinv = 1.0f / sqrtf(ss / (float)F + "
+     << floatLiteral(op.getEpsilon().convertToDouble()) << ");\n"
+     << "    const float scale = rinv * rinv * dot / (float)F;\n"
+     << "#pragma unroll\n"
+     << "    for (int k = 0; k < CPT; ++k) {\n"
+     << "      const int i = threadIdx.x + k * THREADS;\n"
+     << "      if (i < F) {\n"
+     << "        const float v = llamaToF(in[r * F + i]);\n"
+     << "        const float d = llamaToF(dy[r * F + i]);\n"
+     << "        dx[r * F + i] = llamaFromF<" << t
+     << ">(rinv * (llamaToF(gain[i]) * d - v * scale));\n"
+     << "        gacc[k] += d * v * rinv;\n"
+     << "      }\n"
+     << "    }\n"
+     << "  }\n"
+     << "#pragma unroll\n"
+     << "  for (int k = 0; k < CPT; ++k) {\n"
+     << "    const int i = threadIdx.x + k * THREADS;\n"
+     << "    if (i < F)\n"
+     << "      partials[blockIdx.x * F + i] = gacc[k];\n"
+     << "  }\n"
+     // Every thread's partials are visible before its block arrives; the
+     // last block adds them in block order and resets the counter for the
+     // next launch (launches of one kernel run in stream order).
+     << "  __threadfence();\n"
+     << "  __syncthreads();\n"
+     << "  if (threadIdx.x == 0)\n"
+     << "    isLast = atomicAdd(arrivals, 1u) == BLOCKS - 1;\n"
+     << "  __syncthreads();\n"
+     << "  if (!isLast)\n"
+     << "    return;\n"
+     << "  __threadfence();\n"
+     << "  for (int i = threadIdx.x; i < F; i += THREADS) {\n"
+     << "    float sum = 0.0f;\n"
+     << "    for (int b = 0; b < BLOCKS; ++b)\n"
+     << "      sum += partials[b * F + i];\n"
+     << "    dgain[i] = llamaFromF<" << cudaType(*gain) << ">(sum);\n"
+     << "  }\n"
+     << "  if (threadIdx.x == 0)\n"
+     << "    *arrivals = 0;\n";
+  return success();
+}
+
+LogicalResult emitCrossEntropyGrad(CrossEntropyGradOp op, raw_ostream &os) {
+  FailureOr<Elem> logits = elemOf(op, op.getLogits()),
+                  out = elemOf(op, op.getResult());
+  RankedTensorType type = tensorType(op.getLogits());
+  FailureOr<int64_t> vocab = staticDim(op, type, type.getRank() - 1);
+  FailureOr<Rows> rows = rowsOf(op, type);
+  if (failed(logits) || failed(out) || failed(vocab) || failed(rows))
+    return failure();
+  const char *t = cudaType(*out);
+  os << "  constexpr int F = " << *vocab << ", THREADS = " << kThreads << ";\n"
+     << "  const long long rows = " << rows->expr << ";\n"
+     << "  const long long r = blockIdx.x;\n"
+     << "  if (r >= rows)\n"
+     << "    return;\n";
+  emitBuffer(os, "logits", 0, cudaType(*logits), true);
+  emitBuffer(os, "targets", 1, "int", true);
+  emitBuffer(os, "weights", 2, "float", true);
+  emitBuffer(os, "out", 3, t, false);
+  // The forward kernel's weight sum (f64, zeros skipped), so that this is
+  // the gradient of exactly the loss it computes: d loss / d logit_i =
+  // w / sum(w) (softmax_i - [i == target]).
+  os << "  __shared__ float red[THREADS / 32];\n"
+     << "  __shared__ double wred[THREADS / 32];\n"
+     << "  double part = 0.0;\n"
+     << "  for (long long i = threadIdx.x; i < rows; i += THREADS)\n"
+     << "    if (weights[i] != 0.0f)\n"
+     << "      part += weights[i];\n"
+     << "  const double weightSum = llamaBlockSum<THREADS>(part, wred);\n"
+     << "  const float w = weights[r];\n"
+     << "  const int target = targets[r];\n"
+     << "  const auto *x = logits + r * F;\n"
+     << "  auto *dx = out + r * F;\n"
+     << "  if (w == 0.0f || weightSum == 0.0) {\n"
+     << "    for (int i = threadIdx.x; i < F; i += THREADS)\n"
+     << "      dx[i] = llamaFromF<" << t << ">(0.0f);\n"
+     << "    return;\n"
+     << "  }\n"
+     << "  if (target < 0 || target >= F) {\n"
+     << "    for (int i = threadIdx.x; i < F; i += THREADS)\n"
+     << "      dx[i] = llamaFromF<" << t << ">(__int_as_float(0x7fc00000));\n"
+     << "    return;\n"
+     << "  }\n"
+     << "  float mx = -LLAMA_INF;\n"
+     << "  for (int i = threadIdx.x; i < F; i += THREADS)\n"
+     << "    mx = fmaxf(mx, llamaToF(x[i]));\n"
+     << "  mx = llamaBlockMax<THREADS>(mx, red);\n"
+     << "  float sum = 0.0f;\n"
+     << "  for (int i = threadIdx.x; i < F; i += THREADS)\n"
+     << "    sum += expf(llamaToF(x[i]) - mx);\n"
+     << "  sum = llamaBlockSum<THREADS>(sum, red);\n"
+     << "  const float scaled = (float)(w / weightSum), c = scaled / sum;\n"
+     << "  for (int i = threadIdx.x; i < F; i += THREADS)\n"
+     << "    dx[i] = llamaFromF<" << t
+     << ">(c * expf(llamaToF(x[i]) - mx) - (i == target ? scaled : 0.0f));\n";
+  return success();
+}
+
+} // namespace
+
+LogicalResult emitGradKernel(Operation *op, StringRef symbol, raw_ostream &os) {
+  if (auto norm = dyn_cast<RMSNormGradOp>(op)) {
+    FailureOr<int64_t> features =
+        staticDim(op, tensorType(norm.getInput()),
+                  tensorType(norm.getInput()).getRank() - 1);
+    if (failed(features))
+      return failure();
+    os << "\n__device__ float " << symbol << "_partials["
+       << kNormBlocks * *features << "];\n"
+       << "__device__ unsigned " << symbol << "_arrivals;\n";
+  }
+  emitSignature(os, op, symbol, kThreads);
+  LogicalResult result =
+      llvm::TypeSwitch<Operation *, LogicalResult>(op)
+          .Case([&](EmbeddingGradOp op) { return emitEmbeddingGrad(op, os); })
+          .Case(
+              [&](RMSNormGradOp op) { return emitRMSNormGrad(op, symbol, os); })
+          .Case([&](CrossEntropyGradOp op) {
+            return emitCrossEntropyGrad(op, os);
+          })
+          .Default([&](Operation *op) {
+            return op->emitOpError() << "has no CUDA kernel";
+          });
+  os << "}\n";
+  return result;
+}
+
+FailureOr<artifact::LaunchGeometry> gradGeometry(Operation *op) {
+  if (auto embedding = dyn_cast<EmbeddingGradOp>(op)) {
+    RankedTensorType table = tensorType(embedding.getResult());
+    FailureOr<int64_t> vocab = staticDim(op, table, 0);
+    FailureOr<int64_t> dim = staticDim(op, table, 1);
+    if (failed(vocab) || failed(dim))
+      return failure();
+    return fixedGrid(ceilDiv(*vocab, kVocabChunk), ceilDiv(*dim, kThreads), 1,
+                     kThreads);
+  }
+  if (isa<RMSNormGradOp>(op))
+    return fixedGrid(kNormBlocks, 1, 1, kThreads);
+  if (auto loss = dyn_cast<CrossEntropyGradOp>(op)) {
+    FailureOr<Rows> rows = rowsOf(op, tensorType(loss.getLogits()));
+    if (failed(rows))
+      return failure();
+    artifact::LaunchGeometry g = fixedGrid(1, 1, 1, kThreads);
+    setRowGrid(g, 0, *rows, 1);
+    return g;
+  }
+  return op->emitOpError() << "has no CUDA kernel";
+}
+
+} // namespace llamac::codegen::cuda

@@ -1,0 +1,109 @@
+//===- CudaMatmulGrad.cpp - The backward GEMMs of a matmul ----------------===//
+//
+// matmul_grad of y = x Wᵀ computes two independent GEMMs in one launch:
+// dx = dy W ([rows, K], summing over the N outputs) and dW = dyᵀ x ([N, K],
+// summing over the rows). The grid's y blocks cover dW's row tiles first,
+// then dx's, so neither waits for the other and no element is summed by
+// two blocks: the sums are in order and the same every step.
+//
+// The tiles run on the SIMT cores in f32 (llamaGemmTile64 in the prelude).
+// That is correct for every dtype and shape; the tensor-core GEMM of the
+// forward pass does not yet take these transposed operands.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/cuda/CudaEmitter.h"
+
+using namespace mlir;
+using namespace llamac::llama;
+
+namespace llamac::codegen::cuda {
+namespace {
+
+constexpr int64_t kTile = 64;
+
+struct MatmulGradShape {
+  Rows rows;
+  int64_t k = 0, n = 0;
+};
+
+FailureOr<MatmulGradShape> shapeOf(MatmulGradOp op) {
+  FailureOr<Rows> rows = rowsOf(op, tensorType(op.getInput()));
+  FailureOr<int64_t> n = staticDim(op, tensorType(op.getWeight()), 0);
+  FailureOr<int64_t> k = staticDim(op, tensorType(op.getWeight()), 1);
+  if (failed(rows) || failed(n) || failed(k))
+    return failure();
+  return MatmulGradShape{*rows, *k, *n};
+}
+
+} // namespace
+
+LogicalResult emitMatmulGradKernel(MatmulGradOp op, StringRef symbol,
+                                   raw_ostream &os) {
+  FailureOr<MatmulGradShape> shape = shapeOf(op);
+  FailureOr<Elem> elem = elemOf(op, op.getInput()),
+                  welem = elemOf(op, op.getWeight()),
+                  dyElem = elemOf(op, op.getDy());
+  if (failed(shape) || failed(elem) || failed(welem) || failed(dyElem))
+    return failure();
+  const char *t = cudaType(*elem), *tw = cudaType(*welem);
+  emitSignature(os, op, symbol, 256);
+  os << "  constexpr long long K = " << shape->k << ", N = " << shape->n
+     << ", TILE = " << kTile << ";\n"
+     << "  constexpr int WEIGHT_TILES = " << ceilDiv(shape->n, kTile) << ";\n"
+     << "  const long long rows = " << shape->rows.expr << ";\n"
+     << "  using TX = " << t << ";\n"
+     << "  using TW = " << tw << ";\n";
+  emitBuffer(os, "x", 0, t, true);
+  emitBuffer(os, "w", 1, tw, true);
+  emitBuffer(os, "dy", 2, cudaType(*dyElem), true);
+  emitBuffer(os, "dx", 3, t, false);
+  emitBuffer(os, "dw", 4, tw, false);
+  os << R"BODY(  float acc[4][4] = {};
+  const long long n0 = blockIdx.x * TILE;
+  const int tm = threadIdx.x / 16, tn = threadIdx.x % 16;
+  if (blockIdx.y < WEIGHT_TILES) {
+    // dW[m, n] = sum_r dy[r, m] x[r, n]: A is dy transposed.
+    const long long m0 = blockIdx.y * TILE;
+    llamaGemmTile64(dy, 1, N, N, x, K, K, rows, m0, n0, acc);
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 4; ++j) {
+        const long long m = m0 + 4 * tm + i, n = n0 + tn + 16 * j;
+        if (m < N && n < K)
+          dw[m * K + n] = llamaFromF<TW>(acc[i][j]);
+      }
+  } else {
+    // dx[m, n] = sum_j dy[m, j] W[j, n].
+    const long long m0 = (blockIdx.y - WEIGHT_TILES) * TILE;
+    if (m0 >= rows)
+      return;
+    llamaGemmTile64(dy, N, 1, rows, w, K, K, N, m0, n0, acc);
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 4; ++j) {
+        const long long m = m0 + 4 * tm + i, n = n0 + tn + 16 * j;
+        if (m < rows && n < K)
+          dx[m * K + n] = llamaFromF<TX>(acc[i][j]);
+      }
+  }
+}
+)BODY";
+  return success();
+}
+
+FailureOr<artifact::LaunchGeometry> matmulGradGeometry(MatmulGradOp op) {
+  FailureOr<MatmulGradShape> shape = shapeOf(op);
+  if (failed(shape))
+    return failure();
+  // x: K's column tiles; y: N's row tiles of dW, then the rows' tiles of dx.
+  artifact::LaunchGeometry g = fixedGrid(ceilDiv(shape->k, kTile), 1, 1, 256);
+  if (shape->rows.constant) {
+    g.gridBase[1] =
+        ceilDiv(shape->n, kTile) + ceilDiv(*shape->rows.constant, kTile);
+  } else {
+    g.gridBase[1] = ceilDiv(shape->n, kTile);
+    g.rowsPerBlock[1] = kTile;
+  }
+  return g;
+}
+
+} // namespace llamac::codegen::cuda
