@@ -1,5 +1,4 @@
-//===- Trainer.h - Runs an artifact's train_step entry -----------*- C++
-//-*-===//
+//===- Trainer.h - Runs an artifact's train_step entry ----------*- C++ -*-===//
 //
 // Training on any executor (the cpu session, or a GPU's): one train_step
 // call computes the loss, the gradients, their norm, the step's rate and

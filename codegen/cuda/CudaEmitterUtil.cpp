@@ -59,10 +59,10 @@ void emitSignature(raw_ostream &os, Operation *op, StringRef symbol,
 }
 
 void emitBuffer(raw_ostream &os, StringRef name, unsigned index, StringRef type,
-                bool isConst) {
+                bool isConst, StringRef array) {
   StringRef qualifier = isConst ? "const " : "";
   os << "  " << qualifier << type << " *__restrict__ " << name << " = ("
-     << qualifier << type << " *)args.buffers[" << index << "];\n";
+     << qualifier << type << " *)" << array << "[" << index << "];\n";
 }
 
 unsigned launchBufferCount(Operation *op) {
@@ -77,13 +77,6 @@ void emitBufferTable(raw_ostream &os, Operation *op) {
     os << "  void *const *bufs = (void *const *)args.buffers[0];\n";
   else
     os << "  void *const *bufs = args.buffers;\n";
-}
-
-void emitTableBuffer(raw_ostream &os, StringRef name, unsigned index,
-                     StringRef type, bool isConst) {
-  StringRef qualifier = isConst ? "const " : "";
-  os << "  " << qualifier << type << " *__restrict__ " << name << " = ("
-     << qualifier << type << " *)bufs[" << index << "];\n";
 }
 
 void setRowGrid(artifact::LaunchGeometry &geometry, unsigned axis,

@@ -79,9 +79,12 @@ std::string positionExpr(mlir::Value position);
 /// comment naming the op and a launch bound of `threads`.
 void emitSignature(llvm::raw_ostream &os, mlir::Operation *op,
                    llvm::StringRef symbol, int threads);
-/// Declares `name` as buffer `index`, a restrict pointer to `type`.
+/// Declares `name` as buffer `index`, a restrict pointer to `type`, read
+/// from `array`: the launch's `args.buffers`, or `bufs` after
+/// emitBufferTable.
 void emitBuffer(llvm::raw_ostream &os, llvm::StringRef name, unsigned index,
-                llvm::StringRef type, bool isConst);
+                llvm::StringRef type, bool isConst,
+                llvm::StringRef array = "args.buffers");
 
 /// How many buffers the runtime passes to the kernel of `op`: its tensor
 /// operands, then its results (LowerToKernels.cpp).
@@ -91,10 +94,6 @@ unsigned launchBufferCount(mlir::Operation *op);
 /// optimizer's ops over every weight) the device table that
 /// `args.buffers[0]` points to (KernelAbi.h).
 void emitBufferTable(llvm::raw_ostream &os, mlir::Operation *op);
-/// Declares `name` as `bufs[index]` (see emitBufferTable), a restrict
-/// pointer to `type`.
-void emitTableBuffer(llvm::raw_ostream &os, llvm::StringRef name,
-                     unsigned index, llvm::StringRef type, bool isConst);
 
 /// Grid dimension `axis` covering `rows` in blocks of `rowsPerBlock`: a
 /// constant when the rows are static, else the runtime's batch*seq rule.

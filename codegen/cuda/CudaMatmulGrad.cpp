@@ -51,9 +51,7 @@ LogicalResult emitMatmulGradKernel(MatmulGradOp op, StringRef symbol,
   os << "  constexpr long long K = " << shape->k << ", N = " << shape->n
      << ", TILE = " << kTile << ";\n"
      << "  constexpr int WEIGHT_TILES = " << ceilDiv(shape->n, kTile) << ";\n"
-     << "  const long long rows = " << shape->rows.expr << ";\n"
-     << "  using TX = " << t << ";\n"
-     << "  using TW = " << tw << ";\n";
+     << "  const long long rows = " << shape->rows.expr << ";\n";
   emitBuffer(os, "x", 0, t, true);
   emitBuffer(os, "w", 1, tw, true);
   emitBuffer(os, "dy", 2, cudaType(*dyElem), true);
@@ -61,29 +59,18 @@ LogicalResult emitMatmulGradKernel(MatmulGradOp op, StringRef symbol,
   emitBuffer(os, "dw", 4, tw, false);
   os << R"BODY(  float acc[4][4] = {};
   const long long n0 = blockIdx.x * TILE;
-  const int tm = threadIdx.x / 16, tn = threadIdx.x % 16;
   if (blockIdx.y < WEIGHT_TILES) {
     // dW[m, n] = sum_r dy[r, m] x[r, n]: A is dy transposed.
     const long long m0 = blockIdx.y * TILE;
     llamaGemmTile64(dy, 1, N, N, x, K, K, rows, m0, n0, acc);
-    for (int i = 0; i < 4; ++i)
-      for (int j = 0; j < 4; ++j) {
-        const long long m = m0 + 4 * tm + i, n = n0 + tn + 16 * j;
-        if (m < N && n < K)
-          dw[m * K + n] = llamaFromF<TW>(acc[i][j]);
-      }
+    llamaStoreTile64(dw, N, K, m0, n0, acc);
   } else {
     // dx[m, n] = sum_j dy[m, j] W[j, n].
     const long long m0 = (blockIdx.y - WEIGHT_TILES) * TILE;
     if (m0 >= rows)
       return;
     llamaGemmTile64(dy, N, 1, rows, w, K, K, N, m0, n0, acc);
-    for (int i = 0; i < 4; ++i)
-      for (int j = 0; j < 4; ++j) {
-        const long long m = m0 + 4 * tm + i, n = n0 + tn + 16 * j;
-        if (m < rows && n < K)
-          dx[m * K + n] = llamaFromF<TX>(acc[i][j]);
-      }
+    llamaStoreTile64(dx, rows, K, m0, n0, acc);
   }
 }
 )BODY";

@@ -103,7 +103,7 @@ LogicalResult emitLRSchedule(LRScheduleOp op, raw_ostream &os) {
 LogicalResult emitGradNorm(GradNormOp op, StringRef symbol, raw_ostream &os) {
   unsigned n = op.getGrads().size();
   emitBufferTable(os, op);
-  emitTableBuffer(os, "out", n, "float", false);
+  emitBuffer(os, "out", n, "float", false, "bufs");
   emitLocate(os, symbol, n);
   os << "  constexpr long long CHUNKS = " << chunkCount(op.getGrads()) << ";\n"
      << "  constexpr int THREADS = " << kThreads << ", BLOCKS = " << kNormBlocks
@@ -144,9 +144,9 @@ LogicalResult emitAdamWUpdate(AdamWUpdateOp op, StringRef symbol,
                               raw_ostream &os) {
   unsigned n = op.getParams().size();
   emitBufferTable(os, op);
-  emitTableBuffer(os, "lrIn", 4 * n, "float", true);
-  emitTableBuffer(os, "normIn", 4 * n + 1, "float", true);
-  emitTableBuffer(os, "schedule", 4 * n + 2, "int", true);
+  emitBuffer(os, "lrIn", 4 * n, "float", true, "bufs");
+  emitBuffer(os, "normIn", 4 * n + 1, "float", true, "bufs");
+  emitBuffer(os, "schedule", 4 * n + 2, "int", true, "bufs");
   emitLocate(os, symbol, n);
   emitAdamWScalars(
       os, op.getBeta1().convertToDouble(), op.getBeta2().convertToDouble(),

@@ -311,6 +311,24 @@ LLAMA_DEVICE void llamaGemmTile64(const TA *a, long long aRow, long long aRed,
   }
 }
 
+/* Stores the tile llamaGemmTile64 computed at (m0, n0) into the M x N
+   row-major `c`, rounded to its element type; rows and columns past the
+   edges are dropped. */
+template <typename T>
+LLAMA_DEVICE void llamaStoreTile64(T *c, long long M, long long N,
+                                   long long m0, long long n0,
+                                   const float (&acc)[4][4]) {
+  const int tm = threadIdx.x / 16, tn = threadIdx.x % 16;
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const long long m = m0 + 4 * tm + i, n = n0 + tn + 16 * j;
+      if (m < M && n < N)
+        c[m * N + n] = llamaFromF<T>(acc[i][j]);
+    }
+}
+
 /* silu(gate) * up, in llama2.c's order of operations. */
 LLAMA_DEVICE float llamaSwiglu(float gate, float up) {
   float val = gate;

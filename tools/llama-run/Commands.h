@@ -27,6 +27,19 @@ runtime::Status infoCommand(const std::vector<std::string> &args);
 runtime::Status gradsCommand(const std::vector<std::string> &args);
 runtime::Status trainCommand(const std::vector<std::string> &args);
 
+/// The flags that say where an artifact runs (--threads, --device,
+/// --no-cuda-graphs), shared by every command that runs one.
+struct DeviceFlags {
+  int64_t threads = 0;
+  std::string device = "auto";
+  bool noCudaGraphs = false;
+
+  void addTo(FlagSet &flags);
+  /// The executor options these flags ask for, for `artifact`.
+  runtime::StatusOr<runtime::ExecutorOptions>
+  options(const std::string &artifact, bool profile) const;
+};
+
 /// The flags that say which model to run, shared by generate, bench, logits
 /// and grads (train has its own, since --resume takes the weights from its
 /// checkpoint).
@@ -35,9 +48,7 @@ struct ModelFlags {
   std::string weights;
   bool randomWeights = false;
   int64_t weightsSeed = 1;
-  int64_t threads = 0;
-  std::string device = "auto";
-  bool noCudaGraphs = false;
+  DeviceFlags run;
 
   /// `seedFlag` names the flag that seeds random weights ("seed", or
   /// "weights-seed" where --seed seeds sampling).

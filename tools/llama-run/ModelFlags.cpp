@@ -21,6 +21,10 @@ void ModelFlags::addTo(FlagSet &flags, const std::string &seedFlag) {
   flags.addBool("random-weights", &randomWeights,
                 "bind deterministic random weights instead of a file");
   flags.addInt(seedFlag, &weightsSeed, "seed of --random-weights");
+  run.addTo(flags);
+}
+
+void DeviceFlags::addTo(FlagSet &flags) {
   flags.addInt("threads", &threads,
                "threads each cpu kernel may use; 0 means one per CPU core");
   flags.addString("device", &device, "DEVICE",
@@ -28,8 +32,27 @@ void ModelFlags::addTo(FlagSet &flags, const std::string &seedFlag) {
                   "binaries (or both and a GPU is usable), else cpu");
   flags.addBool("no-cuda-graphs", &noCudaGraphs,
                 "on cuda, launch every kernel of every call instead of "
-                "replaying repeated calls (decode) from a captured CUDA "
-                "graph");
+                "replaying repeated calls (decode, training steps) from a "
+                "captured CUDA graph");
+}
+
+StatusOr<ExecutorOptions> DeviceFlags::options(const std::string &artifact,
+                                               bool profile) const {
+  if (threads < 0)
+    return Status::error("--threads: must not be negative, got " +
+                         std::to_string(threads));
+  StatusOr<Device> target = parseDevice(device);
+  if (!target.ok())
+    return target.status();
+  ExecutorOptions options;
+  options.origin = artifact;
+  options.device = *target;
+  options.numThreads =
+      threads > 0 ? int(threads)
+                  : int(std::max(1u, std::thread::hardware_concurrency()));
+  options.profile = profile;
+  options.cudaGraphs = !noCudaGraphs;
+  return options;
 }
 
 StatusOr<Device> llamac::run::parseDevice(const std::string &text) {
@@ -56,13 +79,9 @@ StatusOr<std::unique_ptr<Executor>> ModelFlags::open(bool profile) const {
     return Status::error("--weights and --random-weights exclude each other");
   if (!randomWeights && weights.empty())
     return Status::error("--weights: required (or --random-weights)");
-  if (threads < 0)
-    return Status::error("--threads: must not be negative, got " +
-                         std::to_string(threads));
-
-  StatusOr<Device> target = parseDevice(device);
-  if (!target.ok())
-    return target.status();
+  StatusOr<ExecutorOptions> options = run.options(artifact, profile);
+  if (!options.ok())
+    return options.status();
 
   StatusOr<artifact::ArtifactSpec> spec = readArtifact(artifact);
   if (!spec.ok())
@@ -78,13 +97,5 @@ StatusOr<std::unique_ptr<Executor>> ModelFlags::open(bool profile) const {
     source = std::move(opened).value();
   }
 
-  ExecutorOptions options;
-  options.origin = artifact;
-  options.device = *target;
-  options.numThreads =
-      threads > 0 ? int(threads)
-                  : int(std::max(1u, std::thread::hardware_concurrency()));
-  options.profile = profile;
-  options.cudaGraphs = !noCudaGraphs;
-  return createExecutor(std::move(spec).value(), *source, options);
+  return createExecutor(std::move(spec).value(), *source, *options);
 }

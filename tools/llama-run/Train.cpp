@@ -24,7 +24,6 @@
 #include <cmath>
 #include <cstdio>
 #include <sys/stat.h>
-#include <thread>
 
 using namespace llamac;
 using namespace llamac::run;
@@ -34,10 +33,10 @@ namespace {
 
 struct TrainFlags {
   std::string artifact, weights, data, tokenizer, save, lossLog;
-  std::string lossOn = "all-turns", device = "auto";
+  std::string lossOn = "all-turns";
   bool randomWeights = false, resume = false, profile = false;
-  bool noCudaGraphs = false;
-  int64_t weightsSeed = 1, seed = 1, threads = 0;
+  DeviceFlags run;
+  int64_t weightsSeed = 1, seed = 1;
   int64_t batch = 0, seq = 0, steps = 0, warmup = -1;
   int64_t saveEvery = 0, logEvery = 10, evalBatches = 8, stopAfter = 0;
   double lr = 3e-4;
@@ -89,7 +88,7 @@ Status checkFlags(const TrainFlags &f) {
     return Status::error("--warmup: must be between 0 and --steps (" +
                          std::to_string(f.steps) + "), got " +
                          std::to_string(f.warmup));
-  if (f.threads < 0 || f.saveEvery < 0 || f.logEvery < 1 ||
+  if (f.run.threads < 0 || f.saveEvery < 0 || f.logEvery < 1 ||
       f.evalBatches < 0 || f.batch < 0 || f.seq < 0)
     return Status::error("--threads, --save-every, --eval-batches, --batch "
                          "and --seq must not be negative, --log-every must "
@@ -197,21 +196,14 @@ Status llamac::run::trainCommand(const std::vector<std::string> &args) {
                   "write step,loss,lr,grad_norm of every step (CSV)");
   flags.addBool("profile", &f.profile,
                 "time every kernel and print a breakdown at the end");
-  flags.addInt("threads", &f.threads,
-               "threads each cpu kernel may use; 0 means one per CPU core");
-  flags.addString("device", &f.device, "DEVICE",
-                  "cpu, cuda, or auto: cuda when the artifact has only cuda "
-                  "binaries (or both and a GPU is usable), else cpu");
-  flags.addBool("no-cuda-graphs", &f.noCudaGraphs,
-                "on cuda, launch every kernel of every step instead of "
-                "replaying the step from a captured CUDA graph");
+  f.run.addTo(flags);
   LLAMAC_RETURN_IF_ERROR(flags.parse(args));
   if (handleHelp(flags))
     return {};
   LLAMAC_RETURN_IF_ERROR(checkFlags(f));
-  StatusOr<Device> device = parseDevice(f.device);
-  if (!device.ok())
-    return device.status();
+  StatusOr<ExecutorOptions> options = f.run.options(f.artifact, f.profile);
+  if (!options.ok())
+    return options.status();
 
   StatusOr<artifact::ArtifactSpec> spec = readArtifact(f.artifact);
   if (!spec.ok())
@@ -236,16 +228,8 @@ Status llamac::run::trainCommand(const std::vector<std::string> &args) {
       return opened.status();
     weights = std::move(opened).value();
   }
-  ExecutorOptions options;
-  options.origin = f.artifact;
-  options.device = *device;
-  options.profile = f.profile;
-  options.numThreads =
-      f.threads > 0 ? int(f.threads)
-                    : int(std::max(1u, std::thread::hardware_concurrency()));
-  options.cudaGraphs = !f.noCudaGraphs;
   StatusOr<std::unique_ptr<Executor>> executor =
-      createExecutor(std::move(spec).value(), *weights, options);
+      createExecutor(std::move(spec).value(), *weights, *options);
   if (!executor.ok())
     return executor.status();
   StatusOr<std::unique_ptr<Trainer>> created =
