@@ -50,6 +50,7 @@ CudaKernelLibrary::load(const CudaDevice &device, const ArtifactSpec &spec,
 
   std::unique_ptr<CudaKernelLibrary> library(new CudaKernelLibrary(device));
   library->chosen = choice->description;
+  library->where = where;
   LLAMAC_RETURN_IF_ERROR(device.makeCurrent());
   if (choice->jit)
     LLAMAC_RETURN_IF_ERROR(loadPtx(driver, binary, &library->module, where));
@@ -87,6 +88,19 @@ CudaKernelLibrary::load(const CudaDevice &device, const ArtifactSpec &spec,
     library->functions.push_back(function);
   }
   return library;
+}
+
+StatusOr<cu::Function>
+CudaKernelLibrary::exported(const std::string &symbol) const {
+  cu::Function function = nullptr;
+  cu::Result result =
+      device.driver().cuModuleGetFunction(&function, module, symbol.c_str());
+  if (result == cu::kErrorNotFound)
+    return Status::error(where + " has no kernel '" + symbol +
+                         "' (built by an older llamac); recompile the model");
+  LLAMAC_RETURN_IF_ERROR(device.driver().check(
+      result, where + ": kernel '" + symbol + "': cuModuleGetFunction"));
+  return function;
 }
 
 CudaKernelLibrary::~CudaKernelLibrary() {

@@ -33,6 +33,11 @@ public:
   CudaKernelLibrary &operator=(const CudaKernelLibrary &) = delete;
 
   cu::Function kernel(size_t index) const { return functions[index]; }
+  /// A kernel the binary exports beside the artifact's own (the random
+  /// weight fills of RandomWeights.h). A binary built before it existed
+  /// fails with "m.art: cuda binary (...) has no kernel 'NAME' (built by an
+  /// older llamac); recompile the model".
+  StatusOr<cu::Function> exported(const std::string &symbol) const;
   /// What was loaded: "cubin sm_90 (exact match)".
   const std::string &choice() const { return chosen; }
 
@@ -42,6 +47,9 @@ private:
   const CudaDevice &device;
   cu::Module module = nullptr;
   std::string chosen;
+  /// Starts errors about the loaded binary: "m.art: cuda binary (cubin
+  /// sm_90 (exact match))".
+  std::string where;
   std::vector<cu::Function> functions;
 };
 

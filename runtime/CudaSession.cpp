@@ -187,12 +187,20 @@ Status CudaSession::allocate() {
 
 Status CudaSession::bindWeights(WeightSource &weights) {
   const CudaDriver &driver = device->driver();
+  std::vector<uint32_t> generated;
+  std::vector<LlamaRandomFill> fills;
   for (size_t id = 0; id < artifact.buffers.size(); ++id) {
     const BufferSpec &buffer = artifact.buffers[id];
     if (buffer.kind != BufferKind::Weight)
       continue;
-    // Converted on the host (as the cpu session does), then uploaded; random
-    // weights are generated in memory and never touch the disk either way.
+    if (std::optional<LlamaRandomFill> fill =
+            weights.randomFill(buffer.name, buffer.shape)) {
+      generated.push_back(uint32_t(id));
+      fills.push_back(*fill);
+      continue;
+    }
+    // Read from a file: converted on the host (as the cpu session does),
+    // then uploaded.
     uint64_t bytes = bufferBytes(buffer, 1);
     staging.resize(size_t(bytes));
     LLAMAC_RETURN_IF_ERROR(
@@ -204,7 +212,48 @@ Status CudaSession::bindWeights(WeightSource &weights) {
   }
   staging.clear();
   staging.shrink_to_fit();
-  return {};
+  return fillRandomWeights(generated, fills);
+}
+
+Status
+CudaSession::fillRandomWeights(const std::vector<uint32_t> &ids,
+                               const std::vector<LlamaRandomFill> &fills) {
+  if (ids.empty())
+    return {};
+  const CudaDriver &driver = device->driver();
+  // One upload of every tensor's rule; each launch reads its own.
+  cu::DevicePtr rules = 0;
+  size_t rulesBytes = fills.size() * sizeof(LlamaRandomFill);
+  LLAMAC_RETURN_IF_ERROR(
+      allocateBytes(rulesBytes, "random weight rules", &rules));
+  LLAMAC_RETURN_IF_ERROR(
+      check(driver.cuMemcpyHtoD(rules, fills.data(), rulesBytes),
+            "random weight rules: cuMemcpyHtoD"));
+  constexpr unsigned kThreads = 256, kMaxBlocks = 1024;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const BufferSpec &buffer = artifact.buffers[ids[i]];
+    std::string what = "buffers[" + std::to_string(ids[i]) + "] '" +
+                       buffer.name + "' (" + toString(buffer.type) + ")";
+    if (buffer.type == ElementType::I32)
+      return fail(what + ": random weights must be floating point");
+    StatusOr<cu::Function> fill = kernels->exported(
+        std::string("llama_fill_random_") + toString(buffer.type));
+    if (!fill.ok())
+      return fill.status();
+    LlamaGpuArgs args{};
+    args.buffers[0] = reinterpret_cast<void *>(addresses[ids[i]]);
+    args.buffers[1] =
+        reinterpret_cast<void *>(rules + i * sizeof(LlamaRandomFill));
+    void *params[] = {&args};
+    uint64_t blocks = (uint64_t(fills[i].count) + kThreads - 1) / kThreads;
+    unsigned grid = unsigned(std::clamp<uint64_t>(blocks, 1, kMaxBlocks));
+    LLAMAC_RETURN_IF_ERROR(
+        check(driver.cuLaunchKernel(*fill, grid, 1, 1, kThreads, 1, 1, 0,
+                                    stream, params, nullptr),
+              what + ": filling random weights: cuLaunchKernel"));
+  }
+  return check(driver.cuStreamSynchronize(stream),
+               "filling random weights: cuStreamSynchronize");
 }
 
 Status CudaSession::prepareEntries() {

@@ -2,7 +2,8 @@
 //
 // The cuda executor. Like the cpu Session it owns every buffer the artifact
 // describes, now in device memory: weights (converted to their element type
-// on the host, then uploaded once), packed weights, KV caches (zeroed), one
+// on the host, then uploaded once; random weights generated in place by the
+// binary's fill kernels), packed weights, KV caches (zeroed), one
 // activation arena per entry, and the inputs. A call copies the inputs to
 // the device, launches the entry's kernels in order on one stream and waits
 // for them; outputs are copied back only when read, and lastTokenLogits
@@ -118,6 +119,11 @@ private:
                        cu::DevicePtr *pointer);
   Status allocate();
   Status bindWeights(WeightSource &weights);
+  /// Generates weight buffers `ids` on the GPU by the rules `fills`
+  /// (RandomWeights.h): the same bits the host would upload, without
+  /// generating or copying gigabytes on the host.
+  Status fillRandomWeights(const std::vector<uint32_t> &ids,
+                           const std::vector<LlamaRandomFill> &fills);
   /// Builds every launch's LlamaGpuArgs, uploading the buffer table of each
   /// launch with more than LLAMA_MAX_KERNEL_BUFFERS buffers.
   Status prepareEntries();

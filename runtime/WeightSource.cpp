@@ -6,7 +6,6 @@
 #include "runtime/Llama2cCheckpoint.h"
 #include "runtime/MappedFile.h"
 #include "runtime/Safetensors.h"
-#include "runtime/Sampler.h"
 
 #include <cmath>
 #include <cstring>
@@ -16,6 +15,12 @@ using namespace llamac;
 using namespace llamac::runtime;
 
 WeightSource::~WeightSource() = default;
+
+std::optional<LlamaRandomFill>
+WeightSource::randomFill(const std::string &,
+                         const std::vector<int64_t> &) const {
+  return std::nullopt;
+}
 
 Status llamac::runtime::missingWeight(const std::string &origin,
                                       const std::string &name) {
@@ -127,26 +132,27 @@ public:
   std::optional<RopeStyle> qkLayout() const override { return std::nullopt; }
   StatusOr<WeightData> fetch(const std::string &name,
                              const std::vector<int64_t> &shape) override {
+    LlamaRandomFill fill = *randomFill(name, shape);
     WeightData data;
     data.shape = shape;
-    int64_t count = 1;
-    for (int64_t dim : shape)
-      count *= dim;
-    data.storage.resize(size_t(count));
-    if (endsWith(name, "norm.weight")) {
-      std::fill(data.storage.begin(), data.storage.end(), 1.0f);
-    } else {
-      int64_t cols = shape.empty() ? 1 : shape.back();
-      float bound = 1.0f / std::sqrt(float(cols));
-      // run.c's xorshift* needs a non-zero state.
-      uint64_t state = hashName(name) ^ (seed * 0x9e3779b97f4a7c15ull);
-      if (state == 0)
-        state = 1;
-      for (float &value : data.storage)
-        value = (2.0f * randomF32(state) - 1.0f) * bound;
-    }
+    data.storage.resize(size_t(fill.count));
+    for (size_t i = 0; i < data.storage.size(); ++i)
+      data.storage[i] =
+          fill.ones ? 1.0f : llamaRandomWeight(fill.key, i, fill.bound);
     data.data = data.storage.data();
     return data;
+  }
+  std::optional<LlamaRandomFill>
+  randomFill(const std::string &name,
+             const std::vector<int64_t> &shape) const override {
+    LlamaRandomFill fill{};
+    fill.key = hashName(name) ^ (seed * 0x9e3779b97f4a7c15ull);
+    fill.count = 1;
+    for (int64_t dim : shape)
+      fill.count *= dim;
+    fill.ones = endsWith(name, "norm.weight");
+    fill.bound = 1.0f / std::sqrt(float(shape.empty() ? 1 : shape.back()));
+    return fill;
   }
 
 private:

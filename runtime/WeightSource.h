@@ -13,6 +13,7 @@
 #define LLAMAC_RUNTIME_WEIGHTSOURCE_H
 
 #include "frontend/ModelConfig.h"
+#include "runtime/RandomWeights.h"
 #include "runtime/Status.h"
 
 #include <cstdint>
@@ -47,6 +48,13 @@ public:
   /// with "ORIGIN: NAME: not found (the artifact needs it)".
   virtual StatusOr<WeightData>
   fetch(const std::string &name, const std::vector<int64_t> &expectedShape) = 0;
+  /// For a tensor the source generates rather than reads (random weights),
+  /// the rule of its elements (RandomWeights.h), so that an executor can
+  /// generate it where it lives, as the cuda session does on the GPU;
+  /// fetch() gives the same values on the host. Nullopt for file tensors.
+  virtual std::optional<LlamaRandomFill>
+  randomFill(const std::string &name,
+             const std::vector<int64_t> &expectedShape) const;
 };
 
 /// Opens a llama2.c checkpoint or a .safetensors file, told apart by content.
@@ -54,8 +62,9 @@ public:
 StatusOr<std::unique_ptr<WeightSource>> openWeightFile(const std::string &path);
 
 /// Weights that depend only on each tensor's name and `seed`: gains ("...norm
-/// .weight") are 1, everything else uniform in +-1/sqrt(last dim). Generated
-/// on demand in memory, never written.
+/// .weight") are 1, everything else uniform in +-1/sqrt(last dim)
+/// (RandomWeights.h). Generated on demand in memory, never written; the
+/// cuda session generates them on the GPU.
 std::unique_ptr<WeightSource> createRandomWeights(uint64_t seed);
 
 /// The message every source gives for a tensor it lacks.

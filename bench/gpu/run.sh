@@ -6,8 +6,8 @@
 #
 # ARTIFACTS_DIR comes from bench/gpu/make-artifacts.sh (Llama-2-7B and an
 # 8-layer Llama-2-70B-shaped model, bf16). Both run on random bf16 weights
-# (--random-weights: generated on the host from a seed, uploaded, never
-# written to disk). Per model: decode tokens/s at batch 1 over STEPS tokens,
+# (--random-weights: generated on the GPU from a seed by the artifact's fill
+# kernels, never written to disk). Per model: decode tokens/s at batch 1 over STEPS tokens,
 # prefill tokens/s at 512, 2048 and 4096, the fraction of the measured
 # copy bandwidth that decode uses, and per-kernel times (bench/gpu/
 # compare.py). OUT_DIR (default: a temporary directory) keeps the JSON.

@@ -5,7 +5,8 @@
 // runtime's headers: the launch ABI (a copy of runtime/KernelAbi.h), element
 // conversions, vector loads and stores, warp and block reductions, and the
 // sm_80 primitives of the tensor-core GEMM (cp.async, ldmatrix, mma.sync)
-// as inline PTX.
+// as inline PTX, and the kernels that fill random weights in place
+// (runtime/RandomWeights.h, pasted verbatim).
 //
 // The toolkit includes and the inline-PTX primitives sit behind
 // `#ifndef LLAMAC_CUDA_EMULATION`: the kernel emulator (test/cuda-emu)
@@ -349,6 +350,16 @@ __device__ __noinline__ float2 llamaRopeCosSin(int p, int i, int headDim,
 
 )PRELUDE";
 
-void emitPrelude(llvm::raw_ostream &os) { os << preludeText; }
+/// runtime/RandomWeights.h: the seeded weights of `llama-run
+/// --random-weights` and their fill kernels, in the one text the runtime
+/// computes them from on the host, so that both give the same bits.
+static const char *const randomWeightsText =
+#include "cuda/RandomWeightsText.inc"
+    ;
+
+void emitPrelude(llvm::raw_ostream &os) {
+  os << preludeText << "/* Seeded random weights, filled on the GPU. */\n"
+     << randomWeightsText << "\n";
+}
 
 } // namespace llamac::codegen::cuda

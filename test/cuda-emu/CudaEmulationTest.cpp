@@ -10,6 +10,7 @@
 
 #include "runtime/HalfFloat.h"
 #include "runtime/KernelAbi.h"
+#include "runtime/RandomWeights.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -24,6 +25,7 @@
 
 using llamac::runtime::bf16ToF32;
 using llamac::runtime::f32ToBf16;
+using llamac::runtime::f32ToF16;
 using testing::HasSubstr;
 
 namespace {
@@ -35,6 +37,7 @@ using Launch = int (*)(Kernel, const unsigned *, const unsigned *,
 /// The kernels every test launches, compiled once.
 const char *const kKernels = R"CUDA(
 #include "runtime/KernelAbi.h"
+#include "runtime/RandomWeights.h"
 
 /* out[t] = sum over t's warp of (t + 1), by a butterfly; out[256 + t] = the
    block's sum, through shared memory. */
@@ -176,6 +179,40 @@ public:
   static inline std::string library;
   static inline void *handle = nullptr;
 };
+
+/// The GPU's random weights (RandomWeights.h's fill kernels, which every
+/// cuda artifact embeds) are the host's to the bit, in every element type,
+/// whatever the grid: a grid-stride loop over 1000 elements by 3 x 64
+/// threads visits some elements on a thread's sixth pass.
+TEST_F(CudaEmulationTest, RandomWeightFillsMatchTheHostBitForBit) {
+  const LlamaRandomFill fill{0x243f6a8885a308d3ull, 1000, 0.0625f, 0};
+  std::vector<float> host(1000);
+  for (size_t i = 0; i < host.size(); ++i)
+    host[i] = llamaRandomWeight(fill.key, i, fill.bound);
+  std::vector<float> f32(1000, -7.0f);
+  ASSERT_EQ(launch("llama_fill_random_f32", 3, 64,
+                   {f32.data(), const_cast<LlamaRandomFill *>(&fill)}),
+            "");
+  EXPECT_EQ(f32, host);
+  std::vector<uint16_t> bf16(1000), f16(1000);
+  ASSERT_EQ(launch("llama_fill_random_bf16", 3, 64,
+                   {bf16.data(), const_cast<LlamaRandomFill *>(&fill)}),
+            "");
+  ASSERT_EQ(launch("llama_fill_random_f16", 3, 64,
+                   {f16.data(), const_cast<LlamaRandomFill *>(&fill)}),
+            "");
+  for (size_t i = 0; i < host.size(); ++i) {
+    EXPECT_EQ(bf16[i], f32ToBf16(host[i])) << "element " << i;
+    EXPECT_EQ(f16[i], f32ToF16(host[i])) << "element " << i;
+  }
+  // Gains are ones.
+  const LlamaRandomFill gains{fill.key, 5, fill.bound, 1};
+  std::vector<float> ones(6, -7.0f);
+  ASSERT_EQ(launch("llama_fill_random_f32", 1, 32,
+                   {ones.data(), const_cast<LlamaRandomFill *>(&gains)}),
+            "");
+  EXPECT_EQ(ones, (std::vector<float>{1, 1, 1, 1, 1, -7}));
+}
 
 TEST_F(CudaEmulationTest, ShufflesAndBlockReductions) {
   std::vector<float> out(512, 0.0f);

@@ -24,12 +24,18 @@
 #       largest logit (hf_compare.py states the bounds);
 #   (c) tiny MHA and GQA configs (f32, bf16) and a 2-layer Llama-2-7B-shaped
 #       bf16 model against transformers' LlamaForCausalLM with the same
-#       weights (test/gpu/hf_compare.py).
+#       weights (test/gpu/hf_compare.py);
+#   (d) training: f32 and bf16 loss_and_grads on cuda against cpu (f32
+#       within 1e-4, bf16 within 2e-2 of each tensor's largest entry; the cpu
+#       target's f32 gradients match PyTorch autograd within 1e-5,
+#       torch-autograd.test), three AdamW steps of stories260K (losses within
+#       1e-4, the checkpoint within 1e-3), and a run stopped after step 2 and
+#       resumed ending on the same checkpoint bytes as the uninterrupted one.
 # Exits 1 when any check fails, 2 on bad usage or a missing prerequisite.
 set -uo pipefail
 
 if [[ $# -lt 2 || $# -gt 3 ]]; then
-  sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 fi
 artifacts=$(cd "$1" && pwd) || exit 2
@@ -88,7 +94,8 @@ fi
 need_file "$models/stories260K.bin"
 need_file "$models/tok512.bin"
 for name in stories260K-f32-cuda stories260K-f32-cpu llama2-7b-2l-bf16-cuda \
-  tiny-{mha,gqa}-{f32,bf16}-{cuda,cpu}; do
+  tiny-{mha,gqa}-{f32,bf16}-{cuda,cpu} stories260K-train-{cuda,cpu} \
+  grads-{f32,bf16}-{cuda,cpu}; do
   need_file "$artifacts/$name.art" "run test/gpu/make-artifacts.sh"
 done
 
@@ -190,7 +197,8 @@ for pair in stories260K-f32 tiny-mha-f32 tiny-gqa-f32 tiny-mha-bf16 tiny-gqa-bf1
   if [[ $pair == stories260K-* ]]; then
     weights=(--weights "$models/stories260K.bin")
   else
-    # Generated on the host from the seed, identically for both targets.
+    # From the seed: on the host for the cpu target, on the GPU for the
+    # cuda one, to the same bits (runtime/RandomWeights.h).
     weights=(--random-weights --seed 7)
   fi
   if logits "$pair-cpu" decode "$work/cpu.txt" "${weights[@]}" &&
@@ -220,6 +228,81 @@ done
 tally "${compare[@]}" hf --llama-run "$llama_run" --workdir "$work" \
   --name llama2-7b-2l-bf16 --artifact "$artifacts/llama2-7b-2l-bf16-cuda.art" \
   --tokens 16
+
+#-------------------------------------------------------------------------------
+section "(d) training on cuda against cpu"
+#-------------------------------------------------------------------------------
+scripts=$root/test/scripts
+# same EXPECTED ACTUAL RTOL LABEL: compare_safetensors.py's verdict.
+same() {
+  local output
+  if output=$("$python" "$scripts/compare_safetensors.py" "$1" "$2" \
+    --rtol "$3" --label "$4" 2>&1); then
+    pass "${output/: PASS (/ (}"
+  else
+    echo "$output"
+    fail "$4"
+  fi
+}
+toks=5,71,300,12,9,444,18,250,7,7,90,501,33,2,61,128,400,3,77,19,240,11,6,310
+toks=$toks,8,41,6,99,170,3,222,15,61,480,2,57,100,1,31,3,70,44,330,208,9,12,150,4
+tgts=${toks#*,},5
+for dtype in f32 bf16; do
+  ok=1
+  for target in cpu cuda; do
+    "$llama_run" grads --artifact "$artifacts/grads-$dtype-$target.art" \
+      --device $target --random-weights --seed 3 --tokens "$toks" \
+      --targets "$tgts" -o "$work/grads-$target.safetensors" \
+      >/dev/null 2>"$work/grads.err" || { cat "$work/grads.err"; ok=0; }
+  done
+  rtol=1e-4
+  [[ $dtype == bf16 ]] && rtol=2e-2
+  if [[ $ok == 1 ]]; then
+    same "$work/grads-cpu.safetensors" "$work/grads-cuda.safetensors" \
+      $rtol "$dtype loss_and_grads, cuda vs cpu"
+  else
+    fail "$dtype loss_and_grads: llama-run grads failed"
+  fi
+done
+
+# train TARGET NAME FLAGS...: three steps of stories260K.
+train() {
+  local target=$1 name=$2
+  shift 2
+  "$llama_run" train --artifact "$artifacts/stories260K-train-$target.art" \
+    --device "$target" --tokenizer "$models/tok512.bin" \
+    --data "$root/test/runtime/Inputs/stories.txt" --lr 1e-3 --steps 3 \
+    --eval-batches 1 --save "$work/$name.safetensors" "$@" \
+    >"$work/$name.out" 2>&1 || { cat "$work/$name.out"; return 1; }
+}
+if train cpu train-cpu --weights "$models/stories260K.bin" \
+  --loss-log "$work/cpu.csv" &&
+  train cuda train-cuda --weights "$models/stories260K.bin" \
+    --loss-log "$work/cuda.csv"; then
+  worst=$(paste -d, "$work/cpu.csv" "$work/cuda.csv" | awk -F, '
+    NR > 1 { d = $2 - $6; if (d < 0) d = -d; if (d > w) w = d; n++ }
+    END { if (n != 3) print "nan"; else printf "%.2g\n", w }')
+  if awk -v w="$worst" 'BEGIN { exit !(w != "nan" && w + 0 <= 1e-4) }'; then
+    pass "stories260K 3 training steps: cuda losses within $worst of cpu's"
+  else
+    paste -d, "$work/cpu.csv" "$work/cuda.csv"
+    fail "stories260K 3 training steps: losses differ by $worst (bound 1e-4)"
+  fi
+  same "$work/train-cpu.safetensors" "$work/train-cuda.safetensors" \
+    1e-3 "stories260K checkpoint after 3 steps, cuda vs cpu"
+  for target in cpu cuda; do
+    echo "$target: $(grep 'tok/s' "$work/train-$target.out" | tail -1)"
+  done
+  if train cuda resumed --weights "$models/stories260K.bin" --stop-after 2 &&
+    train cuda resumed --resume &&
+    cmp "$work/train-cuda.safetensors" "$work/resumed.safetensors"; then
+    pass "stories260K on cuda: stopped after step 2 and resumed, same bytes"
+  else
+    fail "stories260K on cuda: the resumed run's checkpoint differs"
+  fi
+else
+  fail "stories260K training: llama-run train failed"
+fi
 
 echo
 echo "== $passed passed, $failed failed"

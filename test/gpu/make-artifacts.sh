@@ -24,20 +24,22 @@ mkdir -p "$out"
 cuda_flags=()
 [[ -n ${CUDA_ARCHS:-} ]] && cuda_flags+=(--cuda-arch="$CUDA_ARCHS")
 
-# compile NAME TARGET LLAMAC-FLAGS...: one artifact, reported as it goes.
+# compile NAME TARGET LLAMAC-FLAGS...: one artifact, reported as it goes;
+# the flags name its entries.
 compile() {
   local name=$1 target=$2
   shift 2
   local extra=()
   [[ $target == cuda ]] && extra=("${cuda_flags[@]}")
   echo "llamac: $name.art"
-  "$llamac" "$@" --entry=prefill,decode --target="$target" "${extra[@]}" \
-    -o "$out/$name.art"
+  "$llamac" "$@" --target="$target" "${extra[@]}" -o "$out/$name.art"
 }
+serve=--entry=prefill,decode
 
 # (a) stories260K, f32: the greedy sha256 on cuda, and the cpu for reference.
 for target in cuda cpu; do
-  compile "stories260K-f32-$target" $target --model "$models/stories260K.bin"
+  compile "stories260K-f32-$target" $target --model "$models/stories260K.bin" \
+    $serve
 done
 
 # (b), (c) tiny random configs, compared with Hugging Face transformers and
@@ -49,16 +51,29 @@ tiny=(--model tiny --dim 256 --n-layers 2 --n-heads 8 --ffn-dim 768
 for dtype in f32 bf16; do
   for target in cuda cpu; do
     compile "tiny-mha-$dtype-$target" $target "${tiny[@]}" --n-kv-heads 8 \
-      --rope-style adjacent --dtype $dtype
+      --rope-style adjacent --dtype $dtype $serve
     compile "tiny-gqa-$dtype-$target" $target "${tiny[@]}" --n-kv-heads 2 \
-      --rope-style half --dtype $dtype
+      --rope-style half --dtype $dtype $serve
   done
 done
 
 # (c) Llama-2-7B shapes (dim 4096, 32 heads, ffn 11008, vocab 32000) with
 # two layers, bf16, against transformers with the same weights.
 compile llama2-7b-2l-bf16-cuda cuda --model llama2-7b --n-layers 2 \
-  --max-seq 1024 --dtype bf16
+  --max-seq 1024 --dtype bf16 $serve
+
+# (d) training: stories260K's train_step (batch 4 x 32 tokens, AdamW), and
+# a small GQA config's loss_and_grads in f32 and bf16, on both targets.
+grads=(--model tiny --dim 128 --n-layers 2 --n-heads 8 --n-kv-heads 2
+  --ffn-dim 256 --vocab-size 512 --entry=forward_loss --autodiff --batch 2
+  --seq-len 24)
+for target in cuda cpu; do
+  compile "stories260K-train-$target" $target --model "$models/stories260K.bin" \
+    --entry=train_step --batch 4 --seq-len 32
+  for dtype in f32 bf16; do
+    compile "grads-$dtype-$target" $target "${grads[@]}" --dtype $dtype
+  done
+done
 
 echo "artifacts in $out:"
 ls -l "$out"

@@ -471,6 +471,21 @@ TEST_F(CudaSessionTest, MissingKernel) {
             "CUDA_ERROR_NOT_FOUND (fake driver error)");
 }
 
+/// The toy binary predates the fill kernels that real cuda binaries export,
+/// so it can run file weights but not random ones.
+TEST_F(CudaSessionTest, RandomWeightsNeedTheBinarysFillKernels) {
+  std::unique_ptr<WeightSource> weights = createRandomWeights(7);
+  CudaSessionOptions options;
+  options.origin = "m.art";
+  StatusOr<std::unique_ptr<CudaSession>> session =
+      CudaSession::create(cudaToyArtifact(), *weights, options);
+  ASSERT_FALSE(session.ok());
+  EXPECT_EQ(session.message(),
+            "m.art: cuda binary (cubin sm_80 (exact match)) has no kernel "
+            "'llama_fill_random_f32' (built by an older llamac); recompile "
+            "the model");
+}
+
 TEST_F(CudaSessionTest, ArtifactWithoutCudaBinaries) {
   EXPECT_EQ(createError(toyArtifact()),
             "m.art: has no cuda binaries; recompile with --target=cuda, or "

@@ -221,6 +221,45 @@ TEST(WeightSourceTest, RandomWeightsAreDeterministicPerNameAndSeed) {
   EXPECT_EQ(a->origin(), "random weights (seed 7)");
 }
 
+/// The host's random weights are RandomWeights.h's function of (key,
+/// index), the one the GPU's fill kernels compute, and look uniform.
+TEST(WeightSourceTest, RandomWeightsFollowTheirFillRule) {
+  std::unique_ptr<WeightSource> source = createRandomWeights(11);
+  const std::vector<int64_t> shape = {64, 256};
+  std::optional<LlamaRandomFill> fill = source->randomFill(kWq, shape);
+  ASSERT_TRUE(fill.has_value());
+  EXPECT_EQ(fill->count, 64 * 256);
+  EXPECT_EQ(fill->bound, 1.0f / 16.0f);
+  EXPECT_EQ(fill->ones, 0);
+  StatusOr<WeightData> data = source->fetch(kWq, shape);
+  ASSERT_TRUE(data.ok()) << data.message();
+  double sum = 0, sumSquares = 0;
+  float lowest = 1, highest = -1;
+  for (int64_t i = 0; i < fill->count; ++i) {
+    float value = data->data[i];
+    ASSERT_EQ(value, llamaRandomWeight(fill->key, uint64_t(i), fill->bound));
+    sum += value;
+    sumSquares += double(value) * value;
+    lowest = std::min(lowest, value);
+    highest = std::max(highest, value);
+  }
+  // Uniform in [-1/16, 1/16): mean 0, variance (1/16)^2 / 3.
+  double mean = sum / double(fill->count);
+  double variance = sumSquares / double(fill->count) - mean * mean;
+  EXPECT_NEAR(mean, 0.0, 1e-3);
+  EXPECT_NEAR(variance, 1.0 / (256.0 * 3.0), 2e-5);
+  EXPECT_LT(lowest, -0.0624f);
+  EXPECT_GT(highest, 0.0624f);
+  EXPECT_TRUE(source->randomFill("layers.3.ffn_norm.weight", {256})->ones);
+}
+
+TEST(WeightSourceTest, FileTensorsHaveNoFillRule) {
+  TempDir dir;
+  std::unique_ptr<WeightSource> source = openOrFail(writeToyCheckpoint(dir));
+  ASSERT_TRUE(source);
+  EXPECT_FALSE(source->randomFill(kWq, {4, 4}).has_value());
+}
+
 TEST(WeightSourceTest, RandomNormGainsAreOne) {
   std::unique_ptr<WeightSource> source = createRandomWeights(3);
   EXPECT_EQ(dumped<float>(
