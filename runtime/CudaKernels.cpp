@@ -4,6 +4,7 @@
 
 #include "runtime/ArtifactLayout.h"
 #include "runtime/CpuKernels.h"
+#include "runtime/CudaJit.h"
 #include "runtime/KernelAbi.h"
 
 using namespace llamac;
@@ -34,30 +35,42 @@ Status loadPtx(const CudaDriver &driver, const BinarySpec &binary,
 
 StatusOr<std::unique_ptr<CudaKernelLibrary>>
 CudaKernelLibrary::load(const CudaDevice &device, const ArtifactSpec &spec,
-                        const std::string &origin) {
+                        const std::string &origin, bool jit) {
   if (!findBinary(spec, "cuda"))
     return Status::error(origin + ": has no cuda binaries; recompile with "
                                   "--target=cuda, or run it with --device cpu");
-  StatusOr<CudaBinaryChoice> choice =
-      selectCudaBinary(spec.binaries, device.sm());
-  if (!choice.ok())
-    return Status::error(
-        origin + ": " + choice.message() +
-        "; recompile with --cuda-arch=" + device.sm().smName());
-  const BinarySpec &binary = spec.binaries[choice->index];
   const CudaDriver &driver = device.driver();
-  std::string where = origin + ": cuda binary (" + choice->description + ")";
-
   std::unique_ptr<CudaKernelLibrary> library(new CudaKernelLibrary(device));
-  library->chosen = choice->description;
-  library->where = where;
-  LLAMAC_RETURN_IF_ERROR(device.makeCurrent());
-  if (choice->jit)
-    LLAMAC_RETURN_IF_ERROR(loadPtx(driver, binary, &library->module, where));
-  else
+  if (jit) {
+    StatusOr<JitCubin> cubin = jitCompileCubin(spec.kernelSource, device.sm());
+    if (!cubin.ok())
+      return Status::error(origin + ": " + cubin.message());
+    library->chosen = cubin->description;
+    library->where = origin + ": " + cubin->description;
+    LLAMAC_RETURN_IF_ERROR(device.makeCurrent());
     LLAMAC_RETURN_IF_ERROR(driver.check(
-        driver.cuModuleLoadData(&library->module, binary.data.data()),
-        where + ": cuModuleLoadData"));
+        driver.cuModuleLoadData(&library->module, cubin->cubin.data()),
+        library->where + ": cuModuleLoadData"));
+  } else {
+    StatusOr<CudaBinaryChoice> choice =
+        selectCudaBinary(spec.binaries, device.sm());
+    if (!choice.ok())
+      return Status::error(origin + ": " + choice.message() +
+                           "; recompile with --cuda-arch=" +
+                           device.sm().smName() + ", or run with --jit");
+    const BinarySpec &binary = spec.binaries[choice->index];
+    library->chosen = choice->description;
+    library->where = origin + ": cuda binary (" + choice->description + ")";
+    LLAMAC_RETURN_IF_ERROR(device.makeCurrent());
+    if (choice->jit)
+      LLAMAC_RETURN_IF_ERROR(
+          loadPtx(driver, binary, &library->module, library->where));
+    else
+      LLAMAC_RETURN_IF_ERROR(driver.check(
+          driver.cuModuleLoadData(&library->module, binary.data.data()),
+          library->where + ": cuModuleLoadData"));
+  }
+  const std::string &where = library->where;
 
   cu::DevicePtr version = 0;
   size_t versionBytes = 0;

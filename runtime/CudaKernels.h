@@ -1,7 +1,8 @@
 //===- CudaKernels.h - The cuda binary of an artifact, loaded ---*- C++ -*-===//
 //
-// Picks the binary the GPU runs (CudaArch.h), loads it as a module (the
-// driver JIT-compiles PTX), checks the kernel ABI version the binary
+// Picks the binary the GPU runs (CudaArch.h), or compiles the embedded
+// source for it (--jit, CudaJit.h), loads it as a module (the driver
+// JIT-compiles PTX), checks the kernel ABI version the binary
 // exports and resolves every kernel of the artifact.
 //
 //===----------------------------------------------------------------------===//
@@ -24,9 +25,11 @@ public:
   /// Errors start with `origin`: "m.art: no matching arch: ...", "m.art:
   /// cuda binary (cubin sm_90): cuModuleLoadData: CUDA_ERROR_...", "m.art:
   /// kernel 3 'k3': cuModuleGetFunction: CUDA_ERROR_NOT_FOUND (...)".
+  /// With `jit`, the artifact's embedded source is compiled for this GPU
+  /// (CudaJit.h) instead: "m.art: --jit: NVRTC 13.0 failed for sm_90: ...".
   static StatusOr<std::unique_ptr<CudaKernelLibrary>>
   load(const CudaDevice &device, const artifact::ArtifactSpec &spec,
-       const std::string &origin);
+       const std::string &origin, bool jit = false);
 
   ~CudaKernelLibrary();
   CudaKernelLibrary(const CudaKernelLibrary &) = delete;
@@ -38,7 +41,8 @@ public:
   /// fails with "m.art: cuda binary (...) has no kernel 'NAME' (built by an
   /// older llamac); recompile the model".
   StatusOr<cu::Function> exported(const std::string &symbol) const;
-  /// What was loaded: "cubin sm_90 (exact match)".
+  /// What was loaded: "cubin sm_90 (exact match)", or with --jit "JIT
+  /// cubin sm_90 (NVRTC 13.0, cached as PATH)".
   const std::string &choice() const { return chosen; }
 
 private:

@@ -52,6 +52,9 @@ struct CudaSessionOptions {
   bool profile = false;
   /// Replay repeated calls (decode) from a captured CUDA graph.
   bool graphs = true;
+  /// Compile the artifact's embedded source for this GPU with NVRTC
+  /// (CudaJit.h) instead of loading one of its binaries.
+  bool jit = false;
 };
 
 class CudaSession final : public Executor {

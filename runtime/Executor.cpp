@@ -67,6 +67,7 @@ StatusOr<std::unique_ptr<Executor>> createCuda(ArtifactSpec spec,
   cuda.origin = options.origin;
   cuda.profile = options.profile;
   cuda.graphs = options.cudaGraphs;
+  cuda.jit = options.cudaJit;
   StatusOr<std::unique_ptr<CudaSession>> session =
       CudaSession::create(std::move(spec), weights, cuda);
   if (!session.ok())
@@ -92,5 +93,10 @@ llamac::runtime::createExecutor(ArtifactSpec spec, WeightSource &weights,
   }
   if (device == Device::Cuda)
     return createCuda(std::move(spec), weights, options);
+  if (options.cudaJit)
+    return Status::error(options.origin +
+                         ": --jit compiles CUDA kernels, but this artifact "
+                         "runs on the cpu here (--device cpu, or no usable "
+                         "GPU)");
   return createCpu(std::move(spec), weights, options);
 }

@@ -2,6 +2,8 @@
 
 #include "codegen/cuda/NvrtcCompiler.h"
 
+#include "runtime/NvrtcOptions.h"
+
 #include "llvm/ADT/StringRef.h"
 
 #include <nvrtc.h>
@@ -98,20 +100,19 @@ private:
                      "' (expected sm_XY or compute_XY)");
     nvrtcProgram raw = nullptr;
     if (nvrtcResult r = nvrtcCreateProgram(
-            &raw, source.c_str(), "llamac_kernels.cu", 0, nullptr, nullptr);
+            &raw, source.c_str(), kNvrtcSourceName, 0, nullptr, nullptr);
         r != NVRTC_SUCCESS)
       return failure(llvm::Twine("nvrtcCreateProgram: ") +
                      nvrtcGetErrorString(r));
     Program program(raw);
 
-    // No --use_fast_math: f32 kernels are validated against llama2.c, and
-    // expf/sqrtf/division are a small part of any kernel's time.
-    std::string archFlag = "--gpu-architecture=" + arch;
-    std::string include = "-I" + cudaIncludeDir();
-    const char *options[] = {archFlag.c_str(), "--std=c++17", "-default-device",
-                             "-lineinfo", include.c_str()};
-    nvrtcResult compiled = nvrtcCompileProgram(
-        program.get(), sizeof(options) / sizeof(options[0]), options);
+    std::vector<std::string> flags = nvrtcCodeOptions(arch);
+    flags.push_back("-I" + cudaIncludeDir());
+    std::vector<const char *> options;
+    for (const std::string &flag : flags)
+      options.push_back(flag.c_str());
+    nvrtcResult compiled =
+        nvrtcCompileProgram(program.get(), int(options.size()), options.data());
     if (compiled != NVRTC_SUCCESS) {
       size_t size = 0;
       nvrtcGetProgramLogSize(program.get(), &size);

@@ -17,7 +17,7 @@
 #       this GPU runs;
 #   (a) stories260K f32 greedy generation on cuda is byte-identical to
 #       llama2.c's run.c (sha256 a3213f9e...), with prefill, decode-only
-#       and without CUDA graphs;
+#       and without CUDA graphs, and with --jit (compiled, then cached);
 #   (b) cuda against cpu logits of the same artifacts and weights, and cuda
 #       prefill (in one call, and in calls of 5 tokens that read the cache)
 #       against cuda decode: f32 within 1e-3, bf16 within 5e-2 of the
@@ -176,6 +176,27 @@ for variant in "" --no-prefill --no-cuda-graphs; do
       fail "$label: sha256 $actual, expected $expected"
     fi
   done
+done
+# --jit: the embedded source compiled here by NVRTC, then loaded from the
+# cache it went to.
+for run in compiled cached; do
+  label="stories260K cuda greedy --jit ($run)"
+  if ! LLAMAC_CACHE_DIR="$work/jit" "$llama_run" generate --jit \
+    --artifact "$artifacts/stories260K-f32-cuda.art" \
+    --weights "$models/stories260K.bin" --tokenizer "$models/tok512.bin" \
+    --temperature 0 --steps 256 --device cuda \
+    >"$work/story.txt" 2>"$work/story.err"; then
+    cat "$work/story.err"
+    fail "$label: llama-run failed"
+    continue
+  fi
+  actual=$(sha256sum <"$work/story.txt" | cut -d' ' -f1)
+  cubins=$(ls "$work/jit/cubin" 2>/dev/null | grep -c '\.cubin$')
+  if [[ $actual == "$expected" && $cubins == 1 ]]; then
+    pass "$label: sha256 $actual, $cubins cubin cached"
+  else
+    fail "$label: sha256 $actual (expected $expected), $cubins cubins cached"
+  fi
 done
 
 #-------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ struct DeviceFlags {
   int64_t threads = 0;
   std::string device = "auto";
   bool noCudaGraphs = false;
+  bool jit = false;
 
   void addTo(FlagSet &flags);
   /// The executor options these flags ask for, for `artifact`.

@@ -34,6 +34,11 @@ void DeviceFlags::addTo(FlagSet &flags) {
                 "on cuda, launch every kernel of every call instead of "
                 "replaying repeated calls (decode, training steps) from a "
                 "captured CUDA graph");
+  flags.addBool("jit", &jit,
+                "on cuda, compile the artifact's embedded CUDA source for "
+                "this GPU with NVRTC instead of loading a prebuilt cubin, "
+                "cached in $LLAMAC_CACHE_DIR/cubin (default "
+                "~/.cache/llamac/cubin)");
 }
 
 StatusOr<ExecutorOptions> DeviceFlags::options(const std::string &artifact,
@@ -52,6 +57,7 @@ StatusOr<ExecutorOptions> DeviceFlags::options(const std::string &artifact,
                   : int(std::max(1u, std::thread::hardware_concurrency()));
   options.profile = profile;
   options.cudaGraphs = !noCudaGraphs;
+  options.cudaJit = jit;
   return options;
 }
 

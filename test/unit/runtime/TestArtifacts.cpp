@@ -15,11 +15,21 @@ using namespace llamac::runtime;
 
 std::string llamac::test::toyKernelSource(int abiVersion) {
   return R"(#include "runtime/KernelAbi.h"
+#include "runtime/RandomWeights.h"
 // A linkage specification without braces gives the const external linkage.
 extern "C" const int llama_kernel_abi_version = )" +
          std::to_string(abiVersion) + R"(;
 
 extern "C" {
+// The random-weight fill every cuda binary exports (RandomWeights.h), in
+// the cpu ABI the fake driver calls: the whole tensor in one call.
+void llama_fill_random_f32(void *const *b, const LlamaKernelContext *ctx) {
+  (void)ctx;
+  float *out = (float *)b[0];
+  const LlamaRandomFill *fill = (const LlamaRandomFill *)b[1];
+  for (long long i = 0; i < fill->count; ++i)
+    out[i] = fill->ones ? 1.0f : llamaRandomWeight(fill->key, i, fill->bound);
+}
 // tokens, tok_embeddings -> x
 void k_embed(void *const *b, const LlamaKernelContext *ctx) {
   const int32_t *tokens = (const int32_t *)b[0];

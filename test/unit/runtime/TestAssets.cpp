@@ -2,7 +2,9 @@
 
 #include "TestAssets.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <dirent.h>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -48,4 +50,16 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code error;
   fs::remove_all(root, error);
+}
+
+std::vector<std::string> llamac::test::listFiles(const std::string &dir) {
+  std::vector<std::string> names;
+  if (DIR *listing = opendir(dir.c_str())) {
+    while (dirent *entry = readdir(listing))
+      if (entry->d_type == DT_REG)
+        names.push_back(entry->d_name);
+    closedir(listing);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
 }

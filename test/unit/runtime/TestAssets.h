@@ -11,6 +11,8 @@
 #define LLAMAC_TEST_UNIT_RUNTIME_TESTASSETS_H
 
 #include <cstdint>
+#include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,31 @@ std::string findModel(const std::string &name);
 
 std::vector<uint8_t> readBytes(const std::string &path);
 void writeBytes(const std::string &path, const std::vector<uint8_t> &bytes);
+/// The names of the files in `dir`, sorted; none when it does not exist.
+std::vector<std::string> listFiles(const std::string &dir);
+
+/// Sets (or, given null, unsets) an environment variable for its lifetime.
+class ScopedEnv {
+public:
+  ScopedEnv(const char *name, const char *value) : name(name) {
+    if (const char *old = std::getenv(name))
+      previous = old;
+    if (value)
+      setenv(name, value, 1);
+    else
+      unsetenv(name);
+  }
+  ~ScopedEnv() {
+    if (previous)
+      setenv(name, previous->c_str(), 1);
+    else
+      unsetenv(name);
+  }
+
+private:
+  const char *name;
+  std::optional<std::string> previous;
+};
 
 /// A directory under $TMPDIR (or /tmp), removed with its contents.
 class TempDir {
