@@ -89,6 +89,32 @@ void llamac::codegen::emitAdamWElement(raw_ostream &os, StringRef indent) {
         "eps));\n";
 }
 
+SmallVector<KernelBuffer, 5> llamac::codegen::siluGradBuffers(bool swiglu) {
+  if (swiglu)
+    return {{"x", true},
+            {"up", true},
+            {"dy", true},
+            {"out", false},
+            {"dup", false}};
+  return {{"x", true}, {"dy", true}, {"out", false}};
+}
+
+void llamac::codegen::emitSiLUGradElement(
+    raw_ostream &os, StringRef indent, bool swiglu,
+    function_ref<std::string(StringRef)> load,
+    function_ref<std::string(StringRef)> store, StringRef exp) {
+  os << indent << "const float val = " << load("x[i]") << ";\n"
+     << indent << "const float sig = 1.0f / (1.0f + " << exp << "(-val));\n"
+     << indent << "const float grad = " << load("dy[i]") << ";\n"
+     << indent << "const float slope = sig * (1.0f + val * (1.0f - sig));\n";
+  if (swiglu)
+    os << indent << "const float u = " << load("up[i]") << ";\n"
+       << indent << "out[i] = " << store("grad * u * slope") << ";\n"
+       << indent << "dup[i] = " << store("grad * val * sig") << ";\n";
+  else
+    os << indent << "out[i] = " << store("grad * slope") << ";\n";
+}
+
 FailureOr<std::string>
 llamac::codegen::dimExpr(Operation *op, RankedTensorType type, unsigned dim,
                          const ContextSpelling &spelling) {

@@ -14,6 +14,8 @@
 #include "mlir/IR/Operation.h"
 #include "mlir/Support/LogicalResult.h"
 
+#include "llvm/ADT/STLFunctionalExtras.h"
+#include "llvm/ADT/SmallVector.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <optional>
@@ -53,6 +55,28 @@ void emitAdamWScalars(llvm::raw_ostream &os, double beta1, double beta2,
 /// The update of element `i` of `p`, `g`, `m` and `v`, each line starting
 /// with `indent`.
 void emitAdamWElement(llvm::raw_ostream &os, llvm::StringRef indent);
+
+/// One buffer of a launch: its name in the kernel text, and whether the
+/// kernel only reads it.
+struct KernelBuffer {
+  llvm::StringRef name;
+  bool input;
+};
+
+/// silu_grad's buffers in launch order (x, dy -> out), or swiglu_grad's
+/// (x, up, dy -> out, dup).
+llvm::SmallVector<KernelBuffer, 5> siluGradBuffers(bool swiglu);
+
+/// The silu_grad or swiglu_grad of element `i` of those buffers, each line
+/// starting with `indent`: with s = sigmoid(x), d silu(x)/dx = s (1 + x (1 -
+/// s)), and swiglu's gradient of up is dy silu(x). `load` spells a stored
+/// element as f32, `store` an f32 as the stored type, and `exp` names the
+/// target's f32 exponential.
+void emitSiLUGradElement(llvm::raw_ostream &os, llvm::StringRef indent,
+                         bool swiglu,
+                         llvm::function_ref<std::string(llvm::StringRef)> load,
+                         llvm::function_ref<std::string(llvm::StringRef)> store,
+                         llvm::StringRef exp);
 
 /// How a target's kernels read the launch context and write literals.
 struct ContextSpelling {

@@ -499,25 +499,12 @@ LogicalResult emitSiLUGrads(Operation *op, StringRef symbol, raw_ostream &os) {
   std::string t = cType(*elem);
   emitSignature(os, op, symbol);
   os << "  const int64_t count = " << count << ";\n";
-  emitBuffer(os, "x", 0, t, true);
-  unsigned index = 1;
-  if (swiglu)
-    emitBuffer(os, "up", index++, t, true);
-  emitBuffer(os, "dy", index++, t, true);
-  emitBuffer(os, "out", index++, t, false);
-  if (swiglu)
-    emitBuffer(os, "dup", index++, t, false);
+  for (auto [index, buffer] : llvm::enumerate(siluGradBuffers(swiglu)))
+    emitBuffer(os, buffer.name, index, t, buffer.input);
   emitElementwiseLoopBegin(os, gradChunkElements);
-  os << "      const float val = " << load(*elem, "x[i]") << ";\n"
-     << "      const float sig = 1.0f / (1.0f + llamaExp(-val));\n"
-     << "      const float grad = " << load(*elem, "dy[i]") << ";\n"
-     << "      const float slope = sig * (1.0f + val * (1.0f - sig));\n";
-  if (swiglu)
-    os << "      const float u = " << load(*elem, "up[i]") << ";\n"
-       << "      out[i] = " << store(*elem, "grad * u * slope") << ";\n"
-       << "      dup[i] = " << store(*elem, "grad * val * sig") << ";\n";
-  else
-    os << "      out[i] = " << store(*elem, "grad * slope") << ";\n";
+  emitSiLUGradElement(
+      os, "      ", swiglu, [&](StringRef e) { return load(*elem, e); },
+      [&](StringRef e) { return store(*elem, e); }, "llamaExp");
   emitElementwiseLoopEnd(os, gradChunkElements);
   os << "}\n";
   return success();

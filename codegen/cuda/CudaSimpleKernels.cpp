@@ -167,8 +167,8 @@ LogicalResult emitRotation(Operation *op, Value input, Value position,
   return success();
 }
 
-/// silu_grad and swiglu_grad, elementwise as the forward ops. With
-/// s = sigmoid(x): d silu(x)/dx = s (1 + x (1 - s)).
+/// silu_grad and swiglu_grad, elementwise as the forward ops; the
+/// arithmetic is the CPU target's (emitSiLUGradElement).
 LogicalResult emitSiLUGrads(Operation *op, const RowShape &shape,
                             raw_ostream &os) {
   FailureOr<Elem> elem = elemOf(op, op->getResult(0));
@@ -177,29 +177,20 @@ LogicalResult emitSiLUGrads(Operation *op, const RowShape &shape,
   const char *t = cudaType(*elem);
   bool swiglu = isa<SwiGLUGradOp>(op);
   emitRowHeader(os, shape);
-  emitBuffer(os, "x", 0, t, true);
-  unsigned index = 1;
-  if (swiglu)
-    emitBuffer(os, "up", index++, t, true);
-  emitBuffer(os, "dy", index++, t, true);
-  emitBuffer(os, "out", index++, t, false);
-  if (swiglu)
-    emitBuffer(os, "dup", index++, t, false);
+  for (auto [index, buffer] : llvm::enumerate(siluGradBuffers(swiglu)))
+    emitBuffer(os, buffer.name, index, t, buffer.input);
   os << "  const int c0 = blockIdx.y * " << kColumnChunk << ";\n"
      << "  const int c1 = c0 + " << kColumnChunk << " < F ? c0 + "
      << kColumnChunk << " : F;\n"
      << "  for (long long i = r * F + c0 + threadIdx.x; i < r * F + c1; "
-        "i += THREADS) {\n"
-     << "    const float val = llamaToF(x[i]);\n"
-     << "    const float sig = 1.0f / (1.0f + expf(-val));\n"
-     << "    const float grad = llamaToF(dy[i]);\n"
-     << "    const float slope = sig * (1.0f + val * (1.0f - sig));\n";
-  if (swiglu)
-    os << "    const float u = llamaToF(up[i]);\n"
-       << "    out[i] = llamaFromF<" << t << ">(grad * u * slope);\n"
-       << "    dup[i] = llamaFromF<" << t << ">(grad * val * sig);\n";
-  else
-    os << "    out[i] = llamaFromF<" << t << ">(grad * slope);\n";
+        "i += THREADS) {\n";
+  emitSiLUGradElement(
+      os, "    ", swiglu,
+      [](StringRef e) { return ("llamaToF(" + e + ")").str(); },
+      [&](StringRef e) {
+        return ("llamaFromF<" + Twine(t) + ">(" + e + ")").str();
+      },
+      "expf");
   os << "  }\n";
   return success();
 }
