@@ -3,6 +3,8 @@
 #include "runtime/CudaJit.h"
 
 #include "runtime/AtomicFile.h"
+#include "runtime/Fnv1a.h"
+#include "runtime/MappedFile.h"
 #include "runtime/NvrtcOptions.h"
 
 #include <cerrno>
@@ -11,8 +13,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <memory>
 #include <sys/stat.h>
@@ -182,22 +182,15 @@ Status makeDirectories(const std::string &path) {
   return {};
 }
 
-/// FNV-1a 64 of everything that decides the cubin but the arch and NVRTC's
+/// The hash of everything that decides the cubin but the arch and NVRTC's
 /// version, which the file name spells out.
 std::string codeHash(const std::string &source,
                      const std::vector<std::string> &options) {
-  uint64_t hash = 0xcbf29ce484222325ull;
-  auto add = [&](const std::string &text) {
-    for (unsigned char c : text) {
-      hash ^= c;
-      hash *= 0x100000001b3ull;
-    }
-    hash ^= 0xff; // separates the pieces
-    hash *= 0x100000001b3ull;
-  };
-  add(source);
+  // A byte no text holds ends each piece, so that pieces cannot trade
+  // characters.
+  uint64_t hash = fnv1a64("\xff", fnv1a64(source));
   for (const std::string &option : options)
-    add(option);
+    hash = fnv1a64("\xff", fnv1a64(option, hash));
   char text[17];
   std::snprintf(text, sizeof(text), "%016llx", (unsigned long long)hash);
   return text;
@@ -211,12 +204,6 @@ bool looksLikeCubin(const std::vector<uint8_t> &bytes) {
                      "ELF",
                      4) == 0 &&
          (bytes[18] | bytes[19] << 8) == 190;
-}
-
-std::vector<uint8_t> readAll(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in),
-                              std::istreambuf_iterator<char>());
 }
 
 StatusOr<std::vector<uint8_t>> compile(const Nvrtc &nvrtc,
@@ -280,7 +267,11 @@ StatusOr<JitCubin> llamac::runtime::jitCompileCubin(const std::string &source,
       "JIT cubin " + arch + " (NVRTC " + nvrtc.versionText + ", ";
 
   JitCubin result;
-  result.cubin = readAll(path);
+  // A missing or unreadable entry is a miss, like a corrupt one.
+  StatusOr<std::shared_ptr<const MappedFile>> cached = MappedFile::open(path);
+  if (cached.ok() && (*cached)->size())
+    result.cubin.assign((*cached)->data(),
+                        (*cached)->data() + (*cached)->size());
   if (looksLikeCubin(result.cubin)) {
     result.description = prefix + "cached as " + path + ")";
     return result;

@@ -41,16 +41,18 @@ CudaKernelLibrary::load(const CudaDevice &device, const ArtifactSpec &spec,
                                   "--target=cuda, or run it with --device cpu");
   const CudaDriver &driver = device.driver();
   std::unique_ptr<CudaKernelLibrary> library(new CudaKernelLibrary(device));
+  // The image to load: a cubin compiled here (--jit), or the artifact's
+  // cubin or PTX for this device.
+  JitCubin compiled;
+  const BinarySpec *binary = nullptr;
+  bool ptx = false;
   if (jit) {
     StatusOr<JitCubin> cubin = jitCompileCubin(spec.kernelSource, device.sm());
     if (!cubin.ok())
       return Status::error(origin + ": " + cubin.message());
-    library->chosen = cubin->description;
-    library->where = origin + ": " + cubin->description;
-    LLAMAC_RETURN_IF_ERROR(device.makeCurrent());
-    LLAMAC_RETURN_IF_ERROR(driver.check(
-        driver.cuModuleLoadData(&library->module, cubin->cubin.data()),
-        library->where + ": cuModuleLoadData"));
+    compiled = std::move(cubin).value();
+    library->chosen = compiled.description;
+    library->where = origin + ": " + compiled.description;
   } else {
     StatusOr<CudaBinaryChoice> choice =
         selectCudaBinary(spec.binaries, device.sm());
@@ -58,18 +60,21 @@ CudaKernelLibrary::load(const CudaDevice &device, const ArtifactSpec &spec,
       return Status::error(origin + ": " + choice.message() +
                            "; recompile with --cuda-arch=" +
                            device.sm().smName() + ", or run with --jit");
-    const BinarySpec &binary = spec.binaries[choice->index];
+    binary = &spec.binaries[choice->index];
+    ptx = choice->jit;
     library->chosen = choice->description;
     library->where = origin + ": cuda binary (" + choice->description + ")";
-    LLAMAC_RETURN_IF_ERROR(device.makeCurrent());
-    if (choice->jit)
-      LLAMAC_RETURN_IF_ERROR(
-          loadPtx(driver, binary, &library->module, library->where));
-    else
-      LLAMAC_RETURN_IF_ERROR(driver.check(
-          driver.cuModuleLoadData(&library->module, binary.data.data()),
-          library->where + ": cuModuleLoadData"));
   }
+  LLAMAC_RETURN_IF_ERROR(device.makeCurrent());
+  if (ptx)
+    LLAMAC_RETURN_IF_ERROR(
+        loadPtx(driver, *binary, &library->module, library->where));
+  else
+    LLAMAC_RETURN_IF_ERROR(
+        driver.check(driver.cuModuleLoadData(&library->module,
+                                             binary ? binary->data.data()
+                                                    : compiled.cubin.data()),
+                     library->where + ": cuModuleLoadData"));
   const std::string &where = library->where;
 
   cu::DevicePtr version = 0;

@@ -46,6 +46,12 @@ LLAMA_RANDOM_FN float llamaRandomWeight(unsigned long long key,
   return (2.0f * unit - 1.0f) * bound;
 }
 
+/* Element `index` of the tensor `fill` describes. */
+LLAMA_RANDOM_FN float llamaRandomFillValue(const LlamaRandomFill *fill,
+                                           unsigned long long index) {
+  return fill->ones ? 1.0f : llamaRandomWeight(fill->key, index, fill->bound);
+}
+
 #if defined(__CUDACC__) || defined(LLAMAC_CUDA_EMULATION)
 /* The fill kernels every cuda binary exports, one per element type:
    buffers[0] is the tensor and buffers[1] its LlamaRandomFill, in device
@@ -58,8 +64,7 @@ LLAMA_RANDOM_FN float llamaRandomWeight(unsigned long long key,
     const long long stride = (long long)gridDim.x * blockDim.x;                \
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;       \
          i < fill.count; i += stride)                                          \
-      out[i] = CONVERT(                                                        \
-          fill.ones ? 1.0f : llamaRandomWeight(fill.key, i, fill.bound));      \
+      out[i] = CONVERT(llamaRandomFillValue(&fill, i));                        \
   }
 #define LLAMA_RANDOM_AS_F32(v) (v)
 LLAMA_DEFINE_RANDOM_FILL(llama_fill_random_f32, float, LLAMA_RANDOM_AS_F32)

@@ -2,6 +2,7 @@
 
 #include "runtime/WeightSource.h"
 
+#include "runtime/Fnv1a.h"
 #include "runtime/HuggingFaceNames.h"
 #include "runtime/Llama2cCheckpoint.h"
 #include "runtime/MappedFile.h"
@@ -107,16 +108,6 @@ private:
   std::map<std::string, const SafetensorsTensor *> byMetaName;
 };
 
-/// FNV-1a 64: a stable hash, so a name gives the same weights everywhere.
-uint64_t hashName(const std::string &name) {
-  uint64_t hash = 0xcbf29ce484222325ull;
-  for (unsigned char c : name) {
-    hash ^= c;
-    hash *= 0x100000001b3ull;
-  }
-  return hash;
-}
-
 bool endsWith(const std::string &text, const std::string &suffix) {
   return text.size() >= suffix.size() &&
          text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -137,8 +128,7 @@ public:
     data.shape = shape;
     data.storage.resize(size_t(fill.count));
     for (size_t i = 0; i < data.storage.size(); ++i)
-      data.storage[i] =
-          fill.ones ? 1.0f : llamaRandomWeight(fill.key, i, fill.bound);
+      data.storage[i] = llamaRandomFillValue(&fill, i);
     data.data = data.storage.data();
     return data;
   }
@@ -146,7 +136,8 @@ public:
   randomFill(const std::string &name,
              const std::vector<int64_t> &shape) const override {
     LlamaRandomFill fill{};
-    fill.key = hashName(name) ^ (seed * 0x9e3779b97f4a7c15ull);
+    // A stable hash, so that a name gives the same weights everywhere.
+    fill.key = fnv1a64(name) ^ (seed * 0x9e3779b97f4a7c15ull);
     fill.count = 1;
     for (int64_t dim : shape)
       fill.count *= dim;

@@ -157,47 +157,44 @@ fi
 section "(a) stories260K f32 greedy on cuda matches run.c"
 #-------------------------------------------------------------------------------
 expected=a3213f9ea026d75bf2993355ae334822d7c9d34328964c711ab030d3148e6cef
+# greedy LABEL TARGET FLAGS...: stories260K's greedy text on TARGET, with
+# FLAGS for llama-run generate, must be run.c's.
+greedy() {
+  local label=$1 target=$2
+  shift 2
+  if ! "$llama_run" generate --artifact "$artifacts/stories260K-f32-$target.art" \
+    --weights "$models/stories260K.bin" --tokenizer "$models/tok512.bin" \
+    --temperature 0 --steps 256 --device "$target" "$@" \
+    >"$work/story.txt" 2>"$work/story.err"; then
+    cat "$work/story.err"
+    fail "$label: llama-run failed"
+    return
+  fi
+  actual=$(sha256sum <"$work/story.txt" | cut -d' ' -f1)
+  if [[ $actual == "$expected" ]]; then
+    pass "$label: sha256 $actual ($(grep -o 'achieved tok/s: .*' "$work/story.err"))"
+  else
+    head -c 600 "$work/story.txt"
+    fail "$label: sha256 $actual, expected $expected"
+  fi
+}
 for variant in "" --no-prefill --no-cuda-graphs; do
   for target in cuda cpu; do
-    label="stories260K $target greedy ${variant:-with prefill}"
-    if ! "$llama_run" generate --artifact "$artifacts/stories260K-f32-$target.art" \
-      --weights "$models/stories260K.bin" --tokenizer "$models/tok512.bin" \
-      --temperature 0 --steps 256 --device "$target" $variant \
-      >"$work/story.txt" 2>"$work/story.err"; then
-      cat "$work/story.err"
-      fail "$label: llama-run failed"
-      continue
-    fi
-    actual=$(sha256sum <"$work/story.txt" | cut -d' ' -f1)
-    if [[ $actual == "$expected" ]]; then
-      pass "$label: sha256 $actual ($(grep -o 'achieved tok/s: .*' "$work/story.err"))"
-    else
-      head -c 600 "$work/story.txt"
-      fail "$label: sha256 $actual, expected $expected"
-    fi
+    greedy "stories260K $target greedy ${variant:-with prefill}" $target $variant
   done
 done
 # --jit: the embedded source compiled here by NVRTC, then loaded from the
 # cache it went to.
+export LLAMAC_CACHE_DIR=$work/jit
 for run in compiled cached; do
-  label="stories260K cuda greedy --jit ($run)"
-  if ! LLAMAC_CACHE_DIR="$work/jit" "$llama_run" generate --jit \
-    --artifact "$artifacts/stories260K-f32-cuda.art" \
-    --weights "$models/stories260K.bin" --tokenizer "$models/tok512.bin" \
-    --temperature 0 --steps 256 --device cuda \
-    >"$work/story.txt" 2>"$work/story.err"; then
-    cat "$work/story.err"
-    fail "$label: llama-run failed"
-    continue
-  fi
-  actual=$(sha256sum <"$work/story.txt" | cut -d' ' -f1)
-  cubins=$(ls "$work/jit/cubin" 2>/dev/null | grep -c '\.cubin$')
-  if [[ $actual == "$expected" && $cubins == 1 ]]; then
-    pass "$label: sha256 $actual, $cubins cubin cached"
-  else
-    fail "$label: sha256 $actual (expected $expected), $cubins cubins cached"
-  fi
+  greedy "stories260K cuda greedy --jit ($run)" cuda --jit
 done
+cubins=$(ls "$work/jit/cubin" 2>/dev/null | grep -c '\.cubin$')
+if [[ $cubins == 1 ]]; then
+  pass "--jit: one cubin cached for both runs"
+else
+  fail "--jit: $cubins cubins cached, expected 1"
+fi
 
 #-------------------------------------------------------------------------------
 section "(b) cuda against cpu, and cuda prefill against cuda decode"

@@ -28,7 +28,7 @@ void llama_fill_random_f32(void *const *b, const LlamaKernelContext *ctx) {
   float *out = (float *)b[0];
   const LlamaRandomFill *fill = (const LlamaRandomFill *)b[1];
   for (long long i = 0; i < fill->count; ++i)
-    out[i] = fill->ones ? 1.0f : llamaRandomWeight(fill->key, i, fill->bound);
+    out[i] = llamaRandomFillValue(fill, i);
 }
 // tokens, tok_embeddings -> x
 void k_embed(void *const *b, const LlamaKernelContext *ctx) {
