@@ -46,6 +46,12 @@ inline constexpr Result kErrorNotFound = 500;
 inline constexpr int kAttributeComputeCapabilityMajor = 75;
 inline constexpr int kAttributeComputeCapabilityMinor = 76;
 inline constexpr int kAttributeMultiprocessorCount = 16;
+/// CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN.
+inline constexpr int kAttributeMaxSharedPerBlockOptin = 97;
+/// CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES.
+inline constexpr int kFuncAttributeMaxDynamicShared = 8;
+/// A block gets this much shared memory without opting in.
+inline constexpr unsigned kDefaultSharedPerBlock = 48 * 1024;
 
 inline constexpr unsigned kStreamNonBlocking = 1;
 inline constexpr unsigned kEventDefault = 0;

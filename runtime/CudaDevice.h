@@ -31,6 +31,7 @@ public:
 
   const CudaDriver &driver() const { return *library; }
   cu::Context context() const { return primary; }
+  cu::Device handle() const { return device; }
   SmVersion sm() const { return version; }
   /// "NVIDIA H100 80GB HBM3".
   const std::string &name() const { return deviceName; }

@@ -31,6 +31,33 @@ Status loadPtx(const CudaDriver &driver, const BinarySpec &binary,
                        driver.describe(result) + detail);
 }
 
+/// A kernel that launches with more than the default 48 KiB of shared
+/// memory (the sm_80+ GEMM's pipeline) must say so to the driver first,
+/// and the device must have that much.
+Status optInToSharedMemory(const CudaDevice &device, cu::Function function,
+                           uint32_t bytes, const std::string &label) {
+  if (bytes <= cu::kDefaultSharedPerBlock)
+    return {};
+  const CudaDriver &driver = device.driver();
+  int limit = 0;
+  LLAMAC_RETURN_IF_ERROR(
+      driver.check(driver.cuDeviceGetAttribute(
+                       &limit, cu::kAttributeMaxSharedPerBlockOptin,
+                                                device.handle()),
+                   label + ": cuDeviceGetAttribute(shared memory opt-in)"));
+  if (bytes > uint32_t(limit))
+    return Status::error(label + " needs " + std::to_string(bytes) +
+                         " bytes of shared memory per block, but this " +
+                         device.sm().smName() + " GPU allows " +
+                         std::to_string(limit) +
+                         "; recompile the model for this GPU's arch");
+  return driver.check(
+      driver.cuFuncSetAttribute(function, cu::kFuncAttributeMaxDynamicShared,
+                                int(bytes)),
+      label + ": cuFuncSetAttribute(max dynamic shared memory " +
+          std::to_string(bytes) + ")");
+}
+
 } // namespace
 
 StatusOr<std::unique_ptr<CudaKernelLibrary>>
@@ -98,11 +125,14 @@ CudaKernelLibrary::load(const CudaDevice &device, const ArtifactSpec &spec,
   library->functions.reserve(spec.kernels.size());
   for (size_t index = 0; index < spec.kernels.size(); ++index) {
     const std::string &symbol = spec.kernels[index].symbol;
+    const std::string label =
+        origin + ": kernel " + std::to_string(index) + " '" + symbol + "'";
     cu::Function function = nullptr;
     LLAMAC_RETURN_IF_ERROR(driver.check(
         driver.cuModuleGetFunction(&function, library->module, symbol.c_str()),
-        origin + ": kernel " + std::to_string(index) + " '" + symbol +
-            "': cuModuleGetFunction"));
+        label + ": cuModuleGetFunction"));
+    LLAMAC_RETURN_IF_ERROR(optInToSharedMemory(
+        device, function, spec.kernels[index].geometry.sharedBytes, label));
     library->functions.push_back(function);
   }
   return library;

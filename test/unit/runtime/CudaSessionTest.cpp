@@ -179,6 +179,36 @@ TEST_F(CudaSessionTest, GridFollowsTheLaunchGeometry) {
   EXPECT_EQ(context.position, 7);
 }
 
+/// A kernel that needs more than 48 KiB of shared memory opts in when it is
+/// loaded (the fake driver, like a GPU, fails its launch otherwise), and a
+/// GPU with less than it needs refuses the artifact, naming the kernel.
+TEST_F(CudaSessionTest, LargeSharedMemoryIsOptedIntoAtLoad) {
+  // Only k_embed, so that it is the last launch.
+  ArtifactSpec spec = cudaToyArtifact();
+  spec.kernels[0].geometry.sharedBytes = 99 * 1024;
+  spec.entries[kPrefillEntry].launches.resize(1);
+  spec.entries[kPrefillEntry].outputs = {kPrefillX};
+  {
+    std::unique_ptr<CudaSession> session = create(spec);
+    ASSERT_TRUE(session);
+    std::vector<int32_t> tokens = {1, 5};
+    ASSERT_TRUE(session
+                    ->run(session->entryIndex("prefill"),
+                          {{tokens.data(), tokens.size() * 4}}, 0, 2)
+                    .ok());
+    unsigned geometry[7];
+    LlamaKernelContext context;
+    fake.lastLaunch(geometry, &context);
+    EXPECT_EQ(geometry[6], 99u * 1024);
+  }
+  ScopedEnv optIn{"LLAMAC_FAKE_CUDA_SHARED_OPTIN", "65536"};
+  EXPECT_THAT(createError(spec),
+              HasSubstr("m.art: kernel 0 '" + spec.kernels[0].symbol +
+                        "' needs 101376 bytes of shared memory per block, but "
+                        "this sm_80 GPU allows 65536; recompile the model for "
+                        "this GPU's arch"));
+}
+
 TEST_F(CudaSessionTest, EveryLaunchIsCountedAndNothingLeaks) {
   int before = fake.counter("llamacFakeCudaLaunches");
   {

@@ -12,6 +12,9 @@
 //   LLAMAC_FAKE_CUDA_DEVICES  device count (default 1); "init-fails" makes
 //                             cuInit return CUDA_ERROR_NO_DEVICE
 //   LLAMAC_FAKE_CUDA_SM       compute capability as "86" (default 80)
+//   LLAMAC_FAKE_CUDA_SHARED_OPTIN
+//                             the most shared memory a block may opt in to
+//                             (default: the real GPU's of that SM)
 //   LLAMAC_FAKE_CUDA_CAPTURE  "fails": cuStreamBeginCapture fails
 // Stream capture records launches into a graph instead of running them,
 // and refuses copies, memsets and synchronizations meanwhile (the runtime
@@ -71,6 +74,29 @@ int smVersion() {
   const char *text = std::getenv("LLAMAC_FAKE_CUDA_SM");
   return text && *text ? std::atoi(text) : 80;
 }
+
+/// What cuDeviceGetAttribute(MAX_SHARED_MEMORY_PER_BLOCK_OPTIN) gives: A100
+/// 163 KiB, H100 227 KiB, the consumer sm_86 and sm_89 parts 99 KiB.
+int sharedOptInLimit() {
+  const char *text = std::getenv("LLAMAC_FAKE_CUDA_SHARED_OPTIN");
+  if (text && *text)
+    return std::atoi(text);
+  switch (smVersion()) {
+  case 80:
+    return 163 * 1024;
+  case 90:
+    return 227 * 1024;
+  default:
+    return 99 * 1024;
+  }
+}
+
+/// Dynamic shared memory each function opted in to (cuFuncSetAttribute); a
+/// launch with more than 48 KiB and more than this fails, as on a GPU.
+std::map<cu::Function, unsigned> sharedOptIns;
+/// The module each function was found in: a function of an unloaded
+/// module may share an address with a new one, which has not opted in.
+std::map<cu::Function, cu::Module> functionModules;
 
 cu::Module openLibrary(const void *image, size_t size) {
   int fd = memfd_create("fake-cubin", MFD_CLOEXEC);
@@ -199,6 +225,8 @@ cu::Result cuDeviceGetAttribute(int *value, int attribute, cu::Device) {
     *value = smVersion() % 10;
   else if (attribute == cu::kAttributeMultiprocessorCount)
     *value = 4;
+  else if (attribute == cu::kAttributeMaxSharedPerBlockOptin)
+    *value = sharedOptInLimit();
   else
     return kInvalidValue;
   return cu::kSuccess;
@@ -259,10 +287,21 @@ cu::Result cuModuleGetFunction(cu::Function *function, cu::Module module,
   if (!*function)
     return cu::kErrorNotFound;
   // A function of an unloaded module may share an address with this one.
+  if (functionModules[*function] != module)
+    sharedOptIns.erase(*function);
+  functionModules[*function] = module;
   if (void *emulator = dlsym(module, "llamaEmuLaunch"))
     emulators[*function] = reinterpret_cast<EmulatorLaunch>(emulator);
   else
     emulators.erase(*function);
+  return cu::kSuccess;
+}
+cu::Result cuFuncSetAttribute(cu::Function function, int attribute,
+                              int value) {
+  if (attribute != cu::kFuncAttributeMaxDynamicShared || value < 0 ||
+      value > sharedOptInLimit())
+    return kInvalidValue;
+  sharedOptIns[function] = unsigned(value);
   return cu::kSuccess;
 }
 cu::Result cuModuleGetGlobal_v2(cu::DevicePtr *pointer, size_t *bytes,
@@ -318,6 +357,8 @@ cu::Result cuLaunchKernel(cu::Function function, unsigned gx, unsigned gy,
                           unsigned shared, cu::Stream, void **params,
                           void **extra) {
   if (!params || extra || uint64_t(bx) * by * bz > 1024 || !gx || !gy || !gz)
+    return kInvalidValue;
+  if (shared > cu::kDefaultSharedPerBlock && shared > sharedOptIns[function])
     return kInvalidValue;
   const auto *args = static_cast<const LlamaGpuArgs *>(params[0]);
   const unsigned grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
