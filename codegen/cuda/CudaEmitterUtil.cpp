@@ -52,10 +52,12 @@ std::string positionExpr(Value position) {
 }
 
 void emitSignature(raw_ostream &os, Operation *op, StringRef symbol,
-                   int threads) {
+                   int threads, StringRef minBlocks) {
   os << "\n// " << op->getName() << "\n";
-  os << "extern \"C\" __global__ void __launch_bounds__(" << threads << ") "
-     << symbol << "(LlamaGpuArgs args) {\n";
+  os << "extern \"C\" __global__ void __launch_bounds__(" << threads;
+  if (!minBlocks.empty())
+    os << ", " << minBlocks;
+  os << ") " << symbol << "(LlamaGpuArgs args) {\n";
 }
 
 void emitBuffer(raw_ostream &os, StringRef name, unsigned index, StringRef type,

@@ -76,9 +76,12 @@ staticDim(mlir::Operation *op, mlir::RankedTensorType type, unsigned dim) {
 std::string positionExpr(mlir::Value position);
 
 /// Opens `extern "C" __global__ void symbol(LlamaGpuArgs args) {` with a
-/// comment naming the op and a launch bound of `threads`.
+/// comment naming the op and a launch bound of `threads`, and of
+/// `minBlocks` resident blocks per SM (a macro's name or a number) if
+/// given, which caps the registers a thread may use.
 void emitSignature(llvm::raw_ostream &os, mlir::Operation *op,
-                   llvm::StringRef symbol, int threads);
+                   llvm::StringRef symbol, int threads,
+                   llvm::StringRef minBlocks = "");
 /// Declares `name` as buffer `index`, a restrict pointer to `type`, read
 /// from `array`: the launch's `args.buffers`, or `bufs` after
 /// emitBufferTable.

@@ -1,15 +1,22 @@
 //===- CudaGemm.cpp - Prefill GEMMs: tensor cores, and SIMT for f32 -------===//
 //
-// The tensor-core GEMM tiles 128 activation rows by 128 weight rows by 32 of
-// K in a 3-stage cp.async pipeline (48 KiB of static shared memory). Eight
-// warps (2 x 4) each own a 64 x 32 tile: per 16 of K, 4 + 2 ldmatrix.x4 feed
-// 16 mma.sync.m16n8k16 with f32 accumulators. Shared tiles have 64-byte rows
-// whose 16-byte chunks are XOR-swizzled by (row / 2) % 4, so that the 8 rows
-// one ldmatrix phase reads fall in distinct banks. For SwiGLU the B tile
-// interleaves gate and up rows, so a thread's accumulator pair (c, c + 1)
-// is the gate and up value of one output. The RMSNorm row scale comes from
-// the A tiles as they land in shared memory (two threads per row sum x²),
-// so the activations are read from global memory once.
+// The tensor-core GEMM tiles 128 activation rows by 128 weight rows by 64 of
+// K in a 3-stage cp.async pipeline in dynamic shared memory (32 KiB a
+// stage: 97 KiB, which every sm_80+ GPU gives a block). Tiles have 128-byte
+// rows whose 16-byte chunks are XOR-swizzled by row % 8 from a 1024-byte
+// aligned base: the layout both of the products below read without bank
+// conflicts.
+// - sm_90a: each of the two warpgroups multiplies its 64 rows by all 128
+//   weight rows with 4 wgmma.m64n128k16 a stage, straight from shared
+//   memory (llamaWgmmaDescriptor), into 64 f32 accumulators a thread.
+// - Other archs: eight warps (2 x 4) each own a 64 x 32 tile; per 16 of K,
+//   4 + 2 ldmatrix.x4 feed 16 mma.sync.m16n8k16 with f32 accumulators.
+// Both give each thread 32 pairs of accumulators at (row, column) and
+// (row, column + 1), so one epilogue serves both. For SwiGLU the B tile
+// interleaves gate and up rows, so a pair is the gate and up value of one
+// output. The RMSNorm row scale comes from the A tiles as they land in
+// shared memory (two threads per row sum x²), so the activations are read
+// from global memory once.
 //
 // The SIMT GEMM (f32 validation, and 16-bit rows that cp.async cannot copy
 // whole) tiles 64 x 64 x 16 with a 4 x 4 outer product per thread.
@@ -37,18 +44,26 @@ static const char *const weightRowText =
 
 void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
   emitOperandsAndFinish(os, plan);
-  os << R"BODY(  constexpr int BM = 128, BN = 128, BK = 32, STAGES = 3;
-  constexpr int TILE_COLS = SWIGLU ? BN / 2 : BN; // output columns per block
-  constexpr int ROW_BYTES = BK * 2, STAGE_BYTES = (BM + BN) * ROW_BYTES;
+  os << "  constexpr int BM = " << kTensorCoreTileRows
+     << ", BN = " << kTensorCoreTileRows << ", BK = " << kTensorCoreTileK
+     << ", STAGES = " << kTensorCoreStages << ";\n";
+  os << R"BODY(  constexpr int TILE_COLS = SWIGLU ? BN / 2 : BN; // output columns per block
+  constexpr int ROW_BYTES = BK * 2, A_BYTES = BM * ROW_BYTES;
+  constexpr int STAGE_BYTES = (BM + BN) * ROW_BYTES;
   constexpr int KT = (K + BK - 1) / BK;
-  __shared__ __align__(128) unsigned char smem[STAGES * STAGE_BYTES];
+  static_assert(ROW_BYTES == 128, "tiles are laid out for the 128-byte swizzle");
+  // The swizzle is a function of the address, so the tiles start at a
+  // 1024-byte boundary (the launch asks for 1 KiB more than they need).
+  LLAMA_DYNAMIC_SHARED(sharedRaw);
+  const unsigned rawBase = llamaSmemAddress(sharedRaw);
+  const unsigned smemBase = (rawBase + 1023u) & ~1023u;
+  unsigned char *smem = sharedRaw + (smemBase - rawBase);
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const long long m0 = (long long)blockIdx.y * BM;
   const int c0 = blockIdx.x * TILE_COLS;
-  const unsigned smemBase = llamaSmemAddress(smem);
   // Byte offset of 16-byte chunk `ch` of tile row `row`, swizzled.
   auto swizzle = [](int row, int ch) {
-    return row * ROW_BYTES + ((ch ^ ((row >> 1) & 3)) << 4);
+    return row * ROW_BYTES + ((ch ^ (row & 7)) << 4);
   };
 )BODY";
   os << weightRowText;
@@ -57,10 +72,10 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
   auto loadStage = [&](int stage, int kt) {
     const unsigned base = smemBase + stage * STAGE_BYTES;
 #pragma unroll
-    for (int it = 0; it < (BM + BN) * 4 / 256; ++it) {
-      const int i = tid + it * 256, ch = i % 4, k = kt * BK + ch * 8;
-      const bool isA = i < BM * 4;
-      const int row = isA ? i / 4 : i / 4 - BM;
+    for (int it = 0; it < (BM + BN) * 8 / 256; ++it) {
+      const int i = tid + it * 256, ch = i % 8, k = kt * BK + ch * 8;
+      const bool isA = i < BM * 8;
+      const int row = isA ? i / 8 : i / 8 - BM;
       const void *src = x;
       int valid = 0;
       if (isA) {
@@ -76,20 +91,21 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
           valid = 16;
         }
       }
-      llamaCpAsync16(base + (isA ? 0 : BM * ROW_BYTES) + swizzle(row, ch),
-                     src, valid);
+      llamaCpAsync16(base + (isA ? 0 : A_BYTES) + swizzle(row, ch), src,
+                     valid);
     }
   };
 
-  // Two threads per A row: the sum of x² for the norm, and the gain when it
-  // is a separate operand (training), applied in shared memory.
+  // Two threads per A row, four chunks each: the sum of x² for the norm,
+  // and the gain when it is a separate operand (training), applied in
+  // shared memory.
   float ss = 0.0f;
   auto normStage = [&](int stage, int kt) {
     const int row = tid / 2;
     unsigned char *tile = smem + stage * STAGE_BYTES;
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int ch = (tid % 2) * 2 + h;
+    for (int h = 0; h < 4; ++h) {
+      const int ch = (tid % 2) * 4 + h;
       TX *p = (TX *)(tile + swizzle(row, ch));
       float v[8];
       llamaLoad(p, v);
@@ -110,6 +126,35 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
     }
   };
 
+#ifdef LLAMA_WGMMA
+  // Warpgroup g: rows g * 64 to g * 64 + 63 of the tile, all 128 columns.
+  // Accumulator i of lane l of the group's warp w: row 16 w + l / 4 +
+  // 8 ((i / 2) % 2), column 8 (i / 4) + 2 (l % 4) + i % 2.
+  const int group = warp / 4;
+  float acc[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i)
+    acc[i] = 0.0f;
+  auto computeStage = [&](int stage) {
+    const unsigned a = smemBase + stage * STAGE_BYTES + group * 64 * ROW_BYTES;
+    const unsigned b = smemBase + stage * STAGE_BYTES + A_BYTES;
+    llamaWgmmaFenceOperands(acc);
+    llamaWgmmaFence();
+#pragma unroll
+    for (int ks = 0; ks < BK / 16; ++ks)
+      llamaWgmma64x128<TX>(acc, llamaWgmmaDescriptor(a + ks * 32),
+                           llamaWgmmaDescriptor(b + ks * 32), 1);
+    llamaWgmmaCommit();
+    // Done before the next barrier, after which the stage is reloaded.
+    llamaWgmmaWait<0>();
+    llamaWgmmaFenceOperands(acc);
+  };
+  auto pairRow = [&](int j) {
+    return group * 64 + (warp % 4) * 16 + lane / 4 + 8 * (j % 2);
+  };
+  auto pairCol = [&](int j) { return 8 * (j / 2) + 2 * (lane % 4); };
+  auto pairValue = [&](int j, int e) { return acc[2 * j + e]; };
+#else
   const int wm = warp / 4, wn = warp % 4; // warp tile: rows wm*64, cols wn*32
   float acc[4][4][4];
 #pragma unroll
@@ -122,7 +167,7 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
 
   auto computeStage = [&](int stage) {
     const unsigned a = smemBase + stage * STAGE_BYTES;
-    const unsigned b = a + BM * ROW_BYTES;
+    const unsigned b = a + A_BYTES;
 #pragma unroll
     for (int ks = 0; ks < BK / 16; ++ks) {
       unsigned af[4][4], bf[4][2];
@@ -150,6 +195,19 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
           llamaMma16816<TX>(acc[mi][ni], af[mi], bf[ni]);
     }
   };
+  // Pair j = (mi, ni, half): accumulators 2 half and 2 half + 1 of the
+  // 16 x 8 tile (mi, ni), at row lane / 4 + 8 half, columns 2 (lane % 4)
+  // and the next.
+  auto pairRow = [&](int j) {
+    return wm * 64 + (j / 8) * 16 + lane / 4 + 8 * (j % 2);
+  };
+  auto pairCol = [&](int j) {
+    return wn * 32 + ((j / 2) % 4) * 8 + 2 * (lane % 4);
+  };
+  auto pairValue = [&](int j, int e) {
+    return acc[j / 8][(j / 2) % 4][(j % 2) * 2 + e];
+  };
+#endif
 
 #pragma unroll
   for (int s = 0; s < STAGES - 1; ++s) {
@@ -159,6 +217,9 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
   }
   for (int kt = 0; kt < KT; ++kt) {
     llamaCpAsyncWait<STAGES - 2>();
+#ifdef LLAMA_WGMMA
+    llamaFenceProxyAsync(); // the landed tile, for wgmma's reads
+#endif
     __syncthreads(); // stage kt landed; stage kt - 1 is free again
     const int next = kt + STAGES - 1;
     if (next < KT)
@@ -166,8 +227,12 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
     llamaCpAsyncCommit();
     if constexpr (NORM) {
       normStage(kt % STAGES, kt);
-      if constexpr (GAIN)
+      if constexpr (GAIN) {
+#ifdef LLAMA_WGMMA
+        llamaFenceProxyAsync(); // the scaled rows, for wgmma's reads
+#endif
         __syncthreads();
+      }
     }
     computeStage(kt % STAGES);
   }
@@ -182,33 +247,25 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
     __syncthreads();
   }
 
-  // Accumulator e of (mi, ni): row lane / 4 (+ 8 for e >= 2), column
-  // (lane % 4) * 2 + e % 2 of the 16 x 8 tile.
 #pragma unroll
-  for (int mi = 0; mi < 4; ++mi)
-#pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      const int rowInTile = wm * 64 + mi * 16 + lane / 4 + half * 8;
-      const long long r = m0 + rowInTile;
-      if (r >= M)
-        continue;
-      const float scale = NORM ? rowScale[rowInTile] : 1.0f;
-#pragma unroll
-      for (int ni = 0; ni < 4; ++ni) {
-        const int col = wn * 32 + ni * 8 + (lane % 4) * 2;
-        const float v0 = acc[mi][ni][half * 2], v1 = acc[mi][ni][half * 2 + 1];
-        if constexpr (SWIGLU) {
-          const int c = c0 + col / 2;
-          if (c < COLS)
-            finish(r, c, v0, v1, scale);
-        } else {
-          if (c0 + col < N)
-            finish(r, c0 + col, v0, 0.0f, scale);
-          if (c0 + col + 1 < N)
-            finish(r, c0 + col + 1, v1, 0.0f, scale);
-        }
-      }
+  for (int j = 0; j < 32; ++j) {
+    const int rowInTile = pairRow(j), col = pairCol(j);
+    const long long r = m0 + rowInTile;
+    if (r >= M)
+      continue;
+    const float scale = NORM ? rowScale[rowInTile] : 1.0f;
+    const float v0 = pairValue(j, 0), v1 = pairValue(j, 1);
+    if constexpr (SWIGLU) {
+      const int c = c0 + col / 2;
+      if (c < COLS)
+        finish(r, c, v0, v1, scale);
+    } else {
+      if (c0 + col < N)
+        finish(r, c0 + col, v0, 0.0f, scale);
+      if (c0 + col + 1 < N)
+        finish(r, c0 + col + 1, v1, 0.0f, scale);
     }
+  }
 )BODY";
 }
 

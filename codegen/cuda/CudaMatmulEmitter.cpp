@@ -152,7 +152,9 @@ LogicalResult emitMatmulKernel(Operation *op, StringRef symbol,
   if (plan->swiglu() && (plan->n % 2 != 0 || plan->segments.size() != 2))
     return op->emitOpError() << "has a SwiGLU epilogue without two equal "
                                 "segments";
-  emitSignature(os, op, symbol, 256);
+  emitSignature(os, op, symbol, 256,
+                plan->kind == GemmKind::TensorCore ? "LLAMA_GEMM_MIN_BLOCKS"
+                                                   : "");
   switch (plan->kind) {
   case GemmKind::Gemv:
     emitGemv(os, *plan);
@@ -180,9 +182,11 @@ FailureOr<artifact::LaunchGeometry> matmulGeometry(Operation *op) {
   case GemmKind::TensorCore: {
     // 128 x 128 tiles of (rows, weight rows); SwiGLU tiles hold 64 gate
     // and 64 up rows, so 64 output columns.
+    const int64_t tile = kTensorCoreTileRows;
     artifact::LaunchGeometry g =
-        fixedGrid(ceilDiv(plan->columns(), swiglu ? 64 : 128), 1, 1, 256);
-    setRowGrid(g, 1, plan->rows, 128);
+        fixedGrid(ceilDiv(plan->columns(), swiglu ? tile / 2 : tile), 1, 1, 256);
+    setRowGrid(g, 1, plan->rows, tile);
+    g.sharedBytes = kTensorCoreSharedBytes;
     return g;
   }
   case GemmKind::Simt: {

@@ -45,6 +45,16 @@ struct MatmulPlan {
   int64_t columns() const { return swiglu() ? n / 2 : n; }
 };
 
+/// The tensor-core GEMM's tiles: 128 activation rows by 128 weight rows by
+/// 64 of K (128-byte rows of 16-bit elements), in a pipeline of 3 stages.
+inline constexpr int kTensorCoreTileRows = 128;
+inline constexpr int kTensorCoreTileK = 64;
+inline constexpr int kTensorCoreStages = 3;
+/// Its dynamic shared memory: the stages, and 1 KiB to align them to the
+/// swizzle's 1024 bytes. 97 KiB fits the 99 KiB that sm_86 and sm_89 allow.
+inline constexpr unsigned kTensorCoreSharedBytes =
+    kTensorCoreStages * 2 * kTensorCoreTileRows * kTensorCoreTileK * 2 + 1024;
+
 /// At most this many static rows take the GEMV: each weight row is then
 /// read once for all of them, from registers.
 inline constexpr int64_t kGemvMaxRows = 4;

@@ -5,8 +5,8 @@
 // runtime's headers: the launch ABI (a copy of runtime/KernelAbi.h), element
 // conversions, vector loads and stores, warp and block reductions, and the
 // sm_80 primitives of the tensor-core GEMM (cp.async, ldmatrix, mma.sync)
-// as inline PTX, and the kernels that fill random weights in place
-// (runtime/RandomWeights.h, pasted verbatim).
+// and sm_90a's (wgmma) as inline PTX, and the kernels that fill random
+// weights in place (runtime/RandomWeights.h, pasted verbatim).
 //
 // The toolkit includes and the inline-PTX primitives sit behind
 // `#ifndef LLAMAC_CUDA_EMULATION`: the kernel emulator (test/cuda-emu)
@@ -357,8 +357,115 @@ static const char *const randomWeightsText =
 #include "cuda/RandomWeightsText.inc"
     ;
 
+/// Shared memory sized at launch, and sm_90a's warpgroup MMA but for its
+/// instruction, which emitWgmmaAsm writes.
+static const char *const wgmmaText = R"WGMMA(
+/* Shared memory sized at launch (LaunchGeometry::sharedBytes), for tiles
+   past the 48 KiB a static array may have; the runtime opts in. */
+#ifndef LLAMAC_CUDA_EMULATION
+#define LLAMA_DYNAMIC_SHARED(name)                                             \
+  extern __shared__ __align__(16) unsigned char name[]
+#endif
+
+/* sm_90a (H100, H200) multiplies with wgmma: the four warps of a warpgroup
+   issue one 64 x N x 16 product together, reading both operands from
+   shared memory through the asynchronous proxy. NVRTC defines
+   __CUDA_ARCH_FEAT_SM90_ALL only when it compiles for sm_90a; every other
+   arch, and PTX, runs mma.sync. */
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define LLAMA_WGMMA 1
+#endif
+
+/* Blocks of the tensor-core GEMM resident per SM: two on Hopper (2 x 97 KiB
+   of its 228 KiB of shared memory, at most 128 registers a thread), so
+   that one block's barrier and loads overlap the other's MMAs. Elsewhere
+   shared memory allows one (A100: 164 KiB; sm_86, sm_89: 100 KiB). */
+#ifdef LLAMA_WGMMA
+#define LLAMA_GEMM_MIN_BLOCKS 2
+#else
+#define LLAMA_GEMM_MIN_BLOCKS 1
+#endif
+
+/* The shared-memory matrix descriptor (PTX ISA, "matrix descriptor
+   format") of a K-major tile of 128-byte rows (64 16-bit elements) whose
+   16-byte chunks are XOR-swizzled by row % 8, from a 1024-byte aligned
+   base: the 128-byte swizzle (mode 1, bits 62-63), 8-row groups 1024 bytes
+   apart (the stride offset, bits 32-45, in 16-byte units). The leading
+   offset (bits 16-29) is unused for a swizzled K-major operand. Stepping
+   along K within the rows is adding to the start address (bits 0-13). */
+LLAMA_DEVICE unsigned long long llamaWgmmaDescriptor(unsigned address) {
+  return (unsigned long long)((address & 0x3FFFFu) >> 4) | (1ull << 16) |
+         ((unsigned long long)(1024 >> 4) << 32) | (1ull << 62);
+}
+
+#ifndef LLAMAC_CUDA_EMULATION
+/* Orders this thread's generic-proxy writes to shared memory (cp.async,
+   stores) before later reads by the asynchronous proxy (wgmma). */
+LLAMA_DEVICE void llamaFenceProxyAsync() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#endif
+}
+/* Before a warpgroup's first wgmma after its accumulators were touched. */
+LLAMA_DEVICE void llamaWgmmaFence() {
+#ifdef LLAMA_WGMMA
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#endif
+}
+LLAMA_DEVICE void llamaWgmmaCommit() {
+#ifdef LLAMA_WGMMA
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+#endif
+}
+template <int Pending> LLAMA_DEVICE void llamaWgmmaWait() {
+#ifdef LLAMA_WGMMA
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(Pending) : "memory");
+#endif
+}
+/* Keeps the compiler from moving the accumulators' reads and writes across
+   an asynchronous MMA that owns them. */
+template <int N> LLAMA_DEVICE void llamaWgmmaFenceOperands(float (&d)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i)
+    asm volatile("" : "+f"(d[i])::"memory");
+}
+)WGMMA";
+
+/// llamaWgmma64x128<T>(d, a, b, accumulate): D (64 x 128, f32) = A (64 x 16)
+/// Bᵀ (B 128 x 16) [+ D], both K-major in shared memory, named by
+/// descriptors. The asm lists all 64 accumulator registers.
+static void emitWgmmaAsm(llvm::raw_ostream &os) {
+  auto instruction = [&](llvm::StringRef type) {
+    os << "    asm volatile(\n"
+       << "        \"{\\n.reg .pred p;\\nsetp.ne.b32 p, %66, 0;\\n\"\n"
+       << "        \"wgmma.mma_async.sync.aligned.m64n128k16.f32." << type
+       << "." << type << " {\"\n        \"";
+    for (int i = 0; i < 64; ++i)
+      os << "%" << i << (i == 63 ? "}, " : ", ")
+         << (i % 8 == 7 && i != 63 ? "\"\n        \"" : "");
+    os << "%64, %65, p, 1, 1, 0, 0;\\n}\\n\"\n        : ";
+    for (int i = 0; i < 64; ++i)
+      os << "\"+f\"(d[" << i << "])"
+         << (i == 63 ? "\n" : i % 4 == 3 ? ",\n          " : ", ");
+    os << "        : \"l\"(a), \"l\"(b), \"r\"(accumulate));\n";
+  };
+  os << "template <typename T>\n"
+        "LLAMA_DEVICE void llamaWgmma64x128(float (&d)[64], unsigned long "
+        "long a,\n"
+        "                                  unsigned long long b, int "
+        "accumulate) {\n"
+        "#ifdef LLAMA_WGMMA\n"
+        "  if constexpr (LlamaIsBf16<T>::value)\n";
+  instruction("bf16");
+  os << "  else\n";
+  instruction("f16");
+  os << "#else\n  __trap();\n#endif\n}\n#endif // LLAMAC_CUDA_EMULATION\n\n";
+}
+
 void emitPrelude(llvm::raw_ostream &os) {
-  os << preludeText << "/* Seeded random weights, filled on the GPU. */\n"
+  os << preludeText << wgmmaText;
+  emitWgmmaAsm(os);
+  os << "/* Seeded random weights, filled on the GPU. */\n"
      << randomWeightsText << "\n";
 }
 

@@ -47,9 +47,13 @@ std::vector<std::string> withPtxFallback(std::vector<std::string> archs) {
     llvm::StringRef name(arch);
     if (name.starts_with("compute_"))
       return archs;
+    // sm_90a's arch-specific code runs on sm_90 alone; the fallback is
+    // compute_90's portable PTX.
     int number = 0;
-    if (name.consume_front("sm_") && !name.getAsInteger(10, number) &&
-        (lowest == 0 || number < lowest))
+    if (!name.consume_front("sm_"))
+      continue;
+    name.consume_back("a");
+    if (!name.getAsInteger(10, number) && (lowest == 0 || number < lowest))
       lowest = number;
   }
   if (lowest)
@@ -169,7 +173,7 @@ private:
 } // namespace
 
 std::vector<std::string> defaultCudaArchs() {
-  return {"sm_80", "sm_86", "sm_89", "sm_90", "compute_80"};
+  return {"sm_80", "sm_86", "sm_89", "sm_90a", "compute_80"};
 }
 
 std::unique_ptr<KernelCompiler>

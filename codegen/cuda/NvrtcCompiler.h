@@ -17,7 +17,8 @@
 namespace llamac::codegen {
 
 /// The architectures an artifact carries by default: a cubin for each
-/// real architecture llamac tunes for, and PTX for the lowest virtual one,
+/// real architecture llamac tunes for (sm_90a: Hopper with its wgmma, which
+/// only arch-specific code may use), and PTX for the lowest virtual one,
 /// which the driver JIT-compiles on anything newer.
 std::vector<std::string> defaultCudaArchs();
 

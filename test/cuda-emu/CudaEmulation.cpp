@@ -12,9 +12,12 @@
 // Warp collectives exchange data through per-warp slots: every lane
 // deposits its operand, the warp is released, and each lane computes its
 // own result from everyone's operands. A warp runs until all its lanes wait
-// at __syncthreads or have ended, releasing its own collectives as it goes. cp.async copies are queued per
-// thread and done when cp.async.wait_group retires their group, the latest
-// moment the hardware allows, so a read before the wait sees stale data.
+// at __syncthreads or have ended, releasing its own collectives as it goes.
+// cp.async copies are queued per thread and done when cp.async.wait_group
+// retires their group, the latest moment the hardware allows, so a read
+// before the wait sees stale data; so are wgmma's products, until
+// wgmma.wait_group. A wgmma needs no exchange: its operands are in shared
+// memory, so each thread computes its own accumulators from them.
 //
 // Fibers switch with a few instructions of x86-64 assembly (ucontext's
 // swapcontext makes a system call per switch, and a block of a
@@ -72,7 +75,7 @@ llamaEmuSwitch:
 extern "C" {
 LlamaEmuThreadState *llamaEmuCurrent = nullptr;
 LlamaEmuDim3 llamaEmuBlockIdx, llamaEmuBlockDim, llamaEmuGridDim;
-char llamaEmuSharedAnchor;
+alignas(1024) char llamaEmuSharedAnchor[227 * 1024];
 }
 
 namespace {
@@ -90,6 +93,15 @@ struct Copy {
   int validBytes;
 };
 
+/// One wgmma.mma_async: D (64 x n, f32, this thread's n / 2 values) +=
+/// A (64 x 16) B (n x 16)ᵀ, A and B named by shared-memory descriptors.
+struct Wgmma {
+  float *d;
+  int n;
+  uint64_t a, b;
+  bool accumulate, isBf16;
+};
+
 struct Fiber : LlamaEmuThreadState {
   unsigned warp = 0, lane = 0;
   Wait wait = Wait::None;
@@ -103,6 +115,9 @@ struct Fiber : LlamaEmuThreadState {
   /// Number of copies in each committed group, oldest first; copies past
   /// their sum are not committed yet.
   std::vector<size_t> groups;
+  /// The same for wgmma's products and their groups.
+  std::vector<Wgmma> wgmmas;
+  std::vector<size_t> wgmmaGroups;
 };
 
 /// One warp's exchange slots, two sets used by alternate collectives: a
@@ -150,8 +165,11 @@ void finishCopies(Fiber &fiber, size_t count) {
 [[noreturn]] void fiberMain() {
   launch.kernel(*launch.args);
   Fiber &fiber = self();
-  // The hardware completes what a thread left in flight.
+  // The hardware completes what a thread left in flight, except an MMA
+  // whose registers are gone.
   finishCopies(fiber, fiber.copies.size());
+  if (!fiber.wgmmas.empty())
+    llamaEmuTrap("exit with a wgmma not retired by wgmma.wait_group");
   fiber.wait = Wait::Done;
   yieldToScheduler();
   __builtin_unreachable();
@@ -283,6 +301,74 @@ bool runBlock(unsigned threads) {
         ++fiber.blockBarriers;
       }
     }
+  }
+}
+
+
+/// A K-major operand of a 16-deep wgmma in shared memory, decoded from its
+/// descriptor (PTX ISA, "matrix descriptor format"): bits 0-13 the start
+/// address / 16, 32-45 the stride byte offset / 16 (between 8-row groups),
+/// 49-51 the base offset, 62-63 the swizzle mode. Only what the kernels use
+/// is emulated: the 128-byte swizzle from a 1024-byte aligned atom.
+struct WgmmaOperand {
+  uint32_t start = 0, stride = 0;
+
+  /// Decodes `descriptor`, or traps naming what is not emulated.
+  static WgmmaOperand decode(uint64_t descriptor, const char *which) {
+    WgmmaOperand operand;
+    operand.start = uint32_t(descriptor & 0x3fff) << 4;
+    operand.stride = uint32_t((descriptor >> 32) & 0x3fff) << 4;
+    uint32_t base = uint32_t(descriptor >> 49) & 7;
+    uint32_t swizzle = uint32_t(descriptor >> 62);
+    static std::string message;
+    if (swizzle != 1)
+      message = std::string("wgmma: ") + which + "'s swizzle mode " +
+                std::to_string(swizzle) + " (only the 128-byte swizzle, 1, "
+                "is emulated)";
+    else if (base != 0 || ((operand.start >> 7) & 7) != 0)
+      message = std::string("wgmma: ") + which +
+                " does not start in the first row of a 1024-byte aligned "
+                "swizzle atom (not emulated)";
+    else if (operand.start + 8 * operand.stride > sizeof(llamaEmuSharedAnchor))
+      message = std::string("wgmma: ") + which +
+                " lies outside the dynamic shared memory";
+    else
+      return operand;
+    llamaEmuTrap(message.c_str());
+  }
+
+  /// Element (row, k) of the 16-bit operand: rows of 128 bytes, 8-row
+  /// groups `stride` apart, 16-byte chunks XOR-ed with address bits 7-9
+  /// (the row within its group), as the hardware swizzles.
+  uint16_t at(unsigned row, unsigned k) const {
+    uint32_t address = start + (row / 8) * stride + (row % 8) * 128 + k * 2;
+    address ^= ((address >> 7) & 7) << 4;
+    uint16_t bits;
+    std::memcpy(&bits, llamaEmuSharedAnchor + address, 2);
+    return bits;
+  }
+};
+
+/// Computes one wgmma's share of the accumulators of the thread `index`
+/// of its block: in the PTX ISA's layout for m64nNk16 with f32
+/// accumulators, warp w of the warpgroup holds rows 16 w to 16 w + 15, and
+/// d[i] of lane l is row 16 w + l / 4 + 8 ((i / 2) % 2), column
+/// 8 (i / 4) + 2 (l % 4) + i % 2.
+void runWgmma(const Wgmma &op, unsigned index) {
+  WgmmaOperand a = WgmmaOperand::decode(op.a, "A");
+  WgmmaOperand b = WgmmaOperand::decode(op.b, "B");
+  auto value = [&](uint16_t bits) {
+    return op.isBf16 ? __bfloat162float(__nv_bfloat16{bits})
+                     : __half2float(__half{bits});
+  };
+  unsigned warp = (index / 32) % 4, lane = index % 32;
+  for (int i = 0; i < op.n / 2; ++i) {
+    unsigned row = 16 * warp + lane / 4 + 8 * ((i / 2) % 2);
+    unsigned column = 8 * (i / 4) + 2 * (lane % 4) + i % 2;
+    float sum = 0.0f;
+    for (unsigned k = 0; k < 16; ++k)
+      sum += value(a.at(row, k)) * value(b.at(column, k));
+    op.d[i] = (op.accumulate ? op.d[i] : 0.0f) + sum;
   }
 }
 
@@ -421,6 +507,36 @@ void llamaEmuMma16816(float *d, const unsigned *a, const unsigned *b,
   }
 }
 
+void llamaEmuWgmma(float *d, int n, uint64_t a, uint64_t b, int accumulate,
+                   int isBf16) {
+  unsigned threads =
+      llamaEmuBlockDim.x * llamaEmuBlockDim.y * llamaEmuBlockDim.z;
+  if (threads % 128 != 0)
+    llamaEmuTrap("wgmma in a block that is not whole warpgroups");
+  self().wgmmas.push_back({d, n, a, b, accumulate != 0, isBf16 != 0});
+}
+
+void llamaEmuWgmmaCommit(void) {
+  Fiber &fiber = self();
+  size_t committed = 0;
+  for (size_t group : fiber.wgmmaGroups)
+    committed += group;
+  fiber.wgmmaGroups.push_back(fiber.wgmmas.size() - committed);
+}
+
+void llamaEmuWgmmaWait(int pending) {
+  Fiber &fiber = self();
+  size_t retire = 0;
+  while (fiber.wgmmaGroups.size() > size_t(pending)) {
+    retire += fiber.wgmmaGroups.front();
+    fiber.wgmmaGroups.erase(fiber.wgmmaGroups.begin());
+  }
+  unsigned index = unsigned(&fiber - launch.fibers.data());
+  for (size_t i = 0; i < retire; ++i)
+    runWgmma(fiber.wgmmas[i], index);
+  fiber.wgmmas.erase(fiber.wgmmas.begin(), fiber.wgmmas.begin() + retire);
+}
+
 /// Runs `kernel` over the grid. Returns 0, or 1 with a message in `error`.
 int llamaEmuLaunch(Kernel kernel, const unsigned grid[3],
                    const unsigned block[3], const LlamaGpuArgs *args,
@@ -464,6 +580,8 @@ int llamaEmuLaunch(Kernel kernel, const unsigned grid[3],
           fiber.blockBarriers = fiber.warpCollectives = 0;
           fiber.copies.clear();
           fiber.groups.clear();
+          fiber.wgmmas.clear();
+          fiber.wgmmaGroups.clear();
           fiber.stackPointer = initialStack(fiber.stack);
         }
         if (!runBlock(threads)) {

@@ -4,9 +4,12 @@
 // kernel emulator compiles it for the CPU, with LLAMAC_CUDA_EMULATION
 // defined. It supplies what NVRTC would: the qualifiers, the built-in
 // indices, __half and __nv_bfloat16, vector types, shuffles, barriers,
-// atomics, and the prelude's inline-PTX primitives (cp.async, ldmatrix,
-// mma.sync), whose warp-wide data exchange follows the PTX ISA's fragment
-// layouts. Everything else in the source is compiled unchanged.
+// atomics, dynamic shared memory, and the prelude's inline-PTX primitives
+// (cp.async, ldmatrix, mma.sync, and sm_90a's wgmma with its shared-memory
+// descriptors), whose data exchange follows the PTX ISA's fragment layouts.
+// Everything else in the source is compiled unchanged. `llama-cuda-emu
+// --arch sm_90a` defines __CUDA_ARCH_FEAT_SM90_ALL, as NVRTC does for that
+// arch, so the kernels take their wgmma paths.
 //
 // Threads are fibers run by CudaEmulation.cpp one block at a time, so
 // `__shared__` variables are function statics (one block lives at a time)
@@ -46,8 +49,10 @@ struct LlamaEmuThreadState {
 extern "C" {
 extern LlamaEmuThreadState *llamaEmuCurrent;
 extern LlamaEmuDim3 llamaEmuBlockIdx, llamaEmuBlockDim, llamaEmuGridDim;
-/// The anchor that 32-bit "shared addresses" are offsets from.
-extern char llamaEmuSharedAnchor;
+/// The anchor that 32-bit "shared addresses" are offsets from, and the
+/// block's dynamic shared memory (227 KiB, 1024-byte aligned), so that its
+/// addresses are small and positive like a GPU's.
+extern char llamaEmuSharedAnchor[];
 
 void llamaEmuSyncThreads(void);
 uint64_t llamaEmuShuffleXor(uint64_t bits, int laneMask, unsigned mask);
@@ -58,6 +63,10 @@ void llamaEmuLdmatrixX4(unsigned *r, const void *address);
 void llamaEmuLdmatrixX4Trans(unsigned *r, const void *address);
 void llamaEmuMma16816(float *d, const unsigned *a, const unsigned *b,
                       int isBf16);
+void llamaEmuWgmma(float *d, int n, uint64_t a, uint64_t b, int accumulate,
+                   int isBf16);
+void llamaEmuWgmmaCommit(void);
+void llamaEmuWgmmaWait(int pending);
 [[noreturn]] void llamaEmuTrap(const char *what);
 float llamaEmuHalfToFloat(uint16_t bits);
 uint16_t llamaEmuFloatToHalf(float value);
@@ -177,13 +186,13 @@ inline uint4 llamaLoadStreaming(const uint4 *p) { return *p; }
 /// the same shared object), so a 32-bit offset from it names it, and the
 /// kernels' address arithmetic on it works unchanged.
 inline unsigned llamaSmemAddress(const void *p) {
-  intptr_t offset = static_cast<const char *>(p) - &llamaEmuSharedAnchor;
+  intptr_t offset = static_cast<const char *>(p) - llamaEmuSharedAnchor;
   if (offset != intptr_t(int32_t(offset)))
     llamaEmuTrap("shared address out of 32-bit range");
   return unsigned(int32_t(offset));
 }
 inline void *llamaEmuSharedPointer(unsigned address) {
-  return &llamaEmuSharedAnchor + int32_t(address);
+  return llamaEmuSharedAnchor + int32_t(address);
 }
 
 inline void llamaCpAsync16(unsigned dst, const void *src, int validBytes) {
@@ -206,6 +215,32 @@ inline void llamaMma16816(float (&d)[4], const unsigned (&a)[4],
                     std::is_same<T, __nv_bfloat16>::value,
                 "mma.sync takes f16 or bf16");
   llamaEmuMma16816(d, a, b, std::is_same<T, __nv_bfloat16>::value);
+}
+
+/// `extern __shared__` memory: one block runs at a time, so every block
+/// gets the same buffer.
+#define LLAMA_DYNAMIC_SHARED(name)                                             \
+  unsigned char *name = reinterpret_cast<unsigned char *>(llamaEmuSharedAnchor)
+
+/// wgmma.mma_async runs when wgmma.wait_group retires it, the latest moment
+/// the hardware allows: reading the accumulators or overwriting the
+/// operands' shared memory before the wait gives a wrong result here too.
+/// The fences order nothing on one host thread.
+inline void llamaFenceProxyAsync() {}
+inline void llamaWgmmaFence() {}
+template <int N> inline void llamaWgmmaFenceOperands(float (&)[N]) {}
+inline void llamaWgmmaCommit() { llamaEmuWgmmaCommit(); }
+template <int Pending> inline void llamaWgmmaWait() {
+  llamaEmuWgmmaWait(Pending);
+}
+template <typename T>
+inline void llamaWgmma64x128(float (&d)[64], unsigned long long a,
+                             unsigned long long b, int accumulate) {
+  static_assert(std::is_same<T, __half>::value ||
+                    std::is_same<T, __nv_bfloat16>::value,
+                "wgmma takes f16 or bf16 here");
+  llamaEmuWgmma(d, 128, a, b, accumulate,
+                std::is_same<T, __nv_bfloat16>::value);
 }
 
 #endif // LLAMAC_TEST_CUDAEMULATION_H

@@ -3,8 +3,10 @@
 // Small CUDA kernels compiled by `llama-cuda-emu --source` and launched
 // through llamaEmuLaunch directly: shuffles and block reductions, ldmatrix
 // feeding mma.sync against a plain matrix product (the fragment layouts of
-// the two must compose to it, as the PTX ISA defines them), cp.async's
-// deferred completion, and the errors a GPU would hang or trap on.
+// the two must compose to it, as the PTX ISA defines them), wgmma on
+// 128-byte swizzled tiles in dynamic shared memory against the same
+// product, cp.async's and wgmma's deferred completion, and the errors a GPU
+// would hang or trap on.
 //
 //===----------------------------------------------------------------------===//
 
@@ -100,6 +102,58 @@ template <bool Trans> __device__ void mmaOf(LlamaGpuArgs args) {
 }
 extern "C" __global__ void mma(LlamaGpuArgs args) { mmaOf<false>(args); }
 extern "C" __global__ void mmaTrans(LlamaGpuArgs args) { mmaOf<true>(args); }
+
+/* One warpgroup: D (64x128, f32) = A (64x32) * B (128x32)^T, both bf16
+   row-major in global memory, staged in dynamic shared memory as tiles of
+   128-byte rows (k 0-63, zero past 32) whose 16-byte chunks are XOR-ed
+   with row % 8: A at 0, B at 8192. Two wgmma.m64n128k16 (k 0-15, then
+   16-31, 32 bytes further) into accumulators that start as garbage: the
+   first overwrites them. out[64 * 128] is accumulator 0 of thread 0 read
+   between the commit and the wait. `swizzle` 0 asks for no swizzle. */
+__device__ void wgmmaOf(LlamaGpuArgs args, unsigned long long swizzle) {
+  const unsigned short *a = (const unsigned short *)args.buffers[0];
+  const unsigned short *b = (const unsigned short *)args.buffers[1];
+  float *d = (float *)args.buffers[2];
+  LLAMA_DYNAMIC_SHARED(smem);
+  const int t = threadIdx.x;
+  for (int i = t; i < (64 + 128) * 64; i += 128) {
+    const int row = i / 64, k = i % 64;
+    const bool isA = row < 64;
+    const int r = isA ? row : row - 64;
+    unsigned short v = 0;
+    if (k < 32)
+      v = isA ? a[r * 32 + k] : b[r * 32 + k];
+    const int offset =
+        (isA ? 0 : 8192) + r * 128 + (((k / 8) ^ (r % 8)) << 4) + (k % 8) * 2;
+    *(unsigned short *)(smem + offset) = v;
+  }
+  __syncthreads();
+  auto descriptor = [&](unsigned address) {
+    return (unsigned long long)(address >> 4) | (1ull << 16) |
+           (64ull << 32) | (swizzle << 62);
+  };
+  float acc[64];
+  for (int i = 0; i < 64; ++i)
+    acc[i] = -1.0f;
+  llamaWgmma64x128<__nv_bfloat16>(acc, descriptor(0), descriptor(8192), 0);
+  llamaWgmma64x128<__nv_bfloat16>(acc, descriptor(32), descriptor(8192 + 32),
+                                  1);
+  llamaWgmmaCommit();
+  const float early = acc[0];
+  llamaWgmmaWait<0>();
+  const int warp = t / 32, lane = t % 32;
+  for (int i = 0; i < 64; ++i) {
+    const int row = 16 * warp + lane / 4 + 8 * ((i / 2) % 2);
+    const int col = 8 * (i / 4) + 2 * (lane % 4) + i % 2;
+    d[row * 128 + col] = acc[i];
+  }
+  if (t == 0)
+    d[64 * 128] = early;
+}
+extern "C" __global__ void wgmma(LlamaGpuArgs args) { wgmmaOf(args, 1); }
+extern "C" __global__ void wgmmaUnswizzled(LlamaGpuArgs args) {
+  wgmmaOf(args, 0);
+}
 
 /* Thread 0 copies 16 bytes with cp.async and reads the destination before
    and after waiting for it. */
@@ -256,6 +310,41 @@ TEST_F(CudaEmulationTest, LdmatrixAndMmaComposeToTheMatrixProduct) {
 
 TEST_F(CudaEmulationTest, TransposedLdmatrixGivesRowMajorBToMma) {
   expectMatrixProduct(*this, "mmaTrans", /*bIsKByN=*/true);
+}
+
+/// The descriptors' 128-byte swizzle and the accumulator layout of
+/// wgmma.m64n128k16 compose to the plain product of the tiles; the
+/// accumulators change only at wgmma.wait_group.
+TEST_F(CudaEmulationTest, WgmmaOnSwizzledTilesIsTheMatrixProduct) {
+  std::vector<uint16_t> a(64 * 32), b(128 * 32);
+  std::vector<float> af(a.size()), bf(b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    a[i] = f32ToBf16(float(int(i * 7) % 23 - 11) / 8.0f);
+    af[i] = bf16ToF32(a[i]);
+  }
+  for (size_t i = 0; i < b.size(); ++i) {
+    b[i] = f32ToBf16(float(int(i * 5) % 19 - 9) / 4.0f);
+    bf[i] = bf16ToF32(b[i]);
+  }
+  std::vector<float> d(64 * 128 + 1, 0.0f);
+  ASSERT_EQ(launch("wgmma", 1, 128, {a.data(), b.data(), d.data()}), "");
+  // Sums of products of eighths and quarters this small are exact in f32.
+  for (int m = 0; m < 64; ++m)
+    for (int n = 0; n < 128; ++n) {
+      float expected = 0.0f;
+      for (int k = 0; k < 32; ++k)
+        expected += af[m * 32 + k] * bf[n * 32 + k];
+      ASSERT_EQ(d[m * 128 + n], expected) << "row " << m << " column " << n;
+    }
+  EXPECT_EQ(d[64 * 128], -1.0f) << "read before wgmma.wait_group";
+}
+
+TEST_F(CudaEmulationTest, WgmmaWithoutTheSwizzleIsNotEmulated) {
+  std::vector<uint16_t> a(64 * 32, 0), b(128 * 32, 0);
+  std::vector<float> d(64 * 128 + 1, 0.0f);
+  EXPECT_THAT(launch("wgmmaUnswizzled", 1, 128, {a.data(), b.data(), d.data()}),
+              HasSubstr("wgmma: A's swizzle mode 0 (only the 128-byte "
+                        "swizzle, 1, is emulated) in thread 0"));
 }
 
 TEST_F(CudaEmulationTest, CpAsyncLandsOnlyAtItsWait) {

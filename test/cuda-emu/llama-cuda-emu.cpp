@@ -1,11 +1,14 @@
 //===- llama-cuda-emu.cpp - A cuda artifact whose kernels run on the CPU --===//
 //
 //   llama-cuda-emu IN.art -o OUT.art [--arch sm_80] [--asan]
-//   llama-cuda-emu --source KERNELS.cu -o KERNELS.so [--asan]
+//   llama-cuda-emu --source KERNELS.cu -o KERNELS.so [--arch sm_90a] [--asan]
 //
 // Compiles IN's embedded CUDA source for the host with CudaEmulation.h and
 // the fiber scheduler, and writes OUT: IN with its cuda binaries replaced by
-// that shared object, labelled as a cubin for --arch. Run OUT with the fake
+// that shared object, labelled as a cubin for --arch (default sm_80). With
+// --arch sm_90a the source sees __CUDA_ARCH_FEAT_SM90_ALL, as NVRTC's
+// compilation for that arch does, so its kernels take their wgmma paths;
+// run OUT with LLAMAC_FAKE_CUDA_SM=90 then. Run OUT with the fake
 // driver (LLAMAC_LIBCUDA=libFakeCudaDriver.so llama-run ... --device cuda):
 // the runtime's cuda path runs unchanged, and each launch runs the kernel's
 // whole grid through the emulator. It checks what the kernels compute
@@ -47,7 +50,7 @@ int usage(const char *message) {
   std::fprintf(stderr,
                "llama-cuda-emu: %s\nusage: llama-cuda-emu IN.art -o OUT.art "
                "[--arch sm_80] [--asan]\n       llama-cuda-emu --source "
-               "KERNELS.cu -o KERNELS.so [--asan]\n",
+               "KERNELS.cu -o KERNELS.so [--arch sm_90a] [--asan]\n",
                message);
   return 2;
 }
@@ -69,12 +72,15 @@ int runProgram(const std::vector<std::string> &args) {
 
 /// Compiles CUDA source for the host with the emulator; prints why not.
 bool compileForHost(const std::string &source, const std::string &object,
-                    const std::string &origin, bool asan) {
+                    const std::string &origin, const std::string &arch,
+                    bool asan) {
   // The unrolled loops are as NVRTC sees them.
   std::vector<std::string> command = {
       LLAMAC_EMU_CXX,   "-std=c++17", "-O2", "-fPIC", "-shared",
       "-fno-strict-aliasing", "-w", "-DLLAMAC_CUDA_EMULATION", "-I",
       LLAMAC_EMU_SOURCE_ROOT, "-include", LLAMAC_EMU_HEADER};
+  if (arch == "sm_90a")
+    command.push_back("-D__CUDA_ARCH_FEAT_SM90_ALL");
   if (asan)
     command.insert(command.end(), {LLAMAC_EMU_ASAN_FLAGS});
   command.insert(command.end(), {"-x", "c++", source, "-x", "none",
@@ -126,7 +132,8 @@ int main(int argc, char **argv) {
   if (!cudaSource.empty()) {
     if (!input.empty() || output.empty())
       return usage("--source takes one .cu file and -o");
-    return compileForHost(cudaSource, output, cudaSource, asan) ? 0 : 1;
+    return compileForHost(cudaSource, output, cudaSource, arch, asan) ? 0
+                                                                      : 1;
   }
   if (input.empty() || output.empty())
     return usage("needs IN.art and -o OUT.art");
@@ -162,7 +169,7 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
-  if (!compileForHost(source, object, input, asan))
+  if (!compileForHost(source, object, input, arch, asan))
     return 1;
   std::ifstream file(object, std::ios::binary);
   std::vector<uint8_t> data((std::istreambuf_iterator<char>(file)),

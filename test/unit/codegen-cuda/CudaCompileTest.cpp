@@ -52,8 +52,9 @@ const ModelCase variants[] = {
 };
 
 /// compute_80's PTX comes from the sm_80 compilation (NvrtcCompiler takes
-/// it from there too), so sm_80 covers it.
-const char *const archs[] = {"sm_80", "sm_86", "sm_89", "sm_90"};
+/// it from there too), so sm_80 covers it. sm_90a is Hopper with wgmma;
+/// its PTX fallback is compute_90's portable code, compiled apart.
+const char *const archs[] = {"sm_80", "sm_86", "sm_89", "sm_90a"};
 
 class CudaCompileTest
     : public ::testing::TestWithParam<std::tuple<ModelCase, const char *>> {};
@@ -99,8 +100,10 @@ TEST_P(CudaCompileTest, CompilesEveryKernel) {
   }
   const artifact::BinarySpec &ptx = binaries->back();
   EXPECT_EQ(ptx.format, "ptx");
-  EXPECT_EQ(ptx.arch, "compute_" + std::string(arch).substr(
-                                       std::string(arch).find('_') + 1));
+  std::string digits = std::string(arch).substr(std::string(arch).find('_') + 1);
+  if (digits.back() == 'a')
+    digits.pop_back();
+  EXPECT_EQ(ptx.arch, "compute_" + digits);
   ASSERT_FALSE(ptx.data.empty());
   EXPECT_EQ(ptx.data.back(), 0) << "PTX goes to the driver as a C string";
   // Every kernel is an entry, and the ABI marker is there.
@@ -123,6 +126,15 @@ INSTANTIATE_TEST_SUITE_P(Presets, CudaCompileTest,
 INSTANTIATE_TEST_SUITE_P(Variants, CudaCompileTest,
                          ::testing::Combine(::testing::ValuesIn(variants),
                                             ::testing::Values("sm_80")),
+                         testName);
+/// The wgmma GEMM with a separate gain (training's forward), in f16.
+const ModelCase wgmmaVariants[] = {
+    {"tiny", DType::F16, true},
+    {"tiny", DType::BF16, true, /*training=*/true},
+};
+INSTANTIATE_TEST_SUITE_P(Wgmma, CudaCompileTest,
+                         ::testing::Combine(::testing::ValuesIn(wgmmaVariants),
+                                            ::testing::Values("sm_90a")),
                          testName);
 
 } // namespace

@@ -40,8 +40,8 @@ TEST(NvrtcCompilerTest, RealArchsGetPtxOfTheLowest) {
 
 TEST(NvrtcCompilerTest, DefaultIsFourCubinsAndPtx) {
   std::vector<std::string> archs = codegen::defaultCudaArchs();
-  EXPECT_EQ(archs, (std::vector<std::string>{"sm_80", "sm_86", "sm_89", "sm_90",
-                                             "compute_80"}));
+  EXPECT_EQ(archs, (std::vector<std::string>{"sm_80", "sm_86", "sm_89",
+                                             "sm_90a", "compute_80"}));
 }
 
 TEST(NvrtcCompilerTest, ErrorsCarryTheLog) {
