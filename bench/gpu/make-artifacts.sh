@@ -8,7 +8,7 @@
 # 8 of its 80 layers, both bf16, with a prefill entry planned for 4096
 # tokens. Weights are not needed: the bench binds random ones.
 # LLAMAC=path/to/llamac overrides the compiler (default: build/bin/llamac);
-# CUDA_ARCHS=sm_90 limits the cubins; LAYERS_70B changes the 70B depth.
+# CUDA_ARCHS=sm_90a limits the cubins; LAYERS_70B changes the 70B depth.
 set -euo pipefail
 
 if [[ $# -ne 1 ]]; then

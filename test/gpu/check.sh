@@ -21,7 +21,9 @@
 #   (b) cuda against cpu logits of the same artifacts and weights, and cuda
 #       prefill (in one call, and in calls of 5 tokens that read the cache)
 #       against cuda decode: f32 within 1e-3, bf16 within 5e-2 of the
-#       largest logit (hf_compare.py states the bounds);
+#       largest logit (hf_compare.py states the bounds); on Hopper the
+#       prefill GEMMs run on wgmma (sm_90a), and once more on mma.sync from
+#       an sm_80-only artifact's PTX;
 #   (c) tiny MHA and GQA configs (f32, bf16) and a 2-layer Llama-2-7B-shaped
 #       bf16 model against transformers' LlamaForCausalLM with the same
 #       weights (test/gpu/hf_compare.py);
@@ -94,7 +96,8 @@ fi
 need_file "$models/stories260K.bin"
 need_file "$models/tok512.bin"
 for name in stories260K-f32-cuda stories260K-f32-cpu llama2-7b-2l-bf16-cuda \
-  tiny-{mha,gqa}-{f32,bf16}-{cuda,cpu} stories260K-train-{cuda,cpu} \
+  tiny-{mha,gqa}-{f32,bf16}-{cuda,cpu} tiny-gqa-bf16-sm80-cuda \
+  stories260K-train-{cuda,cpu} \
   grads-{f32,bf16}-{cuda,cpu}; do
   need_file "$artifacts/$name.art" "run test/gpu/make-artifacts.sh"
 done
@@ -234,6 +237,16 @@ for pair in stories260K-f32 tiny-mha-f32 tiny-gqa-f32 tiny-mha-bf16 tiny-gqa-bf1
     fail "$pair: llama-run logits failed"
   fi
 done
+# The other GEMM path: on Hopper the sm_80-only artifact runs its PTX, with
+# mma.sync where the default artifact's sm_90a cubin has wgmma.
+if logits tiny-gqa-bf16-cpu decode "$work/cpu.txt" --random-weights --seed 7 &&
+  logits tiny-gqa-bf16-sm80-cuda prefill "$work/sm80.txt" --random-weights \
+    --seed 7; then
+  tally "${compare[@]}" logits "$work/cpu.txt" "$work/sm80.txt" --dtype bf16 \
+    --label "tiny-gqa-bf16 cuda prefill, sm_80 build, vs cpu decode"
+else
+  fail "tiny-gqa-bf16-sm80: llama-run logits failed"
+fi
 
 #-------------------------------------------------------------------------------
 section "(c) against Hugging Face transformers with the same weights"

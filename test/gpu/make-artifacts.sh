@@ -6,7 +6,8 @@
 #   test/gpu/make-artifacts.sh OUT_DIR MODELS_DIR
 #
 # LLAMAC=path/to/llamac overrides the compiler (default: build/bin/llamac).
-# CUDA_ARCHS=sm_90 limits the cubins (default: llamac's, sm_80..sm_90 + PTX).
+# CUDA_ARCHS=sm_90a limits the cubins (default: llamac's, sm_80, sm_86, sm_89,
+# sm_90a + PTX).
 set -euo pipefail
 
 if [[ $# -ne 2 ]]; then
@@ -56,6 +57,12 @@ for dtype in f32 bf16; do
       --rope-style half --dtype $dtype $serve
   done
 done
+
+# (b) the GQA bf16 config again, for sm_80 only: on Hopper it runs from its
+# PTX, whose GEMMs use mma.sync rather than sm_90a's wgmma.
+echo "llamac: tiny-gqa-bf16-sm80-cuda.art"
+"$llamac" "${tiny[@]}" --n-kv-heads 2 --rope-style half --dtype bf16 $serve \
+  --target=cuda --cuda-arch=sm_80 -o "$out/tiny-gqa-bf16-sm80-cuda.art"
 
 # (c) Llama-2-7B shapes (dim 4096, 32 heads, ffn 11008, vocab 32000) with
 # two layers, bf16, against transformers with the same weights.
