@@ -40,11 +40,10 @@ Status optInToSharedMemory(const CudaDevice &device, cu::Function function,
     return {};
   const CudaDriver &driver = device.driver();
   int limit = 0;
-  LLAMAC_RETURN_IF_ERROR(
-      driver.check(driver.cuDeviceGetAttribute(
-                       &limit, cu::kAttributeMaxSharedPerBlockOptin,
-                                                device.handle()),
-                   label + ": cuDeviceGetAttribute(shared memory opt-in)"));
+  LLAMAC_RETURN_IF_ERROR(driver.check(
+      driver.cuDeviceGetAttribute(&limit, cu::kAttributeMaxSharedPerBlockOptin,
+                                  device.handle()),
+      label + ": cuDeviceGetAttribute(shared memory opt-in)"));
   if (bytes > uint32_t(limit))
     return Status::error(label + " needs " + std::to_string(bytes) +
                          " bytes of shared memory per block, but this " +

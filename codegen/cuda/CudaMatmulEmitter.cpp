@@ -183,8 +183,8 @@ FailureOr<artifact::LaunchGeometry> matmulGeometry(Operation *op) {
     // 128 x 128 tiles of (rows, weight rows); SwiGLU tiles hold 64 gate
     // and 64 up rows, so 64 output columns.
     const int64_t tile = kTensorCoreTileRows;
-    artifact::LaunchGeometry g =
-        fixedGrid(ceilDiv(plan->columns(), swiglu ? tile / 2 : tile), 1, 1, 256);
+    artifact::LaunchGeometry g = fixedGrid(
+        ceilDiv(plan->columns(), swiglu ? tile / 2 : tile), 1, 1, 256);
     setRowGrid(g, 1, plan->rows, tile);
     g.sharedBytes = kTensorCoreSharedBytes;
     return g;

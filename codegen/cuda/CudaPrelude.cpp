@@ -435,19 +435,25 @@ template <int N> LLAMA_DEVICE void llamaWgmmaFenceOperands(float (&d)[N]) {
 /// Bᵀ (B 128 x 16) [+ D], both K-major in shared memory, named by
 /// descriptors. The asm lists all 64 accumulator registers.
 static void emitWgmmaAsm(llvm::raw_ostream &os) {
+  // After item i of the 64: a comma, then `lineBreak` every `perLine`
+  // items, else a space.
+  auto separator = [](int i, int perLine, const char *lineBreak) {
+    return i == 63 ? std::string()
+                   : std::string(",") + (i % perLine == perLine - 1
+                                             ? std::string(lineBreak)
+                                             : std::string(" "));
+  };
   auto instruction = [&](llvm::StringRef type) {
     os << "    asm volatile(\n"
        << "        \"{\\n.reg .pred p;\\nsetp.ne.b32 p, %66, 0;\\n\"\n"
        << "        \"wgmma.mma_async.sync.aligned.m64n128k16.f32." << type
        << "." << type << " {\"\n        \"";
     for (int i = 0; i < 64; ++i)
-      os << "%" << i << (i == 63 ? "}, " : ", ")
-         << (i % 8 == 7 && i != 63 ? "\"\n        \"" : "");
-    os << "%64, %65, p, 1, 1, 0, 0;\\n}\\n\"\n        : ";
+      os << "%" << i << separator(i, 8, " \"\n        \"");
+    os << "}, %64, %65, p, 1, 1, 0, 0;\\n}\\n\"\n        : ";
     for (int i = 0; i < 64; ++i)
-      os << "\"+f\"(d[" << i << "])"
-         << (i == 63 ? "\n" : i % 4 == 3 ? ",\n          " : ", ");
-    os << "        : \"l\"(a), \"l\"(b), \"r\"(accumulate));\n";
+      os << "\"+f\"(d[" << i << "])" << separator(i, 4, "\n          ");
+    os << "\n        : \"l\"(a), \"l\"(b), \"r\"(accumulate));\n";
   };
   os << "template <typename T>\n"
         "LLAMA_DEVICE void llamaWgmma64x128(float (&d)[64], unsigned long "

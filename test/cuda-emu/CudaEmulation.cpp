@@ -304,7 +304,6 @@ bool runBlock(unsigned threads) {
   }
 }
 
-
 /// A K-major operand of a 16-deep wgmma in shared memory, decoded from its
 /// descriptor (PTX ISA, "matrix descriptor format"): bits 0-13 the start
 /// address / 16, 32-45 the stride byte offset / 16 (between 8-row groups),
@@ -323,7 +322,8 @@ struct WgmmaOperand {
     static std::string message;
     if (swizzle != 1)
       message = std::string("wgmma: ") + which + "'s swizzle mode " +
-                std::to_string(swizzle) + " (only the 128-byte swizzle, 1, "
+                std::to_string(swizzle) +
+                " (only the 128-byte swizzle, 1, "
                 "is emulated)";
     else if (base != 0 || ((operand.start >> 7) & 7) != 0)
       message = std::string("wgmma: ") + which +

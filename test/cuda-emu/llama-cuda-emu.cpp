@@ -132,8 +132,7 @@ int main(int argc, char **argv) {
   if (!cudaSource.empty()) {
     if (!input.empty() || output.empty())
       return usage("--source takes one .cu file and -o");
-    return compileForHost(cudaSource, output, cudaSource, arch, asan) ? 0
-                                                                      : 1;
+    return compileForHost(cudaSource, output, cudaSource, arch, asan) ? 0 : 1;
   }
   if (input.empty() || output.empty())
     return usage("needs IN.art and -o OUT.art");

@@ -100,7 +100,8 @@ TEST_P(CudaCompileTest, CompilesEveryKernel) {
   }
   const artifact::BinarySpec &ptx = binaries->back();
   EXPECT_EQ(ptx.format, "ptx");
-  std::string digits = std::string(arch).substr(std::string(arch).find('_') + 1);
+  std::string digits =
+      std::string(arch).substr(std::string(arch).find('_') + 1);
   if (digits.back() == 'a')
     digits.pop_back();
   EXPECT_EQ(ptx.arch, "compute_" + digits);

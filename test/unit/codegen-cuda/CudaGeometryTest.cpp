@@ -159,23 +159,23 @@ TEST(CudaGeometryTest, SameBodySameGeometryAndSharedMemoryForTheGemmOnly) {
     for (bool fused : {true, false}) {
       llvm::StringMap<artifact::LaunchGeometry> seen;
       unsigned gemms = 0;
-      forEachKernel(
-          {preset, DType::BF16, fused}, [&](Operation *, auto g, auto &body) {
-            bool dynamic = body.find("LLAMA_DYNAMIC_SHARED") != std::string::npos;
-            gemms += dynamic;
-            EXPECT_EQ(g.sharedBytes, dynamic ? gemmBytes : 0u);
-            EXPECT_GE(g.block[0], 32u);
-            EXPECT_LE(g.block[0] * g.block[1] * g.block[2], 1024u);
-            auto [it, inserted] = seen.try_emplace(body, g);
-            if (inserted)
-              return;
-            for (int i = 0; i < 3; ++i) {
-              EXPECT_EQ(it->second.gridBase[i], g.gridBase[i]);
-              EXPECT_EQ(it->second.rowsPerBlock[i], g.rowsPerBlock[i]);
-              EXPECT_EQ(it->second.block[i], g.block[i]);
-            }
-            EXPECT_EQ(it->second.sharedBytes, g.sharedBytes);
-          });
+      forEachKernel({preset, DType::BF16, fused}, [&](Operation *, auto g,
+                                                      auto &body) {
+        bool dynamic = body.find("LLAMA_DYNAMIC_SHARED") != std::string::npos;
+        gemms += dynamic;
+        EXPECT_EQ(g.sharedBytes, dynamic ? gemmBytes : 0u);
+        EXPECT_GE(g.block[0], 32u);
+        EXPECT_LE(g.block[0] * g.block[1] * g.block[2], 1024u);
+        auto [it, inserted] = seen.try_emplace(body, g);
+        if (inserted)
+          return;
+        for (int i = 0; i < 3; ++i) {
+          EXPECT_EQ(it->second.gridBase[i], g.gridBase[i]);
+          EXPECT_EQ(it->second.rowsPerBlock[i], g.rowsPerBlock[i]);
+          EXPECT_EQ(it->second.block[i], g.block[i]);
+        }
+        EXPECT_EQ(it->second.sharedBytes, g.sharedBytes);
+      });
       EXPECT_GT(gemms, 0u) << preset;
     }
 }

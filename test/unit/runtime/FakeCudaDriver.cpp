@@ -18,9 +18,9 @@
 //   LLAMAC_FAKE_CUDA_CAPTURE  "fails": cuStreamBeginCapture fails
 // Stream capture records launches into a graph instead of running them,
 // and refuses copies, memsets and synchronizations meanwhile (the runtime
-// issues none while capturing); a graph launch runs its recorded launches. A launch reads the position
-// from LlamaGpuArgs::livePosition, as generated kernels do, so a runtime
-// that forgets to update it computes the wrong thing.
+// issues none while capturing); a graph launch runs its recorded launches. A
+// launch reads the position from LlamaGpuArgs::livePosition, as generated
+// kernels do, so a runtime that forgets to update it computes the wrong thing.
 // A module image is an ELF shared object (a "cubin"), or for
 // cuModuleLoadDataEx (PTX) the text "FAKEPTX:/path/to/kernels.so", or
 // "FAKEPTX-ERROR" to fail with a JIT log. A module that exports
@@ -296,8 +296,7 @@ cu::Result cuModuleGetFunction(cu::Function *function, cu::Module module,
     emulators.erase(*function);
   return cu::kSuccess;
 }
-cu::Result cuFuncSetAttribute(cu::Function function, int attribute,
-                              int value) {
+cu::Result cuFuncSetAttribute(cu::Function function, int attribute, int value) {
   if (attribute != cu::kFuncAttributeMaxDynamicShared || value < 0 ||
       value > sharedOptInLimit())
     return kInvalidValue;
