@@ -304,6 +304,26 @@ bool runBlock(unsigned threads) {
   }
 }
 
+/// Closes a group (cp.async's or wgmma's) of the operations queued since
+/// the last: `queued` counts them all, committed or not.
+void commitGroup(std::vector<size_t> &groups, size_t queued) {
+  size_t committed = 0;
+  for (size_t group : groups)
+    committed += group;
+  groups.push_back(queued - committed);
+}
+
+/// Retires the oldest groups until at most `pending` remain; returns how
+/// many queued operations they held, oldest first in the queue.
+size_t retireGroups(std::vector<size_t> &groups, int pending) {
+  size_t retire = 0;
+  while (groups.size() > size_t(pending)) {
+    retire += groups.front();
+    groups.erase(groups.begin());
+  }
+  return retire;
+}
+
 /// A K-major operand of a 16-deep wgmma in shared memory, decoded from its
 /// descriptor (PTX ISA, "matrix descriptor format"): bits 0-13 the start
 /// address / 16, 32-45 the stride byte offset / 16 (between 8-row groups),
@@ -418,20 +438,12 @@ void llamaEmuCpAsync(void *dst, const void *src, int validBytes) {
 
 void llamaEmuCpAsyncCommit(void) {
   Fiber &fiber = self();
-  size_t committed = 0;
-  for (size_t group : fiber.groups)
-    committed += group;
-  fiber.groups.push_back(fiber.copies.size() - committed);
+  commitGroup(fiber.groups, fiber.copies.size());
 }
 
 void llamaEmuCpAsyncWait(int pending) {
   Fiber &fiber = self();
-  size_t retire = 0;
-  while (fiber.groups.size() > size_t(pending)) {
-    retire += fiber.groups.front();
-    fiber.groups.erase(fiber.groups.begin());
-  }
-  finishCopies(fiber, retire);
+  finishCopies(fiber, retireGroups(fiber.groups, pending));
 }
 
 /// ldmatrix.x4: lane l names row l % 8 of matrix l / 8; lane l receives,
@@ -518,19 +530,12 @@ void llamaEmuWgmma(float *d, int n, uint64_t a, uint64_t b, int accumulate,
 
 void llamaEmuWgmmaCommit(void) {
   Fiber &fiber = self();
-  size_t committed = 0;
-  for (size_t group : fiber.wgmmaGroups)
-    committed += group;
-  fiber.wgmmaGroups.push_back(fiber.wgmmas.size() - committed);
+  commitGroup(fiber.wgmmaGroups, fiber.wgmmas.size());
 }
 
 void llamaEmuWgmmaWait(int pending) {
   Fiber &fiber = self();
-  size_t retire = 0;
-  while (fiber.wgmmaGroups.size() > size_t(pending)) {
-    retire += fiber.wgmmaGroups.front();
-    fiber.wgmmaGroups.erase(fiber.wgmmaGroups.begin());
-  }
+  size_t retire = retireGroups(fiber.wgmmaGroups, pending);
   unsigned index = unsigned(&fiber - launch.fibers.data());
   for (size_t i = 0; i < retire; ++i)
     runWgmma(fiber.wgmmas[i], index);
