@@ -39,6 +39,11 @@ StatusOr<std::unique_ptr<CudaDevice>> CudaDevice::open(int ordinal) {
                                   cu::kAttributeMultiprocessorCount,
                                   device->device),
       "cuDeviceGetAttribute(multiprocessors)"));
+  LLAMAC_RETURN_IF_ERROR(driver.check(
+      driver.cuDeviceGetAttribute(&device->sharedOptIn,
+                                  cu::kAttributeMaxSharedPerBlockOptin,
+                                  device->device),
+      "cuDeviceGetAttribute(shared memory opt-in)"));
   char name[256] = {0};
   LLAMAC_RETURN_IF_ERROR(driver.check(
       driver.cuDeviceGetName(name, int(sizeof(name)) - 1, device->device),

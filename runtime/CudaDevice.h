@@ -31,8 +31,9 @@ public:
 
   const CudaDriver &driver() const { return *library; }
   cu::Context context() const { return primary; }
-  cu::Device handle() const { return device; }
   SmVersion sm() const { return version; }
+  /// The most shared memory a kernel may opt in to per block.
+  int maxSharedPerBlockOptIn() const { return sharedOptIn; }
   /// "NVIDIA H100 80GB HBM3".
   const std::string &name() const { return deviceName; }
   /// "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, driver 13.0)".
@@ -48,6 +49,7 @@ private:
   cu::Context primary = nullptr;
   SmVersion version;
   int multiprocessors = 0;
+  int sharedOptIn = 0;
   std::string deviceName;
 };
 

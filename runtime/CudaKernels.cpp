@@ -39,11 +39,7 @@ Status optInToSharedMemory(const CudaDevice &device, cu::Function function,
   if (bytes <= cu::kDefaultSharedPerBlock)
     return {};
   const CudaDriver &driver = device.driver();
-  int limit = 0;
-  LLAMAC_RETURN_IF_ERROR(driver.check(
-      driver.cuDeviceGetAttribute(&limit, cu::kAttributeMaxSharedPerBlockOptin,
-                                  device.handle()),
-      label + ": cuDeviceGetAttribute(shared memory opt-in)"));
+  const int limit = device.maxSharedPerBlockOptIn();
   if (bytes > uint32_t(limit))
     return Status::error(label + " needs " + std::to_string(bytes) +
                          " bytes of shared memory per block, but this " +

@@ -332,8 +332,10 @@ size_t retireGroups(std::vector<size_t> &groups, int pending) {
 struct WgmmaOperand {
   uint32_t start = 0, stride = 0;
 
-  /// Decodes `descriptor`, or traps naming what is not emulated.
-  static WgmmaOperand decode(uint64_t descriptor, const char *which) {
+  /// Decodes the descriptor of a `rows` x 16 operand, or traps naming what
+  /// is not emulated.
+  static WgmmaOperand decode(uint64_t descriptor, const char *which,
+                             unsigned rows) {
     WgmmaOperand operand;
     operand.start = uint32_t(descriptor & 0x3fff) << 4;
     operand.stride = uint32_t((descriptor >> 32) & 0x3fff) << 4;
@@ -349,7 +351,8 @@ struct WgmmaOperand {
       message = std::string("wgmma: ") + which +
                 " does not start in the first row of a 1024-byte aligned "
                 "swizzle atom (not emulated)";
-    else if (operand.start + 8 * operand.stride > sizeof(llamaEmuSharedAnchor))
+    else if (operand.start + (rows + 7) / 8 * operand.stride >
+             sizeof(llamaEmuSharedAnchor))
       message = std::string("wgmma: ") + which +
                 " lies outside the dynamic shared memory";
     else
@@ -375,8 +378,8 @@ struct WgmmaOperand {
 /// d[i] of lane l is row 16 w + l / 4 + 8 ((i / 2) % 2), column
 /// 8 (i / 4) + 2 (l % 4) + i % 2.
 void runWgmma(const Wgmma &op, unsigned index) {
-  WgmmaOperand a = WgmmaOperand::decode(op.a, "A");
-  WgmmaOperand b = WgmmaOperand::decode(op.b, "B");
+  WgmmaOperand a = WgmmaOperand::decode(op.a, "A", 64);
+  WgmmaOperand b = WgmmaOperand::decode(op.b, "B", unsigned(op.n));
   auto value = [&](uint16_t bits) {
     return op.isBf16 ? __bfloat162float(__nv_bfloat16{bits})
                      : __half2float(__half{bits});
