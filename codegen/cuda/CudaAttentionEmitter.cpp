@@ -184,19 +184,24 @@ FailureOr<artifact::LaunchGeometry> attentionGeometry(Operation *op) {
     DecodeShape shape = decodeShape(*plan);
     return fixedGrid(shape.splits, plan->kvHeads, *plan->batchConstant, 128);
   }
-  // Blocks of 64 queries of one head: grid (H, ceil(S / 64), B). The
-  // runtime's rule divides batch * seq, so the row step is 64 * B.
+  // Blocks of BQ queries of one head: grid (H, ceil(S / BQ), B), with BQ
+  // 128 on the tensor cores and 64 in the scalar kernel. The runtime's rule
+  // divides batch * seq, so the row step is BQ * B.
   if (!plan->batchConstant) {
     return op->emitOpError() << "needs a static batch on the CUDA target";
   }
   int64_t batch = *plan->batchConstant;
+  bool tensorCores = plan->tensorCores();
+  int64_t queryRows = tensorCores ? kAttentionQueryRows : 64;
   artifact::LaunchGeometry g =
       fixedGrid(plan->heads, 1, static_cast<uint32_t>(batch),
-                plan->tensorCores() ? 128 : 256);
+                tensorCores ? kAttentionThreads : 256);
   Rows rows;
   if (plan->seqConstant)
     rows.constant = batch * *plan->seqConstant;
-  setRowGrid(g, 1, rows, static_cast<uint32_t>(64 * batch));
+  setRowGrid(g, 1, rows, static_cast<uint32_t>(queryRows * batch));
+  if (tensorCores)
+    g.sharedBytes = tensorCoreAttentionSharedBytes(plan->headDim);
   return g;
 }
 

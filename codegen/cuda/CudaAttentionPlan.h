@@ -61,6 +61,21 @@ mlir::LogicalResult emitFlashAttention(llvm::raw_ostream &os,
 void emitTensorCoreAttention(llvm::raw_ostream &os, const AttentionPlan &plan,
                              llvm::StringRef symbol);
 
+/// The tensor-core kernel's block: 8 warps of 16 queries each, over key and
+/// value tiles of 64 rows in two stages, so that the next tile loads while
+/// this one is multiplied. 128 queries a block halve the key traffic (and
+/// RoPE work) of 64.
+inline constexpr int kAttentionQueryRows = 128;
+inline constexpr int kAttentionKeyRows = 64;
+inline constexpr int kAttentionThreads = 256;
+/// Its dynamic shared memory: 2 stages of key and value tiles, rows padded
+/// by 16 bytes (the queries are staged through the two key tiles first).
+inline constexpr unsigned tensorCoreAttentionSharedBytes(int64_t headDim) {
+  return 2 * 2 * kAttentionKeyRows * (headDim + 8) * 2;
+}
+static_assert(kAttentionQueryRows <= 2 * kAttentionKeyRows,
+              "the queries are staged through both key tiles");
+
 /// Flash-decoding's fixed split of the key sequence, and its block shape.
 struct DecodeShape {
   int64_t lanes = 1, elemsPerLane = 1, splits = 1;

@@ -6,13 +6,15 @@
 // then dx's, so neither waits for the other and no element is summed by
 // two blocks: the sums are in order and the same every step.
 //
-// The tiles run on the SIMT cores in f32 (llamaGemmTile64 in the prelude).
-// That is correct for every dtype and shape; the tensor-core GEMM of the
-// forward pass does not yet take these transposed operands.
+// 16-bit models whose K and N are multiples of 8 run 128 x 128 tiles on the
+// tensor cores (CudaTensorCoreMatmulGrad.cpp); the rest 64 x 64 tiles on
+// the SIMT cores in f32 (llamaGemmTile64 in the prelude), which is correct
+// for every dtype and shape.
 //
 //===----------------------------------------------------------------------===//
 
 #include "codegen/cuda/CudaEmitter.h"
+#include "codegen/cuda/CudaMatmulPlan.h"
 
 using namespace mlir;
 using namespace llamac::llama;
@@ -20,20 +22,32 @@ using namespace llamac::llama;
 namespace llamac::codegen::cuda {
 namespace {
 
-constexpr int64_t kTile = 64;
+constexpr int64_t kSimtTile = 64;
 
 struct MatmulGradShape {
   Rows rows;
   int64_t k = 0, n = 0;
+  Elem x = Elem::F32, weight = Elem::F32, dy = Elem::F32;
+
+  /// One 16-bit type throughout, and rows of whole 16-byte chunks.
+  bool tensorCores() const {
+    return (x == Elem::BF16 || x == Elem::F16) && weight == x && dy == x &&
+           k % 8 == 0 && n % 8 == 0;
+  }
+  int64_t tile() const { return tensorCores() ? kGradTile : kSimtTile; }
 };
 
 FailureOr<MatmulGradShape> shapeOf(MatmulGradOp op) {
   FailureOr<Rows> rows = rowsOf(op, tensorType(op.getInput()));
   FailureOr<int64_t> n = staticDim(op, tensorType(op.getWeight()), 0);
   FailureOr<int64_t> k = staticDim(op, tensorType(op.getWeight()), 1);
-  if (failed(rows) || failed(n) || failed(k))
+  FailureOr<Elem> x = elemOf(op, op.getInput()),
+                  weight = elemOf(op, op.getWeight()),
+                  dy = elemOf(op, op.getDy());
+  if (failed(rows) || failed(n) || failed(k) || failed(x) || failed(weight) ||
+      failed(dy))
     return failure();
-  return MatmulGradShape{*rows, *k, *n};
+  return MatmulGradShape{*rows, *k, *n, *x, *weight, *dy};
 }
 
 } // namespace
@@ -41,22 +55,25 @@ FailureOr<MatmulGradShape> shapeOf(MatmulGradOp op) {
 LogicalResult emitMatmulGradKernel(MatmulGradOp op, StringRef symbol,
                                    raw_ostream &os) {
   FailureOr<MatmulGradShape> shape = shapeOf(op);
-  FailureOr<Elem> elem = elemOf(op, op.getInput()),
-                  welem = elemOf(op, op.getWeight()),
-                  dyElem = elemOf(op, op.getDy());
-  if (failed(shape) || failed(elem) || failed(welem) || failed(dyElem))
+  if (failed(shape))
     return failure();
-  const char *t = cudaType(*elem), *tw = cudaType(*welem);
+  const char *t = cudaType(shape->x), *tw = cudaType(shape->weight);
   emitSignature(os, op, symbol, 256);
-  os << "  constexpr long long K = " << shape->k << ", N = " << shape->n
-     << ", TILE = " << kTile << ";\n"
-     << "  constexpr int WEIGHT_TILES = " << ceilDiv(shape->n, kTile) << ";\n"
+  os << "  typedef " << t << " TX;\n"
+     << "  constexpr long long K = " << shape->k << ", N = " << shape->n
+     << ", TILE = " << shape->tile() << ";\n"
+     << "  constexpr int WEIGHT_TILES = " << ceilDiv(shape->n, shape->tile())
+     << ";\n"
      << "  const long long rows = " << shape->rows.expr << ";\n";
   emitBuffer(os, "x", 0, t, true);
   emitBuffer(os, "w", 1, tw, true);
-  emitBuffer(os, "dy", 2, cudaType(*dyElem), true);
+  emitBuffer(os, "dy", 2, cudaType(shape->dy), true);
   emitBuffer(os, "dx", 3, t, false);
   emitBuffer(os, "dw", 4, tw, false);
+  if (shape->tensorCores()) {
+    emitTensorCoreMatmulGrad(os);
+    return success();
+  }
   os << R"BODY(  float acc[4][4] = {};
   const long long n0 = blockIdx.x * TILE;
   if (blockIdx.y < WEIGHT_TILES) {
@@ -82,14 +99,17 @@ FailureOr<artifact::LaunchGeometry> matmulGradGeometry(MatmulGradOp op) {
   if (failed(shape))
     return failure();
   // x: K's column tiles; y: N's row tiles of dW, then the rows' tiles of dx.
-  artifact::LaunchGeometry g = fixedGrid(ceilDiv(shape->k, kTile), 1, 1, 256);
+  const int64_t tile = shape->tile();
+  artifact::LaunchGeometry g = fixedGrid(ceilDiv(shape->k, tile), 1, 1, 256);
   if (shape->rows.constant) {
     g.gridBase[1] =
-        ceilDiv(shape->n, kTile) + ceilDiv(*shape->rows.constant, kTile);
+        ceilDiv(shape->n, tile) + ceilDiv(*shape->rows.constant, tile);
   } else {
-    g.gridBase[1] = ceilDiv(shape->n, kTile);
-    g.rowsPerBlock[1] = kTile;
+    g.gridBase[1] = ceilDiv(shape->n, tile);
+    g.rowsPerBlock[1] = tile;
   }
+  if (shape->tensorCores())
+    g.sharedBytes = kGradSharedBytes;
   return g;
 }
 

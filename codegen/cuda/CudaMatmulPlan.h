@@ -55,6 +55,17 @@ inline constexpr int kTensorCoreStages = 3;
 inline constexpr unsigned kTensorCoreSharedBytes =
     kTensorCoreStages * 2 * kTensorCoreTileRows * kTensorCoreTileK * 2 + 1024;
 
+/// matmul_grad's tensor-core tiles: 128 x 128 outputs, 32 reduced rows a
+/// step, 3 stages. A stage holds dy's tile (128 x 32 for dx, 32 x 128 for
+/// dW; the larger is reserved) and 32 x 128 of x or W, rows padded by 16
+/// bytes: 55.5 KiB in all.
+inline constexpr int kGradTile = 128;
+inline constexpr int kGradTileK = 32;
+inline constexpr int kGradStages = 3;
+inline constexpr unsigned kGradSharedBytes =
+    kGradStages *
+    (kGradTile * (kGradTileK + 8) + kGradTileK * (kGradTile + 8)) * 2;
+
 /// At most this many static rows take the GEMV: each weight row is then
 /// read once for all of them, from registers.
 inline constexpr int64_t kGemvMaxRows = 4;
@@ -69,6 +80,9 @@ void emitOperandsAndFinish(llvm::raw_ostream &os, const MatmulPlan &plan);
 void emitGemv(llvm::raw_ostream &os, const MatmulPlan &plan);
 void emitTensorCoreGemm(llvm::raw_ostream &os, const MatmulPlan &plan);
 void emitSimtGemm(llvm::raw_ostream &os, const MatmulPlan &plan);
+/// matmul_grad's tensor-core body, after its signature, TX, the shape
+/// constants (K, N, WEIGHT_TILES), rows and the buffers.
+void emitTensorCoreMatmulGrad(llvm::raw_ostream &os);
 
 } // namespace llamac::codegen::cuda
 

@@ -3,20 +3,26 @@
 // Prefill and training attention for 16-bit models (bf16 or f16 queries,
 // keys, values and caches; head size a multiple of 16, at most 128): the
 // flash-attention-2 schedule on the sm_80 tensor-core instructions. A block
-// of 4 warps owns 64 consecutive queries of one head, 16 per warp, and walks
-// the visible key rows in tiles of 64 staged in shared memory in the 16-bit
-// type. Each warp keeps its rotated queries as mma A fragments, computes
-// S = Q K^T with mma.m16n8k16 (K's rows are the "col" B operand as stored),
-// takes the online softmax on the accumulators, where each thread holds two
-// query rows, and feeds P back as A fragments into O += P V, with V's
-// fragments from ldmatrix.trans. Scores, softmax and O stay in f32.
+// of 8 warps owns 128 consecutive queries of one head, 16 per warp, and
+// walks the visible key rows in tiles of 64, double-buffered in shared
+// memory: cp.async brings tile n + 1 while tile n is multiplied. Each warp
+// keeps its rotated queries as mma A fragments, computes S = Q K^T with
+// mma.m16n8k16 (K's rows are the "col" B operand as stored), takes the
+// online softmax on the accumulators (in base 2, so that each probability
+// is one FFMA and one ex2), where each thread holds two query rows, and
+// feeds P back as A fragments into O += P V, with V's fragments from
+// ldmatrix.trans. Scores, softmax and O stay in f32. Only the tiles that
+// cross a row's causal limit are masked.
 //
 // Which key rows are old (from the cache or the key operand) and which are
 // the call's new ones, rotated here, is the scalar kernel's rule
 // (CudaFlashAttention.cpp), as is the cache write by each group's first
-// head. RoPE's angles come from a per-block table of the frequencies, so a
-// rotated pair costs one sincosf. Key tiles arrive in 8-byte loads that are
-// all issued before the rotation, value tiles by cp.async.
+// head. New key rows are rotated in shared memory once they land. A thread
+// rotates the same 4 pairs of rows r0, r0 + ROW_STEP, ... in every tile, so
+// it takes one sincosf per pair and tile and steps to the next row by angle
+// addition (a product with the constant rotation by ROW_STEP positions): a
+// few FMAs instead of a sincosf per element pair, which was most of the
+// kernel's arithmetic.
 //
 //===----------------------------------------------------------------------===//
 
@@ -36,17 +42,30 @@ bool AttentionPlan::tensorCores() const {
 
 void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
                              StringRef symbol) {
-  emitSignature(os, plan.op, symbol, 128);
+  emitSignature(os, plan.op, symbol, kAttentionThreads);
   emitAttentionCommon(os, plan);
-  os << "  typedef TQ ST; // the staged and multiplied type\n";
-  os << R"BODY(  constexpr int BQ = 64, BKV = 64, THREADS = 128;
-  // Rows padded by 16 bytes: ldmatrix's 8 row addresses hit distinct banks.
+  os << "  typedef TQ ST; // the staged and multiplied type\n"
+     << "  constexpr int BQ = " << kAttentionQueryRows
+     << ", BKV = " << kAttentionKeyRows << ", THREADS = " << kAttentionThreads
+     << ";\n";
+  os << R"BODY(  // Rows padded by 16 bytes: ldmatrix's 8 row addresses hit distinct banks.
   constexpr int DP = D + 8, NK = D / 16, NO = D / 8, NS = BKV / 8;
-  constexpr int ITEMS = BKV * D / 8 / THREADS;
+  // A tile is CHUNKS 16-byte chunks; RoPE item i of a tile is 4 pairs of
+  // row i / (D / 8) (ADJACENT: one 16-byte run; else 4 elements of each half
+  // of the head), so a thread's items keep their pairs, ROW_STEP rows apart.
+  constexpr int CHUNKS = BKV * D / 8, ROW_STEP = THREADS / (D / 8);
+  static_assert(THREADS % (D / 2) == 0 && BQ == 8 * 16, "8 warps of 16 rows");
   const long long newBase = CACHE ? position : ROPE ? 0 : L;
-  __shared__ __align__(16) ST kt[BKV][DP];
-  __shared__ __align__(16) ST vt[BKV][DP];
+  // Two stages of key and value tiles; the queries are staged through the
+  // two key tiles before the first is loaded.
+  LLAMA_DYNAMIC_SHARED(sharedRaw);
+  typedef ST Tile[BKV][DP];
+  Tile *kt = reinterpret_cast<Tile *>(sharedRaw), *vt = kt + 2;
+  ST(*qs)[DP] = reinterpret_cast<ST(*)[DP]>(sharedRaw);
+  // RoPE pair pr's frequency, as llamaRopeCosSin computes it, and the
+  // rotation by ROW_STEP positions at that frequency.
   __shared__ float freq[D / 2];
+  __shared__ float2 stepRotation[D / 2];
   const int h = blockIdx.x, b = blockIdx.z, kvHead = h / GROUP;
   const int s0 = blockIdx.y * BQ;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
@@ -54,21 +73,28 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
   const TC *ko = CACHE ? (const TC *)kc : (const TC *)k; // the old rows
   const TV *vo = CACHE ? (const TV *)vc : v;
 
-  // RoPE pair pr is elements (d1, d2); its frequency as llamaRopeCosSin
-  // computes it.
+  // RoPE pair pr is elements (d1, d2).
   auto firstOf = [](int pr) { return ADJACENT ? 2 * pr : pr; };
   auto secondOf = [](int pr) { return ADJACENT ? 2 * pr + 1 : pr + D / 2; };
-  for (int i = tid; i < D / 2; i += THREADS)
+  for (int i = tid; i < D / 2; i += THREADS) {
     freq[i] = 1.0f / powf(THETA, (float)(2 * i) / (float)D);
+    float sn, cs;
+    sincosf((float)ROW_STEP * freq[i], &sn, &cs);
+    stepRotation[i] = make_float2(cs, sn);
+  }
   __syncthreads();
+  // Rotates (x1, x2) by the angle whose cosine and sine are (cs, sn).
+  auto rotate = [](float &x1, float &x2, float cs, float sn) {
+    const float r1 = x1 * cs - x2 * sn, r2 = x1 * sn + x2 * cs;
+    x1 = r1;
+    x2 = r2;
+  };
   // Rotates (x1, x2), pair pr, to position p, in the scalar kernel's order.
   auto rotatePair = [&](float &x1, float &x2, int pr, long long p) {
     if constexpr (ROPE) {
       float sn, cs;
       sincosf((float)p * freq[pr], &sn, &cs);
-      const float r1 = x1 * cs - x2 * sn, r2 = x1 * sn + x2 * cs;
-      x1 = r1;
-      x2 = r2;
+      rotate(x1, x2, cs, sn);
     }
   };
   auto pack = [](float lo, float hi) {
@@ -79,7 +105,8 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
     return (unsigned)lb | ((unsigned)ub << 16);
   };
 
-  // The block's queries, rotated, staged through kt into A fragments.
+  // The block's queries, rotated, staged through the key tiles into A
+  // fragments.
   for (int i = tid; i < BQ * (D / 2); i += THREADS) {
     const int r = i / (D / 2), pr = i % (D / 2);
     const int d1 = firstOf(pr), d2 = secondOf(pr), s = s0 + r;
@@ -90,14 +117,14 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
       x2 = llamaToF(q[row + d2]);
       rotatePair(x1, x2, pr, (long long)position + s);
     }
-    kt[r][d1] = llamaFromF<ST>(x1);
-    kt[r][d2] = llamaFromF<ST>(x2);
+    qs[r][d1] = llamaFromF<ST>(x1);
+    qs[r][d2] = llamaFromF<ST>(x2);
   }
   __syncthreads();
   unsigned qa[NK][4];
 #pragma unroll
   for (int kk = 0; kk < NK; ++kk)
-    llamaLdmatrixX4(qa[kk], llamaSmemAddress(&kt[warp * 16 + lane % 16]
+    llamaLdmatrixX4(qa[kk], llamaSmemAddress(&qs[warp * 16 + lane % 16]
                                                 [kk * 16 + (lane / 16) * 8]));
 
   // The first head of each group writes its tokens' new rows to the cache.
@@ -119,6 +146,7 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
         vc[dst + d2] = v[src + d2];
       }
   }
+  __syncthreads(); // every warp holds its queries: the key tiles are free
 
   // Causal: query s sees rows t <= position + s, within the L rows; a
   // query past S sees none.
@@ -128,13 +156,89 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
   };
   const long long tileLast =
       lastVisible((s0 + BQ < S ? s0 + BQ : (long long)S) - 1);
+  const int tiles = tileLast < 0 ? 0 : (int)(tileLast / BKV) + 1;
   // This thread holds query rows w0 + g and w0 + 8 + g; tiles past the
-  // warp's last visible row skip the arithmetic.
+  // warp's last visible row skip the arithmetic, and tiles within both
+  // rows' limits skip the mask.
   const int w0 = s0 + warp * 16;
   const long long rowLast[2] = {lastVisible(w0 + g), lastVisible(w0 + 8 + g)};
+  const long long rowsVisible = rowLast[0] < rowLast[1] ? rowLast[0]
+                                                        : rowLast[1];
   const long long warpLast =
       w0 >= S ? -1 : lastVisible(w0 + 15 < S ? w0 + 15 : (long long)S - 1);
 
+  // Tile n to stage `stage`, as stored: 16 bytes a chunk, zeros past the
+  // last visible row. Keys and values share the row offset, old or new.
+  auto loadTile = [&](int n, int stage) {
+    constexpr int PER_THREAD = (CHUNKS + THREADS - 1) / THREADS;
+#pragma unroll
+    for (int it = 0; it < PER_THREAD; ++it) {
+      const int i = tid + it * THREADS, r = i / (D / 8), c = i % (D / 8);
+      if (CHUNKS % THREADS != 0 && i >= CHUNKS)
+        break;
+      const long long t = (long long)n * BKV + r;
+      const bool valid = t <= tileLast, old = t < newBase;
+      const long long row =
+          (old ? ((long long)b * L + t) : ((long long)b * S + (t - newBase))) *
+              KVF +
+          kvHead * D + 8 * c;
+      llamaCpAsync16(llamaSmemAddress(&kt[stage][r][8 * c]),
+                     valid ? (const void *)((old ? ko : k) + row)
+                           : (const void *)k,
+                     valid ? 16 : 0);
+      llamaCpAsync16(llamaSmemAddress(&vt[stage][r][8 * c]),
+                     valid ? (const void *)((old ? vo : v) + row)
+                           : (const void *)v,
+                     valid ? 16 : 0);
+    }
+    llamaCpAsyncCommit();
+  };
+  // Rotates this thread's new key rows of landed tile n, in place: pairs
+  // 4 c + [0, 4) of rows r0, r0 + ROW_STEP, ..., whose angles start from
+  // one sincosf each and advance by stepRotation.
+  const int itemC = tid % (D / 8), itemR0 = tid / (D / 8);
+  const int off0 = ADJACENT ? 8 * itemC : 4 * itemC;
+  const int off1 = ADJACENT ? 8 * itemC + 4 : 4 * itemC + D / 2;
+  auto rotateTile = [&](int n, int stage) {
+    const long long t0 = (long long)n * BKV;
+    if (itemR0 >= BKV) // head sizes under 64 leave some threads no row
+      return;
+    float cs[4], sn[4];
+#pragma unroll
+    for (int u = 0; u < 4; ++u)
+      sincosf((float)(position + (t0 + itemR0 - newBase)) * freq[4 * itemC + u],
+              &sn[u], &cs[u]);
+#pragma unroll
+    for (int j = 0; j < (BKV + ROW_STEP - 1) / ROW_STEP; ++j) {
+      const int r = itemR0 + j * ROW_STEP;
+      const long long t = t0 + r;
+      if (t <= tileLast && t >= newBase) {
+        ST e[8];
+        memcpy(e, &kt[stage][r][off0], 8);
+        memcpy(e + 4, &kt[stage][r][off1], 8);
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+          ST &e1 = ADJACENT ? e[2 * u] : e[u];
+          ST &e2 = ADJACENT ? e[2 * u + 1] : e[u + 4];
+          float x1 = llamaToF(e1), x2 = llamaToF(e2);
+          rotate(x1, x2, cs[u], sn[u]);
+          e1 = llamaFromF<ST>(x1);
+          e2 = llamaFromF<ST>(x2);
+        }
+        memcpy(&kt[stage][r][off0], e, 8);
+        memcpy(&kt[stage][r][off1], e + 4, 8);
+      }
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        const float2 step = stepRotation[4 * itemC + u];
+        rotate(cs[u], sn[u], step.x, step.y);
+      }
+    }
+  };
+
+  // Scores are kept in base 2: x * log2(e) * scale, so exp(score - max) is
+  // exp2(x - max2).
+  const float scoreScale = scoreOf(1.0f) * 1.4426950408889634f;
   float o[NO][4], m[2] = {-LLAMA_INF, -LLAMA_INF}, l[2] = {0.0f, 0.0f};
 #pragma unroll
   for (int n = 0; n < NO; ++n)
@@ -142,73 +246,21 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
     for (int e = 0; e < 4; ++e)
       o[n][e] = 0.0f;
 
-  for (long long t0 = 0; t0 <= tileLast; t0 += BKV) {
-    __syncthreads(); // the previous tile (or the queries) is consumed
-    // Item i is 8 elements of key row t0 + i / (D / 8): 4 RoPE pairs, in two
-    // 8-byte halves (ADJACENT: one 16-byte run; else 4 elements of each
-    // half of the head). All of a thread's loads are issued before any is
-    // used, so their latencies overlap.
-    struct Item {
-      int r, c, off0, off1;
-      long long t;
-    };
-    auto itemOf = [&](int it) {
-      Item x;
-      const int i = tid + it * THREADS;
-      x.r = i / (D / 8);
-      x.c = i % (D / 8);
-      x.t = t0 + x.r;
-      x.off0 = ADJACENT ? 8 * x.c : 4 * x.c;
-      x.off1 = ADJACENT ? 8 * x.c + 4 : 4 * x.c + D / 2;
-      return x;
-    };
-    uint2 raw[ITEMS][2];
-#pragma unroll
-    for (int it = 0; it < ITEMS; ++it) {
-      const Item x = itemOf(it);
-      const bool valid = x.t <= tileLast, old = x.t < newBase;
-      // Keys and values share the row offset, old or new.
-      const long long row =
-          (old ? ((long long)b * L + x.t)
-               : ((long long)b * S + (x.t - newBase))) * KVF +
-          kvHead * D;
-      raw[it][0] = raw[it][1] = make_uint2(0u, 0u);
-      if (valid) {
-        const ST *key = (old ? ko : k) + row;
-        raw[it][0] = *(const uint2 *)(key + x.off0);
-        raw[it][1] = *(const uint2 *)(key + x.off1);
-      }
-      // Values are copied as stored: 16 bytes straight to shared memory,
-      // zeros past the last row.
-      const ST *value = (old ? vo : v) + row + 8 * x.c;
-      llamaCpAsync16(llamaSmemAddress(&vt[x.r][8 * x.c]),
-                     valid ? (const void *)value : (const void *)v,
-                     valid ? 16 : 0);
-    }
-    llamaCpAsyncCommit();
-#pragma unroll
-    for (int it = 0; it < ITEMS; ++it) {
-      const Item x = itemOf(it);
-      ST e[8];
-      memcpy(e, &raw[it][0], 8);
-      memcpy(e + 4, &raw[it][1], 8);
-      if (ROPE && x.t <= tileLast && x.t >= newBase) {
-#pragma unroll
-        for (int u = 0; u < 4; ++u) {
-          ST &e1 = ADJACENT ? e[2 * u] : e[u];
-          ST &e2 = ADJACENT ? e[2 * u + 1] : e[u + 4];
-          float x1 = llamaToF(e1), x2 = llamaToF(e2);
-          rotatePair(x1, x2, 4 * x.c + u,
-                     (long long)position + (x.t - newBase));
-          e1 = llamaFromF<ST>(x1);
-          e2 = llamaFromF<ST>(x2);
-        }
-      }
-      memcpy(&kt[x.r][x.off0], e, 8);
-      memcpy(&kt[x.r][x.off1], e + 4, 8);
-    }
+  if (tiles > 0)
+    loadTile(0, 0);
+  for (int n = 0; n < tiles; ++n) {
+    const int stage = n & 1;
+    const long long t0 = (long long)n * BKV;
     llamaCpAsyncWait<0>();
+    // Tile n has landed for every thread, and every warp is done with
+    // tile n - 1, whose stage takes tile n + 1.
     __syncthreads();
+    if (n + 1 < tiles)
+      loadTile(n + 1, stage ^ 1);
+    if (ROPE && t0 + BKV > newBase) {
+      rotateTile(n, stage);
+      __syncthreads();
+    }
     if (t0 > warpLast)
       continue;
 
@@ -227,7 +279,7 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
         // 16 jj + 8-15: the B fragments of n-tiles 2 jj and 2 jj + 1.
         unsigned kb[4];
         llamaLdmatrixX4(kb, llamaSmemAddress(
-                                &kt[jj * 16 + (lane / 16) * 8 + lane % 8]
+                                &kt[stage][jj * 16 + (lane / 16) * 8 + lane % 8]
                                    [kk * 16 + ((lane / 8) % 2) * 8]));
         const unsigned b0[2] = {kb[0], kb[1]}, b1[2] = {kb[2], kb[3]};
         llamaMma16816<ST>(sc[2 * jj], qa[kk], b0);
@@ -236,35 +288,39 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
 
     // Online softmax: element e of n-tile j is row e / 2, key
     // t0 + 8 j + 2 t4 + e % 2; a row's 4 threads are adjacent lanes.
+    const bool masked = t0 + BKV - 1 > rowsVisible;
     float mt[2] = {m[0], m[1]};
 #pragma unroll
     for (int j = 0; j < NS; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const long long t = t0 + 8 * j + 2 * t4 + e % 2;
-        sc[j][e] = t <= rowLast[e / 2] ? scoreOf(sc[j][e]) : -LLAMA_INF;
+        sc[j][e] *= scoreScale;
+        if (masked && t0 + 8 * j + 2 * t4 + e % 2 > rowLast[e / 2])
+          sc[j][e] = -LLAMA_INF;
         mt[e / 2] = fmaxf(mt[e / 2], sc[j][e]);
       }
-    float correction[2];
+    // A row with no visible key yet subtracts 0, so that exp2(-inf - 0)
+    // is 0 rather than NaN.
+    float base[2];
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       mt[r] = fmaxf(mt[r], __shfl_xor_sync(0xffffffffu, mt[r], 1));
       mt[r] = fmaxf(mt[r], __shfl_xor_sync(0xffffffffu, mt[r], 2));
-      correction[r] = mt[r] == -LLAMA_INF ? 1.0f : expf(m[r] - mt[r]);
+      base[r] = mt[r] == -LLAMA_INF ? 0.0f : mt[r];
+      const float correction = exp2f(m[r] - base[r]);
       m[r] = mt[r];
-      l[r] *= correction[r];
+      l[r] *= correction;
+#pragma unroll
+      for (int n = 0; n < NO; ++n) {
+        o[n][2 * r] *= correction;
+        o[n][2 * r + 1] *= correction;
+      }
     }
-#pragma unroll
-    for (int n = 0; n < NO; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e)
-        o[n][e] *= correction[e / 2];
 #pragma unroll
     for (int j = 0; j < NS; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const float p =
-            m[e / 2] == -LLAMA_INF ? 0.0f : expf(sc[j][e] - m[e / 2]);
+        const float p = exp2f(sc[j][e] - base[e / 2]);
         l[e / 2] += p;
         sc[j][e] = p;
       }
@@ -282,9 +338,9 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
         // Matrices (keys lo, d 16 nn + 0-7), (keys hi, same d), then
         // d + 8, each transposed: the B fragments of n-tiles 2 nn, 2 nn + 1.
         unsigned vb[4];
-        llamaLdmatrixX4Trans(vb, llamaSmemAddress(
-                                     &vt[kk * 16 + ((lane / 8) % 2) * 8 +
-                                         lane % 8][nn * 16 + (lane / 16) * 8]));
+        llamaLdmatrixX4Trans(
+            vb, llamaSmemAddress(&vt[stage][kk * 16 + ((lane / 8) % 2) * 8 +
+                                            lane % 8][nn * 16 + (lane / 16) * 8]));
         const unsigned b0[2] = {vb[0], vb[1]}, b1[2] = {vb[2], vb[3]};
         llamaMma16816<ST>(o[2 * nn], pa, b0);
         llamaMma16816<ST>(o[2 * nn + 1], pa, b1);

@@ -49,6 +49,10 @@ const ModelCase variants[] = {
     {"tiny", DType::F32, true, /*training=*/true, /*backward=*/true},
     {"tiny", DType::BF16, true, /*training=*/true, /*backward=*/true},
     {"llama2-7b", DType::F32, true, /*training=*/true, /*backward=*/true},
+    // matmul_grad on the tensor cores, for every GEMM (tiny's 172-wide FFN
+    // keeps its SIMT tiles), in both 16-bit types.
+    {"llama2-7b", DType::BF16, true, /*training=*/true, /*backward=*/true},
+    {"tiny", DType::F16, true, /*training=*/true, /*backward=*/true},
 };
 
 /// compute_80's PTX comes from the sm_80 compilation (NvrtcCompiler takes

@@ -109,25 +109,74 @@ TEST(CudaGeometryTest, FlashDecodingSplitsEachKvHead) {
   });
 }
 
-TEST(CudaGeometryTest, FlashAttentionHasOneBlockPer64Queries) {
-  // bf16 takes the tensor-core kernel (4 warps), f32 the scalar one (4
-  // threads per query).
-  for (auto [dtype, expectedThreads] :
-       {std::pair(DType::BF16, 128u), std::pair(DType::F32, 256u)}) {
-    unsigned seen = 0, threads = expectedThreads;
-    forEachKernel({"llama2-70b", dtype, true}, [&](Operation *op, auto g,
-                                                   auto &) {
+TEST(CudaGeometryTest, FlashAttentionBlocksTheQueries) {
+  // bf16 takes the tensor-core kernel (8 warps of 16 queries, double-
+  // buffered 64-row key and value tiles in dynamic shared memory), f32 the
+  // scalar one (4 threads per query, 64 queries a block).
+  struct Expected {
+    DType dtype;
+    unsigned threads, queries, sharedBytes;
+  };
+  for (Expected want : {Expected{DType::BF16, 256, 128, 2 * 2 * 64 * 136 * 2},
+                        Expected{DType::F32, 256, 64, 0}}) {
+    unsigned seen = 0;
+    forEachKernel({"llama2-70b", want.dtype, true}, [&](Operation *op, auto g,
+                                                        auto &) {
       auto attention = dyn_cast<llama::FusedRoPEAttentionOp>(op);
       if (!attention || cast<RankedTensorType>(attention.getQuery().getType())
                             .hasStaticShape())
         return;
       ++seen;
       EXPECT_EQ(g.gridBase[0], 64u); // query heads
-      EXPECT_EQ(g.block[0], threads);
-      for (int64_t seq : {1, 63, 64, 65, 4096})
-        EXPECT_EQ(gridOf(g, 1, 1, seq), uint64_t((seq + 63) / 64));
+      EXPECT_EQ(g.block[0], want.threads);
+      EXPECT_EQ(g.sharedBytes, want.sharedBytes);
+      for (int64_t seq : {1, 63, 64, 65, 127, 128, 129, 4096})
+        EXPECT_EQ(gridOf(g, 1, 1, seq),
+                  uint64_t((seq + want.queries - 1) / want.queries));
     });
     EXPECT_GT(seen, 0u);
+  }
+}
+
+TEST(CudaGeometryTest, MatmulGradTilesCoverBothProducts) {
+  // x: K's column tiles; y: dW's N row tiles, then the rows' tiles of dx.
+  // 16-bit GEMMs with K and N multiples of 8 take 128 x 128 tensor-core
+  // tiles in 55.5 KiB of dynamic shared memory, the rest 64 x 64 SIMT tiles.
+  constexpr uint32_t tensorCoreBytes = 3 * (128 * 40 + 32 * 136) * 2;
+  struct Expected {
+    const char *preset;
+    DType dtype;
+  };
+  for (Expected c :
+       {Expected{"llama2-7b", DType::BF16}, Expected{"llama2-7b", DType::F32},
+        Expected{"tiny", DType::BF16}}) {
+    unsigned tensorCore = 0, simt = 0;
+    forEachKernel(
+        {c.preset, c.dtype, true, /*training=*/true,
+         /*backward=*/true},
+        [&](Operation *op, auto g, auto &body) {
+          auto grad = dyn_cast<llama::MatmulGradOp>(op);
+          if (!grad)
+            return;
+          auto weight = cast<RankedTensorType>(grad.getWeight().getType());
+          int64_t n = weight.getDimSize(0), k = weight.getDimSize(1);
+          bool tc = c.dtype == DType::BF16 && n % 8 == 0 && k % 8 == 0;
+          int64_t tile = tc ? 128 : 64;
+          (tc ? tensorCore : simt) += 1;
+          EXPECT_EQ(body.find("llamaMma16816") != std::string::npos, tc);
+          EXPECT_EQ(g.block[0], 256u);
+          EXPECT_EQ(g.sharedBytes, tc ? tensorCoreBytes : 0u);
+          EXPECT_EQ(g.gridBase[0], uint64_t((k + tile - 1) / tile));
+          EXPECT_EQ(g.gridBase[1], uint64_t((n + tile - 1) / tile));
+          EXPECT_EQ(g.rowsPerBlock[1], uint32_t(tile));
+        });
+    // 7B's GEMMs all take the tensor cores in bf16; tiny's FFN (172 wide)
+    // does not.
+    EXPECT_GT(c.dtype == DType::BF16 ? tensorCore : simt, 0u) << c.preset;
+    if (c.dtype == DType::F32 || std::string(c.preset) == "llama2-7b")
+      EXPECT_EQ(c.dtype == DType::BF16 ? simt : tensorCore, 0u) << c.preset;
+    else
+      EXPECT_GT(simt, 0u) << c.preset;
   }
 }
 
@@ -149,21 +198,35 @@ TEST(CudaGeometryTest, RowKernelsHaveOneBlockPerRow) {
   });
 }
 
-/// Only the tensor-core GEMM asks for dynamic shared memory: its 3 stages of
-/// 128 x 64 A and B tiles and 1 KiB for the alignment, within the 99 KiB
-/// that sm_86 and sm_89 (the least of the default archs) allow a block.
-TEST(CudaGeometryTest, SameBodySameGeometryAndSharedMemoryForTheGemmOnly) {
+/// Only the tensor-core GEMM and attention ask for dynamic shared memory:
+/// the GEMM's 3 stages of 128 x 64 A and B tiles and 1 KiB for the
+/// alignment; the attention's 2 stages of 64-row key and value tiles, rows
+/// padded by 8 elements. Both fit the 99 KiB that sm_86 and sm_89 (the
+/// least of the default archs) allow a block.
+TEST(CudaGeometryTest, SameBodySameGeometryAndSharedMemoryForTheTiledKernels) {
   constexpr uint32_t gemmBytes = 3 * (128 + 128) * 64 * 2 + 1024;
   static_assert(gemmBytes <= 99 * 1024);
+  static_assert(2 * 2 * 64 * (128 + 8) * 2 <= 99 * 1024);
   for (const char *preset : {"tiny", "llama2-13b", "llama2-70b"})
     for (bool fused : {true, false}) {
       llvm::StringMap<artifact::LaunchGeometry> seen;
-      unsigned gemms = 0;
-      forEachKernel({preset, DType::BF16, fused}, [&](Operation *, auto g,
+      unsigned gemms = 0, attentions = 0;
+      forEachKernel({preset, DType::BF16, fused}, [&](Operation *op, auto g,
                                                       auto &body) {
         bool dynamic = body.find("LLAMA_DYNAMIC_SHARED") != std::string::npos;
-        gemms += dynamic;
-        EXPECT_EQ(g.sharedBytes, dynamic ? gemmBytes : 0u);
+        if (isa<llama::FusedRoPEAttentionOp, llama::AttentionOp>(op) &&
+            body.find("llamaMma16816") != std::string::npos) {
+          ++attentions;
+          // The head size, as the body states it ("..., D = 128;").
+          size_t at = body.find(", D = ");
+          ASSERT_NE(at, std::string::npos);
+          int64_t headDim = std::stoll(body.substr(at + 6));
+          EXPECT_TRUE(dynamic);
+          EXPECT_EQ(g.sharedBytes, uint32_t(2 * 2 * 64 * (headDim + 8) * 2));
+        } else {
+          gemms += dynamic;
+          EXPECT_EQ(g.sharedBytes, dynamic ? gemmBytes : 0u);
+        }
         EXPECT_GE(g.block[0], 32u);
         EXPECT_LE(g.block[0] * g.block[1] * g.block[2], 1024u);
         auto [it, inserted] = seen.try_emplace(body, g);
@@ -177,6 +240,9 @@ TEST(CudaGeometryTest, SameBodySameGeometryAndSharedMemoryForTheGemmOnly) {
         EXPECT_EQ(it->second.sharedBytes, g.sharedBytes);
       });
       EXPECT_GT(gemms, 0u) << preset;
+      // tiny's head size, 8, is too small for the tensor cores.
+      if (llvm::StringRef(preset) != "tiny")
+        EXPECT_GT(attentions, 0u) << preset;
     }
 }
 
