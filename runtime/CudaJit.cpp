@@ -258,9 +258,8 @@ StatusOr<JitCubin> llamac::runtime::jitCompileCubin(const std::string &source,
   if (!loaded.ok())
     return loaded.status();
   const Nvrtc &nvrtc = **loaded;
-  // Hopper's cubin uses its arch-specific wgmma, as llamac's sm_90a does.
-  const std::string arch =
-      sm.major == 9 && sm.minor == 0 ? "sm_90a" : sm.smName();
+  // The arch llamac itself would build for this GPU (Hopper's is sm_90a).
+  const std::string arch = nvrtcArchFor(sm.major, sm.minor);
   std::vector<std::string> options = nvrtcCodeOptions(arch);
   const std::string directory = cacheDirectory();
   const std::string path = directory + "/" + codeHash(source, options) + "-" +

@@ -25,6 +25,15 @@ inline std::vector<std::string> nvrtcCodeOptions(const std::string &arch) {
           "-lineinfo"};
 }
 
+/// The arch llamac compiles for a GPU of compute capability major.minor:
+/// "sm_XY", but "sm_90a" for Hopper (9.0), whose arch-specific features
+/// (wgmma) only a cubin for exactly sm_90a may use. llamac's default archs
+/// and `llama-run --jit` both take Hopper's from here.
+inline std::string nvrtcArchFor(int major, int minor) {
+  std::string arch = "sm_" + std::to_string(major * 10 + minor);
+  return major == 9 && minor == 0 ? arch + "a" : arch;
+}
+
 /// The file name NVRTC reports in diagnostics.
 inline constexpr const char *kNvrtcSourceName = "llamac_kernels.cu";
 

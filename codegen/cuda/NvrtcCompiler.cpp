@@ -173,7 +173,7 @@ private:
 } // namespace
 
 std::vector<std::string> defaultCudaArchs() {
-  return {"sm_80", "sm_86", "sm_89", "sm_90a", "compute_80"};
+  return {"sm_80", "sm_86", "sm_89", nvrtcArchFor(9, 0), "compute_80"};
 }
 
 std::unique_ptr<KernelCompiler>

@@ -10,6 +10,7 @@
 
 #include "runtime/CudaJit.h"
 #include "runtime/CudaSession.h"
+#include "runtime/NvrtcOptions.h"
 
 #include "TestArtifacts.h"
 #include "TestAssets.h"
@@ -96,6 +97,16 @@ TEST_F(CudaJitTest, AnotherArchOrSourceIsAnotherEntry) {
   ASSERT_TRUE(edited.ok()) << edited.message();
   EXPECT_TRUE(edited->compiled);
   EXPECT_EQ(listFiles(dir.file("cubin")).size(), 3u);
+  // Hopper compiles for sm_90a, as llamac's default archs do, so that the
+  // GEMMs take wgmma.
+  EXPECT_THAT(hopper->description, StartsWith("JIT cubin sm_90a (NVRTC "));
+}
+
+TEST(NvrtcArchTest, HopperIsArchSpecificEveryOtherGpuPlain) {
+  EXPECT_EQ(nvrtcArchFor(8, 0), "sm_80");
+  EXPECT_EQ(nvrtcArchFor(8, 9), "sm_89");
+  EXPECT_EQ(nvrtcArchFor(9, 0), "sm_90a");
+  EXPECT_EQ(nvrtcArchFor(10, 0), "sm_100");
 }
 
 TEST_F(CudaJitTest, ACorruptEntryIsCompiledAgain) {
