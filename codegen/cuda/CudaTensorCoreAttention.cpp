@@ -19,10 +19,9 @@
 // (CudaFlashAttention.cpp), as is the cache write by each group's first
 // head. New key rows are rotated in shared memory once they land. A thread
 // rotates the same 4 pairs of rows r0, r0 + ROW_STEP, ... in every tile, so
-// it takes one sincosf per pair and tile and steps to the next row by angle
-// addition (a product with the constant rotation by ROW_STEP positions): a
-// few FMAs instead of a sincosf per element pair, which was most of the
-// kernel's arithmetic.
+// it steps from row to row and tile to tile by angle addition (a product
+// with a constant rotation): a few FMAs per pair instead of a sincosf,
+// which was most of the kernel's arithmetic.
 //
 //===----------------------------------------------------------------------===//
 
@@ -63,9 +62,9 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
   Tile *kt = reinterpret_cast<Tile *>(sharedRaw), *vt = kt + 2;
   ST(*qs)[DP] = reinterpret_cast<ST(*)[DP]>(sharedRaw);
   // RoPE pair pr's frequency, as llamaRopeCosSin computes it, and the
-  // rotation by ROW_STEP positions at that frequency.
+  // rotations by ROW_STEP and by BKV positions at that frequency.
   __shared__ float freq[D / 2];
-  __shared__ float2 stepRotation[D / 2];
+  __shared__ float2 stepRotation[D / 2], tileRotation[D / 2];
   const int h = blockIdx.x, b = blockIdx.z, kvHead = h / GROUP;
   const int s0 = blockIdx.y * BQ;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
@@ -81,6 +80,8 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
     float sn, cs;
     sincosf((float)ROW_STEP * freq[i], &sn, &cs);
     stepRotation[i] = make_float2(cs, sn);
+    sincosf((float)BKV * freq[i], &sn, &cs);
+    tileRotation[i] = make_float2(cs, sn);
   }
   __syncthreads();
   // Rotates (x1, x2) by the angle whose cosine and sine are (cs, sn).
@@ -193,21 +194,36 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
     }
     llamaCpAsyncCommit();
   };
-  // Rotates this thread's new key rows of landed tile n, in place: pairs
-  // 4 c + [0, 4) of rows r0, r0 + ROW_STEP, ..., whose angles start from
-  // one sincosf each and advance by stepRotation.
+  // This thread's RoPE items are pairs 4 c + [0, 4) of rows r0, r0 +
+  // ROW_STEP, ... of each tile. rowAngle holds the cosines and sines of
+  // those pairs' angles at row r0 of the current tile: one sincosf each
+  // for the first tile, then a product with tileRotation per tile, and
+  // with stepRotation per row. Products of unit complex numbers in f32 drift
+  // by about an ulp each, some 1e-5 after thousands of rows: far below the
+  // 16-bit keys' rounding.
   const int itemC = tid % (D / 8), itemR0 = tid / (D / 8);
   const int off0 = ADJACENT ? 8 * itemC : 4 * itemC;
   const int off1 = ADJACENT ? 8 * itemC + 4 : 4 * itemC + D / 2;
+  float rowCos[4], rowSin[4];
+#pragma unroll
+  for (int u = 0; u < 4; ++u) {
+    rowCos[u] = 1.0f;
+    rowSin[u] = 0.0f;
+    if (ROPE)
+      sincosf((float)(position + (itemR0 - newBase)) * freq[4 * itemC + u],
+              &rowSin[u], &rowCos[u]);
+  }
+  // Rotates this thread's new key rows of landed tile n in place.
   auto rotateTile = [&](int n, int stage) {
     const long long t0 = (long long)n * BKV;
     if (itemR0 >= BKV) // head sizes under 64 leave some threads no row
       return;
     float cs[4], sn[4];
 #pragma unroll
-    for (int u = 0; u < 4; ++u)
-      sincosf((float)(position + (t0 + itemR0 - newBase)) * freq[4 * itemC + u],
-              &sn[u], &cs[u]);
+    for (int u = 0; u < 4; ++u) {
+      cs[u] = rowCos[u];
+      sn[u] = rowSin[u];
+    }
 #pragma unroll
     for (int j = 0; j < (BKV + ROW_STEP - 1) / ROW_STEP; ++j) {
       const int r = itemR0 + j * ROW_STEP;
@@ -260,6 +276,13 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
     if (ROPE && t0 + BKV > newBase) {
       rotateTile(n, stage);
       __syncthreads();
+    }
+    if (ROPE) {
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        const float2 step = tileRotation[4 * itemC + u];
+        rotate(rowCos[u], rowSin[u], step.x, step.y);
+      }
     }
     if (t0 > warpLast)
       continue;
