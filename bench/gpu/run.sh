@@ -43,7 +43,11 @@ nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem \
   --format=csv,noheader
 
 shopt -s nullglob
-models=("$artifacts"/*.art)
+models=()
+for artifact in "$artifacts"/*.art; do
+  # train_step artifacts are bench/gpu/train.sh's.
+  [[ $artifact == *-train.art ]] || models+=("$artifact")
+done
 [[ ${#models[@]} -gt 0 ]] || { echo "error: no .art in $artifacts" >&2; exit 1; }
 compile_flag=()
 [[ -n ${NO_COMPILE:-} ]] && compile_flag=(--no-compile)

@@ -10,6 +10,7 @@
 #   export LD_LIBRARY_PATH=$PWD/gpu-kit/lib LLAMA_RUN=$PWD/gpu-kit/bin/llama-run
 #   test/gpu/check.sh gpu-kit/artifacts gpu-kit/models
 #   bench/gpu/run.sh gpu-kit/bench-artifacts /tmp/bench
+#   bench/gpu/train.sh gpu-kit/bench-artifacts gpu-kit/models /tmp/train-bench
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 kit=${1:-$root/gpu-kit}
@@ -23,7 +24,8 @@ cp "$run" "$kit/bin/"
 # Everything llama-run links that a stock distribution does not have.
 ldd "$run" | awk '/=> \// {print $3}' | grep -v -E '/(libc|libm|libgcc_s|libstdc\+\+|ld-linux[^/]*)\.so' |
   while read -r lib; do cp -L "$lib" "$kit/lib/"; done
-cp "$models"/stories260K.bin "$models"/tok512.bin "$kit/models/"
+cp "$models"/stories260K.bin "$models"/tok512.bin \
+  "$models"/llama2-tokenizer.model "$kit/models/"
 "$root/test/gpu/make-artifacts.sh" "$kit/artifacts" "$kit/models"
 "$root/bench/gpu/make-artifacts.sh" "$kit/bench-artifacts"
 du -sh "$kit"

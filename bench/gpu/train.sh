@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The GPU training benchmark: llama-run's train_step against the same
+# training step in PyTorch, on one GPU, printed side by side:
+#
+#   bench/gpu/train.sh ARTIFACTS_DIR MODELS_DIR [OUT_DIR]
+#
+# ARTIFACTS_DIR's *-train.art come from bench/gpu/make-artifacts.sh (an f32
+# train_step of Llama-2-7B's shapes with 2 layers, batch 4 x 512 tokens).
+# MODELS_DIR holds llama2-tokenizer.model; the text is the repository's
+# test/runtime/Inputs/stories.txt, repeated. Both sides start from random
+# weights. llama-run's figure is the steady state: tokens/s over steps 2 to
+# STEPS (default 10), the first step (module load, CUDA graph capture) left
+# out; bench/gpu/train_reference.py then times PyTorch on the artifact's
+# config, batch and length. OUT_DIR (default: a temporary directory) keeps
+# the logs and JSON. LLAMA_RUN, BUILD_DIR, PYTHON and NO_COMPILE=1 as in
+# bench/gpu/run.sh; DEVICE=cpu times a cpu artifact instead (a smoke run).
+set -euo pipefail
+
+if [[ $# -lt 2 || $# -gt 3 ]]; then
+  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+fi
+artifacts=$(cd "$1" && pwd)
+tokenizer=$2/llama2-tokenizer.model
+root=$(cd "$(dirname "$0")/../.." && pwd)
+out=${3:-$(mktemp -d "${TMPDIR:-/tmp}/llamac-train-bench.XXXXXX")}
+mkdir -p "$out"
+python=${PYTHON:-python3}
+steps=${STEPS:-10}
+device=${DEVICE:-cuda}
+[[ -f $tokenizer ]] || { echo "error: $tokenizer not found" >&2; exit 1; }
+(( steps >= 2 )) || { echo "error: STEPS must be at least 2" >&2; exit 1; }
+
+if [[ -n ${LLAMA_RUN:-} ]]; then
+  llama_run=$LLAMA_RUN
+else
+  build=${BUILD_DIR:-$root/build-gpu}
+  cmake -G Ninja -S "$root" -B "$build" -DLLAMAC_RUNTIME_ONLY=ON \
+    -DCMAKE_BUILD_TYPE=Release >/dev/null
+  ninja -C "$build" llama-run >/dev/null
+  llama_run=$build/bin/llama-run
+fi
+[[ $device == cuda ]] && nvidia-smi --query-gpu=name,memory.total \
+  --format=csv,noheader
+
+data=$out/stories-x40.txt
+for _ in $(seq 40); do
+  cat "$root/test/runtime/Inputs/stories.txt"
+  echo
+done >"$data"
+
+shopt -s nullglob
+models=("$artifacts"/*-train.art)
+[[ ${#models[@]} -gt 0 ]] || { echo "error: no *-train.art in $artifacts" >&2; exit 1; }
+compile_flag=()
+[[ -n ${NO_COMPILE:-} ]] && compile_flag=(--no-compile)
+for artifact in "${models[@]}"; do
+  name=$(basename "$artifact" .art)
+  echo
+  echo "######## $name"
+  "$llama_run" info --artifact "$artifact" --json >"$out/$name.info.json"
+  "$llama_run" train --artifact "$artifact" --random-weights --data "$data" \
+    --tokenizer "$tokenizer" --steps "$steps" --log-every "$steps" \
+    --eval-batches 0 --warmup 0 --lr 1e-4 --device "$device" \
+    >"$out/$name.train.txt"
+  head -n 1 "$out/$name.train.txt"
+  # The last progress line covers steps 2 to STEPS.
+  rate=$(grep '^step' "$out/$name.train.txt" | tail -n 1 |
+    sed -n 's/.*| \([0-9]*\) tok\/s$/\1/p')
+  [[ -n $rate ]] || { echo "error: no tok/s in $out/$name.train.txt" >&2; exit 1; }
+  printf '  %-52s %10s tok/s\n' "llama-run train_step, f32" "$rate"
+  "$python" "$root/bench/gpu/train_reference.py" \
+    --info-json "$out/$name.info.json" --steps "$steps" --device "$device" \
+    --json "$out/$name.reference.json" "${compile_flag[@]}"
+done
+echo
+echo "results kept in $out"
