@@ -30,15 +30,7 @@ python=${PYTHON:-python3}
 steps=${STEPS:-128}
 lengths=512,2048,4096
 
-if [[ -n ${LLAMA_RUN:-} ]]; then
-  llama_run=$LLAMA_RUN
-else
-  build=${BUILD_DIR:-$root/build-gpu}
-  cmake -G Ninja -S "$root" -B "$build" -DLLAMAC_RUNTIME_ONLY=ON \
-    -DCMAKE_BUILD_TYPE=Release >/dev/null
-  ninja -C "$build" llama-run >/dev/null
-  llama_run=$build/bin/llama-run
-fi
+source "$root/bench/gpu/common.sh"
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem \
   --format=csv,noheader
 
@@ -49,8 +41,6 @@ for artifact in "$artifacts"/*.art; do
   [[ $artifact == *-train.art ]] || models+=("$artifact")
 done
 [[ ${#models[@]} -gt 0 ]] || { echo "error: no .art in $artifacts" >&2; exit 1; }
-compile_flag=()
-[[ -n ${NO_COMPILE:-} ]] && compile_flag=(--no-compile)
 for artifact in "${models[@]}"; do
   name=$(basename "$artifact" .art)
   echo

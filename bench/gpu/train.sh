@@ -31,15 +31,7 @@ device=${DEVICE:-cuda}
 [[ -f $tokenizer ]] || { echo "error: $tokenizer not found" >&2; exit 1; }
 (( steps >= 2 )) || { echo "error: STEPS must be at least 2" >&2; exit 1; }
 
-if [[ -n ${LLAMA_RUN:-} ]]; then
-  llama_run=$LLAMA_RUN
-else
-  build=${BUILD_DIR:-$root/build-gpu}
-  cmake -G Ninja -S "$root" -B "$build" -DLLAMAC_RUNTIME_ONLY=ON \
-    -DCMAKE_BUILD_TYPE=Release >/dev/null
-  ninja -C "$build" llama-run >/dev/null
-  llama_run=$build/bin/llama-run
-fi
+source "$root/bench/gpu/common.sh"
 [[ $device == cuda ]] && nvidia-smi --query-gpu=name,memory.total \
   --format=csv,noheader
 
@@ -52,8 +44,6 @@ done >"$data"
 shopt -s nullglob
 models=("$artifacts"/*-train.art)
 [[ ${#models[@]} -gt 0 ]] || { echo "error: no *-train.art in $artifacts" >&2; exit 1; }
-compile_flag=()
-[[ -n ${NO_COMPILE:-} ]] && compile_flag=(--no-compile)
 for artifact in "${models[@]}"; do
   name=$(basename "$artifact" .art)
   echo
