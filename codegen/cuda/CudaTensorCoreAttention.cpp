@@ -47,7 +47,9 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
      << "  constexpr int BQ = " << kAttentionQueryRows
      << ", BKV = " << kAttentionKeyRows << ", THREADS = " << kAttentionThreads
      << ";\n";
-  os << R"BODY(  // Rows padded by 16 bytes: ldmatrix's 8 row addresses hit distinct banks.
+  // Rows are padded by 16 bytes, so that ldmatrix's 8 row addresses hit
+  // distinct banks.
+  os << R"BODY(
   constexpr int DP = D + 8, NK = D / 16, NO = D / 8, NS = BKV / 8;
   // A tile is CHUNKS 16-byte chunks; RoPE item i of a tile is 4 pairs of
   // row i / (D / 8) (ADJACENT: one 16-byte run; else 4 elements of each half
@@ -195,12 +197,12 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
     llamaCpAsyncCommit();
   };
   // This thread's RoPE items are pairs 4 c + [0, 4) of rows r0, r0 +
-  // ROW_STEP, ... of each tile. rowAngle holds the cosines and sines of
-  // those pairs' angles at row r0 of the current tile: one sincosf each
-  // for the first tile, then a product with tileRotation per tile, and
-  // with stepRotation per row. Products of unit complex numbers in f32 drift
-  // by about an ulp each, some 1e-5 after thousands of rows: far below the
-  // 16-bit keys' rounding.
+  // ROW_STEP, ... of each tile. rowCos and rowSin hold the cosines and
+  // sines of those pairs' angles at row r0 of the current tile: one sincosf
+  // each for the first tile, then a product with tileRotation per tile,
+  // and with stepRotation per row. Products of unit complex numbers in f32
+  // drift by about an ulp each, some 1e-5 after thousands of rows: far
+  // below the 16-bit keys' rounding.
   const int itemC = tid % (D / 8), itemR0 = tid / (D / 8);
   const int off0 = ADJACENT ? 8 * itemC : 4 * itemC;
   const int off1 = ADJACENT ? 8 * itemC + 4 : 4 * itemC + D / 2;
@@ -216,7 +218,7 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
   // Rotates this thread's new key rows of landed tile n in place.
   auto rotateTile = [&](int n, int stage) {
     const long long t0 = (long long)n * BKV;
-    if (itemR0 >= BKV) // head sizes under 64 leave some threads no row
+    if (itemR0 >= BKV) // head size 16 leaves half the threads no row
       return;
     float cs[4], sn[4];
 #pragma unroll
@@ -361,9 +363,9 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
         // Matrices (keys lo, d 16 nn + 0-7), (keys hi, same d), then
         // d + 8, each transposed: the B fragments of n-tiles 2 nn, 2 nn + 1.
         unsigned vb[4];
+        const int row = kk * 16 + ((lane / 8) % 2) * 8 + lane % 8;
         llamaLdmatrixX4Trans(
-            vb, llamaSmemAddress(&vt[stage][kk * 16 + ((lane / 8) % 2) * 8 +
-                                            lane % 8][nn * 16 + (lane / 16) * 8]));
+            vb, llamaSmemAddress(&vt[stage][row][nn * 16 + (lane / 16) * 8]));
         const unsigned b0[2] = {vb[0], vb[1]}, b1[2] = {vb[2], vb[3]};
         llamaMma16816<ST>(o[2 * nn], pa, b0);
         llamaMma16816<ST>(o[2 * nn + 1], pa, b1);
