@@ -162,6 +162,18 @@ template <> LLAMA_DEVICE __nv_bfloat16 llamaFromF<__nv_bfloat16>(float v) {
   return __float2bfloat16_rn(v);
 }
 
+/* Two 16-bit elements rounded from f32, lo in the low half: one register of
+   an mma fragment, or one 4-byte store of an adjacent pair. A pair must not
+   be stored by memcpy from a T[2]: that became four st.global.u8, and on an
+   H100 (CUDA 13) the low bytes came out wrong. */
+template <typename T> LLAMA_DEVICE unsigned llamaPack2(float lo, float hi) {
+  const T l = llamaFromF<T>(lo), u = llamaFromF<T>(hi);
+  unsigned short lb, ub;
+  memcpy(&lb, &l, 2);
+  memcpy(&ub, &u, 2);
+  return (unsigned)lb | ((unsigned)ub << 16);
+}
+
 /* Raw vectors of 1 to 16 bytes, the unit of a vectorized access. */
 template <int Bytes> struct LlamaRaw;
 template <> struct LlamaRaw<16> { typedef uint4 Type; };

@@ -142,9 +142,8 @@ void emitTensorCoreMatmulGrad(raw_ostream &os) {
           const long long n = n0 + wn * 32 + ni * 8 + 2 * t4;
           if (m >= M || n >= K)
             continue;
-          ST pair[2] = {llamaFromF<ST>(acc[mi][ni][2 * h]),
-                        llamaFromF<ST>(acc[mi][ni][2 * h + 1])};
-          memcpy(out + m * K + n, pair, 4);
+          *reinterpret_cast<unsigned *>(out + m * K + n) =
+              llamaPack2<ST>(acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1]);
         }
   };
   if (blockIdx.y < WEIGHT_TILES) {

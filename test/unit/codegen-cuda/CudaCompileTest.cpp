@@ -117,6 +117,10 @@ TEST_P(CudaCompileTest, CompilesEveryKernel) {
   for (const artifact::KernelSpec &kernel : spec.kernels)
     EXPECT_NE(text.find(".entry " + kernel.symbol + "("), std::string::npos)
         << kernel.symbol;
+  // No tensor has 1-byte elements, so no kernel stores to global memory a
+  // byte at a time. The backward GEMM once stored each bf16 pair by memcpy,
+  // which became four st.global.u8 that wrote wrong low bytes on an H100.
+  EXPECT_EQ(text.find("st.global.u8"), std::string::npos);
 }
 
 std::string testName(
