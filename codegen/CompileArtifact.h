@@ -21,8 +21,10 @@ struct CompileOptions {
   /// For the CPU target: the -march the kernels are built for.
   std::string cpuArch = "x86-64-v3";
   /// For the CUDA target: the real archs to build cubins for (PTX for the
-  /// lowest virtual arch is always added as the JIT fallback).
-  std::vector<std::string> cudaArchs = {"sm_80", "sm_86", "sm_89", "sm_90"};
+  /// lowest virtual arch is always added as the JIT fallback). Empty means
+  /// defaultCudaArchs(): sm_80, sm_86, sm_89 and Hopper's sm_90a, the one
+  /// cubin whose GEMMs may use wgmma.
+  std::vector<std::string> cudaArchs;
   LoweringOptions lowering;
   /// The command line, recorded in the artifact's provenance.
   std::string commandLine;

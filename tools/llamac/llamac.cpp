@@ -112,9 +112,10 @@ cl::opt<TargetFlag> target(
                           "cubins per --cuda-arch, plus PTX")));
 cl::list<std::string> cudaArchs(
     "cuda-arch", cl::CommaSeparated, cl::cat(targetCat),
-    cl::value_desc("sm_80,sm_86,sm_89,sm_90"),
-    cl::desc("GPU archs to build cubins for (default: all four); PTX for "
-             "the lowest is always added for newer GPUs to JIT"));
+    cl::value_desc("sm_80,sm_86,sm_89,sm_90a"),
+    cl::desc("GPU archs to build cubins for (default: these four); PTX for "
+             "the lowest is always added for newer GPUs to JIT. sm_90a is "
+             "Hopper with wgmma; sm_90 builds its portable mma.sync kernels"));
 cl::opt<std::string> cpuArch("cpu-arch", cl::init("x86-64-v3"),
                              cl::cat(targetCat), cl::value_desc("march"),
                              cl::desc("CPU the kernels are built for: "
@@ -296,13 +297,13 @@ int writeArtifact(mlir::ModuleOp module, int argc, char **argv) {
       target == TargetFlag::Cuda ? codegen::Target::Cuda : codegen::Target::Cpu;
   options.cpuArch = cpuArch;
   static const std::set<std::string> knownArchs = {"sm_80", "sm_86", "sm_89",
-                                                   "sm_90"};
+                                                   "sm_90", "sm_90a"};
   if (!cudaArchs.empty()) {
     options.cudaArchs.clear();
     for (const std::string &arch : cudaArchs) {
       if (!knownArchs.count(arch))
         return fail("--cuda-arch: unknown arch '" + arch +
-                    "' (expected sm_80, sm_86, sm_89 or sm_90)");
+                    "' (expected sm_80, sm_86, sm_89, sm_90 or sm_90a)");
       options.cudaArchs.push_back(arch);
     }
   }
