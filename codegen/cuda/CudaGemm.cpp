@@ -9,6 +9,9 @@
 // - sm_90a: each of the two warpgroups multiplies its 64 rows by all 128
 //   weight rows with 4 wgmma.m64n128k16 a stage, straight from shared
 //   memory (llamaWgmmaDescriptor), into 64 f32 accumulators a thread.
+//   A stage's products run on while the block loads the next one
+//   (wgmma.wait_group 1); a stage is reloaded only after a barrier that
+//   both warpgroups pass once they retired its products.
 // - Other archs: eight warps (2 x 4) each own a 64 x 32 tile; per 16 of K,
 //   4 + 2 ldmatrix.x4 feed 16 mma.sync.m16n8k16 with f32 accumulators.
 // Both give each thread 32 pairs of accumulators at (row, column) and
@@ -145,9 +148,9 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
       llamaWgmma64x128<TX>(acc, llamaWgmmaDescriptor(a + ks * 32),
                            llamaWgmmaDescriptor(b + ks * 32), 1);
     llamaWgmmaCommit();
-    // Done before the next barrier, after which the stage is reloaded.
-    llamaWgmmaWait<0>();
-    llamaWgmmaFenceOperands(acc);
+    // This stage's products run on; the previous stage's have retired, so
+    // after the next barrier its tile may be reloaded.
+    llamaWgmmaWait<1>();
   };
   auto pairRow = [&](int j) {
     return group * 64 + (warp % 4) * 16 + lane / 4 + 8 * (j % 2);
@@ -215,16 +218,22 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
       loadStage(s, s);
     llamaCpAsyncCommit();
   }
-  for (int kt = 0; kt < KT; ++kt) {
-    llamaCpAsyncWait<STAGES - 2>();
-#ifdef LLAMA_WGMMA
-    llamaFenceProxyAsync(); // the landed tile, for wgmma's reads
-#endif
-    __syncthreads(); // stage kt landed; stage kt - 1 is free again
+  // Step kt + STAGES - 1 reuses the stage of step kt - 1.
+  auto loadNext = [&](int kt) {
     const int next = kt + STAGES - 1;
     if (next < KT)
       loadStage(next % STAGES, next);
     llamaCpAsyncCommit();
+  };
+  for (int kt = 0; kt < KT; ++kt) {
+    llamaCpAsyncWait<STAGES - 2>();
+#ifdef LLAMA_WGMMA
+    llamaFenceProxyAsync(); // the landed tile, for wgmma's reads
+    __syncthreads();        // stage kt landed
+#else
+    __syncthreads(); // stage kt landed; stage kt - 1 is free again
+    loadNext(kt);
+#endif
     if constexpr (NORM) {
       normStage(kt % STAGES, kt);
       if constexpr (GAIN) {
@@ -235,7 +244,17 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
       }
     }
     computeStage(kt % STAGES);
+#ifdef LLAMA_WGMMA
+    // Both warpgroups' products of step kt - 1 retired: its stage is free,
+    // while step kt's run on under the loads.
+    __syncthreads();
+    loadNext(kt);
+#endif
   }
+#ifdef LLAMA_WGMMA
+  llamaWgmmaWait<0>();
+  llamaWgmmaFenceOperands(acc);
+#endif
   llamaCpAsyncWait<0>();
   __syncthreads(); // the tiles are consumed; reuse them for the row scales
 
