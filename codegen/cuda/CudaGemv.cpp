@@ -1,11 +1,11 @@
 //===- CudaGemv.cpp - Decode GEMM: fused RMSNorm + GEMV ------------------===//
 //
 // With one token per batch row the GEMM reads every weight once and does
-// two flops per weight: it is bound by memory bandwidth. Each warp owns two
-// output columns (two weight rows, or two gate/up row pairs for SwiGLU) and
-// streams them with 128-bit no-L1-allocate loads, several in flight per
-// lane; the few activation rows sit in shared memory as f32, staged in
-// chunks of at most 32 KiB. While staging, every block also sums x² of its
+// two flops per weight: it is bound by memory bandwidth. Each warp owns
+// kGemvColumnsPerWarp output columns (weight rows, or gate/up row pairs for
+// SwiGLU) and streams them with 128-bit no-L1-allocate loads, several in
+// flight per lane; the few activation rows sit in shared memory as f32, staged
+// in chunks of at most 32 KiB. While staging, every block also sums x² of its
 // rows, so the RMSNorm scale costs no extra pass and no extra launch: with
 // dim <= 8192 it is cheaper to recompute per block than to share.
 //
@@ -34,8 +34,9 @@ void emitGemv(raw_ostream &os, const MatmulPlan &plan) {
   emitOperandsAndFinish(os, plan);
   os << "  constexpr int R = " << rows << ", VEC = " << vec
      << ", CHUNK = " << chunk << ";\n";
-  os << R"BODY(  constexpr int THREADS = 256, WARPS = 8, COLS_PER_WARP = 2;
-  constexpr int PARTS = SWIGLU ? 2 : 1; // SwiGLU: gate row c and up row COLS + c
+  os << "  constexpr int THREADS = 256, WARPS = 8, COLS_PER_WARP = "
+     << kGemvColumnsPerWarp << ";\n";
+  os << R"BODY(  constexpr int PARTS = SWIGLU ? 2 : 1; // SwiGLU: gate row c and up row COLS + c
   __shared__ __align__(16) float xs[R][CHUNK];
   __shared__ float red[WARPS];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -82,8 +83,9 @@ void emitGemv(raw_ostream &os, const MatmulPlan &plan) {
 
     // Lane l reads elements [l * VEC, (l + 1) * VEC) of each 32 * VEC run:
     // a warp's accesses to one weight row are contiguous.
-#pragma unroll 4
-    for (int k = lane * VEC; k < len; k += 32 * VEC) {
+)BODY";
+  os << "#pragma unroll " << kGemvUnroll << "\n";
+  os << R"BODY(    for (int k = lane * VEC; k < len; k += 32 * VEC) {
       float xv[R][VEC];
 #pragma unroll
       for (int r = 0; r < R; ++r)

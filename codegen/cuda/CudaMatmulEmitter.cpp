@@ -177,8 +177,9 @@ FailureOr<artifact::LaunchGeometry> matmulGeometry(Operation *op) {
   bool swiglu = plan->swiglu();
   switch (plan->kind) {
   case GemmKind::Gemv:
-    // 8 warps of 2 output columns each.
-    return fixedGrid(ceilDiv(plan->columns(), 16), 1, 1, 256);
+    // 8 warps of kGemvColumnsPerWarp output columns each.
+    return fixedGrid(ceilDiv(plan->columns(), 8 * kGemvColumnsPerWarp), 1, 1,
+                     256);
   case GemmKind::TensorCore: {
     // 128 x 128 tiles of (rows, weight rows); SwiGLU tiles hold 64 gate
     // and 64 up rows, so 64 output columns.

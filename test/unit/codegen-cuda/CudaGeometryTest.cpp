@@ -61,11 +61,11 @@ TEST(CudaGeometryTest, DecodeGemvCoversEveryColumn) {
     if (!fused ||
         !cast<RankedTensorType>(fused.getInput().getType()).hasStaticShape())
       return;
-    // 8 warps of 2 columns; nothing depends on the call's length.
-    EXPECT_EQ(g.gridBase[0], (columnsOf(fused) + 15) / 16);
+    // 8 warps of 1 column; nothing depends on the call's length.
+    EXPECT_EQ(g.gridBase[0], (columnsOf(fused) + 7) / 8);
     EXPECT_EQ(g.rowsPerBlock[0] + g.rowsPerBlock[1] + g.rowsPerBlock[2], 0u);
     EXPECT_EQ(g.block[0], 256u);
-    EXPECT_NE(body.find("WARPS = 8, COLS_PER_WARP = 2"), std::string::npos);
+    EXPECT_NE(body.find("WARPS = 8, COLS_PER_WARP = 1"), std::string::npos);
   });
 }
 
