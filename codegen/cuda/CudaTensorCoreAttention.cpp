@@ -347,10 +347,11 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
     // fragment of keys 16 kk + [0, 16).
 #pragma unroll
     for (int kk = 0; kk < BKV / 16; ++kk) {
-      const unsigned pa[4] = {llamaPack2<ST>(sc[2 * kk][0], sc[2 * kk][1]),
-                              llamaPack2<ST>(sc[2 * kk][2], sc[2 * kk][3]),
-                              llamaPack2<ST>(sc[2 * kk + 1][0], sc[2 * kk + 1][1]),
-                              llamaPack2<ST>(sc[2 * kk + 1][2], sc[2 * kk + 1][3])};
+      const unsigned pa[4] = {
+          llamaPack2<ST>(sc[2 * kk][0], sc[2 * kk][1]),
+          llamaPack2<ST>(sc[2 * kk][2], sc[2 * kk][3]),
+          llamaPack2<ST>(sc[2 * kk + 1][0], sc[2 * kk + 1][1]),
+          llamaPack2<ST>(sc[2 * kk + 1][2], sc[2 * kk + 1][3])};
 #pragma unroll
       for (int nn = 0; nn < NO / 2; ++nn) {
         // Matrices (keys lo, d 16 nn + 0-7), (keys hi, same d), then
