@@ -42,10 +42,7 @@ for artifact in "$artifacts"/*.art; do
 done
 [[ ${#models[@]} -gt 0 ]] || { echo "error: no .art in $artifacts" >&2; exit 1; }
 for artifact in "${models[@]}"; do
-  name=$(basename "$artifact" .art)
-  echo
-  echo "######## $name"
-  "$llama_run" info --artifact "$artifact" --json >"$out/$name.info.json"
+  begin_model "$artifact"
   # llama-run first, alone on the GPU; then PyTorch in its own process.
   "$llama_run" bench --artifact "$artifact" --random-weights --device cuda \
     --steps "$steps" --prompt-len "$lengths" --repeats 3 \

@@ -45,10 +45,7 @@ shopt -s nullglob
 models=("$artifacts"/*-train.art)
 [[ ${#models[@]} -gt 0 ]] || { echo "error: no *-train.art in $artifacts" >&2; exit 1; }
 for artifact in "${models[@]}"; do
-  name=$(basename "$artifact" .art)
-  echo
-  echo "######## $name"
-  "$llama_run" info --artifact "$artifact" --json >"$out/$name.info.json"
+  begin_model "$artifact"
   "$llama_run" train --artifact "$artifact" --random-weights --data "$data" \
     --tokenizer "$tokenizer" --steps "$steps" --log-every "$steps" \
     --eval-batches 0 --warmup 0 --lr 1e-4 --device "$device" \
