@@ -78,8 +78,9 @@ void llamac::codegen::emitAdamWScalars(raw_ostream &os, double beta1,
      << doubleLiteral(beta2) << "), eps = " << floatLiteral(epsilon) << ";\n";
 }
 
-void llamac::codegen::emitAdamWElement(raw_ostream &os, StringRef indent) {
-  os << indent << "const float gi = g[i] * clip;\n"
+void llamac::codegen::emitAdamWElement(raw_ostream &os, StringRef indent,
+                                       StringRef grad) {
+  os << indent << "const float gi = " << grad << " * clip;\n"
      << indent << "const float mi = m[i] + a1 * (gi - m[i]);\n"
      << indent << "const float vi = b2 * v[i] + a2 * gi * gi;\n"
      << indent << "m[i] = mi;\n"

@@ -52,9 +52,10 @@ void emitLRScheduleBody(llvm::raw_ostream &os, double finalRatio);
 /// `schedule`: lr, clip, decay, stepSize, bc2Sqrt, a1, b2, a2 and eps.
 void emitAdamWScalars(llvm::raw_ostream &os, double beta1, double beta2,
                       double epsilon, double weightDecay, double maxGradNorm);
-/// The update of element `i` of `p`, `g`, `m` and `v`, each line starting
-/// with `indent`.
-void emitAdamWElement(llvm::raw_ostream &os, llvm::StringRef indent);
+/// The update of element `i` of `p`, `m` and `v` by the gradient `grad`
+/// (an f32 expression of `i`), each line starting with `indent`.
+void emitAdamWElement(llvm::raw_ostream &os, llvm::StringRef indent,
+                      llvm::StringRef grad);
 
 /// One buffer of a launch: its name in the kernel text, and whether the
 /// kernel only reads it.

@@ -1,8 +1,9 @@
 //===- LlamaOptimizerOps.cpp - Verifiers of the optimizer ops -------------===//
 //
 // The optimizer keeps f32 master weights and moments whatever the model
-// computes in, so every tensor an update touches must be f32, and each
-// parameter's gradient and moments must have exactly its shape.
+// computes in, so every parameter and moment an update touches must be f32;
+// a gradient is f32, or 16-bit when the model computes in 16 bits (mixed
+// precision), and has exactly its parameter's shape.
 //
 //===----------------------------------------------------------------------===//
 
@@ -40,14 +41,26 @@ LogicalResult LRScheduleOp::verify() {
                            "final_ratio", /*closedAbove=*/true);
 }
 
+LogicalResult ConvertOp::verify() {
+  if (getInputs().empty())
+    return emitOpError() << "needs at least one tensor to convert";
+  if (getInputs().size() != getResults().size())
+    return emitOpError() << "needs one result per operand: got "
+                         << getInputs().size() << " operands and "
+                         << getResults().size() << " results";
+  for (auto [i, pair] : llvm::enumerate(llvm::zip(getInputs(), getResults()))) {
+    auto [input, result] = pair;
+    if (tensorOf(input).getShape() != tensorOf(result).getShape())
+      return emitOpError() << "result " << i << " type " << result.getType()
+                           << " has another shape than operand "
+                           << input.getType();
+  }
+  return success();
+}
+
 LogicalResult GradNormOp::verify() {
   if (getGrads().empty())
     return emitOpError() << "needs at least one gradient";
-  for (auto [i, grad] : llvm::enumerate(getGrads()))
-    if (!tensorOf(grad).getElementType().isF32())
-      return emitOpError() << "gradient " << i
-                           << " must be f32 (the optimizer works in f32), got "
-                           << grad.getType();
   return success();
 }
 
@@ -76,8 +89,12 @@ LogicalResult AdamWUpdateOp::verify() {
     if (!type.hasStaticShape())
       return emitOpError() << "param " << i << " must have a static shape, got "
                            << param.getType();
+    Value grad = getGrads()[i];
+    if (tensorOf(grad).getShape() != type.getShape())
+      return emitOpError() << "grad " << i << " type " << grad.getType()
+                           << " has another shape than param type "
+                           << param.getType();
     std::pair<Value, StringRef> same[] = {
-        {getGrads()[i], "grad"},
         {getMoments()[i], "moment"},
         {getSecondMoments()[i], "second_moment"},
         {getNewParams()[i], "updated param"},

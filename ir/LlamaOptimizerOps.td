@@ -16,6 +16,29 @@ include "ir/LlamaOps.td"
 def Llama_Scalar : 0DTensorOf<[F32]>;
 def Llama_ScheduleTensor : 1DTensorOf<[I32]>;
 
+def Llama_ConvertOp : Llama_Op<"convert", [Pure]> {
+  let summary = "rounds tensors to another float type, all in one kernel";
+  let description = [{
+    Result `i` is operand `i` converted elementwise to the result's element
+    type, rounded to the nearest even. Mixed-precision training uses it at
+    the top of each step: the f32 master weights, which AdamW updates, are
+    rounded to the 16-bit copies that the forward and backward read (see
+    `llama-master-weights`). Shapes must match pairwise; one op is one
+    launch however many tensors it converts.
+
+    ```mlir
+    %w16, %g16 = llama.convert %w, %g
+        : (tensor<64x32xf32>, tensor<32xf32>) -> (tensor<64x32xbf16>, tensor<32xbf16>)
+    ```
+  }];
+  let arguments = (ins Variadic<Llama_Tensor>:$inputs);
+  let results = (outs Variadic<Llama_Tensor>:$results);
+  let assemblyFormat = [{
+    $inputs attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def Llama_LRScheduleOp : Llama_Op<"lr_schedule", [Pure]> {
   let summary = "learning rate of a step: linear warmup, then cosine decay";
   let description = [{
@@ -45,7 +68,8 @@ def Llama_GradNormOp : Llama_Op<"grad_norm", [Pure]> {
   let description = [{
     `sqrt(sum over every element g of every operand of g²)`, accumulated in
     f64 in a fixed order, so the norm (and every clipped update after it) is
-    the same whatever the thread count.
+    the same whatever the thread count. The gradients may be f32, or 16-bit
+    under mixed precision (read as f32).
 
     ```mlir
     %norm = llama.grad_norm %dw0, %dw1
@@ -65,7 +89,9 @@ def Llama_AdamWUpdateOp : Llama_Op<"adamw_update",
   let summary = "one clipped AdamW step of a parameter group, in place";
   let description = [{
     Updates every parameter `p` of the group with its gradient `g` and
-    moments `m`, `v` (all f32: the parameters are the master weights):
+    moments `m`, `v`. Parameters and moments are f32 (the parameters are the
+    master weights); a gradient is f32 or, under mixed precision, 16-bit of
+    its parameter's shape, read as f32:
 
     ```
     c  = min(1, max_grad_norm / (grad_norm + 1e-6))   // global clipping

@@ -89,8 +89,8 @@ LogicalResult BuildTrainStep::rewrite(func::FuncOp func) {
       return func.emitOpError()
              << "cannot be trained: weight '" << name.getValue() << "' is "
              << type
-             << "; training keeps f32 master weights (compile with --dtype "
-                "f32)";
+             << "; training keeps f32 master weights (run "
+                "llama-master-weights first to compute in 16 bits)";
     params.push_back({name, weight, ret.getOperand(i), {}, {}});
   }
   if (params.empty())

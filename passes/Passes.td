@@ -116,6 +116,27 @@ def AutodiffPass : Pass<"llama-autodiff", "::mlir::ModuleOp"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def MasterWeightsPass : Pass<"llama-master-weights", "::mlir::ModuleOp"> {
+  let summary = "Mixed precision: f32 master weights, rounded to 16 bits per call";
+  let description = [{
+    For mixed-precision training. In every function, each argument tagged
+    `llama.weight` whose element type is f16 or bf16 becomes f32, and one
+    `llama.convert` at the top of the body rounds all of them back to
+    their 16-bit types for the ops that read them. The model still computes
+    in 16 bits, with f32 accumulation, but the weights the caller binds (and
+    that `llama-build-train-step`'s AdamW updates) are f32, so that an
+    update smaller than a 16-bit weight's rounding step is not lost.
+    Gradients stay 16-bit; the optimizer reads them as f32.
+
+    Every function of the module is rewritten, not just the training ones,
+    because an artifact shares one buffer per weight name between its
+    entries. Run it after `llama-autodiff` and before
+    `llama-build-train-step`; `llamac --entry=train_step --dtype bf16` does.
+    A module without 16-bit weights is left as it is.
+  }];
+  let dependentDialects = ["::llamac::llama::LlamaDialect"];
+}
+
 def BuildTrainStepPass : Pass<"llama-build-train-step", "::mlir::ModuleOp"> {
   let summary = "Turns @loss_and_grads into @train_step: clipping, schedule and AdamW";
   let description = [{
@@ -140,7 +161,8 @@ def BuildTrainStepPass : Pass<"llama-build-train-step", "::mlir::ModuleOp"> {
     The defaults are the Llama 2 paper's: AdamW with beta1 0.9, beta2 0.95,
     epsilon 1e-5, weight decay 0.1, gradients clipped to a global norm of
     1.0, and a cosine schedule decaying to 10% of the peak rate. Weights must
-    be f32: they are the master copy the optimizer updates.
+    be f32: they are the master copy the optimizer updates. Gradients may be
+    16-bit (after `llama-master-weights`); the moments are f32 regardless.
 
     It fails, naming the reason, on a module without `@loss_and_grads`, one
     that already has `@train_step`, or a weight that is not f32.

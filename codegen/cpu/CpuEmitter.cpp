@@ -38,8 +38,8 @@ public:
                FusedMatmulOp, FusedRoPEAttentionOp, EmbeddingGradOp,
                RMSNormGradOp, MatmulGradOp, RoPEGradOp, AttentionGradOp,
                SiLUGradOp, SwiGLUGradOp, CrossEntropyGradOp,
-               FusedRMSNormMatmulGradOp, LRScheduleOp,
-               GradNormOp, AdamWUpdateOp>(op);
+               FusedRMSNormMatmulGradOp, LRScheduleOp, GradNormOp,
+               AdamWUpdateOp, ConvertOp>(op);
   }
 
   LogicalResult emitKernel(Operation *op, StringRef symbol,
@@ -94,6 +94,7 @@ public:
         .Case([&](AdamWUpdateOp op) {
           return cpu::emitAdamWUpdate(op, symbol, os);
         })
+        .Case([&](ConvertOp op) { return cpu::emitConvert(op, symbol, os); })
         .Case([&](CrossEntropyGradOp op) {
           return cpu::emitCrossEntropyGrad(op, symbol, os);
         })

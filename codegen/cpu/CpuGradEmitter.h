@@ -51,6 +51,9 @@ mlir::LogicalResult emitGradNorm(llama::GradNormOp op, llvm::StringRef symbol,
 mlir::LogicalResult emitAdamWUpdate(llama::AdamWUpdateOp op,
                                     llvm::StringRef symbol,
                                     llvm::raw_ostream &os);
+/// llama.convert: the master weights rounded to the compute type.
+mlir::LogicalResult emitConvert(llama::ConvertOp op, llvm::StringRef symbol,
+                                llvm::raw_ostream &os);
 
 } // namespace llamac::codegen::cpu
 

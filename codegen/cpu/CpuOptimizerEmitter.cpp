@@ -4,6 +4,8 @@
 // of a parameter group, as train_step runs them after the backward sweep.
 // The update follows PyTorch's AdamW (and clip_grad_norm_) operation for
 // operation, so that a step here and a step there agree to rounding.
+// Under mixed precision the gradients are 16-bit, read as f32, and
+// llama.convert rounds the f32 master weights to the compute type.
 //
 //===----------------------------------------------------------------------===//
 
@@ -40,6 +42,13 @@ LogicalResult emitGradNorm(GradNormOp op, StringRef symbol, raw_ostream &os) {
     maxChunks = std::max(maxChunks, (elementCount(grad) + optimizerChunk - 1) /
                                         optimizerChunk);
   unsigned n = op.getGrads().size();
+  SmallVector<Elem> elems;
+  for (Value grad : op.getGrads()) {
+    FailureOr<Elem> elem = elemOf(op, grad);
+    if (failed(elem))
+      return failure();
+    elems.push_back(*elem);
+  }
   emitSignature(os, op, symbol);
   emitBuffer(os, "out", n, "float", false);
   // Partial sums per chunk, in f64, added in chunk order.
@@ -50,8 +59,8 @@ LogicalResult emitGradNorm(GradNormOp op, StringRef symbol, raw_ostream &os) {
     int64_t count = elementCount(grad);
     int64_t chunks = (count + optimizerChunk - 1) / optimizerChunk;
     os << "  {\n"
-       << "    const float *__restrict g = (const float *)buffers[" << i
-       << "];\n"
+       << "    const " << cType(elems[i]) << " *__restrict g = (const "
+       << cType(elems[i]) << " *)buffers[" << i << "];\n"
        << "    const int64_t count = " << count << ";\n"
        << "    llamaParallelFor(ctx, " << chunks << ", count, [&](int64_t c) "
        << "{\n"
@@ -59,8 +68,10 @@ LogicalResult emitGradNorm(GradNormOp op, StringRef symbol, raw_ostream &os) {
        << "      const int64_t end = begin + " << optimizerChunk
        << " < count ? begin + " << optimizerChunk << " : count;\n"
        << "      double sum = 0.0;\n"
-       << "      for (int64_t j = begin; j < end; ++j)\n"
-       << "        sum += (double)g[j] * (double)g[j];\n"
+       << "      for (int64_t j = begin; j < end; ++j) {\n"
+       << "        const double gj = " << load(elems[i], "g[j]") << ";\n"
+       << "        sum += gj * gj;\n"
+       << "      }\n"
        << "      partial[c] = sum;\n"
        << "    });\n"
        << "    for (int64_t c = 0; c < " << chunks << "; ++c)\n"
@@ -86,15 +97,42 @@ LogicalResult emitAdamWUpdate(AdamWUpdateOp op, StringRef symbol,
                    op.getWeightDecay().convertToDouble(), maxNorm);
   for (unsigned i = 0; i < n; ++i) {
     int64_t count = elementCount(op.getParams()[i]);
+    FailureOr<Elem> gradElem = elemOf(op, op.getGrads()[i]);
+    if (failed(gradElem))
+      return failure();
     os << "  {\n"
        << "    float *__restrict p = (float *)buffers[" << i << "];\n"
-       << "    const float *__restrict g = (const float *)buffers[" << n + i
-       << "];\n"
+       << "    const " << cType(*gradElem) << " *__restrict g = (const "
+       << cType(*gradElem) << " *)buffers[" << n + i << "];\n"
        << "    float *__restrict m = (float *)buffers[" << 2 * n + i << "];\n"
        << "    float *__restrict v = (float *)buffers[" << 3 * n + i << "];\n"
        << "    const int64_t count = " << count << ";\n";
     emitElementwiseLoopBegin(os, optimizerChunk);
-    emitAdamWElement(os, "      ");
+    emitAdamWElement(os, "      ", load(*gradElem, "g[i]"));
+    emitElementwiseLoopEnd(os, optimizerChunk);
+    os << "  }\n";
+  }
+  os << "}\n";
+  return success();
+}
+
+LogicalResult emitConvert(ConvertOp op, StringRef symbol, raw_ostream &os) {
+  unsigned n = op.getInputs().size();
+  emitSignature(os, op, symbol);
+  for (unsigned i = 0; i < n; ++i) {
+    FailureOr<Elem> from = elemOf(op, op.getInputs()[i]);
+    FailureOr<Elem> to = elemOf(op, op.getResults()[i]);
+    if (failed(from) || failed(to))
+      return failure();
+    os << "  {\n"
+       << "    const " << cType(*from) << " *__restrict src = (const "
+       << cType(*from) << " *)buffers[" << i << "];\n"
+       << "    " << cType(*to) << " *__restrict dst = (" << cType(*to)
+       << " *)buffers[" << n + i << "];\n"
+       << "    const int64_t count = " << elementCount(op.getInputs()[i])
+       << ";\n";
+    emitElementwiseLoopBegin(os, optimizerChunk);
+    os << "      dst[i] = " << store(*to, load(*from, "src[i]")) << ";\n";
     emitElementwiseLoopEnd(os, optimizerChunk);
     os << "  }\n";
   }

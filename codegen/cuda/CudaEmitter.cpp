@@ -34,7 +34,7 @@ Family familyOf(Operation *op) {
     return Family::MatmulGrad;
   if (isa<AttentionGradOp>(op))
     return Family::AttentionGrad;
-  if (isa<LRScheduleOp, GradNormOp, AdamWUpdateOp>(op))
+  if (isa<LRScheduleOp, GradNormOp, AdamWUpdateOp, ConvertOp>(op))
     return Family::Optimizer;
   return Family::Simple;
 }
@@ -49,7 +49,7 @@ public:
                FusedMatmulOp, FusedRoPEAttentionOp, EmbeddingGradOp,
                RMSNormGradOp, MatmulGradOp, RoPEGradOp, AttentionGradOp,
                SiLUGradOp, SwiGLUGradOp, CrossEntropyGradOp, LRScheduleOp,
-               GradNormOp, AdamWUpdateOp>(op);
+               GradNormOp, AdamWUpdateOp, ConvertOp>(op);
   }
 
   LogicalResult emitKernel(Operation *op, StringRef symbol,

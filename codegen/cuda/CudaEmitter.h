@@ -60,7 +60,8 @@ mlir::LogicalResult emitAttentionGradKernel(llama::AttentionGradOp op,
 mlir::FailureOr<artifact::LaunchGeometry>
 attentionGradGeometry(llama::AttentionGradOp op);
 
-/// The optimizer ops: lr_schedule, grad_norm, adamw_update.
+/// The optimizer ops: lr_schedule, grad_norm, adamw_update, and convert
+/// (the master weights rounded to the compute type).
 mlir::LogicalResult emitOptimizerKernel(mlir::Operation *op,
                                         llvm::StringRef symbol,
                                         llvm::raw_ostream &os);

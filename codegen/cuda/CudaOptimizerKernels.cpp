@@ -1,16 +1,16 @@
 //===- CudaOptimizerKernels.cpp - The optimizer ops of train_step ---------===//
 //
-// lr_schedule, grad_norm and adamw_update on the GPU, with the CPU target's
-// arithmetic (CpuOptimizerEmitter.cpp), so that a step here and there
-// agree to rounding.
+// lr_schedule, grad_norm, adamw_update and convert on the GPU, with the CPU
+// target's arithmetic (CpuOptimizerEmitter.cpp), so that a step here and
+// there agree to rounding.
 //
-// grad_norm and adamw_update read every weight of the model, hundreds of
-// buffers: they take them from the launch's device table (KernelAbi.h) and
-// view their tensors as one sequence of fixed-size chunks, the tensor of a
-// chunk found by binary search in a table of first chunks. grad_norm's
-// blocks each sum a fixed set of chunks in f64; the last block to finish
-// adds the block sums in block order, so the norm has the same bits every
-// step whatever the timing.
+// grad_norm, adamw_update and convert read every weight of the model,
+// hundreds of buffers: they take them from the launch's device table
+// (KernelAbi.h) and view their tensors as one sequence of fixed-size chunks,
+// the tensor of a chunk found by binary search in a table of first chunks.
+// grad_norm's blocks each sum a fixed set of chunks in f64; the last block to
+// finish adds the block sums in block order, so the norm has the same bits
+// every step whatever the timing.
 //
 //===----------------------------------------------------------------------===//
 
@@ -38,16 +38,32 @@ int64_t chunkCount(ValueRange tensors) {
   return chunks;
 }
 
-/// Fails unless every tensor is f32: the optimizer's operands are the
-/// master weights, their gradients and moments.
+/// Fails unless every tensor is f32: the optimizer's parameters and
+/// moments are the master weights and their state.
 LogicalResult requireF32(Operation *op, ValueRange tensors) {
   for (Value tensor : tensors)
     if (!tensorType(tensor).getElementType().isF32())
       return op->emitOpError()
              << "has a " << tensorType(tensor)
              << " operand; the CUDA optimizer kernels take f32 master "
-                "weights, gradients and moments";
+                "weights and moments";
   return success();
+}
+
+/// The one element type of `tensors`, which one kernel indexes through a
+/// single typed pointer; a diagnostic on `op` if they differ.
+FailureOr<Elem> uniformElem(Operation *op, ValueRange tensors, StringRef what) {
+  FailureOr<Elem> first = elemOf(op, tensors.front());
+  if (failed(first))
+    return failure();
+  for (Value tensor : tensors.drop_front())
+    if (tensorType(tensor).getElementType() !=
+        tensorType(tensors.front()).getElementType())
+      return op->emitOpError()
+             << "mixes " << tensorType(tensors.front()).getElementType()
+             << " and " << tensorType(tensor).getElementType() << " " << what
+             << "; the CUDA kernel takes one element type";
+  return first;
 }
 
 /// Prints, at file scope, `symbol`'s tables of the element count and first
@@ -102,6 +118,10 @@ LogicalResult emitLRSchedule(LRScheduleOp op, raw_ostream &os) {
 
 LogicalResult emitGradNorm(GradNormOp op, StringRef symbol, raw_ostream &os) {
   unsigned n = op.getGrads().size();
+  FailureOr<Elem> elem = uniformElem(op, op.getGrads(), "gradients");
+  if (failed(elem))
+    return failure();
+  os << "  typedef " << cudaType(*elem) << " G;\n";
   emitBufferTable(os, op);
   emitBuffer(os, "out", n, "float", false, "bufs");
   emitLocate(os, symbol, n);
@@ -117,9 +137,11 @@ LogicalResult emitGradNorm(GradNormOp op, StringRef symbol, raw_ostream &os) {
     int tensor;
     long long begin, end;
     locate(c, tensor, begin, end);
-    const float *g = (const float *)bufs[tensor];
-    for (long long i = begin + threadIdx.x; i < end; i += THREADS)
-      sum += (double)g[i] * (double)g[i];
+    const G *g = (const G *)bufs[tensor];
+    for (long long i = begin + threadIdx.x; i < end; i += THREADS) {
+      const double gi = llamaToF(g[i]);
+      sum += gi * gi;
+    }
   }
   sum = llamaBlockSum<THREADS>(sum, red);
   if (threadIdx.x == 0) {
@@ -143,6 +165,10 @@ LogicalResult emitGradNorm(GradNormOp op, StringRef symbol, raw_ostream &os) {
 LogicalResult emitAdamWUpdate(AdamWUpdateOp op, StringRef symbol,
                               raw_ostream &os) {
   unsigned n = op.getParams().size();
+  FailureOr<Elem> gradElem = uniformElem(op, op.getGrads(), "gradients");
+  if (failed(gradElem))
+    return failure();
+  os << "  typedef " << cudaType(*gradElem) << " G;\n";
   emitBufferTable(os, op);
   emitBuffer(os, "lrIn", 4 * n, "float", true, "bufs");
   emitBuffer(os, "normIn", 4 * n + 1, "float", true, "bufs");
@@ -156,13 +182,36 @@ LogicalResult emitAdamWUpdate(AdamWUpdateOp op, StringRef symbol,
      << "  long long begin, end;\n"
      << "  locate(blockIdx.x, tensor, begin, end);\n"
      << "  float *p = (float *)bufs[tensor];\n"
-     << "  const float *g = (const float *)bufs[" << n << " + tensor];\n"
+     << "  const G *g = (const G *)bufs[" << n << " + tensor];\n"
      << "  float *m = (float *)bufs[" << 2 * n << " + tensor];\n"
      << "  float *v = (float *)bufs[" << 3 * n << " + tensor];\n"
      << "  for (long long i = begin + threadIdx.x; i < end; i += " << kThreads
      << ") {\n";
-  emitAdamWElement(os, "    ");
+  emitAdamWElement(os, "    ", "llamaToF(g[i])");
   os << "  }\n";
+  return success();
+}
+
+/// Rounds every operand to its result's type; a block per chunk, as
+/// adamw_update, so one launch covers the whole model.
+LogicalResult emitConvert(ConvertOp op, StringRef symbol, raw_ostream &os) {
+  unsigned n = op.getInputs().size();
+  FailureOr<Elem> from = uniformElem(op, op.getInputs(), "operands");
+  FailureOr<Elem> to = uniformElem(op, op.getResults(), "results");
+  if (failed(from) || failed(to))
+    return failure();
+  os << "  typedef " << cudaType(*from) << " From;\n"
+     << "  typedef " << cudaType(*to) << " To;\n";
+  emitBufferTable(os, op);
+  emitLocate(os, symbol, n);
+  os << "  int tensor;\n"
+     << "  long long begin, end;\n"
+     << "  locate(blockIdx.x, tensor, begin, end);\n"
+     << "  const From *src = (const From *)bufs[tensor];\n"
+     << "  To *dst = (To *)bufs[" << n << " + tensor];\n"
+     << "  for (long long i = begin + threadIdx.x; i < end; i += " << kThreads
+     << ")\n"
+     << "    dst[i] = llamaFromF<To>(llamaToF(src[i]));\n";
   return success();
 }
 
@@ -171,8 +220,6 @@ LogicalResult emitAdamWUpdate(AdamWUpdateOp op, StringRef symbol,
 LogicalResult emitOptimizerKernel(Operation *op, StringRef symbol,
                                   raw_ostream &os) {
   if (auto norm = dyn_cast<GradNormOp>(op)) {
-    if (failed(requireF32(op, norm.getGrads())))
-      return failure();
     emitChunkTables(os, symbol, norm.getGrads());
     os << "__device__ double " << symbol << "_partials[" << kNormBlocks
        << "];\n"
@@ -180,12 +227,13 @@ LogicalResult emitOptimizerKernel(Operation *op, StringRef symbol,
   }
   if (auto update = dyn_cast<AdamWUpdateOp>(op)) {
     if (failed(requireF32(op, update.getParams())) ||
-        failed(requireF32(op, update.getGrads())) ||
         failed(requireF32(op, update.getMoments())) ||
         failed(requireF32(op, update.getSecondMoments())))
       return failure();
     emitChunkTables(os, symbol, update.getParams());
   }
+  if (auto convert = dyn_cast<ConvertOp>(op))
+    emitChunkTables(os, symbol, convert.getInputs());
   emitSignature(os, op, symbol, kThreads);
   LogicalResult result =
       llvm::TypeSwitch<Operation *, LogicalResult>(op)
@@ -193,6 +241,7 @@ LogicalResult emitOptimizerKernel(Operation *op, StringRef symbol,
           .Case([&](GradNormOp op) { return emitGradNorm(op, symbol, os); })
           .Case(
               [&](AdamWUpdateOp op) { return emitAdamWUpdate(op, symbol, os); })
+          .Case([&](ConvertOp op) { return emitConvert(op, symbol, os); })
           .Default([&](Operation *op) {
             return op->emitOpError() << "has no CUDA kernel";
           });
@@ -207,6 +256,8 @@ FailureOr<artifact::LaunchGeometry> optimizerGeometry(Operation *op) {
     return fixedGrid(kNormBlocks, 1, 1, kThreads);
   if (auto update = dyn_cast<AdamWUpdateOp>(op))
     return fixedGrid(chunkCount(update.getParams()), 1, 1, kThreads);
+  if (auto convert = dyn_cast<ConvertOp>(op))
+    return fixedGrid(chunkCount(convert.getInputs()), 1, 1, kThreads);
   return op->emitOpError() << "has no CUDA kernel";
 }
 

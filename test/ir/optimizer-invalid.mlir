@@ -26,9 +26,33 @@ func.func @norm_empty() {
 
 // -----
 
-func.func @norm_bf16(%g: tensor<64xbf16>) {
-  // expected-error @+1 {{gradient 0 must be f32 (the optimizer works in f32), got 'tensor<64xbf16>'}}
-  %n = llama.grad_norm %g : (tensor<64xbf16>) -> tensor<f32>
+func.func @convert_empty() {
+  // expected-error @+1 {{'llama.convert' op needs at least one tensor to convert}}
+  llama.convert : () -> ()
+  return
+}
+
+// -----
+
+func.func @convert_count(%w: tensor<8xf32>) {
+  // expected-error @+1 {{needs one result per operand: got 1 operands and 2 results}}
+  %a:2 = llama.convert %w : (tensor<8xf32>) -> (tensor<8xbf16>, tensor<8xbf16>)
+  return
+}
+
+// -----
+
+func.func @convert_shape(%w: tensor<8x4xf32>) {
+  // expected-error @+1 {{result 0 type 'tensor<4x8xbf16>' has another shape than operand 'tensor<8x4xf32>'}}
+  %a = llama.convert %w : (tensor<8x4xf32>) -> tensor<4x8xbf16>
+  return
+}
+
+// -----
+
+func.func @convert_int(%w: tensor<8xi32>) {
+  // expected-error @+1 {{operand #0 must be variadic of ranked tensor of 32-bit float or 16-bit float or bfloat16 type values}}
+  %a = llama.convert %w : (tensor<8xi32>) -> tensor<8xf32>
   return
 }
 
@@ -75,7 +99,7 @@ func.func @adamw_dynamic(%w: tensor<?xf32>, %lr: tensor<f32>, %n: tensor<f32>, %
 // -----
 
 func.func @adamw_grad_shape(%w: tensor<8xf32>, %g: tensor<4xf32>, %lr: tensor<f32>, %n: tensor<f32>, %s: tensor<3xi32>) {
-  // expected-error @+1 {{grad 0 type 'tensor<4xf32>' differs from param type 'tensor<8xf32>'}}
+  // expected-error @+1 {{grad 0 type 'tensor<4xf32>' has another shape than param type 'tensor<8xf32>'}}
   %u:3 = llama.adamw_update params(%w) grads(%g) moments(%w) second_moments(%w) lr(%lr) grad_norm(%n) schedule(%s) {beta1 = 0.9 : f64, beta2 = 0.95 : f64, epsilon = 1.0e-5 : f64, weight_decay = 0.1 : f64, max_grad_norm = 1.0 : f64} : (tensor<8xf32>, tensor<4xf32>, tensor<8xf32>, tensor<8xf32>, tensor<f32>, tensor<f32>, tensor<3xi32>) -> (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>)
   return
 }

@@ -28,3 +28,24 @@ func.func @optimizer_ops(%w: tensor<32x64xf32>, %g: tensor<64xf32>,
           tensor<32x64xf32>, tensor<64xf32>)
   return %u#0, %u#1 : tensor<32x64xf32>, tensor<64xf32>
 }
+
+// Mixed precision: 16-bit copies of the master weights, 16-bit gradients.
+// CHECK-LABEL: func.func @mixed_precision
+func.func @mixed_precision(%w: tensor<32x64xf32>, %g: tensor<64xf32>,
+                           %m: tensor<32x64xf32>, %v: tensor<32x64xf32>,
+                           %lr: tensor<f32>, %schedule: tensor<3xi32>)
+    -> tensor<32x64xf32> {
+  // CHECK: %[[W16:.*]]:2 = llama.convert %{{.*}}, %{{.*}} : (tensor<32x64xf32>, tensor<64xf32>) -> (tensor<32x64xbf16>, tensor<64xbf16>)
+  %w16:2 = llama.convert %w, %g : (tensor<32x64xf32>, tensor<64xf32>) -> (tensor<32x64xbf16>, tensor<64xbf16>)
+  // CHECK: llama.grad_norm %[[W16]]#0 : (tensor<32x64xbf16>) -> tensor<f32>
+  %norm = llama.grad_norm %w16#0 : (tensor<32x64xbf16>) -> tensor<f32>
+  // CHECK: llama.adamw_update params(%{{.*}}) grads(%[[W16]]#0)
+  %u:3 = llama.adamw_update params(%w) grads(%w16#0) moments(%m)
+      second_moments(%v) lr(%lr) grad_norm(%norm) schedule(%schedule)
+      {beta1 = 0.9 : f64, beta2 = 0.95 : f64, epsilon = 1.0e-5 : f64,
+       weight_decay = 0.1 : f64, max_grad_norm = 1.0 : f64}
+      : (tensor<32x64xf32>, tensor<32x64xbf16>, tensor<32x64xf32>,
+         tensor<32x64xf32>, tensor<f32>, tensor<f32>, tensor<3xi32>)
+      -> (tensor<32x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>)
+  return %u#0 : tensor<32x64xf32>
+}

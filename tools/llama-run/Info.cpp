@@ -8,6 +8,7 @@
 #include "runtime/CudaDevice.h"
 #include "runtime/Tensor.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 
@@ -99,9 +100,18 @@ Status llamac::run::infoCommand(const std::vector<std::string> &args) {
               (long long)c.dim, (long long)c.nLayers, (long long)c.nHeads,
               (long long)c.nKvHeads, (long long)c.ffnDim,
               (long long)c.vocabSize, (long long)c.maxSeqLen);
-  std::printf("  rope_theta %g, norm_eps %g, rope %s, dtype %s, classifier "
+  // A 16-bit training artifact keeps f32 weights: mixed precision.
+  bool masterWeights =
+      c.dtype != DType::F32 &&
+      std::any_of(spec.buffers.begin(), spec.buffers.end(),
+                  [](const BufferSpec &b) {
+                    return b.kind == BufferKind::Weight &&
+                           b.type == artifact::ElementType::F32;
+                  });
+  std::printf("  rope_theta %g, norm_eps %g, rope %s, dtype %s%s, classifier "
               "%s\n",
               c.ropeTheta, c.normEps, toString(c.ropeStyle), toString(c.dtype),
+              masterWeights ? " (f32 master weights)" : "",
               c.sharedClassifier ? "shared" : "separate");
 
   std::map<BufferKind, std::pair<size_t, uint64_t>> kinds;

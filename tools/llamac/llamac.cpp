@@ -82,7 +82,9 @@ cl::opt<std::string> ropeStyle("rope-style", cl::cat(overrideCat),
 cl::opt<std::string> dtype("dtype", cl::cat(overrideCat),
                            cl::value_desc("f32|f16|bf16"),
                            cl::desc("Element type of weights and "
-                                    "activations"));
+                                    "activations; with --entry=train_step, "
+                                    "bf16 is mixed precision (f32 master "
+                                    "weights)"));
 
 cl::opt<Emit> emit(
     "emit", cl::init(Emit::None), cl::cat(outputCat),
@@ -387,6 +389,16 @@ int main(int argc, char **argv) {
         return fail("--max-grad-norm: must not be negative (0 disables "
                     "clipping), got " +
                     formatNumber(maxGradNorm));
+      // 16-bit training is mixed precision: the optimizer updates f32
+      // master weights, rounded to the compute type at each call. f16's
+      // narrow range would flush small gradients to zero without loss
+      // scaling, which llamac does not do.
+      if (config->dtype == DType::F16)
+        return fail("--dtype f16 with --entry=train_step: f16 gradients "
+                    "underflow without loss scaling, which llamac does not "
+                    "implement; train in bf16 (mixed precision) or f32");
+      if (config->dtype == DType::BF16)
+        pm.addPass(createMasterWeightsPass());
       BuildTrainStepPassOptions optimizer;
       optimizer.beta1 = beta1;
       optimizer.beta2 = beta2;

@@ -54,8 +54,11 @@ OwningOpRef<ModuleOp> buildCase(MLIRContext &context, const ModelCase &c,
   if (c.backward) {
     PassManager pm(&context);
     pm.addPass(createAutodiffPass());
-    // Training keeps f32 master weights; other dtypes have gradients only.
-    if (c.dtype == DType::F32)
+    // As llamac: f32 trains as it is, bf16 in mixed precision (f32 master
+    // weights); f16 has gradients only, since llamac does not train in it.
+    if (c.dtype == DType::BF16)
+      pm.addPass(createMasterWeightsPass());
+    if (c.dtype != DType::F16)
       pm.addPass(createBuildTrainStepPass());
     if (failed(pm.run(*module))) {
       error = "building the training step failed";

@@ -25,8 +25,8 @@ struct ModelCase {
   /// The training entry (forward_loss) instead of prefill and decode.
   bool training = false;
   /// With `training`: the backward ops too (loss_and_grads), and for f32
-  /// models train_step with the optimizer's, fused as llamac fuses them for
-  /// the CUDA target.
+  /// and bf16 (mixed precision) models train_step with the optimizer's,
+  /// fused as llamac fuses them for the CUDA target.
   bool backward = false;
 };
 
