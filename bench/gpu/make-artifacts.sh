@@ -6,9 +6,9 @@
 #
 # Llama-2-7B, and Llama-2-70B's shapes (GQA, dim 8192, ffn 28672) with
 # 8 of its 80 layers, both bf16, with a prefill entry planned for 4096
-# tokens; and for bench/gpu/train.sh, an f32 train_step of Llama-2-7B's
-# shapes with 2 layers (TRAIN_LAYERS), batch 4 x 512 tokens. Weights are not
-# needed: the benchmarks bind random ones.
+# tokens; and for bench/gpu/train.sh, train_steps of Llama-2-7B's shapes
+# with 2 layers (TRAIN_LAYERS), batch 4 x 512 tokens, in f32 and in bf16
+# (mixed precision). Weights are not needed: the benchmarks bind random ones.
 # LLAMAC=path/to/llamac overrides the compiler (default: build/bin/llamac);
 # CUDA_ARCHS=sm_90a limits the cubins; LAYERS_70B changes the 70B depth.
 set -euo pipefail
@@ -38,4 +38,7 @@ train=(--entry=train_step --target=cuda --batch 4 --seq-len 512)
 [[ -n ${CUDA_ARCHS:-} ]] && train+=(--cuda-arch="$CUDA_ARCHS")
 "$llamac" --model llama2-7b --n-layers "$train_layers" "${train[@]}" \
   -o "$out/llama2-7b-${train_layers}l-f32-train.art"
+echo "llamac: llama2-7b-${train_layers}l-bf16-train.art"
+"$llamac" --model llama2-7b --n-layers "$train_layers" "${train[@]}" \
+  --dtype bf16 -o "$out/llama2-7b-${train_layers}l-bf16-train.art"
 ls -l "$out"

@@ -4,8 +4,9 @@
 #
 #   bench/gpu/train.sh ARTIFACTS_DIR MODELS_DIR [OUT_DIR]
 #
-# ARTIFACTS_DIR's *-train.art come from bench/gpu/make-artifacts.sh (an f32
-# train_step of Llama-2-7B's shapes with 2 layers, batch 4 x 512 tokens).
+# ARTIFACTS_DIR's *-train.art come from bench/gpu/make-artifacts.sh (train
+# steps of Llama-2-7B's shapes with 2 layers, batch 4 x 512 tokens: one f32,
+# one bf16 mixed precision); each is timed against PyTorch in its precision.
 # MODELS_DIR holds llama2-tokenizer.model; the text is the repository's
 # test/runtime/Inputs/stories.txt, repeated. Both sides start from random
 # weights. llama-run's figure is the steady state: tokens/s over steps 2 to
@@ -17,7 +18,7 @@
 set -euo pipefail
 
 if [[ $# -lt 2 || $# -gt 3 ]]; then
-  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 fi
 artifacts=$(cd "$1" && pwd)
@@ -55,7 +56,10 @@ for artifact in "${models[@]}"; do
   rate=$(grep '^step' "$out/$name.train.txt" | tail -n 1 |
     sed -n 's/.*| \([0-9]*\) tok\/s$/\1/p')
   [[ -n $rate ]] || { echo "error: no tok/s in $out/$name.train.txt" >&2; exit 1; }
-  printf '  %-52s %10s tok/s\n' "llama-run train_step, f32" "$rate"
+  precision=f32
+  grep -q '"dtype": *"bf16"' "$out/$name.info.json" &&
+    precision="bf16 compute, f32 master weights"
+  printf '  %-52s %10s tok/s\n' "llama-run train_step, $precision" "$rate"
   "$python" "$root/bench/gpu/train_reference.py" \
     --info-json "$out/$name.info.json" --steps "$steps" --device "$device" \
     --json "$out/$name.reference.json" "${compile_flag[@]}"

@@ -11,12 +11,15 @@ through scaled_dot_product_attention with is_causal, SwiGLU), with random
 weights, trained on random tokens with what llamac's train_step does:
 cross-entropy, global gradient-norm clipping at 1.0 and AdamW (betas 0.9,
 0.95, eps 1e-5, weight decay 0.1; fused on CUDA). It times whole steps
-(forward, backward, clipping, update) and prints tokens/s for:
+(forward, backward, clipping, update) and prints tokens/s in the
+artifact's precision:
 
-  * f32 with TF32 off: the arithmetic llamac's f32 train_step does;
-  * f32 weights under bf16 autocast: the mixed precision PyTorch users run,
-    which llamac does not yet offer (for context, not a like-for-like row);
-  * f32 under torch.compile, unless --no-compile.
+  * an f32 artifact: f32 with TF32 off, the arithmetic llamac's f32
+    train_step does;
+  * a bf16 artifact (llamac's mixed precision: bf16 compute, f32 master
+    weights): f32 weights under bf16 autocast, PyTorch's mixed precision;
+
+each in eager mode and, unless --no-compile, under torch.compile.
 
 It measures; it does not pass or fail.
 """
@@ -113,12 +116,13 @@ def time_training(torch, info, batch, seq, steps, warmup, device, mode):
     extra = {"fused": True} if device == "cuda" else {}
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95),
                                   eps=1e-5, weight_decay=0.1, **extra)
-    forward = torch.compile(model) if mode == "compile" else model
+    forward = torch.compile(model) if mode.endswith("compile") else model
     tokens = torch.randint(0, info["vocab_size"], (batch, seq + 1), device=device)
     inputs, targets = tokens[:, :-1], tokens[:, 1:]
 
     def step():
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=mode == "bf16"):
+        with torch.autocast(device, dtype=torch.bfloat16,
+                            enabled=mode.startswith("bf16")):
             loss = forward(inputs, targets)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -163,16 +167,18 @@ def main():
     if entry is None or entry["seq"] <= 0:
         sys.exit(f"{args.info_json}: no train_step with a fixed sequence length")
     batch, seq = entry["batch"], entry["seq"]
-    if info["dtype"] != "f32":
-        sys.exit(f"{args.info_json}: train_step is {info['dtype']}; expected f32")
+    if info["dtype"] not in ("f32", "bf16"):
+        sys.exit(f"{args.info_json}: train_step is {info['dtype']}; expected f32 or bf16")
     if info["rope_style"] != "adjacent":
         sys.exit(f"{args.info_json}: rope_style {info['rope_style']}; the reference rotates adjacent pairs")
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    modes = ["f32", "bf16"] + ([] if args.no_compile else ["compile"])
+    eager = "f32" if info["dtype"] == "f32" else "bf16"
+    modes = [eager] + ([] if args.no_compile else [eager + "-compile"])
     labels = {"f32": "PyTorch eager, f32 (TF32 off)",
+              "f32-compile": "PyTorch torch.compile, f32 (TF32 off)",
               "bf16": "PyTorch eager, bf16 autocast (f32 master weights)",
-              "compile": "PyTorch torch.compile, f32 (TF32 off)"}
+              "bf16-compile": "PyTorch torch.compile, bf16 autocast"}
     results = {}
     for mode in modes:
         try:

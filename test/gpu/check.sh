@@ -31,13 +31,15 @@
 #       within 1e-4, bf16 within 2e-2 of each tensor's largest entry; the cpu
 #       target's f32 gradients match PyTorch autograd within 1e-5,
 #       torch-autograd.test), three AdamW steps of stories260K (losses within
-#       1e-4, the checkpoint within 1e-3), and a run stopped after step 2 and
-#       resumed ending on the same checkpoint bytes as the uninterrupted one.
+#       1e-4, the checkpoint within 1e-3), a run stopped after step 2 and
+#       resumed ending on the same checkpoint bytes as the uninterrupted one,
+#       and three mixed-precision steps (bf16 compute, f32 master weights:
+#       losses within 1e-2, each tensor's update within 30% in L2 norm).
 # Exits 1 when any check fails, 2 on bad usage or a missing prerequisite.
 set -uo pipefail
 
 if [[ $# -lt 2 || $# -gt 3 ]]; then
-  sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 fi
 artifacts=$(cd "$1" && pwd) || exit 2
@@ -95,9 +97,10 @@ then
 fi
 need_file "$models/stories260K.bin"
 need_file "$models/tok512.bin"
+need_file "$artifacts/stories260K-init.safetensors" "run test/gpu/make-artifacts.sh"
 for name in stories260K-f32-cuda stories260K-f32-cpu llama2-7b-2l-bf16-cuda \
   tiny-{mha,gqa}-{f32,bf16}-{cuda,cpu} tiny-gqa-bf16-sm80-cuda \
-  stories260K-train-{cuda,cpu} \
+  stories260K-train-{cuda,cpu} stories260K-mixed-train-{cuda,cpu} \
   grads-{f32,bf16}-{cuda,cpu}; do
   need_file "$artifacts/$name.art" "run test/gpu/make-artifacts.sh"
 done
@@ -296,11 +299,13 @@ for dtype in f32 bf16; do
   fi
 done
 
-# train TARGET NAME FLAGS...: three steps of stories260K.
+# train TARGET NAME FLAGS...: three steps of stories260K (ARTIFACT, default
+# stories260K-train, the f32 train_step).
 train() {
   local target=$1 name=$2
   shift 2
-  "$llama_run" train --artifact "$artifacts/stories260K-train-$target.art" \
+  "$llama_run" train \
+    --artifact "$artifacts/${artifact:-stories260K-train}-$target.art" \
     --device "$target" --tokenizer "$models/tok512.bin" \
     --data "$root/test/runtime/Inputs/stories.txt" --lr 1e-3 --steps 3 \
     --eval-batches 1 --save "$work/$name.safetensors" "$@" \
@@ -333,6 +338,34 @@ if train cpu train-cpu --weights "$models/stories260K.bin" \
   fi
 else
   fail "stories260K training: llama-run train failed"
+fi
+
+# Mixed precision: the two targets round activations to bf16 at different
+# points, so the bounds are bf16's (cuda-emulated-train.test measured 17%).
+if artifact=stories260K-mixed-train train cpu mixed-cpu \
+  --weights "$models/stories260K.bin" --loss-log "$work/mixed-cpu.csv" &&
+  artifact=stories260K-mixed-train train cuda mixed-cuda \
+    --weights "$models/stories260K.bin" --loss-log "$work/mixed-cuda.csv"; then
+  worst=$(paste -d, "$work/mixed-cpu.csv" "$work/mixed-cuda.csv" | awk -F, '
+    NR > 1 { d = $2 - $6; if (d < 0) d = -d; if (d > w) w = d; n++ }
+    END { if (n != 3) print "nan"; else printf "%.2g\n", w }')
+  if awk -v w="$worst" 'BEGIN { exit !(w != "nan" && w + 0 <= 1e-2) }'; then
+    pass "stories260K 3 mixed-precision steps: cuda losses within $worst of cpu's"
+  else
+    paste -d, "$work/mixed-cpu.csv" "$work/mixed-cuda.csv"
+    fail "stories260K mixed precision: losses differ by $worst (bound 1e-2)"
+  fi
+  if output=$("$python" "$scripts/compare_safetensors.py" \
+    "$work/mixed-cpu.safetensors" "$work/mixed-cuda.safetensors" \
+    --baseline "$artifacts/stories260K-init.safetensors" --norm l2 \
+    --rtol 0.3 --label "stories260K mixed-precision updates, cuda vs cpu" 2>&1); then
+    pass "${output/: PASS (/ (}"
+  else
+    echo "$output"
+    fail "stories260K mixed-precision updates, cuda vs cpu"
+  fi
+else
+  fail "stories260K mixed-precision training: llama-run train failed"
 fi
 
 echo

@@ -69,18 +69,26 @@ echo "llamac: tiny-gqa-bf16-sm80-cuda.art"
 compile llama2-7b-2l-bf16-cuda cuda --model llama2-7b --n-layers 2 \
   --max-seq 1024 --dtype bf16 $serve
 
-# (d) training: stories260K's train_step (batch 4 x 32 tokens, AdamW), and
-# a small GQA config's loss_and_grads in f32 and bf16, on both targets.
+# (d) training: stories260K's train_step (batch 4 x 32 tokens, AdamW) in
+# f32 and in mixed precision (bf16 compute, f32 master weights), and a
+# small GQA config's loss_and_grads in f32 and bf16, on both targets; and
+# stories260K's weights as safetensors, to measure updates from.
 grads=(--model tiny --dim 128 --n-layers 2 --n-heads 8 --n-kv-heads 2
   --ffn-dim 256 --vocab-size 512 --entry=forward_loss --autodiff --batch 2
   --seq-len 24)
 for target in cuda cpu; do
   compile "stories260K-train-$target" $target --model "$models/stories260K.bin" \
     --entry=train_step --batch 4 --seq-len 32
+  compile "stories260K-mixed-train-$target" $target \
+    --model "$models/stories260K.bin" --entry=train_step --batch 4 \
+    --seq-len 32 --dtype bf16
   for dtype in f32 bf16; do
     compile "grads-$dtype-$target" $target "${grads[@]}" --dtype $dtype
   done
 done
+
+echo "llamac convert: stories260K-init.safetensors"
+"$llamac" convert "$models/stories260K.bin" -o "$out/stories260K-init.safetensors"
 
 echo "artifacts in $out:"
 ls -l "$out"
