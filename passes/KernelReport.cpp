@@ -114,6 +114,17 @@ bool CostModel::cost(Operation *op, KernelCost &cost) {
         cost.bytes = n * 4 + 2 * tensorBytes(e.getResult());
         return true;
       })
+      .Case([&](llama::ConvertOp) {
+        // Mixed precision's per-call rounding of the master weights.
+        cost.bytes = readWriteAll(op);
+        return true;
+      })
+      .Case([&](llama::PackWeightsOp) {
+        // Only reached for packs of weights that train_step updates: the
+        // runtime re-packs them on every call.
+        cost.bytes = readWriteAll(op);
+        return true;
+      })
       .Case([&](llama::RMSNormOp n) {
         cost.flops = 4 * rows(n.getInput()) * dimOf(n.getInput(), 2);
         cost.bytes = readWriteAll(op);
@@ -239,6 +250,10 @@ llvm::Expected<std::vector<EntryCosts>>
 llamac::computeKernelCosts(ModuleOp module, const CostAssumptions &assumptions) {
   CostModel model(assumptions);
   std::vector<EntryCosts> entries;
+  // A module that updates its weights (train_step) packs them per call, as
+  // lowering does; otherwise packing runs once, at load.
+  bool trainsWeights = false;
+  module.walk([&](llama::AdamWUpdateOp) { trainsWeights = true; });
   for (func::FuncOp func : module.getOps<func::FuncOp>()) {
     EntryCosts entry;
     entry.entry = func.getName().str();
@@ -250,7 +265,7 @@ llamac::computeKernelCosts(ModuleOp module, const CostAssumptions &assumptions) 
     WalkResult walk = func.walk([&](Operation *op) {
       if (!isa<llama::LlamaDialect>(op->getDialect()))
         return WalkResult::advance();
-      if (isa<llama::PackWeightsOp>(op)) {
+      if (isa<llama::PackWeightsOp>(op) && !trainsWeights) {
         ++entry.loadTimeOps;
         return WalkResult::advance();
       }
