@@ -57,13 +57,12 @@ void MasterWeights::rewrite(func::FuncOp func) {
   // Named, so that the artifact's buffers and profiles say what they hold.
   Location loc = NameLoc::get(builder.getStringAttr("master_weights"));
   SmallVector<Value> masters(weights.begin(), weights.end());
-  auto convert =
-      builder.create<llama::ConvertOp>(loc, computeTypes, masters);
+  auto convert = builder.create<llama::ConvertOp>(loc, computeTypes, masters);
   for (auto [arg, rounded] : llvm::zip(weights, convert.getResults()))
     arg.replaceAllUsesExcept(rounded, convert);
-  func.setFunctionType(builder.getFunctionType(
-      func.getBody().front().getArgumentTypes(),
-      func.getFunctionType().getResults()));
+  func.setFunctionType(
+      builder.getFunctionType(func.getBody().front().getArgumentTypes(),
+                              func.getFunctionType().getResults()));
 }
 
 } // namespace

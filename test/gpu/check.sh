@@ -267,15 +267,29 @@ tally "${compare[@]}" hf --llama-run "$llama_run" --workdir "$work" \
 section "(d) training on cuda against cpu"
 #-------------------------------------------------------------------------------
 scripts=$root/test/scripts
-# same EXPECTED ACTUAL RTOL LABEL: compare_safetensors.py's verdict.
+# same EXPECTED ACTUAL RTOL LABEL [FLAGS...]: compare_safetensors.py's
+# verdict.
 same() {
   local output
   if output=$("$python" "$scripts/compare_safetensors.py" "$1" "$2" \
-    --rtol "$3" --label "$4" 2>&1); then
+    --rtol "$3" --label "$4" "${@:5}" 2>&1); then
     pass "${output/: PASS (/ (}"
   else
     echo "$output"
     fail "$4"
+  fi
+}
+# losses CPU_CSV CUDA_CSV BOUND LABEL: the three steps' losses agree.
+losses() {
+  local worst
+  worst=$(paste -d, "$1" "$2" | awk -F, '
+    NR > 1 { d = $2 - $6; if (d < 0) d = -d; if (d > w) w = d; n++ }
+    END { if (n != 3) print "nan"; else printf "%.2g\n", w }')
+  if awk -v w="$worst" -v b="$3" 'BEGIN { exit !(w != "nan" && w + 0 <= b + 0) }'; then
+    pass "$4: cuda losses within $worst of cpu's"
+  else
+    paste -d, "$1" "$2"
+    fail "$4: losses differ by $worst (bound $3)"
   fi
 }
 toks=5,71,300,12,9,444,18,250,7,7,90,501,33,2,61,128,400,3,77,19,240,11,6,310
@@ -315,15 +329,7 @@ if train cpu train-cpu --weights "$models/stories260K.bin" \
   --loss-log "$work/cpu.csv" &&
   train cuda train-cuda --weights "$models/stories260K.bin" \
     --loss-log "$work/cuda.csv"; then
-  worst=$(paste -d, "$work/cpu.csv" "$work/cuda.csv" | awk -F, '
-    NR > 1 { d = $2 - $6; if (d < 0) d = -d; if (d > w) w = d; n++ }
-    END { if (n != 3) print "nan"; else printf "%.2g\n", w }')
-  if awk -v w="$worst" 'BEGIN { exit !(w != "nan" && w + 0 <= 1e-4) }'; then
-    pass "stories260K 3 training steps: cuda losses within $worst of cpu's"
-  else
-    paste -d, "$work/cpu.csv" "$work/cuda.csv"
-    fail "stories260K 3 training steps: losses differ by $worst (bound 1e-4)"
-  fi
+  losses "$work/cpu.csv" "$work/cuda.csv" 1e-4 "stories260K 3 training steps"
   same "$work/train-cpu.safetensors" "$work/train-cuda.safetensors" \
     1e-3 "stories260K checkpoint after 3 steps, cuda vs cpu"
   for target in cpu cuda; do
@@ -346,24 +352,11 @@ if artifact=stories260K-mixed-train train cpu mixed-cpu \
   --weights "$models/stories260K.bin" --loss-log "$work/mixed-cpu.csv" &&
   artifact=stories260K-mixed-train train cuda mixed-cuda \
     --weights "$models/stories260K.bin" --loss-log "$work/mixed-cuda.csv"; then
-  worst=$(paste -d, "$work/mixed-cpu.csv" "$work/mixed-cuda.csv" | awk -F, '
-    NR > 1 { d = $2 - $6; if (d < 0) d = -d; if (d > w) w = d; n++ }
-    END { if (n != 3) print "nan"; else printf "%.2g\n", w }')
-  if awk -v w="$worst" 'BEGIN { exit !(w != "nan" && w + 0 <= 1e-2) }'; then
-    pass "stories260K 3 mixed-precision steps: cuda losses within $worst of cpu's"
-  else
-    paste -d, "$work/mixed-cpu.csv" "$work/mixed-cuda.csv"
-    fail "stories260K mixed precision: losses differ by $worst (bound 1e-2)"
-  fi
-  if output=$("$python" "$scripts/compare_safetensors.py" \
-    "$work/mixed-cpu.safetensors" "$work/mixed-cuda.safetensors" \
-    --baseline "$artifacts/stories260K-init.safetensors" --norm l2 \
-    --rtol 0.3 --label "stories260K mixed-precision updates, cuda vs cpu" 2>&1); then
-    pass "${output/: PASS (/ (}"
-  else
-    echo "$output"
-    fail "stories260K mixed-precision updates, cuda vs cpu"
-  fi
+  losses "$work/mixed-cpu.csv" "$work/mixed-cuda.csv" 1e-2 \
+    "stories260K 3 mixed-precision steps"
+  same "$work/mixed-cpu.safetensors" "$work/mixed-cuda.safetensors" 0.3 \
+    "stories260K mixed-precision updates, cuda vs cpu" --norm l2 \
+    --baseline "$artifacts/stories260K-init.safetensors"
 else
   fail "stories260K mixed-precision training: llama-run train failed"
 fi
