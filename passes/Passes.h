@@ -34,6 +34,12 @@ struct FusionPipelineOptions
 void buildFusionPipeline(mlir::OpPassManager &pm,
                          const FusionPipelineOptions &options);
 
+/// Appends the passes that turn @loss_and_grads into @train_step: for
+/// `mixedPrecision` (16-bit weights), llama-master-weights first, so that
+/// the optimizer updates f32 master weights; then llama-build-train-step.
+void buildTrainStepPipeline(mlir::OpPassManager &pm, bool mixedPrecision,
+                            const BuildTrainStepPassOptions &options);
+
 /// Registers every llama pass and the named pipelines with the global
 /// registry, for llama-opt and llamac.
 void registerLlamaPasses();

@@ -28,6 +28,13 @@ void llamac::buildFusionPipeline(OpPassManager &pm,
   pm.addPass(createCSEPass());
 }
 
+void llamac::buildTrainStepPipeline(OpPassManager &pm, bool mixedPrecision,
+                                    const BuildTrainStepPassOptions &options) {
+  if (mixedPrecision)
+    pm.addPass(createMasterWeightsPass());
+  pm.addPass(createBuildTrainStepPass(options));
+}
+
 void llamac::registerLlamaPasses() {
   registerLlamaFusionPasses();
   PassPipelineRegistration<FusionPipelineOptions>(

@@ -397,8 +397,6 @@ int main(int argc, char **argv) {
         return fail("--dtype f16 with --entry=train_step: f16 gradients "
                     "underflow without loss scaling, which llamac does not "
                     "implement; train in bf16 (mixed precision) or f32");
-      if (config->dtype == DType::BF16)
-        pm.addPass(createMasterWeightsPass());
       BuildTrainStepPassOptions optimizer;
       optimizer.beta1 = beta1;
       optimizer.beta2 = beta2;
@@ -406,7 +404,7 @@ int main(int argc, char **argv) {
       optimizer.weightDecay = weightDecay;
       optimizer.maxGradNorm = maxGradNorm;
       optimizer.finalLrRatio = finalLrRatio;
-      pm.addPass(createBuildTrainStepPass(optimizer));
+      buildTrainStepPipeline(pm, config->dtype == DType::BF16, optimizer);
     }
     if (mlir::failed(pm.run(*module)))
       return fail(trainStep ? "building the training step failed"

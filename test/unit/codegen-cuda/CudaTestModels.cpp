@@ -56,10 +56,8 @@ OwningOpRef<ModuleOp> buildCase(MLIRContext &context, const ModelCase &c,
     pm.addPass(createAutodiffPass());
     // As llamac: f32 trains as it is, bf16 in mixed precision (f32 master
     // weights); f16 has gradients only, since llamac does not train in it.
-    if (c.dtype == DType::BF16)
-      pm.addPass(createMasterWeightsPass());
     if (c.dtype != DType::F16)
-      pm.addPass(createBuildTrainStepPass());
+      buildTrainStepPipeline(pm, c.dtype == DType::BF16, {});
     if (failed(pm.run(*module))) {
       error = "building the training step failed";
       return nullptr;
