@@ -25,6 +25,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <memory>
+#include <string>
 
 namespace llamac::codegen {
 
@@ -39,15 +40,30 @@ public:
   /// True for the ops this target turns into kernels.
   virtual bool canEmit(mlir::Operation *op) const = 0;
 
-  /// Emits the complete definition of kernel `symbol` computing `op`. Fails
-  /// with a diagnostic on `op` when the op or its types are unsupported.
-  virtual mlir::LogicalResult emitKernel(mlir::Operation *op,
+  /// How many kernels `op` runs as, launched one after another on the same
+  /// buffers. An op whose work has a grid-wide dependency splits there, a
+  /// kernel boundary being the only grid-wide barrier a launch has: the
+  /// tensor-core attention backward needs every query's softmax statistics
+  /// before any key's gradient.
+  virtual unsigned phaseCount(mlir::Operation *op) const { return 1; }
+
+  /// A short name for phase `phase` of a multi-phase op ("stats"), shown
+  /// after the op's name in profiles.
+  virtual std::string phaseName(mlir::Operation *op, unsigned phase) const {
+    return std::to_string(phase);
+  }
+
+  /// Emits the complete definition of kernel `symbol` computing phase
+  /// `phase` of `op` (0 for single-phase ops). Fails with a diagnostic on
+  /// `op` when the op or its types are unsupported.
+  virtual mlir::LogicalResult emitKernel(mlir::Operation *op, unsigned phase,
                                          llvm::StringRef symbol,
                                          llvm::raw_ostream &os) = 0;
 
-  /// How the runtime launches the kernel of `op` (GPU targets). Kernels
+  /// How the runtime launches phase `phase` of `op` (GPU targets). Kernels
   /// with the same emitted body must have the same geometry.
-  virtual artifact::LaunchGeometry launchGeometry(mlir::Operation *op) const {
+  virtual artifact::LaunchGeometry launchGeometry(mlir::Operation *op,
+                                                  unsigned phase) const {
     return {};
   }
 };

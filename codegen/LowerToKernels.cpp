@@ -68,7 +68,7 @@ public:
 
 private:
   llvm::Error lowerFunction(func::FuncOp func);
-  llvm::Expected<uint32_t> kernelFor(Operation *op);
+  llvm::Expected<uint32_t> kernelFor(Operation *op, unsigned phase = 0);
   llvm::Expected<uint32_t> newBuffer(const std::string &name, BufferKind kind,
                                      Type type);
   /// The buffer of a weight or KV-cache argument, shared by every entry.
@@ -132,10 +132,10 @@ llvm::Expected<uint32_t> Lowering::globalBuffer(const std::string &name,
   return id;
 }
 
-llvm::Expected<uint32_t> Lowering::kernelFor(Operation *op) {
+llvm::Expected<uint32_t> Lowering::kernelFor(Operation *op, unsigned phase) {
   std::string body;
   llvm::raw_string_ostream os(body);
-  if (failed(emitter.emitKernel(op, kPlaceholder, os)))
+  if (failed(emitter.emitKernel(op, phase, kPlaceholder, os)))
     return failure("cannot emit a kernel for '" +
                    op->getName().getStringRef() + "' at " + originOf(op));
   os.flush();
@@ -144,16 +144,21 @@ llvm::Expected<uint32_t> Lowering::kernelFor(Operation *op) {
     return it->second;
 
   uint32_t index = spec.kernels.size();
-  std::string symbol = "k" + std::to_string(index) + "_" +
-                       op->getName().stripDialect().str();
+  std::string opName = op->getName().stripDialect().str();
+  std::string symbol = "k" + std::to_string(index) + "_" + opName;
+  if (emitter.phaseCount(op) > 1) {
+    std::string name = emitter.phaseName(op, phase);
+    opName += "." + name;
+    symbol += "_" + name;
+  }
   std::string named = body;
   for (size_t at = named.find(kPlaceholder); at != std::string::npos;
        at = named.find(kPlaceholder, at + symbol.size()))
     named.replace(at, kPlaceholder.size(), symbol);
   kernelDefinitions += named;
   kernelDefinitions += "\n";
-  spec.kernels.push_back({symbol, op->getName().stripDialect().str(),
-                          originOf(op), emitter.launchGeometry(op)});
+  spec.kernels.push_back(
+      {symbol, opName, originOf(op), emitter.launchGeometry(op, phase)});
   kernelByBody[body] = index;
   return index;
 }
@@ -318,7 +323,11 @@ llvm::Error Lowering::lowerFunction(func::FuncOp func) {
     auto kernel = kernelFor(&op);
     if (!kernel)
       return kernel.takeError();
+    // Later phases read the same buffers, so the op's operands live until
+    // its last launch.
+    unsigned phases = emitter.phaseCount(&op);
     int64_t index = entry.launches.size();
+    int64_t lastLaunch = index + phases - 1;
     artifact::LaunchSpec launch{*kernel, {}};
     for (Value v : op.getOperands()) {
       if (!isa<RankedTensorType>(v.getType()))
@@ -333,7 +342,7 @@ llvm::Error Lowering::lowerFunction(func::FuncOp func) {
                        " reads '" + spec.buffers[it->second].name +
                        "' after an update wrote it in place");
       launch.buffers.push_back(it->second);
-      use(it->second, index);
+      use(it->second, lastLaunch);
     }
     for (OpResult result : op.getResults()) {
       // KV-cache results are the cache operands, updated in place.
@@ -367,13 +376,20 @@ llvm::Error Lowering::lowerFunction(func::FuncOp func) {
           return created.takeError();
         id = *created;
         rangeOf[id] = ranges.size();
-        ranges.push_back({0, index, index});
+        ranges.push_back({0, index, lastLaunch});
         activations.push_back(id);
       }
       bufferOf[result] = id;
       launch.buffers.push_back(id);
     }
-    entry.launches.push_back(std::move(launch));
+    entry.launches.push_back(launch);
+    for (unsigned phase = 1; phase < phases; ++phase) {
+      auto later = kernelFor(&op, phase);
+      if (!later)
+        return later.takeError();
+      launch.kernel = *later;
+      entry.launches.push_back(launch);
+    }
   }
   for (uint32_t id : entry.outputs)
     use(id, entry.launches.size());

@@ -42,8 +42,11 @@ public:
                AdamWUpdateOp, ConvertOp>(op);
   }
 
-  LogicalResult emitKernel(Operation *op, StringRef symbol,
+  /// Every CPU kernel is one phase: a kernel runs its loops in order.
+  LogicalResult emitKernel(Operation *op, unsigned phase, StringRef symbol,
                            raw_ostream &os) override {
+    if (phase != 0)
+      return op->emitOpError() << "has one CPU kernel, not phase " << phase;
     return llvm::TypeSwitch<Operation *, LogicalResult>(op)
         .Case([&](MatmulOp op) { return cpu::emitMatmul(op, symbol, os); })
         .Case([&](FusedMatmulOp op) {

@@ -1,6 +1,12 @@
 //===- CudaAttentionGrad.cpp - The backward of causal GQA attention -------===//
 //
-// attention_grad recomputes the probabilities instead of storing them. One
+// attention_grad recomputes the probabilities instead of storing them.
+// 16-bit data with a head size mma.sync tiles takes the three tensor-core
+// kernels of CudaTensorCoreAttentionGrad.cpp; this file plans the op,
+// routes it, and holds the SIMT kernel for everything else (f32, small or
+// odd heads), described here.
+//
+// One
 // block serves one (batch row, KV head): it owns the dK and dV of that head,
 // summed over its group of query heads, and the dQ of the group, so no
 // element is summed by two blocks and every step gives the same bits.
@@ -15,11 +21,11 @@
 // first 12 bytes of that query head's own dQ slice, which sweep 3 then
 // overwrites: no scratch sized by the dynamic sequence length.
 //
-// The parallelism is batch * KV heads blocks, the CPU target's; splitting
-// the keys across blocks (flash attention 2's backward) is the next step.
+// The parallelism is batch * KV heads blocks, the CPU target's.
 //
 //===----------------------------------------------------------------------===//
 
+#include "codegen/cuda/CudaAttentionGradPlan.h"
 #include "codegen/cuda/CudaEmitter.h"
 
 #include <cmath>
@@ -32,60 +38,20 @@ namespace {
 
 constexpr int kThreads = 256;
 
-struct AttentionGradShape {
-  int64_t batch = 0, heads = 0, kvHeads = 0, headDim = 0;
-};
-
-FailureOr<AttentionGradShape> shapeOf(AttentionGradOp op) {
-  RankedTensorType qType = tensorType(op.getQuery());
-  FailureOr<int64_t> batch = staticDim(op, qType, 0);
-  FailureOr<int64_t> qFeatures = staticDim(op, qType, 2);
-  if (failed(batch) || failed(qFeatures))
-    return failure();
-  AttentionGradShape shape;
-  shape.batch = *batch;
-  shape.heads = op.getNumHeads();
-  shape.kvHeads = op.getNumKvHeads();
-  shape.headDim = *qFeatures / shape.heads;
-  return shape;
-}
-
-} // namespace
-
-LogicalResult emitAttentionGradKernel(AttentionGradOp op, StringRef symbol,
-                                      raw_ostream &os) {
-  FailureOr<AttentionGradShape> shape = shapeOf(op);
-  FailureOr<Elem> elem = elemOf(op, op.getQuery());
-  FailureOr<std::string> seq = dimExpr(op, tensorType(op.getQuery()), 1);
-  FailureOr<std::string> keys = dimExpr(op, tensorType(op.getKey()), 1);
-  if (failed(shape) || failed(elem) || failed(seq) || failed(keys))
-    return failure();
-  int64_t sliceBytes = shape->headDim * elemBytes(*elem);
+/// The SIMT kernel.
+LogicalResult emitScalarAttentionGrad(raw_ostream &os,
+                                      const AttentionGradPlan &plan,
+                                      StringRef symbol) {
+  int64_t sliceBytes = plan.headDim * elemBytes(plan.elem);
   if (sliceBytes < 12 || sliceBytes % 4 != 0)
-    return op->emitOpError()
-           << "head size " << shape->headDim
+    return plan.op->emitOpError()
+           << "head size " << plan.headDim
            << " is too small for the CUDA kernel, which keeps three f32 "
               "softmax statistics in each query head's gradient slice";
-  double scale = op.getScale() ? op.getScale()->convertToDouble()
-                               : 1.0 / std::sqrt(double(shape->headDim));
-  emitSignature(os, op, symbol, kThreads);
-  os << "  constexpr int D = " << shape->headDim << ", H = " << shape->heads
-     << ", KVH = " << shape->kvHeads << ", G = H / KVH;\n"
-     << "  constexpr long long QF = H * D, KF = KVH * D;\n"
-     << "  constexpr int EPL = (D + 31) / 32, WARPS = " << kThreads / 32
-     << ";\n"
-     << "  constexpr float scale = " << floatLiteral(scale) << ";\n"
-     << "  const long long S = " << *seq << ", L = " << *keys << ";\n"
-     << "  const long long position = " << positionExpr(op.getPosition())
-     << ";\n"
-     << "  using T = " << cudaType(*elem) << ";\n";
-  emitBuffer(os, "q", 0, "T", true);
-  emitBuffer(os, "k", 1, "T", true);
-  emitBuffer(os, "v", 2, "T", true);
-  emitBuffer(os, "dout", 3, "T", true);
-  emitBuffer(os, "dq", 4, "T", false);
-  emitBuffer(os, "dk", 5, "T", false);
-  emitBuffer(os, "dv", 6, "T", false);
+  emitSignature(os, plan.op, symbol, kThreads);
+  emitAttentionGradCommon(os, plan);
+  os << "  constexpr int EPL = (D + 31) / 32, WARPS = " << kThreads / 32
+     << ";\n";
   os << R"BODY(  const long long b = blockIdx.x / KVH;
   const int g = blockIdx.x % KVH;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -233,11 +199,84 @@ LogicalResult emitAttentionGradKernel(AttentionGradOp op, StringRef symbol,
   return success();
 }
 
-FailureOr<artifact::LaunchGeometry> attentionGradGeometry(AttentionGradOp op) {
-  FailureOr<AttentionGradShape> shape = shapeOf(op);
-  if (failed(shape))
+} // namespace
+
+FailureOr<AttentionGradPlan> planAttentionGrad(AttentionGradOp op) {
+  RankedTensorType qType = tensorType(op.getQuery());
+  RankedTensorType kType = tensorType(op.getKey());
+  FailureOr<int64_t> batch = staticDim(op, qType, 0);
+  FailureOr<int64_t> qFeatures = staticDim(op, qType, 2);
+  FailureOr<Elem> elem = elemOf(op, op.getQuery());
+  FailureOr<std::string> seq = dimExpr(op, qType, 1);
+  FailureOr<std::string> keys = dimExpr(op, kType, 1);
+  if (failed(batch) || failed(qFeatures) || failed(elem) || failed(seq) ||
+      failed(keys))
     return failure();
-  return fixedGrid(shape->batch * shape->kvHeads, 1, 1, kThreads);
+  AttentionGradPlan plan;
+  plan.op = op;
+  plan.batch = *batch;
+  plan.heads = op.getNumHeads();
+  plan.kvHeads = op.getNumKvHeads();
+  plan.headDim = *qFeatures / plan.heads;
+  plan.scale = op.getScale() ? op.getScale()->convertToDouble()
+                             : 1.0 / std::sqrt(double(plan.headDim));
+  plan.elem = *elem;
+  plan.seq = *seq;
+  plan.keys = *keys;
+  if (!qType.isDynamicDim(1))
+    plan.seqConstant = qType.getDimSize(1);
+  if (!kType.isDynamicDim(1))
+    plan.keysConstant = kType.getDimSize(1);
+  return plan;
+}
+
+void emitAttentionGradCommon(raw_ostream &os, const AttentionGradPlan &plan) {
+  os << "  constexpr int D = " << plan.headDim << ", H = " << plan.heads
+     << ", KVH = " << plan.kvHeads << ", G = H / KVH;\n"
+     << "  constexpr long long QF = H * D, KF = KVH * D;\n"
+     << "  constexpr float scale = " << floatLiteral(plan.scale) << ";\n"
+     << "  const long long S = " << plan.seq << ", L = " << plan.keys << ";\n"
+     << "  const long long position = "
+     << positionExpr(llama::AttentionGradOp(plan.op).getPosition()) << ";\n"
+     << "  using T = " << cudaType(plan.elem) << ";\n";
+  emitBuffer(os, "q", 0, "T", true);
+  emitBuffer(os, "k", 1, "T", true);
+  emitBuffer(os, "v", 2, "T", true);
+  emitBuffer(os, "dout", 3, "T", true);
+  emitBuffer(os, "dq", 4, "T", false);
+  emitBuffer(os, "dk", 5, "T", false);
+  emitBuffer(os, "dv", 6, "T", false);
+}
+
+unsigned attentionGradPhases(AttentionGradOp op) {
+  FailureOr<AttentionGradPlan> plan = planAttentionGrad(op);
+  return succeeded(plan) && plan->tensorCores() ? kAttentionGradPhases : 1;
+}
+
+std::string attentionGradPhaseName(unsigned phase) {
+  static const char *const names[kAttentionGradPhases] = {"stats", "dkv", "dq"};
+  return phase < kAttentionGradPhases ? names[phase] : std::to_string(phase);
+}
+
+LogicalResult emitAttentionGradKernel(AttentionGradOp op, unsigned phase,
+                                      StringRef symbol, raw_ostream &os) {
+  FailureOr<AttentionGradPlan> plan = planAttentionGrad(op);
+  if (failed(plan))
+    return failure();
+  if (!plan->tensorCores())
+    return emitScalarAttentionGrad(os, *plan, symbol);
+  emitTensorCoreAttentionGrad(os, *plan, AttentionGradPhase(phase), symbol);
+  return success();
+}
+
+FailureOr<artifact::LaunchGeometry> attentionGradGeometry(AttentionGradOp op,
+                                                          unsigned phase) {
+  FailureOr<AttentionGradPlan> plan = planAttentionGrad(op);
+  if (failed(plan))
+    return failure();
+  if (plan->tensorCores())
+    return tensorCoreAttentionGradGeometry(*plan, AttentionGradPhase(phase));
+  return fixedGrid(plan->batch * plan->kvHeads, 1, 1, kThreads);
 }
 
 } // namespace llamac::codegen::cuda

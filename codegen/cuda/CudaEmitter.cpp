@@ -52,10 +52,22 @@ public:
                GradNormOp, AdamWUpdateOp, ConvertOp>(op);
   }
 
-  LogicalResult emitKernel(Operation *op, StringRef symbol,
+  unsigned phaseCount(Operation *op) const override {
+    auto grad = dyn_cast<AttentionGradOp>(op);
+    return grad ? cuda::attentionGradPhases(grad) : 1;
+  }
+
+  std::string phaseName(Operation *op, unsigned phase) const override {
+    return isa<AttentionGradOp>(op) ? cuda::attentionGradPhaseName(phase)
+                                    : KernelEmitter::phaseName(op, phase);
+  }
+
+  LogicalResult emitKernel(Operation *op, unsigned phase, StringRef symbol,
                            raw_ostream &os) override {
     if (!canEmit(op))
       return op->emitOpError() << "has no CUDA kernel";
+    if (phase >= phaseCount(op))
+      return op->emitOpError() << "has no CUDA kernel phase " << phase;
     switch (familyOf(op)) {
     case Family::Matmul:
       return cuda::emitMatmulKernel(op, symbol, os);
@@ -68,8 +80,8 @@ public:
     case Family::MatmulGrad:
       return cuda::emitMatmulGradKernel(cast<MatmulGradOp>(op), symbol, os);
     case Family::AttentionGrad:
-      return cuda::emitAttentionGradKernel(cast<AttentionGradOp>(op), symbol,
-                                           os);
+      return cuda::emitAttentionGradKernel(cast<AttentionGradOp>(op), phase,
+                                           symbol, os);
     case Family::Optimizer:
       return cuda::emitOptimizerKernel(op, symbol, os);
     }
@@ -78,7 +90,8 @@ public:
 
   /// Only called for ops whose kernel was emitted, so the plan succeeds;
   /// an empty geometry would launch nothing useful, never out of bounds.
-  artifact::LaunchGeometry launchGeometry(Operation *op) const override {
+  artifact::LaunchGeometry launchGeometry(Operation *op,
+                                          unsigned phase) const override {
     FailureOr<artifact::LaunchGeometry> geometry = failure();
     switch (familyOf(op)) {
     case Family::Matmul:
@@ -97,7 +110,7 @@ public:
       geometry = cuda::matmulGradGeometry(cast<MatmulGradOp>(op));
       break;
     case Family::AttentionGrad:
-      geometry = cuda::attentionGradGeometry(cast<AttentionGradOp>(op));
+      geometry = cuda::attentionGradGeometry(cast<AttentionGradOp>(op), phase);
       break;
     case Family::Optimizer:
       geometry = cuda::optimizerGeometry(op);

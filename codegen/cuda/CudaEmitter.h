@@ -53,12 +53,16 @@ mlir::LogicalResult emitMatmulGradKernel(llama::MatmulGradOp op,
 mlir::FailureOr<artifact::LaunchGeometry>
 matmulGradGeometry(llama::MatmulGradOp op);
 
-/// attention_grad: dQ, dK and dV of causal GQA attention.
+/// attention_grad: dQ, dK and dV of causal GQA attention, in one SIMT
+/// kernel or three tensor-core phases (softmax statistics, dK and dV, dQ).
+unsigned attentionGradPhases(llama::AttentionGradOp op);
+std::string attentionGradPhaseName(unsigned phase);
 mlir::LogicalResult emitAttentionGradKernel(llama::AttentionGradOp op,
+                                            unsigned phase,
                                             llvm::StringRef symbol,
                                             llvm::raw_ostream &os);
 mlir::FailureOr<artifact::LaunchGeometry>
-attentionGradGeometry(llama::AttentionGradOp op);
+attentionGradGeometry(llama::AttentionGradOp op, unsigned phase);
 
 /// The optimizer ops: lr_schedule, grad_norm, adamw_update, and convert
 /// (the master weights rounded to the compute type).

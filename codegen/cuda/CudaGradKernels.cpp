@@ -5,8 +5,10 @@
 // gradient over rows, the loss weights), which one launch must do without
 // atomics on the values themselves, so that a step gives the same bits
 // every time:
-//   * embedding_grad gives each thread whole table elements and walks the
-//     rows in order, as the CPU target does;
+//   * embedding_grad gives each thread whole table elements and adds the
+//     rows of their tokens in order, as the CPU target does; a block first
+//     lists which rows of a chunk hold its tokens, so that only those are
+//     walked (a few in thousands);
 //   * rmsnorm_grad runs a fixed grid whose blocks leave per-block column
 //     sums, added in block order by the last block to finish;
 //   * cross_entropy_grad has every block sum the weights itself, in a fixed
@@ -28,6 +30,8 @@ constexpr int kThreads = 256;
 /// Table rows per block of embedding_grad: its accumulators, one column
 /// per thread, are 32 KiB of shared memory.
 constexpr int64_t kVocabChunk = 32;
+/// Token rows embedding_grad's blocks scan at a time, 4 per thread.
+constexpr int64_t kTokenChunk = 1024;
 /// Blocks of rmsnorm_grad, each leaving one row of gain partials.
 constexpr int64_t kNormBlocks = 64;
 
@@ -42,28 +46,64 @@ LogicalResult emitEmbeddingGrad(EmbeddingGradOp op, raw_ostream &os) {
       failed(rows))
     return failure();
   os << "  constexpr int V = " << *vocab << ", F = " << *dim
-     << ", VC = " << kVocabChunk << ", THREADS = " << kThreads << ";\n"
+     << ", VC = " << kVocabChunk << ", THREADS = " << kThreads
+     << ", CHUNK = " << kTokenChunk << ", PER = CHUNK / THREADS;\n"
      << "  const long long rows = " << rows->expr << ";\n";
   emitBuffer(os, "tokens", 0, "int", true);
   emitBuffer(os, "dy", 1, cudaType(*dyElem), true);
   emitBuffer(os, "out", 2, cudaType(*elem), false);
+  os << "  typedef " << cudaType(*elem) << " OUT;\n";
   // Block (x, y) owns table rows [x VC, x VC + VC) and one column per
   // thread; tokens outside the vocabulary add nothing, as on the CPU.
-  os << "  __shared__ float acc[VC][THREADS];\n"
-     << "  const int v0 = blockIdx.x * VC;\n"
-     << "  const int c = blockIdx.y * THREADS + threadIdx.x;\n"
-     << "  for (int k = 0; k < VC; ++k)\n"
-     << "    acc[k][threadIdx.x] = 0.0f;\n"
-     << "  if (c >= F)\n"
-     << "    return;\n"
-     << "  for (long long r = 0; r < rows; ++r) {\n"
-     << "    const int token = tokens[r];\n"
-     << "    if (token >= v0 && token < v0 + VC && token < V)\n"
-     << "      acc[token - v0][threadIdx.x] += llamaToF(dy[r * F + c]);\n"
-     << "  }\n"
-     << "  for (int k = 0; k < VC && v0 + k < V; ++k)\n"
-     << "    out[(long long)(v0 + k) * F + c] = llamaFromF<" << cudaType(*elem)
-     << ">(acc[k][threadIdx.x]);\n";
+  os << R"BODY(  __shared__ float acc[VC][THREADS];
+  // The rows of the current chunk that hold one of the block's tokens, in
+  // row order: thread t checks rows t PER + [0, PER), and the prefix sum of
+  // the counts places its hits after those of the threads before it.
+  __shared__ int hits[CHUNK], counts[THREADS], total;
+  const int tid = threadIdx.x, v0 = blockIdx.x * VC;
+  const int c = blockIdx.y * THREADS + tid;
+  for (int k = 0; k < VC; ++k)
+    acc[k][tid] = 0.0f;
+  auto ours = [&](int token) {
+    return token >= v0 && token < v0 + VC && token < V;
+  };
+  for (long long r0 = 0; r0 < rows; r0 += CHUNK) {
+    int n = 0;
+    for (int i = 0; i < PER; ++i) {
+      const long long r = r0 + tid * PER + i;
+      n += r < rows && ours(tokens[r]) ? 1 : 0;
+    }
+    counts[tid] = n;
+    __syncthreads();
+    if (tid == 0) {
+      int sum = 0;
+      for (int t = 0; t < THREADS; ++t) {
+        const int count = counts[t];
+        counts[t] = sum;
+        sum += count;
+      }
+      total = sum;
+    }
+    __syncthreads();
+    int at = counts[tid];
+    for (int i = 0; i < PER; ++i) {
+      const long long r = r0 + tid * PER + i;
+      if (r < rows && ours(tokens[r]))
+        hits[at++] = tid * PER + i;
+    }
+    __syncthreads();
+    if (c < F)
+      for (int j = 0; j < total; ++j) {
+        const long long r = r0 + hits[j];
+        acc[tokens[r] - v0][tid] += llamaToF(dy[r * F + c]);
+      }
+    // Every thread is done with this chunk's list before the next one.
+    __syncthreads();
+  }
+  if (c < F)
+    for (int k = 0; k < VC && v0 + k < V; ++k)
+      out[(long long)(v0 + k) * F + c] = llamaFromF<OUT>(acc[k][tid]);
+)BODY";
   return success();
 }
 

@@ -258,6 +258,37 @@ LLAMA_DEVICE T llamaBlockSum(T v, T *scratch) {
     total += scratch[w];
   return total;
 }
+
+/* The max step of flash attention's online softmax on mma accumulators:
+   element e of n-tile j of sc is row e / 2, key t0 + 8 j + 2 t4 + e % 2,
+   and a row's 4 threads are adjacent lanes. Scales the scores, masks keys
+   past rowLast[row] to -inf when `masked`, and moves the running max m to
+   the tile's; the tile's exponents subtract `base`, and `correction`
+   rescales the sums before it. A row with no visible key yet subtracts 0,
+   so that exp2(-inf - 0) is 0 rather than NaN. */
+template <int NS>
+LLAMA_DEVICE void llamaOnlineMax(float (&sc)[NS][4], float scale, bool masked,
+                                 long long t0, int t4,
+                                 const long long (&rowLast)[2], float (&m)[2],
+                                 float (&base)[2], float (&correction)[2]) {
+  float mt[2] = {m[0], m[1]};
+#pragma unroll
+  for (int j = 0; j < NS; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      sc[j][e] *= scale;
+      if (masked && t0 + 8 * j + 2 * t4 + e % 2 > rowLast[e / 2])
+        sc[j][e] = -LLAMA_INF;
+      mt[e / 2] = fmaxf(mt[e / 2], sc[j][e]);
+    }
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    mt[r] = llamaWarpMax<4>(mt[r]);
+    base[r] = mt[r] == -LLAMA_INF ? 0.0f : mt[r];
+    correction[r] = exp2f(m[r] - base[r]);
+    m[r] = mt[r];
+  }
+}
 template <int Threads>
 LLAMA_DEVICE float llamaBlockMax(float v, float *scratch) {
   constexpr int Warps = Threads / 32;

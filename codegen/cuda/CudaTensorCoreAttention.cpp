@@ -307,31 +307,16 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
     // Online softmax: element e of n-tile j is row e / 2, key
     // t0 + 8 j + 2 t4 + e % 2; a row's 4 threads are adjacent lanes.
     const bool masked = t0 + BKV - 1 > rowsVisible;
-    float mt[2] = {m[0], m[1]};
-#pragma unroll
-    for (int j = 0; j < NS; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        sc[j][e] *= scoreScale;
-        if (masked && t0 + 8 * j + 2 * t4 + e % 2 > rowLast[e / 2])
-          sc[j][e] = -LLAMA_INF;
-        mt[e / 2] = fmaxf(mt[e / 2], sc[j][e]);
-      }
-    // A row with no visible key yet subtracts 0, so that exp2(-inf - 0)
-    // is 0 rather than NaN.
-    float base[2];
+    float base[2], correction[2];
+    llamaOnlineMax(sc, scoreScale, masked, t0, t4, rowLast, m, base,
+                   correction);
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      mt[r] = fmaxf(mt[r], __shfl_xor_sync(0xffffffffu, mt[r], 1));
-      mt[r] = fmaxf(mt[r], __shfl_xor_sync(0xffffffffu, mt[r], 2));
-      base[r] = mt[r] == -LLAMA_INF ? 0.0f : mt[r];
-      const float correction = exp2f(m[r] - base[r]);
-      m[r] = mt[r];
-      l[r] *= correction;
+      l[r] *= correction[r];
 #pragma unroll
       for (int n = 0; n < NO; ++n) {
-        o[n][2 * r] *= correction;
-        o[n][2 * r + 1] *= correction;
+        o[n][2 * r] *= correction[r];
+        o[n][2 * r + 1] *= correction[r];
       }
     }
 #pragma unroll

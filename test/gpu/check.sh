@@ -101,7 +101,7 @@ need_file "$artifacts/stories260K-init.safetensors" "run test/gpu/make-artifacts
 for name in stories260K-f32-cuda stories260K-f32-cpu llama2-7b-2l-bf16-cuda \
   tiny-{mha,gqa}-{f32,bf16}-{cuda,cpu} tiny-gqa-bf16-sm80-cuda \
   stories260K-train-{cuda,cpu} stories260K-mixed-train-{cuda,cpu} \
-  grads-{f32,bf16}-{cuda,cpu}; do
+  grads-{f32,bf16}-{cuda,cpu} grads-long-{bf16,f16}-{cuda,cpu}; do
   need_file "$artifacts/$name.art" "run test/gpu/make-artifacts.sh"
 done
 
@@ -295,23 +295,30 @@ losses() {
 toks=5,71,300,12,9,444,18,250,7,7,90,501,33,2,61,128,400,3,77,19,240,11,6,310
 toks=$toks,8,41,6,99,170,3,222,15,61,480,2,57,100,1,31,3,70,44,330,208,9,12,150,4
 tgts=${toks#*,},5
-for dtype in f32 bf16; do
-  ok=1
+# grads NAME TOKENS TARGETS RTOL: loss_and_grads of artifact NAME on both
+# targets, within RTOL.
+grads() {
+  local ok=1 target
   for target in cpu cuda; do
-    "$llama_run" grads --artifact "$artifacts/grads-$dtype-$target.art" \
-      --device $target --random-weights --seed 3 --tokens "$toks" \
-      --targets "$tgts" -o "$work/grads-$target.safetensors" \
+    "$llama_run" grads --artifact "$artifacts/$1-$target.art" \
+      --device $target --random-weights --seed 3 --tokens "$2" \
+      --targets "$3" -o "$work/grads-$target.safetensors" \
       >/dev/null 2>"$work/grads.err" || { cat "$work/grads.err"; ok=0; }
   done
-  rtol=1e-4
-  [[ $dtype == bf16 ]] && rtol=2e-2
   if [[ $ok == 1 ]]; then
     same "$work/grads-cpu.safetensors" "$work/grads-cuda.safetensors" \
-      $rtol "$dtype loss_and_grads, cuda vs cpu"
+      "$4" "$1 loss_and_grads, cuda vs cpu"
   else
-    fail "$dtype loss_and_grads: llama-run grads failed"
+    fail "$1 loss_and_grads: llama-run grads failed"
   fi
-done
+}
+grads grads-f32 "$toks" "$tgts" 1e-4
+grads grads-bf16 "$toks" "$tgts" 2e-2
+# 2 x 300 pseudo-random tokens for the long configs.
+long=$(awk 'BEGIN { s = 7; for (i = 0; i < 600; i++) {
+  s = (s * 75 + 74) % 65537; printf "%s%d", i ? "," : "", s % 512 } }')
+grads grads-long-bf16 "$long" "${long#*,},1" 2e-2
+grads grads-long-f16 "$long" "${long#*,},1" 2e-2
 
 # train TARGET NAME FLAGS...: three steps of stories260K (ARTIFACT, default
 # stories260K-train, the f32 train_step).

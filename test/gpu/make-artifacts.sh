@@ -71,11 +71,15 @@ compile llama2-7b-2l-bf16-cuda cuda --model llama2-7b --n-layers 2 \
 
 # (d) training: stories260K's train_step (batch 4 x 32 tokens, AdamW) in
 # f32 and in mixed precision (bf16 compute, f32 master weights), and a
-# small GQA config's loss_and_grads in f32 and bf16, on both targets; and
-# stories260K's weights as safetensors, to measure updates from.
+# small GQA config's loss_and_grads in f32 and bf16, on both targets, and in
+# 16 bits over several 64-row tiles (the tensor-core attention backward's
+# masks and partial tiles) with heads of 128 (bf16) and of 32 in groups of 4
+# (f16); and stories260K's weights as safetensors, to measure updates from.
 grads=(--model tiny --dim 128 --n-layers 2 --n-heads 8 --n-kv-heads 2
   --ffn-dim 256 --vocab-size 512 --entry=forward_loss --autodiff --batch 2
   --seq-len 24)
+long=(--model tiny --n-layers 1 --ffn-dim 256 --vocab-size 512
+  --entry=forward_loss --autodiff --batch 2 --seq-len 300)
 for target in cuda cpu; do
   compile "stories260K-train-$target" $target --model "$models/stories260K.bin" \
     --entry=train_step --batch 4 --seq-len 32
@@ -85,6 +89,10 @@ for target in cuda cpu; do
   for dtype in f32 bf16; do
     compile "grads-$dtype-$target" $target "${grads[@]}" --dtype $dtype
   done
+  compile "grads-long-bf16-$target" $target "${long[@]}" --dim 512 \
+    --n-heads 4 --n-kv-heads 2 --dtype bf16
+  compile "grads-long-f16-$target" $target "${long[@]}" --dim 256 \
+    --n-heads 8 --n-kv-heads 2 --dtype f16
 done
 
 echo "llamac convert: stories260K-init.safetensors"

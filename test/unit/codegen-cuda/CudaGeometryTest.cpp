@@ -41,11 +41,13 @@ template <typename Fn> void forEachKernel(const ModelCase &c, Fn fn) {
   module->walk([&](Operation *op) {
     if (!emitter->canEmit(op))
       return;
-    std::string body;
-    llvm::raw_string_ostream os(body);
-    ASSERT_TRUE(succeeded(emitter->emitKernel(op, "kernel", os)))
-        << op->getName().getStringRef().str();
-    fn(op, emitter->launchGeometry(op), body);
+    for (unsigned phase = 0; phase < emitter->phaseCount(op); ++phase) {
+      std::string body;
+      llvm::raw_string_ostream os(body);
+      ASSERT_TRUE(succeeded(emitter->emitKernel(op, phase, "kernel", os)))
+          << op->getName().getStringRef().str();
+      fn(op, emitter->launchGeometry(op, phase), body);
+    }
   });
 }
 

@@ -133,7 +133,7 @@ std::string emitFunctions(llvm::StringRef mlirSource, std::string &cpp) {
     for (Operation &op : func.getBody().front()) {
       if (!emitter->canEmit(&op))
         continue;
-      if (failed(emitter->emitKernel(&op, func.getSymName(), os)))
+      if (failed(emitter->emitKernel(&op, 0, func.getSymName(), os)))
         return "cannot emit @" + func.getSymName().str() + ":\n" + diagnostics;
     }
   }

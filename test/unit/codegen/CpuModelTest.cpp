@@ -121,7 +121,7 @@ Program buildProgram(MLIRContext &context, DType dtype, bool fuse,
         return;
       std::string symbol = (prefix + "_" + std::to_string(index++)).str();
       program.symbols[op] = symbol;
-      if (failed(emitter->emitKernel(op, symbol, os)))
+      if (failed(emitter->emitKernel(op, 0, symbol, os)))
         error = "cannot emit " + op->getName().getStringRef().str();
     });
   return program;
