@@ -6,10 +6,9 @@
 // routes it, and holds the SIMT kernel for everything else (f32, small or
 // odd heads), described here.
 //
-// One
-// block serves one (batch row, KV head): it owns the dK and dV of that head,
-// summed over its group of query heads, and the dQ of the group, so no
-// element is summed by two blocks and every step gives the same bits.
+// One block serves one (batch row, KV head): it owns the dK and dV of that
+// head, summed over its group of query heads, and the dQ of the group, so
+// no element is summed by two blocks and every step gives the same bits.
 // Each warp takes whole queries or keys, its lanes splitting the head
 // dimension, in three sweeps separated by barriers:
 //   1. per query: the softmax's max and sum and pdp = sum_j p_j dp_j, with
@@ -223,6 +222,7 @@ FailureOr<AttentionGradPlan> planAttentionGrad(AttentionGradOp op) {
   plan.elem = *elem;
   plan.seq = *seq;
   plan.keys = *keys;
+  plan.position = positionExpr(op.getPosition());
   if (!qType.isDynamicDim(1))
     plan.seqConstant = qType.getDimSize(1);
   if (!kType.isDynamicDim(1))
@@ -236,8 +236,7 @@ void emitAttentionGradCommon(raw_ostream &os, const AttentionGradPlan &plan) {
      << "  constexpr long long QF = H * D, KF = KVH * D;\n"
      << "  constexpr float scale = " << floatLiteral(plan.scale) << ";\n"
      << "  const long long S = " << plan.seq << ", L = " << plan.keys << ";\n"
-     << "  const long long position = "
-     << positionExpr(llama::AttentionGradOp(plan.op).getPosition()) << ";\n"
+     << "  const long long position = " << plan.position << ";\n"
      << "  using T = " << cudaType(plan.elem) << ";\n";
   emitBuffer(os, "q", 0, "T", true);
   emitBuffer(os, "k", 1, "T", true);

@@ -21,9 +21,9 @@ struct AttentionGradPlan {
   int64_t batch = 0, heads = 0, kvHeads = 0, headDim = 0;
   double scale = 1.0;
   Elem elem = Elem::F32;
-  /// The query and key row counts per batch row, as expressions, and as
-  /// constants when static.
-  std::string seq, keys;
+  /// The query and key row counts per batch row and the position of the
+  /// first query, as expressions; the counts also as constants when static.
+  std::string seq, keys, position;
   std::optional<int64_t> seqConstant, keysConstant;
 
   /// bf16 or f16 with a head size of 16 to 128 in steps of 16: the three

@@ -66,6 +66,16 @@ FailureOr<Elem> uniformElem(Operation *op, ValueRange tensors, StringRef what) {
   return first;
 }
 
+/// Prints `typedef ... G;`, the gradients' one element type: f32, or the
+/// compute type under mixed precision.
+LogicalResult emitGradType(raw_ostream &os, Operation *op, ValueRange grads) {
+  FailureOr<Elem> elem = uniformElem(op, grads, "gradients");
+  if (failed(elem))
+    return failure();
+  os << "  typedef " << cudaType(*elem) << " G;\n";
+  return success();
+}
+
 /// Prints, at file scope, `symbol`'s tables of the element count and first
 /// chunk of each tensor, and inside the kernel (after emitBufferTable) the
 /// lambda `locate(chunk, tensor, begin, end)`.
@@ -118,10 +128,8 @@ LogicalResult emitLRSchedule(LRScheduleOp op, raw_ostream &os) {
 
 LogicalResult emitGradNorm(GradNormOp op, StringRef symbol, raw_ostream &os) {
   unsigned n = op.getGrads().size();
-  FailureOr<Elem> elem = uniformElem(op, op.getGrads(), "gradients");
-  if (failed(elem))
+  if (failed(emitGradType(os, op, op.getGrads())))
     return failure();
-  os << "  typedef " << cudaType(*elem) << " G;\n";
   emitBufferTable(os, op);
   emitBuffer(os, "out", n, "float", false, "bufs");
   emitLocate(os, symbol, n);
@@ -165,10 +173,8 @@ LogicalResult emitGradNorm(GradNormOp op, StringRef symbol, raw_ostream &os) {
 LogicalResult emitAdamWUpdate(AdamWUpdateOp op, StringRef symbol,
                               raw_ostream &os) {
   unsigned n = op.getParams().size();
-  FailureOr<Elem> gradElem = uniformElem(op, op.getGrads(), "gradients");
-  if (failed(gradElem))
+  if (failed(emitGradType(os, op, op.getGrads())))
     return failure();
-  os << "  typedef " << cudaType(*gradElem) << " G;\n";
   emitBufferTable(os, op);
   emitBuffer(os, "lrIn", 4 * n, "float", true, "bufs");
   emitBuffer(os, "normIn", 4 * n + 1, "float", true, "bufs");

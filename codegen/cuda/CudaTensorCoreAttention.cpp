@@ -118,10 +118,7 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
   }
   __syncthreads();
   unsigned qa[NK][4];
-#pragma unroll
-  for (int kk = 0; kk < NK; ++kk)
-    llamaLdmatrixX4(qa[kk], llamaSmemAddress(&qs[warp * 16 + lane % 16]
-                                                [kk * 16 + (lane / 16) * 8]));
+  llamaLoadFragmentsA(qa, qs, warp * 16, lane);
 
   // The first head of each group writes its tokens' new rows to the cache.
   if constexpr (CACHE) {
@@ -283,26 +280,8 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
       continue;
 
     // S = Q K^T: n-tile j holds keys t0 + 8 j + [0, 8).
-    float sc[NS][4];
-#pragma unroll
-    for (int j = 0; j < NS; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e)
-        sc[j][e] = 0.0f;
-#pragma unroll
-    for (int jj = 0; jj < NS / 2; ++jj)
-#pragma unroll
-      for (int kk = 0; kk < NK; ++kk) {
-        // Matrices (keys 16 jj + 0-7, k lo), (same keys, k hi), then keys
-        // 16 jj + 8-15: the B fragments of n-tiles 2 jj and 2 jj + 1.
-        unsigned kb[4];
-        llamaLdmatrixX4(kb, llamaSmemAddress(
-                                &kt[stage][jj * 16 + (lane / 16) * 8 + lane % 8]
-                                   [kk * 16 + ((lane / 8) % 2) * 8]));
-        const unsigned b0[2] = {kb[0], kb[1]}, b1[2] = {kb[2], kb[3]};
-        llamaMma16816<ST>(sc[2 * jj], qa[kk], b0);
-        llamaMma16816<ST>(sc[2 * jj + 1], qa[kk], b1);
-      }
+    float sc[NS][4] = {};
+    llamaMmaRows(sc, qa, kt[stage], 0, lane);
 
     // Online softmax: element e of n-tile j is row e / 2, key
     // t0 + 8 j + 2 t4 + e % 2; a row's 4 threads are adjacent lanes.
@@ -331,25 +310,9 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
     // O += P V: the accumulators of n-tiles 2 kk and 2 kk + 1 are the A
     // fragment of keys 16 kk + [0, 16).
 #pragma unroll
-    for (int kk = 0; kk < BKV / 16; ++kk) {
-      const unsigned pa[4] = {
-          llamaPack2<ST>(sc[2 * kk][0], sc[2 * kk][1]),
-          llamaPack2<ST>(sc[2 * kk][2], sc[2 * kk][3]),
-          llamaPack2<ST>(sc[2 * kk + 1][0], sc[2 * kk + 1][1]),
-          llamaPack2<ST>(sc[2 * kk + 1][2], sc[2 * kk + 1][3])};
-#pragma unroll
-      for (int nn = 0; nn < NO / 2; ++nn) {
-        // Matrices (keys lo, d 16 nn + 0-7), (keys hi, same d), then
-        // d + 8, each transposed: the B fragments of n-tiles 2 nn, 2 nn + 1.
-        unsigned vb[4];
-        const int row = kk * 16 + ((lane / 8) % 2) * 8 + lane % 8;
-        llamaLdmatrixX4Trans(
-            vb, llamaSmemAddress(&vt[stage][row][nn * 16 + (lane / 16) * 8]));
-        const unsigned b0[2] = {vb[0], vb[1]}, b1[2] = {vb[2], vb[3]};
-        llamaMma16816<ST>(o[2 * nn], pa, b0);
-        llamaMma16816<ST>(o[2 * nn + 1], pa, b1);
-      }
-    }
+    for (int kk = 0; kk < BKV / 16; ++kk)
+      llamaMmaPackedRows(o, sc[2 * kk], sc[2 * kk + 1], vt[stage], 16 * kk,
+                         lane);
   }
 
 #pragma unroll

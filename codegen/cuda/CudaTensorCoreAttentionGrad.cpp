@@ -28,8 +28,9 @@
 // Tiles are double-buffered: cp.async brings tile n + 1 while tile n is
 // multiplied. Scores are kept in base 2 (x * scale * log2 e) so that each
 // probability is one FFMA and one ex2; P and dS are rounded to the 16-bit
-// type as mma operands, as in flash attention. The fragment layouts are
-// those of the forward kernel (CudaTensorCoreAttention.cpp).
+// type as mma operands, as in flash attention. The fragment products are
+// the prelude's, which the forward kernel uses too (llamaMmaRows,
+// llamaMmaPackedRows).
 //
 //===----------------------------------------------------------------------===//
 
@@ -90,52 +91,6 @@ void emitPreamble(raw_ostream &os) {
                      ok ? 16 : 0);
     }
   };
-  // The A fragments of the warp's 16 rows of `tile`.
-  auto loadA = [&](unsigned (&a)[NK][4], Tile &tile) {
-#pragma unroll
-    for (int kk = 0; kk < NK; ++kk)
-      llamaLdmatrixX4(a[kk], llamaSmemAddress(&tile[warp * 16 + lane % 16]
-                                                   [kk * 16 + (lane / 16) * 8]));
-  };
-  // acc += A B^T over the head dimension, where B is rows row0 + [0, 8 NS)
-  // of `tile` as stored (the "col" operand): n-tile j is rows row0 + 8 j.
-  auto mulTransposed = [&](auto &acc, const unsigned (&a)[NK][4], Tile &tile,
-                           int row0) {
-    constexpr int NS = sizeof(acc) / sizeof(acc[0]);
-#pragma unroll
-    for (int jj = 0; jj < NS / 2; ++jj)
-#pragma unroll
-      for (int kk = 0; kk < NK; ++kk) {
-        unsigned kb[4];
-        llamaLdmatrixX4(
-            kb, llamaSmemAddress(&tile[row0 + jj * 16 + (lane / 16) * 8 +
-                                       lane % 8]
-                                      [kk * 16 + ((lane / 8) % 2) * 8]));
-        const unsigned b0[2] = {kb[0], kb[1]}, b1[2] = {kb[2], kb[3]};
-        llamaMma16816<ST>(acc[2 * jj], a[kk], b0);
-        llamaMma16816<ST>(acc[2 * jj + 1], a[kk], b1);
-      }
-  };
-  // acc (16 x D) += A B, where A is the accumulator pair (n-tiles 2 kk,
-  // 2 kk + 1) of 16 rows and B rows row0 + [0, 16) of `tile`, read
-  // transposed: the product's reduction runs over the tile's rows.
-  auto mulStored = [&](float (&acc)[NO][4], const float (&lo)[4],
-                       const float (&hi)[4], Tile &tile, int row0) {
-    const unsigned pa[4] = {llamaPack2<ST>(lo[0], lo[1]),
-                            llamaPack2<ST>(lo[2], lo[3]),
-                            llamaPack2<ST>(hi[0], hi[1]),
-                            llamaPack2<ST>(hi[2], hi[3])};
-#pragma unroll
-    for (int nn = 0; nn < NO / 2; ++nn) {
-      unsigned vb[4];
-      const int row = row0 + ((lane / 8) % 2) * 8 + lane % 8;
-      llamaLdmatrixX4Trans(
-          vb, llamaSmemAddress(&tile[row][nn * 16 + (lane / 16) * 8]));
-      const unsigned b0[2] = {vb[0], vb[1]}, b1[2] = {vb[2], vb[3]};
-      llamaMma16816<ST>(acc[2 * nn], pa, b0);
-      llamaMma16816<ST>(acc[2 * nn + 1], pa, b1);
-    }
-  };
   // Stores this thread's part of a 16 x D accumulator as rows row0 + g and
   // row0 + 8 + g (those before rowEnd) of `out`, from column col.
   auto storeRows = [&](const float (&acc)[NO][4], T *out, long long row0,
@@ -172,8 +127,8 @@ void emitQueryBlock(raw_ostream &os) {
   llamaCpAsyncWait<0>();
   __syncthreads();
   unsigned qa[NK][4], oa[NK][4];
-  loadA(qa, kt[0]);
-  loadA(oa, vt[0]);
+  llamaLoadFragmentsA(qa, kt[0], warp * 16, lane);
+  llamaLoadFragmentsA(oa, vt[0], warp * 16, lane);
   __syncthreads(); // every warp holds its fragments: the stage is free
 
   // This thread holds query rows w0 + g and w0 + 8 + g.
@@ -215,8 +170,8 @@ void emitKeyLoop(raw_ostream &os, StringRef work) {
     // n-tile j holds keys t0 + 8 j + [0, 8); element e of it is row e / 2,
     // key t0 + 8 j + 2 t4 + e % 2.
     float sc[8][4] = {}, dp[8][4] = {};
-    mulTransposed(sc, qa, kt[stage], 0);
-    mulTransposed(dp, oa, vt[stage], 0);
+    llamaMmaRows(sc, qa, kt[stage], 0, lane);
+    llamaMmaRows(dp, oa, vt[stage], 0, lane);
     const bool masked = t0 + BR - 1 > rowsVisible;
 )BODY"
      << work << "  }\n";
@@ -294,9 +249,11 @@ void emitQueryGrads(raw_ostream &os) {
     // dQ += dS K: keys 16 kk + [0, 16) of the tile.
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk)
-      mulStored(acc, sc[2 * kk], sc[2 * kk + 1], kt[stage], 16 * kk);
+      llamaMmaPackedRows(acc, sc[2 * kk], sc[2 * kk + 1], kt[stage], 16 * kk,
+                         lane);
 )BODY");
-  os << R"BODY(  storeRows(acc, dq, b * S + w0, b * S + S, QF, (long long)h * D);
+  os << R"BODY(  storeRows(acc, dq, b * S + w0, b * S + S, QF,
+            (long long)h * D);
 }
 )BODY";
 }
@@ -366,13 +323,13 @@ void emitKeyGrads(raw_ostream &os) {
       float sc[4][4] = {}, dp[4][4] = {};
       {
         unsigned ka[NK][4];
-        loadA(ka, own[0]);
-        mulTransposed(sc, ka, qt[stage], q0);
+        llamaLoadFragmentsA(ka, own[0], warp * 16, lane);
+        llamaMmaRows(sc, ka, qt[stage], q0, lane);
       }
       {
         unsigned va[NK][4];
-        loadA(va, own[1]);
-        mulTransposed(dp, va, ot[stage], q0);
+        llamaLoadFragmentsA(va, own[1], warp * 16, lane);
+        llamaMmaRows(dp, va, ot[stage], q0, lane);
       }
 #pragma unroll
       for (int j = 0; j < 4; ++j)
@@ -390,8 +347,10 @@ void emitKeyGrads(raw_ostream &os) {
       // dV += P^T dO and dK += dS^T Q: queries q0 + 16 kk + [0, 16).
 #pragma unroll
       for (int kk = 0; kk < 2; ++kk) {
-        mulStored(dvAcc, sc[2 * kk], sc[2 * kk + 1], ot[stage], q0 + 16 * kk);
-        mulStored(dkAcc, dp[2 * kk], dp[2 * kk + 1], qt[stage], q0 + 16 * kk);
+        llamaMmaPackedRows(dvAcc, sc[2 * kk], sc[2 * kk + 1], ot[stage],
+                           q0 + 16 * kk, lane);
+        llamaMmaPackedRows(dkAcc, dp[2 * kk], dp[2 * kk + 1], qt[stage],
+                           q0 + 16 * kk, lane);
       }
     }
   }
