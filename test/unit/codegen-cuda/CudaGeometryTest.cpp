@@ -216,8 +216,10 @@ TEST(CudaGeometryTest, SameBodySameGeometryAndSharedMemoryForTheTiledKernels) {
       forEachKernel({preset, DType::BF16, fused}, [&](Operation *op, auto g,
                                                       auto &body) {
         bool dynamic = body.find("LLAMA_DYNAMIC_SHARED") != std::string::npos;
+        // The tensor-core attention multiplies through the prelude's
+        // fragment products.
         if (isa<llama::FusedRoPEAttentionOp, llama::AttentionOp>(op) &&
-            body.find("llamaMma16816") != std::string::npos) {
+            body.find("llamaMmaRows(") != std::string::npos) {
           ++attentions;
           // The head size, as the body states it ("..., D = 128;").
           size_t at = body.find(", D = ");
