@@ -7,9 +7,10 @@
 // two blocks: the sums are in order and the same every step.
 //
 // 16-bit models whose K and N are multiples of 8 run 128 x 128 tiles on the
-// tensor cores (CudaTensorCoreMatmulGrad.cpp); the rest 64 x 64 tiles on
-// the SIMT cores in f32 (llamaGemmTile64 in the prelude), which is correct
-// for every dtype and shape.
+// tensor cores (CudaTensorCoreMatmulGrad.cpp: wgmma on sm_90a, mma.sync
+// elsewhere); the rest 64 x 64 tiles on the SIMT cores in f32
+// (llamaGemmTile64 in the prelude), which is correct for every dtype and
+// shape.
 //
 //===----------------------------------------------------------------------===//
 
@@ -58,7 +59,9 @@ LogicalResult emitMatmulGradKernel(MatmulGradOp op, StringRef symbol,
   if (failed(shape))
     return failure();
   const char *t = cudaType(shape->x), *tw = cudaType(shape->weight);
-  emitSignature(os, op, symbol, 256);
+  // Two tensor-core blocks per SM on Hopper, as the forward GEMM.
+  emitSignature(os, op, symbol, 256,
+                shape->tensorCores() ? "LLAMA_GEMM_MIN_BLOCKS" : "");
   os << "  typedef " << t << " TX;\n"
      << "  constexpr long long K = " << shape->k << ", N = " << shape->n
      << ", TILE = " << shape->tile() << ";\n"

@@ -55,16 +55,25 @@ inline constexpr int kTensorCoreStages = 3;
 inline constexpr unsigned kTensorCoreSharedBytes =
     kTensorCoreStages * 2 * kTensorCoreTileRows * kTensorCoreTileK * 2 + 1024;
 
-/// matmul_grad's tensor-core tiles: 128 x 128 outputs, 32 reduced rows a
-/// step, 3 stages. A stage holds dy's tile (128 x 32 for dx, 32 x 128 for
-/// dW; the larger is reserved) and 32 x 128 of x or W, rows padded by 16
-/// bytes: 55.5 KiB in all.
+/// matmul_grad's tensor-core tiles: 128 x 128 outputs, 3 stages. With
+/// mma.sync, 32 reduced rows a step: a stage holds dy's tile (128 x 32 for
+/// dx, 32 x 128 for dW; the larger is reserved) and 32 x 128 of x or W,
+/// rows padded by 16 bytes (55.5 KiB in all). With wgmma, 64 reduced rows
+/// in 128-byte rows, as the forward GEMM: 97 KiB, which sets the launch's
+/// shared memory on every arch (an A100 then runs one block per SM, as it
+/// does the forward GEMM).
 inline constexpr int kGradTile = 128;
 inline constexpr int kGradTileK = 32;
+inline constexpr int kGradWgmmaTileK = 64;
 inline constexpr int kGradStages = 3;
-inline constexpr unsigned kGradSharedBytes =
+inline constexpr unsigned kGradMmaSyncSharedBytes =
     kGradStages *
     (kGradTile * (kGradTileK + 8) + kGradTileK * (kGradTile + 8)) * 2;
+inline constexpr unsigned kGradWgmmaSharedBytes =
+    kGradStages * 2 * kGradTile * kGradWgmmaTileK * 2 + 1024;
+inline constexpr unsigned kGradSharedBytes =
+    kGradWgmmaSharedBytes > kGradMmaSyncSharedBytes ? kGradWgmmaSharedBytes
+                                                    : kGradMmaSyncSharedBytes;
 
 /// At most this many static rows take the GEMV: each weight row is then
 /// read once for all of them, from registers.

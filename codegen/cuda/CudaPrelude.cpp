@@ -501,6 +501,19 @@ LLAMA_DEVICE unsigned long long llamaWgmmaDescriptor(unsigned address) {
          ((unsigned long long)(1024 >> 4) << 32) | (1ull << 62);
 }
 
+/* The descriptor of an MN-major tile (the operand transposed, which wgmma
+   allows for 16-bit types): 128-byte rows of 64 consecutive M (or N)
+   elements, one row per k, swizzled by k % 8 as above. 8-row groups of k
+   are 1024 bytes apart (stride offset); the next 64 of M or N start
+   `leading` bytes on (leading offset). Stepping along K is adding
+   16 rows, 2048 bytes, to the start address. */
+LLAMA_DEVICE unsigned long long llamaWgmmaDescriptorMN(unsigned address,
+                                                       unsigned leading) {
+  return (unsigned long long)((address & 0x3FFFFu) >> 4) |
+         ((unsigned long long)((leading & 0x3FFFFu) >> 4) << 16) |
+         ((unsigned long long)(1024 >> 4) << 32) | (1ull << 62);
+}
+
 #ifndef LLAMAC_CUDA_EMULATION
 /* Orders this thread's generic-proxy writes to shared memory (cp.async,
    stores) before later reads by the asynchronous proxy (wgmma). */
@@ -534,9 +547,11 @@ template <int N> LLAMA_DEVICE void llamaWgmmaFenceOperands(float (&d)[N]) {
 }
 )WGMMA";
 
-/// llamaWgmma64x128<T>(d, a, b, accumulate): D (64 x 128, f32) = A (64 x 16)
-/// Bᵀ (B 128 x 16) [+ D], both K-major in shared memory, named by
-/// descriptors. The asm lists all 64 accumulator registers.
+/// llamaWgmma64x128<T, TransA, TransB>(d, a, b, accumulate): D (64 x 128,
+/// f32) = A (64 x 16) Bᵀ (B 128 x 16) [+ D], in shared memory named by
+/// descriptors: K-major, or MN-major where TransA or TransB is 1 (the PTX
+/// immediates imm-trans-a and imm-trans-b). The asm lists all 64
+/// accumulator registers.
 static void emitWgmmaAsm(llvm::raw_ostream &os) {
   // After item i of the 64: a comma, then `lineBreak` every `perLine`
   // items, else a space.
@@ -553,12 +568,13 @@ static void emitWgmmaAsm(llvm::raw_ostream &os) {
        << "." << type << " {\"\n        \"";
     for (int i = 0; i < 64; ++i)
       os << "%" << i << separator(i, 8, " \"\n        \"");
-    os << "}, %64, %65, p, 1, 1, 0, 0;\\n}\\n\"\n        : ";
+    os << "}, %64, %65, p, 1, 1, %67, %68;\\n}\\n\"\n        : ";
     for (int i = 0; i < 64; ++i)
       os << "\"+f\"(d[" << i << "])" << separator(i, 4, "\n          ");
-    os << "\n        : \"l\"(a), \"l\"(b), \"r\"(accumulate));\n";
+    os << "\n        : \"l\"(a), \"l\"(b), \"r\"(accumulate), "
+          "\"n\"(TransA),\n          \"n\"(TransB));\n";
   };
-  os << "template <typename T>\n"
+  os << "template <typename T, int TransA = 0, int TransB = 0>\n"
         "LLAMA_DEVICE void llamaWgmma64x128(float (&d)[64], unsigned long "
         "long a,\n"
         "                                  unsigned long long b, int "

@@ -1,15 +1,24 @@
-//===- CudaTensorCoreMatmulGrad.cpp - matmul_grad on mma.sync -------------===//
+//===- CudaTensorCoreMatmulGrad.cpp - matmul_grad on the tensor cores -----===//
 //
 // The backward GEMMs of a 16-bit matmul on the tensor cores, in the grid of
 // CudaMatmulGrad.cpp: blocks below WEIGHT_TILES compute a 128 x 128 tile of
 // dW = dyᵀ x, the others one of dx = dy W. Both sum over the rows of a
 // stored matrix (dy's and x's rows for dW, W's rows for dx), so B is always
-// a [32][128] tile of rows as stored, read by ldmatrix.trans; A is dy, as
-// stored for dx ([128 rows][32]: ldmatrix) and transposed for dW ([32
-// rows][128 columns]: ldmatrix.trans hands out the transpose). 8 warps of
-// 64 x 32 multiply with mma.m16n8k16 in f32 accumulators, over a 3-stage
-// cp.async pipeline. Each output element is summed by one thread in a fixed
-// order, so a step's gradients are the same every run.
+// a tile of rows as stored (N-major, in the GEMM's terms); A is dy, as
+// stored for dx (K-major) and transposed for dW (M-major). Each output
+// element is summed by one thread in a fixed order, so a step's gradients
+// are the same every run.
+// - sm_90a: 64 reduced rows a stage, 3 stages (97 KiB, as the forward
+//   GEMM). Tiles have 128-byte rows swizzled by row % 8 from a 1024-byte
+//   aligned base; a row of an N- or M-major tile is 64 columns of one
+//   reduced row, the tile's two halves of 64 columns 8 KiB apart. Each
+//   warpgroup multiplies its 64 rows by all 128 columns with 4
+//   wgmma.m64n128k16 a stage, B and the transposed A read as MN-major
+//   (imm-trans = 1) straight from shared memory.
+// - Other archs: 32 reduced rows a stage, 3 stages, rows padded by 16
+//   bytes. B is read by ldmatrix.trans; A by ldmatrix (dx) or
+//   ldmatrix.trans, which hands out the transpose (dW). 8 warps of 64 x 32
+//   multiply with mma.m16n8k16 in f32 accumulators.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,29 +28,144 @@ using namespace mlir;
 
 namespace llamac::codegen::cuda {
 
-void emitTensorCoreMatmulGrad(raw_ostream &os) {
-  os << "  constexpr int BM = " << kGradTile << ", BN = " << kGradTile
-     << ", BK = " << kGradTileK << ", STAGES = " << kGradStages << ";\n";
-  os << R"BODY(  typedef TX ST; // x, W and dy share the 16-bit type
-  // Rows padded by 16 bytes: ldmatrix's 8 row addresses hit distinct banks.
+/// The first STAGES - 1 reduction steps' loads, one cp.async group each
+/// (empty past the last step), before a tile's main loop.
+static const char *const pipelinePrologue =
+    R"BODY(    const long long KT = (R + BK - 1) / BK;
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; ++s) {
+      if (s < KT)
+        load(s, s);
+      llamaCpAsyncCommit();
+    }
+)BODY";
+
+/// sm_90a's `tile`: cp.async into swizzled 128-byte rows, wgmma from them.
+static void emitWgmmaTile(raw_ostream &os) {
+  os << "  constexpr int BK = " << kGradWgmmaTileK << ";\n";
+  os << R"BODY(  constexpr int ROW_BYTES = 128, A_BYTES = BM * ROW_BYTES;
+  // An M- or N-major tile: two halves of BK rows of 64 columns.
+  constexpr int HALF_BYTES = BK * ROW_BYTES;
+  constexpr int STAGE_BYTES = A_BYTES + 2 * HALF_BYTES;
+  static_assert(BK * 2 == ROW_BYTES && A_BYTES == 2 * HALF_BYTES,
+                "K-major rows of BK and M-major halves share the 128-byte "
+                "swizzle and the tile size");
+  // The swizzle is a function of the address, so the tiles start at a
+  // 1024-byte boundary (the launch asks for 1 KiB more than they need).
+  const unsigned rawBase = llamaSmemAddress(sharedRaw);
+  const unsigned smemBase = (rawBase + 1023u) & ~1023u;
+  const int group = warp / 4;
+  // Byte offset of 16-byte chunk `ch` of 128-byte row `row`, swizzled.
+  auto swizzle = [](int row, int ch) {
+    return row * ROW_BYTES + ((ch ^ (row & 7)) << 4);
+  };
+  // Chunk `ch` (of 16) of reduced row `r` of an M- or N-major tile.
+  auto swizzleMN = [&](int r, int ch) {
+    return (ch / 8) * HALF_BYTES + swizzle(r, ch % 8);
+  };
+  auto tile = [&](auto layout, long long m0, long long M, long long R,
+                  const ST *b, ST *out) {
+    constexpr bool AT = decltype(layout){}.transposed;
+    // Reduction step kt to stage s: 1024 chunks of A, then of B.
+    auto load = [&](int s, long long kt) {
+      const unsigned base = smemBase + s * STAGE_BYTES;
+      const long long r0 = kt * BK;
+      // Unrolled by 2, not 4: the compiler otherwise keeps all 8 source
+      // addresses of a step in registers, and with the 64 accumulators
+      // and two blocks an SM (128 registers) it spilled.
+#pragma unroll 2
+      for (int it = 0; it < 4; ++it) {
+        const int i = tid + it * 256;
+        // A: dy[r0 + r][m0 + 8 ch] for dW (64 rows of 16 chunks), dy[m0 +
+        // m][r0 + 8 ch] for dx (128 rows of 8 chunks).
+        const int ar = AT ? i / 16 : i / 8, ac = AT ? i % 16 : i % 8;
+        const long long row = AT ? r0 + ar : m0 + ar;
+        const long long col = AT ? m0 + 8 * ac : r0 + 8 * ac;
+        const bool aValid = AT ? row < R && col < M : row < M && col < R;
+        llamaCpAsync16(base + (AT ? swizzleMN(ar, ac) : swizzle(ar, ac)),
+                       aValid ? (const void *)(dy + row * N + col)
+                              : (const void *)dy,
+                       aValid ? 16 : 0);
+        // B: rows r0 + [0, 64) of b, 16 chunks of columns n0 + [0, 128).
+        const int br = i / 16, bc = i % 16;
+        const bool bValid = r0 + br < R && n0 + 8 * bc < K;
+        llamaCpAsync16(base + A_BYTES + swizzleMN(br, bc),
+                       bValid ? (const void *)(b + (r0 + br) * K + n0 + 8 * bc)
+                              : (const void *)b,
+                       bValid ? 16 : 0);
+      }
+    };
+    // Accumulator i of lane l of the group's warp w: row 64 group + 16 w +
+    // l / 4 + 8 ((i / 2) % 2), column 8 (i / 4) + 2 (l % 4) + i % 2.
+    float acc[64];
+#pragma unroll
+    for (int i = 0; i < 64; ++i)
+      acc[i] = 0.0f;
+    auto compute = [&](int s) {
+      const unsigned base = smemBase + s * STAGE_BYTES;
+      llamaWgmmaFenceOperands(acc);
+      llamaWgmmaFence();
+#pragma unroll
+      for (int ks = 0; ks < BK / 16; ++ks) {
+        // 16 reduced rows further: 32 bytes along a K-major row, or 16
+        // rows of an MN-major tile.
+        const unsigned bk = base + A_BYTES + ks * 16 * ROW_BYTES;
+        if constexpr (AT)
+          llamaWgmma64x128<ST, 1, 1>(
+              acc,
+              llamaWgmmaDescriptorMN(
+                  base + group * HALF_BYTES + ks * 16 * ROW_BYTES, HALF_BYTES),
+              llamaWgmmaDescriptorMN(bk, HALF_BYTES), 1);
+        else
+          llamaWgmma64x128<ST, 0, 1>(
+              acc, llamaWgmmaDescriptor(base + group * 64 * ROW_BYTES + ks * 32),
+              llamaWgmmaDescriptorMN(bk, HALF_BYTES), 1);
+      }
+      llamaWgmmaCommit();
+      // This stage's products run on; the previous stage's have retired, so
+      // after the next barrier its tiles may be reloaded.
+      llamaWgmmaWait<1>();
+    };
+)BODY"
+     << pipelinePrologue << R"BODY(    for (long long kt = 0; kt < KT; ++kt) {
+      llamaCpAsyncWait<STAGES - 2>();
+      llamaFenceProxyAsync(); // the landed tiles, for wgmma's reads
+      __syncthreads();        // step kt landed for every thread
+      compute((int)(kt % STAGES));
+      // Both warpgroups' products of step kt - 1 retired: its stage takes
+      // step kt + STAGES - 1 while step kt's run on.
+      __syncthreads();
+      if (kt + STAGES - 1 < KT)
+        load((int)((kt + STAGES - 1) % STAGES), kt + STAGES - 1);
+      llamaCpAsyncCommit();
+    }
+    llamaWgmmaWait<0>();
+    llamaWgmmaFenceOperands(acc);
+    llamaCpAsyncWait<0>();
+    // Pair j: accumulators 2 j and 2 j + 1, one 4-byte store.
+#pragma unroll
+    for (int j = 0; j < 32; ++j) {
+      const long long m =
+          m0 + group * 64 + (warp % 4) * 16 + lane / 4 + 8 * (j % 2);
+      const long long n = n0 + 8 * (j / 2) + 2 * (lane % 4);
+      if (m >= M || n >= K)
+        continue;
+      *reinterpret_cast<unsigned *>(out + m * K + n) =
+          llamaPack2<ST>(acc[2 * j], acc[2 * j + 1]);
+    }
+  };
+)BODY";
+}
+
+/// Other archs' `tile`: cp.async into padded rows, ldmatrix and mma.sync.
+static void emitMmaSyncTile(raw_ostream &os) {
+  os << "  constexpr int BK = " << kGradTileK << ";\n";
+  os << R"BODY(  // Rows padded by 16 bytes: ldmatrix's 8 row addresses hit distinct banks.
   constexpr int AP = BK + 8, WP = BM + 8;
   constexpr int A_ELEMS = BM * AP > BK * WP ? BM * AP : BK * WP;
   constexpr int STAGE_ELEMS = A_ELEMS + BK * WP;
-  static_assert(K % 8 == 0 && N % 8 == 0, "16-byte rows of every operand");
-  LLAMA_DYNAMIC_SHARED(sharedRaw);
   ST *smem = reinterpret_cast<ST *>(sharedRaw);
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int wm = warp / 4, wn = warp % 4, g = lane / 4, t4 = lane % 4;
-  const long long n0 = (long long)blockIdx.x * BN;
-  // A's layout, as a type: dy's rows (dx) or its columns (dW) are the
-  // tile's rows.
-  struct DyRows {
-    bool transposed = false;
-  };
-  struct DyColumns {
-    bool transposed = true;
-  };
-  // out[m0 + i][n0 + j] = sum over the R reduced rows of A[i][r] b[r][j].
   auto tile = [&](auto layout, long long m0, long long M, long long R,
                   const ST *b, ST *out) {
     constexpr bool AT = decltype(layout){}.transposed;
@@ -72,14 +196,8 @@ void emitTensorCoreMatmulGrad(raw_ostream &os) {
       }
     };
     float acc[4][4][4] = {};
-    const long long KT = (R + BK - 1) / BK;
-#pragma unroll
-    for (int s = 0; s < STAGES - 1; ++s) {
-      if (s < KT)
-        load(s, s);
-      llamaCpAsyncCommit();
-    }
-    for (long long kt = 0; kt < KT; ++kt) {
+)BODY"
+     << pipelinePrologue << R"BODY(    for (long long kt = 0; kt < KT; ++kt) {
       llamaCpAsyncWait<STAGES - 2>();
       // Step kt has landed for every thread, and every warp is done with
       // step kt - 1, whose stage takes step kt + STAGES - 1.
@@ -146,7 +264,34 @@ void emitTensorCoreMatmulGrad(raw_ostream &os) {
               llamaPack2<ST>(acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1]);
         }
   };
-  if (blockIdx.y < WEIGHT_TILES) {
+)BODY";
+}
+
+void emitTensorCoreMatmulGrad(raw_ostream &os) {
+  os << "  constexpr int BM = " << kGradTile << ", BN = " << kGradTile
+     << ", STAGES = " << kGradStages << ";\n";
+  os << R"BODY(  typedef TX ST; // x, W and dy share the 16-bit type
+  static_assert(K % 8 == 0 && N % 8 == 0, "16-byte rows of every operand");
+  LLAMA_DYNAMIC_SHARED(sharedRaw);
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const long long n0 = (long long)blockIdx.x * BN;
+  // A's layout, as a type: dy's rows (dx) or its columns (dW) are the
+  // tile's rows.
+  struct DyRows {
+    bool transposed = false;
+  };
+  struct DyColumns {
+    bool transposed = true;
+  };
+  // tile(layout, m0, M, R, b, out): out[m0 + i][n0 + j] = sum over the R
+  // reduced rows of A[i][r] b[r][j], for the block's 128 x 128 outputs.
+#ifdef LLAMA_WGMMA
+)BODY";
+  emitWgmmaTile(os);
+  os << "#else\n";
+  emitMmaSyncTile(os);
+  os << "#endif\n";
+  os << R"BODY(  if (blockIdx.y < WEIGHT_TILES) {
     // dW[m, n] = sum_r dy[r, m] x[r, n].
     tile(DyColumns(), (long long)blockIdx.y * BM, N, rows, x, dw);
   } else {

@@ -99,7 +99,7 @@ struct Wgmma {
   float *d;
   int n;
   uint64_t a, b;
-  bool accumulate, isBf16;
+  bool accumulate, isBf16, transA, transB;
 };
 
 struct Fiber : LlamaEmuThreadState {
@@ -324,23 +324,34 @@ size_t retireGroups(std::vector<size_t> &groups, int pending) {
   return retire;
 }
 
-/// A K-major operand of a 16-deep wgmma in shared memory, decoded from its
+/// An operand of a 16-deep wgmma in shared memory, decoded from its
 /// descriptor (PTX ISA, "matrix descriptor format"): bits 0-13 the start
-/// address / 16, 32-45 the stride byte offset / 16 (between 8-row groups),
-/// 49-51 the base offset, 62-63 the swizzle mode. Only what the kernels use
-/// is emulated: the 128-byte swizzle from a 1024-byte aligned atom.
+/// address / 16, 16-29 the leading byte offset / 16, 32-45 the stride byte
+/// offset / 16, 49-51 the base offset, 62-63 the swizzle mode. Only what
+/// the kernels use is emulated: the 128-byte swizzle from a 1024-byte
+/// aligned atom, K-major (rows of 64 k, 8-row groups `stride` apart) or,
+/// transposed, MN-major (rows of 64 M or N elements, one per k; 8-row
+/// groups of k `stride` apart, the next 64 of M or N `leading` on).
 struct WgmmaOperand {
-  uint32_t start = 0, stride = 0;
+  uint32_t start = 0, leading = 0, stride = 0;
+  bool mnMajor = false;
 
   /// Decodes the descriptor of a `rows` x 16 operand, or traps naming what
   /// is not emulated.
   static WgmmaOperand decode(uint64_t descriptor, const char *which,
-                             unsigned rows) {
+                             unsigned rows, bool mnMajor) {
     WgmmaOperand operand;
     operand.start = uint32_t(descriptor & 0x3fff) << 4;
+    operand.leading = uint32_t((descriptor >> 16) & 0x3fff) << 4;
     operand.stride = uint32_t((descriptor >> 32) & 0x3fff) << 4;
+    operand.mnMajor = mnMajor;
     uint32_t base = uint32_t(descriptor >> 49) & 7;
     uint32_t swizzle = uint32_t(descriptor >> 62);
+    // One past the last byte the operand covers.
+    uint32_t end = mnMajor ? operand.start +
+                                 ((rows + 63) / 64 - 1) * operand.leading +
+                                 operand.stride + 8 * 128
+                           : operand.start + (rows + 7) / 8 * operand.stride;
     static std::string message;
     if (swizzle != 1)
       message = std::string("wgmma: ") + which + "'s swizzle mode " +
@@ -351,8 +362,11 @@ struct WgmmaOperand {
       message = std::string("wgmma: ") + which +
                 " does not start in the first row of a 1024-byte aligned "
                 "swizzle atom (not emulated)";
-    else if (operand.start + (rows + 7) / 8 * operand.stride >
-             sizeof(llamaEmuSharedAnchor))
+    else if (mnMajor && (operand.start & 127) != 0)
+      message = std::string("wgmma: ") + which +
+                " is MN-major but does not start at a 128-byte row (not "
+                "emulated)";
+    else if (end > sizeof(llamaEmuSharedAnchor))
       message = std::string("wgmma: ") + which +
                 " lies outside the dynamic shared memory";
     else
@@ -360,11 +374,14 @@ struct WgmmaOperand {
     llamaEmuTrap(message.c_str());
   }
 
-  /// Element (row, k) of the 16-bit operand: rows of 128 bytes, 8-row
-  /// groups `stride` apart, 16-byte chunks XOR-ed with address bits 7-9
-  /// (the row within its group), as the hardware swizzles.
+  /// Element (row, k) of the 16-bit operand, `row` counting along M or N,
+  /// its 16-byte chunk XOR-ed with address bits 7-9 (the 128-byte row
+  /// within its 1024-byte atom), as the hardware swizzles.
   uint16_t at(unsigned row, unsigned k) const {
-    uint32_t address = start + (row / 8) * stride + (row % 8) * 128 + k * 2;
+    uint32_t address =
+        mnMajor ? start + (row / 64) * leading + (k / 8) * stride +
+                      (k % 8) * 128 + (row % 64) * 2
+                : start + (row / 8) * stride + (row % 8) * 128 + k * 2;
     address ^= ((address >> 7) & 7) << 4;
     uint16_t bits;
     std::memcpy(&bits, llamaEmuSharedAnchor + address, 2);
@@ -378,8 +395,8 @@ struct WgmmaOperand {
 /// d[i] of lane l is row 16 w + l / 4 + 8 ((i / 2) % 2), column
 /// 8 (i / 4) + 2 (l % 4) + i % 2.
 void runWgmma(const Wgmma &op, unsigned index) {
-  WgmmaOperand a = WgmmaOperand::decode(op.a, "A", 64);
-  WgmmaOperand b = WgmmaOperand::decode(op.b, "B", unsigned(op.n));
+  WgmmaOperand a = WgmmaOperand::decode(op.a, "A", 64, op.transA);
+  WgmmaOperand b = WgmmaOperand::decode(op.b, "B", unsigned(op.n), op.transB);
   auto value = [&](uint16_t bits) {
     return op.isBf16 ? __bfloat162float(__nv_bfloat16{bits})
                      : __half2float(__half{bits});
@@ -523,12 +540,13 @@ void llamaEmuMma16816(float *d, const unsigned *a, const unsigned *b,
 }
 
 void llamaEmuWgmma(float *d, int n, uint64_t a, uint64_t b, int accumulate,
-                   int isBf16) {
+                   int isBf16, int transA, int transB) {
   unsigned threads =
       llamaEmuBlockDim.x * llamaEmuBlockDim.y * llamaEmuBlockDim.z;
   if (threads % 128 != 0)
     llamaEmuTrap("wgmma in a block that is not whole warpgroups");
-  self().wgmmas.push_back({d, n, a, b, accumulate != 0, isBf16 != 0});
+  self().wgmmas.push_back(
+      {d, n, a, b, accumulate != 0, isBf16 != 0, transA != 0, transB != 0});
 }
 
 void llamaEmuWgmmaCommit(void) {

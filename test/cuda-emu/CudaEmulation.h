@@ -64,7 +64,7 @@ void llamaEmuLdmatrixX4Trans(unsigned *r, const void *address);
 void llamaEmuMma16816(float *d, const unsigned *a, const unsigned *b,
                       int isBf16);
 void llamaEmuWgmma(float *d, int n, uint64_t a, uint64_t b, int accumulate,
-                   int isBf16);
+                   int isBf16, int transA, int transB);
 void llamaEmuWgmmaCommit(void);
 void llamaEmuWgmmaWait(int pending);
 [[noreturn]] void llamaEmuTrap(const char *what);
@@ -233,14 +233,16 @@ inline void llamaWgmmaCommit() { llamaEmuWgmmaCommit(); }
 template <int Pending> inline void llamaWgmmaWait() {
   llamaEmuWgmmaWait(Pending);
 }
-template <typename T>
+template <typename T, int TransA = 0, int TransB = 0>
 inline void llamaWgmma64x128(float (&d)[64], unsigned long long a,
                              unsigned long long b, int accumulate) {
   static_assert(std::is_same<T, __half>::value ||
                     std::is_same<T, __nv_bfloat16>::value,
                 "wgmma takes f16 or bf16 here");
-  llamaEmuWgmma(d, 128, a, b, accumulate,
-                std::is_same<T, __nv_bfloat16>::value);
+  static_assert((TransA == 0 || TransA == 1) && (TransB == 0 || TransB == 1),
+                "wgmma's transpose immediates are 0 or 1");
+  llamaEmuWgmma(d, 128, a, b, accumulate, std::is_same<T, __nv_bfloat16>::value,
+                TransA, TransB);
 }
 
 #endif // LLAMAC_TEST_CUDAEMULATION_H

@@ -103,6 +103,17 @@ template <bool Trans> __device__ void mmaOf(LlamaGpuArgs args) {
 extern "C" __global__ void mma(LlamaGpuArgs args) { mmaOf<false>(args); }
 extern "C" __global__ void mmaTrans(LlamaGpuArgs args) { mmaOf<true>(args); }
 
+/* d[row][column] (64 x 128) from this thread's accumulators of a
+   wgmma.m64n128k16, in the PTX ISA's layout. */
+__device__ void storeWgmmaAccumulators(float *d, const float (&acc)[64]) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int i = 0; i < 64; ++i) {
+    const int row = 16 * warp + lane / 4 + 8 * ((i / 2) % 2);
+    const int col = 8 * (i / 4) + 2 * (lane % 4) + i % 2;
+    d[row * 128 + col] = acc[i];
+  }
+}
+
 /* One warpgroup: D (64x128, f32) = A (64x32) * B (128x32)^T, both bf16
    row-major in global memory, staged in dynamic shared memory as tiles of
    128-byte rows (k 0-63, zero past 32) whose 16-byte chunks are XOR-ed
@@ -141,18 +152,47 @@ __device__ void wgmmaOf(LlamaGpuArgs args, unsigned long long swizzle) {
   llamaWgmmaCommit();
   const float early = acc[0];
   llamaWgmmaWait<0>();
-  const int warp = t / 32, lane = t % 32;
-  for (int i = 0; i < 64; ++i) {
-    const int row = 16 * warp + lane / 4 + 8 * ((i / 2) % 2);
-    const int col = 8 * (i / 4) + 2 * (lane % 4) + i % 2;
-    d[row * 128 + col] = acc[i];
-  }
+  storeWgmmaAccumulators(d, acc);
   if (t == 0)
     d[64 * 128] = early;
 }
 extern "C" __global__ void wgmma(LlamaGpuArgs args) { wgmmaOf(args, 1); }
 extern "C" __global__ void wgmmaUnswizzled(LlamaGpuArgs args) {
   wgmmaOf(args, 0);
+}
+
+/* The same product from transposed (MN-major) tiles: a is [32 k][64 m] and
+   b [32 k][128 n], bf16 row-major; shared memory holds one 128-byte row
+   per k, chunks XOR-ed with k % 8: A at 0, B's columns 0-63 at 8192 and
+   64-127 at 8192 + 4096 (the leading offset). The second wgmma starts 16
+   rows (2048 bytes) further. */
+extern "C" __global__ void wgmmaTransposed(LlamaGpuArgs args) {
+  const unsigned short *a = (const unsigned short *)args.buffers[0];
+  const unsigned short *b = (const unsigned short *)args.buffers[1];
+  float *d = (float *)args.buffers[2];
+  LLAMA_DYNAMIC_SHARED(smem);
+  const int t = threadIdx.x;
+  for (int i = t; i < 32 * (64 + 128); i += 128) {
+    const int k = i / 192, j = i % 192;
+    const bool isA = j < 64;
+    const int mn = isA ? j : j - 64;
+    const int offset = (isA ? 0 : 8192 + (mn / 64) * 4096) + k * 128 +
+                       ((((mn % 64) / 8) ^ (k % 8)) << 4) + (mn % 8) * 2;
+    *(unsigned short *)(smem + offset) = isA ? a[k * 64 + mn] : b[k * 128 + mn];
+  }
+  __syncthreads();
+  // Leading offset 4096, stride offset 1024, the 128-byte swizzle.
+  auto descriptor = [](unsigned address) {
+    return (unsigned long long)(address >> 4) | (256ull << 16) |
+           (64ull << 32) | (1ull << 62);
+  };
+  float acc[64];
+  for (int s = 0; s < 2; ++s)
+    llamaWgmma64x128<__nv_bfloat16, 1, 1>(acc, descriptor(s * 2048),
+                                          descriptor(8192 + s * 2048), s);
+  llamaWgmmaCommit();
+  llamaWgmmaWait<0>();
+  storeWgmmaAccumulators(d, acc);
 }
 
 /* Thread 0 copies 16 bytes with cp.async and reads the destination before
@@ -202,12 +242,16 @@ public:
     std::ofstream(source) << kKernels;
     std::string command = std::string(LLAMA_CUDA_EMU_PATH) + " --source " +
                           source + " -o " + library;
-    ASSERT_EQ(std::system(command.c_str()), 0) << command;
-    handle = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (std::system(command.c_str()) != 0)
+      setupError = "compiling the test kernels failed: " + command;
+    else if (!(handle = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL)))
+      setupError = dlerror();
     std::remove(source.c_str());
     std::remove(library.c_str());
-    ASSERT_NE(handle, nullptr) << dlerror();
   }
+  /// A failure in SetUpTestSuite would mark every test skipped, which
+  /// ctest counts as a pass: each test fails on it instead.
+  void SetUp() override { ASSERT_EQ(setupError, ""); }
   static void TearDownTestSuite() {
     if (handle)
       dlclose(handle);
@@ -230,7 +274,7 @@ public:
     return "";
   }
 
-  static inline std::string library;
+  static inline std::string library, setupError;
   static inline void *handle = nullptr;
 };
 
@@ -312,12 +356,13 @@ TEST_F(CudaEmulationTest, TransposedLdmatrixGivesRowMajorBToMma) {
   expectMatrixProduct(*this, "mmaTrans", /*bIsKByN=*/true);
 }
 
-/// The descriptors' 128-byte swizzle and the accumulator layout of
-/// wgmma.m64n128k16 compose to the plain product of the tiles; the
-/// accumulators change only at wgmma.wait_group.
-TEST_F(CudaEmulationTest, WgmmaOnSwizzledTilesIsTheMatrixProduct) {
-  std::vector<uint16_t> a(64 * 32), b(128 * 32);
-  std::vector<float> af(a.size()), bf(b.size());
+/// Fills the wgmma tests' bf16 operands with eighths (a) and quarters (b),
+/// small enough that every sum of their products is exact in f32, and
+/// their values as floats.
+void fillWgmmaOperands(std::vector<uint16_t> &a, std::vector<float> &af,
+                       std::vector<uint16_t> &b, std::vector<float> &bf) {
+  af.resize(a.size());
+  bf.resize(b.size());
   for (size_t i = 0; i < a.size(); ++i) {
     a[i] = f32ToBf16(float(int(i * 7) % 23 - 11) / 8.0f);
     af[i] = bf16ToF32(a[i]);
@@ -326,6 +371,15 @@ TEST_F(CudaEmulationTest, WgmmaOnSwizzledTilesIsTheMatrixProduct) {
     b[i] = f32ToBf16(float(int(i * 5) % 19 - 9) / 4.0f);
     bf[i] = bf16ToF32(b[i]);
   }
+}
+
+/// The descriptors' 128-byte swizzle and the accumulator layout of
+/// wgmma.m64n128k16 compose to the plain product of the tiles; the
+/// accumulators change only at wgmma.wait_group.
+TEST_F(CudaEmulationTest, WgmmaOnSwizzledTilesIsTheMatrixProduct) {
+  std::vector<uint16_t> a(64 * 32), b(128 * 32);
+  std::vector<float> af, bf;
+  fillWgmmaOperands(a, af, b, bf);
   std::vector<float> d(64 * 128 + 1, 0.0f);
   ASSERT_EQ(launch("wgmma", 1, 128, {a.data(), b.data(), d.data()}), "");
   // Sums of products of eighths and quarters this small are exact in f32.
@@ -337,6 +391,24 @@ TEST_F(CudaEmulationTest, WgmmaOnSwizzledTilesIsTheMatrixProduct) {
       ASSERT_EQ(d[m * 128 + n], expected) << "row " << m << " column " << n;
     }
   EXPECT_EQ(d[64 * 128], -1.0f) << "read before wgmma.wait_group";
+}
+
+/// Transposed operands (imm-trans-a/b = 1): one 128-byte row per k, the
+/// next 64 of M or N a leading offset on.
+TEST_F(CudaEmulationTest, WgmmaOnMNMajorTilesIsTheMatrixProduct) {
+  std::vector<uint16_t> a(32 * 64), b(32 * 128);
+  std::vector<float> af, bf;
+  fillWgmmaOperands(a, af, b, bf);
+  std::vector<float> d(64 * 128, 0.0f);
+  ASSERT_EQ(launch("wgmmaTransposed", 1, 128, {a.data(), b.data(), d.data()}),
+            "");
+  for (int m = 0; m < 64; ++m)
+    for (int n = 0; n < 128; ++n) {
+      float expected = 0.0f;
+      for (int k = 0; k < 32; ++k)
+        expected += af[k * 64 + m] * bf[k * 128 + n];
+      ASSERT_EQ(d[m * 128 + n], expected) << "row " << m << " column " << n;
+    }
 }
 
 TEST_F(CudaEmulationTest, WgmmaWithoutTheSwizzleIsNotEmulated) {

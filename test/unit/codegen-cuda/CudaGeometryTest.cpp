@@ -143,8 +143,10 @@ TEST(CudaGeometryTest, FlashAttentionBlocksTheQueries) {
 TEST(CudaGeometryTest, MatmulGradTilesCoverBothProducts) {
   // x: K's column tiles; y: dW's N row tiles, then the rows' tiles of dx.
   // 16-bit GEMMs with K and N multiples of 8 take 128 x 128 tensor-core
-  // tiles in 55.5 KiB of dynamic shared memory, the rest 64 x 64 SIMT tiles.
-  constexpr uint32_t tensorCoreBytes = 3 * (128 * 40 + 32 * 136) * 2;
+  // tiles in 97 KiB of dynamic shared memory (3 stages of 128 x 64 tiles of
+  // dy and 64 x 128 of x or W, and 1 KiB to align them for sm_90a's wgmma),
+  // the rest 64 x 64 SIMT tiles.
+  constexpr uint32_t tensorCoreBytes = 3 * 2 * 128 * 64 * 2 + 1024;
   struct Expected {
     const char *preset;
     DType dtype;
@@ -166,6 +168,8 @@ TEST(CudaGeometryTest, MatmulGradTilesCoverBothProducts) {
           int64_t tile = tc ? 128 : 64;
           (tc ? tensorCore : simt) += 1;
           EXPECT_EQ(body.find("llamaMma16816") != std::string::npos, tc);
+          EXPECT_EQ(
+              body.find("llamaWgmma64x128<ST, 1, 1>") != std::string::npos, tc);
           EXPECT_EQ(g.block[0], 256u);
           EXPECT_EQ(g.sharedBytes, tc ? tensorCoreBytes : 0u);
           EXPECT_EQ(g.gridBase[0], uint64_t((k + tile - 1) / tile));
