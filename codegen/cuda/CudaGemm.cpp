@@ -55,19 +55,13 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
   constexpr int STAGE_BYTES = (BM + BN) * ROW_BYTES;
   constexpr int KT = (K + BK - 1) / BK;
   static_assert(ROW_BYTES == 128, "tiles are laid out for the 128-byte swizzle");
-  // The swizzle is a function of the address, so the tiles start at a
-  // 1024-byte boundary (the launch asks for 1 KiB more than they need).
   LLAMA_DYNAMIC_SHARED(sharedRaw);
   const unsigned rawBase = llamaSmemAddress(sharedRaw);
-  const unsigned smemBase = (rawBase + 1023u) & ~1023u;
+  const unsigned smemBase = llamaSwizzleBase(rawBase);
   unsigned char *smem = sharedRaw + (smemBase - rawBase);
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const long long m0 = (long long)blockIdx.y * BM;
   const int c0 = blockIdx.x * TILE_COLS;
-  // Byte offset of 16-byte chunk `ch` of tile row `row`, swizzled.
-  auto swizzle = [](int row, int ch) {
-    return row * ROW_BYTES + ((ch ^ (row & 7)) << 4);
-  };
 )BODY";
   os << weightRowText;
   os << R"BODY(
@@ -94,7 +88,7 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
           valid = 16;
         }
       }
-      llamaCpAsync16(base + (isA ? 0 : A_BYTES) + swizzle(row, ch), src,
+      llamaCpAsync16(base + (isA ? 0 : A_BYTES) + llamaSwizzle128(row, ch), src,
                      valid);
     }
   };
@@ -109,7 +103,7 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
 #pragma unroll
     for (int h = 0; h < 4; ++h) {
       const int ch = (tid % 2) * 4 + h;
-      TX *p = (TX *)(tile + swizzle(row, ch));
+      TX *p = (TX *)(tile + llamaSwizzle128(row, ch));
       float v[8];
       llamaLoad(p, v);
 #pragma unroll
@@ -178,14 +172,14 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
       for (int mi = 0; mi < 4; ++mi) {
         // Matrices: rows 0-7 / 8-15 of k 0-7, then of k 8-15.
         const int row = wm * 64 + mi * 16 + lane % 16;
-        llamaLdmatrixX4(af[mi], a + swizzle(row, ks * 2 + lane / 16));
+        llamaLdmatrixX4(af[mi], a + llamaSwizzle128(row, ks * 2 + lane / 16));
       }
 #pragma unroll
       for (int nj = 0; nj < 2; ++nj) {
         // Matrices: n 0-7 of k 0-7, k 8-15, then n 8-15 of k 0-7, k 8-15.
         const int row = wn * 32 + nj * 16 + (lane / 16) * 8 + lane % 8;
         unsigned r[4];
-        llamaLdmatrixX4(r, b + swizzle(row, ks * 2 + (lane / 8) % 2));
+        llamaLdmatrixX4(r, b + llamaSwizzle128(row, ks * 2 + (lane / 8) % 2));
         bf[nj * 2][0] = r[0];
         bf[nj * 2][1] = r[1];
         bf[nj * 2 + 1][0] = r[2];

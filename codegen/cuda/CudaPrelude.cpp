@@ -489,6 +489,19 @@ static const char *const wgmmaText = R"WGMMA(
 #define LLAMA_GEMM_MIN_BLOCKS 1
 #endif
 
+/* The 128-byte swizzle of the tensor-core tiles (the layout the
+   descriptors below name, and bank-conflict free for ldmatrix): byte
+   offset of 16-byte chunk `chunk` of 128-byte row `row`, the chunk XOR-ed
+   with row % 8. The swizzle is a function of the address, so tiles start
+   at a 1024-byte boundary: llamaSwizzleBase rounds a shared-memory address
+   up to one (launches ask for 1 KiB more than their tiles need). */
+LLAMA_DEVICE int llamaSwizzle128(int row, int chunk) {
+  return row * 128 + ((chunk ^ (row & 7)) << 4);
+}
+LLAMA_DEVICE unsigned llamaSwizzleBase(unsigned address) {
+  return (address + 1023u) & ~1023u;
+}
+
 /* The shared-memory matrix descriptor (PTX ISA, "matrix descriptor
    format") of a K-major tile of 128-byte rows (64 16-bit elements) whose
    16-byte chunks are XOR-swizzled by row % 8, from a 1024-byte aligned

@@ -50,18 +50,11 @@ static void emitWgmmaTile(raw_ostream &os) {
   static_assert(BK * 2 == ROW_BYTES && A_BYTES == 2 * HALF_BYTES,
                 "K-major rows of BK and M-major halves share the 128-byte "
                 "swizzle and the tile size");
-  // The swizzle is a function of the address, so the tiles start at a
-  // 1024-byte boundary (the launch asks for 1 KiB more than they need).
-  const unsigned rawBase = llamaSmemAddress(sharedRaw);
-  const unsigned smemBase = (rawBase + 1023u) & ~1023u;
+  const unsigned smemBase = llamaSwizzleBase(llamaSmemAddress(sharedRaw));
   const int group = warp / 4;
-  // Byte offset of 16-byte chunk `ch` of 128-byte row `row`, swizzled.
-  auto swizzle = [](int row, int ch) {
-    return row * ROW_BYTES + ((ch ^ (row & 7)) << 4);
-  };
   // Chunk `ch` (of 16) of reduced row `r` of an M- or N-major tile.
   auto swizzleMN = [&](int r, int ch) {
-    return (ch / 8) * HALF_BYTES + swizzle(r, ch % 8);
+    return (ch / 8) * HALF_BYTES + llamaSwizzle128(r, ch % 8);
   };
   auto tile = [&](auto layout, long long m0, long long M, long long R,
                   const ST *b, ST *out) {
@@ -82,7 +75,8 @@ static void emitWgmmaTile(raw_ostream &os) {
         const long long row = AT ? r0 + ar : m0 + ar;
         const long long col = AT ? m0 + 8 * ac : r0 + 8 * ac;
         const bool aValid = AT ? row < R && col < M : row < M && col < R;
-        llamaCpAsync16(base + (AT ? swizzleMN(ar, ac) : swizzle(ar, ac)),
+        const int aOffset = AT ? swizzleMN(ar, ac) : llamaSwizzle128(ar, ac);
+        llamaCpAsync16(base + aOffset,
                        aValid ? (const void *)(dy + row * N + col)
                               : (const void *)dy,
                        aValid ? 16 : 0);
