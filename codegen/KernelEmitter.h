@@ -66,6 +66,14 @@ public:
                                                   unsigned phase) const {
     return {};
   }
+
+  /// The tensor maps the runtime encodes for each launch of phase `phase`
+  /// of `op` (GPU targets; ArtifactSpec.h), in LlamaGpuArgs order. Like the
+  /// geometry, a function of the emitted body.
+  virtual std::vector<artifact::TensorMapSpec>
+  tensorMaps(mlir::Operation *op, unsigned phase) const {
+    return {};
+  }
 };
 
 /// The host (CPU) target: C++ with OpenMP, built into a shared object.

@@ -186,6 +186,10 @@ StatusOr<ArtifactSpec> convert(const fbs::Artifact &root,
       kernel.origin = str(k->origin());
       if (const fbs::LaunchGeometry *g = k->geometry())
         kernel.geometry = readGeometry(*g);
+      if (const auto *maps = k->tensor_maps())
+        for (const fbs::TensorMap *m : *maps)
+          kernel.tensorMaps.push_back({m->operand(), m->box_inner(),
+                                       m->box_rows(), m->swizzle_bytes()});
       spec.kernels.push_back(std::move(kernel));
     }
   }
@@ -244,9 +248,19 @@ llamac::runtime::serializeArtifact(const ArtifactSpec &spec) {
   std::vector<flatbuffers::Offset<fbs::Kernel>> kernels;
   for (const KernelSpec &kernel : spec.kernels) {
     fbs::LaunchGeometry geometry = writeGeometry(kernel.geometry);
+    flatbuffers::Offset<
+        flatbuffers::Vector<flatbuffers::Offset<fbs::TensorMap>>>
+        maps;
+    if (!kernel.tensorMaps.empty()) {
+      std::vector<flatbuffers::Offset<fbs::TensorMap>> list;
+      for (const TensorMapSpec &map : kernel.tensorMaps)
+        list.push_back(fbs::CreateTensorMap(b, map.operand, map.boxInner,
+                                            map.boxRows, map.swizzleBytes));
+      maps = b.CreateVector(list);
+    }
     kernels.push_back(fbs::CreateKernel(
         b, b.CreateString(kernel.symbol), b.CreateString(kernel.op),
-        b.CreateString(kernel.origin), &geometry));
+        b.CreateString(kernel.origin), &geometry, maps));
   }
   std::vector<flatbuffers::Offset<fbs::Entry>> entries;
   for (const EntrySpec &entry : spec.entries)
@@ -306,17 +320,19 @@ llamac::runtime::readArtifactFromMemory(const uint8_t *bytes, size_t size,
                          sizeText + ")");
   const fbs::Artifact *root = fbs::GetArtifact(bytes);
   uint32_t version = root->schema_version();
-  if (version != artifact::kSchemaVersion) {
-    std::string supported = std::to_string(artifact::kSchemaVersion);
+  if (version < artifact::kOldestSchemaVersion ||
+      version > artifact::kSchemaVersion) {
+    std::string supported = std::to_string(artifact::kOldestSchemaVersion) +
+                            " to " + std::to_string(artifact::kSchemaVersion);
     if (version > artifact::kSchemaVersion)
       return Status::error(
           origin + ": schema_version: " + std::to_string(version) +
-          " is newer than the version " + supported +
+          " is newer than the versions " + supported +
           " this runtime reads; use a llama-run as new as the llamac "
           "that built it");
     return Status::error(origin +
                          ": schema_version: " + std::to_string(version) +
-                         " is older than the version " + supported +
+                         " is older than the versions " + supported +
                          " this runtime reads; recompile the model");
   }
   StatusOr<ArtifactSpec> spec = convert(*root, origin);

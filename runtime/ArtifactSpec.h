@@ -22,8 +22,14 @@
 
 namespace llamac::artifact {
 
-/// Bumped whenever the meaning of a field changes.
-inline constexpr uint32_t kSchemaVersion = 1;
+/// Bumped whenever the meaning of a field changes, or a field appears that
+/// a runtime must not ignore. 2: kernels may list tensor maps, which a GPU
+/// kernel cannot run without, so a runtime that reads only version 1
+/// refuses these files.
+inline constexpr uint32_t kSchemaVersion = 2;
+/// The oldest version this runtime still reads: version 1 files are
+/// version 2 files without tensor maps.
+inline constexpr uint32_t kOldestSchemaVersion = 1;
 
 enum class ElementType : uint8_t { F32, F16, BF16, I32 };
 
@@ -98,6 +104,26 @@ struct LaunchGeometry {
   uint32_t sharedBytes = 0;
 };
 
+/// A tensor map the runtime encodes (cuTensorMapEncodeTiled) for each
+/// launch of a kernel, so that the kernel can load tiles of one of the
+/// launch's buffers with the Tensor Memory Accelerator (sm_90a). The
+/// buffer is read as a row-major matrix: rows of its last dimension, as
+/// many as its allocation holds (for a dynamic buffer, the entry's longest
+/// call). Box elements past the rows or the row's end read as zeros.
+struct TensorMapSpec {
+  /// Which of the launch's buffers: an index into LaunchSpec::buffers.
+  uint32_t operand = 0;
+  /// The box one load copies: `boxInner` consecutive elements of each of
+  /// `boxRows` consecutive rows (each at most 256).
+  uint32_t boxInner = 0;
+  uint32_t boxRows = 0;
+  /// The shared-memory layout: 0 (rows of boxInner elements, unswizzled)
+  /// or 128 (128-byte rows whose 16-byte chunks are XOR-ed with address
+  /// bits 7-9, the layout wgmma's descriptors name; the box's rows must
+  /// then be 128 bytes).
+  uint32_t swizzleBytes = 0;
+};
+
 struct KernelSpec {
   /// The symbol in every binary of the artifact.
   std::string symbol;
@@ -107,6 +133,9 @@ struct KernelSpec {
   std::string origin;
   /// GPU targets only.
   LaunchGeometry geometry;
+  /// GPU targets only: at most LLAMA_MAX_TENSOR_MAPS (KernelAbi.h), passed
+  /// in LlamaGpuArgs::tensorMaps in this order.
+  std::vector<TensorMapSpec> tensorMaps;
 };
 
 /// Compiled kernels for one target.

@@ -147,9 +147,83 @@ private:
     if (!kernelSymbols.insert(kernel.symbol).second)
       return fail(label + " '" + kernel.symbol + "'",
                   "symbol: used by another kernel too");
-    if (cuda)
-      return verifyGeometry(label + " '" + kernel.symbol + "'",
-                            kernel.geometry);
+    label += " '" + kernel.symbol + "'";
+    if (!cuda) {
+      if (!kernel.tensorMaps.empty())
+        return fail(label, "tensor_maps: only a cuda artifact's kernels use "
+                           "tensor maps");
+      return {};
+    }
+    LLAMAC_RETURN_IF_ERROR(verifyGeometry(label, kernel.geometry));
+    return verifyTensorMaps(label, kernel.tensorMaps);
+  }
+
+  /// What a map's own fields must satisfy (cuTensorMapEncodeTiled's rules
+  /// and the layouts the kernels assume); the buffer it covers is checked
+  /// per launch (verifyLaunchTensorMaps).
+  Status verifyTensorMaps(const std::string &label,
+                          const std::vector<TensorMapSpec> &maps) {
+    if (maps.size() > LLAMA_MAX_TENSOR_MAPS)
+      return fail(label, "tensor_maps: " + std::to_string(maps.size()) +
+                             " maps, but a launch passes at most " +
+                             std::to_string(LLAMA_MAX_TENSOR_MAPS) +
+                             " (LLAMA_MAX_TENSOR_MAPS)");
+    for (size_t i = 0; i < maps.size(); ++i) {
+      const TensorMapSpec &map = maps[i];
+      std::string where = label + ": tensor_maps[" + std::to_string(i) + "]";
+      for (auto [name, value] : {std::make_pair("box_inner", map.boxInner),
+                                 std::make_pair("box_rows", map.boxRows)})
+        if (value < 1 || value > 256)
+          return fail(where, std::string(name) + " " + std::to_string(value) +
+                                 " is not between 1 and 256");
+      if (map.swizzleBytes != 0 && map.swizzleBytes != 128)
+        return fail(where, "swizzle_bytes " + std::to_string(map.swizzleBytes) +
+                               " is neither 0 nor 128");
+    }
+    return {};
+  }
+
+  /// A launch's tensor maps must name its buffers, in rows the Tensor
+  /// Memory Accelerator can address: 16-byte aligned rows and boxes, and
+  /// with the 128-byte swizzle, boxes of 128-byte rows.
+  Status verifyLaunchTensorMaps(const std::string &where,
+                                const KernelSpec &kernel,
+                                const LaunchSpec &launch) {
+    for (size_t i = 0; i < kernel.tensorMaps.size(); ++i) {
+      const TensorMapSpec &map = kernel.tensorMaps[i];
+      std::string label = where + ": kernel '" + kernel.symbol +
+                          "': tensor_maps[" + std::to_string(i) + "]";
+      if (map.operand >= launch.buffers.size())
+        return fail(label, "operand " + std::to_string(map.operand) +
+                               " out of range (the launch names " +
+                               std::to_string(launch.buffers.size()) +
+                               " buffers)");
+      uint32_t id = launch.buffers[map.operand];
+      LLAMAC_RETURN_IF_ERROR(verifyBufferId(label, id));
+      const BufferSpec &buffer = spec.buffers[id];
+      uint64_t bytes = elementBytes(buffer.type);
+      if (buffer.shape.empty() || buffer.shape.back() < 1)
+        return fail(label, bufferLabel(spec, id) + " has no static last "
+                                                   "dimension to read rows of");
+      uint64_t rowBytes = uint64_t(buffer.shape.back()) * bytes;
+      if (rowBytes % 16 != 0)
+        return fail(label, bufferLabel(spec, id) + ": rows of " +
+                               std::to_string(rowBytes) +
+                               " bytes, not a multiple of 16");
+      uint64_t boxBytes = uint64_t(map.boxInner) * bytes;
+      if (boxBytes % 16 != 0)
+        return fail(label, "box_inner " + std::to_string(map.boxInner) +
+                               " of " + toString(buffer.type) + " is " +
+                               std::to_string(boxBytes) +
+                               " bytes, not a multiple of 16");
+      if (map.swizzleBytes != 0 && boxBytes != map.swizzleBytes)
+        return fail(label, "box_inner " + std::to_string(map.boxInner) +
+                               " of " + toString(buffer.type) + " is " +
+                               std::to_string(boxBytes) +
+                               " bytes, but swizzle_bytes " +
+                               std::to_string(map.swizzleBytes) +
+                               " needs rows of exactly that many");
+    }
     return {};
   }
 
@@ -263,6 +337,9 @@ private:
         LLAMAC_RETURN_IF_ERROR(verifyBufferId(where, id));
         used.insert(id);
       }
+      if (cuda)
+        LLAMAC_RETURN_IF_ERROR(
+            verifyLaunchTensorMaps(where, spec.kernels[launch.kernel], launch));
     }
     for (size_t i = 0; i < entry.inputs.size(); ++i) {
       uint32_t id = entry.inputs[i];

@@ -62,6 +62,22 @@ inline constexpr JitOption kJitInfoLogBufferSizeBytes = 4;
 inline constexpr JitOption kJitErrorLogBuffer = 5;
 inline constexpr JitOption kJitErrorLogBufferSizeBytes = 6;
 
+/// CUtensorMap: 128 opaque bytes, 128-byte aligned, as LlamaGpuTensorMap.
+struct alignas(128) TensorMap {
+  unsigned long long opaque[16];
+};
+/// cuTensorMapEncodeTiled's enums (CUtensorMapDataType, ...Interleave,
+/// ...Swizzle, ...L2promotion, ...FloatOOBfill), passed as ints.
+inline constexpr int kTensorMapDataTypeF16 = 6;
+inline constexpr int kTensorMapDataTypeF32 = 7;
+inline constexpr int kTensorMapDataTypeBf16 = 9;
+inline constexpr int kTensorMapInterleaveNone = 0;
+inline constexpr int kTensorMapSwizzleNone = 0;
+inline constexpr int kTensorMapSwizzle128B = 3;
+inline constexpr int kTensorMapL2Promotion256B = 3;
+/// Elements out of bounds read as zeros.
+inline constexpr int kTensorMapOobFillZeros = 0;
+
 } // namespace llamac::runtime::cu
 
 #endif // LLAMAC_RUNTIME_CUDAAPI_H

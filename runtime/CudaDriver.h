@@ -63,7 +63,11 @@ namespace llamac::runtime {
   X(cuEventDestroy, "cuEventDestroy_v2", cu::Event)                            \
   X(cuEventRecord, "cuEventRecord", cu::Event, cu::Stream)                     \
   X(cuEventSynchronize, "cuEventSynchronize", cu::Event)                       \
-  X(cuEventElapsedTime, "cuEventElapsedTime", float *, cu::Event, cu::Event)
+  X(cuEventElapsedTime, "cuEventElapsedTime", float *, cu::Event, cu::Event)   \
+  X(cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled", cu::TensorMap *, int,    \
+    unsigned int, void *, const unsigned long long *,                          \
+    const unsigned long long *, const unsigned int *, const unsigned int *,    \
+    int, int, int, int)
 
 /// Functions used only by optional features (CUDA graphs for decode); a
 /// driver without them still runs everything else.

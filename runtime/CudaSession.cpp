@@ -144,6 +144,7 @@ Status CudaSession::allocate() {
   const CudaDriver &driver = device->driver();
   const size_t numBuffers = artifact.buffers.size();
   addresses.assign(numBuffers, 0);
+  capacities.assign(numBuffers, 0);
   std::vector<BufferUse> uses = bufferUses(artifact);
 
   LLAMAC_RETURN_IF_ERROR(
@@ -167,11 +168,15 @@ Status CudaSession::allocate() {
     const BufferSpec &buffer = artifact.buffers[id];
     if (buffer.kind == BufferKind::Activation) {
       // Verified: an activation belongs to one entry and fits its arena.
-      if (uses[id].owner >= 0)
+      if (uses[id].owner >= 0) {
         addresses[id] = arenas[size_t(uses[id].owner)] + buffer.arenaOffset;
+        capacities[id] = bufferBytes(
+            buffer, entryMaxSeq(artifact.entries[size_t(uses[id].owner)]));
+      }
       continue;
     }
     uint64_t bytes = bufferBytes(buffer, uses[id].longestCall);
+    capacities[id] = bytes;
     std::string what =
         "buffers[" + std::to_string(id) + "] '" + buffer.name + "'";
     LLAMAC_RETURN_IF_ERROR(allocateBytes(bytes, what, &addresses[id]));
@@ -256,6 +261,51 @@ CudaSession::fillRandomWeights(const std::vector<uint32_t> &ids,
                "filling random weights: cuStreamSynchronize");
 }
 
+Status CudaSession::encodeTensorMap(const TensorMapSpec &map, uint32_t id,
+                                    const std::string &what,
+                                    LlamaGpuTensorMap *out) {
+  const BufferSpec &buffer = artifact.buffers[id];
+  int dataType = 0;
+  switch (buffer.type) {
+  case ElementType::F32:
+    dataType = cu::kTensorMapDataTypeF32;
+    break;
+  case ElementType::F16:
+    dataType = cu::kTensorMapDataTypeF16;
+    break;
+  case ElementType::BF16:
+    dataType = cu::kTensorMapDataTypeBf16;
+    break;
+  case ElementType::I32:
+    return fail(what + ": buffers[" + std::to_string(id) + "] '" + buffer.name +
+                "' is i32, which no tensor map reads");
+  }
+  // Verified: a static last dimension of whole 16-byte rows.
+  const uint64_t inner = uint64_t(buffer.shape.back());
+  const uint64_t rowBytes = inner * elementBytes(buffer.type);
+  const unsigned long long dims[2] = {inner, capacities[id] / rowBytes};
+  const unsigned long long strides[1] = {rowBytes};
+  const unsigned box[2] = {map.boxInner, map.boxRows};
+  const unsigned elementStrides[2] = {1, 1};
+  cu::TensorMap encoded;
+  cu::Result result = device->driver().cuTensorMapEncodeTiled(
+      &encoded, dataType, 2, reinterpret_cast<void *>(uintptr_t(addresses[id])),
+      dims, strides, box, elementStrides, cu::kTensorMapInterleaveNone,
+      map.swizzleBytes == 128 ? cu::kTensorMapSwizzle128B
+                              : cu::kTensorMapSwizzleNone,
+      cu::kTensorMapL2Promotion256B, cu::kTensorMapOobFillZeros);
+  if (result != cu::kSuccess)
+    return fail(
+        what + " over buffers[" + std::to_string(id) + "] '" + buffer.name +
+        "' (" + std::to_string(dims[1]) + " rows of " + std::to_string(inner) +
+        " " + toString(buffer.type) + ", boxes of " +
+        std::to_string(map.boxRows) + " x " + std::to_string(map.boxInner) +
+        "): cuTensorMapEncodeTiled: " + device->driver().describe(result));
+  static_assert(sizeof(encoded) == sizeof(*out), "CUtensorMap is 128 bytes");
+  std::memcpy(out, &encoded, sizeof(encoded));
+  return {};
+}
+
 Status CudaSession::prepareEntries() {
   const CudaDriver &driver = device->driver();
   std::vector<void *> table;
@@ -289,6 +339,14 @@ Status CudaSession::prepareEntries() {
                   what + ": cuMemcpyHtoD"));
         launch.args.buffers[0] = reinterpret_cast<void *>(uintptr_t(pointer));
       }
+      const KernelSpec &kernel = artifact.kernels[spec.kernel];
+      for (size_t i = 0; i < kernel.tensorMaps.size(); ++i)
+        LLAMAC_RETURN_IF_ERROR(encodeTensorMap(
+            kernel.tensorMaps[i], spec.buffers[kernel.tensorMaps[i].operand],
+            "entries[" + std::to_string(e) + "] '" + entry.name +
+                "': launches[" + std::to_string(l) + "] (kernel '" +
+                kernel.symbol + "'): tensor_maps[" + std::to_string(i) + "]",
+            &launch.args.tensorMaps[i]));
       entries[e].launches.push_back(launch);
     }
   }

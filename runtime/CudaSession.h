@@ -14,8 +14,10 @@
 // computes the grid from the kernel's LaunchGeometry. A launch with more
 // than LLAMA_MAX_KERNEL_BUFFERS buffers (an optimizer op) gets a device
 // table of their addresses instead, also written once at creation
-// (KernelAbi.h). The position goes to a 4-byte device buffer that every
-// kernel reads, copied on the stream before the launches.
+// (KernelAbi.h), and so are the tensor maps its kernel lists, encoded over
+// all the rows each buffer's allocation holds. The position goes to a 4-byte
+// device buffer that every kernel reads, copied on the stream before the
+// launches.
 //
 // CUDA graphs: when an entry is called again with the same seq as its last
 // call (every decode token after the first), its launches are captured
@@ -128,8 +130,13 @@ private:
   Status fillRandomWeights(const std::vector<uint32_t> &ids,
                            const std::vector<LlamaRandomFill> &fills);
   /// Builds every launch's LlamaGpuArgs, uploading the buffer table of each
-  /// launch with more than LLAMA_MAX_KERNEL_BUFFERS buffers.
+  /// launch with more than LLAMA_MAX_KERNEL_BUFFERS buffers and encoding
+  /// the tensor maps its kernel lists.
   Status prepareEntries();
+  /// Encodes `map` over buffer `id`, all the rows its allocation holds;
+  /// errors start with `what`.
+  Status encodeTensorMap(const artifact::TensorMapSpec &map, uint32_t id,
+                         const std::string &what, LlamaGpuTensorMap *out);
   Status launchAll(Entry &entry, const artifact::EntrySpec &spec,
                    int64_t seq);
   /// Runs the call's launches: directly, or from the entry's graph
@@ -153,8 +160,10 @@ private:
   cu::Stream stream = nullptr;
   /// Every cuMemAlloc, freed by the destructor.
   std::vector<cu::DevicePtr> allocations;
-  /// Every buffer's device address, by id.
+  /// Every buffer's device address, by id, and the bytes allocated for it
+  /// (a dynamic buffer's at its entry's longest call).
   std::vector<cu::DevicePtr> addresses;
+  std::vector<uint64_t> capacities;
   /// The position every kernel reads (LlamaGpuArgs::livePosition), and its
   /// host source, which must outlive the asynchronous copy.
   cu::DevicePtr livePosition = 0;

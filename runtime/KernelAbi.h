@@ -33,7 +33,7 @@ typedef void (*LlamaCpuKernel)(void *const *buffers,
 
 /* GPU kernels take their buffers and context by value in one parameter,
    since a device cannot read the host's pointer array:
-     extern "C" __global__ void SYM(LlamaGpuArgs args);
+     extern "C" __global__ void SYM(const __grid_constant__ LlamaGpuArgs args);
    A launch naming at most LLAMA_MAX_KERNEL_BUFFERS buffers passes their
    addresses in args.buffers, in the launch's order. A GPU launch naming more
    than LLAMA_MAX_KERNEL_BUFFERS buffers passes them through a table in
@@ -49,6 +49,27 @@ typedef void (*LlamaCpuKernel)(void *const *buffers,
    any model's gradients, and small enough that the table (512 KiB) is never
    a sizeable allocation. The artifact verifier enforces it. */
 #define LLAMA_MAX_TABLE_BUFFERS 65536
+/* sm_90a kernels load some tiles with the Tensor Memory Accelerator,
+   which reads a tensor map: the driver's CUtensorMap, 128 opaque bytes,
+   128-byte aligned (as cuda.h declares it), made on the host by
+   cuTensorMapEncodeTiled. The runtime encodes one per entry of the
+   kernel's tensor-map list
+   (artifact::TensorMapSpec) for the buffers of each launch, once at
+   creation, and passes them here in that order; unused entries are zero,
+   and kernels compiled for other archs ignore them. TMA instructions name
+   a tensor map by its generic address in kernel parameter space, which
+   only a `const __grid_constant__` parameter has, so GPU kernels declare
+   their argument that way. Artifacts compiled before this field existed
+   declare a shorter parameter, and the driver copies only its length. */
+#define LLAMA_MAX_TENSOR_MAPS 4
+#ifdef __cplusplus
+#define LLAMA_ALIGN_128 alignas(128)
+#else
+#define LLAMA_ALIGN_128 _Alignas(128)
+#endif
+typedef struct LlamaGpuTensorMap {
+  LLAMA_ALIGN_128 uint64_t opaque[16];
+} LlamaGpuTensorMap;
 typedef struct LlamaGpuArgs {
   void *buffers[LLAMA_MAX_KERNEL_BUFFERS];
   LlamaKernelContext context;
@@ -57,6 +78,7 @@ typedef struct LlamaGpuArgs {
      from context.position, so that a captured CUDA graph, whose kernel
      parameters are frozen, replays for every decode position. */
   const int32_t *livePosition;
+  LlamaGpuTensorMap tensorMaps[LLAMA_MAX_TENSOR_MAPS];
 } LlamaGpuArgs;
 
 #endif /* LLAMAC_RUNTIME_KERNELABI_H */

@@ -58,7 +58,7 @@ LLAMA_RANDOM_FN float llamaRandomFillValue(const LlamaRandomFill *fill,
    memory. Any 1-D grid covers the tensor. They need LlamaGpuArgs
    (KernelAbi.h) and the toolkit's f16 and bf16 types, declared first. */
 #define LLAMA_DEFINE_RANDOM_FILL(NAME, TYPE, CONVERT)                          \
-  extern "C" __global__ void NAME(LlamaGpuArgs args) {                         \
+  extern "C" __global__ void NAME(const __grid_constant__ LlamaGpuArgs args) { \
     TYPE *out = (TYPE *)args.buffers[0];                                       \
     const LlamaRandomFill fill = *(const LlamaRandomFill *)args.buffers[1];    \
     const long long stride = (long long)gridDim.x * blockDim.x;                \

@@ -118,6 +118,13 @@ public:
     }
     return succeeded(geometry) ? *geometry : artifact::LaunchGeometry{};
   }
+
+  std::vector<artifact::TensorMapSpec>
+  tensorMaps(Operation *op, unsigned phase) const override {
+    if (familyOf(op) == Family::Matmul)
+      return cuda::matmulTensorMaps(op);
+    return {};
+  }
 };
 
 } // namespace

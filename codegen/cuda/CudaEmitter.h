@@ -23,6 +23,9 @@ mlir::LogicalResult emitMatmulKernel(mlir::Operation *op,
                                      llvm::StringRef symbol,
                                      llvm::raw_ostream &os);
 mlir::FailureOr<artifact::LaunchGeometry> matmulGeometry(mlir::Operation *op);
+/// The tensor-core GEMM's TMA maps (used on sm_90a): the activations and
+/// the weight, in 128-byte swizzled boxes of 64 of K; none for the others.
+std::vector<artifact::TensorMapSpec> matmulTensorMaps(mlir::Operation *op);
 
 /// fused_rope_attention and attention: flash-decoding for one new token
 /// per batch row, flash attention otherwise.

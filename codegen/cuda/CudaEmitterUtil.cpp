@@ -57,7 +57,7 @@ void emitSignature(raw_ostream &os, Operation *op, StringRef symbol,
   os << "extern \"C\" __global__ void __launch_bounds__(" << threads;
   if (!minBlocks.empty())
     os << ", " << minBlocks;
-  os << ") " << symbol << "(LlamaGpuArgs args) {\n";
+  os << ") " << symbol << "(const __grid_constant__ LlamaGpuArgs args) {\n";
 }
 
 void emitBuffer(raw_ostream &os, StringRef name, unsigned index, StringRef type,

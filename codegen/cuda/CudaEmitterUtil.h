@@ -75,7 +75,8 @@ staticDim(mlir::Operation *op, mlir::RankedTensorType type, unsigned dim) {
 /// position as the runtime wrote it to device memory (KernelAbi.h says why).
 std::string positionExpr(mlir::Value position);
 
-/// Opens `extern "C" __global__ void symbol(LlamaGpuArgs args) {` with a
+/// Opens `extern "C" __global__ void symbol(const __grid_constant__
+/// LlamaGpuArgs args) {` (KernelAbi.h says why) with a
 /// comment naming the op and a launch bound of `threads`, and of
 /// `minBlocks` resident blocks per SM (a macro's name or a number) if
 /// given, which caps the registers a thread may use.

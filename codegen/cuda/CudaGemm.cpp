@@ -1,25 +1,27 @@
 //===- CudaGemm.cpp - Prefill GEMMs: tensor cores, and SIMT for f32 -------===//
 //
 // The tensor-core GEMM tiles 128 activation rows by 128 weight rows by 64 of
-// K in a 3-stage cp.async pipeline in dynamic shared memory (32 KiB a
-// stage: 97 KiB, which every sm_80+ GPU gives a block). Tiles have 128-byte
-// rows whose 16-byte chunks are XOR-swizzled by row % 8 from a 1024-byte
-// aligned base: the layout both of the products below read without bank
-// conflicts.
-// - sm_90a: each of the two warpgroups multiplies its 64 rows by all 128
-//   weight rows with 4 wgmma.m64n128k16 a stage, straight from shared
-//   memory (llamaWgmmaDescriptor), into 64 f32 accumulators a thread.
-//   A stage's products run on while the block loads the next one
-//   (wgmma.wait_group 1); a stage is reloaded only after a barrier that
-//   both warpgroups pass once they retired its products.
-// - Other archs: eight warps (2 x 4) each own a 64 x 32 tile; per 16 of K,
-//   4 + 2 ldmatrix.x4 feed 16 mma.sync.m16n8k16 with f32 accumulators.
-// Both give each thread 32 pairs of accumulators at (row, column) and
-// (row, column + 1), so one epilogue serves both. For SwiGLU the B tile
-// interleaves gate and up rows, so a pair is the gate and up value of one
-// output. The RMSNorm row scale comes from the A tiles as they land in
-// shared memory (two threads per row sum x²), so the activations are read
-// from global memory once.
+// K in a 3-stage pipeline in dynamic shared memory (32 KiB a stage: 97 KiB,
+// which every sm_80+ GPU gives a block). Tiles have 128-byte rows whose
+// 16-byte chunks are XOR-swizzled by row % 8 from a 1024-byte aligned base:
+// the layout both of the products below read without bank conflicts.
+// - sm_90a: the Tensor Memory Accelerator writes the tiles in that layout
+//   from the launch's tensor maps, issued by one thread, each stage guarded
+//   by a "full" and an "empty" mbarrier. Each of the two warpgroups
+//   multiplies its 64 rows by all 128 weight rows with 4 wgmma.m64n128k16
+//   a stage, straight from shared memory (llamaWgmmaDescriptor), into 64
+//   f32 accumulators a thread; a stage's products run on while the next
+//   stage's are issued (wgmma.wait_group 1), and a stage is reloaded once
+//   all eight warps retired its products.
+// - Other archs: every thread issues cp.async copies, and eight warps
+//   (2 x 4) each own a 64 x 32 tile; per 16 of K, 4 + 2 ldmatrix.x4 feed 16
+//   mma.sync.m16n8k16 with f32 accumulators.
+// Both give each thread 32 pairs of outputs, so one epilogue serves both.
+// For SwiGLU a pair is the gate and up value of one output: the sm_90a B
+// tile holds 64 gate rows then 64 up rows, the cp.async one interleaves
+// them. The RMSNorm row scale comes from the A tiles in shared memory (two
+// threads per row sum x²), so the activations are read from global memory
+// once.
 //
 // The SIMT GEMM (f32 validation, and 16-bit rows that cp.async cannot copy
 // whole) tiles 64 x 64 x 16 with a 4 x 4 outer product per thread.
@@ -62,36 +64,6 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const long long m0 = (long long)blockIdx.y * BM;
   const int c0 = blockIdx.x * TILE_COLS;
-)BODY";
-  os << weightRowText;
-  os << R"BODY(
-  // Rows past M or the weight, and K past its end, are zero-filled.
-  auto loadStage = [&](int stage, int kt) {
-    const unsigned base = smemBase + stage * STAGE_BYTES;
-#pragma unroll
-    for (int it = 0; it < (BM + BN) * 8 / 256; ++it) {
-      const int i = tid + it * 256, ch = i % 8, k = kt * BK + ch * 8;
-      const bool isA = i < BM * 8;
-      const int row = isA ? i / 8 : i / 8 - BM;
-      const void *src = x;
-      int valid = 0;
-      if (isA) {
-        const long long m = m0 + row;
-        if (m < M && k < K) {
-          src = x + m * K + k;
-          valid = 16;
-        }
-      } else {
-        const long long n = weightRow(row);
-        if (n >= 0 && k < K) {
-          src = w + n * K + k;
-          valid = 16;
-        }
-      }
-      llamaCpAsync16(base + (isA ? 0 : A_BYTES) + llamaSwizzle128(row, ch), src,
-                     valid);
-    }
-  };
 
   // Two threads per A row, four chunks each: the sum of x² for the norm,
   // and the gain when it is a separate operand (training), applied in
@@ -124,6 +96,40 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
   };
 
 #ifdef LLAMA_WGMMA
+  // The Tensor Memory Accelerator loads the tiles, already swizzled, from
+  // the launch's tensor maps (matmulTensorMaps): x's 128 rows at (k, m0),
+  // and the weight's 128 rows at (k, c0), or for SwiGLU 64 gate rows at
+  // (k, c0) then 64 up rows at (k, COLS + c0): the halves of the B tile,
+  // not interleaved. Rows past the tensor and K past its end read as
+  // zeros. One thread issues the loads. Each stage has a "full" mbarrier,
+  // which the loads complete, and an "empty" one, which each warp arrives
+  // at once its products of the stage retired: no block-wide barrier and
+  // no load address arithmetic in the loop.
+  const unsigned barriers = smemBase + STAGES * STAGE_BYTES;
+  auto full = [&](int s) { return barriers + 8u * s; };
+  auto empty = [&](int s) { return barriers + 8u * (STAGES + s); };
+  if (tid == 0) {
+    for (int s = 0; s < STAGES; ++s) {
+      llamaMbarrierInit(full(s), 1);
+      llamaMbarrierInit(empty(s), 8);
+    }
+    llamaFenceMbarrierInit();
+  }
+  __syncthreads();
+  auto loadStage = [&](int stage, int kt) {
+    const unsigned base = smemBase + stage * STAGE_BYTES;
+    const int k = kt * BK;
+    llamaMbarrierArriveExpectTx(full(stage), STAGE_BYTES);
+    llamaTmaLoad2d(base, &args.tensorMaps[0], k, (int)m0, full(stage));
+    if constexpr (SWIGLU) {
+      llamaTmaLoad2d(base + A_BYTES, &args.tensorMaps[1], k, c0, full(stage));
+      llamaTmaLoad2d(base + A_BYTES + (BN / 2) * ROW_BYTES,
+                     &args.tensorMaps[1], k, COLS + c0, full(stage));
+    } else {
+      llamaTmaLoad2d(base + A_BYTES, &args.tensorMaps[1], k, c0, full(stage));
+    }
+  };
+
   // Warpgroup g: rows g * 64 to g * 64 + 63 of the tile, all 128 columns.
   // Accumulator i of lane l of the group's warp w: row 16 w + l / 4 +
   // 8 ((i / 2) % 2), column 8 (i / 4) + 2 (l % 4) + i % 2.
@@ -142,16 +148,92 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
       llamaWgmma64x128<TX>(acc, llamaWgmmaDescriptor(a + ks * 32),
                            llamaWgmmaDescriptor(b + ks * 32), 1);
     llamaWgmmaCommit();
-    // This stage's products run on; the previous stage's have retired, so
-    // after the next barrier its tile may be reloaded.
+    // This stage's products run on; the previous stage's have retired.
     llamaWgmmaWait<1>();
   };
+  // Pairs of outputs: columns 2 (l % 4) + 8 (j / 2) and the next; for
+  // SwiGLU, gate column j' = 8 (j / 4) + 2 (l % 4) + j % 2 (accumulator j)
+  // and its up column j' + 64 (accumulator j + 32), given as 2 j' so that
+  // the epilogue's column / 2 is the output column.
   auto pairRow = [&](int j) {
-    return group * 64 + (warp % 4) * 16 + lane / 4 + 8 * (j % 2);
+    const int half = SWIGLU ? (j / 2) % 2 : j % 2;
+    return group * 64 + (warp % 4) * 16 + lane / 4 + 8 * half;
   };
-  auto pairCol = [&](int j) { return 8 * (j / 2) + 2 * (lane % 4); };
-  auto pairValue = [&](int j, int e) { return acc[2 * j + e]; };
+  auto pairCol = [&](int j) {
+    if constexpr (SWIGLU)
+      return 2 * (8 * (j / 4) + 2 * (lane % 4) + j % 2);
+    else
+      return 8 * (j / 2) + 2 * (lane % 4);
+  };
+  auto pairValue = [&](int j, int e) {
+    if constexpr (SWIGLU)
+      return acc[j + 32 * e];
+    else
+      return acc[2 * j + e];
+  };
+
+  if (tid == 0)
+    for (int s = 0; s < STAGES && s < KT; ++s)
+      loadStage(s, s);
+  for (int kt = 0; kt < KT; ++kt) {
+    const int stage = kt % STAGES;
+    llamaMbarrierWait(full(stage), (kt / STAGES) & 1);
+    if constexpr (NORM) {
+      normStage(stage, kt);
+      if constexpr (GAIN) {
+        llamaFenceProxyAsync(); // the scaled rows, for wgmma's reads
+        __syncthreads();
+      }
+    }
+    computeStage(stage);
+    if (kt > 0) {
+      // wgmma.wait_group synchronizes the warp, so every lane has retired
+      // its products of step kt - 1 (and read the stage for the norm).
+      const int done = (kt - 1) % STAGES, next = kt - 1 + STAGES;
+      if (lane == 0)
+        llamaMbarrierArrive(empty(done));
+      if (tid == 0 && next < KT) {
+        llamaMbarrierWait(empty(done), ((kt - 1) / STAGES) & 1);
+        loadStage(done, next);
+      }
+    }
+  }
+  llamaWgmmaWait<0>();
+  llamaWgmmaFenceOperands(acc);
 #else
+  // The weight tile interleaves gate and up rows for SwiGLU, so a pair of
+  // adjacent accumulators is the gate and up value of one output.
+)BODY";
+  os << weightRowText;
+  os << R"BODY(
+  // Rows past M or the weight, and K past its end, are zero-filled.
+  auto loadStage = [&](int stage, int kt) {
+    const unsigned base = smemBase + stage * STAGE_BYTES;
+#pragma unroll
+    for (int it = 0; it < (BM + BN) * 8 / 256; ++it) {
+      const int i = tid + it * 256, ch = i % 8, k = kt * BK + ch * 8;
+      const bool isA = i < BM * 8;
+      const int row = isA ? i / 8 : i / 8 - BM;
+      const void *src = x;
+      int valid = 0;
+      if (isA) {
+        const long long m = m0 + row;
+        if (m < M && k < K) {
+          src = x + m * K + k;
+          valid = 16;
+        }
+      } else {
+        const long long n = weightRow(row);
+        if (n >= 0 && k < K) {
+          src = w + n * K + k;
+          valid = 16;
+        }
+      }
+      llamaCpAsync16(base + (isA ? 0 : A_BYTES) + llamaSwizzle128(row, ch), src,
+                     valid);
+    }
+  };
+
   const int wm = warp / 4, wn = warp % 4; // warp tile: rows wm*64, cols wn*32
   float acc[4][4][4];
 #pragma unroll
@@ -204,7 +286,6 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
   auto pairValue = [&](int j, int e) {
     return acc[j / 8][(j / 2) % 4][(j % 2) * 2 + e];
   };
-#endif
 
 #pragma unroll
   for (int s = 0; s < STAGES - 1; ++s) {
@@ -212,44 +293,23 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
       loadStage(s, s);
     llamaCpAsyncCommit();
   }
-  // Step kt + STAGES - 1 reuses the stage of step kt - 1.
-  auto loadNext = [&](int kt) {
+  for (int kt = 0; kt < KT; ++kt) {
+    llamaCpAsyncWait<STAGES - 2>();
+    __syncthreads(); // stage kt landed; stage kt - 1 is free again
+    // Step kt + STAGES - 1 reuses the stage of step kt - 1.
     const int next = kt + STAGES - 1;
     if (next < KT)
       loadStage(next % STAGES, next);
     llamaCpAsyncCommit();
-  };
-  for (int kt = 0; kt < KT; ++kt) {
-    llamaCpAsyncWait<STAGES - 2>();
-#ifdef LLAMA_WGMMA
-    llamaFenceProxyAsync(); // the landed tile, for wgmma's reads
-    __syncthreads();        // stage kt landed
-#else
-    __syncthreads(); // stage kt landed; stage kt - 1 is free again
-    loadNext(kt);
-#endif
     if constexpr (NORM) {
       normStage(kt % STAGES, kt);
-      if constexpr (GAIN) {
-#ifdef LLAMA_WGMMA
-        llamaFenceProxyAsync(); // the scaled rows, for wgmma's reads
-#endif
+      if constexpr (GAIN)
         __syncthreads();
-      }
     }
     computeStage(kt % STAGES);
-#ifdef LLAMA_WGMMA
-    // Both warpgroups' products of step kt - 1 retired: its stage is free,
-    // while step kt's run on under the loads.
-    __syncthreads();
-    loadNext(kt);
-#endif
   }
-#ifdef LLAMA_WGMMA
-  llamaWgmmaWait<0>();
-  llamaWgmmaFenceOperands(acc);
-#endif
   llamaCpAsyncWait<0>();
+#endif
   __syncthreads(); // the tiles are consumed; reuse them for the row scales
 
   float *rowScale = (float *)smem;

@@ -200,4 +200,17 @@ FailureOr<artifact::LaunchGeometry> matmulGeometry(Operation *op) {
   llvm_unreachable("unknown GEMM kind");
 }
 
+std::vector<artifact::TensorMapSpec> matmulTensorMaps(Operation *op) {
+  FailureOr<MatmulPlan> plan = planMatmul(op);
+  if (failed(plan) || plan->kind != GemmKind::TensorCore)
+    return {};
+  // Boxes of 64 of K (128-byte rows): the x tile's 128 rows, and the
+  // weight tile's 128 rows, or for SwiGLU each of its two halves (64 gate
+  // rows, 64 up rows), loaded separately.
+  const uint32_t rows = kTensorCoreTileRows;
+  return {
+      {/*operand=*/0, kTensorCoreTileK, rows, 128},
+      {/*operand=*/1, kTensorCoreTileK, plan->swiglu() ? rows / 2 : rows, 128}};
+}
+
 } // namespace llamac::codegen::cuda

@@ -50,10 +50,13 @@ struct MatmulPlan {
 inline constexpr int kTensorCoreTileRows = 128;
 inline constexpr int kTensorCoreTileK = 64;
 inline constexpr int kTensorCoreStages = 3;
-/// Its dynamic shared memory: the stages, and 1 KiB to align them to the
-/// swizzle's 1024 bytes. 97 KiB fits the 99 KiB that sm_86 and sm_89 allow.
+/// Its dynamic shared memory: the stages, 1 KiB to align them to the
+/// swizzle's 1024 bytes, and on sm_90a a full and an empty mbarrier per
+/// stage (8 bytes each). 97 KiB fits the 99 KiB that sm_86 and sm_89
+/// allow, and two blocks fit an H100 SM's 228 KiB.
 inline constexpr unsigned kTensorCoreSharedBytes =
-    kTensorCoreStages * 2 * kTensorCoreTileRows * kTensorCoreTileK * 2 + 1024;
+    kTensorCoreStages * 2 * kTensorCoreTileRows * kTensorCoreTileK * 2 + 1024 +
+    kTensorCoreStages * 2 * 8;
 
 /// matmul_grad's tensor-core tiles: 128 x 128 outputs, 3 stages. With
 /// mma.sync, 32 reduced rows a step: a stage holds dy's tile (128 x 32 for

@@ -39,14 +39,22 @@ typedef struct LlamaKernelContext {
 } LlamaKernelContext;
 
 #define LLAMA_MAX_KERNEL_BUFFERS 12
+#define LLAMA_MAX_TENSOR_MAPS 4
+/* A CUtensorMap, encoded by the runtime for the kernel's TMA loads. */
+typedef struct LlamaGpuTensorMap {
+  alignas(128) unsigned long long opaque[16];
+} LlamaGpuTensorMap;
 typedef struct LlamaGpuArgs {
   void *buffers[LLAMA_MAX_KERNEL_BUFFERS];
   LlamaKernelContext context;
   /* The position, in device memory, so that a CUDA graph replays. */
   const int *livePosition;
+  LlamaGpuTensorMap tensorMaps[LLAMA_MAX_TENSOR_MAPS];
 } LlamaGpuArgs;
 /* A launch of more buffers than that (the optimizer's, over every weight)
-   passes them in a table in device memory: buffers[0] is its address. */
+   passes them in a table in device memory: buffers[0] is its address.
+   Kernels take the arguments as a `const __grid_constant__` parameter, so
+   that a TMA load can name a tensor map by its address. */
 
 /* The runtime refuses a binary whose ABI differs from its own. */
 extern "C" __device__ const int llama_kernel_abi_version = 2;
@@ -549,6 +557,79 @@ LLAMA_DEVICE void llamaWgmmaCommit() {
 template <int Pending> LLAMA_DEVICE void llamaWgmmaWait() {
 #ifdef LLAMA_WGMMA
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(Pending) : "memory");
+#endif
+}
+
+/* mbarriers in shared memory (PTX ISA, "mbarrier"), for the pipelines whose
+   tiles the Tensor Memory Accelerator loads: a phase completes when
+   `count` threads arrived and every byte announced by expect-tx has
+   landed; waiting names the phase by its parity. */
+LLAMA_DEVICE void llamaMbarrierInit(unsigned bar, unsigned count) {
+#ifdef LLAMA_WGMMA
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n"
+               :
+               : "r"(bar), "r"(count)
+               : "memory");
+#else
+  __trap();
+#endif
+}
+/* Makes the initialized barriers visible to the asynchronous proxy (the
+   TMA unit completes transactions on them), before a __syncthreads. */
+LLAMA_DEVICE void llamaFenceMbarrierInit() {
+#ifdef LLAMA_WGMMA
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+#endif
+}
+LLAMA_DEVICE void llamaMbarrierArrive(unsigned bar) {
+#ifdef LLAMA_WGMMA
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar)
+               : "memory");
+#else
+  __trap();
+#endif
+}
+/* Announces `bytes` of TMA transactions for the current phase, then
+   arrives. */
+LLAMA_DEVICE void llamaMbarrierArriveExpectTx(unsigned bar, unsigned bytes) {
+#ifdef LLAMA_WGMMA
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n"
+               :
+               : "r"(bar), "r"(bytes)
+               : "memory");
+#else
+  __trap();
+#endif
+}
+/* Returns once the phase of parity `parity` has completed. */
+LLAMA_DEVICE void llamaMbarrierWait(unsigned bar, unsigned parity) {
+#ifdef LLAMA_WGMMA
+  unsigned done = 0;
+  while (!done)
+    asm volatile("{\n.reg .pred p;\n"
+                 "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+                 "selp.u32 %0, 1, 0, p;\n}\n"
+                 : "=r"(done)
+                 : "r"(bar), "r"(parity)
+                 : "memory");
+#else
+  __trap();
+#endif
+}
+/* One TMA load: the box of the tensor map `map` (a LlamaGpuTensorMap in
+   the kernel's __grid_constant__ parameter) whose first element is at
+   (inner, row), into shared memory at `dst` in the map's swizzled layout;
+   its bytes complete on `bar`. */
+LLAMA_DEVICE void llamaTmaLoad2d(unsigned dst, const void *map, int inner,
+                                 int row, unsigned bar) {
+#ifdef LLAMA_WGMMA
+  asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile"
+               ".mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n"
+               :
+               : "r"(dst), "l"(map), "r"(inner), "r"(row), "r"(bar)
+               : "memory");
+#else
+  __trap();
 #endif
 }
 /* Keeps the compiler from moving the accumulators' reads and writes across

@@ -2,12 +2,14 @@
 //
 // The scheduler behind CudaEmulation.h. A launch runs its blocks one after
 // another; the threads of a block are fibers with their own stacks that
-// run until they reach a barrier, a warp collective or their end. When no
-// fiber can run, a warp whose live lanes all wait at a collective is
-// released (and run on), then a block whose live threads all wait at
-// __syncthreads.
+// run until they reach a barrier, a warp collective, an mbarrier wait or
+// their end. When no fiber can run, a warp whose live lanes all wait at a
+// collective is released (and run on), then a block whose live threads all
+// wait at __syncthreads. A thread waiting on an mbarrier runs again when
+// the phase it waits for completes, whoever completes it.
 // Anything else is a deadlock a GPU would also hit (a barrier in divergent
-// code), and fails the launch with what each thread waits at.
+// code, a phase that never completes), and fails the launch with what each
+// thread waits at.
 //
 // Warp collectives exchange data through per-warp slots: every lane
 // deposits its operand, the warp is released, and each lane computes its
@@ -17,7 +19,18 @@
 // retires their group, the latest moment the hardware allows, so a read
 // before the wait sees stale data; so are wgmma's products, until
 // wgmma.wait_group. A wgmma needs no exchange: its operands are in shared
-// memory, so each thread computes its own accumulators from them.
+// memory, so each thread computes its own accumulators from them. The wait
+// is a warp collective, as its .sync.aligned form is on the GPU.
+//
+// mbarriers live in a per-block side table keyed by their shared address;
+// each holds the threads parked on its current phase. TMA tile loads
+// (cp.async.bulk.tensor) complete_tx on their mbarrier when they land,
+// which LLAMAC_EMU_TMA chooses: `issue` (the default) lands a copy at once,
+// so a producer that refills a stage before the wgmma reading it retired
+// (they run at wgmma.wait_group) corrupts the product; `wait` queues it
+// until a thread waits on its mbarrier, or until nothing else can run, so
+// a consumer that reads a stage without waiting on its mbarrier sees stale
+// data. A block that exits with a copy still queued fails.
 //
 // Fibers switch with a few instructions of x86-64 assembly (ucontext's
 // swapcontext makes a system call per switch, and a block of a
@@ -26,6 +39,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CudaEmulation.h"
+#include "EmulatedTensorMap.h"
 
 #include "runtime/HalfFloat.h"
 #include "runtime/KernelAbi.h"
@@ -85,7 +99,7 @@ using Kernel = void (*)(LlamaGpuArgs);
 constexpr size_t kStackBytes = 256 * 1024;
 constexpr unsigned kMaxThreads = 1024;
 
-enum class Wait { None, Block, Warp, Done };
+enum class Wait { None, Block, Warp, Mbarrier, Done };
 
 struct Copy {
   void *dst;
@@ -109,6 +123,8 @@ struct Fiber : LlamaEmuThreadState {
   /// have passed as many, or they are at different ones.
   uint64_t blockBarriers = 0, warpCollectives = 0;
   const char *waitsAt = "";
+  /// The mbarrier and phase parity a Wait::Mbarrier thread waits for.
+  unsigned waitBarrier = 0, waitParity = 0;
   void *stackPointer = nullptr;
   char *stack = nullptr;
   std::vector<Copy> copies;
@@ -134,6 +150,27 @@ struct WarpSlots {
   WarpSlotSet sets[2];
 };
 
+/// An mbarrier object: its phase completes when no arrivals are pending
+/// and its tx-count is 0 (it may go negative when a copy lands before its
+/// expect_tx).
+struct Mbarrier {
+  unsigned address = 0;
+  unsigned expected = 0, pending = 0;
+  int64_t txCount = 0;
+  uint64_t phase = 0;
+  /// The threads parked on the current phase.
+  std::vector<unsigned> waiters;
+};
+
+/// One cp.async.bulk.tensor.2d, validated when issued, so that it can land
+/// outside any fiber; the map is a copy, as the issuing thread may exit.
+struct TmaCopy {
+  LlamaEmuTensorMap map;
+  unsigned dst;
+  int inner, row;
+  unsigned bar;
+};
+
 struct Launch {
   Kernel kernel = nullptr;
   const LlamaGpuArgs *args = nullptr;
@@ -141,6 +178,11 @@ struct Launch {
   std::vector<WarpSlots> warps;
   void *schedulerStack = nullptr;
   std::string error;
+  /// The block's mbarriers (a GEMM has a handful: a linear search wins).
+  std::vector<Mbarrier> mbarriers;
+  /// LLAMAC_EMU_TMA=wait: TMA copies not landed yet, oldest first.
+  bool tmaAtWait = false;
+  std::vector<TmaCopy> tmaCopies;
 };
 
 Launch launch;
@@ -201,28 +243,152 @@ void warpBarrier(const char *what) {
   yieldToScheduler();
 }
 
+std::string hex(unsigned value) {
+  char text[16];
+  std::snprintf(text, sizeof(text), "0x%x", value);
+  return text;
+}
+
+std::string describeWait(const Fiber &fiber) {
+  switch (fiber.wait) {
+  case Wait::None:
+    return "running";
+  case Wait::Done:
+    return "exited";
+  case Wait::Block:
+    return "__syncthreads #" + std::to_string(fiber.blockBarriers + 1);
+  case Wait::Warp:
+    return std::string(fiber.waitsAt) + " #" +
+           std::to_string(fiber.warpCollectives + 1);
+  case Wait::Mbarrier:
+    return "mbarrier " + hex(fiber.waitBarrier) + " parity " +
+           std::to_string(fiber.waitParity);
+  }
+  return "";
+}
+
+/// What threads [begin, end) wait at, runs of threads that wait at the same
+/// place on one line, so that a block of GEMM warpgroups reads at a glance.
 std::string describeWaits(size_t begin, size_t end) {
   std::string text;
-  for (size_t t = begin; t < end && text.size() < 600; ++t) {
-    const Fiber &fiber = launch.fibers[t];
-    text += "\n  thread " + std::to_string(t) + ": ";
-    switch (fiber.wait) {
-    case Wait::None:
-      text += "running";
-      break;
-    case Wait::Done:
-      text += "exited";
-      break;
-    case Wait::Block:
-      text += "__syncthreads #" + std::to_string(fiber.blockBarriers + 1);
-      break;
-    case Wait::Warp:
-      text += std::string(fiber.waitsAt) + " #" +
-              std::to_string(fiber.warpCollectives + 1);
-      break;
-    }
+  for (size_t t = begin; t < end && text.size() < 600;) {
+    std::string what = describeWait(launch.fibers[t]);
+    size_t last = t;
+    while (last + 1 < end && describeWait(launch.fibers[last + 1]) == what)
+      ++last;
+    text += last == t ? "\n  thread " + std::to_string(t)
+                      : "\n  threads " + std::to_string(t) + "-" +
+                            std::to_string(last);
+    text += ": " + what;
+    t = last + 1;
   }
   return text;
+}
+
+/// Copies a validated TMA box into shared memory: rows consecutive, the
+/// elements outside the tensor zeros, and with the 128-byte swizzle each
+/// 16-byte chunk XOR-ed with address bits 7-9, as wgmma reads it back.
+void copyBox(const TmaCopy &copy) {
+  const LlamaEmuTensorMap &map = copy.map;
+  size_t elementBytes = map.elementBytes;
+  size_t rowBytes = map.box[0] * elementBytes;
+  const char *global =
+      reinterpret_cast<const char *>(uintptr_t(map.globalAddress));
+  int64_t first = std::max<int64_t>(copy.inner, 0);
+  int64_t last =
+      std::min<int64_t>(int64_t(copy.inner) + map.box[0], int64_t(map.dims[0]));
+  char line[256 * 4];
+  for (uint32_t r = 0; r < map.box[1]; ++r) {
+    int64_t y = int64_t(copy.row) + r;
+    std::memset(line, 0, rowBytes);
+    if (y >= 0 && y < int64_t(map.dims[1]) && first < last)
+      std::memcpy(line + (first - copy.inner) * elementBytes,
+                  global + y * map.strides[0] + first * elementBytes,
+                  size_t(last - first) * elementBytes);
+    uint32_t address = copy.dst + r * uint32_t(rowBytes);
+    if (map.swizzleBytes == 0) {
+      std::memcpy(llamaEmuSharedAnchor + address, line, rowBytes);
+      continue;
+    }
+    for (uint32_t chunk = 0; chunk < rowBytes; chunk += 16) {
+      uint32_t at = address + chunk;
+      std::memcpy(llamaEmuSharedAnchor + (at ^ (((at >> 7) & 7) << 4)),
+                  line + chunk, 16);
+    }
+  }
+}
+
+Mbarrier *findMbarrier(unsigned address) {
+  for (Mbarrier &barrier : launch.mbarriers)
+    if (barrier.address == address)
+      return &barrier;
+  return nullptr;
+}
+
+/// The initialized mbarrier at `bar`; traps naming `what` otherwise.
+Mbarrier &mbarrierAt(unsigned bar, const char *what) {
+  if (Mbarrier *barrier = findMbarrier(bar))
+    return *barrier;
+  static std::string message;
+  message = std::string(what) + " on mbarrier " + hex(bar) +
+            ", which mbarrier.init has not initialized";
+  llamaEmuTrap(message.c_str());
+}
+
+/// Completes the current phase if nothing is pending, waking its waiters.
+void completeIfDone(Mbarrier &barrier) {
+  if (barrier.pending != 0 || barrier.txCount != 0)
+    return;
+  ++barrier.phase;
+  barrier.pending = barrier.expected;
+  for (unsigned t : barrier.waiters)
+    launch.fibers[t].wait = Wait::None;
+  barrier.waiters.clear();
+}
+
+/// Writes a TMA copy's box and performs its complete_tx.
+/// Traps when shared memory [begin, end) holds an operand of a wgmma that
+/// some thread issued and has not retired (defined after WgmmaOperand).
+void checkNoPendingWgmmaReads(uint32_t begin, uint32_t end);
+
+void landTmaCopy(const TmaCopy &copy) {
+  uint32_t bytes = copy.map.box[0] * copy.map.box[1] * copy.map.elementBytes;
+  checkNoPendingWgmmaReads(copy.dst, copy.dst + (bytes + 127) / 128 * 128);
+  copyBox(copy);
+  if (Mbarrier *barrier = findMbarrier(copy.bar)) {
+    barrier->txCount -=
+        int64_t(copy.map.box[0]) * copy.map.box[1] * copy.map.elementBytes;
+    completeIfDone(*barrier);
+  }
+}
+
+/// Lands the queued TMA copies that signal `barrier`, oldest first, until
+/// its current phase completes; returns whether any landed.
+bool landTmaCopies(Mbarrier &barrier) {
+  uint64_t phase = barrier.phase;
+  bool landed = false;
+  std::vector<TmaCopy> &copies = launch.tmaCopies;
+  for (size_t i = 0; i < copies.size() && barrier.phase == phase;) {
+    if (copies[i].bar != barrier.address) {
+      ++i;
+      continue;
+    }
+    TmaCopy copy = copies[i];
+    copies.erase(copies.begin() + std::ptrdiff_t(i));
+    landTmaCopy(copy);
+    landed = true;
+  }
+  return landed;
+}
+
+/// When no thread can run: lands the queued copies of the mbarriers that
+/// threads wait on, the latest moment they can. Returns whether any landed.
+bool landStalledTmaCopies() {
+  bool landed = false;
+  for (Mbarrier &barrier : launch.mbarriers)
+    if (!barrier.waiters.empty())
+      landed |= landTmaCopies(barrier);
+  return landed;
 }
 
 /// Runs the lanes [first, end) of one warp until none can go on, releasing it
@@ -240,16 +406,20 @@ bool runWarp(unsigned first, unsigned end) {
       if (!launch.error.empty())
         return false;
     }
-    unsigned waiting = 0, exited = 0;
+    unsigned waiting = 0, exited = 0, runnable = 0;
     for (unsigned t = first; t < end; ++t) {
       waiting += launch.fibers[t].wait == Wait::Warp;
       exited += launch.fibers[t].wait == Wait::Done;
+      runnable += launch.fibers[t].wait == Wait::None;
     }
+    if (runnable != 0)
+      continue; // woken from an mbarrier by a later lane
     if (waiting == 0)
       return true;
     if (waiting + exited != end - first)
-      return true; // some lanes wait at __syncthreads: a deadlock, reported
-                   // by runBlock when the block cannot go on
+      return true; // some lanes wait at __syncthreads or an mbarrier: they
+                   // may be released by other warps, or runBlock reports
+                   // the deadlock when the block cannot go on
     uint64_t count = launch.fibers[first].warpCollectives;
     for (unsigned t = first; t < end; ++t) {
       const Fiber &fiber = launch.fibers[t];
@@ -274,24 +444,41 @@ bool runBlock(unsigned threads) {
     for (unsigned first = 0; first < threads; first += 32)
       if (!runWarp(first, std::min(first + 32, threads)))
         return false;
-    unsigned atBarrier = 0, exited = 0;
+    unsigned atBarrier = 0, exited = 0, runnable = 0, atMbarrier = 0;
     uint64_t count = 0;
     bool sameBarrier = true;
     for (unsigned t = 0; t < threads; ++t) {
       const Fiber &fiber = launch.fibers[t];
       if (fiber.wait == Wait::Done) {
         ++exited;
+      } else if (fiber.wait == Wait::None) {
+        ++runnable;
+      } else if (fiber.wait == Wait::Mbarrier) {
+        ++atMbarrier;
       } else if (fiber.wait == Wait::Block) {
         if (atBarrier++ == 0)
           count = fiber.blockBarriers;
         sameBarrier &= fiber.blockBarriers == count;
       }
     }
-    if (exited == threads)
-      return true;
+    if (exited == threads) {
+      if (launch.tmaCopies.empty())
+        return true;
+      launch.error = "exit with a TMA copy in flight (to mbarrier " +
+                     hex(launch.tmaCopies.front().bar) +
+                     ", on which no thread waited)";
+      return false;
+    }
+    if (runnable != 0)
+      continue; // woken from an mbarrier by a later warp
     if (atBarrier + exited != threads || !sameBarrier) {
-      launch.error = "deadlock: threads wait at different barriers" +
-                     describeWaits(0, threads);
+      if (landStalledTmaCopies())
+        continue;
+      launch.error = atMbarrier == 0
+                         ? "deadlock: threads wait at different barriers"
+                         : "deadlock: no thread can go on, and no mbarrier "
+                           "phase they wait for can complete";
+      launch.error += describeWaits(0, threads);
       return false;
     }
     for (unsigned t = 0; t < threads; ++t) {
@@ -388,6 +575,35 @@ struct WgmmaOperand {
     return bits;
   }
 };
+
+void checkNoPendingWgmmaReads(uint32_t begin, uint32_t end) {
+  for (size_t t = 0; t < launch.fibers.size(); ++t) {
+    for (const Wgmma &op : launch.fibers[t].wgmmas) {
+      for (int which = 0; which < 2; ++which) {
+        const char *name = which ? "B" : "A";
+        unsigned rows = which ? unsigned(op.n) : 64;
+        bool mnMajor = which ? op.transB : op.transA;
+        WgmmaOperand operand =
+            WgmmaOperand::decode(which ? op.b : op.a, name, rows, mnMajor);
+        // The 128-byte rows it reads (a K-major start steps within them).
+        uint32_t first = operand.start & ~127u;
+        uint32_t last = operand.mnMajor
+                            ? first + ((rows + 63) / 64 - 1) * operand.leading +
+                                  operand.stride + 8 * 128
+                            : first + (rows + 7) / 8 * operand.stride;
+        if (first < end && begin < last) {
+          static std::string message;
+          message = "cp.async.bulk.tensor: a TMA copy into shared memory " +
+                    hex(begin) + ".." + hex(end) + " overwrites operand " +
+                    name + " (" + hex(first) + ".." + hex(last) +
+                    ") of a wgmma that thread " + std::to_string(t) +
+                    " has not retired (wgmma.wait_group)";
+          llamaEmuTrap(message.c_str());
+        }
+      }
+    }
+  }
+}
 
 /// Computes one wgmma's share of the accumulators of the thread `index`
 /// of its block: in the PTX ISA's layout for m64nNk16 with f32
@@ -561,6 +777,114 @@ void llamaEmuWgmmaWait(int pending) {
   for (size_t i = 0; i < retire; ++i)
     runWgmma(fiber.wgmmas[i], index);
   fiber.wgmmas.erase(fiber.wgmmas.begin(), fiber.wgmmas.begin() + retire);
+  // wgmma.wait_group.sync.aligned: a warp's lanes pass it together, so once
+  // one lane is past it every lane's products have retired, and kernels may
+  // let one lane speak for the warp (an mbarrier arrival that frees the
+  // stage the products read).
+  warpBarrier("wgmma.wait_group");
+}
+
+void llamaEmuMbarrierInit(unsigned bar, unsigned count) {
+  static std::string message;
+  if (bar % 8 != 0)
+    message = "mbarrier.init: mbarrier " + hex(bar) + " is not 8-byte aligned";
+  else if (count == 0 || count >= (1u << 20))
+    message = "mbarrier.init: arrival count " + std::to_string(count) +
+              " outside 1..2^20-1";
+  else if (Mbarrier *barrier = findMbarrier(bar);
+           barrier && !barrier->waiters.empty())
+    message = "mbarrier.init: mbarrier " + hex(bar) + " has waiting threads";
+  else
+    message.clear();
+  if (!message.empty())
+    llamaEmuTrap(message.c_str());
+  Mbarrier *barrier = findMbarrier(bar);
+  if (!barrier) {
+    launch.mbarriers.emplace_back();
+    barrier = &launch.mbarriers.back();
+    barrier->address = bar;
+  }
+  barrier->expected = barrier->pending = count;
+  barrier->txCount = 0;
+  barrier->phase = 0;
+}
+
+void llamaEmuMbarrierArrive(unsigned bar, unsigned txBytes) {
+  Mbarrier &barrier = mbarrierAt(bar, "mbarrier.arrive");
+  static std::string message;
+  if (barrier.pending == 0) {
+    message = "mbarrier.arrive on mbarrier " + hex(bar) +
+              " with no arrivals pending in its phase";
+    llamaEmuTrap(message.c_str());
+  }
+  barrier.txCount += txBytes;
+  if (barrier.txCount >= (int64_t(1) << 20)) {
+    message =
+        "mbarrier.expect_tx on mbarrier " + hex(bar) + ": tx-count past 2^20-1";
+    llamaEmuTrap(message.c_str());
+  }
+  --barrier.pending;
+  completeIfDone(barrier);
+}
+
+void llamaEmuMbarrierWait(unsigned bar, unsigned parity) {
+  Mbarrier &barrier = mbarrierAt(bar, "mbarrier.try_wait");
+  parity &= 1;
+  if ((barrier.phase & 1) != parity)
+    return;
+  if (launch.tmaAtWait && landTmaCopies(barrier) &&
+      (barrier.phase & 1) != parity)
+    return;
+  Fiber &fiber = self();
+  fiber.wait = Wait::Mbarrier;
+  fiber.waitBarrier = bar;
+  fiber.waitParity = parity;
+  barrier.waiters.push_back(unsigned(&fiber - launch.fibers.data()));
+  yieldToScheduler();
+}
+
+void llamaEmuTmaLoad2d(unsigned dst, const void *map, int inner, int row,
+                       unsigned bar) {
+  TmaCopy copy;
+  std::memcpy(&copy.map, map, sizeof(copy.map));
+  copy.dst = dst;
+  copy.inner = inner;
+  copy.row = row;
+  copy.bar = bar;
+  const LlamaEmuTensorMap &m = copy.map;
+  // With the 128-byte swizzle, the last 128-byte line may be partly filled
+  // and the XOR moves chunks within it.
+  int64_t bytes = int64_t(m.box[0]) * m.box[1] * m.elementBytes;
+  int64_t span = m.swizzleBytes ? (bytes + 127) / 128 * 128 : bytes;
+  unsigned align = m.swizzleBytes == 128 ? 1024 : 128;
+  static std::string message;
+  const std::string what = "cp.async.bulk.tensor.2d: ";
+  if (uintptr_t(map) % 64 != 0)
+    message = what + "the tensor map is not 64-byte aligned";
+  else if (m.magic != kLlamaEmuTensorMapMagic)
+    message = what + "the tensor map was not encoded by the fake driver's "
+                     "cuTensorMapEncodeTiled (bad magic)";
+  else if (m.rank != 2)
+    message = what + "a rank-" + std::to_string(m.rank) + " tensor map";
+  else if (m.swizzleBytes != 0 && m.swizzleBytes != 128)
+    message = what + "the " + std::to_string(m.swizzleBytes) +
+              "-byte swizzle (not emulated)";
+  else if (dst % align != 0)
+    message = what + "shared destination " + hex(dst) + " is not " +
+              std::to_string(align) + "-byte aligned";
+  else if (int32_t(dst) < 0 ||
+           int64_t(int32_t(dst)) + span > int64_t(sizeof(llamaEmuSharedAnchor)))
+    message = what + "a box of " + std::to_string(bytes) + " bytes at " +
+              hex(dst) + " runs past the 227 KiB dynamic shared memory";
+  else
+    message.clear();
+  if (!message.empty())
+    llamaEmuTrap(message.c_str());
+  mbarrierAt(bar, "cp.async.bulk.tensor.2d");
+  if (launch.tmaAtWait)
+    launch.tmaCopies.push_back(copy);
+  else
+    landTmaCopy(copy);
 }
 
 /// Runs `kernel` over the grid. Returns 0, or 1 with a message in `error`.
@@ -586,6 +910,15 @@ int llamaEmuLaunch(Kernel kernel, const unsigned grid[3],
       fiber.stack = static_cast<char *>(stack);
     }
   }
+  const char *tma = std::getenv("LLAMAC_EMU_TMA");
+  if (!tma || !*tma || std::strcmp(tma, "issue") == 0)
+    launch.tmaAtWait = false;
+  else if (std::strcmp(tma, "wait") == 0)
+    launch.tmaAtWait = true;
+  else
+    return fail(std::string("LLAMAC_EMU_TMA=") + tma +
+                ": expected 'issue' (the default: TMA copies land when "
+                "issued) or 'wait' (when a thread waits on their mbarrier)");
   launch.warps.resize((threads + 31) / 32);
   launch.kernel = kernel;
   launch.args = args;
@@ -610,11 +943,12 @@ int llamaEmuLaunch(Kernel kernel, const unsigned grid[3],
           fiber.wgmmaGroups.clear();
           fiber.stackPointer = initialStack(fiber.stack);
         }
+        launch.mbarriers.clear();
+        launch.tmaCopies.clear();
         if (!runBlock(threads)) {
           llamaEmuCurrent = nullptr;
-          return fail("block (" + std::to_string(x) + ", " +
-                      std::to_string(y) + ", " + std::to_string(z) +
-                      "): " + launch.error);
+          return fail("block (" + std::to_string(x) + ", " + std::to_string(y) +
+                      ", " + std::to_string(z) + "): " + launch.error);
         }
       }
   llamaEmuCurrent = nullptr;

@@ -6,7 +6,8 @@
 // indices, __half and __nv_bfloat16, vector types, shuffles, barriers,
 // atomics, dynamic shared memory, and the prelude's inline-PTX primitives
 // (cp.async, ldmatrix, mma.sync, and sm_90a's wgmma with its shared-memory
-// descriptors), whose data exchange follows the PTX ISA's fragment layouts.
+// descriptors, mbarriers and TMA tile loads), whose data exchange follows
+// the PTX ISA's fragment layouts.
 // Everything else in the source is compiled unchanged. `llama-cuda-emu
 // --arch sm_90a` defines __CUDA_ARCH_FEAT_SM90_ALL, as NVRTC does for that
 // arch, so the kernels take their wgmma paths.
@@ -15,7 +16,8 @@
 // `__shared__` variables are function statics (one block lives at a time)
 // and atomics need no hardware support. Barriers and warp collectives are
 // checked: a thread that reaches a different barrier than its block or
-// warp, or a warp collective with exited lanes, fails the launch.
+// warp, a warp collective with exited lanes, or an mbarrier phase that
+// can never complete fails the launch.
 //
 //===----------------------------------------------------------------------===//
 
@@ -33,6 +35,9 @@
 #define __forceinline__ inline __attribute__((always_inline))
 #define __noinline__ __attribute__((noinline))
 #define __launch_bounds__(...)
+/// The kernel's copy of its parameter is the fiber's own, and a tensor
+/// map's address in it is as good as one in parameter space.
+#define __grid_constant__
 #define __align__(n) __attribute__((aligned(n)))
 /// One block runs at a time, so a function-local static is its shared
 /// memory.
@@ -67,6 +72,11 @@ void llamaEmuWgmma(float *d, int n, uint64_t a, uint64_t b, int accumulate,
                    int isBf16, int transA, int transB);
 void llamaEmuWgmmaCommit(void);
 void llamaEmuWgmmaWait(int pending);
+void llamaEmuMbarrierInit(unsigned bar, unsigned count);
+void llamaEmuMbarrierArrive(unsigned bar, unsigned txBytes);
+void llamaEmuMbarrierWait(unsigned bar, unsigned parity);
+void llamaEmuTmaLoad2d(unsigned dst, const void *map, int inner, int row,
+                       unsigned bar);
 [[noreturn]] void llamaEmuTrap(const char *what);
 float llamaEmuHalfToFloat(uint16_t bits);
 uint16_t llamaEmuFloatToHalf(float value);
@@ -243,6 +253,30 @@ inline void llamaWgmma64x128(float (&d)[64], unsigned long long a,
                 "wgmma's transpose immediates are 0 or 1");
   llamaEmuWgmma(d, 128, a, b, accumulate, std::is_same<T, __nv_bfloat16>::value,
                 TransA, TransB);
+}
+
+/// mbarriers live in a side table keyed by their shared address, not in
+/// their 8 bytes, so a kernel that overwrites one is not caught. A wait
+/// parks the thread until the phase completes; the fence orders nothing.
+inline void llamaMbarrierInit(unsigned bar, unsigned count) {
+  llamaEmuMbarrierInit(bar, count);
+}
+inline void llamaFenceMbarrierInit() {}
+inline void llamaMbarrierArrive(unsigned bar) {
+  llamaEmuMbarrierArrive(bar, 0);
+}
+inline void llamaMbarrierArriveExpectTx(unsigned bar, unsigned bytes) {
+  llamaEmuMbarrierArrive(bar, bytes);
+}
+inline void llamaMbarrierWait(unsigned bar, unsigned parity) {
+  llamaEmuMbarrierWait(bar, parity);
+}
+/// cp.async.bulk.tensor.2d from a tensor map that the fake driver's
+/// cuTensorMapEncodeTiled wrote (EmulatedTensorMap.h). When the copy lands
+/// depends on LLAMAC_EMU_TMA (CudaEmulation.cpp).
+inline void llamaTmaLoad2d(unsigned dst, const void *map, int inner, int row,
+                           unsigned bar) {
+  llamaEmuTmaLoad2d(dst, map, inner, row, bar);
 }
 
 #endif // LLAMAC_TEST_CUDAEMULATION_H

@@ -5,20 +5,23 @@
 // feeding mma.sync against a plain matrix product (the fragment layouts of
 // the two must compose to it, as the PTX ISA defines them), wgmma on
 // 128-byte swizzled tiles in dynamic shared memory against the same
-// product, cp.async's and wgmma's deferred completion, and the errors a GPU
-// would hang or trap on.
+// product, cp.async's and wgmma's deferred completion, a TMA pipeline on
+// mbarriers in both of LLAMAC_EMU_TMA's modes, the fake driver's tensor
+// map encoder, and the errors a GPU would hang or trap on.
 //
 //===----------------------------------------------------------------------===//
 
 #include "runtime/HalfFloat.h"
 #include "runtime/KernelAbi.h"
 #include "runtime/RandomWeights.h"
+#include "test/cuda-emu/EmulatedTensorMap.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <dlfcn.h>
 #include <fstream>
 #include <string>
@@ -229,14 +232,143 @@ extern "C" __global__ void traps(LlamaGpuArgs args) {
   if (threadIdx.x == 5)
     __trap();
 }
+
+/* A TMA pipeline over tensorMaps[0] (64 x 32 boxes of 16-bit elements):
+   thread 256 loads box i, whose first element is at (coords[2 i],
+   coords[2 i + 1]), into stage i % 3 of dynamic shared memory, and threads
+   0-255 copy the stage's bytes as they lie (swizzled) to out[4096 i ...].
+   full[s] completes on the producer's arrival and the box's bytes,
+   empty[s] on the 256 consumers' arrivals. */
+extern "C" __global__ void tmaPipeline(const __grid_constant__ LlamaGpuArgs args) {
+  enum { kStages = 3, kStageBytes = 64 * 32 * 2 };
+  unsigned char *out = (unsigned char *)args.buffers[0];
+  const int *coords = (const int *)args.buffers[1];
+  const int tiles = *(const int *)args.buffers[2];
+  LLAMA_DYNAMIC_SHARED(smem);
+  __shared__ __align__(8) unsigned long long full[kStages], empty[kStages];
+  const int t = threadIdx.x;
+  if (t == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      llamaMbarrierInit(llamaSmemAddress(&full[s]), 1);
+      llamaMbarrierInit(llamaSmemAddress(&empty[s]), 256);
+    }
+    llamaFenceMbarrierInit();
+  }
+  __syncthreads();
+  if (t == 256) {
+    for (int i = 0; i < tiles; ++i) {
+      const int s = i % kStages;
+      if (i >= kStages)
+        llamaMbarrierWait(llamaSmemAddress(&empty[s]), (i / kStages - 1) % 2);
+      llamaMbarrierArriveExpectTx(llamaSmemAddress(&full[s]), kStageBytes);
+      llamaTmaLoad2d(llamaSmemAddress(smem + s * kStageBytes),
+                     &args.tensorMaps[0], coords[2 * i], coords[2 * i + 1],
+                     llamaSmemAddress(&full[s]));
+    }
+  } else if (t < 256) {
+    for (int i = 0; i < tiles; ++i) {
+      const int s = i % kStages;
+      llamaMbarrierWait(llamaSmemAddress(&full[s]), (i / kStages) % 2);
+      for (int b = 16 * t; b < 16 * (t + 1); ++b)
+        out[i * kStageBytes + b] = smem[s * kStageBytes + b];
+      llamaMbarrierArrive(llamaSmemAddress(&empty[s]));
+    }
+  }
+}
+
+/* Thread 0 loads box (0, 0) of tensorMaps[0] (4096 bytes) over a stage of
+   0xff bytes and reads its first element before waiting on the box's
+   mbarrier (out[0]), a consumer's bug, and after (out[1]). */
+extern "C" __global__ void tmaReadBeforeWait(
+    const __grid_constant__ LlamaGpuArgs args) {
+  unsigned short *out = (unsigned short *)args.buffers[0];
+  LLAMA_DYNAMIC_SHARED(smem);
+  __shared__ __align__(8) unsigned long long full;
+  const unsigned bar = llamaSmemAddress(&full);
+  for (int i = 0; i < 4096; ++i)
+    smem[i] = 0xff;
+  llamaMbarrierInit(bar, 1);
+  llamaMbarrierArriveExpectTx(bar, 4096);
+  llamaTmaLoad2d(llamaSmemAddress(smem), &args.tensorMaps[0], 0, 0, bar);
+  out[0] = *(const unsigned short *)smem;
+  llamaMbarrierWait(bar, 0);
+  out[1] = *(const unsigned short *)smem;
+}
+
+/* One warpgroup issues a wgmma reading A at 0 and B at 8192 of dynamic
+   shared memory; before it retires, thread 0 loads box (0, 0) of
+   tensorMaps[0] over B's first rows, which the product may still read. */
+extern "C" __global__ void tmaOverPendingWgmma(
+    const __grid_constant__ LlamaGpuArgs args) {
+  LLAMA_DYNAMIC_SHARED(smem);
+  __shared__ __align__(8) unsigned long long full;
+  const unsigned bar = llamaSmemAddress(&full);
+  if (threadIdx.x == 0)
+    llamaMbarrierInit(bar, 1);
+  __syncthreads();
+  auto descriptor = [](unsigned address) {
+    return (unsigned long long)(address >> 4) | (1ull << 16) |
+           (64ull << 32) | (1ull << 62);
+  };
+  float acc[64];
+  for (int i = 0; i < 64; ++i)
+    acc[i] = 0.0f;
+  llamaWgmma64x128<__nv_bfloat16>(acc, descriptor(0), descriptor(8192), 0);
+  llamaWgmmaCommit();
+  if (threadIdx.x == 0) {
+    llamaMbarrierArriveExpectTx(bar, 4096);
+    llamaTmaLoad2d(llamaSmemAddress(smem) + 8192, &args.tensorMaps[0], 0, 0,
+                   bar);
+    llamaMbarrierWait(bar, 0);
+  }
+  llamaWgmmaWait<0>();
+}
+
+/* Thread 0 loads box (0, 0) of tensorMaps[0] and exits without waiting. */
+extern "C" __global__ void tmaWithoutWait(
+    const __grid_constant__ LlamaGpuArgs args) {
+  LLAMA_DYNAMIC_SHARED(smem);
+  __shared__ __align__(8) unsigned long long full;
+  const unsigned bar = llamaSmemAddress(&full);
+  llamaMbarrierInit(bar, 1);
+  llamaMbarrierArriveExpectTx(bar, 4096);
+  llamaTmaLoad2d(llamaSmemAddress(smem), &args.tensorMaps[0], 0, 0, bar);
+}
+
+/* Thread 0 waits for a phase that expects two arrivals and gets one, after
+   writing the mbarrier's shared address to out[0]; the others exit. */
+extern "C" __global__ void mbarrierNeverCompletes(
+    const __grid_constant__ LlamaGpuArgs args) {
+  __shared__ __align__(8) unsigned long long done;
+  if (threadIdx.x != 0)
+    return;
+  const unsigned bar = llamaSmemAddress(&done);
+  *(unsigned *)args.buffers[0] = bar;
+  llamaMbarrierInit(bar, 2);
+  llamaMbarrierArrive(bar);
+  llamaMbarrierWait(bar, 0);
+}
+
+/* *buffers[0] == 0: an arrival on a barrier never initialized; 1: an
+   arrival once the phase's only one came (its bytes have not). */
+extern "C" __global__ void mbarrierMisuse(
+    const __grid_constant__ LlamaGpuArgs args) {
+  __shared__ __align__(8) unsigned long long misused;
+  const unsigned bar = llamaSmemAddress(&misused);
+  if (*(const int *)args.buffers[0] == 1) {
+    llamaMbarrierInit(bar, 1);
+    llamaMbarrierArriveExpectTx(bar, 16);
+  }
+  llamaMbarrierArrive(bar);
+}
 )CUDA";
 
 class CudaEmulationTest : public testing::Test {
 public:
   static void SetUpTestSuite() {
     // ctest runs each test in its own process, in parallel.
-    std::string stem = testing::TempDir() + "/emulation-test-" +
-                       std::to_string(getpid());
+    std::string stem =
+        testing::TempDir() + "/emulation-test-" + std::to_string(getpid());
     std::string source = stem + ".cu";
     library = stem + ".so";
     std::ofstream(source) << kKernels;
@@ -258,15 +390,21 @@ public:
     handle = nullptr;
   }
 
+  /// The TMA mode is the process's environment: each test leaves it unset.
+  void TearDown() override { unsetenv("LLAMAC_EMU_TMA"); }
+
   /// Launches kernel `name` on `grid` x `block`; returns "" or the error.
   std::string launch(const char *name, unsigned grid, unsigned block,
-                     std::vector<void *> buffers) {
+                     std::vector<void *> buffers,
+                     const std::vector<LlamaGpuTensorMap> &tensorMaps = {}) {
     auto kernel = reinterpret_cast<Kernel>(dlsym(handle, name));
     auto run = reinterpret_cast<Launch>(dlsym(handle, "llamaEmuLaunch"));
     EXPECT_TRUE(kernel && run);
     LlamaGpuArgs args = {};
     for (size_t i = 0; i < buffers.size(); ++i)
       args.buffers[i] = buffers[i];
+    for (size_t i = 0; i < tensorMaps.size(); ++i)
+      args.tensorMaps[i] = tensorMaps[i];
     const unsigned grid3[3] = {grid, 1, 1}, block3[3] = {block, 1, 1};
     char error[1024] = "";
     if (run(kernel, grid3, block3, &args, error, sizeof(error)) != 0)
@@ -436,8 +574,8 @@ TEST_F(CudaEmulationTest, DivergentBarriersAreADeadlock) {
   std::vector<float> out(1, 0.0f);
   std::string error = launch("divergentBarrier", 1, 32, {out.data()});
   EXPECT_THAT(error, HasSubstr("block (0, 0, 0): deadlock"));
-  EXPECT_THAT(error, HasSubstr("thread 0: __shfl_xor_sync #1"));
-  EXPECT_THAT(error, HasSubstr("thread 16: __syncthreads #1"));
+  EXPECT_THAT(error, HasSubstr("threads 0-15: __shfl_xor_sync #1"));
+  EXPECT_THAT(error, HasSubstr("threads 16-31: __syncthreads #1"));
 }
 
 TEST_F(CudaEmulationTest, TrapFailsTheLaunchAndTheNextOneRuns) {
@@ -446,6 +584,201 @@ TEST_F(CudaEmulationTest, TrapFailsTheLaunchAndTheNextOneRuns) {
   std::vector<float> out(512, 0.0f);
   EXPECT_EQ(launch("sums", 1, 256, {out.data()}), "");
   EXPECT_EQ(out[256], float(256 * 257 / 2));
+}
+
+/// A rows x columns bf16 matrix whose elements are all distinct from zero,
+/// the out-of-bounds fill.
+struct TmaMatrix {
+  static constexpr int kRows = 100, kColumns = 200;
+  std::vector<uint16_t> elements;
+
+  TmaMatrix() : elements(kRows * kColumns) {
+    for (int r = 0; r < kRows; ++r)
+      for (int c = 0; c < kColumns; ++c)
+        elements[r * kColumns + c] =
+            f32ToBf16(float(1 + (r * 37 + c * 11) % 251));
+  }
+
+  /// Its map for boxes of 64 x 32 elements (128-byte rows).
+  LlamaGpuTensorMap map(int swizzle) {
+    LlamaGpuTensorMap map;
+    const uint64_t dims[2] = {kColumns, kRows}, strides[1] = {kColumns * 2};
+    const uint32_t box[2] = {64, 32}, elementStrides[2] = {1, 1};
+    EXPECT_EQ(llamaEmuEncodeTiled(&map, /*BFLOAT16=*/9, 2, elements.data(),
+                                  dims, strides, box, elementStrides, 0,
+                                  swizzle, 0, 0),
+              0);
+    return map;
+  }
+
+  /// Element (x, y), zero outside.
+  uint16_t at(int x, int y) const {
+    if (x < 0 || x >= kColumns || y < 0 || y >= kRows)
+      return 0;
+    return elements[y * kColumns + x];
+  }
+};
+
+/// The first elements of the boxes the pipeline loads: interior ones, ones
+/// at negative coordinates, partial last ones and wholly outside ones, 18 in
+/// all, so that each of the 3 stages is refilled 5 times.
+std::vector<int> tmaBoxes() {
+  std::vector<int> coords;
+  for (int row : {-8, 24, 56, 88})
+    for (int inner : {-16, 48, 112, 176})
+      coords.insert(coords.end(), {inner, row});
+  coords.insert(coords.end(), {256, 0, 0, -40});
+  return coords;
+}
+
+/// Runs tmaPipeline over the matrix and expects each box element by
+/// element where TMA puts it: row r at 128 r, element e at 2 e, and with
+/// the 128-byte swizzle its 16-byte chunk XOR-ed with r % 8 (address bits
+/// 7-9 of a 1024-byte aligned stage).
+void expectTmaPipeline(CudaEmulationTest &test, int swizzle) {
+  TmaMatrix matrix;
+  std::vector<int> coords = tmaBoxes();
+  int tiles = int(coords.size() / 2);
+  std::vector<uint8_t> out(size_t(tiles) * 4096, 0xee);
+  ASSERT_EQ(test.launch("tmaPipeline", 2, 288,
+                        {out.data(), coords.data(), &tiles},
+                        {matrix.map(swizzle)}),
+            "");
+  for (int i = 0; i < tiles; ++i)
+    for (int r = 0; r < 32; ++r)
+      for (int e = 0; e < 64; ++e) {
+        unsigned offset = r * 128 + e * 2;
+        if (swizzle == 3)
+          offset ^= ((offset >> 7) & 7) << 4;
+        uint16_t got;
+        std::memcpy(&got, &out[size_t(i) * 4096 + offset], 2);
+        ASSERT_EQ(got, matrix.at(coords[2 * i] + e, coords[2 * i + 1] + r))
+            << "box " << i << " at (" << coords[2 * i] << ", "
+            << coords[2 * i + 1] << "), row " << r << ", element " << e;
+      }
+}
+
+TEST_F(CudaEmulationTest, TmaPipelineOnMbarriersLoadsSwizzledBoxes) {
+  for (const char *mode : {"issue", "wait"}) {
+    SCOPED_TRACE(std::string("LLAMAC_EMU_TMA=") + mode);
+    setenv("LLAMAC_EMU_TMA", mode, 1);
+    expectTmaPipeline(*this, /*SWIZZLE_128B=*/3);
+  }
+}
+
+TEST_F(CudaEmulationTest, TmaPipelineLoadsUnswizzledBoxes) {
+  for (const char *mode : {"issue", "wait"}) {
+    SCOPED_TRACE(std::string("LLAMAC_EMU_TMA=") + mode);
+    setenv("LLAMAC_EMU_TMA", mode, 1);
+    expectTmaPipeline(*this, /*SWIZZLE_NONE=*/0);
+  }
+}
+
+/// `issue` lands a copy when issued; `wait` only when a thread waits on its
+/// mbarrier, so that a read before the wait sees the stale stage.
+TEST_F(CudaEmulationTest, TmaCopiesLandAtTheWaitUnderWaitMode) {
+  TmaMatrix matrix;
+  std::vector<uint16_t> out(2, 0);
+  setenv("LLAMAC_EMU_TMA", "issue", 1);
+  ASSERT_EQ(launch("tmaReadBeforeWait", 1, 1, {out.data()}, {matrix.map(3)}),
+            "");
+  EXPECT_EQ(out, (std::vector<uint16_t>{matrix.at(0, 0), matrix.at(0, 0)}));
+  setenv("LLAMAC_EMU_TMA", "wait", 1);
+  ASSERT_EQ(launch("tmaReadBeforeWait", 1, 1, {out.data()}, {matrix.map(3)}),
+            "");
+  EXPECT_EQ(out, (std::vector<uint16_t>{0xffff, matrix.at(0, 0)}));
+}
+
+/// A stage reloaded before the products that read it retired: on a GPU
+/// they may read either tile, so the emulator refuses the copy.
+TEST_F(CudaEmulationTest, TmaOverThePendingOperandsOfAWgmmaTraps) {
+  TmaMatrix matrix;
+  EXPECT_THAT(
+      launch("tmaOverPendingWgmma", 1, 128, {}, {matrix.map(3)}),
+      HasSubstr("a TMA copy into shared memory 0x2000..0x3000 overwrites "
+                "operand B (0x2000..0x6000) of a wgmma that thread 0 has not "
+                "retired (wgmma.wait_group)"));
+}
+
+TEST_F(CudaEmulationTest, ExitWithATmaCopyInFlightFailsUnderWaitMode) {
+  TmaMatrix matrix;
+  EXPECT_EQ(launch("tmaWithoutWait", 1, 1, {}, {matrix.map(3)}), "");
+  setenv("LLAMAC_EMU_TMA", "wait", 1);
+  EXPECT_THAT(launch("tmaWithoutWait", 1, 1, {}, {matrix.map(3)}),
+              HasSubstr("block (0, 0, 0): exit with a TMA copy in flight"));
+}
+
+TEST_F(CudaEmulationTest, UnknownTmaModeFailsTheLaunch) {
+  setenv("LLAMAC_EMU_TMA", "later", 1);
+  std::vector<float> out(512, 0.0f);
+  EXPECT_THAT(launch("sums", 1, 256, {out.data()}),
+              HasSubstr("LLAMAC_EMU_TMA=later: expected 'issue'"));
+}
+
+TEST_F(CudaEmulationTest, AnMbarrierPhaseThatNeverCompletesIsADeadlock) {
+  unsigned bar = 0;
+  std::string error = launch("mbarrierNeverCompletes", 1, 32, {&bar});
+  EXPECT_THAT(error, HasSubstr("block (0, 0, 0): deadlock"));
+  char waits[64];
+  std::snprintf(waits, sizeof(waits), "thread 0: mbarrier 0x%x parity 0", bar);
+  EXPECT_THAT(error, HasSubstr(waits));
+  EXPECT_THAT(error, HasSubstr("threads 1-31: exited"));
+}
+
+TEST_F(CudaEmulationTest, MbarrierMisuseTraps) {
+  int mode = 0;
+  EXPECT_THAT(launch("mbarrierMisuse", 1, 1, {&mode}),
+              HasSubstr("which mbarrier.init has not initialized"));
+  mode = 1;
+  EXPECT_THAT(launch("mbarrierMisuse", 1, 1, {&mode}),
+              HasSubstr("with no arrivals pending in its phase"));
+}
+
+TEST_F(CudaEmulationTest, TmaFromATensorMapTheFakeDriverDidNotEncodeTraps) {
+  EXPECT_THAT(launch("tmaWithoutWait", 1, 1, {}, {LlamaGpuTensorMap{}}),
+              HasSubstr("cp.async.bulk.tensor.2d: the tensor map was not "
+                        "encoded by the fake driver's cuTensorMapEncodeTiled "
+                        "(bad magic) in thread 0"));
+}
+
+/// The fake driver's cuTensorMapEncodeTiled refuses what the real one does
+/// and answers CUDA_ERROR_NOT_SUPPORTED for valid maps it cannot emulate.
+TEST_F(CudaEmulationTest, FakeDriverEncodesTensorMapsAsTheDriverValidates) {
+  void *driver = dlopen(LLAMAC_FAKE_LIBCUDA, RTLD_NOW | RTLD_LOCAL);
+  ASSERT_TRUE(driver) << dlerror();
+  using Encode =
+      int (*)(void *, int, unsigned, void *, const uint64_t *, const uint64_t *,
+              const uint32_t *, const uint32_t *, int, int, int, int);
+  using ErrorName = int (*)(int, const char **);
+  auto encode =
+      reinterpret_cast<Encode>(dlsym(driver, "cuTensorMapEncodeTiled"));
+  auto errorName = reinterpret_cast<ErrorName>(dlsym(driver, "cuGetErrorName"));
+  ASSERT_TRUE(encode && errorName);
+  alignas(64) static uint16_t data[64 * 64];
+  LlamaGpuTensorMap map;
+  const uint64_t dims[3] = {64, 64, 2}, strides[2] = {128, 128 * 64};
+  const uint32_t box[3] = {64, 8, 1}, boxTooWide[3] = {128, 8, 1},
+                 ones[3] = {1, 1, 1};
+  // bf16, rank 2, the 128-byte swizzle.
+  EXPECT_EQ(encode(&map, 9, 2, data, dims, strides, box, ones, 0, 3, 0, 0), 0);
+  LlamaGpuTensorMap same;
+  ASSERT_EQ(llamaEmuEncodeTiled(&same, 9, 2, data, dims, strides, box, ones, 0,
+                                3, 0, 0),
+            0);
+  EXPECT_EQ(std::memcmp(&map, &same, sizeof(map)), 0);
+  // A global address not 16-byte aligned.
+  EXPECT_EQ(encode(&map, 9, 2, data + 1, dims, strides, box, ones, 0, 3, 0, 0),
+            1);
+  // 256-byte box rows past the 128-byte swizzle span.
+  EXPECT_EQ(
+      encode(&map, 9, 2, data, dims, strides, boxTooWide, ones, 0, 3, 0, 0), 1);
+  // Valid, but rank 3 is not emulated.
+  EXPECT_EQ(encode(&map, 9, 3, data, dims, strides, box, ones, 0, 3, 0, 0),
+            801);
+  const char *name = nullptr;
+  ASSERT_EQ(errorName(801, &name), 0);
+  EXPECT_STREQ(name, "CUDA_ERROR_NOT_SUPPORTED");
+  dlclose(driver);
 }
 
 } // namespace

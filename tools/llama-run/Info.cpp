@@ -130,7 +130,15 @@ Status llamac::run::infoCommand(const std::vector<std::string> &args) {
       std::printf("  %-10s %6zu  %llu bytes\n", toString(kind), totals.first,
                   (unsigned long long)totals.second);
   }
-  std::printf("kernels: %zu\n", spec.kernels.size());
+  size_t withMaps = 0;
+  for (const KernelSpec &kernel : spec.kernels)
+    withMaps += !kernel.tensorMaps.empty();
+  if (withMaps)
+    std::printf("kernels: %zu (%zu load tiles by TMA through tensor maps on "
+                "sm_90a)\n",
+                spec.kernels.size(), withMaps);
+  else
+    std::printf("kernels: %zu\n", spec.kernels.size());
   std::printf("entries: %zu\n", spec.entries.size());
   for (const EntrySpec &entry : spec.entries) {
     std::string seq = entry.seq > 0 ? std::to_string(entry.seq)

@@ -30,8 +30,9 @@ uint64_t gridOf(const artifact::LaunchGeometry &g, unsigned axis, int64_t batch,
   return grid;
 }
 
-/// Walks the ops of a case with their geometry and emitted body.
-template <typename Fn> void forEachKernel(const ModelCase &c, Fn fn) {
+/// Walks the kernels of a case: each op and phase, with the emitter and the
+/// emitted body.
+template <typename Fn> void walkKernels(const ModelCase &c, Fn fn) {
   std::unique_ptr<MLIRContext> context = makeContext();
   std::string error;
   OwningOpRef<ModuleOp> module = buildCase(*context, c, error);
@@ -46,9 +47,49 @@ template <typename Fn> void forEachKernel(const ModelCase &c, Fn fn) {
       llvm::raw_string_ostream os(body);
       ASSERT_TRUE(succeeded(emitter->emitKernel(op, phase, "kernel", os)))
           << op->getName().getStringRef().str();
-      fn(op, emitter->launchGeometry(op, phase), body);
+      fn(op, phase, *emitter, body);
     }
   });
+}
+
+/// Walks the ops of a case with their geometry and emitted body.
+template <typename Fn> void forEachKernel(const ModelCase &c, Fn fn) {
+  walkKernels(c, [&](Operation *op, unsigned phase,
+                     codegen::KernelEmitter &emitter, std::string &body) {
+    fn(op, emitter.launchGeometry(op, phase), body);
+  });
+}
+
+/// The tensor-core GEMM's TMA loads (sm_90a) read x (operand 0) in boxes
+/// of 128 rows and the weight (operand 1) in boxes of 128 rows, or of 64
+/// for SwiGLU's separately loaded gate and up halves; 64 of K each, the
+/// 128-byte rows the swizzle needs. No other kernel lists tensor maps.
+TEST(CudaGeometryTest, OnlyTheTensorCoreGemmListsTensorMaps) {
+  for (DType dtype : {DType::BF16, DType::F16, DType::F32}) {
+    unsigned withMaps = 0;
+    walkKernels({"llama2-7b", dtype, true}, [&](Operation *op, unsigned phase,
+                                                codegen::KernelEmitter &emitter,
+                                                std::string &body) {
+      std::vector<artifact::TensorMapSpec> maps = emitter.tensorMaps(op, phase);
+      bool tma = body.find("llamaTmaLoad2d(") != std::string::npos;
+      EXPECT_EQ(!maps.empty(), tma) << op->getName().getStringRef().str();
+      if (maps.empty())
+        return;
+      ++withMaps;
+      auto fused = dyn_cast<llama::FusedMatmulOp>(op);
+      bool swiglu = fused && fused.getEpilogue() == llama::Epilogue::SwiGLU;
+      ASSERT_EQ(maps.size(), 2u);
+      EXPECT_EQ(maps[0].operand, 0u);
+      EXPECT_EQ(maps[0].boxRows, 128u);
+      EXPECT_EQ(maps[1].operand, 1u);
+      EXPECT_EQ(maps[1].boxRows, swiglu ? 64u : 128u);
+      for (const artifact::TensorMapSpec &map : maps) {
+        EXPECT_EQ(map.boxInner, 64u);
+        EXPECT_EQ(map.swizzleBytes, 128u);
+      }
+    });
+    EXPECT_EQ(withMaps > 0, dtype != DType::F32);
+  }
 }
 
 int64_t columnsOf(llama::FusedMatmulOp op) {
@@ -205,12 +246,13 @@ TEST(CudaGeometryTest, RowKernelsHaveOneBlockPerRow) {
 }
 
 /// Only the tensor-core GEMM and attention ask for dynamic shared memory:
-/// the GEMM's 3 stages of 128 x 64 A and B tiles and 1 KiB for the
-/// alignment; the attention's 2 stages of 64-row key and value tiles, rows
-/// padded by 8 elements. Both fit the 99 KiB that sm_86 and sm_89 (the
-/// least of the default archs) allow a block.
+/// the GEMM's 3 stages of 128 x 64 A and B tiles, 1 KiB for the alignment
+/// and sm_90a's full and empty mbarrier per stage; the attention's 2
+/// stages of 64-row key and value tiles, rows padded by 8 elements. Both
+/// fit the 99 KiB that sm_86 and sm_89 (the least of the default archs)
+/// allow a block.
 TEST(CudaGeometryTest, SameBodySameGeometryAndSharedMemoryForTheTiledKernels) {
-  constexpr uint32_t gemmBytes = 3 * (128 + 128) * 64 * 2 + 1024;
+  constexpr uint32_t gemmBytes = 3 * (128 + 128) * 64 * 2 + 1024 + 3 * 2 * 8;
   static_assert(gemmBytes <= 99 * 1024);
   static_assert(2 * 2 * 64 * (128 + 8) * 2 <= 99 * 1024);
   for (const char *preset : {"tiny", "llama2-13b", "llama2-70b"})

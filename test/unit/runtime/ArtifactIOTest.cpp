@@ -213,8 +213,33 @@ TEST(ArtifactIOTest, FutureSchemaVersion) {
   EXPECT_THAT(
       readError(dir, spec),
       HasSubstr("m.art: schema_version: " + std::to_string(kSchemaVersion + 1) +
-                " is newer than the version " + std::to_string(kSchemaVersion) +
-                " this runtime reads"));
+                " is newer than the versions " +
+                std::to_string(kOldestSchemaVersion) + " to " +
+                std::to_string(kSchemaVersion) + " this runtime reads"));
+}
+
+TEST(ArtifactIOTest, SchemaVersionBeforeTheOldestReadable) {
+  TempDir dir;
+  ArtifactSpec spec = tableOnlyArtifact();
+  spec.schemaVersion = kOldestSchemaVersion - 1;
+  EXPECT_THAT(readError(dir, spec),
+              HasSubstr("m.art: schema_version: " +
+                        std::to_string(kOldestSchemaVersion - 1) +
+                        " is older than the versions " +
+                        std::to_string(kOldestSchemaVersion) + " to " +
+                        std::to_string(kSchemaVersion) +
+                        " this runtime reads; recompile the model"));
+}
+
+/// Version 1 files are version 2 files without tensor maps.
+TEST(ArtifactIOTest, ReadsTheOldestSchemaVersion) {
+  TempDir dir;
+  ArtifactSpec spec = tableOnlyArtifact();
+  spec.schemaVersion = kOldestSchemaVersion;
+  ASSERT_TRUE(writeArtifact(spec, dir.file("m.art")).ok());
+  StatusOr<ArtifactSpec> back = readArtifact(dir.file("m.art"));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->schemaVersion, kOldestSchemaVersion);
 }
 
 TEST(ArtifactIOTest, BufferIdOutOfRange) {
@@ -511,6 +536,113 @@ TEST(ArtifactIOTest, CudaLaunchThroughABufferTableIsFine) {
   spec.entries[test::kDecodeEntry].launches[1].buffers = many;
   Status status = verifyArtifact(spec, "m.art");
   EXPECT_TRUE(status.ok()) << status.message();
+}
+
+/// k_add (kernels[2]) reads x (operand 0, [1, seq, 4] f32) and the packed
+/// norm (operand 1, [4] f32): rows of 16 bytes.
+ArtifactSpec cudaArtifactWithTensorMaps() {
+  ArtifactSpec spec = tableOnlyCudaArtifact();
+  spec.kernels[2].tensorMaps = {{0, 4, 8, 0}, {1, 4, 1, 0}};
+  return spec;
+}
+
+TEST(ArtifactIOTest, TensorMapsRoundTrip) {
+  TempDir dir;
+  ArtifactSpec spec = cudaArtifactWithTensorMaps();
+  std::string path = dir.file("m.art");
+  ASSERT_TRUE(writeArtifact(spec, path).ok());
+  StatusOr<ArtifactSpec> read = readArtifact(path);
+  ASSERT_TRUE(read.ok()) << read.message();
+  ASSERT_EQ(read->kernels.size(), spec.kernels.size());
+  for (size_t k = 0; k < spec.kernels.size(); ++k) {
+    const std::vector<TensorMapSpec> &a = spec.kernels[k].tensorMaps;
+    const std::vector<TensorMapSpec> &b = read->kernels[k].tensorMaps;
+    ASSERT_EQ(b.size(), a.size()) << "kernel " << k;
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(b[i].operand, a[i].operand);
+      EXPECT_EQ(b[i].boxInner, a[i].boxInner);
+      EXPECT_EQ(b[i].boxRows, a[i].boxRows);
+      EXPECT_EQ(b[i].swizzleBytes, a[i].swizzleBytes);
+    }
+  }
+  EXPECT_EQ(read->kernels[2].tensorMaps[0].boxRows, 8u);
+}
+
+TEST(ArtifactIOTest, TensorMapsAreForCudaKernelsOnly) {
+  ArtifactSpec spec = tableOnlyArtifact();
+  spec.kernels[2].tensorMaps = {{0, 4, 8, 0}};
+  EXPECT_EQ(verifyError(spec),
+            "m.art: kernels[2] 'k_add': tensor_maps: only a cuda artifact's "
+            "kernels use tensor maps");
+}
+
+TEST(ArtifactIOTest, TooManyTensorMaps) {
+  ArtifactSpec spec = cudaArtifactWithTensorMaps();
+  spec.kernels[2].tensorMaps.resize(LLAMA_MAX_TENSOR_MAPS + 1, {0, 4, 8, 0});
+  EXPECT_EQ(verifyError(spec),
+            "m.art: kernels[2] 'k_add': tensor_maps: 5 maps, but a launch "
+            "passes at most 4 (LLAMA_MAX_TENSOR_MAPS)");
+}
+
+TEST(ArtifactIOTest, TensorMapBoxLargerThanTheTmaCopies) {
+  ArtifactSpec spec = cudaArtifactWithTensorMaps();
+  spec.kernels[2].tensorMaps[1].boxRows = 257;
+  EXPECT_EQ(verifyError(spec), "m.art: kernels[2] 'k_add': tensor_maps[1]: "
+                               "box_rows 257 is not between 1 and 256");
+  spec.kernels[2].tensorMaps[1].boxRows = 1;
+  spec.kernels[2].tensorMaps[1].boxInner = 0;
+  EXPECT_EQ(verifyError(spec), "m.art: kernels[2] 'k_add': tensor_maps[1]: "
+                               "box_inner 0 is not between 1 and 256");
+}
+
+TEST(ArtifactIOTest, TensorMapSwizzleOtherThan128Bytes) {
+  ArtifactSpec spec = cudaArtifactWithTensorMaps();
+  spec.kernels[2].tensorMaps[0].swizzleBytes = 64;
+  EXPECT_EQ(verifyError(spec), "m.art: kernels[2] 'k_add': tensor_maps[0]: "
+                               "swizzle_bytes 64 is neither 0 nor 128");
+}
+
+TEST(ArtifactIOTest, TensorMapOperandPastTheLaunchBuffers) {
+  ArtifactSpec spec = cudaArtifactWithTensorMaps();
+  spec.kernels[2].tensorMaps[1].operand = 3;
+  EXPECT_EQ(verifyError(spec),
+            "m.art: entries[1] 'prefill': launches[1]: kernel 'k_add': "
+            "tensor_maps[1]: operand 3 out of range (the launch names 3 "
+            "buffers)");
+}
+
+TEST(ArtifactIOTest, TensorMapBoxOfPartial16ByteChunks) {
+  ArtifactSpec spec = cudaArtifactWithTensorMaps();
+  spec.kernels[2].tensorMaps[0].boxInner = 2;
+  EXPECT_EQ(verifyError(spec),
+            "m.art: entries[1] 'prefill': launches[1]: kernel 'k_add': "
+            "tensor_maps[0]: box_inner 2 of f32 is 8 bytes, not a multiple of "
+            "16");
+}
+
+TEST(ArtifactIOTest, TensorMapSwizzleNeedsRowsOfItsSpan) {
+  ArtifactSpec spec = cudaArtifactWithTensorMaps();
+  spec.kernels[2].tensorMaps[0].swizzleBytes = 128;
+  EXPECT_EQ(verifyError(spec),
+            "m.art: entries[1] 'prefill': launches[1]: kernel 'k_add': "
+            "tensor_maps[0]: box_inner 4 of f32 is 16 bytes, but "
+            "swizzle_bytes 128 needs rows of exactly that many");
+}
+
+TEST(ArtifactIOTest, TensorMapOverRowsThatAreNot16ByteAligned) {
+  ArtifactSpec spec = cudaArtifactWithTensorMaps();
+  // The embedding's tokens: [1, seq] i32, no static last dimension.
+  spec.kernels[0].tensorMaps = {{0, 4, 1, 0}};
+  EXPECT_EQ(verifyError(spec),
+            "m.art: entries[1] 'prefill': launches[0]: kernel 'k_embed': "
+            "tensor_maps[0]: buffers[0] 'tokens' has no static last dimension "
+            "to read rows of");
+  // Its table: [8, 4] f32 rows are fine; [8, 3] are 12 bytes.
+  spec.kernels[0].tensorMaps = {{1, 4, 1, 0}};
+  spec.buffers[test::kEmbedding].shape = {8, 3};
+  EXPECT_THAT(verifyError(spec),
+              HasSubstr("tensor_maps[0]: buffers[1] 'tok_embeddings.weight': "
+                        "rows of 12 bytes, not a multiple of 16"));
 }
 
 TEST(ArtifactIOTest, GeometryErrorsAreCaughtOnRead) {

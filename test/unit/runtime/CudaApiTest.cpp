@@ -8,6 +8,7 @@
 
 #include "runtime/CudaApi.h"
 #include "runtime/CudaDriver.h"
+#include "runtime/KernelAbi.h"
 
 #include <gtest/gtest.h>
 
@@ -59,6 +60,19 @@ static_assert(cu::kJitInfoLogBufferSizeBytes ==
 static_assert(cu::kJitErrorLogBuffer == CU_JIT_ERROR_LOG_BUFFER);
 static_assert(cu::kJitErrorLogBufferSizeBytes ==
               CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES);
+static_assert(sizeof(cu::TensorMap) == sizeof(CUtensorMap));
+static_assert(alignof(cu::TensorMap) == alignof(CUtensorMap));
+static_assert(sizeof(LlamaGpuTensorMap) == sizeof(CUtensorMap));
+static_assert(alignof(LlamaGpuTensorMap) == alignof(CUtensorMap));
+static_assert(cu::kTensorMapDataTypeF16 == CU_TENSOR_MAP_DATA_TYPE_FLOAT16);
+static_assert(cu::kTensorMapDataTypeF32 == CU_TENSOR_MAP_DATA_TYPE_FLOAT32);
+static_assert(cu::kTensorMapDataTypeBf16 == CU_TENSOR_MAP_DATA_TYPE_BFLOAT16);
+static_assert(cu::kTensorMapInterleaveNone == CU_TENSOR_MAP_INTERLEAVE_NONE);
+static_assert(cu::kTensorMapSwizzleNone == CU_TENSOR_MAP_SWIZZLE_NONE);
+static_assert(cu::kTensorMapSwizzle128B == CU_TENSOR_MAP_SWIZZLE_128B);
+static_assert(cu::kTensorMapL2Promotion256B ==
+              CU_TENSOR_MAP_L2_PROMOTION_L2_256B);
+static_assert(cu::kTensorMapOobFillZeros == CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
 #endif
 
 TEST(CudaApiTest, MatchesCudaHeaderWhereInstalled) {

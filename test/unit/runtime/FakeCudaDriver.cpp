@@ -25,13 +25,16 @@
 // cuModuleLoadDataEx (PTX) the text "FAKEPTX:/path/to/kernels.so", or
 // "FAKEPTX-ERROR" to fail with a JIT log. A module that exports
 // llamaEmuLaunch is a kernel emulator's (test/cuda-emu): its launches run
-// the whole grid through it instead of one cpu-ABI call. Tests read what
-// happened through the llamacFake* functions at the end.
+// the whole grid through it instead of one cpu-ABI call. Tensor maps are
+// the emulator's own encoding (test/cuda-emu/EmulatedTensorMap.h), which
+// its TMA loads read. Tests read what happened through the llamacFake*
+// functions at the end.
 //
 //===----------------------------------------------------------------------===//
 
 #include "runtime/CudaApi.h"
 #include "runtime/KernelAbi.h"
+#include "test/cuda-emu/EmulatedTensorMap.h"
 
 #include <chrono>
 #include <cstdio>
@@ -41,9 +44,9 @@
 #include <elf.h>
 #include <map>
 #include <string>
-#include <vector>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <vector>
 
 using namespace llamac::runtime;
 
@@ -53,6 +56,7 @@ constexpr cu::Result kInvalidValue = 1;
 constexpr cu::Result kInvalidImage = 200;
 constexpr cu::Result kInvalidPtx = 218;
 constexpr cu::Result kLaunchFailed = 719;
+constexpr cu::Result kNotSupported = 801;
 constexpr cu::Result kCaptureUnsupported = 900;
 
 int launches = 0;
@@ -136,7 +140,7 @@ cu::Result execute(cu::Function function, const unsigned grid[3],
                    const unsigned block[3], unsigned shared,
                    const LlamaGpuArgs *args) {
   ++launches;
-  unsigned geometry[7] = {grid[0], grid[1], grid[2], block[0],
+  unsigned geometry[7] = {grid[0],  grid[1],  grid[2], block[0],
                           block[1], block[2], shared};
   std::memcpy(lastGeometry, geometry, sizeof(geometry));
   // What a kernel sees: the position the runtime wrote for this call.
@@ -194,6 +198,9 @@ cu::Result cuGetErrorName(cu::Result result, const char **name) {
     return cu::kSuccess;
   case kLaunchFailed:
     *name = "CUDA_ERROR_LAUNCH_FAILED";
+    return cu::kSuccess;
+  case kNotSupported:
+    *name = "CUDA_ERROR_NOT_SUPPORTED";
     return cu::kSuccess;
   case kCaptureUnsupported:
     *name = "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED";
@@ -397,8 +404,8 @@ cu::Result cuGraphLaunch(cu::GraphExec exec, cu::Stream) {
   ++graphLaunches;
   for (const RecordedLaunch &launch :
        reinterpret_cast<FakeGraph *>(exec)->launches)
-    if (cu::Result result = execute(launch.function, launch.grid,
-                                    launch.block, launch.shared, &launch.args))
+    if (cu::Result result = execute(launch.function, launch.grid, launch.block,
+                                    launch.shared, &launch.args))
       return result;
   return cu::kSuccess;
 }
@@ -440,6 +447,21 @@ cu::Result cuEventElapsedTime(float *milliseconds, cu::Event start,
                       reinterpret_cast<FakeEvent *>(start)->time)
                       .count();
   return cu::kSuccess;
+}
+
+/// The emulator's encoding, which refuses what the driver refuses and
+/// answers CUDA_ERROR_NOT_SUPPORTED for what the emulator cannot copy.
+cu::Result
+cuTensorMapEncodeTiled(cu::TensorMap *map, int dataType, unsigned rank,
+                       void *address, const unsigned long long *dims,
+                       const unsigned long long *strides, const unsigned *box,
+                       const unsigned *elementStrides, int interleave,
+                       int swizzle, int l2Promotion, int oobFill) {
+  static_assert(sizeof(unsigned long long) == sizeof(uint64_t));
+  return llamaEmuEncodeTiled(
+      map, dataType, rank, address, reinterpret_cast<const uint64_t *>(dims),
+      reinterpret_cast<const uint64_t *>(strides), box, elementStrides,
+      interleave, swizzle, l2Promotion, oobFill);
 }
 
 // What the tests read.
