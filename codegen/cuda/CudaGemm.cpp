@@ -196,6 +196,7 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
         llamaMbarrierWait(empty(done), ((kt - 1) / STAGES) & 1);
         loadStage(done, next);
       }
+      __syncwarp(); // warp 0 reconverges before the next wgmma (.aligned)
     }
   }
   llamaWgmmaWait<0>();

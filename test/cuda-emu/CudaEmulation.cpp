@@ -666,6 +666,12 @@ uint64_t llamaEmuShuffleXor(uint64_t bits, int laneMask, unsigned mask) {
   return result;
 }
 
+void llamaEmuSyncWarp(unsigned mask) {
+  if (mask != 0xffffffffu)
+    llamaEmuTrap("__syncwarp with a partial mask (not emulated)");
+  warpBarrier("__syncwarp");
+}
+
 void llamaEmuCpAsync(void *dst, const void *src, int validBytes) {
   if (validBytes < 0 || validBytes > 16)
     llamaEmuTrap("cp.async with a source size outside 0..16");

@@ -61,6 +61,7 @@ extern char llamaEmuSharedAnchor[];
 
 void llamaEmuSyncThreads(void);
 uint64_t llamaEmuShuffleXor(uint64_t bits, int laneMask, unsigned mask);
+void llamaEmuSyncWarp(unsigned mask);
 void llamaEmuCpAsync(void *dst, const void *src, int validBytes);
 void llamaEmuCpAsyncCommit(void);
 void llamaEmuCpAsyncWait(int pending);
@@ -149,6 +150,7 @@ inline double __longlong_as_double(long long bits) {
 //===----------------------------------------------------------------------===//
 
 inline void __syncthreads() { llamaEmuSyncThreads(); }
+inline void __syncwarp(unsigned mask = 0xffffffffu) { llamaEmuSyncWarp(mask); }
 /// Blocks run one after another on one host thread: every write is visible.
 inline void __threadfence() {}
 [[noreturn]] inline void __trap() { llamaEmuTrap("__trap()"); }

@@ -220,6 +220,18 @@ extern "C" __global__ void shuffleWithExitedLanes(LlamaGpuArgs args) {
   ((float *)args.buffers[0])[threadIdx.x] = v;
 }
 
+/* Lane 31 (run last) writes out[0] alone, then __syncwarp; every lane
+   reads it.
+   *buffers[1] != 0 asks for half a warp's mask instead, not emulated. */
+extern "C" __global__ void syncwarpThenRead(LlamaGpuArgs args) {
+  float *out = (float *)args.buffers[0];
+  const bool partial = *(const int *)args.buffers[1] != 0;
+  if (threadIdx.x == 31)
+    out[0] = 7.0f;
+  __syncwarp(partial ? 0xffffu : 0xffffffffu);
+  out[1 + threadIdx.x] = out[0];
+}
+
 /* Half a warp waits at a shuffle, the other half at __syncthreads. */
 extern "C" __global__ void divergentBarrier(LlamaGpuArgs args) {
   if (threadIdx.x < 16)
@@ -568,6 +580,16 @@ TEST_F(CudaEmulationTest, ShuffleWithExitedLanesFails) {
   std::vector<float> out(32, 0.0f);
   EXPECT_THAT(launch("shuffleWithExitedLanes", 1, 32, {out.data()}),
               HasSubstr("warp 0: a warp collective with exited lanes"));
+}
+
+TEST_F(CudaEmulationTest, SyncwarpOrdersTheWarpsLanes) {
+  std::vector<float> out(33, 0.0f);
+  int partial = 0;
+  ASSERT_EQ(launch("syncwarpThenRead", 1, 32, {out.data(), &partial}), "");
+  EXPECT_EQ(out, std::vector<float>(33, 7.0f));
+  partial = 1;
+  EXPECT_THAT(launch("syncwarpThenRead", 1, 32, {out.data(), &partial}),
+              HasSubstr("__syncwarp with a partial mask (not emulated)"));
 }
 
 TEST_F(CudaEmulationTest, DivergentBarriersAreADeadlock) {
