@@ -198,13 +198,16 @@ private:
                                " out of range (the launch names " +
                                std::to_string(launch.buffers.size()) +
                                " buffers)");
+      // The launch's buffer ids were verified before its maps.
       uint32_t id = launch.buffers[map.operand];
-      LLAMAC_RETURN_IF_ERROR(verifyBufferId(label, id));
       const BufferSpec &buffer = spec.buffers[id];
       uint64_t bytes = elementBytes(buffer.type);
       if (buffer.shape.empty() || buffer.shape.back() < 1)
         return fail(label, bufferLabel(spec, id) + " has no static last "
                                                    "dimension to read rows of");
+      if (buffer.type == ElementType::I32)
+        return fail(label, bufferLabel(spec, id) +
+                               " is i32; tensor maps read f32, f16 or bf16");
       uint64_t rowBytes = uint64_t(buffer.shape.back()) * bytes;
       if (rowBytes % 16 != 0)
         return fail(label, bufferLabel(spec, id) + ": rows of " +

@@ -276,7 +276,7 @@ Status CudaSession::encodeTensorMap(const TensorMapSpec &map, uint32_t id,
   case ElementType::BF16:
     dataType = cu::kTensorMapDataTypeBf16;
     break;
-  case ElementType::I32:
+  case ElementType::I32: // refused by the verifier
     return fail(what + ": buffers[" + std::to_string(id) + "] '" + buffer.name +
                 "' is i32, which no tensor map reads");
   }

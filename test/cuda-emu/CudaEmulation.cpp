@@ -346,18 +346,23 @@ void completeIfDone(Mbarrier &barrier) {
   barrier.waiters.clear();
 }
 
-/// Writes a TMA copy's box and performs its complete_tx.
 /// Traps when shared memory [begin, end) holds an operand of a wgmma that
 /// some thread issued and has not retired (defined after WgmmaOperand).
 void checkNoPendingWgmmaReads(uint32_t begin, uint32_t end);
 
+/// The bytes of one box of `map`: what a copy writes and completes.
+int64_t boxBytes(const LlamaEmuTensorMap &map) {
+  return int64_t(map.box[0]) * map.box[1] * map.elementBytes;
+}
+
+/// Writes a TMA copy's box and performs its complete_tx.
 void landTmaCopy(const TmaCopy &copy) {
-  uint32_t bytes = copy.map.box[0] * copy.map.box[1] * copy.map.elementBytes;
-  checkNoPendingWgmmaReads(copy.dst, copy.dst + (bytes + 127) / 128 * 128);
+  int64_t bytes = boxBytes(copy.map);
+  checkNoPendingWgmmaReads(copy.dst,
+                           copy.dst + uint32_t((bytes + 127) / 128 * 128));
   copyBox(copy);
   if (Mbarrier *barrier = findMbarrier(copy.bar)) {
-    barrier->txCount -=
-        int64_t(copy.map.box[0]) * copy.map.box[1] * copy.map.elementBytes;
+    barrier->txCount -= bytes;
     completeIfDone(*barrier);
   }
 }
@@ -860,7 +865,7 @@ void llamaEmuTmaLoad2d(unsigned dst, const void *map, int inner, int row,
   const LlamaEmuTensorMap &m = copy.map;
   // With the 128-byte swizzle, the last 128-byte line may be partly filled
   // and the XOR moves chunks within it.
-  int64_t bytes = int64_t(m.box[0]) * m.box[1] * m.elementBytes;
+  int64_t bytes = boxBytes(m);
   int64_t span = m.swizzleBytes ? (bytes + 127) / 128 * 128 : bytes;
   unsigned align = m.swizzleBytes == 128 ? 1024 : 128;
   static std::string message;

@@ -629,6 +629,17 @@ TEST(ArtifactIOTest, TensorMapSwizzleNeedsRowsOfItsSpan) {
             "swizzle_bytes 128 needs rows of exactly that many");
 }
 
+TEST(ArtifactIOTest, TensorMapOverAnIntegerBuffer) {
+  ArtifactSpec spec = cudaArtifactWithTensorMaps();
+  // The embedding's tokens, i32, here with rows of 4 (16 bytes).
+  spec.buffers[test::kTokens].shape = {1, 4};
+  spec.kernels[0].tensorMaps = {{0, 4, 1, 0}};
+  EXPECT_EQ(verifyError(spec),
+            "m.art: entries[1] 'prefill': launches[0]: kernel 'k_embed': "
+            "tensor_maps[0]: buffers[0] 'tokens' is i32; tensor maps read "
+            "f32, f16 or bf16");
+}
+
 TEST(ArtifactIOTest, TensorMapOverRowsThatAreNot16ByteAligned) {
   ArtifactSpec spec = cudaArtifactWithTensorMaps();
   // The embedding's tokens: [1, seq] i32, no static last dimension.
