@@ -167,6 +167,11 @@ def kernel_rows(bench, info, steps, torch):
                     shape = f"[{seq}x{k}] x [{k}x{n}]"
                     reference = "torch.matmul"
                     ref_us = matmul_reference(seq, k, n, dtype, torch) * 1e6
+                elif (kernel["op"] == "fused_rope_attention"
+                      and kernel["symbol"].endswith("_cache_write")):
+                    # Prefill's first launch: the new rows, rotated, to the
+                    # caches. SDPA has no counterpart; its row stands alone.
+                    shape = f"{seq} new K/V rows to the caches"
                 elif kernel["op"] == "fused_rope_attention":
                     dtype = getattr(torch, TORCH_TYPES[info["dtype"]])
                     # Decode ran positions 0..steps-1: on average steps/2

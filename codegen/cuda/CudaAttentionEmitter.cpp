@@ -157,8 +157,31 @@ DecodeShape decodeShape(const AttentionPlan &plan) {
   return shape;
 }
 
-LogicalResult emitAttentionKernel(Operation *op, StringRef symbol,
-                                  raw_ostream &os) {
+unsigned attentionPhaseCount(const AttentionPlan &plan) {
+  return plan.writesCacheFirst() ? 2 : 1;
+}
+
+AttentionPhase attentionPhase(const AttentionPlan &plan, unsigned phase) {
+  return plan.writesCacheFirst() && phase == 0 ? AttentionPhase::CacheWrite
+                                               : AttentionPhase::Attention;
+}
+
+unsigned attentionPhases(Operation *op) {
+  FailureOr<AttentionPlan> plan = planAttention(op);
+  return succeeded(plan) ? attentionPhaseCount(*plan) : 1;
+}
+
+std::string attentionPhaseName(Operation *op, unsigned phase) {
+  FailureOr<AttentionPlan> plan = planAttention(op);
+  if (failed(plan) || attentionPhaseCount(*plan) == 1)
+    return std::to_string(phase);
+  return attentionPhase(*plan, phase) == AttentionPhase::CacheWrite
+             ? "cache_write"
+             : "flash";
+}
+
+LogicalResult emitAttentionKernel(Operation *op, unsigned phase,
+                                  StringRef symbol, raw_ostream &os) {
   FailureOr<AttentionPlan> plan = planAttention(op);
   if (failed(plan))
     return failure();
@@ -169,6 +192,10 @@ LogicalResult emitAttentionKernel(Operation *op, StringRef symbol,
     emitFlashDecoding(os, *plan, symbol);
     return success();
   }
+  if (attentionPhase(*plan, phase) == AttentionPhase::CacheWrite) {
+    emitAttentionCacheWrite(os, *plan, symbol);
+    return success();
+  }
   if (plan->tensorCores()) {
     emitTensorCoreAttention(os, *plan, symbol);
     return success();
@@ -176,7 +203,8 @@ LogicalResult emitAttentionKernel(Operation *op, StringRef symbol,
   return emitFlashAttention(os, *plan, symbol);
 }
 
-FailureOr<artifact::LaunchGeometry> attentionGeometry(Operation *op) {
+FailureOr<artifact::LaunchGeometry> attentionGeometry(Operation *op,
+                                                      unsigned phase) {
   FailureOr<AttentionPlan> plan = planAttention(op);
   if (failed(plan))
     return failure();
@@ -184,21 +212,28 @@ FailureOr<artifact::LaunchGeometry> attentionGeometry(Operation *op) {
     DecodeShape shape = decodeShape(*plan);
     return fixedGrid(shape.splits, plan->kvHeads, *plan->batchConstant, 128);
   }
-  // Blocks of BQ queries of one head: grid (H, ceil(S / BQ), B), with BQ
-  // 128 on the tensor cores and 64 in the scalar kernel. The runtime's rule
-  // divides batch * seq, so the row step is BQ * B.
   if (!plan->batchConstant) {
     return op->emitOpError() << "needs a static batch on the CUDA target";
   }
   int64_t batch = *plan->batchConstant;
+  Rows rows;
+  if (plan->seqConstant)
+    rows.constant = batch * *plan->seqConstant;
+  // The cache write: one block per new token row.
+  if (attentionPhase(*plan, phase) == AttentionPhase::CacheWrite) {
+    artifact::LaunchGeometry g =
+        fixedGrid(1, 1, 1, kAttentionCacheWriteThreads);
+    setRowGrid(g, 0, rows, 1);
+    return g;
+  }
+  // Blocks of BQ queries of one head: grid (H, ceil(S / BQ), B), with BQ
+  // 128 on the tensor cores and 64 in the scalar kernel. The runtime's rule
+  // divides batch * seq, so the row step is BQ * B.
   bool tensorCores = plan->tensorCores();
   int64_t queryRows = tensorCores ? kAttentionQueryRows : 64;
   artifact::LaunchGeometry g =
       fixedGrid(plan->heads, 1, static_cast<uint32_t>(batch),
                 tensorCores ? kAttentionThreads : 256);
-  Rows rows;
-  if (plan->seqConstant)
-    rows.constant = batch * *plan->seqConstant;
   setRowGrid(g, 1, rows, static_cast<uint32_t>(queryRows * batch));
   if (tensorCores)
     g.sharedBytes = tensorCoreAttentionSharedBytes(plan->headDim);

@@ -42,7 +42,17 @@ struct AttentionPlan {
     return cache && seqConstant && *seqConstant == 1 && batchConstant &&
            keyRowsConstant;
   }
+
+  /// Caches and not decode: a first launch writes the new rows to the
+  /// caches (CudaAttentionCacheWrite.cpp), then the attention kernel reads
+  /// every key and value row from them.
+  bool writesCacheFirst() const { return cache && !decode(); }
 };
+
+/// fused_rope_attention and attention's launches, in order.
+enum class AttentionPhase { CacheWrite, Attention };
+unsigned attentionPhaseCount(const AttentionPlan &plan);
+AttentionPhase attentionPhase(const AttentionPlan &plan, unsigned phase);
 
 mlir::FailureOr<AttentionPlan> planAttention(mlir::Operation *op);
 
@@ -57,6 +67,10 @@ void emitFlashDecoding(llvm::raw_ostream &os, const AttentionPlan &plan,
 mlir::LogicalResult emitFlashAttention(llvm::raw_ostream &os,
                                        const AttentionPlan &plan,
                                        llvm::StringRef symbol);
+
+void emitAttentionCacheWrite(llvm::raw_ostream &os, const AttentionPlan &plan,
+                             llvm::StringRef symbol);
+inline constexpr int kAttentionCacheWriteThreads = 256;
 
 void emitTensorCoreAttention(llvm::raw_ostream &os, const AttentionPlan &plan,
                              llvm::StringRef symbol);

@@ -53,13 +53,19 @@ public:
   }
 
   unsigned phaseCount(Operation *op) const override {
-    auto grad = dyn_cast<AttentionGradOp>(op);
-    return grad ? cuda::attentionGradPhases(grad) : 1;
+    if (auto grad = dyn_cast<AttentionGradOp>(op))
+      return cuda::attentionGradPhases(grad);
+    if (familyOf(op) == Family::Attention)
+      return cuda::attentionPhases(op);
+    return 1;
   }
 
   std::string phaseName(Operation *op, unsigned phase) const override {
-    return isa<AttentionGradOp>(op) ? cuda::attentionGradPhaseName(phase)
-                                    : KernelEmitter::phaseName(op, phase);
+    if (isa<AttentionGradOp>(op))
+      return cuda::attentionGradPhaseName(phase);
+    if (familyOf(op) == Family::Attention)
+      return cuda::attentionPhaseName(op, phase);
+    return KernelEmitter::phaseName(op, phase);
   }
 
   LogicalResult emitKernel(Operation *op, unsigned phase, StringRef symbol,
@@ -72,7 +78,7 @@ public:
     case Family::Matmul:
       return cuda::emitMatmulKernel(op, symbol, os);
     case Family::Attention:
-      return cuda::emitAttentionKernel(op, symbol, os);
+      return cuda::emitAttentionKernel(op, phase, symbol, os);
     case Family::Simple:
       return cuda::emitSimpleKernel(op, symbol, os);
     case Family::Grad:
@@ -98,7 +104,7 @@ public:
       geometry = cuda::matmulGeometry(op);
       break;
     case Family::Attention:
-      geometry = cuda::attentionGeometry(op);
+      geometry = cuda::attentionGeometry(op, phase);
       break;
     case Family::Simple:
       geometry = cuda::simpleGeometry(op);

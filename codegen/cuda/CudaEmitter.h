@@ -28,12 +28,15 @@ mlir::FailureOr<artifact::LaunchGeometry> matmulGeometry(mlir::Operation *op);
 std::vector<artifact::TensorMapSpec> matmulTensorMaps(mlir::Operation *op);
 
 /// fused_rope_attention and attention: flash-decoding for one new token
-/// per batch row, flash attention otherwise.
-mlir::LogicalResult emitAttentionKernel(mlir::Operation *op,
+/// per batch row, flash attention otherwise; with caches, the flash
+/// attention comes after a launch that writes the new rows to them.
+unsigned attentionPhases(mlir::Operation *op);
+std::string attentionPhaseName(mlir::Operation *op, unsigned phase);
+mlir::LogicalResult emitAttentionKernel(mlir::Operation *op, unsigned phase,
                                         llvm::StringRef symbol,
                                         llvm::raw_ostream &os);
-mlir::FailureOr<artifact::LaunchGeometry>
-attentionGeometry(mlir::Operation *op);
+mlir::FailureOr<artifact::LaunchGeometry> attentionGeometry(mlir::Operation *op,
+                                                            unsigned phase);
 
 /// Row-wise and elementwise ops: embedding, rmsnorm, rope, kv_cache_write,
 /// silu, mul, add, cross_entropy, pack_weights, and the backward rope_grad,

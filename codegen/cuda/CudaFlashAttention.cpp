@@ -10,11 +10,10 @@
 // head h reads KV head h / GROUP; the GROUP heads of a KV head are adjacent
 // blocks, so their K/V tiles come from L2.
 //
-// New keys are never read back from the cache within the launch (blocks
-// cannot wait for each other): a block rotates the new rows it needs from
-// the key operand itself, and the blocks of each group's first head write
-// their 64 tokens' rotated keys and values to the cache rows >= position,
-// which no block reads. Rows below the position come from the cache.
+// With caches, a launch before this one wrote the call's rotated keys and
+// its values to them (CudaAttentionCacheWrite.cpp), and every row is read
+// from the caches. Without, fused_rope_attention rotates the keys it loads.
+// Blocks run heaviest (last queries) first, as in the tensor-core kernel.
 //
 // Thread `part` of a query owns elements (g * 4 + part) * VQ + [0, VQ) of
 // the head, so the 4 threads of a query read adjacent 16-byte chunks of a
@@ -43,13 +42,14 @@ LogicalResult emitFlashAttention(raw_ostream &os, const AttentionPlan &plan,
   os << "  constexpr int BQ = 64, BKV = " << bkv
      << ", TPQ = 4, VQ = " << (plan.headDim % 16 == 0 ? 4 : 1) << ";\n";
   os << R"BODY(  constexpr int THREADS = 256, NG = D / (TPQ * VQ);
-  // Key row t < newBase is old (cache, or the key operand), else it is the
-  // call's key row t - newBase, rotated at position + t - newBase.
-  const long long newBase = CACHE ? position : ROPE ? 0 : L;
+  // Key row t < newBase is read as stored (the caches, or the key operand
+  // of plain attention), else it is the call's key row t - newBase, rotated
+  // at position + t - newBase.
+  const long long newBase = ROPE && !CACHE ? 0 : L;
   __shared__ __align__(16) float kt[BKV][D];
   __shared__ __align__(16) float vt[BKV][D];
   const int h = blockIdx.x, b = blockIdx.z, kvHead = h / GROUP;
-  const int s0 = blockIdx.y * BQ;
+  const int s0 = (gridDim.y - 1 - blockIdx.y) * BQ; // heaviest first
   const int tid = threadIdx.x, qi = tid / TPQ, part = tid % TPQ;
   const int s = s0 + qi;
   const bool active = s < S;
@@ -89,23 +89,6 @@ LogicalResult emitFlashAttention(raw_ostream &os, const AttentionPlan &plan,
       }
   }
 
-  // The first head of each group writes its tokens' new rows to the cache.
-  if constexpr (CACHE) {
-    if (h % GROUP == 0)
-      for (int i = tid; i < BQ * D; i += THREADS) {
-        const int r = i / D, d = i % D, t = s0 + r;
-        const long long p = (long long)position + t;
-        if (t >= S || p < 0 || p >= L)
-          continue;
-        const long long src = ((long long)b * S + t) * KVF + kvHead * D;
-        const long long dst = ((long long)b * L + p) * KVF + kvHead * D;
-        kc[dst + d] = llamaFromF<TC>(rotate(llamaToF(k[src + d]),
-                                            llamaToF(k[src + partner(d)]), d,
-                                            (int)p));
-        vc[dst + d] = llamaFromF<TC>(llamaToF(v[src + d]));
-      }
-  }
-
   // Causal: query s sees rows t <= position + s, within the L rows.
   const int sEnd = s0 + BQ < S ? s0 + BQ : (int)S;
   long long tileLast = (long long)position + sEnd - 1;
@@ -129,8 +112,6 @@ LogicalResult emitFlashAttention(raw_ostream &os, const AttentionPlan &plan,
           const long long row = ((long long)b * S + j) * KVF + kvHead * D;
           kv = rotate(llamaToF(k[row + d]), llamaToF(k[row + partner(d)]), d,
                       (int)(position + j));
-          if constexpr (CACHE) // as the cache holds it
-            kv = llamaToF(llamaFromF<TC>(kv));
           vv = llamaToF(v[row + d]);
         }
       }

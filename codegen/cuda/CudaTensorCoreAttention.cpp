@@ -14,14 +14,17 @@
 // ldmatrix.trans. Scores, softmax and O stay in f32. Only the tiles that
 // cross a row's causal limit are masked.
 //
-// Which key rows are old (from the cache or the key operand) and which are
-// the call's new ones, rotated here, is the scalar kernel's rule
-// (CudaFlashAttention.cpp), as is the cache write by each group's first
-// head. New key rows are rotated in shared memory once they land. A thread
-// rotates the same 4 pairs of rows r0, r0 + ROW_STEP, ... in every tile, so
-// it steps from row to row and tile to tile by angle addition (a product
-// with a constant rotation): a few FMAs per pair instead of a sincosf,
-// which was most of the kernel's arithmetic.
+// With caches, a launch before this one wrote the call's rotated keys and
+// its values to them (CudaAttentionCacheWrite.cpp), so every key row is
+// read as stored. Without caches, fused_rope_attention's keys are rotated
+// here, in shared memory once they land: a thread rotates the same 4 pairs
+// of rows r0, r0 + ROW_STEP, ... in every tile, so it steps from row to row
+// and tile to tile by angle addition (a product with a constant rotation):
+// a few FMAs per pair instead of a sincosf.
+//
+// Causal blocks differ in work by up to S / 128 times, so the grid runs
+// them heaviest first (the last queries at block y = 0): the light ones
+// fill the last wave instead of leaving SMs idle behind a heavy one.
 //
 //===----------------------------------------------------------------------===//
 
@@ -56,7 +59,11 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
   // of the head), so a thread's items keep their pairs, ROW_STEP rows apart.
   constexpr int CHUNKS = BKV * D / 8, ROW_STEP = THREADS / (D / 8);
   static_assert(THREADS % (D / 2) == 0 && BQ == 8 * 16, "8 warps of 16 rows");
-  const long long newBase = CACHE ? position : ROPE ? 0 : L;
+  // Key row t < newBase is read as stored (from the caches, or the key
+  // operand of plain attention); else it is the call's new key row
+  // t - newBase, rotated here.
+  constexpr bool ROTATE_KEYS = ROPE && !CACHE;
+  const long long newBase = ROTATE_KEYS ? 0 : L;
   // Two stages of key and value tiles; the queries are staged through the
   // two key tiles before the first is loaded.
   LLAMA_DYNAMIC_SHARED(sharedRaw);
@@ -68,7 +75,7 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
   __shared__ float freq[D / 2];
   __shared__ float2 stepRotation[D / 2], tileRotation[D / 2];
   const int h = blockIdx.x, b = blockIdx.z, kvHead = h / GROUP;
-  const int s0 = blockIdx.y * BQ;
+  const int s0 = (gridDim.y - 1 - blockIdx.y) * BQ; // heaviest first
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int g = lane / 4, t4 = lane % 4;
   const TC *ko = CACHE ? (const TC *)kc : (const TC *)k; // the old rows
@@ -120,25 +127,6 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
   unsigned qa[NK][4];
   llamaLoadFragmentsA(qa, qs, warp * 16, lane);
 
-  // The first head of each group writes its tokens' new rows to the cache.
-  if constexpr (CACHE) {
-    if (h % GROUP == 0)
-      for (int i = tid; i < BQ * (D / 2); i += THREADS) {
-        const int r = i / (D / 2), pr = i % (D / 2), t = s0 + r;
-        const int d1 = firstOf(pr), d2 = secondOf(pr);
-        const long long p = (long long)position + t;
-        if (t >= S || p < 0 || p >= L)
-          continue;
-        const long long src = ((long long)b * S + t) * KVF + kvHead * D;
-        const long long dst = ((long long)b * L + p) * KVF + kvHead * D;
-        float x1 = llamaToF(k[src + d1]), x2 = llamaToF(k[src + d2]);
-        rotatePair(x1, x2, pr, p);
-        kc[dst + d1] = llamaFromF<TC>(x1);
-        kc[dst + d2] = llamaFromF<TC>(x2);
-        vc[dst + d1] = v[src + d1];
-        vc[dst + d2] = v[src + d2];
-      }
-  }
   __syncthreads(); // every warp holds its queries: the key tiles are free
 
   // Causal: query s sees rows t <= position + s, within the L rows; a
@@ -201,8 +189,8 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
   for (int u = 0; u < 4; ++u) {
     rowCos[u] = 1.0f;
     rowSin[u] = 0.0f;
-    if (ROPE)
-      sincosf((float)(position + (itemR0 - newBase)) * freq[4 * itemC + u],
+    if (ROTATE_KEYS)
+      sincosf((float)(position + itemR0) * freq[4 * itemC + u],
               &rowSin[u], &rowCos[u]);
   }
   // Rotates this thread's new key rows of landed tile n in place.
@@ -265,11 +253,11 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
     __syncthreads();
     if (n + 1 < tiles)
       loadTile(n + 1, stage ^ 1);
-    if (ROPE && t0 + BKV > newBase) {
+    if (ROTATE_KEYS) {
       rotateTile(n, stage);
       __syncthreads();
     }
-    if (ROPE) {
+    if (ROTATE_KEYS) {
 #pragma unroll
       for (int u = 0; u < 4; ++u) {
         const float2 step = tileRotation[4 * itemC + u];

@@ -153,31 +153,55 @@ TEST(CudaGeometryTest, FlashDecodingSplitsEachKvHead) {
 }
 
 TEST(CudaGeometryTest, FlashAttentionBlocksTheQueries) {
-  // bf16 takes the tensor-core kernel (8 warps of 16 queries, double-
-  // buffered 64-row key and value tiles in dynamic shared memory), f32 the
-  // scalar one (4 threads per query, 64 queries a block).
+  // Prefill (caches, a dynamic number of tokens) is two launches: the cache
+  // write, one block per token row, then flash attention. bf16 takes the
+  // tensor-core kernel (8 warps of 16 queries, double-buffered 64-row key
+  // and value tiles in dynamic shared memory), f32 the scalar one (4
+  // threads per query, 64 queries a block).
   struct Expected {
     DType dtype;
     unsigned threads, queries, sharedBytes;
   };
   for (Expected want : {Expected{DType::BF16, 256, 128, 2 * 2 * 64 * 136 * 2},
                         Expected{DType::F32, 256, 64, 0}}) {
-    unsigned seen = 0;
-    forEachKernel({"llama2-70b", want.dtype, true}, [&](Operation *op, auto g,
-                                                        auto &) {
-      auto attention = dyn_cast<llama::FusedRoPEAttentionOp>(op);
-      if (!attention || cast<RankedTensorType>(attention.getQuery().getType())
-                            .hasStaticShape())
-        return;
-      ++seen;
-      EXPECT_EQ(g.gridBase[0], 64u); // query heads
-      EXPECT_EQ(g.block[0], want.threads);
-      EXPECT_EQ(g.sharedBytes, want.sharedBytes);
-      for (int64_t seq : {1, 63, 64, 65, 127, 128, 129, 4096})
-        EXPECT_EQ(gridOf(g, 1, 1, seq),
-                  uint64_t((seq + want.queries - 1) / want.queries));
-    });
-    EXPECT_GT(seen, 0u);
+    unsigned writes = 0, flashes = 0;
+    walkKernels(
+        {"llama2-70b", want.dtype, true},
+        [&](Operation *op, unsigned phase, codegen::KernelEmitter &emitter,
+            std::string &body) {
+          auto attention = dyn_cast<llama::FusedRoPEAttentionOp>(op);
+          if (!attention ||
+              cast<RankedTensorType>(attention.getQuery().getType())
+                  .hasStaticShape())
+            return;
+          ASSERT_EQ(emitter.phaseCount(op), 2u);
+          artifact::LaunchGeometry g = emitter.launchGeometry(op, phase);
+          if (phase == 0) {
+            ++writes;
+            EXPECT_EQ(emitter.phaseName(op, phase), "cache_write");
+            EXPECT_NE(body.find("kc[dst + d1] ="), std::string::npos);
+            EXPECT_EQ(g.block[0], 256u);
+            EXPECT_EQ(g.sharedBytes, 0u);
+            for (int64_t seq : {1, 63, 4096})
+              EXPECT_EQ(gridOf(g, 0, 1, seq), uint64_t(seq));
+            EXPECT_EQ(g.gridBase[1], 1u);
+            EXPECT_EQ(g.gridBase[2], 1u);
+            return;
+          }
+          ++flashes;
+          EXPECT_EQ(emitter.phaseName(op, phase), "flash");
+          // The cache write has done the caches' part.
+          EXPECT_EQ(body.find("kc["), std::string::npos);
+          EXPECT_EQ(body.find("vc["), std::string::npos);
+          EXPECT_EQ(g.gridBase[0], 64u); // query heads
+          EXPECT_EQ(g.block[0], want.threads);
+          EXPECT_EQ(g.sharedBytes, want.sharedBytes);
+          for (int64_t seq : {1, 63, 64, 65, 127, 128, 129, 4096})
+            EXPECT_EQ(gridOf(g, 1, 1, seq),
+                      uint64_t((seq + want.queries - 1) / want.queries));
+        });
+    EXPECT_GT(writes, 0u);
+    EXPECT_EQ(writes, flashes);
   }
 }
 
