@@ -78,6 +78,30 @@ inline constexpr int kTensorMapL2Promotion256B = 3;
 /// Elements out of bounds read as zeros.
 inline constexpr int kTensorMapOobFillZeros = 0;
 
+/// CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION: the kernel may
+/// launch before the previous kernel in its stream has finished
+/// (programmatic dependent launch, compute capability 9.0 and later).
+inline constexpr int kLaunchAttributeProgrammaticStreamSerialization = 6;
+/// CUlaunchAttribute: an id, then the CUlaunchAttributeValue union (64
+/// bytes, 8-byte aligned); the attribute above reads its first int.
+struct LaunchAttribute {
+  int id;
+  char pad[4];
+  union {
+    alignas(8) unsigned char bytes[64];
+    int programmaticStreamSerializationAllowed;
+  } value;
+};
+/// CUlaunchConfig, cuLaunchKernelEx's description of a launch.
+struct LaunchConfig {
+  unsigned gridDimX, gridDimY, gridDimZ;
+  unsigned blockDimX, blockDimY, blockDimZ;
+  unsigned sharedMemBytes;
+  Stream hStream;
+  LaunchAttribute *attrs;
+  unsigned numAttrs;
+};
+
 } // namespace llamac::runtime::cu
 
 #endif // LLAMAC_RUNTIME_CUDAAPI_H

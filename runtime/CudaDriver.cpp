@@ -68,7 +68,7 @@ bool CudaDriver::hasGraphs() const {
   bool all = true;
 #define LLAMAC_CUDA_CHECK_OPTIONAL(member, symbol, ...)                        \
   all = all && member != nullptr;
-  LLAMAC_CUDA_OPTIONAL_FUNCTIONS(LLAMAC_CUDA_CHECK_OPTIONAL)
+  LLAMAC_CUDA_GRAPH_FUNCTIONS(LLAMAC_CUDA_CHECK_OPTIONAL)
 #undef LLAMAC_CUDA_CHECK_OPTIONAL
   return all;
 }

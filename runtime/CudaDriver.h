@@ -69,9 +69,14 @@ namespace llamac::runtime {
     const unsigned long long *, const unsigned int *, const unsigned int *,    \
     int, int, int, int)
 
-/// Functions used only by optional features (CUDA graphs for decode); a
-/// driver without them still runs everything else.
+/// Functions used only by optional features (CUDA graphs for decode,
+/// programmatic dependent launch); a driver without them still runs
+/// everything else.
 #define LLAMAC_CUDA_OPTIONAL_FUNCTIONS(X)                                      \
+  LLAMAC_CUDA_GRAPH_FUNCTIONS(X)                                               \
+  X(cuLaunchKernelEx, "cuLaunchKernelEx", const cu::LaunchConfig *,            \
+    cu::Function, void **, void **)
+#define LLAMAC_CUDA_GRAPH_FUNCTIONS(X)                                         \
   X(cuStreamBeginCapture, "cuStreamBeginCapture_v2", cu::Stream, int)          \
   X(cuStreamEndCapture, "cuStreamEndCapture", cu::Stream, cu::Graph *)         \
   X(cuGraphInstantiateWithFlags, "cuGraphInstantiateWithFlags",                \
@@ -110,8 +115,11 @@ public:
   const std::string &library() const { return libraryName; }
   /// cuDriverGetVersion's value: 13000 for CUDA 13.0.
   int version() const { return driverVersion; }
-  /// Whether every LLAMAC_CUDA_OPTIONAL_FUNCTIONS entry was found.
+  /// Whether every LLAMAC_CUDA_GRAPH_FUNCTIONS entry was found.
   bool hasGraphs() const;
+  /// Whether cuLaunchKernelEx (CUDA 12.0) was found, which takes the
+  /// programmatic-dependent-launch attribute.
+  bool hasLaunchEx() const { return cuLaunchKernelEx != nullptr; }
 
   /// "CUDA_ERROR_OUT_OF_MEMORY (out of memory)".
   std::string describe(cu::Result result) const;

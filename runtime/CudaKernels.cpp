@@ -117,6 +117,20 @@ CudaKernelLibrary::load(const CudaDevice &device, const ArtifactSpec &spec,
                          std::to_string(LLAMA_KERNEL_ABI_VERSION) +
                          "; recompile the model with a matching llamac");
 
+  // Binaries from before programmatic dependent launch lack the symbol:
+  // their kernels do not wait, so they are launched one after another.
+  cu::DevicePtr waits = 0;
+  size_t waitsBytes = 0;
+  if (driver.cuModuleGetGlobal(&waits, &waitsBytes, library->module,
+                               kGridDependencyWaitSymbol) == cu::kSuccess &&
+      waitsBytes == sizeof(int)) {
+    int flag = 0;
+    LLAMAC_RETURN_IF_ERROR(
+        driver.check(driver.cuMemcpyDtoH(&flag, waits, sizeof(flag)),
+                     where + ": reading " + kGridDependencyWaitSymbol));
+    library->gridDependencyWait = flag == 1;
+  }
+
   library->functions.reserve(spec.kernels.size());
   for (size_t index = 0; index < spec.kernels.size(); ++index) {
     const std::string &symbol = spec.kernels[index].symbol;

@@ -20,6 +20,11 @@
 
 namespace llamac::runtime {
 
+/// The int a cuda binary exports as 1 when every kernel starts with
+/// griddepcontrol.wait (codegen/cuda/CudaPrelude.cpp).
+inline constexpr char kGridDependencyWaitSymbol[] =
+    "llama_grid_dependency_wait";
+
 class CudaKernelLibrary {
 public:
   /// Errors start with `origin`: "m.art: no matching arch: ...", "m.art:
@@ -44,6 +49,11 @@ public:
   /// What was loaded: "cubin sm_90 (exact match)", or with --jit "JIT
   /// cubin sm_90 (NVRTC 13.0, cached as PATH)".
   const std::string &choice() const { return chosen; }
+  /// Whether the binary says that every kernel first waits for the previous
+  /// kernel in its stream (llama_grid_dependency_wait = 1: sm_90 code built
+  /// by a llamac that emits the wait), so that launching it while the
+  /// previous one still runs (programmatic dependent launch) is safe.
+  bool waitsForPreviousKernel() const { return gridDependencyWait; }
 
 private:
   CudaKernelLibrary(const CudaDevice &device) : device(device) {}
@@ -55,6 +65,7 @@ private:
   /// sm_90 (exact match))".
   std::string where;
   std::vector<cu::Function> functions;
+  bool gridDependencyWait = false;
 };
 
 } // namespace llamac::runtime

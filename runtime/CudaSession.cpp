@@ -87,6 +87,9 @@ CudaSession::create(ArtifactSpec spec, WeightSource &weights,
   session->kernels = std::move(library).value();
 
   const CudaDriver &driver = session->device->driver();
+  session->programmatic =
+      session->options.programmaticLaunch && session->device->sm().major >= 9 &&
+      driver.hasLaunchEx() && session->kernels->waitsForPreviousKernel();
   // A blocking stream: the synchronous copies and memsets of creation and
   // resetCaches run on the legacy default stream, which orders them before
   // this stream's later work.
@@ -125,8 +128,12 @@ std::string CudaSession::describe() const {
                        : device->driver().hasGraphs()
                            ? "repeated calls replayed as CUDA graphs"
                            : "launched one by one (the driver lacks graphs)";
+  std::string overlap =
+      programmatic ? ", kernels launched while the previous one drains "
+                     "(programmatic dependent launch)"
+                   : "";
   return "cuda " + device->describe() + ", " + kernels->choice() + ", " +
-         graphs;
+         graphs + overlap;
 }
 
 Status CudaSession::allocateBytes(uint64_t bytes, const std::string &what,
@@ -353,6 +360,31 @@ Status CudaSession::prepareEntries() {
   return {};
 }
 
+cu::Result CudaSession::launchKernel(cu::Function function,
+                                     const unsigned grid[3],
+                                     const LaunchGeometry &g, void **params) {
+  const CudaDriver &driver = device->driver();
+  if (!programmatic)
+    return driver.cuLaunchKernel(function, grid[0], grid[1], grid[2],
+                                 g.block[0], g.block[1], g.block[2],
+                                 g.sharedBytes, stream, params, nullptr);
+  cu::LaunchAttribute overlap{};
+  overlap.id = cu::kLaunchAttributeProgrammaticStreamSerialization;
+  overlap.value.programmaticStreamSerializationAllowed = 1;
+  cu::LaunchConfig config{};
+  config.gridDimX = grid[0];
+  config.gridDimY = grid[1];
+  config.gridDimZ = grid[2];
+  config.blockDimX = g.block[0];
+  config.blockDimY = g.block[1];
+  config.blockDimZ = g.block[2];
+  config.sharedMemBytes = g.sharedBytes;
+  config.hStream = stream;
+  config.attrs = &overlap;
+  config.numAttrs = 1;
+  return driver.cuLaunchKernelEx(&config, function, params, nullptr);
+}
+
 Status CudaSession::launchAll(Entry &entry, const EntrySpec &spec,
                               int64_t seq) {
   const CudaDriver &driver = device->driver();
@@ -377,9 +409,7 @@ Status CudaSession::launchAll(Entry &entry, const EntrySpec &spec,
     if (profiling)
       LLAMAC_RETURN_IF_ERROR(
           check(driver.cuEventRecord(events[2 * l], stream), "cuEventRecord"));
-    cu::Result result = driver.cuLaunchKernel(
-        launch.function, grid[0], grid[1], grid[2], g.block[0], g.block[1],
-        g.block[2], g.sharedBytes, stream, params, nullptr);
+    cu::Result result = launchKernel(launch.function, grid, g, params);
     if (result != cu::kSuccess)
       return fail("entry '" + spec.name + "': launches[" + std::to_string(l) +
                   "] kernel '" + artifact.kernels[launch.kernelIndex].symbol +
@@ -387,8 +417,12 @@ Status CudaSession::launchAll(Entry &entry, const EntrySpec &spec,
                   std::to_string(grid[1]) + "x" + std::to_string(grid[2]) +
                   ", block " + std::to_string(g.block[0]) + "x" +
                   std::to_string(g.block[1]) + "x" +
-                  std::to_string(g.block[2]) +
-                  "): cuLaunchKernel: " + driver.describe(result));
+                  std::to_string(g.block[2]) + "): " +
+                  (programmatic ? "cuLaunchKernelEx (programmatic dependent "
+                                  "launch; llama-run --no-pdl launches "
+                                  "without it)"
+                                : "cuLaunchKernel") +
+                  ": " + driver.describe(result));
     if (profiling)
       LLAMAC_RETURN_IF_ERROR(check(
           driver.cuEventRecord(events[2 * l + 1], stream), "cuEventRecord"));

@@ -28,6 +28,15 @@
 // until seq changes. Profiling (per-kernel events) launches directly, as
 // does a driver without graph support or CudaSessionOptions::graphs off.
 //
+// Programmatic dependent launch (sm_90 and later): every kernel is launched
+// with programmatic stream serialization, so the next kernel's blocks get
+// resident and wait (griddepcontrol.wait, their first instruction) while
+// the current one drains, instead of launching after it has finished; with
+// tens of short kernels per decode token those gaps add up. Graph captures
+// keep the overlap as programmatic edges. Off for binaries whose kernels do
+// not wait, on older GPUs and drivers, and with
+// CudaSessionOptions::programmaticLaunch off.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef LLAMAC_RUNTIME_CUDASESSION_H
@@ -57,6 +66,10 @@ struct CudaSessionOptions {
   /// Compile the artifact's embedded source for this GPU with NVRTC
   /// (CudaJit.h) instead of loading one of its binaries.
   bool jit = false;
+  /// Launch each kernel while the previous one may still run (programmatic
+  /// dependent launch), where the GPU (sm_90+), the driver
+  /// (cuLaunchKernelEx) and the binary (kernels that wait) allow.
+  bool programmaticLaunch = true;
 };
 
 class CudaSession final : public Executor {
@@ -137,6 +150,10 @@ private:
   /// errors start with `what`.
   Status encodeTensorMap(const artifact::TensorMapSpec &map, uint32_t id,
                          const std::string &what, LlamaGpuTensorMap *out);
+  /// One kernel on the stream: cuLaunchKernelEx with programmatic stream
+  /// serialization when `programmatic`, else cuLaunchKernel.
+  cu::Result launchKernel(cu::Function function, const unsigned grid[3],
+                          const artifact::LaunchGeometry &g, void **params);
   Status launchAll(Entry &entry, const artifact::EntrySpec &spec,
                    int64_t seq);
   /// Runs the call's launches: directly, or from the entry's graph
@@ -170,6 +187,8 @@ private:
   int32_t hostPosition = 0;
   std::vector<Entry> entries;
   bool profiling = false;
+  /// Kernels are launched with programmatic stream serialization.
+  bool programmatic = false;
   std::vector<KernelTime> kernelTimes;
   /// Start and end events of each launch of a profiled call.
   std::vector<cu::Event> events;

@@ -67,6 +67,7 @@ StatusOr<std::unique_ptr<Executor>> createCuda(ArtifactSpec spec,
   cuda.origin = options.origin;
   cuda.profile = options.profile;
   cuda.graphs = options.cudaGraphs;
+  cuda.programmaticLaunch = options.cudaProgrammaticLaunch;
   cuda.jit = options.cudaJit;
   StatusOr<std::unique_ptr<CudaSession>> session =
       CudaSession::create(std::move(spec), weights, cuda);

@@ -96,6 +96,9 @@ struct ExecutorOptions {
   bool profile = false;
   /// cuda only: replay repeated calls from a CUDA graph (CudaSession.h).
   bool cudaGraphs = true;
+  /// cuda only: programmatic dependent launch where possible
+  /// (CudaSession.h).
+  bool cudaProgrammaticLaunch = true;
   /// cuda only: compile the embedded source for this GPU (CudaJit.h)
   /// instead of loading a prebuilt binary.
   bool cudaJit = false;

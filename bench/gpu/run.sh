@@ -53,6 +53,12 @@ for artifact in "${models[@]}"; do
   "$llama_run" bench --artifact "$artifact" --random-weights --device cuda \
     --steps "$steps" --prompt-len 0 --repeats 3 --no-cuda-graphs |
     grep '^decode:'
+  # And with each kernel launched only after the previous one finished
+  # (no programmatic dependent launch), for PDL's share (sm_90 and later).
+  echo -n "without programmatic dependent launch, "
+  "$llama_run" bench --artifact "$artifact" --random-weights --device cuda \
+    --steps "$steps" --prompt-len 0 --repeats 3 --no-pdl |
+    grep '^decode:'
   "$python" "$root/bench/gpu/compare.py" --bench-json "$out/$name.json" \
     --info-json "$out/$name.info.json" --steps "$steps" \
     --prompt-lens "$lengths" "${compile_flag[@]}"

@@ -51,13 +51,22 @@ std::string positionExpr(Value position) {
   return "(*args.livePosition)";
 }
 
+void emitGridDependencyWait(raw_ostream &os) {
+  os << "  llamaGridDependencyWait();\n"
+     << "  llamaLaunchDependents();\n";
+}
+
 void emitSignature(raw_ostream &os, Operation *op, StringRef symbol,
-                   int threads, StringRef minBlocks) {
+                   int threads, StringRef minBlocks, GridWait wait) {
   os << "\n// " << op->getName() << "\n";
   os << "extern \"C\" __global__ void __launch_bounds__(" << threads;
   if (!minBlocks.empty())
     os << ", " << minBlocks;
   os << ") " << symbol << "(const __grid_constant__ LlamaGpuArgs args) {\n";
+  // Nothing before the wait touches memory, so a kernel launched while the
+  // previous one drains computes the same as one launched after it.
+  if (wait == GridWait::AtStart)
+    emitGridDependencyWait(os);
 }
 
 void emitBuffer(raw_ostream &os, StringRef name, unsigned index, StringRef type,

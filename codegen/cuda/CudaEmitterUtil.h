@@ -79,10 +79,18 @@ std::string positionExpr(mlir::Value position);
 /// LlamaGpuArgs args) {` (KernelAbi.h says why) with a
 /// comment naming the op and a launch bound of `threads`, and of
 /// `minBlocks` resident blocks per SM (a macro's name or a number) if
-/// given, which caps the registers a thread may use.
+/// given, which caps the registers a thread may use. The body starts by
+/// waiting for the previous kernel in the stream (programmatic dependent
+/// launch, CudaPrelude.cpp), unless `wait` is Deferred: then the emitter
+/// prints emitGridDependencyWait itself, before its first access to memory
+/// that another kernel writes.
+enum class GridWait { AtStart, Deferred };
 void emitSignature(llvm::raw_ostream &os, mlir::Operation *op,
                    llvm::StringRef symbol, int threads,
-                   llvm::StringRef minBlocks = "");
+                   llvm::StringRef minBlocks = "",
+                   GridWait wait = GridWait::AtStart);
+/// Waits for the previous kernel, then lets the next one launch.
+void emitGridDependencyWait(llvm::raw_ostream &os);
 /// Declares `name` as buffer `index`, a restrict pointer to `type`, read
 /// from `array`: the launch's `args.buffers`, or `bufs` after
 /// emitBufferTable.

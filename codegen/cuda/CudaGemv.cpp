@@ -9,6 +9,13 @@
 // rows, so the RMSNorm scale costs no extra pass and no extra launch: with
 // dim <= 8192 it is cheaper to recompute per block than to share.
 //
+// Launched while the previous kernel drains (programmatic dependent launch),
+// each warp first sends the first kGemvPrefetchBytes of its weight rows
+// towards L2, then waits for that kernel: the tail of one kernel, when few
+// of its blocks are left to keep HBM busy, fetches the next one's weights.
+// A prefetch returns nothing to the thread, so it cannot read a value the
+// previous kernel has yet to write.
+//
 //===----------------------------------------------------------------------===//
 
 #include "codegen/cuda/CudaMatmulPlan.h"
@@ -42,6 +49,21 @@ void emitGemv(raw_ostream &os, const MatmulPlan &plan) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int col0 = (blockIdx.x * WARPS + warp) * COLS_PER_WARP;
   (void)M;
+)BODY";
+  os << "  constexpr int PREFETCH_LINES = " << kGemvPrefetchBytes / 128
+     << "; // 128-byte lines of each weight row\n";
+  os << R"BODY(  if (lane < PREFETCH_LINES && lane * 128 < K * (int)sizeof(TW))
+#pragma unroll
+    for (int j = 0; j < COLS_PER_WARP; ++j)
+#pragma unroll
+      for (int p = 0; p < PARTS; ++p)
+        if (col0 + j < COLS)
+          llamaPrefetchL2(reinterpret_cast<const char *>(
+                              w + ((long long)p * COLS + col0 + j) * K) +
+                          lane * 128);
+)BODY";
+  emitGridDependencyWait(os);
+  os << R"BODY(
 
   float acc[COLS_PER_WARP][PARTS][R];
   float ss[R];

@@ -152,9 +152,11 @@ LogicalResult emitMatmulKernel(Operation *op, StringRef symbol,
   if (plan->swiglu() && (plan->n % 2 != 0 || plan->segments.size() != 2))
     return op->emitOpError() << "has a SwiGLU epilogue without two equal "
                                 "segments";
-  emitSignature(os, op, symbol, 256,
-                plan->kind == GemmKind::TensorCore ? "LLAMA_GEMM_MIN_BLOCKS"
-                                                   : "");
+  // The GEMV prefetches weights before it waits for the previous kernel.
+  emitSignature(
+      os, op, symbol, 256,
+      plan->kind == GemmKind::TensorCore ? "LLAMA_GEMM_MIN_BLOCKS" : "",
+      plan->kind == GemmKind::Gemv ? GridWait::Deferred : GridWait::AtStart);
   switch (plan->kind) {
   case GemmKind::Gemv:
     emitGemv(os, *plan);

@@ -89,6 +89,12 @@ inline constexpr int64_t kGemvMaxRows = 4;
 inline constexpr int64_t kGemvColumnsPerWarp = 1;
 /// 16-byte weight loads in flight per lane and column (8 measured slower).
 inline constexpr int64_t kGemvUnroll = 4;
+/// Bytes at the start of each of its weight rows a GEMV warp prefetches to
+/// L2 before waiting for the previous kernel (CudaGemv.cpp): 8 lines, some
+/// 8 MB over a full wave of GEMV blocks on an H100 (17 with SwiGLU's two
+/// rows a column), about what HBM moves in a kernel's few-microsecond tail.
+/// Not yet timed on a GPU.
+inline constexpr int64_t kGemvPrefetchBytes = 1024;
 
 mlir::FailureOr<MatmulPlan> planMatmul(mlir::Operation *op);
 

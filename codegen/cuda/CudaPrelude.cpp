@@ -62,6 +62,36 @@ extern "C" __device__ const int llama_kernel_abi_version = 2;
 #define LLAMA_DEVICE __device__ __forceinline__
 #define LLAMA_INF __int_as_float(0x7f800000)
 
+/* Programmatic dependent launch (sm_90 and later). The runtime may launch a
+   kernel while the previous one in its stream still runs, so that its blocks
+   get resident while that one drains; every kernel begins by waiting for
+   the previous kernel's completion and memory (griddepcontrol.wait), then
+   lets the next one launch. The runtime launches so only binaries that say
+   their kernels wait: code for older archs (the compute_80 PTX) says 0, and
+   it launches those one after another. The kernel emulator runs launches
+   in order, so its kernels wait trivially. */
+#if defined(LLAMAC_CUDA_EMULATION) || __CUDA_ARCH__ >= 900
+extern "C" __device__ const int llama_grid_dependency_wait = 1;
+#else
+extern "C" __device__ const int llama_grid_dependency_wait = 0;
+#endif
+#ifndef LLAMAC_CUDA_EMULATION
+LLAMA_DEVICE void llamaGridDependencyWait() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+LLAMA_DEVICE void llamaLaunchDependents() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+/* A hint: the 128-byte line at p heads for L2. Returns nothing. */
+LLAMA_DEVICE void llamaPrefetchL2(const void *p) {
+  asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p));
+}
+#endif // LLAMAC_CUDA_EMULATION
+
 #ifndef LLAMAC_CUDA_EMULATION
 /* 16 bytes of weights that are read once per token: no L1 allocation, so
    that the activations staged beside them stay cached. */

@@ -234,6 +234,13 @@ inline void llamaMma16816(float (&d)[4], const unsigned (&a)[4],
 #define LLAMA_DYNAMIC_SHARED(name)                                             \
   unsigned char *name = reinterpret_cast<unsigned char *>(llamaEmuSharedAnchor)
 
+/// Launches run one after another, so the previous kernel has always
+/// finished (programmatic dependent launch has nothing to overlap).
+inline void llamaGridDependencyWait() {}
+inline void llamaLaunchDependents() {}
+/// A cache hint with nothing to emulate.
+inline void llamaPrefetchL2(const void *) {}
+
 /// wgmma.mma_async runs when wgmma.wait_group retires it, the latest moment
 /// the hardware allows: reading the accumulators or overwriting the
 /// operands' shared memory before the wait gives a wrong result here too.

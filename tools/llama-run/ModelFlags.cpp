@@ -34,6 +34,10 @@ void DeviceFlags::addTo(FlagSet &flags) {
                 "on cuda, launch every kernel of every call instead of "
                 "replaying repeated calls (decode, training steps) from a "
                 "captured CUDA graph");
+  flags.addBool("no-pdl", &noProgrammaticLaunch,
+                "on cuda, launch each kernel only once the previous one has "
+                "finished, instead of while it drains (programmatic "
+                "dependent launch, used on sm_90 and later GPUs)");
   flags.addBool("jit", &jit,
                 "on cuda, compile the artifact's embedded CUDA source for "
                 "this GPU with NVRTC instead of loading a prebuilt cubin, "
@@ -57,6 +61,7 @@ StatusOr<ExecutorOptions> DeviceFlags::options(const std::string &artifact,
                   : int(std::max(1u, std::thread::hardware_concurrency()));
   options.profile = profile;
   options.cudaGraphs = !noCudaGraphs;
+  options.cudaProgrammaticLaunch = !noProgrammaticLaunch;
   options.cudaJit = jit;
   return options;
 }

@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <cstdlib>
 #include <dlfcn.h>
 #include <type_traits>
@@ -73,6 +74,25 @@ static_assert(cu::kTensorMapSwizzle128B == CU_TENSOR_MAP_SWIZZLE_128B);
 static_assert(cu::kTensorMapL2Promotion256B ==
               CU_TENSOR_MAP_L2_PROMOTION_L2_256B);
 static_assert(cu::kTensorMapOobFillZeros == CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+static_assert(cu::kLaunchAttributeProgrammaticStreamSerialization ==
+              CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
+static_assert(sizeof(cu::LaunchAttribute) == sizeof(CUlaunchAttribute));
+static_assert(alignof(cu::LaunchAttribute) == alignof(CUlaunchAttribute));
+static_assert(offsetof(cu::LaunchAttribute, value) ==
+              offsetof(CUlaunchAttribute, value));
+static_assert(offsetof(cu::LaunchAttribute,
+                       value.programmaticStreamSerializationAllowed) ==
+              offsetof(CUlaunchAttribute,
+                       value.programmaticStreamSerializationAllowed));
+static_assert(sizeof(cu::LaunchConfig) == sizeof(CUlaunchConfig));
+static_assert(offsetof(cu::LaunchConfig, sharedMemBytes) ==
+              offsetof(CUlaunchConfig, sharedMemBytes));
+static_assert(offsetof(cu::LaunchConfig, hStream) ==
+              offsetof(CUlaunchConfig, hStream));
+static_assert(offsetof(cu::LaunchConfig, attrs) ==
+              offsetof(CUlaunchConfig, attrs));
+static_assert(offsetof(cu::LaunchConfig, numAttrs) ==
+              offsetof(CUlaunchConfig, numAttrs));
 #endif
 
 TEST(CudaApiTest, MatchesCudaHeaderWhereInstalled) {

@@ -56,11 +56,13 @@ struct FakeDriver {
 
 class CudaSessionTest : public testing::Test {
 protected:
-  std::unique_ptr<CudaSession> create(ArtifactSpec spec, bool graphs = true) {
+  std::unique_ptr<CudaSession> create(ArtifactSpec spec, bool graphs = true,
+                                      bool programmatic = true) {
     MemoryWeights weights = toyWeights();
     CudaSessionOptions options;
     options.origin = "m.art";
     options.graphs = graphs;
+    options.programmaticLaunch = programmatic;
     StatusOr<std::unique_ptr<CudaSession>> session =
         CudaSession::create(std::move(spec), weights, options);
     EXPECT_TRUE(session.ok()) << session.message();
@@ -416,6 +418,52 @@ TEST_F(CudaSessionTest, DescribesTheDeviceAndTheChoice) {
   ASSERT_TRUE(off);
   EXPECT_THAT(off->describe(), testing::EndsWith(", launched one by one "
                                                  "(graphs off)"));
+}
+
+TEST_F(CudaSessionTest, ProgrammaticLaunchWhereGpuDriverAndBinaryAllow) {
+  ScopedEnv sm90("LLAMAC_FAKE_CUDA_SM", "90");
+  auto waiting = [] {
+    return cudaToyArtifact(
+        {toyCudaBinary("sm_90", "cubin", LLAMA_KERNEL_ABI_VERSION, true)});
+  };
+  // Every launch, direct or captured into the graph, asks for programmatic
+  // stream serialization, and the results are the same.
+  std::unique_ptr<CudaSession> session = create(waiting());
+  ASSERT_TRUE(session);
+  EXPECT_THAT(session->describe(),
+              testing::EndsWith(", kernels launched while the previous one "
+                                "drains (programmatic dependent launch)"));
+  int before = fake.counter("llamacFakeCudaProgrammaticLaunches");
+  int launches = fake.counter("llamacFakeCudaLaunches");
+  decodeAndCheck(*session, {1, 5, 7});
+  EXPECT_EQ(session->graphsCaptured(), 1);
+  int programmatic = fake.counter("llamacFakeCudaProgrammaticLaunches");
+  EXPECT_GT(programmatic, before);
+  // The direct call and the capture each launch the decode kernels once.
+  EXPECT_EQ(programmatic - before,
+            2 * (fake.counter("llamacFakeCudaLaunches") - launches) / 3);
+
+  // Not for a binary whose kernels do not wait, nor when turned off.
+  for (bool waits : {false, true}) {
+    std::unique_ptr<CudaSession> plain =
+        waits ? create(waiting(), true, /*programmatic=*/false)
+              : create(cudaToyArtifact({toyCudaBinary("sm_90", "cubin")}));
+    ASSERT_TRUE(plain);
+    EXPECT_THAT(plain->describe(),
+                testing::EndsWith("repeated calls replayed as CUDA graphs"));
+    decodeAndCheck(*plain, {1, 5, 7});
+  }
+  EXPECT_EQ(fake.counter("llamacFakeCudaProgrammaticLaunches"), programmatic);
+}
+
+TEST_F(CudaSessionTest, NoProgrammaticLaunchBeforeHopper) {
+  ScopedEnv sm86("LLAMAC_FAKE_CUDA_SM", "86");
+  int before = fake.counter("llamacFakeCudaProgrammaticLaunches");
+  std::unique_ptr<CudaSession> session = create(cudaToyArtifact(
+      {toyCudaBinary("sm_80", "cubin", LLAMA_KERNEL_ABI_VERSION, true)}));
+  ASSERT_TRUE(session);
+  decodeAndCheck(*session, {1, 5, 7});
+  EXPECT_EQ(fake.counter("llamacFakeCudaProgrammaticLaunches"), before);
 }
 
 TEST_F(CudaSessionTest, ExactCubinIsLoaded) {

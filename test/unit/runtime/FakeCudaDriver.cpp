@@ -123,6 +123,8 @@ struct FakeGraph {
 FakeGraph *capturing = nullptr;
 int graphCaptures = 0;
 int graphLaunches = 0;
+/// cuLaunchKernelEx calls that allowed programmatic stream serialization.
+int programmaticLaunches = 0;
 
 /// The kernel emulator's entry point (test/cuda-emu/CudaEmulation.cpp).
 using EmulatorLaunch = int (*)(void (*)(LlamaGpuArgs), const unsigned *,
@@ -377,6 +379,32 @@ cu::Result cuLaunchKernel(cu::Function function, unsigned gx, unsigned gy,
   return execute(function, grid, block, shared, args);
 }
 
+/// Launches run in order, so programmatic stream serialization changes
+/// nothing here; what is checked is the configuration the runtime builds,
+/// and that it asks for the attribute only where the driver would honour
+/// it (compute capability 9.0 and later).
+cu::Result cuLaunchKernelEx(const cu::LaunchConfig *config,
+                            cu::Function function, void **params,
+                            void **extra) {
+  if (!config || (config->numAttrs && !config->attrs))
+    return kInvalidValue;
+  for (unsigned i = 0; i < config->numAttrs; ++i) {
+    const cu::LaunchAttribute &attribute = config->attrs[i];
+    if (attribute.id != cu::kLaunchAttributeProgrammaticStreamSerialization)
+      return kInvalidValue;
+    int allowed = attribute.value.programmaticStreamSerializationAllowed;
+    if (allowed != 0 && allowed != 1)
+      return kInvalidValue;
+    if (allowed && smVersion() < 90)
+      return kNotSupported;
+    programmaticLaunches += allowed;
+  }
+  return cuLaunchKernel(function, config->gridDimX, config->gridDimY,
+                        config->gridDimZ, config->blockDimX, config->blockDimY,
+                        config->blockDimZ, config->sharedMemBytes,
+                        config->hStream, params, extra);
+}
+
 cu::Result cuStreamBeginCapture_v2(cu::Stream, int) {
   const char *text = std::getenv("LLAMAC_FAKE_CUDA_CAPTURE");
   if (capturing || (text && std::strcmp(text, "fails") == 0))
@@ -477,5 +505,6 @@ int llamacFakeCudaJitLoads() { return jitLoads; }
 int llamacFakeCudaCubinLoads() { return cubinLoads; }
 int llamacFakeCudaGraphCaptures() { return graphCaptures; }
 int llamacFakeCudaGraphLaunches() { return graphLaunches; }
+int llamacFakeCudaProgrammaticLaunches() { return programmaticLaunches; }
 
 } // extern "C"

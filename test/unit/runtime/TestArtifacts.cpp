@@ -212,9 +212,12 @@ ArtifactSpec llamac::test::toyArtifact() {
 
 BinarySpec llamac::test::toyCudaBinary(const std::string &arch,
                                        const std::string &format,
-                                       int abiVersion) {
-  std::vector<uint8_t> object =
-      compileSharedObject(toyKernelSource(abiVersion));
+                                       int abiVersion,
+                                       bool waitsForPreviousKernel) {
+  std::string source = toyKernelSource(abiVersion);
+  if (waitsForPreviousKernel)
+    source += "extern \"C\" const int llama_grid_dependency_wait = 1;\n";
+  std::vector<uint8_t> object = compileSharedObject(source);
   if (format != "ptx")
     return {"cuda", arch, format, object};
   static TempDir dir;

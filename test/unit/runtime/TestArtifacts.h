@@ -53,10 +53,14 @@ artifact::ArtifactSpec cudaToyArtifact();
 artifact::ArtifactSpec
 cudaToyArtifact(std::vector<artifact::BinarySpec> binaries);
 /// A cuda binary of the toy kernels: format "cubin" holds the shared object,
-/// "ptx" holds "FAKEPTX:PATH" of it (see FakeCudaDriver.cpp).
+/// "ptx" holds "FAKEPTX:PATH" of it (see FakeCudaDriver.cpp). With
+/// `waitsForPreviousKernel` it exports llama_grid_dependency_wait = 1, as
+/// llamac's sm_90 code does (the fake driver runs launches in order, so the
+/// toy kernels need no wait).
 artifact::BinarySpec toyCudaBinary(const std::string &arch,
                                    const std::string &format,
-                                   int abiVersion = LLAMA_KERNEL_ABI_VERSION);
+                                   int abiVersion = LLAMA_KERNEL_ABI_VERSION,
+                                   bool waitsForPreviousKernel = false);
 
 /// cudaToyArtifact with an optimizer-state buffer "adamw.m.norm.weight" (f32
 /// [4], zeroed at load) and an entry "table" whose one launch names 14
