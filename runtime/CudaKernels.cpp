@@ -7,6 +7,8 @@
 #include "runtime/CudaJit.h"
 #include "runtime/KernelAbi.h"
 
+#include <optional>
+
 using namespace llamac;
 using namespace llamac::artifact;
 using namespace llamac::runtime;
@@ -51,6 +53,24 @@ Status optInToSharedMemory(const CudaDevice &device, cu::Function function,
                                 int(bytes)),
       label + ": cuFuncSetAttribute(max dynamic shared memory " +
           std::to_string(bytes) + ")");
+}
+
+/// The int `module` exports as `symbol`, or none when it has no such int;
+/// errors start with `where`.
+StatusOr<std::optional<int>> exportedInt(const CudaDriver &driver,
+                                         cu::Module module, const char *symbol,
+                                         const std::string &where) {
+  cu::DevicePtr address = 0;
+  size_t bytes = 0;
+  if (driver.cuModuleGetGlobal(&address, &bytes, module, symbol) !=
+          cu::kSuccess ||
+      bytes != sizeof(int))
+    return std::optional<int>();
+  int value = 0;
+  LLAMAC_RETURN_IF_ERROR(
+      driver.check(driver.cuMemcpyDtoH(&value, address, sizeof(value)),
+                   where + ": reading " + symbol));
+  return std::optional<int>(value);
 }
 
 } // namespace
@@ -99,37 +119,27 @@ CudaKernelLibrary::load(const CudaDevice &device, const ArtifactSpec &spec,
                      library->where + ": cuModuleLoadData"));
   const std::string &where = library->where;
 
-  cu::DevicePtr version = 0;
-  size_t versionBytes = 0;
-  cu::Result found = driver.cuModuleGetGlobal(
-      &version, &versionBytes, library->module, kKernelAbiVersionSymbol);
-  if (found != cu::kSuccess || versionBytes != sizeof(int))
+  StatusOr<std::optional<int>> abi =
+      exportedInt(driver, library->module, kKernelAbiVersionSymbol, where);
+  if (!abi.ok())
+    return abi.status();
+  if (!*abi)
     return Status::error(where + ": symbol " + kKernelAbiVersionSymbol +
                          " not found; it was not built by llamac's cuda "
                          "target");
-  int abi = 0;
-  LLAMAC_RETURN_IF_ERROR(
-      driver.check(driver.cuMemcpyDtoH(&abi, version, sizeof(abi)),
-                   where + ": reading " + kKernelAbiVersionSymbol));
-  if (abi != LLAMA_KERNEL_ABI_VERSION)
-    return Status::error(where + ": kernel ABI version " + std::to_string(abi) +
-                         ", but this runtime calls " +
+  if (**abi != LLAMA_KERNEL_ABI_VERSION)
+    return Status::error(where + ": kernel ABI version " +
+                         std::to_string(**abi) + ", but this runtime calls " +
                          std::to_string(LLAMA_KERNEL_ABI_VERSION) +
                          "; recompile the model with a matching llamac");
 
   // Binaries from before programmatic dependent launch lack the symbol:
   // their kernels do not wait, so they are launched one after another.
-  cu::DevicePtr waits = 0;
-  size_t waitsBytes = 0;
-  if (driver.cuModuleGetGlobal(&waits, &waitsBytes, library->module,
-                               kGridDependencyWaitSymbol) == cu::kSuccess &&
-      waitsBytes == sizeof(int)) {
-    int flag = 0;
-    LLAMAC_RETURN_IF_ERROR(
-        driver.check(driver.cuMemcpyDtoH(&flag, waits, sizeof(flag)),
-                     where + ": reading " + kGridDependencyWaitSymbol));
-    library->gridDependencyWait = flag == 1;
-  }
+  StatusOr<std::optional<int>> waits =
+      exportedInt(driver, library->module, kGridDependencyWaitSymbol, where);
+  if (!waits.ok())
+    return waits.status();
+  library->gridDependencyWait = *waits == 1;
 
   library->functions.reserve(spec.kernels.size());
   for (size_t index = 0; index < spec.kernels.size(); ++index) {

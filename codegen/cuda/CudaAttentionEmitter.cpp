@@ -157,27 +157,23 @@ DecodeShape decodeShape(const AttentionPlan &plan) {
   return shape;
 }
 
-unsigned attentionPhaseCount(const AttentionPlan &plan) {
-  return plan.writesCacheFirst() ? 2 : 1;
+namespace {
+/// With caches, phase 0 writes the call's new rows to them.
+bool isCacheWrite(const AttentionPlan &plan, unsigned phase) {
+  return plan.writesCacheFirst() && phase == 0;
 }
-
-AttentionPhase attentionPhase(const AttentionPlan &plan, unsigned phase) {
-  return plan.writesCacheFirst() && phase == 0 ? AttentionPhase::CacheWrite
-                                               : AttentionPhase::Attention;
-}
+} // namespace
 
 unsigned attentionPhases(Operation *op) {
   FailureOr<AttentionPlan> plan = planAttention(op);
-  return succeeded(plan) ? attentionPhaseCount(*plan) : 1;
+  return succeeded(plan) && plan->writesCacheFirst() ? 2 : 1;
 }
 
 std::string attentionPhaseName(Operation *op, unsigned phase) {
   FailureOr<AttentionPlan> plan = planAttention(op);
-  if (failed(plan) || attentionPhaseCount(*plan) == 1)
+  if (failed(plan) || !plan->writesCacheFirst())
     return std::to_string(phase);
-  return attentionPhase(*plan, phase) == AttentionPhase::CacheWrite
-             ? "cache_write"
-             : "flash";
+  return isCacheWrite(*plan, phase) ? "cache_write" : "flash";
 }
 
 LogicalResult emitAttentionKernel(Operation *op, unsigned phase,
@@ -192,7 +188,7 @@ LogicalResult emitAttentionKernel(Operation *op, unsigned phase,
     emitFlashDecoding(os, *plan, symbol);
     return success();
   }
-  if (attentionPhase(*plan, phase) == AttentionPhase::CacheWrite) {
+  if (isCacheWrite(*plan, phase)) {
     emitAttentionCacheWrite(os, *plan, symbol);
     return success();
   }
@@ -220,7 +216,7 @@ FailureOr<artifact::LaunchGeometry> attentionGeometry(Operation *op,
   if (plan->seqConstant)
     rows.constant = batch * *plan->seqConstant;
   // The cache write: one block per new token row.
-  if (attentionPhase(*plan, phase) == AttentionPhase::CacheWrite) {
+  if (isCacheWrite(*plan, phase)) {
     artifact::LaunchGeometry g =
         fixedGrid(1, 1, 1, kAttentionCacheWriteThreads);
     setRowGrid(g, 0, rows, 1);

@@ -49,11 +49,6 @@ struct AttentionPlan {
   bool writesCacheFirst() const { return cache && !decode(); }
 };
 
-/// fused_rope_attention and attention's launches, in order.
-enum class AttentionPhase { CacheWrite, Attention };
-unsigned attentionPhaseCount(const AttentionPlan &plan);
-AttentionPhase attentionPhase(const AttentionPlan &plan, unsigned phase);
-
 mlir::FailureOr<AttentionPlan> planAttention(mlir::Operation *op);
 
 /// Prints the types, shape constants, launch values, the buffers (q, k, v,

@@ -70,8 +70,9 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
   typedef ST Tile[BKV][DP];
   Tile *kt = reinterpret_cast<Tile *>(sharedRaw), *vt = kt + 2;
   ST(*qs)[DP] = reinterpret_cast<ST(*)[DP]>(sharedRaw);
-  // RoPE pair pr's frequency, as llamaRopeCosSin computes it, and the
-  // rotations by ROW_STEP and by BKV positions at that frequency.
+  // RoPE pair pr's frequency, as llamaRopeCosSin computes it, and (only
+  // when keys are rotated here) the rotations by ROW_STEP and by BKV
+  // positions at that frequency.
   __shared__ float freq[D / 2];
   __shared__ float2 stepRotation[D / 2], tileRotation[D / 2];
   const int h = blockIdx.x, b = blockIdx.z, kvHead = h / GROUP;
@@ -86,11 +87,13 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
   auto secondOf = [](int pr) { return ADJACENT ? 2 * pr + 1 : pr + D / 2; };
   for (int i = tid; i < D / 2; i += THREADS) {
     freq[i] = 1.0f / powf(THETA, (float)(2 * i) / (float)D);
-    float sn, cs;
-    sincosf((float)ROW_STEP * freq[i], &sn, &cs);
-    stepRotation[i] = make_float2(cs, sn);
-    sincosf((float)BKV * freq[i], &sn, &cs);
-    tileRotation[i] = make_float2(cs, sn);
+    if constexpr (ROTATE_KEYS) {
+      float sn, cs;
+      sincosf((float)ROW_STEP * freq[i], &sn, &cs);
+      stepRotation[i] = make_float2(cs, sn);
+      sincosf((float)BKV * freq[i], &sn, &cs);
+      tileRotation[i] = make_float2(cs, sn);
+    }
   }
   __syncthreads();
   // Rotates (x1, x2) by the angle whose cosine and sine are (cs, sn).
