@@ -67,6 +67,14 @@ public:
     return {};
   }
 
+  /// How the runtime launches phase `phase` of `op` from binaries that run
+  /// the kernels' wgmma variants (sm_90a), where that differs from
+  /// launchGeometry: the variant may tile differently.
+  virtual std::optional<artifact::LaunchGeometry>
+  wgmmaGeometry(mlir::Operation *op, unsigned phase) const {
+    return std::nullopt;
+  }
+
   /// The tensor maps the runtime encodes for each launch of phase `phase`
   /// of `op` (GPU targets; ArtifactSpec.h), in LlamaGpuArgs order. Like the
   /// geometry, a function of the emitted body.

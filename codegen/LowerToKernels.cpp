@@ -157,9 +157,9 @@ llvm::Expected<uint32_t> Lowering::kernelFor(Operation *op, unsigned phase) {
     named.replace(at, kPlaceholder.size(), symbol);
   kernelDefinitions += named;
   kernelDefinitions += "\n";
-  spec.kernels.push_back({symbol, opName, originOf(op),
-                          emitter.launchGeometry(op, phase),
-                          emitter.tensorMaps(op, phase)});
+  spec.kernels.push_back(
+      {symbol, opName, originOf(op), emitter.launchGeometry(op, phase),
+       emitter.tensorMaps(op, phase), emitter.wgmmaGeometry(op, phase)});
   kernelByBody[body] = index;
   return index;
 }

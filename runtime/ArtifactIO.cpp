@@ -186,6 +186,8 @@ StatusOr<ArtifactSpec> convert(const fbs::Artifact &root,
       kernel.origin = str(k->origin());
       if (const fbs::LaunchGeometry *g = k->geometry())
         kernel.geometry = readGeometry(*g);
+      if (const fbs::LaunchGeometry *g = k->wgmma_geometry())
+        kernel.wgmmaGeometry = readGeometry(*g);
       if (const auto *maps = k->tensor_maps())
         for (const fbs::TensorMap *m : *maps)
           kernel.tensorMaps.push_back({m->operand(), m->box_inner(),
@@ -248,6 +250,9 @@ llamac::runtime::serializeArtifact(const ArtifactSpec &spec) {
   std::vector<flatbuffers::Offset<fbs::Kernel>> kernels;
   for (const KernelSpec &kernel : spec.kernels) {
     fbs::LaunchGeometry geometry = writeGeometry(kernel.geometry);
+    std::optional<fbs::LaunchGeometry> wgmmaGeometry;
+    if (kernel.wgmmaGeometry)
+      wgmmaGeometry = writeGeometry(*kernel.wgmmaGeometry);
     flatbuffers::Offset<
         flatbuffers::Vector<flatbuffers::Offset<fbs::TensorMap>>>
         maps;
@@ -260,7 +265,8 @@ llamac::runtime::serializeArtifact(const ArtifactSpec &spec) {
     }
     kernels.push_back(fbs::CreateKernel(
         b, b.CreateString(kernel.symbol), b.CreateString(kernel.op),
-        b.CreateString(kernel.origin), &geometry, maps));
+        b.CreateString(kernel.origin), &geometry, maps,
+        wgmmaGeometry ? &*wgmmaGeometry : nullptr));
   }
   std::vector<flatbuffers::Offset<fbs::Entry>> entries;
   for (const EntrySpec &entry : spec.entries)

@@ -17,6 +17,7 @@
 #include "frontend/ModelConfig.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,10 +26,13 @@ namespace llamac::artifact {
 /// Bumped whenever the meaning of a field changes, or a field appears that
 /// a runtime must not ignore. 2: kernels may list tensor maps, which a GPU
 /// kernel cannot run without, so a runtime that reads only version 1
-/// refuses these files.
-inline constexpr uint32_t kSchemaVersion = 2;
+/// refuses these files. 3: kernels may have a second geometry for the
+/// binaries that run their wgmma variants, with larger tiles than the
+/// other archs; a version 2 runtime would launch those with the wrong grid.
+inline constexpr uint32_t kSchemaVersion = 3;
 /// The oldest version this runtime still reads: version 1 files are
-/// version 2 files without tensor maps.
+/// version 3 files without tensor maps and wgmma geometries, version 2
+/// files those without wgmma geometries.
 inline constexpr uint32_t kOldestSchemaVersion = 1;
 
 enum class ElementType : uint8_t { F32, F16, BF16, I32 };
@@ -136,6 +140,11 @@ struct KernelSpec {
   /// GPU targets only: at most LLAMA_MAX_TENSOR_MAPS (KernelAbi.h), passed
   /// in LlamaGpuArgs::tensorMaps in this order.
   std::vector<TensorMapSpec> tensorMaps;
+  /// GPU targets only: the geometry where the loaded binary runs the
+  /// kernels' wgmma variants (it exports llama_wgmma_kernels = 1: sm_90a
+  /// code), when that differs from `geometry` (the sm_90a GEMM's tiles are
+  /// twice as wide as the mma.sync one's).
+  std::optional<LaunchGeometry> wgmmaGeometry;
 };
 
 /// Compiled kernels for one target.

@@ -152,9 +152,15 @@ private:
       if (!kernel.tensorMaps.empty())
         return fail(label, "tensor_maps: only a cuda artifact's kernels use "
                            "tensor maps");
+      if (kernel.wgmmaGeometry)
+        return fail(label, "wgmma_geometry: only a cuda artifact's kernels "
+                           "have launch geometries");
       return {};
     }
-    LLAMAC_RETURN_IF_ERROR(verifyGeometry(label, kernel.geometry));
+    LLAMAC_RETURN_IF_ERROR(verifyGeometry(label, "geometry", kernel.geometry));
+    if (kernel.wgmmaGeometry)
+      LLAMAC_RETURN_IF_ERROR(
+          verifyGeometry(label, "wgmma_geometry", *kernel.wgmmaGeometry));
     return verifyTensorMaps(label, kernel.tensorMaps);
   }
 
@@ -232,46 +238,57 @@ private:
 
   /// The grid's growth with the call is checked per launch, where the
   /// longest call is known (verifyLaunchGrid).
-  Status verifyGeometry(const std::string &label, const LaunchGeometry &g) {
+  Status verifyGeometry(const std::string &label, const std::string &field,
+                        const LaunchGeometry &g) {
     static const char *const axis[3] = {"x", "y", "z"};
     uint64_t threads = 1;
     for (int i = 0; i < 3; ++i) {
       if (g.block[i] < 1 || g.block[i] > kMaxBlockDims[i])
-        return fail(label, "geometry: block " + dims(g.block) + ": " + axis[i] +
+        return fail(label, field + ": block " + dims(g.block) + ": " + axis[i] +
                                " must be between 1 and " +
                                std::to_string(kMaxBlockDims[i]));
       threads *= g.block[i];
       if (g.gridBase[i] < 1 && g.rowsPerBlock[i] == 0)
-        return fail(label, std::string("geometry: grid ") + axis[i] +
+        return fail(label, field + ": grid " + axis[i] +
                                " is always 0 (grid_base 0 and "
                                "rows_per_block 0)");
     }
     if (threads > kMaxThreadsPerBlock)
-      return fail(label, "geometry: block " + dims(g.block) + " has " +
+      return fail(label, field + ": block " + dims(g.block) + " has " +
                              std::to_string(threads) +
                              " threads, more than the " +
                              std::to_string(kMaxThreadsPerBlock) +
                              " a CUDA block may have");
     if (g.sharedBytes > kMaxSharedBytes)
-      return fail(label, "geometry: shared_bytes " +
+      return fail(label, field + ": shared_bytes " +
                              std::to_string(g.sharedBytes) + " exceeds " +
                              std::to_string(kMaxSharedBytes) +
                              " (227 KiB, the most any GPU gives a block)");
     return {};
   }
 
-  /// A launch's grid at the entry's longest call must fit CUDA's limits.
+  /// A launch's grid at the entry's longest call must fit CUDA's limits,
+  /// in either of the kernel's geometries.
   Status verifyLaunchGrid(const std::string &where, const KernelSpec &kernel,
                           uint64_t rows) {
-    const LaunchGeometry &g = kernel.geometry;
+    LLAMAC_RETURN_IF_ERROR(
+        verifyLaunchGrid(where, kernel.symbol, "", kernel.geometry, rows));
+    if (kernel.wgmmaGeometry)
+      return verifyLaunchGrid(where, kernel.symbol, " (wgmma_geometry)",
+                              *kernel.wgmmaGeometry, rows);
+    return {};
+  }
+  Status verifyLaunchGrid(const std::string &where, const std::string &symbol,
+                          const std::string &which, const LaunchGeometry &g,
+                          uint64_t rows) {
     for (int i = 0; i < 3; ++i) {
       uint64_t grid = g.gridBase[i];
       if (g.rowsPerBlock[i] > 0)
         grid += (rows + g.rowsPerBlock[i] - 1) / g.rowsPerBlock[i];
       if (grid > kMaxGridDims[i])
-        return fail(where, "kernel '" + kernel.symbol + "': grid dimension " +
-                               std::to_string(i) + " is " +
-                               std::to_string(grid) + " at " +
+        return fail(where, "kernel '" + symbol + "'" + which +
+                               ": grid dimension " + std::to_string(i) +
+                               " is " + std::to_string(grid) + " at " +
                                std::to_string(rows) +
                                " rows, more than CUDA's limit of " +
                                std::to_string(kMaxGridDims[i]));

@@ -140,19 +140,32 @@ CudaKernelLibrary::load(const CudaDevice &device, const ArtifactSpec &spec,
   if (!waits.ok())
     return waits.status();
   library->gridDependencyWait = *waits == 1;
+  // Binaries from before the wgmma geometries, and every non-sm_90a binary,
+  // launch each kernel with its one geometry.
+  StatusOr<std::optional<int>> wgmma =
+      exportedInt(driver, library->module, kWgmmaKernelsSymbol, where);
+  if (!wgmma.ok())
+    return wgmma.status();
+  library->wgmmaKernels = *wgmma == 1;
 
   library->functions.reserve(spec.kernels.size());
+  library->geometries.reserve(spec.kernels.size());
   for (size_t index = 0; index < spec.kernels.size(); ++index) {
-    const std::string &symbol = spec.kernels[index].symbol;
+    const KernelSpec &kernel = spec.kernels[index];
+    const LaunchGeometry &geometry =
+        library->wgmmaKernels && kernel.wgmmaGeometry ? *kernel.wgmmaGeometry
+                                                      : kernel.geometry;
+    const std::string &symbol = kernel.symbol;
     const std::string label =
         origin + ": kernel " + std::to_string(index) + " '" + symbol + "'";
     cu::Function function = nullptr;
     LLAMAC_RETURN_IF_ERROR(driver.check(
         driver.cuModuleGetFunction(&function, library->module, symbol.c_str()),
         label + ": cuModuleGetFunction"));
-    LLAMAC_RETURN_IF_ERROR(optInToSharedMemory(
-        device, function, spec.kernels[index].geometry.sharedBytes, label));
+    LLAMAC_RETURN_IF_ERROR(
+        optInToSharedMemory(device, function, geometry.sharedBytes, label));
     library->functions.push_back(function);
+    library->geometries.push_back(geometry);
   }
   return library;
 }

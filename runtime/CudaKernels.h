@@ -25,6 +25,11 @@ namespace llamac::runtime {
 inline constexpr char kGridDependencyWaitSymbol[] =
     "llama_grid_dependency_wait";
 
+/// The int a cuda binary exports as 1 when it was compiled with the
+/// kernels' wgmma variants (sm_90a), which launch with the kernels'
+/// wgmma_geometry where they have one.
+inline constexpr char kWgmmaKernelsSymbol[] = "llama_wgmma_kernels";
+
 class CudaKernelLibrary {
 public:
   /// Errors start with `origin`: "m.art: no matching arch: ...", "m.art:
@@ -54,6 +59,14 @@ public:
   /// by a llamac that emits the wait), so that launching it while the
   /// previous one still runs (programmatic dependent launch) is safe.
   bool waitsForPreviousKernel() const { return gridDependencyWait; }
+  /// How kernel `index` is launched from this binary: its wgmma geometry
+  /// where the binary runs the wgmma variants and the kernel has one, else
+  /// its geometry.
+  const artifact::LaunchGeometry &geometry(size_t index) const {
+    return geometries[index];
+  }
+  /// Whether the binary runs the kernels' wgmma variants (sm_90a code).
+  bool runsWgmmaKernels() const { return wgmmaKernels; }
 
 private:
   CudaKernelLibrary(const CudaDevice &device) : device(device) {}
@@ -65,7 +78,9 @@ private:
   /// sm_90 (exact match))".
   std::string where;
   std::vector<cu::Function> functions;
+  std::vector<artifact::LaunchGeometry> geometries;
   bool gridDependencyWait = false;
+  bool wgmmaKernels = false;
 };
 
 } // namespace llamac::runtime

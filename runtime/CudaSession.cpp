@@ -402,7 +402,7 @@ Status CudaSession::launchAll(Entry &entry, const EntrySpec &spec,
   for (size_t l = 0; l < entry.launches.size(); ++l) {
     Launch &launch = entry.launches[l];
     launch.args.context = context;
-    const LaunchGeometry &g = artifact.kernels[launch.kernelIndex].geometry;
+    const LaunchGeometry &g = kernels->geometry(launch.kernelIndex);
     unsigned grid[3];
     gridFor(g, rows, grid);
     void *params[] = {&launch.args};

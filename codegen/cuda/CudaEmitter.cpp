@@ -125,6 +125,15 @@ public:
     return succeeded(geometry) ? *geometry : artifact::LaunchGeometry{};
   }
 
+  std::optional<artifact::LaunchGeometry>
+  wgmmaGeometry(Operation *op, unsigned phase) const override {
+    if (familyOf(op) == Family::Matmul)
+      return cuda::matmulWgmmaGeometry(op);
+    if (familyOf(op) == Family::MatmulGrad)
+      return cuda::matmulGradWgmmaGeometry(cast<MatmulGradOp>(op));
+    return std::nullopt;
+  }
+
   std::vector<artifact::TensorMapSpec>
   tensorMaps(Operation *op, unsigned phase) const override {
     if (familyOf(op) == Family::Matmul)

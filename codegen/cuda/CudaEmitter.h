@@ -23,6 +23,10 @@ mlir::LogicalResult emitMatmulKernel(mlir::Operation *op,
                                      llvm::StringRef symbol,
                                      llvm::raw_ostream &os);
 mlir::FailureOr<artifact::LaunchGeometry> matmulGeometry(mlir::Operation *op);
+/// The tensor-core GEMM's geometry on sm_90a, whose wgmma tiles are twice as
+/// wide as the mma.sync ones; none for the other GEMMs.
+std::optional<artifact::LaunchGeometry>
+matmulWgmmaGeometry(mlir::Operation *op);
 /// The tensor-core GEMM's TMA maps (used on sm_90a): the activations and
 /// the weight, in 128-byte swizzled boxes of 64 of K; none for the others.
 std::vector<artifact::TensorMapSpec> matmulTensorMaps(mlir::Operation *op);
@@ -58,6 +62,9 @@ mlir::LogicalResult emitMatmulGradKernel(llama::MatmulGradOp op,
                                          llvm::raw_ostream &os);
 mlir::FailureOr<artifact::LaunchGeometry>
 matmulGradGeometry(llama::MatmulGradOp op);
+/// Its tensor-core tiles on sm_90a, twice as wide; none on the SIMT cores.
+std::optional<artifact::LaunchGeometry>
+matmulGradWgmmaGeometry(llama::MatmulGradOp op);
 
 /// attention_grad: dQ, dK and dV of causal GQA attention, in one SIMT
 /// kernel or three tensor-core phases (softmax statistics, dK and dV, dQ).

@@ -1,27 +1,31 @@
 //===- CudaGemm.cpp - Prefill GEMMs: tensor cores, and SIMT for f32 -------===//
 //
-// The tensor-core GEMM tiles 128 activation rows by 128 weight rows by 64 of
-// K in a 3-stage pipeline in dynamic shared memory (32 KiB a stage: 97 KiB,
-// which every sm_80+ GPU gives a block). Tiles have 128-byte rows whose
-// 16-byte chunks are XOR-swizzled by row % 8 from a 1024-byte aligned base:
-// the layout both of the products below read without bank conflicts.
-// - sm_90a: the Tensor Memory Accelerator writes the tiles in that layout
-//   from the launch's tensor maps, issued by one thread, each stage guarded
-//   by a "full" and an "empty" mbarrier. Each of the two warpgroups
-//   multiplies its 64 rows by all 128 weight rows with 4 wgmma.m64n128k16
-//   a stage, straight from shared memory (llamaWgmmaDescriptor), into 64
-//   f32 accumulators a thread; a stage's products run on while the next
+// The tensor-core GEMM tiles 128 activation rows by 64 of K and, by arch,
+// 128 or 256 weight rows, in a pipeline in dynamic shared memory. Tiles
+// have 128-byte rows whose 16-byte chunks are XOR-swizzled by row % 8 from
+// a 1024-byte aligned base: the layout both of the products below read
+// without bank conflicts.
+// - sm_90a: 256 weight rows, 4 stages of 48 KiB (193 KiB, one block per
+//   SM). The Tensor Memory Accelerator writes the tiles in that layout from
+//   the launch's tensor maps, issued by one thread, each stage guarded by a
+//   "full" and an "empty" mbarrier. Each of the two warpgroups multiplies
+//   its 64 rows by all 256 weight rows with 4 wgmma.m64n256k16 a stage,
+//   straight from shared memory (llamaWgmmaDescriptor), into 128 f32
+//   accumulators a thread; a stage's products run on while the next
 //   stage's are issued (wgmma.wait_group 1), and a stage is reloaded once
-//   all eight warps retired its products.
-// - Other archs: every thread issues cp.async copies, and eight warps
-//   (2 x 4) each own a 64 x 32 tile; per 16 of K, 4 + 2 ldmatrix.x4 feed 16
-//   mma.sync.m16n8k16 with f32 accumulators.
-// Both give each thread 32 pairs of outputs, so one epilogue serves both.
-// For SwiGLU a pair is the gate and up value of one output: the sm_90a B
-// tile holds 64 gate rows then 64 up rows, the cp.async one interleaves
-// them. The RMSNorm row scale comes from the A tiles in shared memory (two
-// threads per row sum x²), so the activations are read from global memory
-// once.
+//   all eight warps retired its products. The wider tile reads 3/4 of the
+//   bytes per product that a 128 x 128 one does from L2, which runs out of
+//   bandwidth before the tensor cores do.
+// - Other archs: 128 weight rows, 3 stages of 32 KiB (97 KiB, which every
+//   sm_80+ GPU gives a block). Every thread issues cp.async copies, and
+//   eight warps (2 x 4) each own a 64 x 32 tile; per 16 of K, 4 + 2
+//   ldmatrix.x4 feed 16 mma.sync.m16n8k16 with f32 accumulators.
+// Both give each thread pairs of outputs (64 or 32) that one epilogue
+// serves. For SwiGLU a pair is the gate and up value of one output: the
+// sm_90a B tile holds 128 gate rows then 128 up rows, the cp.async one
+// interleaves them. The RMSNorm row scale comes from the A tiles in shared
+// memory (two threads per row sum x²), so the activations are read from
+// global memory once.
 //
 // The SIMT GEMM (f32 validation, and 16-bit rows that cp.async cannot copy
 // whole) tiles 64 x 64 x 16 with a 4 x 4 outer product per thread.
@@ -49,10 +53,21 @@ static const char *const weightRowText =
 
 void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
   emitOperandsAndFinish(os, plan);
-  os << "  constexpr int BM = " << kTensorCoreTileRows
-     << ", BN = " << kTensorCoreTileRows << ", BK = " << kTensorCoreTileK
-     << ", STAGES = " << kTensorCoreStages << ";\n";
+  // The weight tile's rows and the pipeline's depth are the path's own
+  // (CudaMatmulPlan.h), and so is the launch geometry.
+  os << "#ifdef LLAMA_WGMMA\n"
+     << "  constexpr int BN = " << kWgmmaTileCols
+     << ", STAGES = " << kWgmmaStages << ";\n"
+     << "#else\n"
+     << "  constexpr int BN = " << kTensorCoreTileRows
+     << ", STAGES = " << kTensorCoreStages << ";\n"
+     << "#endif\n"
+     << "  constexpr int BM = " << kTensorCoreTileRows
+     << ", BK = " << kTensorCoreTileK << ";\n";
   os << R"BODY(  constexpr int TILE_COLS = SWIGLU ? BN / 2 : BN; // output columns per block
+  // Pairs of outputs per thread: a 2 x 4 grid of warps (sm_80) or two
+  // warpgroups (sm_90a) covers the BM x BN tile.
+  constexpr int PAIRS = BM * BN / 2 / 256;
   constexpr int ROW_BYTES = BK * 2, A_BYTES = BM * ROW_BYTES;
   constexpr int STAGE_BYTES = (BM + BN) * ROW_BYTES;
   constexpr int KT = (K + BK - 1) / BK;
@@ -130,13 +145,13 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
     }
   };
 
-  // Warpgroup g: rows g * 64 to g * 64 + 63 of the tile, all 128 columns.
+  // Warpgroup g: rows g * 64 to g * 64 + 63 of the tile, all 256 columns.
   // Accumulator i of lane l of the group's warp w: row 16 w + l / 4 +
   // 8 ((i / 2) % 2), column 8 (i / 4) + 2 (l % 4) + i % 2.
   const int group = warp / 4;
-  float acc[64];
+  float acc[BN / 2];
 #pragma unroll
-  for (int i = 0; i < 64; ++i)
+  for (int i = 0; i < BN / 2; ++i)
     acc[i] = 0.0f;
   auto computeStage = [&](int stage) {
     const unsigned a = smemBase + stage * STAGE_BYTES + group * 64 * ROW_BYTES;
@@ -145,7 +160,7 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
     llamaWgmmaFence();
 #pragma unroll
     for (int ks = 0; ks < BK / 16; ++ks)
-      llamaWgmma64x128<TX>(acc, llamaWgmmaDescriptor(a + ks * 32),
+      llamaWgmma64x256<TX>(acc, llamaWgmmaDescriptor(a + ks * 32),
                            llamaWgmmaDescriptor(b + ks * 32), 1);
     llamaWgmmaCommit();
     // This stage's products run on; the previous stage's have retired.
@@ -153,7 +168,7 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
   };
   // Pairs of outputs: columns 2 (l % 4) + 8 (j / 2) and the next; for
   // SwiGLU, gate column j' = 8 (j / 4) + 2 (l % 4) + j % 2 (accumulator j)
-  // and its up column j' + 64 (accumulator j + 32), given as 2 j' so that
+  // and its up column j' + 128 (accumulator j + 64), given as 2 j' so that
   // the epilogue's column / 2 is the output column.
   auto pairRow = [&](int j) {
     const int half = SWIGLU ? (j / 2) % 2 : j % 2;
@@ -167,7 +182,7 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
   };
   auto pairValue = [&](int j, int e) {
     if constexpr (SWIGLU)
-      return acc[j + 32 * e];
+      return acc[j + BN / 4 * e];
     else
       return acc[2 * j + e];
   };
@@ -322,7 +337,7 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
   }
 
 #pragma unroll
-  for (int j = 0; j < 32; ++j) {
+  for (int j = 0; j < PAIRS; ++j) {
     const int rowInTile = pairRow(j), col = pairCol(j);
     const long long r = m0 + rowInTile;
     if (r >= M)

@@ -153,9 +153,10 @@ LogicalResult emitMatmulKernel(Operation *op, StringRef symbol,
     return op->emitOpError() << "has a SwiGLU epilogue without two equal "
                                 "segments";
   // The GEMV prefetches weights before it waits for the previous kernel.
+  // One tensor-core block per SM: on sm_90a its 193 KiB of tiles allow no
+  // second, and elsewhere its 97 KiB allow none on sm_86 and sm_89.
   emitSignature(
-      os, op, symbol, 256,
-      plan->kind == GemmKind::TensorCore ? "LLAMA_GEMM_MIN_BLOCKS" : "",
+      os, op, symbol, 256, plan->kind == GemmKind::TensorCore ? "1" : "",
       plan->kind == GemmKind::Gemv ? GridWait::Deferred : GridWait::AtStart);
   switch (plan->kind) {
   case GemmKind::Gemv:
@@ -202,17 +203,31 @@ FailureOr<artifact::LaunchGeometry> matmulGeometry(Operation *op) {
   llvm_unreachable("unknown GEMM kind");
 }
 
+std::optional<artifact::LaunchGeometry> matmulWgmmaGeometry(Operation *op) {
+  FailureOr<MatmulPlan> plan = planMatmul(op);
+  if (failed(plan) || plan->kind != GemmKind::TensorCore)
+    return std::nullopt;
+  // 128 x 256 tiles; SwiGLU tiles hold 128 gate and 128 up rows, so 128
+  // output columns.
+  const int64_t columns = plan->swiglu() ? kWgmmaTileCols / 2 : kWgmmaTileCols;
+  artifact::LaunchGeometry g =
+      fixedGrid(ceilDiv(plan->columns(), columns), 1, 1, 256);
+  setRowGrid(g, 1, plan->rows, kTensorCoreTileRows);
+  g.sharedBytes = kWgmmaSharedBytes;
+  return g;
+}
+
 std::vector<artifact::TensorMapSpec> matmulTensorMaps(Operation *op) {
   FailureOr<MatmulPlan> plan = planMatmul(op);
   if (failed(plan) || plan->kind != GemmKind::TensorCore)
     return {};
-  // Boxes of 64 of K (128-byte rows): the x tile's 128 rows, and the
-  // weight tile's 128 rows, or for SwiGLU each of its two halves (64 gate
-  // rows, 64 up rows), loaded separately.
-  const uint32_t rows = kTensorCoreTileRows;
-  return {
-      {/*operand=*/0, kTensorCoreTileK, rows, 128},
-      {/*operand=*/1, kTensorCoreTileK, plan->swiglu() ? rows / 2 : rows, 128}};
+  // Only the sm_90a GEMM loads by TMA. Boxes of 64 of K (128-byte rows): the
+  // x tile's 128 rows, and the weight tile's 256 rows, or for SwiGLU each of
+  // its two halves (128 gate rows, 128 up rows), loaded separately.
+  const uint32_t weightRows =
+      plan->swiglu() ? kWgmmaTileCols / 2 : kWgmmaTileCols;
+  return {{/*operand=*/0, kTensorCoreTileK, kTensorCoreTileRows, 128},
+          {/*operand=*/1, kTensorCoreTileK, weightRows, 128}};
 }
 
 } // namespace llamac::codegen::cuda

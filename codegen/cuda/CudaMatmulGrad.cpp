@@ -6,9 +6,10 @@
 // then dx's, so neither waits for the other and no element is summed by
 // two blocks: the sums are in order and the same every step.
 //
-// 16-bit models whose K and N are multiples of 8 run 128 x 128 tiles on the
-// tensor cores (CudaTensorCoreMatmulGrad.cpp: wgmma on sm_90a, mma.sync
-// elsewhere); the rest 64 x 64 tiles on the SIMT cores in f32
+// 16-bit models whose K and N are multiples of 8 run on the tensor cores
+// (CudaTensorCoreMatmulGrad.cpp: 128 x 256 wgmma tiles on sm_90a, which have
+// a launch geometry of their own, and 128 x 128 mma.sync tiles elsewhere);
+// the rest 64 x 64 tiles on the SIMT cores in f32
 // (llamaGemmTile64 in the prelude), which is correct for every dtype and
 // shape.
 //
@@ -59,9 +60,9 @@ LogicalResult emitMatmulGradKernel(MatmulGradOp op, StringRef symbol,
   if (failed(shape))
     return failure();
   const char *t = cudaType(shape->x), *tw = cudaType(shape->weight);
-  // Two tensor-core blocks per SM on Hopper, as the forward GEMM.
-  emitSignature(os, op, symbol, 256,
-                shape->tensorCores() ? "LLAMA_GEMM_MIN_BLOCKS" : "");
+  // One tensor-core block per SM, as the forward GEMM: on sm_90a its 193
+  // KiB of tiles allow no second.
+  emitSignature(os, op, symbol, 256, shape->tensorCores() ? "1" : "");
   os << "  typedef " << t << " TX;\n"
      << "  constexpr long long K = " << shape->k << ", N = " << shape->n
      << ", TILE = " << shape->tile() << ";\n"
@@ -112,8 +113,22 @@ FailureOr<artifact::LaunchGeometry> matmulGradGeometry(MatmulGradOp op) {
     g.rowsPerBlock[1] = tile;
   }
   if (shape->tensorCores())
-    g.sharedBytes = kGradSharedBytes;
+    g.sharedBytes = kGradMmaSyncSharedBytes;
   return g;
+}
+
+std::optional<artifact::LaunchGeometry>
+matmulGradWgmmaGeometry(MatmulGradOp op) {
+  FailureOr<MatmulGradShape> shape = shapeOf(op);
+  if (failed(shape) || !shape->tensorCores())
+    return std::nullopt;
+  FailureOr<artifact::LaunchGeometry> g = matmulGradGeometry(op);
+  if (failed(g))
+    return std::nullopt;
+  // K's column tiles are twice as wide; the row tiles on y are the same.
+  g->gridBase[0] = ceilDiv(shape->k, kGradWgmmaTileCols);
+  g->sharedBytes = kGradWgmmaSharedBytes;
+  return *g;
 }
 
 } // namespace llamac::codegen::cuda

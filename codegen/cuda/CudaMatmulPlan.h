@@ -45,38 +45,50 @@ struct MatmulPlan {
   int64_t columns() const { return swiglu() ? n / 2 : n; }
 };
 
-/// The tensor-core GEMM's tiles: 128 activation rows by 128 weight rows by
-/// 64 of K (128-byte rows of 16-bit elements), in a pipeline of 3 stages.
+/// The tensor-core GEMM's tiles with mma.sync: 128 activation rows by 128
+/// weight rows by 64 of K (128-byte rows of 16-bit elements), in a pipeline
+/// of 3 stages.
 inline constexpr int kTensorCoreTileRows = 128;
 inline constexpr int kTensorCoreTileK = 64;
 inline constexpr int kTensorCoreStages = 3;
-/// Its dynamic shared memory: the stages, 1 KiB to align them to the
-/// swizzle's 1024 bytes, and on sm_90a a full and an empty mbarrier per
-/// stage (8 bytes each). 97 KiB fits the 99 KiB that sm_86 and sm_89
-/// allow, and two blocks fit an H100 SM's 228 KiB.
+/// Its dynamic shared memory: the stages and 1 KiB to align them to the
+/// swizzle's 1024 bytes. 97 KiB fits the 99 KiB that sm_86 and sm_89 allow.
 inline constexpr unsigned kTensorCoreSharedBytes =
-    kTensorCoreStages * 2 * kTensorCoreTileRows * kTensorCoreTileK * 2 + 1024 +
-    kTensorCoreStages * 2 * 8;
+    kTensorCoreStages * 2 * kTensorCoreTileRows * kTensorCoreTileK * 2 + 1024;
 
-/// matmul_grad's tensor-core tiles: 128 x 128 outputs, 3 stages. With
-/// mma.sync, 32 reduced rows a step: a stage holds dy's tile (128 x 32 for
-/// dx, 32 x 128 for dW; the larger is reserved) and 32 x 128 of x or W,
-/// rows padded by 16 bytes (55.5 KiB in all). With wgmma, 64 reduced rows
-/// in 128-byte rows, as the forward GEMM: 97 KiB, which sets the launch's
-/// shared memory on every arch (an A100 then runs one block per SM, as it
-/// does the forward GEMM).
+/// With wgmma (sm_90a) the tiles are twice as wide: 128 activation rows by
+/// 256 weight rows (for SwiGLU 128 gate and 128 up rows) by 64 of K, in 4
+/// stages, one block per SM. Per FLOP a block then reads 3/4 of the bytes a
+/// 128 x 128 tile reads from L2, which at 128 x 128 tiles could not feed the
+/// tensor cores (15 TB/s at an H100's peak, against a few of L2 bandwidth).
+inline constexpr int kWgmmaTileCols = 256;
+inline constexpr int kWgmmaStages = 4;
+/// The stages, 1 KiB of alignment, and a full and an empty mbarrier per
+/// stage (8 bytes each): 193 KiB of the 227 an H100 gives a block.
+inline constexpr unsigned kWgmmaSharedBytes =
+    kWgmmaStages * (kTensorCoreTileRows + kWgmmaTileCols) * kTensorCoreTileK *
+        2 +
+    1024 + kWgmmaStages * 2 * 8;
+
+/// matmul_grad's tensor-core tiles with mma.sync: 128 x 128 outputs, 3
+/// stages of 32 reduced rows: a stage holds dy's tile (128 x 32 for dx,
+/// 32 x 128 for dW; the larger is reserved) and 32 x 128 of x or W, rows
+/// padded by 16 bytes (55.5 KiB in all).
 inline constexpr int kGradTile = 128;
 inline constexpr int kGradTileK = 32;
-inline constexpr int kGradWgmmaTileK = 64;
 inline constexpr int kGradStages = 3;
 inline constexpr unsigned kGradMmaSyncSharedBytes =
     kGradStages *
     (kGradTile * (kGradTileK + 8) + kGradTileK * (kGradTile + 8)) * 2;
+/// With wgmma (sm_90a): 128 x 256 outputs, 4 stages of 64 reduced rows in
+/// 128-byte rows (16 KiB of dy, 32 KiB of x or W), and 1 KiB of alignment:
+/// 193 KiB, one block per SM.
+inline constexpr int kGradWgmmaTileCols = 256;
+inline constexpr int kGradWgmmaTileK = 64;
+inline constexpr int kGradWgmmaStages = 4;
 inline constexpr unsigned kGradWgmmaSharedBytes =
-    kGradStages * 2 * kGradTile * kGradWgmmaTileK * 2 + 1024;
-inline constexpr unsigned kGradSharedBytes =
-    kGradWgmmaSharedBytes > kGradMmaSyncSharedBytes ? kGradWgmmaSharedBytes
-                                                    : kGradMmaSyncSharedBytes;
+    kGradWgmmaStages * (kGradTile + kGradWgmmaTileCols) * kGradWgmmaTileK * 2 +
+    1024;
 
 /// At most this many static rows take the GEMV: each weight row is then
 /// read once for all of them, from registers.

@@ -517,15 +517,14 @@ static const char *const wgmmaText = R"WGMMA(
 #define LLAMA_WGMMA 1
 #endif
 
-/* Blocks of the tensor-core GEMM resident per SM: two on Hopper (2 x 97 KiB
-   of its 228 KiB of shared memory, at most 128 registers a thread), so
-   that one block's barrier and loads overlap the other's MMAs. Elsewhere
-   shared memory allows one (A100: 164 KiB; sm_86, sm_89: 100 KiB). */
+/* Whether this binary runs the wgmma variants, which the runtime launches
+   with the kernels' wgmma geometry (the forward GEMM's wider tiles). */
 #ifdef LLAMA_WGMMA
-#define LLAMA_GEMM_MIN_BLOCKS 2
+extern "C" __device__ const int llama_wgmma_kernels = 1;
 #else
-#define LLAMA_GEMM_MIN_BLOCKS 1
+extern "C" __device__ const int llama_wgmma_kernels = 0;
 #endif
+
 
 /* The 128-byte swizzle of the tensor-core tiles (the layout the
    descriptors below name, and bank-conflict free for ldmatrix): byte
@@ -671,49 +670,54 @@ template <int N> LLAMA_DEVICE void llamaWgmmaFenceOperands(float (&d)[N]) {
 }
 )WGMMA";
 
-/// llamaWgmma64x128<T, TransA, TransB>(d, a, b, accumulate): D (64 x 128,
-/// f32) = A (64 x 16) Bᵀ (B 128 x 16) [+ D], in shared memory named by
-/// descriptors: K-major, or MN-major where TransA or TransB is 1 (the PTX
-/// immediates imm-trans-a and imm-trans-b). The asm lists all 64
-/// accumulator registers.
-static void emitWgmmaAsm(llvm::raw_ostream &os) {
-  // After item i of the 64: a comma, then `lineBreak` every `perLine`
+/// llamaWgmma64x<N><T, TransA, TransB>(d, a, b, accumulate), N 128 or 256:
+/// D (64 x N, f32) = A (64 x 16) Bᵀ (B N x 16) [+ D], in shared memory named
+/// by descriptors: K-major, or MN-major where TransA or TransB is 1 (the PTX
+/// immediates imm-trans-a and imm-trans-b). The asm lists all N / 2
+/// accumulator registers of the thread.
+static void emitWgmmaAsm(llvm::raw_ostream &os, int n) {
+  const int regs = n / 2;
+  // After item i of the `regs`: a comma, then `lineBreak` every `perLine`
   // items, else a space.
-  auto separator = [](int i, int perLine, const char *lineBreak) {
-    return i == 63 ? std::string()
-                   : std::string(",") + (i % perLine == perLine - 1
-                                             ? std::string(lineBreak)
-                                             : std::string(" "));
+  auto separator = [&](int i, int perLine, const char *lineBreak) {
+    return i == regs - 1 ? std::string()
+                         : std::string(",") + (i % perLine == perLine - 1
+                                                   ? std::string(lineBreak)
+                                                   : std::string(" "));
   };
   auto instruction = [&](llvm::StringRef type) {
     os << "    asm volatile(\n"
-       << "        \"{\\n.reg .pred p;\\nsetp.ne.b32 p, %66, 0;\\n\"\n"
-       << "        \"wgmma.mma_async.sync.aligned.m64n128k16.f32." << type
-       << "." << type << " {\"\n        \"";
-    for (int i = 0; i < 64; ++i)
+       << "        \"{\\n.reg .pred p;\\nsetp.ne.b32 p, %" << regs + 2
+       << ", 0;\\n\"\n"
+       << "        \"wgmma.mma_async.sync.aligned.m64n" << n << "k16.f32."
+       << type << "." << type << " {\"\n        \"";
+    for (int i = 0; i < regs; ++i)
       os << "%" << i << separator(i, 8, " \"\n        \"");
-    os << "}, %64, %65, p, 1, 1, %67, %68;\\n}\\n\"\n        : ";
-    for (int i = 0; i < 64; ++i)
+    os << "}, %" << regs << ", %" << regs + 1 << ", p, 1, 1, %" << regs + 3
+       << ", %" << regs + 4 << ";\\n}\\n\"\n        : ";
+    for (int i = 0; i < regs; ++i)
       os << "\"+f\"(d[" << i << "])" << separator(i, 4, "\n          ");
     os << "\n        : \"l\"(a), \"l\"(b), \"r\"(accumulate), "
           "\"n\"(TransA),\n          \"n\"(TransB));\n";
   };
   os << "template <typename T, int TransA = 0, int TransB = 0>\n"
-        "LLAMA_DEVICE void llamaWgmma64x128(float (&d)[64], unsigned long "
-        "long a,\n"
-        "                                  unsigned long long b, int "
+     << "LLAMA_DEVICE void llamaWgmma64x" << n << "(float (&d)[" << regs
+     << "], unsigned long long a,\n"
+     << "                                  unsigned long long b, int "
         "accumulate) {\n"
         "#ifdef LLAMA_WGMMA\n"
         "  if constexpr (LlamaIsBf16<T>::value)\n";
   instruction("bf16");
   os << "  else\n";
   instruction("f16");
-  os << "#else\n  __trap();\n#endif\n}\n#endif // LLAMAC_CUDA_EMULATION\n\n";
+  os << "#else\n  __trap();\n#endif\n}\n";
 }
 
 void emitPrelude(llvm::raw_ostream &os) {
   os << preludeText << wgmmaText;
-  emitWgmmaAsm(os);
+  emitWgmmaAsm(os, 128);
+  emitWgmmaAsm(os, 256);
+  os << "#endif // LLAMAC_CUDA_EMULATION\n\n";
   os << "/* Seeded random weights, filled on the GPU. */\n"
      << randomWeightsText << "\n";
 }

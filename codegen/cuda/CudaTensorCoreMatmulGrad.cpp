@@ -1,20 +1,21 @@
 //===- CudaTensorCoreMatmulGrad.cpp - matmul_grad on the tensor cores -----===//
 //
 // The backward GEMMs of a 16-bit matmul on the tensor cores, in the grid of
-// CudaMatmulGrad.cpp: blocks below WEIGHT_TILES compute a 128 x 128 tile of
-// dW = dyᵀ x, the others one of dx = dy W. Both sum over the rows of a
+// CudaMatmulGrad.cpp: blocks below WEIGHT_TILES compute a tile of 128 rows
+// of dW = dyᵀ x, the others one of dx = dy W. Both sum over the rows of a
 // stored matrix (dy's and x's rows for dW, W's rows for dx), so B is always
 // a tile of rows as stored (N-major, in the GEMM's terms); A is dy, as
 // stored for dx (K-major) and transposed for dW (M-major). Each output
 // element is summed by one thread in a fixed order, so a step's gradients
 // are the same every run.
-// - sm_90a: 64 reduced rows a stage, 3 stages (97 KiB, as the forward
-//   GEMM). Tiles have 128-byte rows swizzled by row % 8 from a 1024-byte
-//   aligned base; a row of an N- or M-major tile is 64 columns of one
-//   reduced row, the tile's two halves of 64 columns 8 KiB apart. Each
-//   warpgroup multiplies its 64 rows by all 128 columns with 4
-//   wgmma.m64n128k16 a stage, B and the transposed A read as MN-major
-//   (imm-trans = 1) straight from shared memory.
+// - sm_90a: 128 x 256 tiles, as the forward GEMM's and for the same reason
+//   (3/4 of the L2 reads per product of 128 x 128 tiles), 64 reduced rows
+//   a stage, 4 stages (193 KiB, one block per SM). Tiles have 128-byte
+//   rows swizzled by row % 8 from a 1024-byte aligned base; a row of an N-
+//   or M-major tile is 64 columns of one reduced row, the tile's groups of
+//   64 columns 8 KiB apart. Each warpgroup multiplies its 64 rows by all
+//   256 columns with 4 wgmma.m64n256k16 a stage, B and the transposed A
+//   read as MN-major (imm-trans = 1) straight from shared memory.
 // - Other archs: 32 reduced rows a stage, 3 stages, rows padded by 16
 //   bytes. B is read by ldmatrix.trans; A by ldmatrix (dx) or
 //   ldmatrix.trans, which hands out the transpose (dW). 8 warps of 64 x 32
@@ -44,28 +45,27 @@ static const char *const pipelinePrologue =
 static void emitWgmmaTile(raw_ostream &os) {
   os << "  constexpr int BK = " << kGradWgmmaTileK << ";\n";
   os << R"BODY(  constexpr int ROW_BYTES = 128, A_BYTES = BM * ROW_BYTES;
-  // An M- or N-major tile: two halves of BK rows of 64 columns.
-  constexpr int HALF_BYTES = BK * ROW_BYTES;
-  constexpr int STAGE_BYTES = A_BYTES + 2 * HALF_BYTES;
-  static_assert(BK * 2 == ROW_BYTES && A_BYTES == 2 * HALF_BYTES,
-                "K-major rows of BK and M-major halves share the 128-byte "
+  // An M- or N-major tile: groups of 64 columns, BK rows each.
+  constexpr int GROUP_BYTES = BK * ROW_BYTES, B_GROUPS = BN / 64;
+  constexpr int STAGE_BYTES = A_BYTES + B_GROUPS * GROUP_BYTES;
+  static_assert(BK * 2 == ROW_BYTES && A_BYTES == 2 * GROUP_BYTES,
+                "K-major rows of BK and M-major groups share the 128-byte "
                 "swizzle and the tile size");
   const unsigned smemBase = llamaSwizzleBase(llamaSmemAddress(sharedRaw));
   const int group = warp / 4;
-  // Chunk `ch` (of 16) of reduced row `r` of an M- or N-major tile.
+  // Chunk `ch` of reduced row `r` of an M- or N-major tile.
   auto swizzleMN = [&](int r, int ch) {
-    return (ch / 8) * HALF_BYTES + llamaSwizzle128(r, ch % 8);
+    return (ch / 8) * GROUP_BYTES + llamaSwizzle128(r, ch % 8);
   };
   auto tile = [&](auto layout, long long m0, long long M, long long R,
                   const ST *b, ST *out) {
     constexpr bool AT = decltype(layout){}.transposed;
-    // Reduction step kt to stage s: 1024 chunks of A, then of B.
+    // Reduction step kt to stage s: A's 1024 chunks, then B's BN * 8.
     auto load = [&](int s, long long kt) {
       const unsigned base = smemBase + s * STAGE_BYTES;
       const long long r0 = kt * BK;
-      // Unrolled by 2, not 4: the compiler otherwise keeps all 8 source
-      // addresses of a step in registers, and with the 64 accumulators
-      // and two blocks an SM (128 registers) it spilled.
+      // Unrolled by 2: the compiler otherwise keeps every source address
+      // of a step in registers.
 #pragma unroll 2
       for (int it = 0; it < 4; ++it) {
         const int i = tid + it * 256;
@@ -80,8 +80,12 @@ static void emitWgmmaTile(raw_ostream &os) {
                        aValid ? (const void *)(dy + row * N + col)
                               : (const void *)dy,
                        aValid ? 16 : 0);
-        // B: rows r0 + [0, 64) of b, 16 chunks of columns n0 + [0, 128).
-        const int br = i / 16, bc = i % 16;
+      }
+#pragma unroll 2
+      for (int it = 0; it < BN / 32; ++it) {
+        // B: rows r0 + [0, 64) of b, BN / 8 chunks of columns n0 + [0, BN).
+        const int i = tid + it * 256;
+        const int br = i / (BN / 8), bc = i % (BN / 8);
         const bool bValid = r0 + br < R && n0 + 8 * bc < K;
         llamaCpAsync16(base + A_BYTES + swizzleMN(br, bc),
                        bValid ? (const void *)(b + (r0 + br) * K + n0 + 8 * bc)
@@ -91,9 +95,9 @@ static void emitWgmmaTile(raw_ostream &os) {
     };
     // Accumulator i of lane l of the group's warp w: row 64 group + 16 w +
     // l / 4 + 8 ((i / 2) % 2), column 8 (i / 4) + 2 (l % 4) + i % 2.
-    float acc[64];
+    float acc[BN / 2];
 #pragma unroll
-    for (int i = 0; i < 64; ++i)
+    for (int i = 0; i < BN / 2; ++i)
       acc[i] = 0.0f;
     auto compute = [&](int s) {
       const unsigned base = smemBase + s * STAGE_BYTES;
@@ -105,15 +109,15 @@ static void emitWgmmaTile(raw_ostream &os) {
         // rows of an MN-major tile.
         const unsigned bk = base + A_BYTES + ks * 16 * ROW_BYTES;
         if constexpr (AT)
-          llamaWgmma64x128<ST, 1, 1>(
+          llamaWgmma64x256<ST, 1, 1>(
               acc,
               llamaWgmmaDescriptorMN(
-                  base + group * HALF_BYTES + ks * 16 * ROW_BYTES, HALF_BYTES),
-              llamaWgmmaDescriptorMN(bk, HALF_BYTES), 1);
+                  base + group * GROUP_BYTES + ks * 16 * ROW_BYTES, GROUP_BYTES),
+              llamaWgmmaDescriptorMN(bk, GROUP_BYTES), 1);
         else
-          llamaWgmma64x128<ST, 0, 1>(
+          llamaWgmma64x256<ST, 0, 1>(
               acc, llamaWgmmaDescriptor(base + group * 64 * ROW_BYTES + ks * 32),
-              llamaWgmmaDescriptorMN(bk, HALF_BYTES), 1);
+              llamaWgmmaDescriptorMN(bk, GROUP_BYTES), 1);
       }
       llamaWgmmaCommit();
       // This stage's products run on; the previous stage's have retired, so
@@ -138,7 +142,7 @@ static void emitWgmmaTile(raw_ostream &os) {
     llamaCpAsyncWait<0>();
     // Pair j: accumulators 2 j and 2 j + 1, one 4-byte store.
 #pragma unroll
-    for (int j = 0; j < 32; ++j) {
+    for (int j = 0; j < BN / 4; ++j) {
       const long long m =
           m0 + group * 64 + (warp % 4) * 16 + lane / 4 + 8 * (j % 2);
       const long long n = n0 + 8 * (j / 2) + 2 * (lane % 4);
@@ -262,8 +266,16 @@ static void emitMmaSyncTile(raw_ostream &os) {
 }
 
 void emitTensorCoreMatmulGrad(raw_ostream &os) {
-  os << "  constexpr int BM = " << kGradTile << ", BN = " << kGradTile
-     << ", STAGES = " << kGradStages << ";\n";
+  // The tile's columns and the pipeline's depth are the path's own
+  // (CudaMatmulPlan.h), and so is the launch geometry.
+  os << "#ifdef LLAMA_WGMMA\n"
+     << "  constexpr int BN = " << kGradWgmmaTileCols
+     << ", STAGES = " << kGradWgmmaStages << ";\n"
+     << "#else\n"
+     << "  constexpr int BN = " << kGradTile << ", STAGES = " << kGradStages
+     << ";\n"
+     << "#endif\n"
+     << "  constexpr int BM = " << kGradTile << ";\n";
   os << R"BODY(  typedef TX ST; // x, W and dy share the 16-bit type
   static_assert(K % 8 == 0 && N % 8 == 0, "16-byte rows of every operand");
   LLAMA_DYNAMIC_SHARED(sharedRaw);
@@ -278,7 +290,7 @@ void emitTensorCoreMatmulGrad(raw_ostream &os) {
     bool transposed = true;
   };
   // tile(layout, m0, M, R, b, out): out[m0 + i][n0 + j] = sum over the R
-  // reduced rows of A[i][r] b[r][j], for the block's 128 x 128 outputs.
+  // reduced rows of A[i][r] b[r][j], for the block's BM x BN outputs.
 #ifdef LLAMA_WGMMA
 )BODY";
   emitWgmmaTile(os);

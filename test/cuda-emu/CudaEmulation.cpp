@@ -174,6 +174,9 @@ struct TmaCopy {
 struct Launch {
   Kernel kernel = nullptr;
   const LlamaGpuArgs *args = nullptr;
+  /// The launch's dynamic shared memory: the bytes of llamaEmuSharedAnchor
+  /// that TMA copies and wgmma operands may touch.
+  unsigned sharedBytes = 0;
   std::vector<Fiber> fibers;
   std::vector<WarpSlots> warps;
   void *schedulerStack = nullptr;
@@ -539,11 +542,13 @@ struct WgmmaOperand {
     operand.mnMajor = mnMajor;
     uint32_t base = uint32_t(descriptor >> 49) & 7;
     uint32_t swizzle = uint32_t(descriptor >> 62);
-    // One past the last byte the operand covers.
-    uint32_t end = mnMajor ? operand.start +
-                                 ((rows + 63) / 64 - 1) * operand.leading +
-                                 operand.stride + 8 * 128
-                           : operand.start + (rows + 7) / 8 * operand.stride;
+    // One past the last byte the operand covers. A K-major operand may
+    // start within its first 128-byte row (a step along K), and the
+    // swizzle moves its bytes anywhere in their rows.
+    uint32_t end =
+        mnMajor ? operand.start + ((rows + 63) / 64 - 1) * operand.leading +
+                      operand.stride + 8 * 128
+                : (operand.start & ~127u) + (rows + 7) / 8 * operand.stride;
     static std::string message;
     if (swizzle != 1)
       message = std::string("wgmma: ") + which + "'s swizzle mode " +
@@ -558,9 +563,11 @@ struct WgmmaOperand {
       message = std::string("wgmma: ") + which +
                 " is MN-major but does not start at a 128-byte row (not "
                 "emulated)";
-    else if (end > sizeof(llamaEmuSharedAnchor))
-      message = std::string("wgmma: ") + which +
-                " lies outside the dynamic shared memory";
+    else if (end > launch.sharedBytes)
+      message = std::string("wgmma: ") + which + " ends at byte " +
+                std::to_string(end) + ", past the launch's " +
+                std::to_string(launch.sharedBytes) +
+                " bytes of dynamic shared memory";
     else
       return operand;
     llamaEmuTrap(message.c_str());
@@ -884,9 +891,11 @@ void llamaEmuTmaLoad2d(unsigned dst, const void *map, int inner, int row,
     message = what + "shared destination " + hex(dst) + " is not " +
               std::to_string(align) + "-byte aligned";
   else if (int32_t(dst) < 0 ||
-           int64_t(int32_t(dst)) + span > int64_t(sizeof(llamaEmuSharedAnchor)))
+           int64_t(int32_t(dst)) + span > int64_t(launch.sharedBytes))
     message = what + "a box of " + std::to_string(bytes) + " bytes at " +
-              hex(dst) + " runs past the 227 KiB dynamic shared memory";
+              hex(dst) + " runs past the launch's " +
+              std::to_string(launch.sharedBytes) +
+              " bytes of dynamic shared memory";
   else
     message.clear();
   if (!message.empty())
@@ -900,8 +909,8 @@ void llamaEmuTmaLoad2d(unsigned dst, const void *map, int inner, int row,
 
 /// Runs `kernel` over the grid. Returns 0, or 1 with a message in `error`.
 int llamaEmuLaunch(Kernel kernel, const unsigned grid[3],
-                   const unsigned block[3], const LlamaGpuArgs *args,
-                   char *error, size_t errorBytes) {
+                   const unsigned block[3], unsigned sharedBytes,
+                   const LlamaGpuArgs *args, char *error, size_t errorBytes) {
   auto fail = [&](const std::string &message) {
     std::snprintf(error, errorBytes, "%s", message.c_str());
     return 1;
@@ -909,6 +918,11 @@ int llamaEmuLaunch(Kernel kernel, const unsigned grid[3],
   unsigned threads = block[0] * block[1] * block[2];
   if (threads == 0 || threads > kMaxThreads)
     return fail("block of " + std::to_string(threads) + " threads");
+  if (sharedBytes > sizeof(llamaEmuSharedAnchor))
+    return fail(std::to_string(sharedBytes) +
+                " bytes of dynamic shared memory, more than the 227 KiB "
+                "emulated");
+  launch.sharedBytes = sharedBytes;
   if (launch.fibers.size() < threads) {
     launch.fibers.resize(threads);
     for (Fiber &fiber : launch.fibers) {

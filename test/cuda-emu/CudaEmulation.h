@@ -252,16 +252,27 @@ inline void llamaWgmmaCommit() { llamaEmuWgmmaCommit(); }
 template <int Pending> inline void llamaWgmmaWait() {
   llamaEmuWgmmaWait(Pending);
 }
-template <typename T, int TransA = 0, int TransB = 0>
-inline void llamaWgmma64x128(float (&d)[64], unsigned long long a,
-                             unsigned long long b, int accumulate) {
+/// wgmma.mma_async.m64nNk16: the thread's N / 2 accumulators.
+template <typename T, int TransA, int TransB, int N>
+inline void llamaEmuWgmmaOf(float (&d)[N / 2], unsigned long long a,
+                            unsigned long long b, int accumulate) {
   static_assert(std::is_same<T, __half>::value ||
                     std::is_same<T, __nv_bfloat16>::value,
                 "wgmma takes f16 or bf16 here");
   static_assert((TransA == 0 || TransA == 1) && (TransB == 0 || TransB == 1),
                 "wgmma's transpose immediates are 0 or 1");
-  llamaEmuWgmma(d, 128, a, b, accumulate, std::is_same<T, __nv_bfloat16>::value,
+  llamaEmuWgmma(d, N, a, b, accumulate, std::is_same<T, __nv_bfloat16>::value,
                 TransA, TransB);
+}
+template <typename T, int TransA = 0, int TransB = 0>
+inline void llamaWgmma64x128(float (&d)[64], unsigned long long a,
+                             unsigned long long b, int accumulate) {
+  llamaEmuWgmmaOf<T, TransA, TransB, 128>(d, a, b, accumulate);
+}
+template <typename T, int TransA = 0, int TransB = 0>
+inline void llamaWgmma64x256(float (&d)[128], unsigned long long a,
+                             unsigned long long b, int accumulate) {
+  llamaEmuWgmmaOf<T, TransA, TransB, 256>(d, a, b, accumulate);
 }
 
 /// mbarriers live in a side table keyed by their shared address, not in

@@ -36,8 +36,11 @@ using testing::HasSubstr;
 namespace {
 
 using Kernel = void (*)(LlamaGpuArgs);
-using Launch = int (*)(Kernel, const unsigned *, const unsigned *,
+using Launch = int (*)(Kernel, const unsigned *, const unsigned *, unsigned,
                        const LlamaGpuArgs *, char *, size_t);
+/// All the dynamic shared memory the emulator has, which the tests' kernels
+/// get unless a test says otherwise.
+constexpr unsigned kAllShared = 227 * 1024;
 
 /// The kernels every test launches, compiled once.
 const char *const kKernels = R"CUDA(
@@ -106,31 +109,33 @@ template <bool Trans> __device__ void mmaOf(LlamaGpuArgs args) {
 extern "C" __global__ void mma(LlamaGpuArgs args) { mmaOf<false>(args); }
 extern "C" __global__ void mmaTrans(LlamaGpuArgs args) { mmaOf<true>(args); }
 
-/* d[row][column] (64 x 128) from this thread's accumulators of a
-   wgmma.m64n128k16, in the PTX ISA's layout. */
-__device__ void storeWgmmaAccumulators(float *d, const float (&acc)[64]) {
+/* d[row][column] (64 x N) from this thread's accumulators of a
+   wgmma.m64nNk16, in the PTX ISA's layout. */
+template <int N>
+__device__ void storeWgmmaAccumulators(float *d, const float (&acc)[N / 2]) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  for (int i = 0; i < 64; ++i) {
+  for (int i = 0; i < N / 2; ++i) {
     const int row = 16 * warp + lane / 4 + 8 * ((i / 2) % 2);
     const int col = 8 * (i / 4) + 2 * (lane % 4) + i % 2;
-    d[row * 128 + col] = acc[i];
+    d[row * N + col] = acc[i];
   }
 }
 
-/* One warpgroup: D (64x128, f32) = A (64x32) * B (128x32)^T, both bf16
+/* One warpgroup: D (64xN, f32) = A (64x32) * B (Nx32)^T, both bf16
    row-major in global memory, staged in dynamic shared memory as tiles of
    128-byte rows (k 0-63, zero past 32) whose 16-byte chunks are XOR-ed
-   with row % 8: A at 0, B at 8192. Two wgmma.m64n128k16 (k 0-15, then
+   with row % 8: A at 0, B at 8192. Two wgmma.m64nNk16 (k 0-15, then
    16-31, 32 bytes further) into accumulators that start as garbage: the
-   first overwrites them. out[64 * 128] is accumulator 0 of thread 0 read
-   between the commit and the wait. `swizzle` 0 asks for no swizzle. */
+   first overwrites them. out[64 * N] is accumulator 0 of thread 0 read
+   between the commit and the wait, while the products are in flight. */
+template <int N>
 __device__ void wgmmaOf(LlamaGpuArgs args, unsigned long long swizzle) {
   const unsigned short *a = (const unsigned short *)args.buffers[0];
   const unsigned short *b = (const unsigned short *)args.buffers[1];
   float *d = (float *)args.buffers[2];
   LLAMA_DYNAMIC_SHARED(smem);
   const int t = threadIdx.x;
-  for (int i = t; i < (64 + 128) * 64; i += 128) {
+  for (int i = t; i < (64 + N) * 64; i += 128) {
     const int row = i / 64, k = i % 64;
     const bool isA = row < 64;
     const int r = isA ? row : row - 64;
@@ -146,22 +151,32 @@ __device__ void wgmmaOf(LlamaGpuArgs args, unsigned long long swizzle) {
     return (unsigned long long)(address >> 4) | (1ull << 16) |
            (64ull << 32) | (swizzle << 62);
   };
-  float acc[64];
-  for (int i = 0; i < 64; ++i)
+  float acc[N / 2];
+  for (int i = 0; i < N / 2; ++i)
     acc[i] = -1.0f;
-  llamaWgmma64x128<__nv_bfloat16>(acc, descriptor(0), descriptor(8192), 0);
-  llamaWgmma64x128<__nv_bfloat16>(acc, descriptor(32), descriptor(8192 + 32),
-                                  1);
+  auto product = [&](unsigned a, unsigned b, int accumulate) {
+    if constexpr (N == 128)
+      llamaWgmma64x128<__nv_bfloat16>(acc, descriptor(a), descriptor(b),
+                                      accumulate);
+    else
+      llamaWgmma64x256<__nv_bfloat16>(acc, descriptor(a), descriptor(b),
+                                      accumulate);
+  };
+  product(0, 8192, 0);
+  product(32, 8192 + 32, 1);
   llamaWgmmaCommit();
   const float early = acc[0];
   llamaWgmmaWait<0>();
-  storeWgmmaAccumulators(d, acc);
+  storeWgmmaAccumulators<N>(d, acc);
   if (t == 0)
-    d[64 * 128] = early;
+    d[64 * N] = early;
 }
-extern "C" __global__ void wgmma(LlamaGpuArgs args) { wgmmaOf(args, 1); }
+extern "C" __global__ void wgmma(LlamaGpuArgs args) { wgmmaOf<128>(args, 1); }
+extern "C" __global__ void wgmma256(LlamaGpuArgs args) {
+  wgmmaOf<256>(args, 1);
+}
 extern "C" __global__ void wgmmaUnswizzled(LlamaGpuArgs args) {
-  wgmmaOf(args, 0);
+  wgmmaOf<128>(args, 0);
 }
 
 /* The same product from transposed (MN-major) tiles: a is [32 k][64 m] and
@@ -195,7 +210,7 @@ extern "C" __global__ void wgmmaTransposed(LlamaGpuArgs args) {
                                           descriptor(8192 + s * 2048), s);
   llamaWgmmaCommit();
   llamaWgmmaWait<0>();
-  storeWgmmaAccumulators(d, acc);
+  storeWgmmaAccumulators<128>(d, acc);
 }
 
 /* Thread 0 copies 16 bytes with cp.async and reads the destination before
@@ -405,10 +420,12 @@ public:
   /// The TMA mode is the process's environment: each test leaves it unset.
   void TearDown() override { unsetenv("LLAMAC_EMU_TMA"); }
 
-  /// Launches kernel `name` on `grid` x `block`; returns "" or the error.
+  /// Launches kernel `name` on `grid` x `block` with `sharedBytes` of
+  /// dynamic shared memory; returns "" or the error.
   std::string launch(const char *name, unsigned grid, unsigned block,
                      std::vector<void *> buffers,
-                     const std::vector<LlamaGpuTensorMap> &tensorMaps = {}) {
+                     const std::vector<LlamaGpuTensorMap> &tensorMaps = {},
+                     unsigned sharedBytes = kAllShared) {
     auto kernel = reinterpret_cast<Kernel>(dlsym(handle, name));
     auto run = reinterpret_cast<Launch>(dlsym(handle, "llamaEmuLaunch"));
     EXPECT_TRUE(kernel && run);
@@ -419,7 +436,8 @@ public:
       args.tensorMaps[i] = tensorMaps[i];
     const unsigned grid3[3] = {grid, 1, 1}, block3[3] = {block, 1, 1};
     char error[1024] = "";
-    if (run(kernel, grid3, block3, &args, error, sizeof(error)) != 0)
+    if (run(kernel, grid3, block3, sharedBytes, &args, error, sizeof(error)) !=
+        0)
       return error[0] ? error : "failed without a message";
     return "";
   }
@@ -524,23 +542,28 @@ void fillWgmmaOperands(std::vector<uint16_t> &a, std::vector<float> &af,
 }
 
 /// The descriptors' 128-byte swizzle and the accumulator layout of
-/// wgmma.m64n128k16 compose to the plain product of the tiles; the
-/// accumulators change only at wgmma.wait_group.
+/// wgmma.m64n128k16 and m64n256k16 compose to the plain product of the
+/// tiles; the accumulators change only at wgmma.wait_group.
 TEST_F(CudaEmulationTest, WgmmaOnSwizzledTilesIsTheMatrixProduct) {
-  std::vector<uint16_t> a(64 * 32), b(128 * 32);
-  std::vector<float> af, bf;
-  fillWgmmaOperands(a, af, b, bf);
-  std::vector<float> d(64 * 128 + 1, 0.0f);
-  ASSERT_EQ(launch("wgmma", 1, 128, {a.data(), b.data(), d.data()}), "");
-  // Sums of products of eighths and quarters this small are exact in f32.
-  for (int m = 0; m < 64; ++m)
-    for (int n = 0; n < 128; ++n) {
-      float expected = 0.0f;
-      for (int k = 0; k < 32; ++k)
-        expected += af[m * 32 + k] * bf[n * 32 + k];
-      ASSERT_EQ(d[m * 128 + n], expected) << "row " << m << " column " << n;
-    }
-  EXPECT_EQ(d[64 * 128], -1.0f) << "read before wgmma.wait_group";
+  for (int n : {128, 256}) {
+    SCOPED_TRACE("m64n" + std::to_string(n) + "k16");
+    std::vector<uint16_t> a(64 * 32), b(size_t(n) * 32);
+    std::vector<float> af, bf;
+    fillWgmmaOperands(a, af, b, bf);
+    std::vector<float> d(64 * n + 1, 0.0f);
+    ASSERT_EQ(launch(n == 128 ? "wgmma" : "wgmma256", 1, 128,
+                     {a.data(), b.data(), d.data()}),
+              "");
+    // Sums of products of eighths and quarters this small are exact in f32.
+    for (int m = 0; m < 64; ++m)
+      for (int c = 0; c < n; ++c) {
+        float expected = 0.0f;
+        for (int k = 0; k < 32; ++k)
+          expected += af[m * 32 + k] * bf[c * 32 + k];
+        ASSERT_EQ(d[m * n + c], expected) << "row " << m << " column " << c;
+      }
+    EXPECT_EQ(d[64 * n], -1.0f) << "read before wgmma.wait_group";
+  }
 }
 
 /// Transposed operands (imm-trans-a/b = 1): one 128-byte row per k, the
@@ -694,6 +717,35 @@ TEST_F(CudaEmulationTest, TmaPipelineLoadsUnswizzledBoxes) {
     setenv("LLAMAC_EMU_TMA", mode, 1);
     expectTmaPipeline(*this, /*SWIZZLE_NONE=*/0);
   }
+}
+
+/// A wgmma operand or TMA box past the launch's dynamic shared memory (a
+/// kernel launched with a geometry that is not its own) fails the launch.
+TEST_F(CudaEmulationTest, SharedMemoryPastTheLaunchsTraps) {
+  std::vector<uint16_t> a(64 * 32), b(256 * 32);
+  std::vector<float> af, bf;
+  fillWgmmaOperands(a, af, b, bf);
+  std::vector<float> d(64 * 256 + 1, 0.0f);
+  // B's 256 rows end at 8192 + 32768 bytes.
+  EXPECT_EQ(launch("wgmma256", 1, 128, {a.data(), b.data(), d.data()}, {},
+                   8192 + 32768),
+            "");
+  EXPECT_THAT(launch("wgmma256", 1, 128, {a.data(), b.data(), d.data()}, {},
+                     8192 + 16384),
+              HasSubstr("wgmma: B ends at byte 40960, past the launch's 24576 "
+                        "bytes of dynamic shared memory in thread 0"));
+  TmaMatrix matrix;
+  std::vector<int> coords = tmaBoxes();
+  int tiles = int(coords.size() / 2);
+  std::vector<uint8_t> out(size_t(tiles) * 4096, 0xee);
+  EXPECT_THAT(launch("tmaPipeline", 2, 288, {out.data(), coords.data(), &tiles},
+                     {matrix.map(3)}, 4096),
+              HasSubstr("runs past the launch's 4096 bytes of dynamic shared "
+                        "memory"));
+  EXPECT_THAT(launch("wgmma", 1, 128, {a.data(), b.data(), d.data()}, {},
+                     kAllShared + 1),
+              HasSubstr("232449 bytes of dynamic shared memory, more than the "
+                        "227 KiB emulated"));
 }
 
 /// `issue` lands a copy when issued; `wait` only when a thread waits on its

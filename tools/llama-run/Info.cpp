@@ -130,15 +130,22 @@ Status llamac::run::infoCommand(const std::vector<std::string> &args) {
       std::printf("  %-10s %6zu  %llu bytes\n", toString(kind), totals.first,
                   (unsigned long long)totals.second);
   }
-  size_t withMaps = 0;
-  for (const KernelSpec &kernel : spec.kernels)
+  size_t withMaps = 0, withWgmmaGeometry = 0;
+  for (const KernelSpec &kernel : spec.kernels) {
     withMaps += !kernel.tensorMaps.empty();
+    withWgmmaGeometry += kernel.wgmmaGeometry.has_value();
+  }
+  std::string sm90a;
   if (withMaps)
-    std::printf("kernels: %zu (%zu load tiles by TMA through tensor maps on "
-                "sm_90a)\n",
-                spec.kernels.size(), withMaps);
-  else
+    sm90a = std::to_string(withMaps) +
+            " load tiles by TMA through tensor maps on sm_90a";
+  if (withWgmmaGeometry)
+    sm90a += (sm90a.empty() ? "" : "; ") + std::to_string(withWgmmaGeometry) +
+             " launch with their own geometry there";
+  if (sm90a.empty())
     std::printf("kernels: %zu\n", spec.kernels.size());
+  else
+    std::printf("kernels: %zu (%s)\n", spec.kernels.size(), sm90a.c_str());
   std::printf("entries: %zu\n", spec.entries.size());
   for (const EntrySpec &entry : spec.entries) {
     std::string seq = entry.seq > 0 ? std::to_string(entry.seq)

@@ -61,7 +61,7 @@ template <typename Fn> void forEachKernel(const ModelCase &c, Fn fn) {
 }
 
 /// The tensor-core GEMM's TMA loads (sm_90a) read x (operand 0) in boxes
-/// of 128 rows and the weight (operand 1) in boxes of 128 rows, or of 64
+/// of 128 rows and the weight (operand 1) in boxes of 256 rows, or of 128
 /// for SwiGLU's separately loaded gate and up halves; 64 of K each, the
 /// 128-byte rows the swizzle needs. No other kernel lists tensor maps.
 TEST(CudaGeometryTest, OnlyTheTensorCoreGemmListsTensorMaps) {
@@ -82,7 +82,7 @@ TEST(CudaGeometryTest, OnlyTheTensorCoreGemmListsTensorMaps) {
       EXPECT_EQ(maps[0].operand, 0u);
       EXPECT_EQ(maps[0].boxRows, 128u);
       EXPECT_EQ(maps[1].operand, 1u);
-      EXPECT_EQ(maps[1].boxRows, swiglu ? 64u : 128u);
+      EXPECT_EQ(maps[1].boxRows, swiglu ? 128u : 256u);
       for (const artifact::TensorMapSpec &map : maps) {
         EXPECT_EQ(map.boxInner, 64u);
         EXPECT_EQ(map.swizzleBytes, 128u);
@@ -131,6 +131,42 @@ TEST(CudaGeometryTest, PrefillGemmTilesFollowTheCallLength) {
         EXPECT_LT((blocks - 1) * tileRows, seq);
       }
     });
+  }
+}
+
+/// On sm_90a the tensor-core GEMM tiles 128 rows by 256 weight rows (128
+/// output columns for SwiGLU), one block of 8 warps per SM with its 4
+/// stages in 193 KiB; no other kernel has a geometry of its own there.
+TEST(CudaGeometryTest, WgmmaGemmTilesAreTwiceAsWide) {
+  for (DType dtype : {DType::BF16, DType::F16, DType::F32}) {
+    unsigned wide = 0;
+    walkKernels({"llama2-7b", dtype, true}, [&](Operation *op, unsigned phase,
+                                                codegen::KernelEmitter &emitter,
+                                                std::string &body) {
+      std::optional<artifact::LaunchGeometry> g =
+          emitter.wgmmaGeometry(op, phase);
+      bool wgmmaBody = body.find("llamaWgmma64x256<") != std::string::npos;
+      EXPECT_EQ(g.has_value(), wgmmaBody) << op->getName().getStringRef().str();
+      if (!g)
+        return;
+      ++wide;
+      auto fused = cast<llama::FusedMatmulOp>(op);
+      int64_t tileCols =
+          fused.getEpilogue() == llama::Epilogue::SwiGLU ? 128 : 256;
+      EXPECT_EQ(g->gridBase[0], (columnsOf(fused) + tileCols - 1) / tileCols);
+      EXPECT_EQ(g->rowsPerBlock[1], 128u);
+      EXPECT_EQ(g->block[0], 256u);
+      EXPECT_EQ(g->sharedBytes, 4u * (128 + 256) * 128 + 1024 + 4 * 2 * 8);
+      EXPECT_LE(g->sharedBytes, 227u * 1024);
+      EXPECT_NE(body.find("BN = 256, STAGES = 4"), std::string::npos);
+      // The mma.sync variant keeps its 128 x 128 tiles and 97 KiB.
+      artifact::LaunchGeometry base = emitter.launchGeometry(op, phase);
+      EXPECT_EQ(base.gridBase[0],
+                (columnsOf(fused) + tileCols / 2 - 1) / (tileCols / 2));
+      EXPECT_EQ(base.sharedBytes, 3u * 2 * 128 * 128 + 1024);
+      EXPECT_NE(body.find("BN = 128, STAGES = 3"), std::string::npos);
+    });
+    EXPECT_EQ(wide > 0, dtype != DType::F32);
   }
 }
 
@@ -207,11 +243,15 @@ TEST(CudaGeometryTest, FlashAttentionBlocksTheQueries) {
 
 TEST(CudaGeometryTest, MatmulGradTilesCoverBothProducts) {
   // x: K's column tiles; y: dW's N row tiles, then the rows' tiles of dx.
-  // 16-bit GEMMs with K and N multiples of 8 take 128 x 128 tensor-core
-  // tiles in 97 KiB of dynamic shared memory (3 stages of 128 x 64 tiles of
-  // dy and 64 x 128 of x or W, and 1 KiB to align them for sm_90a's wgmma),
-  // the rest 64 x 64 SIMT tiles.
-  constexpr uint32_t tensorCoreBytes = 3 * 2 * 128 * 64 * 2 + 1024;
+  // 16-bit GEMMs with K and N multiples of 8 take tensor-core tiles of 128
+  // rows: 128 columns with mma.sync in 55.5 KiB of dynamic shared memory (3
+  // stages of 32 summed rows, rows padded by 16 bytes), and on sm_90a 256
+  // columns with wgmma in 193 KiB (4 stages of 64 summed rows of dy's 128
+  // and x's or W's 256 columns, and 1 KiB to align them). The rest take 64
+  // x 64 SIMT tiles.
+  constexpr uint32_t mmaSyncBytes = 3 * (128 * 40 + 32 * 136) * 2;
+  constexpr uint32_t wgmmaBytes = 4 * (128 + 256) * 64 * 2 + 1024;
+  static_assert(wgmmaBytes <= 227 * 1024);
   struct Expected {
     const char *preset;
     DType dtype;
@@ -220,13 +260,17 @@ TEST(CudaGeometryTest, MatmulGradTilesCoverBothProducts) {
        {Expected{"llama2-7b", DType::BF16}, Expected{"llama2-7b", DType::F32},
         Expected{"tiny", DType::BF16}}) {
     unsigned tensorCore = 0, simt = 0;
-    forEachKernel(
+    walkKernels(
         {c.preset, c.dtype, true, /*training=*/true,
          /*backward=*/true},
-        [&](Operation *op, auto g, auto &body) {
+        [&](Operation *op, unsigned phase, codegen::KernelEmitter &emitter,
+            std::string &body) {
           auto grad = dyn_cast<llama::MatmulGradOp>(op);
           if (!grad)
             return;
+          artifact::LaunchGeometry g = emitter.launchGeometry(op, phase);
+          std::optional<artifact::LaunchGeometry> wide =
+              emitter.wgmmaGeometry(op, phase);
           auto weight = cast<RankedTensorType>(grad.getWeight().getType());
           int64_t n = weight.getDimSize(0), k = weight.getDimSize(1);
           bool tc = c.dtype == DType::BF16 && n % 8 == 0 && k % 8 == 0;
@@ -234,12 +278,20 @@ TEST(CudaGeometryTest, MatmulGradTilesCoverBothProducts) {
           (tc ? tensorCore : simt) += 1;
           EXPECT_EQ(body.find("llamaMma16816") != std::string::npos, tc);
           EXPECT_EQ(
-              body.find("llamaWgmma64x128<ST, 1, 1>") != std::string::npos, tc);
+              body.find("llamaWgmma64x256<ST, 1, 1>") != std::string::npos, tc);
           EXPECT_EQ(g.block[0], 256u);
-          EXPECT_EQ(g.sharedBytes, tc ? tensorCoreBytes : 0u);
+          EXPECT_EQ(g.sharedBytes, tc ? mmaSyncBytes : 0u);
           EXPECT_EQ(g.gridBase[0], uint64_t((k + tile - 1) / tile));
           EXPECT_EQ(g.gridBase[1], uint64_t((n + tile - 1) / tile));
           EXPECT_EQ(g.rowsPerBlock[1], uint32_t(tile));
+          ASSERT_EQ(wide.has_value(), tc);
+          if (!tc)
+            return;
+          EXPECT_EQ(wide->block[0], 256u);
+          EXPECT_EQ(wide->sharedBytes, wgmmaBytes);
+          EXPECT_EQ(wide->gridBase[0], uint64_t((k + 255) / 256));
+          EXPECT_EQ(wide->gridBase[1], g.gridBase[1]);
+          EXPECT_EQ(wide->rowsPerBlock[1], 128u);
         });
     // 7B's GEMMs all take the tensor cores in bf16; tiny's FFN (172 wide)
     // does not.
@@ -270,13 +322,14 @@ TEST(CudaGeometryTest, RowKernelsHaveOneBlockPerRow) {
 }
 
 /// Only the tensor-core GEMM and attention ask for dynamic shared memory:
-/// the GEMM's 3 stages of 128 x 64 A and B tiles, 1 KiB for the alignment
-/// and sm_90a's full and empty mbarrier per stage; the attention's 2
+/// the GEMM's 3 stages of 128 x 64 A and B tiles and 1 KiB for the
+/// alignment (sm_90a's wider tiles have a geometry of their own, checked
+/// above); the attention's 2
 /// stages of 64-row key and value tiles, rows padded by 8 elements. Both
 /// fit the 99 KiB that sm_86 and sm_89 (the least of the default archs)
 /// allow a block.
 TEST(CudaGeometryTest, SameBodySameGeometryAndSharedMemoryForTheTiledKernels) {
-  constexpr uint32_t gemmBytes = 3 * (128 + 128) * 64 * 2 + 1024 + 3 * 2 * 8;
+  constexpr uint32_t gemmBytes = 3 * (128 + 128) * 64 * 2 + 1024;
   static_assert(gemmBytes <= 99 * 1024);
   static_assert(2 * 2 * 64 * (128 + 8) * 2 <= 99 * 1024);
   for (const char *preset : {"tiny", "llama2-13b", "llama2-70b"})

@@ -449,6 +449,62 @@ std::string verifyError(const ArtifactSpec &spec) {
   return status.message();
 }
 
+TEST(ArtifactIOTest, WgmmaGeometryRoundTrips) {
+  TempDir dir;
+  ArtifactSpec spec = tableOnlyCudaArtifact();
+  spec.kernels[1].wgmmaGeometry =
+      LaunchGeometry{{5, 1, 1}, {0, 128, 0}, {256, 1, 1}, 197696};
+  std::string path = dir.file("m.art");
+  ASSERT_TRUE(writeArtifact(spec, path).ok());
+  StatusOr<ArtifactSpec> read = readArtifact(path);
+  ASSERT_TRUE(read.ok()) << read.message();
+  for (size_t k = 0; k < spec.kernels.size(); ++k)
+    EXPECT_EQ(read->kernels[k].wgmmaGeometry.has_value(), k == 1) << k;
+  const LaunchGeometry &g = *read->kernels[1].wgmmaGeometry;
+  EXPECT_EQ(g.gridBase[0], 5u);
+  EXPECT_EQ(g.rowsPerBlock[1], 128u);
+  EXPECT_EQ(g.block[0], 256u);
+  EXPECT_EQ(g.sharedBytes, 197696u);
+  // The other geometry is its own.
+  EXPECT_EQ(read->kernels[1].geometry.sharedBytes,
+            spec.kernels[1].geometry.sharedBytes);
+}
+
+TEST(ArtifactIOTest, WgmmaGeometryIsForCudaKernelsOnly) {
+  ArtifactSpec spec = tableOnlyArtifact();
+  spec.kernels[2].wgmmaGeometry = LaunchGeometry{};
+  EXPECT_EQ(verifyError(spec),
+            "m.art: kernels[2] 'k_add': wgmma_geometry: only a cuda "
+            "artifact's kernels have launch geometries");
+}
+
+TEST(ArtifactIOTest, WgmmaGeometryIsVerifiedLikeTheGeometry) {
+  ArtifactSpec spec = tableOnlyCudaArtifact();
+  spec.kernels[3].wgmmaGeometry = spec.kernels[3].geometry;
+  spec.kernels[3].wgmmaGeometry->sharedBytes = 228 * 1024;
+  EXPECT_EQ(verifyError(spec),
+            "m.art: kernels[3] 'k_accumulate': wgmma_geometry: shared_bytes "
+            "233472 exceeds 232448 (227 KiB, the most any GPU gives a "
+            "block)");
+  spec.kernels[3].wgmmaGeometry->sharedBytes = 0;
+  spec.kernels[3].wgmmaGeometry->block[0] = 2048;
+  EXPECT_THAT(verifyError(spec),
+              HasSubstr("kernels[3] 'k_accumulate': wgmma_geometry: block "
+                        "(2048, 1, 1): x must be between 1 and 1024"));
+}
+
+TEST(ArtifactIOTest, WgmmaGridTooLargeAtTheLongestCall) {
+  ArtifactSpec spec = tableOnlyCudaArtifact();
+  LaunchGeometry g = spec.kernels[2].geometry;
+  g.gridBase[1] = 65535;
+  g.rowsPerBlock[1] = 1;
+  spec.kernels[2].wgmmaGeometry = g;
+  EXPECT_EQ(verifyError(spec),
+            "m.art: entries[1] 'prefill': launches[1]: kernel 'k_add' "
+            "(wgmma_geometry): grid dimension 1 is 65551 at 16 rows, more "
+            "than CUDA's limit of 65535");
+}
+
 TEST(ArtifactIOTest, CudaBlockWithTooManyThreads) {
   ArtifactSpec spec = tableOnlyCudaArtifact();
   spec.kernels[1].geometry.block[0] = 512;

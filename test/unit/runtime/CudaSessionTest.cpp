@@ -181,6 +181,41 @@ TEST_F(CudaSessionTest, GridFollowsTheLaunchGeometry) {
   EXPECT_EQ(context.position, 7);
 }
 
+/// A binary that runs the wgmma variants (sm_90a code) launches the kernels
+/// that have a wgmma geometry with it, opting in to its shared memory; other
+/// binaries, and kernels without one, launch with the geometry.
+TEST_F(CudaSessionTest, WgmmaBinariesLaunchWithTheWgmmaGeometry) {
+  ScopedEnv sm90("LLAMAC_FAKE_CUDA_SM", "90");
+  // Only k_embed, so that it is the last launch.
+  auto artifact = [](bool wgmmaBinary) {
+    ArtifactSpec spec = cudaToyArtifact({toyCudaBinary(
+        "sm_90a", "cubin", LLAMA_KERNEL_ABI_VERSION, false, wgmmaBinary)});
+    spec.entries[kPrefillEntry].launches.resize(1);
+    spec.entries[kPrefillEntry].outputs = {kPrefillX};
+    spec.kernels[0].wgmmaGeometry =
+        LaunchGeometry{{3, 1, 1}, {4, 0, 0}, {64, 2, 1}, 193 * 1024};
+    return spec;
+  };
+  for (bool wgmmaBinary : {true, false}) {
+    std::unique_ptr<CudaSession> session = create(artifact(wgmmaBinary));
+    ASSERT_TRUE(session);
+    std::vector<int32_t> tokens(9, 1);
+    ASSERT_TRUE(session
+                    ->run(session->entryIndex("prefill"),
+                          {{tokens.data(), tokens.size() * 4}}, 0, 9)
+                    .ok());
+    unsigned geometry[7];
+    LlamaKernelContext context;
+    fake.lastLaunch(geometry, &context);
+    std::vector<unsigned> launched(geometry, geometry + 7);
+    if (wgmmaBinary)
+      EXPECT_EQ(launched,
+                (std::vector<unsigned>{3 + 3, 1, 1, 64, 2, 1, 193 * 1024}));
+    else
+      EXPECT_EQ(launched, (std::vector<unsigned>{1 + 5, 2, 1, 32, 4, 1, 256}));
+  }
+}
+
 /// A kernel that needs more than 48 KiB of shared memory opts in when it is
 /// loaded (the fake driver, like a GPU, fails its launch otherwise), and a
 /// GPU with less than it needs refuses the artifact, naming the kernel.

@@ -128,8 +128,8 @@ int programmaticLaunches = 0;
 
 /// The kernel emulator's entry point (test/cuda-emu/CudaEmulation.cpp).
 using EmulatorLaunch = int (*)(void (*)(LlamaGpuArgs), const unsigned *,
-                               const unsigned *, const LlamaGpuArgs *, char *,
-                               size_t);
+                               const unsigned *, unsigned, const LlamaGpuArgs *,
+                               char *, size_t);
 /// The emulator of each function's module, if it has one.
 std::map<cu::Function, EmulatorLaunch> emulators;
 
@@ -154,7 +154,8 @@ cu::Result execute(cu::Function function, const unsigned grid[3],
   if (emulator != emulators.end()) {
     char error[1024];
     if (emulator->second(reinterpret_cast<void (*)(LlamaGpuArgs)>(function),
-                         grid, block, args, error, sizeof(error)) != 0) {
+                         grid, block, shared, args, error,
+                         sizeof(error)) != 0) {
       std::fprintf(stderr, "fake cuda driver: kernel emulator: %s\n", error);
       return kLaunchFailed;
     }

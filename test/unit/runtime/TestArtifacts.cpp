@@ -213,10 +213,13 @@ ArtifactSpec llamac::test::toyArtifact() {
 BinarySpec llamac::test::toyCudaBinary(const std::string &arch,
                                        const std::string &format,
                                        int abiVersion,
-                                       bool waitsForPreviousKernel) {
+                                       bool waitsForPreviousKernel,
+                                       bool runsWgmmaKernels) {
   std::string source = toyKernelSource(abiVersion);
   if (waitsForPreviousKernel)
     source += "extern \"C\" const int llama_grid_dependency_wait = 1;\n";
+  if (runsWgmmaKernels)
+    source += "extern \"C\" const int llama_wgmma_kernels = 1;\n";
   std::vector<uint8_t> object = compileSharedObject(source);
   if (format != "ptx")
     return {"cuda", arch, format, object};

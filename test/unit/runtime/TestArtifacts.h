@@ -56,11 +56,13 @@ cudaToyArtifact(std::vector<artifact::BinarySpec> binaries);
 /// "ptx" holds "FAKEPTX:PATH" of it (see FakeCudaDriver.cpp). With
 /// `waitsForPreviousKernel` it exports llama_grid_dependency_wait = 1, as
 /// llamac's sm_90 code does (the fake driver runs launches in order, so the
-/// toy kernels need no wait).
+/// toy kernels need no wait). With `runsWgmmaKernels` it exports
+/// llama_wgmma_kernels = 1, as llamac's sm_90a code does.
 artifact::BinarySpec toyCudaBinary(const std::string &arch,
                                    const std::string &format,
                                    int abiVersion = LLAMA_KERNEL_ABI_VERSION,
-                                   bool waitsForPreviousKernel = false);
+                                   bool waitsForPreviousKernel = false,
+                                   bool runsWgmmaKernels = false);
 
 /// cudaToyArtifact with an optimizer-state buffer "adamw.m.norm.weight" (f32
 /// [4], zeroed at load) and an entry "table" whose one launch names 14
