@@ -21,11 +21,12 @@
 //   eight warps (2 x 4) each own a 64 x 32 tile; per 16 of K, 4 + 2
 //   ldmatrix.x4 feed 16 mma.sync.m16n8k16 with f32 accumulators.
 // Both give each thread pairs of outputs (64 or 32) that one epilogue
-// serves. For SwiGLU a pair is the gate and up value of one output: the
-// sm_90a B tile holds 128 gate rows then 128 up rows, the cp.async one
-// interleaves them. The RMSNorm row scale comes from the A tiles in shared
-// memory (two threads per row sum x²), so the activations are read from
-// global memory once.
+// serves: staged in shared memory and written in 16-byte chunks where every
+// output row is whole chunks, else pair by pair. For SwiGLU a pair is the gate
+// and up value of one output: the sm_90a B tile holds 128 gate rows then 128 up
+// rows, the cp.async one interleaves them. The RMSNorm row scale comes from the
+// A tiles in shared memory (two threads per row sum x²), so the activations are
+// read from global memory once.
 //
 // The SIMT GEMM (f32 validation, and 16-bit rows that cp.async cannot copy
 // whole) tiles 64 x 64 x 16 with a 4 x 4 outer product per thread.
@@ -49,6 +50,69 @@ static const char *const weightRowText =
       return n < N ? n : -1;
     }
   };
+)BODY";
+
+/// The tensor-core GEMM's outputs, straight from the accumulators: two
+/// 2-byte stores a pair, each warp's spread over 8 rows.
+static const char *const pairEpilogueText = R"BODY(
+#pragma unroll
+  for (int j = 0; j < PAIRS; ++j) {
+    const int rowInTile = pairRow(j), col = pairCol(j);
+    const long long r = m0 + rowInTile;
+    if (r >= M)
+      continue;
+    const float scale = NORM ? rowScale[rowInTile] : 1.0f;
+    const float v0 = pairValue(j, 0), v1 = pairValue(j, 1);
+    if constexpr (SWIGLU) {
+      const int c = c0 + col / 2;
+      if (c < COLS)
+        finish(r, c, v0, v1, scale);
+    } else {
+      if (c0 + col < N)
+        finish(r, c0 + col, v0, 0.0f, scale);
+      if (c0 + col + 1 < N)
+        finish(r, c0 + col + 1, v1, 0.0f, scale);
+    }
+  }
+)BODY";
+
+/// The same outputs staged in shared memory, then written in 16-byte chunks
+/// of 8 columns, a warp's stores covering whole rows: 16 store instructions
+/// a thread instead of 128 (sm_90a), and every sector written whole. With
+/// one block per SM nothing else runs during the epilogue.
+static const char *const stagedEpilogueText = R"BODY(
+  // Scaled (and gated) outputs as f32 rows of TILE_COLS, padded by 8 so
+  // that a warp's pair stores (8 rows) spread over the banks, after the
+  // row scales.
+  constexpr int CP = TILE_COLS + 8, CHUNKS_PER_ROW = TILE_COLS / 8;
+  static_assert((BM + BM * CP) * 4 <= STAGES * STAGE_BYTES,
+                "the staged outputs fit in the consumed tiles");
+  float *staged = rowScale + BM;
+#pragma unroll
+  for (int j = 0; j < PAIRS; ++j) {
+    const int rowInTile = pairRow(j), col = pairCol(j);
+    const float scale = NORM ? rowScale[rowInTile] : 1.0f;
+    const float v0 = pairValue(j, 0) * scale, v1 = pairValue(j, 1) * scale;
+    if constexpr (SWIGLU)
+      staged[rowInTile * CP + col / 2] = llamaSwiglu(v0, v1);
+    else
+      *reinterpret_cast<float2 *>(&staged[rowInTile * CP + col]) =
+          make_float2(v0, v1);
+  }
+  __syncthreads();
+#pragma unroll 4
+  for (int i = tid; i < BM * CHUNKS_PER_ROW; i += 256) {
+    const int rowInTile = i / CHUNKS_PER_ROW, ch = i % CHUNKS_PER_ROW;
+    const long long r = m0 + rowInTile;
+    const int c = c0 + 8 * ch;
+    if (r >= M || c >= COLS)
+      continue;
+    const float4 *src =
+        reinterpret_cast<const float4 *>(&staged[rowInTile * CP + 8 * ch]);
+    const float4 lo = src[0], hi = src[1];
+    float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+    finish8(r, c, v);
+  }
 )BODY";
 
 void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
@@ -335,27 +399,11 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
       rowScale[tid / 2] = llamaInvRms(ss, K, EPS);
     __syncthreads();
   }
-
-#pragma unroll
-  for (int j = 0; j < PAIRS; ++j) {
-    const int rowInTile = pairRow(j), col = pairCol(j);
-    const long long r = m0 + rowInTile;
-    if (r >= M)
-      continue;
-    const float scale = NORM ? rowScale[rowInTile] : 1.0f;
-    const float v0 = pairValue(j, 0), v1 = pairValue(j, 1);
-    if constexpr (SWIGLU) {
-      const int c = c0 + col / 2;
-      if (c < COLS)
-        finish(r, c, v0, v1, scale);
-    } else {
-      if (c0 + col < N)
-        finish(r, c0 + col, v0, 0.0f, scale);
-      if (c0 + col + 1 < N)
-        finish(r, c0 + col + 1, v1, 0.0f, scale);
-    }
-  }
 )BODY";
+  if (plan.stagedEpilogue())
+    os << stagedEpilogueText;
+  else
+    os << pairEpilogueText;
 }
 
 void emitSimtGemm(raw_ostream &os, const MatmulPlan &plan) {

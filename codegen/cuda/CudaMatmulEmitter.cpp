@@ -142,6 +142,47 @@ void emitOperandsAndFinish(raw_ostream &os, const MatmulPlan &plan) {
     break;
   }
   os << "  };\n";
+  if (plan.stagedEpilogue())
+    emitChunkFinish(os, plan);
+}
+
+void emitChunkFinish(raw_ostream &os, const MatmulPlan &plan) {
+  // Output columns c to c + 7 of row r, `v` already scaled (and for SwiGLU
+  // gated): the chunk lies in one segment, as every segment is whole
+  // chunks. The residual is read before the output is written, as above.
+  os << "  auto finish8 = [&](long long r, int c, float (&v)[8]) {\n";
+  switch (plan.epilogue) {
+  case Epilogue::None: {
+    int64_t offset = 0;
+    for (auto [i, size] : llvm::enumerate(plan.segments)) {
+      std::string target = "llamaStore(out" + std::to_string(i) + " + r * " +
+                           std::to_string(size) + " + (c - " +
+                           std::to_string(offset) + "), v);";
+      offset += size;
+      if (plan.segments.size() == 1)
+        os << "    " << target << "\n";
+      else if (i == 0)
+        os << "    if (c < " << offset << ")\n      " << target << "\n";
+      else if (i + 1 < plan.segments.size())
+        os << "    else if (c < " << offset << ")\n      " << target << "\n";
+      else
+        os << "    else\n      " << target << "\n";
+    }
+    break;
+  }
+  case Epilogue::Residual:
+    os << "    float sum[8];\n"
+       << "    llamaLoad(res + r * N + c, sum);\n"
+       << "#pragma unroll\n"
+       << "    for (int e = 0; e < 8; ++e)\n"
+       << "      sum[e] += v[e];\n"
+       << "    llamaStore(out0 + r * N + c, sum);\n";
+    break;
+  case Epilogue::SwiGLU:
+    os << "    llamaStore(out0 + r * COLS + c, v);\n";
+    break;
+  }
+  os << "  };\n";
 }
 
 LogicalResult emitMatmulKernel(Operation *op, StringRef symbol,

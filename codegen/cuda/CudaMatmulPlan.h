@@ -13,6 +13,7 @@
 
 #include "codegen/cuda/CudaEmitterUtil.h"
 
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallVector.h"
 
 namespace llamac::codegen::cuda {
@@ -43,6 +44,14 @@ struct MatmulPlan {
   bool swiglu() const { return epilogue == llama::Epilogue::SwiGLU; }
   /// Output columns: the SwiGLU hidden width, else the weight rows.
   int64_t columns() const { return swiglu() ? n / 2 : n; }
+  /// Whether the tensor-core GEMM stages its outputs in shared memory and
+  /// writes them in 8-column chunks: every output row (each segment's, and
+  /// the residual's) is whole chunks of 16-byte aligned 16-bit elements.
+  bool stagedEpilogue() const {
+    if (kind != GemmKind::TensorCore || columns() % 8 != 0)
+      return false;
+    return llvm::all_of(segments, [](int64_t size) { return size % 8 == 0; });
+  }
 };
 
 /// The tensor-core GEMM's tiles with mma.sync: 128 activation rows by 128
@@ -111,8 +120,13 @@ inline constexpr int64_t kGemvPrefetchBytes = 1024;
 mlir::FailureOr<MatmulPlan> planMatmul(mlir::Operation *op);
 
 /// Prints the buffers, in the ABI's order, and `finish(r, c, acc, up,
-/// scale)`, which applies the epilogue to output column `c` of row `r`.
+/// scale)`, which applies the epilogue to output column `c` of row `r`
+/// (and finish8, where the plan stages its epilogue).
 void emitOperandsAndFinish(llvm::raw_ostream &os, const MatmulPlan &plan);
+
+/// With a staged epilogue, also `finish8(r, c, v)`: the epilogue of output
+/// columns c to c + 7 of row r, whose 8 values `v` are already scaled.
+void emitChunkFinish(llvm::raw_ostream &os, const MatmulPlan &plan);
 
 /// The kernel bodies, after the signature.
 void emitGemv(llvm::raw_ostream &os, const MatmulPlan &plan);

@@ -170,6 +170,31 @@ TEST(CudaGeometryTest, WgmmaGemmTilesAreTwiceAsWide) {
   }
 }
 
+/// The tensor-core GEMM stages its outputs in shared memory and writes 8
+/// columns at a time exactly when every output row is whole 16-byte chunks:
+/// all of 7B's, but not tiny's SwiGLU width of 172.
+TEST(CudaGeometryTest, TensorCoreGemmStagesOutputsOfWholeChunks) {
+  for (const char *preset : {"llama2-7b", "tiny"}) {
+    unsigned staged = 0, pairs = 0;
+    forEachKernel({preset, DType::BF16, true}, [&](Operation *op, auto,
+                                                   auto &body) {
+      auto fused = dyn_cast<llama::FusedMatmulOp>(op);
+      if (!fused || body.find("llamaWgmma64x256<") == std::string::npos)
+        return;
+      bool whole = columnsOf(fused) % 8 == 0;
+      for (int64_t size : fused.getSegments())
+        whole = whole && size % 8 == 0;
+      EXPECT_EQ(body.find("finish8(r, c, v);") != std::string::npos, whole)
+          << preset << " " << columnsOf(fused);
+      EXPECT_EQ(body.find("finish(r, c, v0, v1, scale);") != std::string::npos,
+                !whole);
+      (whole ? staged : pairs) += 1;
+    });
+    EXPECT_GT(staged, 0u) << preset;
+    EXPECT_EQ(pairs > 0, std::string(preset) == "tiny");
+  }
+}
+
 TEST(CudaGeometryTest, FlashDecodingSplitsEachKvHead) {
   forEachKernel({"llama2-70b", DType::BF16, true}, [](Operation *op, auto g,
                                                       auto &body) {
