@@ -70,20 +70,23 @@ inline constexpr int kAttentionCacheWriteThreads = 256;
 void emitTensorCoreAttention(llvm::raw_ostream &os, const AttentionPlan &plan,
                              llvm::StringRef symbol);
 
-/// The tensor-core kernel's block: 8 warps of 16 queries each, over key and
-/// value tiles of 64 rows in two stages, so that the next tile loads while
-/// this one is multiplied. 128 queries a block halve the key traffic (and
-/// RoPE work) of 64.
+/// The tensor-core kernel's block: 4 warps of 32 queries each (two halves
+/// of 16 that share every key and value fragment a warp loads), over key
+/// and value tiles of 32 rows in two stages, so that the next tile loads
+/// while this one is multiplied. 128 queries a block halve the key traffic
+/// (and RoPE work) of 64. Tiles of 64 keys would take the 64 score
+/// accumulators beside the 128 of O past 255 registers (ptxas spilled).
 inline constexpr int kAttentionQueryRows = 128;
-inline constexpr int kAttentionKeyRows = 64;
-inline constexpr int kAttentionThreads = 256;
-/// Its dynamic shared memory: 2 stages of key and value tiles, rows padded
-/// by 16 bytes (the queries are staged through the two key tiles first).
+inline constexpr int kAttentionKeyRows = 32;
+inline constexpr int kAttentionThreads = 128;
+/// Its dynamic shared memory: the queries and 2 stages of key and value
+/// tiles, rows padded by 16 bytes: 68 KiB at head size 128, which sm_86 and
+/// sm_89 give a block and an H100 gives two.
 inline constexpr unsigned tensorCoreAttentionSharedBytes(int64_t headDim) {
-  return 2 * 2 * kAttentionKeyRows * (headDim + 8) * 2;
+  return (kAttentionQueryRows + 4 * kAttentionKeyRows) * (headDim + 8) * 2;
 }
-static_assert(kAttentionQueryRows <= 2 * kAttentionKeyRows,
-              "the queries are staged through both key tiles");
+static_assert(tensorCoreAttentionSharedBytes(128) <= 99 * 1024,
+              "every sm_80+ GPU gives a block the tiles");
 
 /// Flash-decoding's fixed split of the key sequence, and its block shape.
 struct DecodeShape {

@@ -304,11 +304,11 @@ LLAMA_DEVICE T llamaBlockSum(T v, T *scratch) {
    the tile's; the tile's exponents subtract `base`, and `correction`
    rescales the sums before it. A row with no visible key yet subtracts 0,
    so that exp2(-inf - 0) is 0 rather than NaN. */
-template <int NS>
+template <int NS, typename Pos>
 LLAMA_DEVICE void llamaOnlineMax(float (&sc)[NS][4], float scale, bool masked,
-                                 long long t0, int t4,
-                                 const long long (&rowLast)[2], float (&m)[2],
-                                 float (&base)[2], float (&correction)[2]) {
+                                 Pos t0, int t4, const Pos (&rowLast)[2],
+                                 float (&m)[2], float (&base)[2],
+                                 float (&correction)[2]) {
   float mt[2] = {m[0], m[1]};
 #pragma unroll
   for (int j = 0; j < NS; ++j)

@@ -3,16 +3,22 @@
 // Prefill and training attention for 16-bit models (bf16 or f16 queries,
 // keys, values and caches; head size a multiple of 16, at most 128): the
 // flash-attention-2 schedule on the sm_80 tensor-core instructions. A block
-// of 8 warps owns 128 consecutive queries of one head, 16 per warp, and
-// walks the visible key rows in tiles of 64, double-buffered in shared
-// memory: cp.async brings tile n + 1 while tile n is multiplied. Each warp
-// keeps its rotated queries as mma A fragments, computes S = Q K^T with
-// mma.m16n8k16 (K's rows are the "col" B operand as stored), takes the
-// online softmax on the accumulators (in base 2, so that each probability
-// is one FFMA and one ex2), where each thread holds two query rows, and
-// feeds P back as A fragments into O += P V, with V's fragments from
-// ldmatrix.trans. Scores, softmax and O stay in f32. Only the tiles that
-// cross a row's causal limit are masked.
+// of 4 warps owns 128 consecutive queries of one head, 32 per warp in two
+// halves of 16, and walks the visible key rows in tiles of 32,
+// double-buffered in shared memory: cp.async brings tile n + 1 while tile
+// n is multiplied. The queries stay in shared memory, rotated. Each warp
+// computes S = Q K^T with mma.m16n8k16 (K's rows are the "col" B operand
+// as stored), takes the online softmax on the accumulators (in base 2, so
+// that each probability is one FFMA and one ex2), where each thread holds
+// two query rows of each half, and feeds P back as A fragments into
+// O += P V, with V's fragments from ldmatrix.trans. Every key and value
+// fragment a warp loads serves both halves: per FLOP, 3/4 of the shared
+// memory reads of 16 queries a warp with their fragments in registers
+// (those of the queries included), two independent chains of products,
+// and two blocks per SM. The rescale of O is skipped when no row of the
+// warp's half has a new maximum (a correction of exactly 1). Scores,
+// softmax and O stay in f32. Only the tiles that cross a row's causal
+// limit are masked.
 //
 // With caches, a launch before this one wrote the call's rotated keys and
 // its values to them (CudaAttentionCacheWrite.cpp), so every key row is
@@ -44,7 +50,9 @@ bool AttentionPlan::tensorCores() const {
 
 void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
                              StringRef symbol) {
-  emitSignature(os, plan.op, symbol, kAttentionThreads);
+  // Two blocks per SM where shared memory allows: 4 warps each, so at most
+  // 255 registers a thread.
+  emitSignature(os, plan.op, symbol, kAttentionThreads, "2");
   emitAttentionCommon(os, plan);
   os << "  typedef TQ ST; // the staged and multiplied type\n"
      << "  constexpr int BQ = " << kAttentionQueryRows
@@ -55,21 +63,22 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
   os << R"BODY(
   constexpr int DP = D + 8, NK = D / 16, NO = D / 8, NS = BKV / 8;
   // A tile is CHUNKS 16-byte chunks; RoPE item i of a tile is 4 pairs of
-  // row i / (D / 8) (ADJACENT: one 16-byte run; else 4 elements of each half
-  // of the head), so a thread's items keep their pairs, ROW_STEP rows apart.
-  constexpr int CHUNKS = BKV * D / 8, ROW_STEP = THREADS / (D / 8);
-  static_assert(THREADS % (D / 2) == 0 && BQ == 8 * 16, "8 warps of 16 rows");
+  // row i / ITEMS (ADJACENT: one 16-byte run; else 4 elements of each half
+  // of the head), so a thread's items keep their pairs, ROW_STEP rows apart;
+  // the THREADS % ITEMS threads past the last whole row have none.
+  constexpr int CHUNKS = BKV * D / 8, ITEMS = D / 8, ROW_STEP = THREADS / ITEMS;
+  static_assert(ROW_STEP >= 1 && BQ == 4 * 32, "4 warps of 32 rows");
   // Key row t < newBase is read as stored (from the caches, or the key
   // operand of plain attention); else it is the call's new key row
   // t - newBase, rotated here.
   constexpr bool ROTATE_KEYS = ROPE && !CACHE;
-  const long long newBase = ROTATE_KEYS ? 0 : L;
-  // Two stages of key and value tiles; the queries are staged through the
-  // two key tiles before the first is loaded.
+  const int newBase = ROTATE_KEYS ? 0 : (int)L;
+  // The block's queries, then two stages of key tiles and of value tiles.
   LLAMA_DYNAMIC_SHARED(sharedRaw);
-  typedef ST Tile[BKV][DP];
-  Tile *kt = reinterpret_cast<Tile *>(sharedRaw), *vt = kt + 2;
-  ST(*qs)[DP] = reinterpret_cast<ST(*)[DP]>(sharedRaw);
+  typedef ST Row[DP];
+  Row *qs = reinterpret_cast<Row *>(sharedRaw);
+  auto keyTile = [&](int stage) { return qs + BQ + stage * BKV; };
+  auto valueTile = [&](int stage) { return qs + BQ + (2 + stage) * BKV; };
   // RoPE pair pr's frequency, as llamaRopeCosSin computes it, and (only
   // when keys are rotated here) the rotations by ROW_STEP and by BKV
   // positions at that frequency.
@@ -111,8 +120,9 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
     }
   };
 
-  // The block's queries, rotated, staged through the key tiles into A
-  // fragments.
+  // The block's queries, rotated. They stay in shared memory: each warp
+  // reads its A fragments again per key tile, 8 KiB beside the 16 KiB of
+  // key and value fragments its halves share.
   for (int i = tid; i < BQ * (D / 2); i += THREADS) {
     const int r = i / (D / 2), pr = i % (D / 2);
     const int d1 = firstOf(pr), d2 = secondOf(pr), s = s0 + r;
@@ -126,95 +136,104 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
     qs[r][d1] = llamaFromF<ST>(x1);
     qs[r][d2] = llamaFromF<ST>(x2);
   }
-  __syncthreads();
-  unsigned qa[NK][4];
-  llamaLoadFragmentsA(qa, qs, warp * 16, lane);
-
-  __syncthreads(); // every warp holds its queries: the key tiles are free
 
   // Causal: query s sees rows t <= position + s, within the L rows; a
-  // query past S sees none.
-  auto lastVisible = [&](long long s) {
-    const long long last = (long long)position + s;
-    return s >= S ? -1LL : last < L - 1 ? last : L - 1;
+  // query past S sees none. Positions fit an int (L does), which keeps the
+  // bookkeeping beside the 192 accumulators of a thread in few registers.
+  const int lastRow = (int)L - 1, queries = (int)S;
+  auto lastVisible = [&](int s) {
+    const int last = position + s;
+    return s >= queries ? -1 : last < lastRow ? last : lastRow;
   };
-  const long long tileLast =
-      lastVisible((s0 + BQ < S ? s0 + BQ : (long long)S) - 1);
-  const int tiles = tileLast < 0 ? 0 : (int)(tileLast / BKV) + 1;
-  // This thread holds query rows w0 + g and w0 + 8 + g; tiles past the
-  // warp's last visible row skip the arithmetic, and tiles within both
-  // rows' limits skip the mask.
-  const int w0 = s0 + warp * 16;
-  const long long rowLast[2] = {lastVisible(w0 + g), lastVisible(w0 + 8 + g)};
-  const long long rowsVisible = rowLast[0] < rowLast[1] ? rowLast[0]
-                                                        : rowLast[1];
-  const long long warpLast =
-      w0 >= S ? -1 : lastVisible(w0 + 15 < S ? w0 + 15 : (long long)S - 1);
+  const int tileLast = lastVisible((s0 + BQ < queries ? s0 + BQ : queries) - 1);
+  const int tiles = tileLast < 0 ? 0 : tileLast / BKV + 1;
+  // A warp owns queries w0 to w0 + 31 as two halves of 16; in half hf this
+  // thread holds rows w0 + 16 hf + g and w0 + 16 hf + 8 + g. Tiles past the
+  // warp's last visible row skip the arithmetic, and tiles within both of a
+  // half's rows' limits skip the mask.
+  const int w0 = s0 + warp * 32;
+  int rowLast[2][2], rowsVisible[2];
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    rowLast[hf][0] = lastVisible(w0 + 16 * hf + g);
+    rowLast[hf][1] = lastVisible(w0 + 16 * hf + 8 + g);
+    rowsVisible[hf] =
+        rowLast[hf][0] < rowLast[hf][1] ? rowLast[hf][0] : rowLast[hf][1];
+  }
+  const int warpLast =
+      w0 >= queries ? -1
+                    : lastVisible(w0 + 31 < queries ? w0 + 31 : queries - 1);
 
-  // Tile n to stage `stage`, as stored: 16 bytes a chunk, zeros past the
-  // last visible row. Keys and values share the row offset, old or new.
-  auto loadTile = [&](int n, int stage) {
+  // Tile n of key or value rows to `tile`, as stored: 16 bytes a chunk,
+  // zeros past the last visible row. Every row is old (from `oldRows`, L
+  // per batch row) unless this kernel rotates keys, when every row is the
+  // call's own (from `newRows`, S per batch row): newBase is L or 0.
+  auto loadRows = [&](int n, Row *tile, const auto *oldRows,
+                      const auto *newRows) {
     constexpr int PER_THREAD = (CHUNKS + THREADS - 1) / THREADS;
+    const long long first =
+        (long long)b * (ROTATE_KEYS ? S : L) * KVF + kvHead * D;
 #pragma unroll
     for (int it = 0; it < PER_THREAD; ++it) {
       const int i = tid + it * THREADS, r = i / (D / 8), c = i % (D / 8);
       if (CHUNKS % THREADS != 0 && i >= CHUNKS)
         break;
-      const long long t = (long long)n * BKV + r;
-      const bool valid = t <= tileLast, old = t < newBase;
-      const long long row =
-          (old ? ((long long)b * L + t) : ((long long)b * S + (t - newBase))) *
-              KVF +
-          kvHead * D + 8 * c;
-      llamaCpAsync16(llamaSmemAddress(&kt[stage][r][8 * c]),
-                     valid ? (const void *)((old ? ko : k) + row)
-                           : (const void *)k,
-                     valid ? 16 : 0);
-      llamaCpAsync16(llamaSmemAddress(&vt[stage][r][8 * c]),
-                     valid ? (const void *)((old ? vo : v) + row)
-                           : (const void *)v,
-                     valid ? 16 : 0);
+      const int t = n * BKV + r;
+      const long long row = first + (long long)t * KVF + 8 * c;
+      const void *src = ROTATE_KEYS ? (const void *)(newRows + row)
+                                    : (const void *)(oldRows + row);
+      const bool valid = t <= tileLast;
+      llamaCpAsync16(llamaSmemAddress(&tile[r][8 * c]),
+                     valid ? src : (const void *)newRows, valid ? 16 : 0);
     }
+  };
+  // Tile n's keys and values to stage `stage`, one cp.async group.
+  auto loadTile = [&](int n, int stage) {
+    loadRows(n, keyTile(stage), ko, k);
+    loadRows(n, valueTile(stage), vo, v);
     llamaCpAsyncCommit();
   };
   // This thread's RoPE items are pairs 4 c + [0, 4) of rows r0, r0 +
-  // ROW_STEP, ... of each tile. rowCos and rowSin hold the cosines and
-  // sines of those pairs' angles at row r0 of the current tile: one sincosf
-  // each for the first tile, then a product with tileRotation per tile,
-  // and with stepRotation per row. Products of unit complex numbers in f32
-  // drift by about an ulp each, some 1e-5 after thousands of rows: far
-  // below the 16-bit keys' rounding.
-  const int itemC = tid % (D / 8), itemR0 = tid / (D / 8);
+  // ROW_STEP, ... of each tile. rowAngle holds the cosines and sines of
+  // those pairs' angles at row r0 of the current tile, in this thread's own
+  // slots of shared memory (registers are spoken for by the accumulators):
+  // one sincosf each for the first tile, then a product with tileRotation
+  // per tile, and with stepRotation per row. Products of unit complex
+  // numbers in f32 drift by about an ulp each, some 1e-5 after thousands
+  // of rows: far below the 16-bit keys' rounding.
+  const int itemC = tid % ITEMS, itemR0 = tid / ITEMS;
+  const bool hasItems = tid < ROW_STEP * ITEMS && itemR0 < BKV;
   const int off0 = ADJACENT ? 8 * itemC : 4 * itemC;
   const int off1 = ADJACENT ? 8 * itemC + 4 : 4 * itemC + D / 2;
-  float rowCos[4], rowSin[4];
+  __shared__ float2 rowAngle[ROTATE_KEYS ? THREADS : 1][4];
+  if constexpr (ROTATE_KEYS) {
 #pragma unroll
-  for (int u = 0; u < 4; ++u) {
-    rowCos[u] = 1.0f;
-    rowSin[u] = 0.0f;
-    if (ROTATE_KEYS)
-      sincosf((float)(position + itemR0) * freq[4 * itemC + u],
-              &rowSin[u], &rowCos[u]);
+    for (int u = 0; u < 4; ++u) {
+      float sn, cs;
+      sincosf((float)(position + itemR0) * freq[4 * itemC + u], &sn, &cs);
+      rowAngle[tid][u] = make_float2(cs, sn);
+    }
   }
   // Rotates this thread's new key rows of landed tile n in place.
   auto rotateTile = [&](int n, int stage) {
-    const long long t0 = (long long)n * BKV;
-    if (itemR0 >= BKV) // head size 16 leaves half the threads no row
+    Row *kt = keyTile(stage);
+    const int t0 = n * BKV;
+    if (!hasItems)
       return;
     float cs[4], sn[4];
 #pragma unroll
     for (int u = 0; u < 4; ++u) {
-      cs[u] = rowCos[u];
-      sn[u] = rowSin[u];
+      cs[u] = rowAngle[tid][u].x;
+      sn[u] = rowAngle[tid][u].y;
     }
 #pragma unroll
     for (int j = 0; j < (BKV + ROW_STEP - 1) / ROW_STEP; ++j) {
       const int r = itemR0 + j * ROW_STEP;
-      const long long t = t0 + r;
-      if (t <= tileLast && t >= newBase) {
+      const int t = t0 + r;
+      if (r < BKV && t <= tileLast && t >= newBase) {
         ST e[8];
-        memcpy(e, &kt[stage][r][off0], 8);
-        memcpy(e + 4, &kt[stage][r][off1], 8);
+        memcpy(e, &kt[r][off0], 8);
+        memcpy(e + 4, &kt[r][off1], 8);
 #pragma unroll
         for (int u = 0; u < 4; ++u) {
           ST &e1 = ADJACENT ? e[2 * u] : e[u];
@@ -224,8 +243,8 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
           e1 = llamaFromF<ST>(x1);
           e2 = llamaFromF<ST>(x2);
         }
-        memcpy(&kt[stage][r][off0], e, 8);
-        memcpy(&kt[stage][r][off1], e + 4, 8);
+        memcpy(&kt[r][off0], e, 8);
+        memcpy(&kt[r][off1], e + 4, 8);
       }
 #pragma unroll
       for (int u = 0; u < 4; ++u) {
@@ -238,93 +257,176 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
   // Scores are kept in base 2: x * log2(e) * scale, so exp(score - max) is
   // exp2(x - max2).
   const float scoreScale = scoreOf(1.0f) * 1.4426950408889634f;
-  float o[NO][4], m[2] = {-LLAMA_INF, -LLAMA_INF}, l[2] = {0.0f, 0.0f};
+  float o[2][NO][4], m[2][2], l[2][2];
 #pragma unroll
-  for (int n = 0; n < NO; ++n)
+  for (int hf = 0; hf < 2; ++hf) {
 #pragma unroll
-    for (int e = 0; e < 4; ++e)
-      o[n][e] = 0.0f;
+    for (int r = 0; r < 2; ++r) {
+      m[hf][r] = -LLAMA_INF;
+      l[hf][r] = 0.0f;
+    }
+#pragma unroll
+    for (int n = 0; n < NO; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        o[hf][n][e] = 0.0f;
+  }
 
   if (tiles > 0)
     loadTile(0, 0);
   for (int n = 0; n < tiles; ++n) {
-    const int stage = n & 1;
-    const long long t0 = (long long)n * BKV;
+    const int stage = n & 1, t0 = n * BKV;
     llamaCpAsyncWait<0>();
-    // Tile n has landed for every thread, and every warp is done with
-    // tile n - 1, whose stage takes tile n + 1.
+    // Tile n has landed for every thread (and the queries are staged), and
+    // every warp is done with tile n - 1, whose stage takes tile n + 1.
     __syncthreads();
     if (n + 1 < tiles)
       loadTile(n + 1, stage ^ 1);
     if (ROTATE_KEYS) {
       rotateTile(n, stage);
       __syncthreads();
-    }
-    if (ROTATE_KEYS) {
 #pragma unroll
       for (int u = 0; u < 4; ++u) {
         const float2 step = tileRotation[4 * itemC + u];
-        rotate(rowCos[u], rowSin[u], step.x, step.y);
+        float2 &angle = rowAngle[tid][u];
+        rotate(angle.x, angle.y, step.x, step.y);
       }
     }
     if (t0 > warpLast)
       continue;
+    const Row *kt = keyTile(stage), *vt = valueTile(stage);
 
-    // S = Q K^T: n-tile j holds keys t0 + 8 j + [0, 8).
-    float sc[NS][4] = {};
-    llamaMmaRows(sc, qa, kt[stage], 0, lane);
+    // S = Q K^T: n-tile j holds keys t0 + 8 j + [0, 8); each key fragment
+    // serves both halves.
+    unsigned pa[2][BKV / 16][4];
+    float sc[2][NS][4];
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf)
+#pragma unroll
+      for (int j = 0; j < NS; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          sc[hf][j][e] = 0.0f;
+    {
+#pragma unroll
+      for (int kk = 0; kk < NK; ++kk) {
+        unsigned qa[2][4];
+#pragma unroll
+        for (int hf = 0; hf < 2; ++hf)
+          llamaLdmatrixX4(
+              qa[hf], llamaSmemAddress(&qs[warp * 32 + hf * 16 + lane % 16]
+                                          [kk * 16 + (lane / 16) * 8]));
+#pragma unroll
+        for (int jj = 0; jj < NS / 2; ++jj) {
+          // Matrices (rows 16 jj + 0-7, k lo), (same rows, k hi), then rows
+          // 16 jj + 8-15: the B fragments of n-tiles 2 jj and 2 jj + 1.
+          unsigned kb[4];
+          llamaLdmatrixX4(kb,
+                          llamaSmemAddress(
+                              &kt[jj * 16 + (lane / 16) * 8 + lane % 8]
+                                 [kk * 16 + ((lane / 8) % 2) * 8]));
+          const unsigned b0[2] = {kb[0], kb[1]}, b1[2] = {kb[2], kb[3]};
+#pragma unroll
+          for (int hf = 0; hf < 2; ++hf) {
+            llamaMma16816<ST>(sc[hf][2 * jj], qa[hf], b0);
+            llamaMma16816<ST>(sc[hf][2 * jj + 1], qa[hf], b1);
+          }
+        }
+      }
 
-    // Online softmax: element e of n-tile j is row e / 2, key
-    // t0 + 8 j + 2 t4 + e % 2; a row's 4 threads are adjacent lanes.
-    const bool masked = t0 + BKV - 1 > rowsVisible;
-    float base[2], correction[2];
-    llamaOnlineMax(sc, scoreScale, masked, t0, t4, rowLast, m, base,
-                   correction);
+      // Online softmax: element e of n-tile j is row e / 2 of the half,
+      // key t0 + 8 j + 2 t4 + e % 2; a row's 4 threads are adjacent lanes.
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      l[r] *= correction[r];
+      for (int hf = 0; hf < 2; ++hf) {
+        const bool masked = t0 + BKV - 1 > rowsVisible[hf];
+        float base[2], correction[2];
+        llamaOnlineMax(sc[hf], scoreScale, masked, t0, t4, rowLast[hf], m[hf],
+                       base, correction);
+        // Rows whose maximum did not move have a correction of exactly 1:
+        // the warp skips the rescale of its NO x 4 accumulators unless one
+        // of its rows needs it, which becomes rare once the maxima settle.
 #pragma unroll
-      for (int n = 0; n < NO; ++n) {
-        o[n][2 * r] *= correction[r];
-        o[n][2 * r + 1] *= correction[r];
+        for (int r = 0; r < 2; ++r)
+          l[hf][r] *= correction[r];
+        if (__any_sync(0xffffffffu,
+                       correction[0] != 1.0f || correction[1] != 1.0f)) {
+#pragma unroll
+          for (int r = 0; r < 2; ++r)
+#pragma unroll
+            for (int n = 0; n < NO; ++n) {
+              o[hf][n][2 * r] *= correction[r];
+              o[hf][n][2 * r + 1] *= correction[r];
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < NS; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const float p = exp2f(sc[hf][j][e] - base[e / 2]);
+            l[hf][e / 2] += p;
+            sc[hf][j][e] = p;
+          }
+        // P as A fragments: the accumulators of n-tiles 2 kk and 2 kk + 1
+        // are keys 16 kk + [0, 16). Packed now, the f32 scores are dead
+        // before the next keys' loads are issued.
+#pragma unroll
+        for (int kk = 0; kk < BKV / 16; ++kk) {
+          const float(&lo)[4] = sc[hf][2 * kk], (&hi)[4] = sc[hf][2 * kk + 1];
+          pa[hf][kk][0] = llamaPack2<ST>(lo[0], lo[1]);
+          pa[hf][kk][1] = llamaPack2<ST>(lo[2], lo[3]);
+          pa[hf][kk][2] = llamaPack2<ST>(hi[0], hi[1]);
+          pa[hf][kk][3] = llamaPack2<ST>(hi[2], hi[3]);
+        }
       }
     }
+
+
+    // O += P V over keys 16 kk + [0, 16); each value fragment
+    // (ldmatrix.trans) serves both halves.
 #pragma unroll
-    for (int j = 0; j < NS; ++j)
+    for (int kk = 0; kk < BKV / 16; ++kk) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const float p = exp2f(sc[j][e] - base[e / 2]);
-        l[e / 2] += p;
-        sc[j][e] = p;
+      for (int nn = 0; nn < NO / 2; ++nn) {
+        // Matrices (rows lo, columns 16 nn + 0-7), (rows hi, same), then
+        // columns + 8, each transposed: the B fragments of n-tiles 2 nn and
+        // 2 nn + 1.
+        unsigned vb[4];
+        const int row = 16 * kk + ((lane / 8) % 2) * 8 + lane % 8;
+        llamaLdmatrixX4Trans(
+            vb, llamaSmemAddress(&vt[row][nn * 16 + (lane / 16) * 8]));
+        const unsigned b0[2] = {vb[0], vb[1]}, b1[2] = {vb[2], vb[3]};
+#pragma unroll
+        for (int hf = 0; hf < 2; ++hf) {
+          llamaMma16816<ST>(o[hf][2 * nn], pa[hf][kk], b0);
+          llamaMma16816<ST>(o[hf][2 * nn + 1], pa[hf][kk], b1);
+        }
       }
-
-    // O += P V: the accumulators of n-tiles 2 kk and 2 kk + 1 are the A
-    // fragment of keys 16 kk + [0, 16).
-#pragma unroll
-    for (int kk = 0; kk < BKV / 16; ++kk)
-      llamaMmaPackedRows(o, sc[2 * kk], sc[2 * kk + 1], vt[stage], 16 * kk,
-                         lane);
+    }
   }
 
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-  }
+  for (int hf = 0; hf < 2; ++hf)
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int s = s0 + warp * 16 + g + 8 * r;
-    if (s >= S)
-      continue;
-    const long long row = ((long long)b * S + s) * QF + h * D;
-    const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+    for (int r = 0; r < 2; ++r) {
+      l[hf][r] += __shfl_xor_sync(0xffffffffu, l[hf][r], 1);
+      l[hf][r] += __shfl_xor_sync(0xffffffffu, l[hf][r], 2);
+    }
 #pragma unroll
-    for (int n = 0; n < NO; ++n)
+  for (int hf = 0; hf < 2; ++hf)
 #pragma unroll
-      for (int e = 0; e < 2; ++e)
-        out[row + 8 * n + 2 * t4 + e] =
-            llamaFromF<TO>(o[n][2 * r + e] * inv);
-  }
+    for (int r = 0; r < 2; ++r) {
+      const int s = w0 + 16 * hf + g + 8 * r;
+      if (s >= queries)
+        continue;
+      const long long row = ((long long)b * S + s) * QF + h * D;
+      const float inv = l[hf][r] > 0.0f ? 1.0f / l[hf][r] : 0.0f;
+#pragma unroll
+      for (int n = 0; n < NO; ++n)
+#pragma unroll
+        for (int e = 0; e < 2; ++e)
+          out[row + 8 * n + 2 * t4 + e] =
+              llamaFromF<TO>(o[hf][n][2 * r + e] * inv);
+    }
 }
 )BODY";
 }

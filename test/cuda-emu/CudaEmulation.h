@@ -191,6 +191,15 @@ inline T __shfl_xor_sync(unsigned mask, T value, int laneMask) {
   return value;
 }
 
+/// Whether `predicate` holds in any lane: an OR over the warp's butterfly,
+/// a warp collective like the shuffles it is made of.
+inline int __any_sync(unsigned mask, int predicate) {
+  int any = predicate != 0;
+  for (int laneMask = 1; laneMask < 32; laneMask *= 2)
+    any |= __shfl_xor_sync(mask, any, laneMask);
+  return any;
+}
+
 //===----------------------------------------------------------------------===//
 // The prelude's inline-PTX primitives
 //===----------------------------------------------------------------------===//

@@ -216,15 +216,16 @@ TEST(CudaGeometryTest, FlashDecodingSplitsEachKvHead) {
 TEST(CudaGeometryTest, FlashAttentionBlocksTheQueries) {
   // Prefill (caches, a dynamic number of tokens) is two launches: the cache
   // write, one block per token row, then flash attention. bf16 takes the
-  // tensor-core kernel (8 warps of 16 queries, double-buffered 64-row key
-  // and value tiles in dynamic shared memory), f32 the scalar one (4
-  // threads per query, 64 queries a block).
+  // tensor-core kernel (4 warps of 32 queries; the queries and
+  // double-buffered 32-row key and value tiles in dynamic shared memory),
+  // f32 the scalar one (4 threads per query, 64 queries a block).
   struct Expected {
     DType dtype;
     unsigned threads, queries, sharedBytes;
   };
-  for (Expected want : {Expected{DType::BF16, 256, 128, 2 * 2 * 64 * 136 * 2},
-                        Expected{DType::F32, 256, 64, 0}}) {
+  for (Expected want :
+       {Expected{DType::BF16, 128, 128, (128 + 2 * 2 * 32) * 136 * 2},
+        Expected{DType::F32, 256, 64, 0}}) {
     unsigned writes = 0, flashes = 0;
     walkKernels(
         {"llama2-70b", want.dtype, true},
@@ -349,14 +350,13 @@ TEST(CudaGeometryTest, RowKernelsHaveOneBlockPerRow) {
 /// Only the tensor-core GEMM and attention ask for dynamic shared memory:
 /// the GEMM's 3 stages of 128 x 64 A and B tiles and 1 KiB for the
 /// alignment (sm_90a's wider tiles have a geometry of their own, checked
-/// above); the attention's 2
-/// stages of 64-row key and value tiles, rows padded by 8 elements. Both
-/// fit the 99 KiB that sm_86 and sm_89 (the least of the default archs)
-/// allow a block.
+/// above); the attention's 128 queries and 2 stages of 32-row key and
+/// value tiles, rows padded by 8 elements. Both fit the 99 KiB that sm_86
+/// and sm_89 (the least of the default archs) allow a block.
 TEST(CudaGeometryTest, SameBodySameGeometryAndSharedMemoryForTheTiledKernels) {
   constexpr uint32_t gemmBytes = 3 * (128 + 128) * 64 * 2 + 1024;
   static_assert(gemmBytes <= 99 * 1024);
-  static_assert(2 * 2 * 64 * (128 + 8) * 2 <= 99 * 1024);
+  static_assert((128 + 2 * 2 * 32) * (128 + 8) * 2 <= 99 * 1024);
   for (const char *preset : {"tiny", "llama2-13b", "llama2-70b"})
     for (bool fused : {true, false}) {
       llvm::StringMap<artifact::LaunchGeometry> seen;
@@ -364,17 +364,18 @@ TEST(CudaGeometryTest, SameBodySameGeometryAndSharedMemoryForTheTiledKernels) {
       forEachKernel({preset, DType::BF16, fused}, [&](Operation *op, auto g,
                                                       auto &body) {
         bool dynamic = body.find("LLAMA_DYNAMIC_SHARED") != std::string::npos;
-        // The tensor-core attention multiplies through the prelude's
-        // fragment products.
+        // The tensor-core attention takes the prelude's online softmax on
+        // its score accumulators.
         if (isa<llama::FusedRoPEAttentionOp, llama::AttentionOp>(op) &&
-            body.find("llamaMmaRows(") != std::string::npos) {
+            body.find("llamaOnlineMax(") != std::string::npos) {
           ++attentions;
           // The head size, as the body states it ("..., D = 128;").
           size_t at = body.find(", D = ");
           ASSERT_NE(at, std::string::npos);
           int64_t headDim = std::stoll(body.substr(at + 6));
           EXPECT_TRUE(dynamic);
-          EXPECT_EQ(g.sharedBytes, uint32_t(2 * 2 * 64 * (headDim + 8) * 2));
+          EXPECT_EQ(g.sharedBytes,
+                    uint32_t((128 + 2 * 2 * 32) * (headDim + 8) * 2));
         } else {
           gemms += dynamic;
           EXPECT_EQ(g.sharedBytes, dynamic ? gemmBytes : 0u);
