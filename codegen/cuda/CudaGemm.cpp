@@ -141,8 +141,12 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
   const unsigned smemBase = llamaSwizzleBase(rawBase);
   unsigned char *smem = sharedRaw + (smemBase - rawBase);
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  const long long m0 = (long long)blockIdx.y * BM;
-  const int c0 = blockIdx.x * TILE_COLS;
+  // Bands of 8 row tiles (llamaGroupedTile): a wave of 132 blocks then
+  // covers 8 x 16 tiles (sm_90a, QKV of 7B: 8 MiB of activations and 33
+  // MiB of weights) rather than 3 x 48 (all 96 MiB of them).
+  const int2 tile = llamaGroupedTile<8>();
+  const long long m0 = (long long)tile.y * BM;
+  const int c0 = tile.x * TILE_COLS;
 
   // Two threads per A row, four chunks each: the sum of x² for the norm,
   // and the gain when it is a separate operand (training), applied in

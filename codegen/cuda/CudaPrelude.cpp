@@ -410,6 +410,21 @@ LLAMA_DEVICE float llamaInvRms(float sumSquares, int n, float eps) {
   return 1.0f / sqrtf(ss);
 }
 
+/* The output tile (column tile, row tile) of this block of a GEMM whose
+   grid is (column tiles, row tiles): consecutive blocks walk down `Group`
+   row tiles before the next column tile, so that the blocks resident at
+   once cover a Group-row band and share its weight tiles in L2, instead of
+   each wave streaming every column tile of the weight (more than L2 holds
+   for Llama's larger projections) for a row or two of activations. */
+template <int Group> LLAMA_DEVICE int2 llamaGroupedTile() {
+  const int columns = gridDim.x, rows = gridDim.y;
+  const int id = blockIdx.y * columns + blockIdx.x;
+  const int first = id / (Group * columns) * Group;
+  const int height = rows - first < Group ? rows - first : Group;
+  const int within = id - first * columns;
+  return make_int2(within / height, first + within % height);
+}
+
 /* One 64x64 tile at (m0, n0) of C = A B for the backward GEMMs, in f32 on
    the SIMT cores, by 256 threads holding 4x4 elements each: thread t owns
    rows m0 + 4 (t / 16) + i and columns n0 + t % 16 + 16 j of `acc`.

@@ -280,7 +280,11 @@ void emitTensorCoreMatmulGrad(raw_ostream &os) {
   static_assert(K % 8 == 0 && N % 8 == 0, "16-byte rows of every operand");
   LLAMA_DYNAMIC_SHARED(sharedRaw);
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  const long long n0 = (long long)blockIdx.x * BN;
+  // Bands of 8 row tiles (llamaGroupedTile), as the forward GEMM: the
+  // blocks resident at once share their column tiles of x or W in L2. A band
+  // may straddle dW's tiles and dx's; each block computes its own tile.
+  const int2 place = llamaGroupedTile<8>();
+  const long long n0 = (long long)place.x * BN;
   // A's layout, as a type: dy's rows (dx) or its columns (dW) are the
   // tile's rows.
   struct DyRows {
@@ -297,12 +301,12 @@ void emitTensorCoreMatmulGrad(raw_ostream &os) {
   os << "#else\n";
   emitMmaSyncTile(os);
   os << "#endif\n";
-  os << R"BODY(  if (blockIdx.y < WEIGHT_TILES) {
+  os << R"BODY(  if (place.y < WEIGHT_TILES) {
     // dW[m, n] = sum_r dy[r, m] x[r, n].
-    tile(DyColumns(), (long long)blockIdx.y * BM, N, rows, x, dw);
+    tile(DyColumns(), (long long)place.y * BM, N, rows, x, dw);
   } else {
     // dx[m, n] = sum_j dy[m, j] W[j, n].
-    const long long m0 = (long long)(blockIdx.y - WEIGHT_TILES) * BM;
+    const long long m0 = (long long)(place.y - WEIGHT_TILES) * BM;
     if (m0 < rows)
       tile(DyRows(), m0, rows, N, w, dx);
   }

@@ -106,6 +106,10 @@ struct alignas(16) float4 {
 };
 inline float2 make_float2(float x, float y) { return {x, y}; }
 inline uint2 make_uint2(unsigned x, unsigned y) { return {x, y}; }
+struct alignas(8) int2 {
+  int x, y;
+};
+inline int2 make_int2(int x, int y) { return {x, y}; }
 
 /// Storage-only 16-bit floats: the kernels convert through the functions
 /// below and never do arithmetic on them.
