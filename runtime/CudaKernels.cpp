@@ -146,15 +146,15 @@ CudaKernelLibrary::load(const CudaDevice &device, const ArtifactSpec &spec,
       exportedInt(driver, library->module, kWgmmaKernelsSymbol, where);
   if (!wgmma.ok())
     return wgmma.status();
-  library->wgmmaKernels = *wgmma == 1;
+  const bool wgmmaKernels = *wgmma == 1;
 
   library->functions.reserve(spec.kernels.size());
   library->geometries.reserve(spec.kernels.size());
   for (size_t index = 0; index < spec.kernels.size(); ++index) {
     const KernelSpec &kernel = spec.kernels[index];
-    const LaunchGeometry &geometry =
-        library->wgmmaKernels && kernel.wgmmaGeometry ? *kernel.wgmmaGeometry
-                                                      : kernel.geometry;
+    const LaunchGeometry &geometry = wgmmaKernels && kernel.wgmmaGeometry
+                                         ? *kernel.wgmmaGeometry
+                                         : kernel.geometry;
     const std::string &symbol = kernel.symbol;
     const std::string label =
         origin + ": kernel " + std::to_string(index) + " '" + symbol + "'";

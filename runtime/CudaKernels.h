@@ -65,8 +65,6 @@ public:
   const artifact::LaunchGeometry &geometry(size_t index) const {
     return geometries[index];
   }
-  /// Whether the binary runs the kernels' wgmma variants (sm_90a code).
-  bool runsWgmmaKernels() const { return wgmmaKernels; }
 
 private:
   CudaKernelLibrary(const CudaDevice &device) : device(device) {}
@@ -80,7 +78,6 @@ private:
   std::vector<cu::Function> functions;
   std::vector<artifact::LaunchGeometry> geometries;
   bool gridDependencyWait = false;
-  bool wgmmaKernels = false;
 };
 
 } // namespace llamac::runtime

@@ -68,11 +68,11 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
   // the THREADS % ITEMS threads past the last whole row have none.
   constexpr int CHUNKS = BKV * D / 8, ITEMS = D / 8, ROW_STEP = THREADS / ITEMS;
   static_assert(ROW_STEP >= 1 && BQ == 4 * 32, "4 warps of 32 rows");
-  // Key row t < newBase is read as stored (from the caches, or the key
-  // operand of plain attention); else it is the call's new key row
-  // t - newBase, rotated here.
+  // Every key row is read as stored (from the caches, which a launch
+  // before this one wrote, or the key operand of plain attention), except
+  // in cacheless fused_rope_attention: there every key row is the call's
+  // own, rotated here.
   constexpr bool ROTATE_KEYS = ROPE && !CACHE;
-  const int newBase = ROTATE_KEYS ? 0 : (int)L;
   // The block's queries, then two stages of key tiles and of value tiles.
   LLAMA_DYNAMIC_SHARED(sharedRaw);
   typedef ST Row[DP];
@@ -165,9 +165,8 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
                     : lastVisible(w0 + 31 < queries ? w0 + 31 : queries - 1);
 
   // Tile n of key or value rows to `tile`, as stored: 16 bytes a chunk,
-  // zeros past the last visible row. Every row is old (from `oldRows`, L
-  // per batch row) unless this kernel rotates keys, when every row is the
-  // call's own (from `newRows`, S per batch row): newBase is L or 0.
+  // zeros past the last visible row: from `oldRows` (L per batch row), or
+  // when this kernel rotates keys from `newRows` (S per batch row).
   auto loadRows = [&](int n, Row *tile, const auto *oldRows,
                       const auto *newRows) {
     constexpr int PER_THREAD = (CHUNKS + THREADS - 1) / THREADS;
@@ -230,7 +229,7 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
     for (int j = 0; j < (BKV + ROW_STEP - 1) / ROW_STEP; ++j) {
       const int r = itemR0 + j * ROW_STEP;
       const int t = t0 + r;
-      if (r < BKV && t <= tileLast && t >= newBase) {
+      if (r < BKV && t <= tileLast) {
         ST e[8];
         memcpy(e, &kt[r][off0], 8);
         memcpy(e + 4, &kt[r][off1], 8);
