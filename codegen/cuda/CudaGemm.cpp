@@ -28,8 +28,10 @@
 // A tiles in shared memory (two threads per row sum x²), so the activations are
 // read from global memory once.
 //
-// The SIMT GEMM (f32 validation, and 16-bit rows that cp.async cannot copy
-// whole) tiles 64 x 64 x 16 with a 4 x 4 outer product per thread.
+// The SIMT GEMM (f32, and 16-bit rows that cp.async cannot copy whole)
+// tiles 128 x 128 x 8 in two stages, with an 8 x 8 outer product per thread
+// from float4 reads of k-major tiles: 16 FMAs per shared-memory load,
+// where 64 x 64 tiles of 4 x 4 did 4.
 //
 //===----------------------------------------------------------------------===//
 
@@ -412,28 +414,26 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
 
 void emitSimtGemm(raw_ostream &os, const MatmulPlan &plan) {
   emitOperandsAndFinish(os, plan);
-  os << R"BODY(  constexpr int BM = 64, BN = 64, BK = 16;
-  constexpr int TILE_COLS = SWIGLU ? BN / 2 : BN;
-  // k-major tiles: the inner loop reads 4 consecutive rows and columns.
-  __shared__ __align__(16) float as[BK][BM + 4];
-  __shared__ __align__(16) float ws[BK][BN + 4];
+  os << "  constexpr int BM = " << kSimtTileRows << ", BN = " << kSimtTileRows
+     << ", BK = 8;\n";
+  os << R"BODY(  constexpr int TILE_COLS = SWIGLU ? BN / 2 : BN;
+  // k-major tiles in two stages: a thread reads 4 consecutive rows (or
+  // weight rows) from each half of a tile at once, as one float4.
+  __shared__ __align__(16) float as[2][BK][BM + 4];
+  __shared__ __align__(16) float ws[2][BK][BN + 4];
   __shared__ float rowScale[BM];
   const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
   const long long m0 = (long long)blockIdx.y * BM;
   const int c0 = blockIdx.x * TILE_COLS;
 )BODY";
   os << weightRowText;
-  os << R"BODY(  // Loader: tile row lr, k [lk, lk + 4).
-  const int lr = tid / 4, lk = (tid % 4) * 4;
+  os << R"BODY(  // Loader: tile row lr, k [lk, lk + 4) of each step of BK, fetched to
+  // registers a step ahead and stored after the step's products.
+  const int lr = tid / 2, lk = (tid % 2) * 4;
   const long long lm = m0 + lr, ln = weightRow(lr);
-  float acc[4][4];
-#pragma unroll
-  for (int i = 0; i < 4; ++i)
-#pragma unroll
-    for (int j = 0; j < 4; ++j)
-      acc[i][j] = 0.0f;
+  float xa[4], wa[4];
   float ss = 0.0f;
-  for (int k0 = 0; k0 < K; k0 += BK) {
+  auto fetch = [&](int k0) {
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const int k = k0 + lk + e;
@@ -446,50 +446,85 @@ void emitSimtGemm(raw_ostream &os, const MatmulPlan &plan) {
       }
       if (ln >= 0 && k < K)
         b = llamaToF(w[ln * K + k]);
-      as[lk + e][lr] = a;
-      ws[lk + e][lr] = b;
+      xa[e] = a;
+      wa[e] = b;
     }
-    __syncthreads();
+  };
+  auto stash = [&](int stage) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      as[stage][lk + e][lr] = xa[e];
+      ws[stage][lk + e][lr] = wa[e];
+    }
+  };
+  // This thread's 8 x 8 outputs: rows 4 ty + [0, 4) of each half of the
+  // tile's rows, columns 4 tx + [0, 4) of each half of its weight rows.
+  auto half = [](int i, int at) { return (i / 4) * 64 + at + i % 4; };
+  float acc[8][8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i)
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+      acc[i][j] = 0.0f;
+  constexpr int KT = (K + BK - 1) / BK;
+  fetch(0);
+  stash(0);
+  __syncthreads();
+  for (int kt = 0; kt < KT; ++kt) {
+    const int stage = kt & 1;
+    if (kt + 1 < KT)
+      fetch((kt + 1) * BK);
 #pragma unroll
     for (int kk = 0; kk < BK; ++kk) {
-      float a[4], b[4];
+      float a[8], b[8];
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        a[i] = as[kk][ty * 4 + i];
-        b[i] = ws[kk][tx * 4 + i];
+      for (int h = 0; h < 2; ++h) {
+        const float4 av =
+            *reinterpret_cast<const float4 *>(&as[stage][kk][h * 64 + ty * 4]);
+        const float4 bv =
+            *reinterpret_cast<const float4 *>(&ws[stage][kk][h * 64 + tx * 4]);
+        a[4 * h] = av.x, a[4 * h + 1] = av.y, a[4 * h + 2] = av.z;
+        a[4 * h + 3] = av.w;
+        b[4 * h] = bv.x, b[4 * h + 1] = bv.y, b[4 * h + 2] = bv.z;
+        b[4 * h + 3] = bv.w;
       }
 #pragma unroll
-      for (int i = 0; i < 4; ++i)
+      for (int i = 0; i < 8; ++i)
 #pragma unroll
-        for (int j = 0; j < 4; ++j)
+        for (int j = 0; j < 8; ++j)
           acc[i][j] += a[i] * b[j];
     }
+    // The other stage was last read before the previous barrier.
+    if (kt + 1 < KT)
+      stash(stage ^ 1);
     __syncthreads();
   }
   if constexpr (NORM) {
-    ss = llamaWarpSum<4>(ss); // the 4 loaders of a row are adjacent lanes
-    if (tid % 4 == 0)
+    ss = llamaWarpSum<2>(ss); // a row's 2 loaders are adjacent lanes
+    if (tid % 2 == 0)
       rowScale[lr] = llamaInvRms(ss, K, EPS);
     __syncthreads();
   }
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const long long r = m0 + ty * 4 + i;
+  for (int i = 0; i < 8; ++i) {
+    const int rowInTile = half(i, 4 * ty);
+    const long long r = m0 + rowInTile;
     if (r >= M)
       continue;
-    const float scale = NORM ? rowScale[ty * 4 + i] : 1.0f;
+    const float scale = NORM ? rowScale[rowInTile] : 1.0f;
     if constexpr (SWIGLU) {
+      // Adjacent weight rows are an output's gate and up rows.
 #pragma unroll
-      for (int j = 0; j < 4; j += 2) {
-        const int c = c0 + (tx * 4 + j) / 2;
+      for (int j = 0; j < 8; j += 2) {
+        const int c = c0 + half(j, 4 * tx) / 2;
         if (c < COLS)
           finish(r, c, acc[i][j], acc[i][j + 1], scale);
       }
     } else {
 #pragma unroll
-      for (int j = 0; j < 4; ++j)
-        if (c0 + tx * 4 + j < N)
-          finish(r, c0 + tx * 4 + j, acc[i][j], 0.0f, scale);
+      for (int j = 0; j < 8; ++j)
+        if (c0 + half(j, 4 * tx) < N)
+          finish(r, c0 + half(j, 4 * tx), acc[i][j], 0.0f, scale);
     }
   }
 )BODY";

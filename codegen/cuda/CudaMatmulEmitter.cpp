@@ -233,9 +233,10 @@ FailureOr<artifact::LaunchGeometry> matmulGeometry(Operation *op) {
     return g;
   }
   case GemmKind::Simt: {
-    artifact::LaunchGeometry g =
-        fixedGrid(ceilDiv(plan->columns(), swiglu ? 32 : 64), 1, 1, 256);
-    setRowGrid(g, 1, plan->rows, 64);
+    const int64_t tile = kSimtTileRows;
+    artifact::LaunchGeometry g = fixedGrid(
+        ceilDiv(plan->columns(), swiglu ? tile / 2 : tile), 1, 1, 256);
+    setRowGrid(g, 1, plan->rows, tile);
     return g;
   }
   }

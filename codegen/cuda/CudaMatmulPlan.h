@@ -99,6 +99,9 @@ inline constexpr unsigned kGradWgmmaSharedBytes =
     kGradWgmmaStages * (kGradTile + kGradWgmmaTileCols) * kGradWgmmaTileK * 2 +
     1024;
 
+/// The SIMT GEMM's tiles: 128 rows by 128 weight rows (64 SwiGLU outputs).
+inline constexpr int kSimtTileRows = 128;
+
 /// At most this many static rows take the GEMV: each weight row is then
 /// read once for all of them, from registers.
 inline constexpr int64_t kGemvMaxRows = 4;

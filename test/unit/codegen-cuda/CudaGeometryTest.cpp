@@ -114,7 +114,7 @@ TEST(CudaGeometryTest, DecodeGemvCoversEveryColumn) {
 
 TEST(CudaGeometryTest, PrefillGemmTilesFollowTheCallLength) {
   for (DType dtype : {DType::BF16, DType::F32}) {
-    int64_t tileRows = dtype == DType::BF16 ? 128 : 64;
+    const int64_t tileRows = 128; // tensor cores (mma.sync) and SIMT
     forEachKernel({"llama2-7b", dtype, true}, [&](Operation *op, auto g,
                                                   auto &) {
       auto fused = dyn_cast<llama::FusedMatmulOp>(op);
