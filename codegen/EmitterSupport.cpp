@@ -100,6 +100,27 @@ SmallVector<KernelBuffer, 5> llamac::codegen::siluGradBuffers(bool swiglu) {
   return {{"x", true}, {"dy", true}, {"out", false}};
 }
 
+void llamac::codegen::emitSegmentStores(
+    llvm::raw_ostream &os, llvm::ArrayRef<int64_t> segments,
+    llvm::StringRef column,
+    llvm::function_ref<std::string(size_t, int64_t, int64_t)> store) {
+  int64_t offset = 0;
+  for (auto [i, size] : llvm::enumerate(segments)) {
+    std::string target = store(i, size, offset);
+    offset += size;
+    if (segments.size() == 1)
+      os << "    " << target << "\n";
+    else if (i == 0)
+      os << "    if (" << column << " < " << offset << ")\n      " << target
+         << "\n";
+    else if (i + 1 < segments.size())
+      os << "    else if (" << column << " < " << offset << ")\n      "
+         << target << "\n";
+    else
+      os << "    else\n      " << target << "\n";
+  }
+}
+
 void llamac::codegen::emitSiLUGradElement(
     raw_ostream &os, StringRef indent, bool swiglu,
     function_ref<std::string(StringRef)> load,

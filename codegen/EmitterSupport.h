@@ -14,6 +14,7 @@
 #include "mlir/IR/Operation.h"
 #include "mlir/Support/LogicalResult.h"
 
+#include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/Support/raw_ostream.h"
@@ -78,6 +79,16 @@ void emitSiLUGradElement(llvm::raw_ostream &os, llvm::StringRef indent,
                          llvm::function_ref<std::string(llvm::StringRef)> load,
                          llvm::function_ref<std::string(llvm::StringRef)> store,
                          llvm::StringRef exp);
+
+/// Prints, inside a GEMM's epilogue, the store of output column `column` to
+/// the result whose segment holds it: an if-else chain over the segments'
+/// column ranges, each line indented by 4 (the chain's bodies by 6).
+/// `store(i, size, offset)` is the statement for result i, `size` columns
+/// from `offset`.
+void emitSegmentStores(
+    llvm::raw_ostream &os, llvm::ArrayRef<int64_t> segments,
+    llvm::StringRef column,
+    llvm::function_ref<std::string(size_t, int64_t, int64_t)> store);
 
 /// How a target's kernels read the launch context and write literals.
 struct ContextSpelling {

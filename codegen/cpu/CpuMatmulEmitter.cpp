@@ -44,22 +44,12 @@ void emitFinish(raw_ostream &os, const GemmSpec &spec) {
     if (spec.epsilon)
       os << "    acc *= scale[r];\n";
     // Each segment is its own result: columns [offset, offset + size).
-    int64_t offset = 0;
-    for (auto [i, size] : llvm::enumerate(spec.segments)) {
-      std::string target = "out" + std::to_string(i) + "[r * " +
-                           std::to_string(size) + " + (n - " +
-                           std::to_string(offset) +
-                           ")] = " + store(spec.results[i], "acc") + ";";
-      offset += size;
-      if (spec.segments.size() == 1)
-        os << "    " << target << "\n";
-      else if (i == 0)
-        os << "    if (n < " << offset << ")\n      " << target << "\n";
-      else if (i + 1 < spec.segments.size())
-        os << "    else if (n < " << offset << ")\n      " << target << "\n";
-      else
-        os << "    else\n      " << target << "\n";
-    }
+    emitSegmentStores(
+        os, spec.segments, "n", [&](size_t i, int64_t size, int64_t offset) {
+          return "out" + std::to_string(i) + "[r * " + std::to_string(size) +
+                 " + (n - " + std::to_string(offset) +
+                 ")] = " + store(spec.results[i], "acc") + ";";
+        });
     os << "  };\n";
     return;
   }

@@ -73,27 +73,6 @@ FailureOr<MatmulPlan> planMatmul(Operation *op) {
   return plan;
 }
 
-/// Prints the store of column `c` to the result whose segment holds it, an
-/// if-else chain over the segments' column ranges; `store(i, size, offset)`
-/// is the statement for result i, of `size` columns from `offset`.
-static void emitSegmentStores(
-    raw_ostream &os, const MatmulPlan &plan,
-    llvm::function_ref<std::string(size_t, int64_t, int64_t)> store) {
-  int64_t offset = 0;
-  for (auto [i, size] : llvm::enumerate(plan.segments)) {
-    std::string target = store(i, size, offset);
-    offset += size;
-    if (plan.segments.size() == 1)
-      os << "    " << target << "\n";
-    else if (i == 0)
-      os << "    if (c < " << offset << ")\n      " << target << "\n";
-    else if (i + 1 < plan.segments.size())
-      os << "    else if (c < " << offset << ")\n      " << target << "\n";
-    else
-      os << "    else\n      " << target << "\n";
-  }
-}
-
 void emitOperandsAndFinish(raw_ostream &os, const MatmulPlan &plan) {
   os << "  typedef " << cudaType(plan.input) << " TX;\n"
      << "  typedef " << cudaType(plan.weight) << " TW;\n";
@@ -134,11 +113,12 @@ void emitOperandsAndFinish(raw_ostream &os, const MatmulPlan &plan) {
      << "    (void)scale;\n";
   switch (plan.epilogue) {
   case Epilogue::None:
-    emitSegmentStores(os, plan, [](size_t i, int64_t size, int64_t offset) {
-      return "out" + std::to_string(i) + "[r * " + std::to_string(size) +
-             " + (c - " + std::to_string(offset) + ")] = llamaFromF<TO" +
-             std::to_string(i) + ">(acc * scale);";
-    });
+    emitSegmentStores(
+        os, plan.segments, "c", [](size_t i, int64_t size, int64_t offset) {
+          return "out" + std::to_string(i) + "[r * " + std::to_string(size) +
+                 " + (c - " + std::to_string(offset) + ")] = llamaFromF<TO" +
+                 std::to_string(i) + ">(acc * scale);";
+        });
     break;
   case Epilogue::Residual:
     // The residual is read before the output at the same index is written.
@@ -162,11 +142,12 @@ void emitChunkFinish(raw_ostream &os, const MatmulPlan &plan) {
   os << "  auto finish8 = [&](long long r, int c, float (&v)[8]) {\n";
   switch (plan.epilogue) {
   case Epilogue::None:
-    emitSegmentStores(os, plan, [](size_t i, int64_t size, int64_t offset) {
-      return "llamaStore(out" + std::to_string(i) + " + r * " +
-             std::to_string(size) + " + (c - " + std::to_string(offset) +
-             "), v);";
-    });
+    emitSegmentStores(os, plan.segments, "c",
+                      [](size_t i, int64_t size, int64_t offset) {
+                        return "llamaStore(out" + std::to_string(i) +
+                               " + r * " + std::to_string(size) + " + (c - " +
+                               std::to_string(offset) + "), v);";
+                      });
     break;
   case Epilogue::Residual:
     os << "    float sum[8];\n"
