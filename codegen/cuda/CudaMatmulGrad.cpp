@@ -9,9 +9,9 @@
 // 16-bit models whose K and N are multiples of 8 run on the tensor cores
 // (CudaTensorCoreMatmulGrad.cpp: 128 x 256 wgmma tiles on sm_90a, which have
 // a launch geometry of their own, and 128 x 128 mma.sync tiles elsewhere);
-// the rest 64 x 64 tiles on the SIMT cores in f32
-// (llamaGemmTile64 in the prelude), which is correct for every dtype and
-// shape.
+// the rest 128 x 128 tiles on the SIMT cores in f32 (llamaGemmTile128 in
+// the prelude, shaped as the forward SIMT GEMM), which is correct for every
+// dtype and shape.
 //
 //===----------------------------------------------------------------------===//
 
@@ -24,8 +24,6 @@ using namespace llamac::llama;
 namespace llamac::codegen::cuda {
 namespace {
 
-constexpr int64_t kSimtTile = 64;
-
 struct MatmulGradShape {
   Rows rows;
   int64_t k = 0, n = 0;
@@ -36,7 +34,6 @@ struct MatmulGradShape {
     return (x == Elem::BF16 || x == Elem::F16) && weight == x && dy == x &&
            k % 8 == 0 && n % 8 == 0;
   }
-  int64_t tile() const { return tensorCores() ? kGradTile : kSimtTile; }
 };
 
 FailureOr<MatmulGradShape> shapeOf(MatmulGradOp op) {
@@ -65,8 +62,8 @@ LogicalResult emitMatmulGradKernel(MatmulGradOp op, StringRef symbol,
   emitSignature(os, op, symbol, 256, shape->tensorCores() ? "1" : "");
   os << "  typedef " << t << " TX;\n"
      << "  constexpr long long K = " << shape->k << ", N = " << shape->n
-     << ", TILE = " << shape->tile() << ";\n"
-     << "  constexpr int WEIGHT_TILES = " << ceilDiv(shape->n, shape->tile())
+     << ", TILE = " << kGradTile << ";\n"
+     << "  constexpr int WEIGHT_TILES = " << ceilDiv(shape->n, kGradTile)
      << ";\n"
      << "  const long long rows = " << shape->rows.expr << ";\n";
   emitBuffer(os, "x", 0, t, true);
@@ -78,20 +75,20 @@ LogicalResult emitMatmulGradKernel(MatmulGradOp op, StringRef symbol,
     emitTensorCoreMatmulGrad(os);
     return success();
   }
-  os << R"BODY(  float acc[4][4] = {};
+  os << R"BODY(  float acc[8][8];
   const long long n0 = blockIdx.x * TILE;
   if (blockIdx.y < WEIGHT_TILES) {
     // dW[m, n] = sum_r dy[r, m] x[r, n]: A is dy transposed.
     const long long m0 = blockIdx.y * TILE;
-    llamaGemmTile64(dy, 1, N, N, x, K, K, rows, m0, n0, acc);
-    llamaStoreTile64(dw, N, K, m0, n0, acc);
+    llamaGemmTile128<true>(dy, N, N, x, K, K, rows, m0, n0, acc);
+    llamaStoreTile128(dw, N, K, m0, n0, acc);
   } else {
     // dx[m, n] = sum_j dy[m, j] W[j, n].
     const long long m0 = (blockIdx.y - WEIGHT_TILES) * TILE;
     if (m0 >= rows)
       return;
-    llamaGemmTile64(dy, N, 1, rows, w, K, K, N, m0, n0, acc);
-    llamaStoreTile64(dx, rows, K, m0, n0, acc);
+    llamaGemmTile128<false>(dy, N, rows, w, K, K, N, m0, n0, acc);
+    llamaStoreTile128(dx, rows, K, m0, n0, acc);
   }
 }
 )BODY";
@@ -103,7 +100,7 @@ FailureOr<artifact::LaunchGeometry> matmulGradGeometry(MatmulGradOp op) {
   if (failed(shape))
     return failure();
   // x: K's column tiles; y: N's row tiles of dW, then the rows' tiles of dx.
-  const int64_t tile = shape->tile();
+  const int64_t tile = kGradTile;
   artifact::LaunchGeometry g = fixedGrid(ceilDiv(shape->k, tile), 1, 1, 256);
   if (shape->rows.constant) {
     g.gridBase[1] =

@@ -425,65 +425,116 @@ template <int Group> LLAMA_DEVICE int2 llamaGroupedTile() {
   return make_int2(within / height, first + within % height);
 }
 
-/* One 64x64 tile at (m0, n0) of C = A B for the backward GEMMs, in f32 on
-   the SIMT cores, by 256 threads holding 4x4 elements each: thread t owns
-   rows m0 + 4 (t / 16) + i and columns n0 + t % 16 + 16 j of `acc`.
-   A(m, k) is a[m * aRow + k * aRed] (either layout: dy, or dy transposed
-   for a weight gradient), B(k, n) is b[k * ldb + n]. Every element sums
-   k in order, as the CPU target does. */
-template <typename TA, typename TB>
-LLAMA_DEVICE void llamaGemmTile64(const TA *a, long long aRow, long long aRed,
-                                  long long M, const TB *b, long long ldb,
-                                  long long N, long long K, long long m0,
-                                  long long n0, float (&acc)[4][4]) {
-  __shared__ float as[16][64 + 4];
-  __shared__ float bs[16][64];
-  const int tid = threadIdx.x, tm = tid / 16, tn = tid % 16;
-  for (long long k0 = 0; k0 < K; k0 += 16) {
-    for (int i = tid; i < 16 * 64; i += 256) {
-      /* Consecutive threads read consecutive addresses of A's layout. */
-      const int am = aRed == 1 ? i / 16 : i % 64;
-      const int ak = aRed == 1 ? i % 16 : i / 64;
-      const long long m = m0 + am, ka = k0 + ak;
-      as[ak][am] = m < M && ka < K ? llamaToF(a[m * aRow + ka * aRed]) : 0.0f;
-      const long long n = n0 + i % 64, kb = k0 + i / 64;
-      bs[i / 64][i % 64] = n < N && kb < K ? llamaToF(b[kb * ldb + n]) : 0.0f;
+/* One 128x128 tile at (m0, n0) of C = A B for the backward GEMMs, in f32
+   on the SIMT cores, as the forward SIMT GEMM tiles: 256 threads of 8x8
+   outputs (rows 4 (t / 16) + [0, 4) of each 64-row half, columns
+   4 (t % 16) + [0, 4) of each half), read as float4 from k-major tiles of 8
+   k, in two stages, the next step fetched to registers while this one is
+   multiplied: 16 FMAs a shared-memory load. A(m, k) is a[k * lda + m] when
+   A_COLUMNS (dy transposed, for a weight gradient), else a[m * lda + k];
+   B(k, n) is b[k * ldb + n]. Every element sums k in order, as the CPU
+   target does. */
+template <bool A_COLUMNS, typename TA, typename TB>
+LLAMA_DEVICE void llamaGemmTile128(const TA *a, long long lda, long long M,
+                                   const TB *b, long long ldb, long long N,
+                                   long long K, long long m0, long long n0,
+                                   float (&acc)[8][8]) {
+  constexpr int BK = 8;
+  __shared__ __align__(16) float as[2][BK][128 + 4];
+  __shared__ __align__(16) float bs[2][BK][128 + 4];
+  const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+  /* Each thread loads 4 elements of each operand that are consecutive in
+     memory: of B and of a transposed A, k row tid / 32 and columns
+     4 (tid % 32) + [0, 4), a warp reading 128 in a row; of A by rows, row
+     tid / 2 and k 4 (tid % 2) + [0, 4). */
+  const int bk = tid / 32, bn = 4 * (tid % 32);
+  const int am = A_COLUMNS ? 4 * (tid % 32) : tid / 2;
+  const int ak = A_COLUMNS ? tid / 32 : 4 * (tid % 2);
+  float ra[4], rb[4];
+  auto fetch = [&](long long k0) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const long long m = m0 + am + (A_COLUMNS ? e : 0);
+      const long long k = k0 + ak + (A_COLUMNS ? 0 : e);
+      ra[e] = m < M && k < K
+                  ? llamaToF(a[A_COLUMNS ? k * lda + m : m * lda + k])
+                  : 0.0f;
+      const long long kb = k0 + bk, n = n0 + bn + e;
+      rb[e] = kb < K && n < N ? llamaToF(b[kb * ldb + n]) : 0.0f;
     }
-    __syncthreads();
+  };
+  auto stash = [&](int stage) {
+    if constexpr (A_COLUMNS) {
+      *reinterpret_cast<float4 *>(&as[stage][ak][am]) =
+          make_float4(ra[0], ra[1], ra[2], ra[3]);
+    } else {
 #pragma unroll
-    for (int k = 0; k < 16; ++k) {
-      float av[4], bv[4];
+      for (int e = 0; e < 4; ++e)
+        as[stage][ak + e][am] = ra[e];
+    }
+    *reinterpret_cast<float4 *>(&bs[stage][bk][bn]) =
+        make_float4(rb[0], rb[1], rb[2], rb[3]);
+  };
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        av[i] = as[k][4 * tm + i];
-        bv[i] = bs[k][tn + 16 * i];
+  for (int i = 0; i < 8; ++i)
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+      acc[i][j] = 0.0f;
+  const long long steps = (K + BK - 1) / BK;
+  fetch(0);
+  stash(0);
+  __syncthreads();
+  for (long long kt = 0; kt < steps; ++kt) {
+    const int stage = kt & 1;
+    if (kt + 1 < steps)
+      fetch((kt + 1) * BK);
+#pragma unroll
+    for (int kk = 0; kk < BK; ++kk) {
+      float av[8], bv[8];
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const float4 x =
+            *reinterpret_cast<const float4 *>(&as[stage][kk][h * 64 + ty * 4]);
+        const float4 y =
+            *reinterpret_cast<const float4 *>(&bs[stage][kk][h * 64 + tx * 4]);
+        av[4 * h] = x.x, av[4 * h + 1] = x.y, av[4 * h + 2] = x.z;
+        av[4 * h + 3] = x.w;
+        bv[4 * h] = y.x, bv[4 * h + 1] = y.y, bv[4 * h + 2] = y.z;
+        bv[4 * h + 3] = y.w;
       }
 #pragma unroll
-      for (int i = 0; i < 4; ++i)
+      for (int i = 0; i < 8; ++i)
 #pragma unroll
-        for (int j = 0; j < 4; ++j)
+        for (int j = 0; j < 8; ++j)
           acc[i][j] += av[i] * bv[j];
     }
+    /* The other stage was last read before the previous barrier. */
+    if (kt + 1 < steps)
+      stash(stage ^ 1);
     __syncthreads();
   }
 }
 
-/* Stores the tile llamaGemmTile64 computed at (m0, n0) into the M x N
+/* Stores the tile llamaGemmTile128 computed at (m0, n0) into the M x N
    row-major `c`, rounded to its element type; rows and columns past the
    edges are dropped. */
 template <typename T>
-LLAMA_DEVICE void llamaStoreTile64(T *c, long long M, long long N,
-                                   long long m0, long long n0,
-                                   const float (&acc)[4][4]) {
-  const int tm = threadIdx.x / 16, tn = threadIdx.x % 16;
+LLAMA_DEVICE void llamaStoreTile128(T *c, long long M, long long N,
+                                    long long m0, long long n0,
+                                    const float (&acc)[8][8]) {
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
 #pragma unroll
-  for (int i = 0; i < 4; ++i)
+  for (int i = 0; i < 8; ++i) {
+    const long long m = m0 + (i / 4) * 64 + 4 * ty + i % 4;
+    if (m >= M)
+      continue;
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const long long m = m0 + 4 * tm + i, n = n0 + tn + 16 * j;
-      if (m < M && n < N)
+    for (int j = 0; j < 8; ++j) {
+      const long long n = n0 + (j / 4) * 64 + 4 * tx + j % 4;
+      if (n < N)
         c[m * N + n] = llamaFromF<T>(acc[i][j]);
     }
+  }
 }
 
 /* silu(gate) * up, in llama2.c's order of operations. */

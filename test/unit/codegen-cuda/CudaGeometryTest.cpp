@@ -273,8 +273,8 @@ TEST(CudaGeometryTest, MatmulGradTilesCoverBothProducts) {
   // rows: 128 columns with mma.sync in 55.5 KiB of dynamic shared memory (3
   // stages of 32 summed rows, rows padded by 16 bytes), and on sm_90a 256
   // columns with wgmma in 193 KiB (4 stages of 64 summed rows of dy's 128
-  // and x's or W's 256 columns, and 1 KiB to align them). The rest take 64
-  // x 64 SIMT tiles.
+  // and x's or W's 256 columns, and 1 KiB to align them). The rest take
+  // 128 x 128 SIMT tiles in static shared memory.
   constexpr uint32_t mmaSyncBytes = 3 * (128 * 40 + 32 * 136) * 2;
   constexpr uint32_t wgmmaBytes = 4 * (128 + 256) * 64 * 2 + 1024;
   static_assert(wgmmaBytes <= 227 * 1024);
@@ -300,9 +300,10 @@ TEST(CudaGeometryTest, MatmulGradTilesCoverBothProducts) {
           auto weight = cast<RankedTensorType>(grad.getWeight().getType());
           int64_t n = weight.getDimSize(0), k = weight.getDimSize(1);
           bool tc = c.dtype == DType::BF16 && n % 8 == 0 && k % 8 == 0;
-          int64_t tile = tc ? 128 : 64;
+          int64_t tile = 128;
           (tc ? tensorCore : simt) += 1;
           EXPECT_EQ(body.find("llamaMma16816") != std::string::npos, tc);
+          EXPECT_EQ(body.find("llamaGemmTile128") != std::string::npos, !tc);
           EXPECT_EQ(
               body.find("llamaWgmma64x256<ST, 1, 1>") != std::string::npos, tc);
           EXPECT_EQ(g.block[0], 256u);
