@@ -79,15 +79,16 @@ void llamac::codegen::emitAdamWScalars(raw_ostream &os, double beta1,
 }
 
 void llamac::codegen::emitAdamWElement(raw_ostream &os, StringRef indent,
-                                       StringRef grad) {
+                                       StringRef grad, const AdamWElement &at) {
   os << indent << "const float gi = " << grad << " * clip;\n"
-     << indent << "const float mi = m[i] + a1 * (gi - m[i]);\n"
-     << indent << "const float vi = b2 * v[i] + a2 * gi * gi;\n"
-     << indent << "m[i] = mi;\n"
-     << indent << "v[i] = vi;\n"
-     << indent
-     << "p[i] = p[i] * decay - stepSize * (mi / (sqrtf(vi) / bc2Sqrt + "
-        "eps));\n";
+     << indent << "const float mi = " << at.moment << " + a1 * (gi - "
+     << at.moment << ");\n"
+     << indent << "const float vi = b2 * " << at.secondMoment
+     << " + a2 * gi * gi;\n"
+     << indent << at.moment << " = mi;\n"
+     << indent << at.secondMoment << " = vi;\n"
+     << indent << at.param << " = " << at.param
+     << " * decay - stepSize * (mi / (sqrtf(vi) / bc2Sqrt + eps));\n";
 }
 
 SmallVector<KernelBuffer, 5> llamac::codegen::siluGradBuffers(bool swiglu) {

@@ -53,10 +53,15 @@ void emitLRScheduleBody(llvm::raw_ostream &os, double finalRatio);
 /// `schedule`: lr, clip, decay, stepSize, bc2Sqrt, a1, b2, a2 and eps.
 void emitAdamWScalars(llvm::raw_ostream &os, double beta1, double beta2,
                       double epsilon, double weightDecay, double maxGradNorm);
-/// The update of element `i` of `p`, `m` and `v` by the gradient `grad`
-/// (an f32 expression of `i`), each line starting with `indent`.
+/// The f32 lvalues one AdamW element updates: the weight and its moments.
+struct AdamWElement {
+  llvm::StringRef param = "p[i]", moment = "m[i]", secondMoment = "v[i]";
+};
+/// The update of one element (by default element `i` of `p`, `m` and `v`)
+/// by the gradient `grad` (an f32 expression), each line starting with
+/// `indent`.
 void emitAdamWElement(llvm::raw_ostream &os, llvm::StringRef indent,
-                      llvm::StringRef grad);
+                      llvm::StringRef grad, const AdamWElement &at = {});
 
 /// One buffer of a launch: its name in the kernel text, and whether the
 /// kernel only reads it.

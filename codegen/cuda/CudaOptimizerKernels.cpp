@@ -8,9 +8,12 @@
 // hundreds of buffers: they take them from the launch's device table
 // (KernelAbi.h) and view their tensors as one sequence of fixed-size chunks,
 // the tensor of a chunk found by binary search in a table of first chunks.
-// grad_norm's blocks each sum a fixed set of chunks in f64; the last block to
-// finish adds the block sums in block order, so the norm has the same bits
-// every step whatever the timing.
+// A thread takes 4 consecutive elements at a time, one 16-byte access of an
+// f32 tensor (8 bytes of a 16-bit one): the optimizer is bound by memory
+// bandwidth, and wide accesses keep more bytes in flight for fewer
+// instructions. grad_norm's blocks each sum a fixed set of chunks in f64;
+// the last block to finish adds the block sums in a fixed order, so the norm
+// has the same bits every step whatever the timing.
 //
 //===----------------------------------------------------------------------===//
 
@@ -27,8 +30,12 @@ namespace {
 constexpr int kThreads = 256;
 /// Elements per chunk: 16 per thread.
 constexpr int64_t kChunk = 4096;
-/// Blocks of grad_norm, each leaving one f64 partial sum.
-constexpr int64_t kNormBlocks = 256;
+/// Consecutive elements a thread updates at once.
+constexpr int kVector = 4;
+/// Blocks of grad_norm, each leaving one f64 partial sum: enough for 8
+/// resident blocks on each of an H100's 132 SMs, so that there are loads
+/// in flight to cover the latency of HBM.
+constexpr int64_t kNormBlocks = 1024;
 
 /// The chunks of `tensors`, in order.
 int64_t chunkCount(ValueRange tensors) {
@@ -47,6 +54,22 @@ LogicalResult requireF32(Operation *op, ValueRange tensors) {
              << "has a " << tensorType(tensor)
              << " operand; the CUDA optimizer kernels take f32 master "
                 "weights and moments";
+  return success();
+}
+
+/// Fails unless every tensor is whole vectors of kVector elements, which
+/// the kernels load and store without a scalar tail. Every model the CUDA
+/// target compiles has them: each weight has the model's width as a
+/// factor, a multiple of its head size, which is a multiple of 4.
+LogicalResult requireWholeVectors(Operation *op, ValueRange tensors) {
+  for (Value tensor : tensors)
+    if (tensorType(tensor).getNumElements() % kVector != 0)
+      return op->emitOpError()
+             << "has a " << tensorType(tensor) << " operand of "
+             << tensorType(tensor).getNumElements()
+             << " elements; the CUDA optimizer kernels take tensors of "
+                "whole vectors of "
+             << kVector;
   return success();
 }
 
@@ -116,6 +139,17 @@ void emitLocate(raw_ostream &os, StringRef symbol, size_t tensors) {
      << "  };\n";
 }
 
+/// Opens the loop over the elements [begin, end) of a chunk, VEC
+/// consecutive ones a thread, each loaded and stored in one access of each
+/// tensor (16 bytes of f32, 8 of a 16-bit type): aligned, since chunks start
+/// on multiples of CHUNK elements and buffers on 64 bytes, and whole, since
+/// requireWholeVectors holds. The body follows, at an indent of 4.
+void emitVectorLoopBegin(raw_ostream &os) {
+  os << "  constexpr int VEC = " << kVector << ";\n"
+     << "  for (long long i = begin + VEC * threadIdx.x; i < end; i += VEC * "
+     << kThreads << ") {\n";
+}
+
 LogicalResult emitLRSchedule(LRScheduleOp op, raw_ostream &os) {
   emitBuffer(os, "schedule", 0, "int", true);
   emitBuffer(os, "peak", 1, "float", true);
@@ -140,16 +174,32 @@ LogicalResult emitGradNorm(GradNormOp op, StringRef symbol, raw_ostream &os) {
      << "  unsigned *arrivals = &" << symbol << "_arrivals;\n"
      << R"BODY(  __shared__ double red[THREADS / 32];
   __shared__ bool isLast;
+  // A chunk is 4 vectors a thread, all loaded before any is summed.
+  constexpr int VEC = )BODY" << kVector << R"BODY(, LOADS = CHUNK / (VEC * THREADS);
+  static_assert(LOADS * VEC * THREADS == CHUNK, "a chunk is whole vectors");
   double sum = 0.0;
   for (long long c = blockIdx.x; c < CHUNKS; c += BLOCKS) {
     int tensor;
     long long begin, end;
     locate(c, tensor, begin, end);
     const G *g = (const G *)bufs[tensor];
-    for (long long i = begin + threadIdx.x; i < end; i += THREADS) {
-      const double gi = llamaToF(g[i]);
-      sum += gi * gi;
+    float gw[LOADS][VEC];
+#pragma unroll
+    for (int r = 0; r < LOADS; ++r) {
+      const long long i = begin + VEC * (threadIdx.x + r * THREADS);
+      if (i < end) {
+        llamaLoad(g + i, gw[r]);
+      } else {
+#pragma unroll
+        for (int e = 0; e < VEC; ++e)
+          gw[r][e] = 0.0f;
+      }
     }
+#pragma unroll
+    for (int r = 0; r < LOADS; ++r)
+#pragma unroll
+      for (int e = 0; e < VEC; ++e)
+        sum += (double)gw[r][e] * gw[r][e];
   }
   sum = llamaBlockSum<THREADS>(sum, red);
   if (threadIdx.x == 0) {
@@ -158,12 +208,16 @@ LogicalResult emitGradNorm(GradNormOp op, StringRef symbol, raw_ostream &os) {
     isLast = atomicAdd(arrivals, 1u) == BLOCKS - 1;
   }
   __syncthreads();
-  if (!isLast || threadIdx.x != 0)
+  if (!isLast)
     return;
+  // The last block sums the partials in a fixed order, whichever it is.
   __threadfence();
   double total = 0.0;
-  for (int b = 0; b < BLOCKS; ++b)
-    total += partials[b];
+  for (int b = threadIdx.x; b < BLOCKS; b += THREADS)
+    total += __ldcg(partials + b);
+  total = llamaBlockSum<THREADS>(total, red);
+  if (threadIdx.x != 0)
+    return;
   out[0] = (float)sqrt(total);
   *arrivals = 0;
 )BODY";
@@ -190,11 +244,21 @@ LogicalResult emitAdamWUpdate(AdamWUpdateOp op, StringRef symbol,
      << "  float *p = (float *)bufs[tensor];\n"
      << "  const G *g = (const G *)bufs[" << n << " + tensor];\n"
      << "  float *m = (float *)bufs[" << 2 * n << " + tensor];\n"
-     << "  float *v = (float *)bufs[" << 3 * n << " + tensor];\n"
-     << "  for (long long i = begin + threadIdx.x; i < end; i += " << kThreads
-     << ") {\n";
-  emitAdamWElement(os, "    ", "llamaToF(g[i])");
-  os << "  }\n";
+     << "  float *v = (float *)bufs[" << 3 * n << " + tensor];\n";
+  emitVectorLoopBegin(os);
+  os << "    float pw[VEC], gw[VEC], mw[VEC], vw[VEC];\n"
+     << "    llamaLoad(p + i, pw);\n"
+     << "    llamaLoad(g + i, gw);\n"
+     << "    llamaLoad(m + i, mw);\n"
+     << "    llamaLoad(v + i, vw);\n"
+     << "#pragma unroll\n"
+     << "    for (int e = 0; e < VEC; ++e) {\n";
+  emitAdamWElement(os, "      ", "gw[e]", {"pw[e]", "mw[e]", "vw[e]"});
+  os << "    }\n"
+     << "    llamaStore(p + i, pw);\n"
+     << "    llamaStore(m + i, mw);\n"
+     << "    llamaStore(v + i, vw);\n"
+     << "  }\n";
   return success();
 }
 
@@ -214,10 +278,12 @@ LogicalResult emitConvert(ConvertOp op, StringRef symbol, raw_ostream &os) {
      << "  long long begin, end;\n"
      << "  locate(blockIdx.x, tensor, begin, end);\n"
      << "  const From *src = (const From *)bufs[tensor];\n"
-     << "  To *dst = (To *)bufs[" << n << " + tensor];\n"
-     << "  for (long long i = begin + threadIdx.x; i < end; i += " << kThreads
-     << ")\n"
-     << "    dst[i] = llamaFromF<To>(llamaToF(src[i]));\n";
+     << "  To *dst = (To *)bufs[" << n << " + tensor];\n";
+  emitVectorLoopBegin(os);
+  os << "    float w[VEC];\n"
+     << "    llamaLoad(src + i, w);\n"
+     << "    llamaStore(dst + i, w);\n"
+     << "  }\n";
   return success();
 }
 
@@ -226,6 +292,8 @@ LogicalResult emitConvert(ConvertOp op, StringRef symbol, raw_ostream &os) {
 LogicalResult emitOptimizerKernel(Operation *op, StringRef symbol,
                                   raw_ostream &os) {
   if (auto norm = dyn_cast<GradNormOp>(op)) {
+    if (failed(requireWholeVectors(op, norm.getGrads())))
+      return failure();
     emitChunkTables(os, symbol, norm.getGrads());
     os << "__device__ double " << symbol << "_partials[" << kNormBlocks
        << "];\n"
@@ -234,12 +302,16 @@ LogicalResult emitOptimizerKernel(Operation *op, StringRef symbol,
   if (auto update = dyn_cast<AdamWUpdateOp>(op)) {
     if (failed(requireF32(op, update.getParams())) ||
         failed(requireF32(op, update.getMoments())) ||
-        failed(requireF32(op, update.getSecondMoments())))
+        failed(requireF32(op, update.getSecondMoments())) ||
+        failed(requireWholeVectors(op, update.getParams())))
       return failure();
     emitChunkTables(os, symbol, update.getParams());
   }
-  if (auto convert = dyn_cast<ConvertOp>(op))
+  if (auto convert = dyn_cast<ConvertOp>(op)) {
+    if (failed(requireWholeVectors(op, convert.getInputs())))
+      return failure();
     emitChunkTables(os, symbol, convert.getInputs());
+  }
   emitSignature(os, op, symbol, kThreads);
   LogicalResult result =
       llvm::TypeSwitch<Operation *, LogicalResult>(op)

@@ -3,7 +3,8 @@
 // The runtime launches grid[i] = gridBase[i] + ceil(batch * seq /
 // rowsPerBlock[i]); these tests check, per kernel design, that the rule
 // covers every row and column the body indexes, and that kernels the
-// lowering deduplicates (same body) agree on their geometry.
+// lowering deduplicates (same body) agree on their geometry; and that the
+// optimizer's kernels refuse tensors they would index past.
 //
 //===----------------------------------------------------------------------===//
 
@@ -11,6 +12,8 @@
 
 #include "codegen/KernelEmitter.h"
 #include "ir/LlamaOps.h"
+
+#include "mlir/Parser/Parser.h"
 
 #include "llvm/ADT/StringMap.h"
 
@@ -398,6 +401,44 @@ TEST(CudaGeometryTest, SameBodySameGeometryAndSharedMemoryForTheTiledKernels) {
       if (llvm::StringRef(preset) != "tiny")
         EXPECT_GT(attentions, 0u) << preset;
     }
+}
+
+TEST(CudaOptimizerTest, TensorsOfPartialVectorsAreRefused) {
+  // The optimizer kernels move 4 consecutive elements a thread with no
+  // scalar tail; a model's weights always have whole vectors, an op built
+  // by hand need not.
+  std::unique_ptr<MLIRContext> context = makeContext();
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(R"MLIR(
+func.func @step(%w: tensor<6xf32>, %g: tensor<6xf32>, %lr: tensor<f32>,
+                %n: tensor<f32>, %s: tensor<3xi32>) -> tensor<6xf32> {
+  %u:3 = llama.adamw_update params(%w) grads(%g) moments(%w) second_moments(%w) lr(%lr) grad_norm(%n) schedule(%s) {beta1 = 0.9 : f64, beta2 = 0.95 : f64, epsilon = 1.0e-5 : f64, weight_decay = 0.1 : f64, max_grad_norm = 1.0 : f64} : (tensor<6xf32>, tensor<6xf32>, tensor<6xf32>, tensor<6xf32>, tensor<f32>, tensor<f32>, tensor<3xi32>) -> (tensor<6xf32>, tensor<6xf32>, tensor<6xf32>)
+  %norm = llama.grad_norm %g : (tensor<6xf32>) -> tensor<f32>
+  return %u#0 : tensor<6xf32>
+}
+)MLIR",
+                                                               context.get());
+  ASSERT_TRUE(module);
+  std::string diagnostics;
+  ScopedDiagnosticHandler handler(context.get(), [&](Diagnostic &diag) {
+    diagnostics += diag.str() + "\n";
+  });
+  std::unique_ptr<codegen::KernelEmitter> emitter =
+      codegen::createCudaEmitter();
+  unsigned refused = 0;
+  module->walk([&](Operation *op) {
+    if (!isa<llama::AdamWUpdateOp, llama::GradNormOp>(op))
+      return;
+    std::string body;
+    llvm::raw_string_ostream os(body);
+    EXPECT_TRUE(failed(emitter->emitKernel(op, 0, "kernel", os)));
+    ++refused;
+  });
+  EXPECT_EQ(refused, 2u);
+  EXPECT_NE(diagnostics.find("has a 'tensor<6xf32>' operand of 6 elements; "
+                             "the CUDA optimizer kernels take tensors of "
+                             "whole vectors of 4"),
+            std::string::npos)
+      << diagnostics;
 }
 
 } // namespace
