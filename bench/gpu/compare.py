@@ -2,7 +2,7 @@
 """Sets llama-run's GPU numbers beside PyTorch's for the same model shapes.
 
   compare.py --bench-json NAME.json --info-json NAME.info.json [--steps 128]
-             [--prompt-lens 512,2048,4096] [--no-compile]
+             [--prompt-lens 512,2048,4096] [--no-compile] [--decode-only]
 
 NAME.json is `llama-run bench --json` of an artifact bound to random
 weights; NAME.info.json its `llama-run info --json`. On the same GPU this
@@ -23,6 +23,8 @@ script then measures, with random bf16 weights of the same config:
     is a lower bound, not the same work.
 
 Everything is printed side by side. It measures; it does not pass or fail.
+--decode-only keeps the decode rows alone (no prefill, no kernels), for a
+short run that still has torch.compile's figure.
 """
 import argparse
 import json
@@ -197,6 +199,8 @@ def main():
     parser.add_argument("--prompt-lens", default="512,2048,4096")
     parser.add_argument("--no-compile", action="store_true",
                         help="skip the torch.compile decode measurement")
+    parser.add_argument("--decode-only", action="store_true",
+                        help="measure decode alone: no prefill, no kernels")
     args = parser.parse_args()
 
     import torch
@@ -208,7 +212,8 @@ def main():
     with open(args.info_json) as f:
         info = json.load(f)
     vocab = info["vocab_size"]
-    lengths = [int(n) for n in args.prompt_lens.split(",") if n]
+    lengths = [] if args.decode_only else [
+        int(n) for n in args.prompt_lens.split(",") if n]
     print(f"== {info['name']}: dim {info['dim']}, {info['n_layers']} layers, "
           f"{info['n_heads']}/{info['n_kv_heads']} heads, ffn {info['ffn_dim']}, "
           f"vocab {vocab}, {info['dtype']}")
@@ -296,6 +301,8 @@ def main():
         print(f"{what:28} {' '.join(cells)}")
     if compile_note:
         print(compile_note)
+    if args.decode_only:
+        return 0
 
     print(f"\nper kernel (llama-run's average per call; the reference on the "
           f"same shape):")

@@ -15,7 +15,12 @@
 # Needs what test/gpu/check.sh needs; LLAMA_RUN=path skips the runtime
 # build, BUILD_DIR picks its directory (default build-gpu), PYTHON the
 # interpreter, STEPS the decode length (default 128), NO_COMPILE=1 skips
-# torch.compile (its compilation takes minutes on 7B).
+# torch.compile (its compilation takes minutes on 7B). MODELS=a,b keeps the
+# artifacts whose names contain a or b. DECODE_ONLY=1 measures decode alone
+# (llama-run once, transformers eager and compiled; no prefill, no kernels),
+# so that torch.compile's figure fits in a short run:
+#
+#   DECODE_ONLY=1 MODELS=llama2-7b bench/gpu/run.sh ARTIFACTS_DIR
 set -euo pipefail
 
 if [[ $# -lt 1 || $# -gt 2 ]]; then
@@ -29,6 +34,8 @@ mkdir -p "$out"
 python=${PYTHON:-python3}
 steps=${STEPS:-128}
 lengths=512,2048,4096
+decode_only=${DECODE_ONLY:-}
+[[ -n $decode_only ]] && lengths=0
 
 source "$root/bench/gpu/common.sh"
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem \
@@ -36,17 +43,30 @@ nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem \
 
 shopt -s nullglob
 models=()
+IFS=, read -ra wanted <<<"${MODELS:-}"
 for artifact in "$artifacts"/*.art; do
   # train_step artifacts are bench/gpu/train.sh's.
-  [[ $artifact == *-train.art ]] || models+=("$artifact")
+  [[ $artifact == *-train.art ]] && continue
+  keep=$([[ ${#wanted[@]} -eq 0 ]] && echo 1 || echo "")
+  for w in "${wanted[@]}"; do
+    [[ $(basename "$artifact") == *"$w"* ]] && keep=1
+  done
+  [[ -n $keep ]] && models+=("$artifact")
 done
-[[ ${#models[@]} -gt 0 ]] || { echo "error: no .art in $artifacts" >&2; exit 1; }
+[[ ${#models[@]} -gt 0 ]] ||
+  { echo "error: no .art in $artifacts${MODELS:+ matching MODELS=$MODELS}" >&2; exit 1; }
 for artifact in "${models[@]}"; do
   begin_model "$artifact"
   # llama-run first, alone on the GPU; then PyTorch in its own process.
   "$llama_run" bench --artifact "$artifact" --random-weights --device cuda \
     --steps "$steps" --prompt-len "$lengths" --repeats 3 \
     --json "$out/$name.json" | tee "$out/$name.bench.txt"
+  if [[ -n $decode_only ]]; then
+    "$python" "$root/bench/gpu/compare.py" --bench-json "$out/$name.json" \
+      --info-json "$out/$name.info.json" --steps "$steps" --decode-only \
+      "${compile_flag[@]}"
+    continue
+  fi
   # The same decode with every kernel launched by the CPU, for the CUDA
   # graphs' share of the figure above.
   echo -n "without CUDA graphs, "
