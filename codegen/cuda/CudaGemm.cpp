@@ -474,26 +474,7 @@ void emitSimtGemm(raw_ostream &os, const MatmulPlan &plan) {
     const int stage = kt & 1;
     if (kt + 1 < KT)
       fetch((kt + 1) * BK);
-#pragma unroll
-    for (int kk = 0; kk < BK; ++kk) {
-      float a[8], b[8];
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const float4 av =
-            *reinterpret_cast<const float4 *>(&as[stage][kk][h * 64 + ty * 4]);
-        const float4 bv =
-            *reinterpret_cast<const float4 *>(&ws[stage][kk][h * 64 + tx * 4]);
-        a[4 * h] = av.x, a[4 * h + 1] = av.y, a[4 * h + 2] = av.z;
-        a[4 * h + 3] = av.w;
-        b[4 * h] = bv.x, b[4 * h + 1] = bv.y, b[4 * h + 2] = bv.z;
-        b[4 * h + 3] = bv.w;
-      }
-#pragma unroll
-      for (int i = 0; i < 8; ++i)
-#pragma unroll
-        for (int j = 0; j < 8; ++j)
-          acc[i][j] += a[i] * b[j];
-    }
+    llamaSimtProducts(as[stage], ws[stage], acc);
     // The other stage was last read before the previous barrier.
     if (kt + 1 < KT)
       stash(stage ^ 1);

@@ -172,10 +172,11 @@ LogicalResult emitGradNorm(GradNormOp op, StringRef symbol, raw_ostream &os) {
      << ";\n"
      << "  double *partials = " << symbol << "_partials;\n"
      << "  unsigned *arrivals = &" << symbol << "_arrivals;\n"
+     << "  // A chunk is 4 vectors a thread, all loaded before any is summed.\n"
+     << "  constexpr int VEC = " << kVector
+     << ", LOADS = CHUNK / (VEC * THREADS);\n"
      << R"BODY(  __shared__ double red[THREADS / 32];
   __shared__ bool isLast;
-  // A chunk is 4 vectors a thread, all loaded before any is summed.
-  constexpr int VEC = )BODY" << kVector << R"BODY(, LOADS = CHUNK / (VEC * THREADS);
   static_assert(LOADS * VEC * THREADS == CHUNK, "a chunk is whole vectors");
   double sum = 0.0;
   for (long long c = blockIdx.x; c < CHUNKS; c += BLOCKS) {

@@ -425,12 +425,44 @@ template <int Group> LLAMA_DEVICE int2 llamaGroupedTile() {
   return make_int2(within / height, first + within % height);
 }
 
+/* One step of the SIMT GEMM tiles (128x128, 256 threads of 8x8 outputs):
+   thread t adds to `acc` the products of rows 4 (t / 16) + [0, 4) of each
+   64-row half of `as` and columns 4 (t % 16) + [0, 4) of each half of `bs`,
+   both k-major and read as float4: 16 FMAs a shared-memory load. Each
+   output adds its k in order. */
+template <int BK>
+LLAMA_DEVICE void llamaSimtProducts(const float (&as)[BK][128 + 4],
+                                    const float (&bs)[BK][128 + 4],
+                                    float (&acc)[8][8]) {
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+#pragma unroll
+  for (int kk = 0; kk < BK; ++kk) {
+    float av[8], bv[8];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const float4 x =
+          *reinterpret_cast<const float4 *>(&as[kk][h * 64 + ty * 4]);
+      const float4 y =
+          *reinterpret_cast<const float4 *>(&bs[kk][h * 64 + tx * 4]);
+      av[4 * h] = x.x, av[4 * h + 1] = x.y, av[4 * h + 2] = x.z;
+      av[4 * h + 3] = x.w;
+      bv[4 * h] = y.x, bv[4 * h + 1] = y.y, bv[4 * h + 2] = y.z;
+      bv[4 * h + 3] = y.w;
+    }
+#pragma unroll
+    for (int i = 0; i < 8; ++i)
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+        acc[i][j] += av[i] * bv[j];
+  }
+}
+
 /* One 128x128 tile at (m0, n0) of C = A B for the backward GEMMs, in f32
    on the SIMT cores, as the forward SIMT GEMM tiles: 256 threads of 8x8
    outputs (rows 4 (t / 16) + [0, 4) of each 64-row half, columns
-   4 (t % 16) + [0, 4) of each half), read as float4 from k-major tiles of 8
-   k, in two stages, the next step fetched to registers while this one is
-   multiplied: 16 FMAs a shared-memory load. A(m, k) is a[k * lda + m] when
+   4 (t % 16) + [0, 4) of each half, llamaSimtProducts) from k-major tiles
+   of 8 k, in two stages, the next step fetched to registers while this one
+   is multiplied. A(m, k) is a[k * lda + m] when
    A_COLUMNS (dy transposed, for a weight gradient), else a[m * lda + k];
    B(k, n) is b[k * ldb + n]. Every element sums k in order, as the CPU
    target does. */
@@ -442,7 +474,7 @@ LLAMA_DEVICE void llamaGemmTile128(const TA *a, long long lda, long long M,
   constexpr int BK = 8;
   __shared__ __align__(16) float as[2][BK][128 + 4];
   __shared__ __align__(16) float bs[2][BK][128 + 4];
-  const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+  const int tid = threadIdx.x;
   /* Each thread loads 4 elements of each operand that are consecutive in
      memory: of B and of a transposed A, k row tid / 32 and columns
      4 (tid % 32) + [0, 4), a warp reading 128 in a row; of A by rows, row
@@ -488,26 +520,7 @@ LLAMA_DEVICE void llamaGemmTile128(const TA *a, long long lda, long long M,
     const int stage = kt & 1;
     if (kt + 1 < steps)
       fetch((kt + 1) * BK);
-#pragma unroll
-    for (int kk = 0; kk < BK; ++kk) {
-      float av[8], bv[8];
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const float4 x =
-            *reinterpret_cast<const float4 *>(&as[stage][kk][h * 64 + ty * 4]);
-        const float4 y =
-            *reinterpret_cast<const float4 *>(&bs[stage][kk][h * 64 + tx * 4]);
-        av[4 * h] = x.x, av[4 * h + 1] = x.y, av[4 * h + 2] = x.z;
-        av[4 * h + 3] = x.w;
-        bv[4 * h] = y.x, bv[4 * h + 1] = y.y, bv[4 * h + 2] = y.z;
-        bv[4 * h + 3] = y.w;
-      }
-#pragma unroll
-      for (int i = 0; i < 8; ++i)
-#pragma unroll
-        for (int j = 0; j < 8; ++j)
-          acc[i][j] += av[i] * bv[j];
-    }
+    llamaSimtProducts(as[stage], bs[stage], acc);
     /* The other stage was last read before the previous barrier. */
     if (kt + 1 < steps)
       stash(stage ^ 1);

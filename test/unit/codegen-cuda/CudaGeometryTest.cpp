@@ -416,7 +416,7 @@ func.func @step(%w: tensor<6xf32>, %g: tensor<6xf32>, %lr: tensor<f32>,
   return %u#0 : tensor<6xf32>
 }
 )MLIR",
-                                                               context.get());
+                                                             context.get());
   ASSERT_TRUE(module);
   std::string diagnostics;
   ScopedDiagnosticHandler handler(context.get(), [&](Diagnostic &diag) {
