@@ -47,7 +47,8 @@ IFS=, read -ra wanted <<<"${MODELS:-}"
 for artifact in "$artifacts"/*.art; do
   # train_step artifacts are bench/gpu/train.sh's.
   [[ $artifact == *-train.art ]] && continue
-  keep=$([[ ${#wanted[@]} -eq 0 ]] && echo 1 || echo "")
+  keep=""
+  [[ ${#wanted[@]} -eq 0 ]] && keep=1
   for w in "${wanted[@]}"; do
     [[ $(basename "$artifact") == *"$w"* ]] && keep=1
   done

@@ -461,25 +461,7 @@ void emitSimtGemm(raw_ostream &os, const MatmulPlan &plan) {
   // tile's rows, columns 4 tx + [0, 4) of each half of its weight rows.
   auto half = [](int i, int at) { return (i / 4) * 64 + at + i % 4; };
   float acc[8][8];
-#pragma unroll
-  for (int i = 0; i < 8; ++i)
-#pragma unroll
-    for (int j = 0; j < 8; ++j)
-      acc[i][j] = 0.0f;
-  constexpr int KT = (K + BK - 1) / BK;
-  fetch(0);
-  stash(0);
-  __syncthreads();
-  for (int kt = 0; kt < KT; ++kt) {
-    const int stage = kt & 1;
-    if (kt + 1 < KT)
-      fetch((kt + 1) * BK);
-    llamaSimtProducts(as[stage], ws[stage], acc);
-    // The other stage was last read before the previous barrier.
-    if (kt + 1 < KT)
-      stash(stage ^ 1);
-    __syncthreads();
-  }
+  llamaSimtMainLoop((K + BK - 1) / BK, fetch, stash, as, ws, acc);
   if constexpr (NORM) {
     ss = llamaWarpSum<2>(ss); // a row's 2 loaders are adjacent lanes
     if (tid % 2 == 0)

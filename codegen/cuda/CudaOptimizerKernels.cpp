@@ -21,6 +21,8 @@
 
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <optional>
+
 using namespace mlir;
 using namespace llamac::llama;
 
@@ -292,27 +294,28 @@ LogicalResult emitConvert(ConvertOp op, StringRef symbol, raw_ostream &os) {
 
 LogicalResult emitOptimizerKernel(Operation *op, StringRef symbol,
                                   raw_ostream &os) {
-  if (auto norm = dyn_cast<GradNormOp>(op)) {
-    if (failed(requireWholeVectors(op, norm.getGrads())))
-      return failure();
-    emitChunkTables(os, symbol, norm.getGrads());
-    os << "__device__ double " << symbol << "_partials[" << kNormBlocks
-       << "];\n"
-       << "__device__ unsigned " << symbol << "_arrivals;\n";
-  }
+  // The tensors the kernel views as one sequence of chunks.
+  std::optional<ValueRange> chunked;
+  if (auto norm = dyn_cast<GradNormOp>(op))
+    chunked = norm.getGrads();
   if (auto update = dyn_cast<AdamWUpdateOp>(op)) {
     if (failed(requireF32(op, update.getParams())) ||
         failed(requireF32(op, update.getMoments())) ||
-        failed(requireF32(op, update.getSecondMoments())) ||
-        failed(requireWholeVectors(op, update.getParams())))
+        failed(requireF32(op, update.getSecondMoments())))
       return failure();
-    emitChunkTables(os, symbol, update.getParams());
+    chunked = update.getParams();
   }
-  if (auto convert = dyn_cast<ConvertOp>(op)) {
-    if (failed(requireWholeVectors(op, convert.getInputs())))
+  if (auto convert = dyn_cast<ConvertOp>(op))
+    chunked = convert.getInputs();
+  if (chunked) {
+    if (failed(requireWholeVectors(op, *chunked)))
       return failure();
-    emitChunkTables(os, symbol, convert.getInputs());
+    emitChunkTables(os, symbol, *chunked);
   }
+  if (isa<GradNormOp>(op))
+    os << "__device__ double " << symbol << "_partials[" << kNormBlocks
+       << "];\n"
+       << "__device__ unsigned " << symbol << "_arrivals;\n";
   emitSignature(os, op, symbol, kThreads);
   LogicalResult result =
       llvm::TypeSwitch<Operation *, LogicalResult>(op)

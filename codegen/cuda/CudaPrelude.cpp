@@ -457,15 +457,43 @@ LLAMA_DEVICE void llamaSimtProducts(const float (&as)[BK][128 + 4],
   }
 }
 
+/* The main loop of the SIMT GEMM tiles, from zeroed accumulators: `steps`
+   steps of BK k through two stages of `as` and `bs`. fetch(k0) reads the
+   operands of the step at k0 into the caller's registers a step ahead, and
+   stash(stage) stores them once this step's products are issued. */
+template <int BK, typename Fetch, typename Stash>
+LLAMA_DEVICE void llamaSimtMainLoop(long long steps, Fetch &fetch,
+                                    Stash &stash,
+                                    const float (&as)[2][BK][128 + 4],
+                                    const float (&bs)[2][BK][128 + 4],
+                                    float (&acc)[8][8]) {
+#pragma unroll
+  for (int i = 0; i < 8; ++i)
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+      acc[i][j] = 0.0f;
+  fetch(0);
+  stash(0);
+  __syncthreads();
+  for (long long kt = 0; kt < steps; ++kt) {
+    const int stage = kt & 1;
+    if (kt + 1 < steps)
+      fetch((kt + 1) * BK);
+    llamaSimtProducts(as[stage], bs[stage], acc);
+    /* The other stage was last read before the previous barrier. */
+    if (kt + 1 < steps)
+      stash(stage ^ 1);
+    __syncthreads();
+  }
+}
+
 /* One 128x128 tile at (m0, n0) of C = A B for the backward GEMMs, in f32
    on the SIMT cores, as the forward SIMT GEMM tiles: 256 threads of 8x8
    outputs (rows 4 (t / 16) + [0, 4) of each 64-row half, columns
    4 (t % 16) + [0, 4) of each half, llamaSimtProducts) from k-major tiles
-   of 8 k, in two stages, the next step fetched to registers while this one
-   is multiplied. A(m, k) is a[k * lda + m] when
-   A_COLUMNS (dy transposed, for a weight gradient), else a[m * lda + k];
-   B(k, n) is b[k * ldb + n]. Every element sums k in order, as the CPU
-   target does. */
+   of 8 k, in two stages (llamaSimtMainLoop). A(m, k) is a[k * lda + m] when A_COLUMNS (dy transposed,
+   for a weight gradient), else a[m * lda + k]; B(k, n) is b[k * ldb + n].
+   Every element sums k in order, as the CPU target does. */
 template <bool A_COLUMNS, typename TA, typename TB>
 LLAMA_DEVICE void llamaGemmTile128(const TA *a, long long lda, long long M,
                                    const TB *b, long long ldb, long long N,
@@ -507,25 +535,7 @@ LLAMA_DEVICE void llamaGemmTile128(const TA *a, long long lda, long long M,
     *reinterpret_cast<float4 *>(&bs[stage][bk][bn]) =
         make_float4(rb[0], rb[1], rb[2], rb[3]);
   };
-#pragma unroll
-  for (int i = 0; i < 8; ++i)
-#pragma unroll
-    for (int j = 0; j < 8; ++j)
-      acc[i][j] = 0.0f;
-  const long long steps = (K + BK - 1) / BK;
-  fetch(0);
-  stash(0);
-  __syncthreads();
-  for (long long kt = 0; kt < steps; ++kt) {
-    const int stage = kt & 1;
-    if (kt + 1 < steps)
-      fetch((kt + 1) * BK);
-    llamaSimtProducts(as[stage], bs[stage], acc);
-    /* The other stage was last read before the previous barrier. */
-    if (kt + 1 < steps)
-      stash(stage ^ 1);
-    __syncthreads();
-  }
+  llamaSimtMainLoop((K + BK - 1) / BK, fetch, stash, as, bs, acc);
 }
 
 /* Stores the tile llamaGemmTile128 computed at (m0, n0) into the M x N
@@ -603,7 +613,6 @@ extern "C" __device__ const int llama_wgmma_kernels = 1;
 #else
 extern "C" __device__ const int llama_wgmma_kernels = 0;
 #endif
-
 
 /* The 128-byte swizzle of the tensor-core tiles (the layout the
    descriptors below name, and bank-conflict free for ldmatrix): byte
