@@ -58,6 +58,11 @@ void emitGridDependencyWait(raw_ostream &os) {
 
 void emitSignature(raw_ostream &os, Operation *op, StringRef symbol,
                    int threads, StringRef minBlocks, GridWait wait) {
+  emitSignature(os, op, symbol, std::to_string(threads), minBlocks, wait);
+}
+
+void emitSignature(raw_ostream &os, Operation *op, StringRef symbol,
+                   StringRef threads, StringRef minBlocks, GridWait wait) {
   os << "\n// " << op->getName() << "\n";
   os << "extern \"C\" __global__ void __launch_bounds__(" << threads;
   if (!minBlocks.empty())

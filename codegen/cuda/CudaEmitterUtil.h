@@ -89,6 +89,11 @@ void emitSignature(llvm::raw_ostream &os, mlir::Operation *op,
                    llvm::StringRef symbol, int threads,
                    llvm::StringRef minBlocks = "",
                    GridWait wait = GridWait::AtStart);
+/// The same with `threads` a macro's name (which differs by arch).
+void emitSignature(llvm::raw_ostream &os, mlir::Operation *op,
+                   llvm::StringRef symbol, llvm::StringRef threads,
+                   llvm::StringRef minBlocks = "",
+                   GridWait wait = GridWait::AtStart);
 /// Waits for the previous kernel, then lets the next one launch.
 void emitGridDependencyWait(llvm::raw_ostream &os);
 /// Declares `name` as buffer `index`, a restrict pointer to `type`, read

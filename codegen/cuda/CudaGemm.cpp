@@ -6,16 +6,19 @@
 // a 1024-byte aligned base: the layout both of the products below read
 // without bank conflicts.
 // - sm_90a: 256 weight rows, 4 stages of 48 KiB (193 KiB, one block per
-//   SM). The Tensor Memory Accelerator writes the tiles in that layout from
-//   the launch's tensor maps, issued by one thread, each stage guarded by a
-//   "full" and an "empty" mbarrier. Each of the two warpgroups multiplies
+//   SM), and warp specialization. The Tensor Memory Accelerator writes the
+//   tiles in that layout from the launch's tensor maps, issued by one
+//   thread of a third, loader warpgroup, each stage guarded by a "full"
+//   and an "empty" mbarrier. Each of the two other warpgroups multiplies
 //   its 64 rows by all 256 weight rows with 4 wgmma.m64n256k16 a stage,
 //   straight from shared memory (llamaWgmmaDescriptor), into 128 f32
 //   accumulators a thread; a stage's products run on while the next
 //   stage's are issued (wgmma.wait_group 1), and a stage is reloaded once
-//   all eight warps retired its products. The wider tile reads 3/4 of the
-//   bytes per product that a 128 x 128 one does from L2, which runs out of
-//   bandwidth before the tensor cores do.
+//   all eight of their warps retired its products. The loader waits for
+//   nothing else, so the multiplying warps never wait for a load to be
+//   issued; it gives its registers to them (setmaxnreg: 40 against 232).
+//   The wider tile reads 3/4 of the bytes per product that a 128 x 128 one
+//   does from L2, which runs out of bandwidth before the tensor cores do.
 // - Other archs: 128 weight rows, 3 stages of 32 KiB (97 KiB, which every
 //   sm_80+ GPU gives a block). Every thread issues cp.async copies, and
 //   eight warps (2 x 4) each own a 64 x 32 tile; per 16 of K, 4 + 2
@@ -101,7 +104,7 @@ static const char *const stagedEpilogueText = R"BODY(
       *reinterpret_cast<float2 *>(&staged[rowInTile * CP + col]) =
           make_float2(v0, v1);
   }
-  __syncthreads();
+  syncMultipliers();
 #pragma unroll 4
   for (int i = tid; i < BM * CHUNKS_PER_ROW; i += 256) {
     const int rowInTile = i / CHUNKS_PER_ROW, ch = i % CHUNKS_PER_ROW;
@@ -123,7 +126,8 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
   // (CudaMatmulPlan.h), and so is the launch geometry.
   os << "#ifdef LLAMA_WGMMA\n"
      << "  constexpr int BN = " << kWgmmaTileCols
-     << ", STAGES = " << kWgmmaStages << ";\n"
+     << ", STAGES = " << kWgmmaStages
+     << ", CONSUMERS = " << kWgmmaConsumerThreads << ";\n"
      << "#else\n"
      << "  constexpr int BN = " << kTensorCoreTileRows
      << ", STAGES = " << kTensorCoreStages << ";\n"
@@ -143,6 +147,15 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
   const unsigned smemBase = llamaSwizzleBase(rawBase);
   unsigned char *smem = sharedRaw + (smemBase - rawBase);
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  // A barrier of the 256 threads that multiply: on sm_90a the loader
+  // warpgroup has left by the epilogue.
+  auto syncMultipliers = [] {
+#ifdef LLAMA_WGMMA
+    llamaNamedBarrierSync<1>(CONSUMERS);
+#else
+    __syncthreads();
+#endif
+  };
   // Bands of 8 row tiles (llamaGroupedTile): a wave of 132 blocks then
   // covers 8 x 16 tiles (sm_90a, QKV of 7B: 8 MiB of activations and 33
   // MiB of weights) rather than 3 x 48 (all 96 MiB of them).
@@ -181,40 +194,61 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
   };
 
 #ifdef LLAMA_WGMMA
-  // The Tensor Memory Accelerator loads the tiles, already swizzled, from
-  // the launch's tensor maps (matmulTensorMaps): x's 128 rows at (k, m0),
-  // and the weight's 128 rows at (k, c0), or for SwiGLU 64 gate rows at
-  // (k, c0) then 64 up rows at (k, COLS + c0): the halves of the B tile,
+  // Warp specialization: warpgroups 0 and 1 multiply, and warpgroup 2
+  // (CONSUMERS to CONSUMERS + 127) only loads. One of its threads issues
+  // the Tensor Memory Accelerator's loads, already swizzled, from the
+  // launch's tensor maps (matmulTensorMaps): x's 128 rows at (k, m0), and
+  // the weight's 256 rows at (k, c0), or for SwiGLU 128 gate rows at
+  // (k, c0) then 128 up rows at (k, COLS + c0): the halves of the B tile,
   // not interleaved. Rows past the tensor and K past its end read as
-  // zeros. One thread issues the loads. Each stage has a "full" mbarrier,
-  // which the loads complete, and an "empty" one, which each warp arrives
-  // at once its products of the stage retired: no block-wide barrier and
-  // no load address arithmetic in the loop.
+  // zeros. Each stage has a "full" mbarrier, which the loads complete,
+  // and an "empty" one, at which each multiplying warp arrives once its
+  // products of the stage retired. The loader runs up to STAGES steps
+  // ahead, waiting on nothing but the empty stages, so no multiplying warp
+  // ever waits for a load to be issued, and no barrier spans the block
+  // after the start. The loader gives up registers it does not need
+  // (setmaxnreg) to the multiplying warpgroups, whose 128 accumulators a
+  // thread would not fit the 168 registers a thread of 384 has otherwise.
   const unsigned barriers = smemBase + STAGES * STAGE_BYTES;
   auto full = [&](int s) { return barriers + 8u * s; };
   auto empty = [&](int s) { return barriers + 8u * (STAGES + s); };
   if (tid == 0) {
     for (int s = 0; s < STAGES; ++s) {
       llamaMbarrierInit(full(s), 1);
-      llamaMbarrierInit(empty(s), 8);
+      llamaMbarrierInit(empty(s), CONSUMERS / 32);
     }
     llamaFenceMbarrierInit();
   }
   __syncthreads();
-  auto loadStage = [&](int stage, int kt) {
-    const unsigned base = smemBase + stage * STAGE_BYTES;
-    const int k = kt * BK;
-    llamaMbarrierArriveExpectTx(full(stage), STAGE_BYTES);
-    llamaTmaLoad2d(base, &args.tensorMaps[0], k, (int)m0, full(stage));
-    if constexpr (SWIGLU) {
-      llamaTmaLoad2d(base + A_BYTES, &args.tensorMaps[1], k, c0, full(stage));
-      llamaTmaLoad2d(base + A_BYTES + (BN / 2) * ROW_BYTES,
-                     &args.tensorMaps[1], k, COLS + c0, full(stage));
-    } else {
-      llamaTmaLoad2d(base + A_BYTES, &args.tensorMaps[1], k, c0, full(stage));
-    }
-  };
-
+  if (tid >= CONSUMERS) {
+)BODY";
+  os << "    llamaRegistersDecrease<" << kWgmmaLoaderRegisters << ">();\n";
+  os << R"BODY(    if (tid == CONSUMERS)
+      for (int kt = 0; kt < KT; ++kt) {
+        const int stage = kt % STAGES;
+        if (kt >= STAGES) // step kt - STAGES released the stage
+          llamaMbarrierWait(empty(stage), (kt / STAGES - 1) & 1);
+        const unsigned base = smemBase + stage * STAGE_BYTES;
+        const int k = kt * BK;
+        llamaMbarrierArriveExpectTx(full(stage), STAGE_BYTES);
+        llamaTmaLoad2d(base, &args.tensorMaps[0], k, (int)m0, full(stage));
+        if constexpr (SWIGLU) {
+          llamaTmaLoad2d(base + A_BYTES, &args.tensorMaps[1], k, c0,
+                         full(stage));
+          llamaTmaLoad2d(base + A_BYTES + (BN / 2) * ROW_BYTES,
+                         &args.tensorMaps[1], k, COLS + c0, full(stage));
+        } else {
+          llamaTmaLoad2d(base + A_BYTES, &args.tensorMaps[1], k, c0,
+                         full(stage));
+        }
+      }
+    // The loads land on the full mbarriers whoever waits for them; the
+    // epilogue synchronizes the multiplying warps alone (syncMultipliers).
+    return;
+  }
+)BODY";
+  os << "  llamaRegistersIncrease<" << kWgmmaConsumerRegisters << ">();\n";
+  os << R"BODY(
   // Warpgroup g: rows g * 64 to g * 64 + 63 of the tile, all 256 columns.
   // Accumulator i of lane l of the group's warp w: row 16 w + l / 4 +
   // 8 ((i / 2) % 2), column 8 (i / 4) + 2 (l % 4) + i % 2.
@@ -257,32 +291,25 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
       return acc[2 * j + e];
   };
 
-  if (tid == 0)
-    for (int s = 0; s < STAGES && s < KT; ++s)
-      loadStage(s, s);
   for (int kt = 0; kt < KT; ++kt) {
     const int stage = kt % STAGES;
     llamaMbarrierWait(full(stage), (kt / STAGES) & 1);
     if constexpr (NORM) {
+      // A warpgroup's 128 threads scale its own 64 rows of the A tile.
       normStage(stage, kt);
       if constexpr (GAIN) {
         llamaFenceProxyAsync(); // the scaled rows, for wgmma's reads
-        __syncthreads();
+        if (group == 0)
+          llamaNamedBarrierSync<2>(128);
+        else
+          llamaNamedBarrierSync<3>(128);
       }
     }
     computeStage(stage);
-    if (kt > 0) {
-      // wgmma.wait_group synchronizes the warp, so every lane has retired
-      // its products of step kt - 1 (and read the stage for the norm).
-      const int done = (kt - 1) % STAGES, next = kt - 1 + STAGES;
-      if (lane == 0)
-        llamaMbarrierArrive(empty(done));
-      if (tid == 0 && next < KT) {
-        llamaMbarrierWait(empty(done), ((kt - 1) / STAGES) & 1);
-        loadStage(done, next);
-      }
-      __syncwarp(); // warp 0 reconverges before the next wgmma (.aligned)
-    }
+    // wgmma.wait_group synchronizes the warp, so every lane has retired
+    // its products of step kt - 1 (and read the stage for the norm).
+    if (kt > 0 && lane == 0)
+      llamaMbarrierArrive(empty((kt - 1) % STAGES));
   }
   llamaWgmmaWait<0>();
   llamaWgmmaFenceOperands(acc);
@@ -396,14 +423,14 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
   }
   llamaCpAsyncWait<0>();
 #endif
-  __syncthreads(); // the tiles are consumed; reuse them for the row scales
+  syncMultipliers(); // the tiles are consumed; reuse them for the row scales
 
   float *rowScale = (float *)smem;
   if constexpr (NORM) {
     ss += __shfl_xor_sync(0xffffffffu, ss, 1);
     if (tid % 2 == 0)
       rowScale[tid / 2] = llamaInvRms(ss, K, EPS);
-    __syncthreads();
+    syncMultipliers();
   }
 )BODY";
   if (plan.stagedEpilogue())

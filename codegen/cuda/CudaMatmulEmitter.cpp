@@ -174,9 +174,12 @@ LogicalResult emitMatmulKernel(Operation *op, StringRef symbol,
                                 "segments";
   // The GEMV prefetches weights before it waits for the previous kernel.
   // One tensor-core block per SM: on sm_90a its 193 KiB of tiles allow no
-  // second, and elsewhere its 97 KiB allow none on sm_86 and sm_89.
+  // second, and elsewhere its 97 KiB allow none on sm_86 and sm_89. Its
+  // sm_90a block has a loader warpgroup besides the 256 threads.
+  const bool tensorCores = plan->kind == GemmKind::TensorCore;
   emitSignature(
-      os, op, symbol, 256, plan->kind == GemmKind::TensorCore ? "1" : "",
+      os, op, symbol, tensorCores ? "LLAMA_TENSOR_CORE_GEMM_THREADS" : "256",
+      tensorCores ? "1" : "",
       plan->kind == GemmKind::Gemv ? GridWait::Deferred : GridWait::AtStart);
   switch (plan->kind) {
   case GemmKind::Gemv:
@@ -232,7 +235,7 @@ std::optional<artifact::LaunchGeometry> matmulWgmmaGeometry(Operation *op) {
   // output columns.
   const int64_t columns = plan->swiglu() ? kWgmmaTileCols / 2 : kWgmmaTileCols;
   artifact::LaunchGeometry g =
-      fixedGrid(ceilDiv(plan->columns(), columns), 1, 1, 256);
+      fixedGrid(ceilDiv(plan->columns(), columns), 1, 1, kWgmmaGemmThreads);
   setRowGrid(g, 1, plan->rows, kTensorCoreTileRows);
   g.sharedBytes = kWgmmaSharedBytes;
   return g;

@@ -72,6 +72,18 @@ inline constexpr unsigned kTensorCoreSharedBytes =
 /// tensor cores (15 TB/s at an H100's peak, against a few of L2 bandwidth).
 inline constexpr int kWgmmaTileCols = 256;
 inline constexpr int kWgmmaStages = 4;
+/// Its block: two warpgroups that multiply and a third that only issues the
+/// TMA loads (warp specialization). setmaxnreg moves registers from the
+/// loader to the multiplying warpgroups: a thread of 384 gets 168 at
+/// launch, too few for 128 accumulators and the epilogue's addresses.
+inline constexpr int kWgmmaConsumerThreads = 256;
+inline constexpr int kWgmmaGemmThreads = kWgmmaConsumerThreads + 128;
+inline constexpr int kWgmmaLoaderRegisters = 40;
+inline constexpr int kWgmmaConsumerRegisters = 232;
+static_assert(128 * kWgmmaLoaderRegisters +
+                      kWgmmaConsumerThreads * kWgmmaConsumerRegisters <=
+                  65536,
+              "the warpgroups' registers fit an SM's register file");
 /// The stages, 1 KiB of alignment, and a full and an empty mbarrier per
 /// stage (8 bytes each): 193 KiB of the 227 an H100 gives a block.
 inline constexpr unsigned kWgmmaSharedBytes =

@@ -16,6 +16,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/cuda/CudaEmitter.h"
+#include "codegen/cuda/CudaMatmulPlan.h"
 
 namespace llamac::codegen::cuda {
 
@@ -613,6 +614,11 @@ extern "C" __device__ const int llama_wgmma_kernels = 1;
 #else
 extern "C" __device__ const int llama_wgmma_kernels = 0;
 #endif
+)WGMMA";
+
+/// The rest of the wgmma support: the swizzle, descriptors, fences,
+/// mbarriers, TMA and register reallocation.
+static const char *const wgmmaSupportText = R"WGMMA(
 
 /* The 128-byte swizzle of the tensor-core tiles (the layout the
    descriptors below name, and bank-conflict free for ldmatrix): byte
@@ -749,6 +755,27 @@ LLAMA_DEVICE void llamaTmaLoad2d(unsigned dst, const void *map, int inner,
   __trap();
 #endif
 }
+/* A barrier of `count` threads (whole warps) of the block, numbered `Id`
+   (1 to 15; __syncthreads is 0; a constant, or ptxas reserves all 16 for
+   the block): the warpgroups of a warp-specialized kernel synchronize
+   without the one that has left. */
+template <int Id> LLAMA_DEVICE void llamaNamedBarrierSync(unsigned count) {
+  static_assert(Id > 0 && Id < 16, "named barriers are 1 to 15");
+  asm volatile("bar.sync %0, %1;\n" ::"n"(Id), "r"(count) : "memory");
+}
+/* setmaxnreg (sm_90a): the executing warpgroup gives registers back to the
+   block's pool, or takes more from it (waiting until enough are free), up
+   to `Count` a thread. Every warp of the warpgroup executes it. */
+template <int Count> LLAMA_DEVICE void llamaRegistersDecrease() {
+#ifdef LLAMA_WGMMA
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(Count));
+#endif
+}
+template <int Count> LLAMA_DEVICE void llamaRegistersIncrease() {
+#ifdef LLAMA_WGMMA
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(Count));
+#endif
+}
 /* Keeps the compiler from moving the accumulators' reads and writes across
    an asynchronous MMA that owns them. */
 template <int N> LLAMA_DEVICE void llamaWgmmaFenceOperands(float (&d)[N]) {
@@ -803,6 +830,11 @@ static void emitWgmmaAsm(llvm::raw_ostream &os, int n) {
 
 void emitPrelude(llvm::raw_ostream &os) {
   os << preludeText << wgmmaText;
+  // The tensor-core GEMM's block: with wgmma it has a loader warpgroup.
+  os << "#ifdef LLAMA_WGMMA\n#define LLAMA_TENSOR_CORE_GEMM_THREADS "
+     << kWgmmaGemmThreads
+     << "\n#else\n#define LLAMA_TENSOR_CORE_GEMM_THREADS 256\n#endif\n";
+  os << wgmmaSupportText;
   emitWgmmaAsm(os, 128);
   emitWgmmaAsm(os, 256);
   os << "#endif // LLAMAC_CUDA_EMULATION\n\n";

@@ -5,8 +5,10 @@
 // run until they reach a barrier, a warp collective, an mbarrier wait or
 // their end. When no fiber can run, a warp whose live lanes all wait at a
 // collective is released (and run on), then a block whose live threads all
-// wait at __syncthreads. A thread waiting on an mbarrier runs again when
-// the phase it waits for completes, whoever completes it.
+// wait at __syncthreads; the threads at a named barrier (bar.sync id,
+// count) go on once `count` of them wait there. A thread waiting on an
+// mbarrier runs again when the phase it waits for completes, whoever
+// completes it.
 // Anything else is a deadlock a GPU would also hit (a barrier in divergent
 // code, a phase that never completes), and fails the launch with what each
 // thread waits at.
@@ -99,7 +101,7 @@ using Kernel = void (*)(LlamaGpuArgs);
 constexpr size_t kStackBytes = 256 * 1024;
 constexpr unsigned kMaxThreads = 1024;
 
-enum class Wait { None, Block, Warp, Mbarrier, Done };
+enum class Wait { None, Block, Named, Warp, Mbarrier, Done };
 
 struct Copy {
   void *dst;
@@ -123,8 +125,10 @@ struct Fiber : LlamaEmuThreadState {
   /// have passed as many, or they are at different ones.
   uint64_t blockBarriers = 0, warpCollectives = 0;
   const char *waitsAt = "";
-  /// The mbarrier and phase parity a Wait::Mbarrier thread waits for.
+  /// The mbarrier and phase parity a Wait::Mbarrier thread waits for, or
+  /// the named barrier (bar.sync id, count) a Wait::Named thread waits at.
   unsigned waitBarrier = 0, waitParity = 0;
+  unsigned namedBarrier = 0, namedCount = 0;
   void *stackPointer = nullptr;
   char *stack = nullptr;
   std::vector<Copy> copies;
@@ -260,6 +264,9 @@ std::string describeWait(const Fiber &fiber) {
     return "exited";
   case Wait::Block:
     return "__syncthreads #" + std::to_string(fiber.blockBarriers + 1);
+  case Wait::Named:
+    return "bar.sync " + std::to_string(fiber.namedBarrier) + ", " +
+           std::to_string(fiber.namedCount);
   case Wait::Warp:
     return std::string(fiber.waitsAt) + " #" +
            std::to_string(fiber.warpCollectives + 1);
@@ -446,6 +453,39 @@ bool runWarp(unsigned first, unsigned end) {
   }
 }
 
+/// Releases the named barriers (bar.sync id, count) at which `count`
+/// threads wait. Returns whether it released any; sets launch.error when
+/// threads wait at one with different counts, or more than its count.
+bool releaseNamedBarriers(unsigned threads) {
+  bool released = false;
+  for (unsigned id = 1; id < 16; ++id) {
+    unsigned waiting = 0, count = 0;
+    for (unsigned t = 0; t < threads; ++t) {
+      const Fiber &fiber = launch.fibers[t];
+      if (fiber.wait != Wait::Named || fiber.namedBarrier != id)
+        continue;
+      if (waiting++ == 0)
+        count = fiber.namedCount;
+      if (fiber.namedCount != count || waiting > count) {
+        launch.error = "bar.sync " + std::to_string(id) +
+                       ": threads wait with different counts, or more "
+                       "than their count" +
+                       describeWaits(0, threads);
+        return false;
+      }
+    }
+    if (waiting == 0 || waiting != count)
+      continue;
+    for (unsigned t = 0; t < threads; ++t) {
+      Fiber &fiber = launch.fibers[t];
+      if (fiber.wait == Wait::Named && fiber.namedBarrier == id)
+        fiber.wait = Wait::None;
+    }
+    released = true;
+  }
+  return released;
+}
+
 /// Runs one block to its end. Returns false with launch.error set.
 bool runBlock(unsigned threads) {
   for (;;) {
@@ -479,6 +519,10 @@ bool runBlock(unsigned threads) {
     }
     if (runnable != 0)
       continue; // woken from an mbarrier by a later warp
+    if (releaseNamedBarriers(threads))
+      continue;
+    if (!launch.error.empty())
+      return false;
     if (atBarrier + exited != threads || !sameBarrier) {
       if (landStalledTmaCopies())
         continue;
@@ -676,6 +720,27 @@ uint64_t llamaEmuShuffleXor(uint64_t bits, int laneMask, unsigned mask) {
   unsigned partner = fiber.lane ^ unsigned(laneMask & 31);
   uint64_t result = slots.value[partner];
   return result;
+}
+
+void llamaEmuNamedBarrier(unsigned id, unsigned count) {
+  if (id == 0 || id > 15)
+    llamaEmuTrap("bar.sync with a barrier other than 1-15 (0 is "
+                 "__syncthreads's; a count on it is not emulated)");
+  if (count == 0 || count % 32 != 0 || count > launch.fibers.size())
+    llamaEmuTrap("bar.sync with a thread count that is not whole warps of "
+                 "the block");
+  Fiber &fiber = self();
+  fiber.wait = Wait::Named;
+  fiber.namedBarrier = id;
+  fiber.namedCount = count;
+  yieldToScheduler();
+}
+
+void llamaEmuSetMaxRegisters(unsigned count) {
+  if (count < 24 || count > 256 || count % 8 != 0)
+    llamaEmuTrap("setmaxnreg with a count outside 24-256 or not a multiple "
+                 "of 8");
+  warpBarrier("setmaxnreg");
 }
 
 void llamaEmuSyncWarp(unsigned mask) {

@@ -62,6 +62,8 @@ extern char llamaEmuSharedAnchor[];
 void llamaEmuSyncThreads(void);
 uint64_t llamaEmuShuffleXor(uint64_t bits, int laneMask, unsigned mask);
 void llamaEmuSyncWarp(unsigned mask);
+void llamaEmuNamedBarrier(unsigned id, unsigned count);
+void llamaEmuSetMaxRegisters(unsigned count);
 void llamaEmuCpAsync(void *dst, const void *src, int validBytes);
 void llamaEmuCpAsyncCommit(void);
 void llamaEmuCpAsyncWait(int pending);
@@ -292,6 +294,19 @@ template <typename T, int TransA = 0, int TransB = 0>
 inline void llamaWgmma64x256(float (&d)[128], unsigned long long a,
                              unsigned long long b, int accumulate) {
   llamaEmuWgmmaOf<T, TransA, TransB, 256>(d, a, b, accumulate);
+}
+
+/// bar.sync Id, count: released when `count` threads wait at barrier Id.
+template <int Id> inline void llamaNamedBarrierSync(unsigned count) {
+  llamaEmuNamedBarrier(Id, count);
+}
+/// setmaxnreg moves registers, which a host thread does not have; it is a
+/// warp collective here, as its .sync.aligned form is on the GPU.
+template <int Count> inline void llamaRegistersDecrease() {
+  llamaEmuSetMaxRegisters(Count);
+}
+template <int Count> inline void llamaRegistersIncrease() {
+  llamaEmuSetMaxRegisters(Count);
 }
 
 /// mbarriers live in a side table keyed by their shared address, not in

@@ -6,8 +6,9 @@
 // the two must compose to it, as the PTX ISA defines them), wgmma on
 // 128-byte swizzled tiles in dynamic shared memory against the same
 // product, cp.async's and wgmma's deferred completion, a TMA pipeline on
-// mbarriers in both of LLAMAC_EMU_TMA's modes, the fake driver's tensor
-// map encoder, and the errors a GPU would hang or trap on.
+// mbarriers in both of LLAMAC_EMU_TMA's modes, named barriers and
+// setmaxnreg in a warp-specialized block, the fake driver's tensor map
+// encoder, and the errors a GPU would hang or trap on.
 //
 //===----------------------------------------------------------------------===//
 
@@ -253,6 +254,29 @@ extern "C" __global__ void divergentBarrier(LlamaGpuArgs args) {
     ((float *)args.buffers[0])[0] = __shfl_xor_sync(0xffffffffu, 1.0f, 1);
   else
     __syncthreads();
+}
+
+/* A warp-specialized block: warp 3 gives registers back (setmaxnreg) and
+   leaves, warps 0-2 take more; warp 2 writes out[0], and bar.sync 1 over
+   counts[warp] threads orders that before every thread's read (warps run
+   in order here, so without it warps 0 and 1 would read first). */
+extern "C" __global__ void namedBarrier(LlamaGpuArgs args) {
+  float *out = (float *)args.buffers[0];
+  const int *counts = (const int *)args.buffers[1];
+  const int warp = threadIdx.x / 32;
+  if (warp == 3) {
+    llamaRegistersDecrease<40>();
+    return;
+  }
+  llamaRegistersIncrease<232>();
+  if (threadIdx.x == 64)
+    out[0] = 7.0f;
+  llamaNamedBarrierSync<1>(counts[warp]);
+  out[1 + threadIdx.x] = out[0];
+}
+
+extern "C" __global__ void oddRegisterCount(LlamaGpuArgs) {
+  llamaRegistersIncrease<100>();
 }
 
 extern "C" __global__ void traps(LlamaGpuArgs args) {
@@ -621,6 +645,34 @@ TEST_F(CudaEmulationTest, DivergentBarriersAreADeadlock) {
   EXPECT_THAT(error, HasSubstr("block (0, 0, 0): deadlock"));
   EXPECT_THAT(error, HasSubstr("threads 0-15: __shfl_xor_sync #1"));
   EXPECT_THAT(error, HasSubstr("threads 16-31: __syncthreads #1"));
+}
+
+TEST_F(CudaEmulationTest, NamedBarriersSynchronizeTheirCountOfThreads) {
+  std::vector<float> out(97, 0.0f);
+  std::vector<int> counts = {96, 96, 96};
+  ASSERT_EQ(launch("namedBarrier", 1, 128, {out.data(), counts.data()}), "");
+  EXPECT_EQ(out, std::vector<float>(97, 7.0f));
+
+  counts = {96, 64, 96};
+  EXPECT_THAT(launch("namedBarrier", 1, 128, {out.data(), counts.data()}),
+              HasSubstr("bar.sync 1: threads wait with different counts"));
+
+  // Warp 3 has left, so 128 threads never arrive.
+  counts = {128, 128, 128};
+  std::string error =
+      launch("namedBarrier", 1, 128, {out.data(), counts.data()});
+  EXPECT_THAT(error, HasSubstr("block (0, 0, 0): deadlock"));
+  EXPECT_THAT(error, HasSubstr("threads 0-95: bar.sync 1, 128"));
+  EXPECT_THAT(error, HasSubstr("threads 96-127: exited"));
+
+  counts = {96, 96, 100};
+  EXPECT_THAT(launch("namedBarrier", 1, 128, {out.data(), counts.data()}),
+              HasSubstr("not whole warps of the block"));
+}
+
+TEST_F(CudaEmulationTest, SetmaxnregTakesMultiplesOf8From24To256) {
+  EXPECT_THAT(launch("oddRegisterCount", 1, 128, {}),
+              HasSubstr("setmaxnreg with a count outside 24-256"));
 }
 
 TEST_F(CudaEmulationTest, TrapFailsTheLaunchAndTheNextOneRuns) {

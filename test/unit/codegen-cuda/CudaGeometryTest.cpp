@@ -138,8 +138,9 @@ TEST(CudaGeometryTest, PrefillGemmTilesFollowTheCallLength) {
 }
 
 /// On sm_90a the tensor-core GEMM tiles 128 rows by 256 weight rows (128
-/// output columns for SwiGLU), one block of 8 warps per SM with its 4
-/// stages in 193 KiB; no other kernel has a geometry of its own there.
+/// output columns for SwiGLU), one block per SM with its 4 stages in 193
+/// KiB: 8 warps that multiply and a loader warpgroup, which the kernel's
+/// launch bound names; no other kernel has a geometry of its own there.
 TEST(CudaGeometryTest, WgmmaGemmTilesAreTwiceAsWide) {
   for (DType dtype : {DType::BF16, DType::F16, DType::F32}) {
     unsigned wide = 0;
@@ -158,7 +159,11 @@ TEST(CudaGeometryTest, WgmmaGemmTilesAreTwiceAsWide) {
           fused.getEpilogue() == llama::Epilogue::SwiGLU ? 128 : 256;
       EXPECT_EQ(g->gridBase[0], (columnsOf(fused) + tileCols - 1) / tileCols);
       EXPECT_EQ(g->rowsPerBlock[1], 128u);
-      EXPECT_EQ(g->block[0], 256u);
+      EXPECT_EQ(g->block[0], 384u);
+      EXPECT_NE(body.find("__launch_bounds__(LLAMA_TENSOR_CORE_GEMM_THREADS, "
+                          "1)"),
+                std::string::npos);
+      EXPECT_NE(body.find("llamaRegistersIncrease<232>"), std::string::npos);
       EXPECT_EQ(g->sharedBytes, 4u * (128 + 256) * 128 + 1024 + 4 * 2 * 8);
       EXPECT_LE(g->sharedBytes, 227u * 1024);
       EXPECT_NE(body.find("BN = 256, STAGES = 4"), std::string::npos);
