@@ -138,6 +138,8 @@ public:
   tensorMaps(Operation *op, unsigned phase) const override {
     if (familyOf(op) == Family::Matmul)
       return cuda::matmulTensorMaps(op);
+    if (familyOf(op) == Family::MatmulGrad)
+      return cuda::matmulGradTensorMaps(cast<MatmulGradOp>(op));
     return {};
   }
 };

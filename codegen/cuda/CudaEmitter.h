@@ -65,6 +65,9 @@ matmulGradGeometry(llama::MatmulGradOp op);
 /// Its tensor-core tiles on sm_90a, twice as wide; none on the SIMT cores.
 std::optional<artifact::LaunchGeometry>
 matmulGradWgmmaGeometry(llama::MatmulGradOp op);
+/// The tensor maps its sm_90a tiles load from (x, W and dy), or none.
+std::vector<artifact::TensorMapSpec>
+matmulGradTensorMaps(llama::MatmulGradOp op);
 
 /// attention_grad: dQ, dK and dV of causal GQA attention, in one SIMT
 /// kernel or three tensor-core phases (softmax statistics, dK and dV, dQ).

@@ -212,14 +212,7 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
   const unsigned barriers = smemBase + STAGES * STAGE_BYTES;
   auto full = [&](int s) { return barriers + 8u * s; };
   auto empty = [&](int s) { return barriers + 8u * (STAGES + s); };
-  if (tid == 0) {
-    for (int s = 0; s < STAGES; ++s) {
-      llamaMbarrierInit(full(s), 1);
-      llamaMbarrierInit(empty(s), CONSUMERS / 32);
-    }
-    llamaFenceMbarrierInit();
-  }
-  __syncthreads();
+  llamaInitStageBarriers(barriers, STAGES, CONSUMERS / 32);
   if (tid >= CONSUMERS) {
 )BODY";
   os << "    llamaRegistersDecrease<" << kWgmmaLoaderRegisters << ">();\n";

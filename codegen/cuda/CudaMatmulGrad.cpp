@@ -58,8 +58,11 @@ LogicalResult emitMatmulGradKernel(MatmulGradOp op, StringRef symbol,
     return failure();
   const char *t = cudaType(shape->x), *tw = cudaType(shape->weight);
   // One tensor-core block per SM, as the forward GEMM: on sm_90a its 193
-  // KiB of tiles allow no second.
-  emitSignature(os, op, symbol, 256, shape->tensorCores() ? "1" : "");
+  // KiB of tiles allow no second, and it has the same loader warpgroup.
+  if (shape->tensorCores())
+    emitSignature(os, op, symbol, "LLAMA_TENSOR_CORE_GEMM_THREADS", "1");
+  else
+    emitSignature(os, op, symbol, 256);
   os << "  typedef " << t << " TX;\n"
      << "  constexpr long long K = " << shape->k << ", N = " << shape->n
      << ", TILE = " << kGradTile << ";\n"
@@ -124,8 +127,21 @@ matmulGradWgmmaGeometry(MatmulGradOp op) {
     return std::nullopt;
   // K's column tiles are twice as wide; the row tiles on y are the same.
   g->gridBase[0] = ceilDiv(shape->k, kGradWgmmaTileCols);
+  g->block[0] = kWgmmaGemmThreads;
   g->sharedBytes = kGradWgmmaSharedBytes;
   return *g;
+}
+
+std::vector<artifact::TensorMapSpec> matmulGradTensorMaps(MatmulGradOp op) {
+  FailureOr<MatmulGradShape> shape = shapeOf(op);
+  if (failed(shape) || !shape->tensorCores())
+    return {};
+  // Only sm_90a loads by TMA: boxes of 64 elements (128-byte rows) by 64
+  // rows, in the order the kernel indexes args.tensorMaps: x, W, dy.
+  const uint32_t box = kGradWgmmaTileK;
+  return {{/*operand=*/0, box, box, 128},
+          {/*operand=*/1, box, box, 128},
+          {/*operand=*/2, box, box, 128}};
 }
 
 } // namespace llamac::codegen::cuda

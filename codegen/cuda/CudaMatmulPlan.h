@@ -102,14 +102,15 @@ inline constexpr unsigned kGradMmaSyncSharedBytes =
     kGradStages *
     (kGradTile * (kGradTileK + 8) + kGradTileK * (kGradTile + 8)) * 2;
 /// With wgmma (sm_90a): 128 x 256 outputs, 4 stages of 64 reduced rows in
-/// 128-byte rows (16 KiB of dy, 32 KiB of x or W), and 1 KiB of alignment:
-/// 193 KiB, one block per SM.
+/// 128-byte rows (16 KiB of dy, 32 KiB of x or W), 1 KiB of alignment, and
+/// a full and an empty mbarrier a stage: 193 KiB, one block per SM, whose
+/// threads are the forward GEMM's (kWgmmaGemmThreads).
 inline constexpr int kGradWgmmaTileCols = 256;
 inline constexpr int kGradWgmmaTileK = 64;
 inline constexpr int kGradWgmmaStages = 4;
 inline constexpr unsigned kGradWgmmaSharedBytes =
     kGradWgmmaStages * (kGradTile + kGradWgmmaTileCols) * kGradWgmmaTileK * 2 +
-    1024;
+    1024 + kGradWgmmaStages * 2 * 8;
 
 /// The SIMT GEMM's tiles: 128 rows by 128 weight rows (64 SwiGLU outputs).
 inline constexpr int kSimtTileRows = 128;

@@ -785,6 +785,28 @@ template <int N> LLAMA_DEVICE void llamaWgmmaFenceOperands(float (&d)[N]) {
 }
 )WGMMA";
 
+/// The TMA pipelines' mbarriers, on the primitives above (or the
+/// emulator's).
+static const char *const stageBarriersText = R"TEXT(
+/* Thread 0 initializes a TMA pipeline's mbarriers, 8 bytes each from
+   `base`: `stages` "full" ones, which complete on the loader's expect-tx
+   arrival and the stage's bytes, then as many "empty" ones, which complete
+   once each of `consumerWarps` warps arrived; then the block synchronizes,
+   so that no thread waits on one before it is initialized. */
+LLAMA_DEVICE void llamaInitStageBarriers(unsigned base, int stages,
+                                         unsigned consumerWarps) {
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < stages; ++s) {
+      llamaMbarrierInit(base + 8u * s, 1);
+      llamaMbarrierInit(base + 8u * (stages + s), consumerWarps);
+    }
+    llamaFenceMbarrierInit();
+  }
+  __syncthreads();
+}
+
+)TEXT";
+
 /// llamaWgmma64x<N><T, TransA, TransB>(d, a, b, accumulate), N 128 or 256:
 /// D (64 x N, f32) = A (64 x 16) Bᵀ (B N x 16) [+ D], in shared memory named
 /// by descriptors: K-major, or MN-major where TransA or TransB is 1 (the PTX
@@ -837,7 +859,8 @@ void emitPrelude(llvm::raw_ostream &os) {
   os << wgmmaSupportText;
   emitWgmmaAsm(os, 128);
   emitWgmmaAsm(os, 256);
-  os << "#endif // LLAMAC_CUDA_EMULATION\n\n";
+  os << "#endif // LLAMAC_CUDA_EMULATION\n";
+  os << stageBarriersText;
   os << "/* Seeded random weights, filled on the GPU. */\n"
      << randomWeightsText << "\n";
 }

@@ -13,9 +13,12 @@
 //   a stage, 4 stages (193 KiB, one block per SM). Tiles have 128-byte
 //   rows swizzled by row % 8 from a 1024-byte aligned base; a row of an N-
 //   or M-major tile is 64 columns of one reduced row, the tile's groups of
-//   64 columns 8 KiB apart. Each warpgroup multiplies its 64 rows by all
-//   256 columns with 4 wgmma.m64n256k16 a stage, B and the transposed A
-//   read as MN-major (imm-trans = 1) straight from shared memory.
+//   64 columns 8 KiB apart. As in the forward GEMM, a loader warpgroup
+//   fills them by TMA (64 x 64 boxes from tensor maps of x, W and dy) on
+//   full and empty mbarriers, and gives its registers (setmaxnreg) to the
+//   two that multiply: each of those multiplies its 64 rows by all 256
+//   columns with 4 wgmma.m64n256k16 a stage, B and the transposed A read as
+//   MN-major (imm-trans = 1) straight from shared memory.
 // - Other archs: 32 reduced rows a stage, 3 stages, rows padded by 16
 //   bytes. B is read by ldmatrix.trans; A by ldmatrix (dx) or
 //   ldmatrix.trans, which hands out the transpose (dW). 8 warps of 64 x 32
@@ -41,9 +44,11 @@ static const char *const pipelinePrologue =
     }
 )BODY";
 
-/// sm_90a's `tile`: cp.async into swizzled 128-byte rows, wgmma from them.
+/// sm_90a's `tile`: TMA loads into swizzled 128-byte rows from a loader
+/// warpgroup, wgmma from them in the two others.
 static void emitWgmmaTile(raw_ostream &os) {
-  os << "  constexpr int BK = " << kGradWgmmaTileK << ";\n";
+  os << "  constexpr int BK = " << kGradWgmmaTileK
+     << ", CONSUMERS = " << kWgmmaConsumerThreads << ";\n";
   os << R"BODY(  constexpr int ROW_BYTES = 128, A_BYTES = BM * ROW_BYTES;
   // An M- or N-major tile: groups of 64 columns, BK rows each.
   constexpr int GROUP_BYTES = BK * ROW_BYTES, B_GROUPS = BN / 64;
@@ -51,49 +56,63 @@ static void emitWgmmaTile(raw_ostream &os) {
   static_assert(BK * 2 == ROW_BYTES && A_BYTES == 2 * GROUP_BYTES,
                 "K-major rows of BK and M-major groups share the 128-byte "
                 "swizzle and the tile size");
-  const unsigned smemBase = llamaSwizzleBase(llamaSmemAddress(sharedRaw));
+  const unsigned rawBase = llamaSmemAddress(sharedRaw);
+  const unsigned smemBase = llamaSwizzleBase(rawBase);
+  unsigned char *smem = sharedRaw + (smemBase - rawBase);
   const int group = warp / 4;
-  // Chunk `ch` of reduced row `r` of an M- or N-major tile.
-  auto swizzleMN = [&](int r, int ch) {
-    return (ch / 8) * GROUP_BYTES + llamaSwizzle128(r, ch % 8);
-  };
+  // Each stage has a "full" mbarrier, which its TMA loads complete, and an
+  // "empty" one, at which each multiplying warp arrives once its products
+  // of the stage retired.
+  const unsigned barriers = smemBase + STAGES * STAGE_BYTES;
+  auto full = [&](int s) { return barriers + 8u * s; };
+  auto empty = [&](int s) { return barriers + 8u * (STAGES + s); };
+  llamaInitStageBarriers(barriers, STAGES, CONSUMERS / 32);
   auto tile = [&](auto layout, long long m0, long long M, long long R,
-                  const ST *b, ST *out) {
+                  const ST *, ST *out) {
     constexpr bool AT = decltype(layout){}.transposed;
-    // Reduction step kt to stage s: A's 1024 chunks, then B's BN * 8.
-    auto load = [&](int s, long long kt) {
-      const unsigned base = smemBase + s * STAGE_BYTES;
-      const long long r0 = kt * BK;
-      // Unrolled by 2: the compiler otherwise keeps every source address
-      // of a step in registers.
-#pragma unroll 2
-      for (int it = 0; it < 4; ++it) {
-        const int i = tid + it * 256;
-        // A: dy[r0 + r][m0 + 8 ch] for dW (64 rows of 16 chunks), dy[m0 +
-        // m][r0 + 8 ch] for dx (128 rows of 8 chunks).
-        const int ar = AT ? i / 16 : i / 8, ac = AT ? i % 16 : i % 8;
-        const long long row = AT ? r0 + ar : m0 + ar;
-        const long long col = AT ? m0 + 8 * ac : r0 + 8 * ac;
-        const bool aValid = AT ? row < R && col < M : row < M && col < R;
-        const int aOffset = AT ? swizzleMN(ar, ac) : llamaSwizzle128(ar, ac);
-        llamaCpAsync16(base + aOffset,
-                       aValid ? (const void *)(dy + row * N + col)
-                              : (const void *)dy,
-                       aValid ? 16 : 0);
+    const long long KT = (R + BK - 1) / BK;
+    if (tid >= CONSUMERS) {
+      // The loader warpgroup (warp specialization, as the forward GEMM's):
+      // one thread loads reduction step kt into stage kt % STAGES once the
+      // multiplying warps released it. Every box is 64 x 64 (128-byte rows,
+      // the 128-byte swizzle) from the tensor maps of x, W and dy
+      // (matmulGradTensorMaps), one group of an M- or N-major tile, or 64
+      // rows of a K-major one; elements past a tensor read as zeros.
+)BODY";
+  os << "      llamaRegistersDecrease<" << kWgmmaLoaderRegisters << ">();\n";
+  os << R"BODY(      if (tid != CONSUMERS)
+        return;
+      const LlamaGpuTensorMap *dyMap = &args.tensorMaps[2],
+                              *bMap = &args.tensorMaps[AT ? 0 : 1];
+      for (long long kt = 0; kt < KT; ++kt) {
+        const int s = (int)(kt % STAGES), r0 = (int)(kt * BK);
+        if (kt >= STAGES) // step kt - STAGES released the stage
+          llamaMbarrierWait(empty(s), (unsigned)(kt / STAGES - 1) & 1);
+        const unsigned base = smemBase + s * STAGE_BYTES;
+        llamaMbarrierArriveExpectTx(full(s), STAGE_BYTES);
+        // A: dy's columns m0 + [0, 128) of rows r0 + [0, 64) for dW (two
+        // M-major groups), dy's rows m0 + [0, 128) of columns r0 + [0, 64)
+        // for dx (K-major, two boxes of 64 rows).
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          if constexpr (AT)
+            llamaTmaLoad2d(base + h * GROUP_BYTES, dyMap, (int)m0 + 64 * h, r0,
+                           full(s));
+          else
+            llamaTmaLoad2d(base + h * GROUP_BYTES, dyMap, r0,
+                           (int)m0 + 64 * h, full(s));
+        }
+        // B: rows r0 + [0, 64) of x or W, columns n0 + [0, BN) in groups.
+#pragma unroll
+        for (int g = 0; g < B_GROUPS; ++g)
+          llamaTmaLoad2d(base + A_BYTES + g * GROUP_BYTES, bMap,
+                         (int)n0 + 64 * g, r0, full(s));
       }
-#pragma unroll 2
-      for (int it = 0; it < BN / 32; ++it) {
-        // B: rows r0 + [0, 64) of b, BN / 8 chunks of columns n0 + [0, BN).
-        const int i = tid + it * 256;
-        const int br = i / (BN / 8), bc = i % (BN / 8);
-        const bool bValid = r0 + br < R && n0 + 8 * bc < K;
-        llamaCpAsync16(base + A_BYTES + swizzleMN(br, bc),
-                       bValid ? (const void *)(b + (r0 + br) * K + n0 + 8 * bc)
-                              : (const void *)b,
-                       bValid ? 16 : 0);
-      }
-    };
-    // Accumulator i of lane l of the group's warp w: row 64 group + 16 w +
+      return;
+    }
+)BODY";
+  os << "    llamaRegistersIncrease<" << kWgmmaConsumerRegisters << ">();\n";
+  os << R"BODY(    // Accumulator i of lane l of the group's warp w: row 64 group + 16 w +
     // l / 4 + 8 ((i / 2) % 2), column 8 (i / 4) + 2 (l % 4) + i % 2.
     float acc[BN / 2];
 #pragma unroll
@@ -120,26 +139,38 @@ static void emitWgmmaTile(raw_ostream &os) {
               llamaWgmmaDescriptorMN(bk, GROUP_BYTES), 1);
       }
       llamaWgmmaCommit();
-      // This stage's products run on; the previous stage's have retired, so
-      // after the next barrier its tiles may be reloaded.
+      // This stage's products run on; the previous stage's have retired.
       llamaWgmmaWait<1>();
     };
-)BODY"
-     << pipelinePrologue << R"BODY(    for (long long kt = 0; kt < KT; ++kt) {
-      llamaCpAsyncWait<STAGES - 2>();
-      llamaFenceProxyAsync(); // the landed tiles, for wgmma's reads
-      __syncthreads();        // step kt landed for every thread
-      compute((int)(kt % STAGES));
-      // Both warpgroups' products of step kt - 1 retired: its stage takes
-      // step kt + STAGES - 1 while step kt's run on.
-      __syncthreads();
-      if (kt + STAGES - 1 < KT)
-        load((int)((kt + STAGES - 1) % STAGES), kt + STAGES - 1);
-      llamaCpAsyncCommit();
+    for (long long kt = 0; kt < KT; ++kt) {
+      const int s = (int)(kt % STAGES);
+      llamaMbarrierWait(full(s), (unsigned)(kt / STAGES) & 1);
+      const int valid = (int)(R - kt * BK);
+      if (AT && valid < BK) {
+        // dW sums over the call's rows, but the maps span the buffers'
+        // capacity: rows past R would hold whatever was there (NaN times
+        // zero is NaN), so both operands' rows past R become zeros. Whole
+        // 128-byte rows, which the swizzle only permutes within. (Training
+        // entries take exactly their rows today, so the TMA has zero-filled
+        // these already; this keeps dW right if a call ever takes fewer.)
+        const int chunks = (BK - valid) * 8;
+        for (int i = tid; i < (2 + B_GROUPS) * chunks; i += CONSUMERS) {
+          const int g = i / chunks, r = valid + (i % chunks) / 8;
+          *reinterpret_cast<uint4 *>(smem + s * STAGE_BYTES + g * GROUP_BYTES +
+                                     r * ROW_BYTES + (i % 8) * 16) =
+              uint4{0u, 0u, 0u, 0u};
+        }
+        llamaFenceProxyAsync(); // the zeros, for wgmma's reads
+        llamaNamedBarrierSync<1>(CONSUMERS);
+      }
+      compute(s);
+      // wgmma.wait_group synchronizes the warp: every lane has retired its
+      // products of step kt - 1.
+      if (kt > 0 && lane == 0)
+        llamaMbarrierArrive(empty((int)((kt - 1) % STAGES)));
     }
     llamaWgmmaWait<0>();
     llamaWgmmaFenceOperands(acc);
-    llamaCpAsyncWait<0>();
     // Pair j: accumulators 2 j and 2 j + 1, one 4-byte store.
 #pragma unroll
     for (int j = 0; j < BN / 4; ++j) {

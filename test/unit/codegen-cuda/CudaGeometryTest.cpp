@@ -66,7 +66,8 @@ template <typename Fn> void forEachKernel(const ModelCase &c, Fn fn) {
 /// The tensor-core GEMM's TMA loads (sm_90a) read x (operand 0) in boxes
 /// of 128 rows and the weight (operand 1) in boxes of 256 rows, or of 128
 /// for SwiGLU's separately loaded gate and up halves; 64 of K each, the
-/// 128-byte rows the swizzle needs. No other kernel lists tensor maps.
+/// 128-byte rows the swizzle needs. No other inference kernel lists tensor
+/// maps (matmul_grad's are checked with its geometry below).
 TEST(CudaGeometryTest, OnlyTheTensorCoreGemmListsTensorMaps) {
   for (DType dtype : {DType::BF16, DType::F16, DType::F32}) {
     unsigned withMaps = 0;
@@ -281,10 +282,12 @@ TEST(CudaGeometryTest, MatmulGradTilesCoverBothProducts) {
   // rows: 128 columns with mma.sync in 55.5 KiB of dynamic shared memory (3
   // stages of 32 summed rows, rows padded by 16 bytes), and on sm_90a 256
   // columns with wgmma in 193 KiB (4 stages of 64 summed rows of dy's 128
-  // and x's or W's 256 columns, and 1 KiB to align them). The rest take
-  // 128 x 128 SIMT tiles in static shared memory.
+  // and x's or W's 256 columns, 1 KiB to align them, and a full and an
+  // empty mbarrier a stage), loaded by TMA from a loader warpgroup (384
+  // threads) in 64 x 64 boxes of x, W and dy. The rest take 128 x 128 SIMT
+  // tiles in static shared memory.
   constexpr uint32_t mmaSyncBytes = 3 * (128 * 40 + 32 * 136) * 2;
-  constexpr uint32_t wgmmaBytes = 4 * (128 + 256) * 64 * 2 + 1024;
+  constexpr uint32_t wgmmaBytes = 4 * (128 + 256) * 64 * 2 + 1024 + 4 * 2 * 8;
   static_assert(wgmmaBytes <= 227 * 1024);
   struct Expected {
     const char *preset;
@@ -322,8 +325,17 @@ TEST(CudaGeometryTest, MatmulGradTilesCoverBothProducts) {
           ASSERT_EQ(wide.has_value(), tc);
           if (!tc)
             return;
-          EXPECT_EQ(wide->block[0], 256u);
+          EXPECT_EQ(wide->block[0], 384u);
           EXPECT_EQ(wide->sharedBytes, wgmmaBytes);
+          std::vector<artifact::TensorMapSpec> maps =
+              emitter.tensorMaps(op, phase);
+          ASSERT_EQ(maps.size(), 3u);
+          for (uint32_t i = 0; i < 3; ++i) {
+            EXPECT_EQ(maps[i].operand, i); // x, W, dy
+            EXPECT_EQ(maps[i].boxInner, 64u);
+            EXPECT_EQ(maps[i].boxRows, 64u);
+            EXPECT_EQ(maps[i].swizzleBytes, 128u);
+          }
           EXPECT_EQ(wide->gridBase[0], uint64_t((k + 255) / 256));
           EXPECT_EQ(wide->gridBase[1], g.gridBase[1]);
           EXPECT_EQ(wide->rowsPerBlock[1], 128u);
