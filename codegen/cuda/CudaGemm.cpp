@@ -209,10 +209,8 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
   // after the start. The loader gives up registers it does not need
   // (setmaxnreg) to the multiplying warpgroups, whose 128 accumulators a
   // thread would not fit the 168 registers a thread of 384 has otherwise.
-  const unsigned barriers = smemBase + STAGES * STAGE_BYTES;
-  auto full = [&](int s) { return barriers + 8u * s; };
-  auto empty = [&](int s) { return barriers + 8u * (STAGES + s); };
-  llamaInitStageBarriers(barriers, STAGES, CONSUMERS / 32);
+  const auto bars = llamaInitStageBarriers<STAGES>(
+      smemBase + STAGES * STAGE_BYTES, CONSUMERS / 32);
   if (tid >= CONSUMERS) {
 )BODY";
   os << "    llamaRegistersDecrease<" << kWgmmaLoaderRegisters << ">();\n";
@@ -220,19 +218,21 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
       for (int kt = 0; kt < KT; ++kt) {
         const int stage = kt % STAGES;
         if (kt >= STAGES) // step kt - STAGES released the stage
-          llamaMbarrierWait(empty(stage), (kt / STAGES - 1) & 1);
+          llamaMbarrierWait(bars.empty(stage), (kt / STAGES - 1) & 1);
         const unsigned base = smemBase + stage * STAGE_BYTES;
         const int k = kt * BK;
-        llamaMbarrierArriveExpectTx(full(stage), STAGE_BYTES);
-        llamaTmaLoad2d(base, &args.tensorMaps[0], k, (int)m0, full(stage));
+        llamaMbarrierArriveExpectTx(bars.full(stage), STAGE_BYTES);
+        llamaTmaLoad2d(base, &args.tensorMaps[0], k, (int)m0,
+                       bars.full(stage));
         if constexpr (SWIGLU) {
           llamaTmaLoad2d(base + A_BYTES, &args.tensorMaps[1], k, c0,
-                         full(stage));
+                         bars.full(stage));
           llamaTmaLoad2d(base + A_BYTES + (BN / 2) * ROW_BYTES,
-                         &args.tensorMaps[1], k, COLS + c0, full(stage));
+                         &args.tensorMaps[1], k, COLS + c0,
+                         bars.full(stage));
         } else {
           llamaTmaLoad2d(base + A_BYTES, &args.tensorMaps[1], k, c0,
-                         full(stage));
+                         bars.full(stage));
         }
       }
     // The loads land on the full mbarriers whoever waits for them; the
@@ -286,7 +286,7 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
 
   for (int kt = 0; kt < KT; ++kt) {
     const int stage = kt % STAGES;
-    llamaMbarrierWait(full(stage), (kt / STAGES) & 1);
+    llamaMbarrierWait(bars.full(stage), (kt / STAGES) & 1);
     if constexpr (NORM) {
       // A warpgroup's 128 threads scale its own 64 rows of the A tile.
       normStage(stage, kt);
@@ -302,7 +302,7 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
     // wgmma.wait_group synchronizes the warp, so every lane has retired
     // its products of step kt - 1 (and read the stage for the norm).
     if (kt > 0 && lane == 0)
-      llamaMbarrierArrive(empty((kt - 1) % STAGES));
+      llamaMbarrierArrive(bars.empty((kt - 1) % STAGES));
   }
   llamaWgmmaWait<0>();
   llamaWgmmaFenceOperands(acc);

@@ -788,21 +788,31 @@ template <int N> LLAMA_DEVICE void llamaWgmmaFenceOperands(float (&d)[N]) {
 /// The TMA pipelines' mbarriers, on the primitives above (or the
 /// emulator's).
 static const char *const stageBarriersText = R"TEXT(
-/* Thread 0 initializes a TMA pipeline's mbarriers, 8 bytes each from
-   `base`: `stages` "full" ones, which complete on the loader's expect-tx
-   arrival and the stage's bytes, then as many "empty" ones, which complete
-   once each of `consumerWarps` warps arrived; then the block synchronizes,
-   so that no thread waits on one before it is initialized. */
-LLAMA_DEVICE void llamaInitStageBarriers(unsigned base, int stages,
-                                         unsigned consumerWarps) {
+/* A TMA pipeline's mbarriers, 8 bytes each from `base`: STAGES "full"
+   ones, which complete on the loader's expect-tx arrival and the stage's
+   bytes, then as many "empty" ones, which complete once each consuming
+   warp arrived. */
+template <int STAGES> struct LlamaStageBarriers {
+  unsigned base;
+  LLAMA_DEVICE unsigned full(int s) const { return base + 8u * s; }
+  LLAMA_DEVICE unsigned empty(int s) const { return base + 8u * (STAGES + s); }
+};
+/* Thread 0 initializes them, the empty ones for `consumerWarps` arrivals;
+   then the block synchronizes, so that no thread waits on one before it
+   is initialized. */
+template <int STAGES>
+LLAMA_DEVICE LlamaStageBarriers<STAGES>
+llamaInitStageBarriers(unsigned base, unsigned consumerWarps) {
+  const LlamaStageBarriers<STAGES> bars{base};
   if (threadIdx.x == 0) {
-    for (int s = 0; s < stages; ++s) {
-      llamaMbarrierInit(base + 8u * s, 1);
-      llamaMbarrierInit(base + 8u * (stages + s), consumerWarps);
+    for (int s = 0; s < STAGES; ++s) {
+      llamaMbarrierInit(bars.full(s), 1);
+      llamaMbarrierInit(bars.empty(s), consumerWarps);
     }
     llamaFenceMbarrierInit();
   }
   __syncthreads();
+  return bars;
 }
 
 )TEXT";

@@ -63,10 +63,8 @@ static void emitWgmmaTile(raw_ostream &os) {
   // Each stage has a "full" mbarrier, which its TMA loads complete, and an
   // "empty" one, at which each multiplying warp arrives once its products
   // of the stage retired.
-  const unsigned barriers = smemBase + STAGES * STAGE_BYTES;
-  auto full = [&](int s) { return barriers + 8u * s; };
-  auto empty = [&](int s) { return barriers + 8u * (STAGES + s); };
-  llamaInitStageBarriers(barriers, STAGES, CONSUMERS / 32);
+  const auto bars = llamaInitStageBarriers<STAGES>(
+      smemBase + STAGES * STAGE_BYTES, CONSUMERS / 32);
   auto tile = [&](auto layout, long long m0, long long M, long long R,
                   const ST *, ST *out) {
     constexpr bool AT = decltype(layout){}.transposed;
@@ -87,9 +85,10 @@ static void emitWgmmaTile(raw_ostream &os) {
       for (long long kt = 0; kt < KT; ++kt) {
         const int s = (int)(kt % STAGES), r0 = (int)(kt * BK);
         if (kt >= STAGES) // step kt - STAGES released the stage
-          llamaMbarrierWait(empty(s), (unsigned)(kt / STAGES - 1) & 1);
+          llamaMbarrierWait(bars.empty(s),
+                            (unsigned)(kt / STAGES - 1) & 1);
         const unsigned base = smemBase + s * STAGE_BYTES;
-        llamaMbarrierArriveExpectTx(full(s), STAGE_BYTES);
+        llamaMbarrierArriveExpectTx(bars.full(s), STAGE_BYTES);
         // A: dy's columns m0 + [0, 128) of rows r0 + [0, 64) for dW (two
         // M-major groups), dy's rows m0 + [0, 128) of columns r0 + [0, 64)
         // for dx (K-major, two boxes of 64 rows).
@@ -97,16 +96,16 @@ static void emitWgmmaTile(raw_ostream &os) {
         for (int h = 0; h < 2; ++h) {
           if constexpr (AT)
             llamaTmaLoad2d(base + h * GROUP_BYTES, dyMap, (int)m0 + 64 * h, r0,
-                           full(s));
+                           bars.full(s));
           else
             llamaTmaLoad2d(base + h * GROUP_BYTES, dyMap, r0,
-                           (int)m0 + 64 * h, full(s));
+                           (int)m0 + 64 * h, bars.full(s));
         }
         // B: rows r0 + [0, 64) of x or W, columns n0 + [0, BN) in groups.
 #pragma unroll
         for (int g = 0; g < B_GROUPS; ++g)
           llamaTmaLoad2d(base + A_BYTES + g * GROUP_BYTES, bMap,
-                         (int)n0 + 64 * g, r0, full(s));
+                         (int)n0 + 64 * g, r0, bars.full(s));
       }
       return;
     }
@@ -144,7 +143,7 @@ static void emitWgmmaTile(raw_ostream &os) {
     };
     for (long long kt = 0; kt < KT; ++kt) {
       const int s = (int)(kt % STAGES);
-      llamaMbarrierWait(full(s), (unsigned)(kt / STAGES) & 1);
+      llamaMbarrierWait(bars.full(s), (unsigned)(kt / STAGES) & 1);
       const int valid = (int)(R - kt * BK);
       if (AT && valid < BK) {
         // dW sums over the call's rows, but the maps span the buffers'
@@ -167,7 +166,7 @@ static void emitWgmmaTile(raw_ostream &os) {
       // wgmma.wait_group synchronizes the warp: every lane has retired its
       // products of step kt - 1.
       if (kt > 0 && lane == 0)
-        llamaMbarrierArrive(empty((int)((kt - 1) % STAGES)));
+        llamaMbarrierArrive(bars.empty((int)((kt - 1) % STAGES)));
     }
     llamaWgmmaWait<0>();
     llamaWgmmaFenceOperands(acc);
