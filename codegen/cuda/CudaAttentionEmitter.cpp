@@ -236,4 +236,43 @@ FailureOr<artifact::LaunchGeometry> attentionGeometry(Operation *op,
   return g;
 }
 
+namespace {
+/// The attention launch that runs the sm_90a variant, if `phase` is one.
+FailureOr<AttentionPlan> wgmmaPlan(Operation *op, unsigned phase) {
+  FailureOr<AttentionPlan> plan = planAttention(op);
+  if (failed(plan) || plan->decode() || isCacheWrite(*plan, phase) ||
+      !plan->batchConstant || !plan->wgmma())
+    return failure();
+  return plan;
+}
+} // namespace
+
+std::optional<artifact::LaunchGeometry> attentionWgmmaGeometry(Operation *op,
+                                                               unsigned phase) {
+  FailureOr<AttentionPlan> plan = wgmmaPlan(op, phase);
+  if (failed(plan))
+    return std::nullopt;
+  FailureOr<artifact::LaunchGeometry> g = attentionGeometry(op, phase);
+  if (failed(g))
+    return std::nullopt;
+  // The same blocks of 128 queries, with a loader warpgroup.
+  g->block[0] = kWgmmaAttentionThreads;
+  g->sharedBytes = wgmmaAttentionSharedBytes(plan->headDim);
+  return *g;
+}
+
+std::vector<artifact::TensorMapSpec> attentionTensorMaps(Operation *op,
+                                                         unsigned phase) {
+  FailureOr<AttentionPlan> plan = wgmmaPlan(op, phase);
+  if (failed(plan))
+    return {};
+  // Keys, then values: the caches (the results that alias them, buffers 6
+  // and 7) or plain attention's operands (1 and 2), as rows of KVH * D;
+  // boxes of one KV head's 64-element column group (128-byte rows) by a
+  // tile's rows.
+  const uint32_t keys = plan->cache ? 6 : 1, values = plan->cache ? 7 : 2;
+  const uint32_t rows = kWgmmaAttentionKeyRows;
+  return {{keys, 64, rows, 128}, {values, 64, rows, 128}};
+}
+
 } // namespace llamac::codegen::cuda

@@ -37,6 +37,17 @@ struct AttentionPlan {
   /// kernel serves every call that is not decode.
   bool tensorCores() const;
 
+  /// The tensor-core kernel's sm_90a variant (CudaWgmmaAttention.cpp)
+  /// applies: head size 64 or 128 (whole 128-byte rows of the swizzle), and
+  /// every key row read as stored (from the caches, or plain attention's
+  /// key operand), since the Tensor Memory Accelerator copies them.
+  /// Cacheless fused_rope_attention rotates its keys in shared memory, and
+  /// keeps the mma.sync kernel everywhere.
+  bool wgmma() const {
+    return tensorCores() && (headDim == 64 || headDim == 128) &&
+           (cache || !rope);
+  }
+
   /// One new token per batch row, with caches: flash-decoding.
   bool decode() const {
     return cache && seqConstant && *seqConstant == 1 && batchConstant &&
@@ -87,6 +98,33 @@ inline constexpr unsigned tensorCoreAttentionSharedBytes(int64_t headDim) {
 }
 static_assert(tensorCoreAttentionSharedBytes(128) <= 99 * 1024,
               "every sm_80+ GPU gives a block the tiles");
+
+/// The tensor-core kernels' causal limits (lastVisible(s), and the block's
+/// tileLast and tiles), from s0, BQ, BKV, S, L and position.
+void emitCausalLimits(llvm::raw_ostream &os);
+
+/// The body of the sm_90a variant, for plans where wgmma() holds; the
+/// tensor-core kernel emits it under LLAMA_WGMMA.
+void emitWgmmaAttentionBody(llvm::raw_ostream &os, const AttentionPlan &plan);
+
+/// The sm_90a variant's block: two warpgroups of 64 queries each (the same
+/// 128 queries a block as the mma.sync kernel, so the grid is the same),
+/// and a loader warpgroup, over key and value tiles of 128 rows in two
+/// stages.
+inline constexpr int kWgmmaAttentionKeyRows = 128;
+inline constexpr int kWgmmaAttentionStages = 2;
+inline constexpr int kWgmmaAttentionThreads = 384;
+/// Its dynamic shared memory: the queries, then the stages' key and value
+/// tiles, unpadded (swizzled), from a 1024-byte boundary (1 KiB more), and
+/// the stages' mbarriers: 161 KiB at head size 128, one block an SM.
+inline constexpr unsigned wgmmaAttentionSharedBytes(int64_t headDim) {
+  return (kAttentionQueryRows +
+          2 * kWgmmaAttentionStages * kWgmmaAttentionKeyRows) *
+             headDim * 2 +
+         1024 + 2 * kWgmmaAttentionStages * 8;
+}
+static_assert(wgmmaAttentionSharedBytes(128) <= 227 * 1024,
+              "an H100 gives a block the tiles");
 
 /// Flash-decoding's fixed split of the key sequence, and its block shape.
 struct DecodeShape {

@@ -131,6 +131,8 @@ public:
       return cuda::matmulWgmmaGeometry(op);
     if (familyOf(op) == Family::MatmulGrad)
       return cuda::matmulGradWgmmaGeometry(cast<MatmulGradOp>(op));
+    if (familyOf(op) == Family::Attention)
+      return cuda::attentionWgmmaGeometry(op, phase);
     return std::nullopt;
   }
 
@@ -140,6 +142,8 @@ public:
       return cuda::matmulTensorMaps(op);
     if (familyOf(op) == Family::MatmulGrad)
       return cuda::matmulGradTensorMaps(cast<MatmulGradOp>(op));
+    if (familyOf(op) == Family::Attention)
+      return cuda::attentionTensorMaps(op, phase);
     return {};
   }
 };

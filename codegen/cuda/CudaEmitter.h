@@ -34,6 +34,13 @@ std::vector<artifact::TensorMapSpec> matmulTensorMaps(mlir::Operation *op);
 /// fused_rope_attention and attention: flash-decoding for one new token
 /// per batch row, flash attention otherwise; with caches, the flash
 /// attention comes after a launch that writes the new rows to them.
+/// The sm_90a attention's own block and shared memory, and the tensor maps
+/// it loads its key and value tiles through, where its plan has that
+/// variant (the flash phase of prefill, plain attention).
+std::optional<artifact::LaunchGeometry>
+attentionWgmmaGeometry(mlir::Operation *op, unsigned phase);
+std::vector<artifact::TensorMapSpec> attentionTensorMaps(mlir::Operation *op,
+                                                         unsigned phase);
 unsigned attentionPhases(mlir::Operation *op);
 std::string attentionPhaseName(mlir::Operation *op, unsigned phase);
 mlir::LogicalResult emitAttentionKernel(mlir::Operation *op, unsigned phase,

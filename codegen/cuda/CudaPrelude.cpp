@@ -15,6 +15,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "codegen/cuda/CudaAttentionPlan.h"
 #include "codegen/cuda/CudaEmitter.h"
 #include "codegen/cuda/CudaMatmulPlan.h"
 
@@ -800,6 +801,17 @@ template <int STAGES> struct LlamaStageBarriers {
 /* Thread 0 initializes them, the empty ones for `consumerWarps` arrivals;
    then the block synchronizes, so that no thread waits on one before it
    is initialized. */
+/* llamaWgmma64x<N>RegisterA for an N the caller has as a constant (a
+   template, so that only the width named is instantiated). */
+template <typename T, int TransB, int N>
+LLAMA_DEVICE void llamaWgmmaRegisterA(float (&d)[N / 2], const unsigned (&a)[4],
+                                      unsigned long long b, int accumulate) {
+  static_assert(N == 64 || N == 128, "m64n64k16 or m64n128k16");
+  if constexpr (N == 64)
+    llamaWgmma64x64RegisterA<T, TransB>(d, a, b, accumulate);
+  else
+    llamaWgmma64x128RegisterA<T, TransB>(d, a, b, accumulate);
+}
 template <int STAGES>
 LLAMA_DEVICE LlamaStageBarriers<STAGES>
 llamaInitStageBarriers(unsigned base, unsigned consumerWarps) {
@@ -820,10 +832,18 @@ llamaInitStageBarriers(unsigned base, unsigned consumerWarps) {
 /// llamaWgmma64x<N><T, TransA, TransB>(d, a, b, accumulate), N 128 or 256:
 /// D (64 x N, f32) = A (64 x 16) Bᵀ (B N x 16) [+ D], in shared memory named
 /// by descriptors: K-major, or MN-major where TransA or TransB is 1 (the PTX
-/// immediates imm-trans-a and imm-trans-b). The asm lists all N / 2
-/// accumulator registers of the thread.
-static void emitWgmmaAsm(llvm::raw_ostream &os, int n) {
+/// immediates imm-trans-a and imm-trans-b). With `registerA`,
+/// llamaWgmma64x<N>RegisterA<T, TransB>(d, a, b, accumulate) takes A from
+/// registers instead: `a` is the warp's m16n8k16 A fragments of its 16 rows
+/// (as mma.sync's), so accumulators become the next product's A without a
+/// trip through shared memory; B alone has a transpose immediate. The asm
+/// lists all N / 2 accumulator registers of the thread.
+static void emitWgmmaAsm(llvm::raw_ostream &os, int n, bool registerA) {
   const int regs = n / 2;
+  // Operands after the accumulators: A (1 descriptor or 4 registers), B,
+  // then the scale-d flag and the transposes.
+  const int aOperands = registerA ? 4 : 1;
+  const int bIndex = regs + aOperands, flagIndex = bIndex + 1;
   // After item i of the `regs`: a comma, then `lineBreak` every `perLine`
   // items, else a space.
   auto separator = [&](int i, int perLine, const char *lineBreak) {
@@ -834,25 +854,45 @@ static void emitWgmmaAsm(llvm::raw_ostream &os, int n) {
   };
   auto instruction = [&](llvm::StringRef type) {
     os << "    asm volatile(\n"
-       << "        \"{\\n.reg .pred p;\\nsetp.ne.b32 p, %" << regs + 2
+       << "        \"{\\n.reg .pred p;\\nsetp.ne.b32 p, %" << flagIndex
        << ", 0;\\n\"\n"
        << "        \"wgmma.mma_async.sync.aligned.m64n" << n << "k16.f32."
        << type << "." << type << " {\"\n        \"";
     for (int i = 0; i < regs; ++i)
       os << "%" << i << separator(i, 8, " \"\n        \"");
-    os << "}, %" << regs << ", %" << regs + 1 << ", p, 1, 1, %" << regs + 3
-       << ", %" << regs + 4 << ";\\n}\\n\"\n        : ";
+    os << "}, ";
+    if (registerA)
+      os << "{%" << regs << ", %" << regs + 1 << ", %" << regs + 2 << ", %"
+         << regs + 3 << "}";
+    else
+      os << "%" << regs;
+    os << ", %" << bIndex << ", p, 1, 1, ";
+    if (registerA)
+      os << "%" << flagIndex + 1;
+    else
+      os << "%" << flagIndex + 1 << ", %" << flagIndex + 2;
+    os << ";\\n}\\n\"\n        : ";
     for (int i = 0; i < regs; ++i)
       os << "\"+f\"(d[" << i << "])" << separator(i, 4, "\n          ");
-    os << "\n        : \"l\"(a), \"l\"(b), \"r\"(accumulate), "
-          "\"n\"(TransA),\n          \"n\"(TransB));\n";
+    if (registerA)
+      os << "\n        : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), "
+            "\"l\"(b),\n          \"r\"(accumulate), \"n\"(TransB));\n";
+    else
+      os << "\n        : \"l\"(a), \"l\"(b), \"r\"(accumulate), "
+            "\"n\"(TransA),\n          \"n\"(TransB));\n";
   };
-  os << "template <typename T, int TransA = 0, int TransB = 0>\n"
-     << "LLAMA_DEVICE void llamaWgmma64x" << n << "(float (&d)[" << regs
-     << "], unsigned long long a,\n"
-     << "                                  unsigned long long b, int "
-        "accumulate) {\n"
-        "#ifdef LLAMA_WGMMA\n"
+  if (registerA)
+    os << "template <typename T, int TransB = 0>\n"
+       << "LLAMA_DEVICE void llamaWgmma64x" << n << "RegisterA(float (&d)["
+       << regs << "],\n    const unsigned (&a)[4], unsigned long long b, "
+       << "int accumulate) {\n";
+  else
+    os << "template <typename T, int TransA = 0, int TransB = 0>\n"
+       << "LLAMA_DEVICE void llamaWgmma64x" << n << "(float (&d)[" << regs
+       << "], unsigned long long a,\n"
+       << "                                  unsigned long long b, int "
+          "accumulate) {\n";
+  os << "#ifdef LLAMA_WGMMA\n"
         "  if constexpr (LlamaIsBf16<T>::value)\n";
   instruction("bf16");
   os << "  else\n";
@@ -866,9 +906,20 @@ void emitPrelude(llvm::raw_ostream &os) {
   os << "#ifdef LLAMA_WGMMA\n#define LLAMA_TENSOR_CORE_GEMM_THREADS "
      << kWgmmaGemmThreads
      << "\n#else\n#define LLAMA_TENSOR_CORE_GEMM_THREADS 256\n#endif\n";
+  // The tensor-core attention's block where its plan has an sm_90a variant
+  // (AttentionPlan::wgmma): two multiplying warpgroups and a loader.
+  os << "#ifdef LLAMA_WGMMA\n#define LLAMA_TENSOR_CORE_ATTENTION_THREADS "
+     << kWgmmaAttentionThreads
+     << "\n#define LLAMA_TENSOR_CORE_ATTENTION_BLOCKS 1\n#else\n"
+     << "#define LLAMA_TENSOR_CORE_ATTENTION_THREADS " << kAttentionThreads
+     << "\n#define LLAMA_TENSOR_CORE_ATTENTION_BLOCKS 2\n#endif\n";
   os << wgmmaSupportText;
-  emitWgmmaAsm(os, 128);
-  emitWgmmaAsm(os, 256);
+  emitWgmmaAsm(os, 128, /*registerA=*/false);
+  emitWgmmaAsm(os, 256, /*registerA=*/false);
+  // Flash attention's O += P V: P from the score accumulators, N the head
+  // size.
+  emitWgmmaAsm(os, 64, /*registerA=*/true);
+  emitWgmmaAsm(os, 128, /*registerA=*/true);
   os << "#endif // LLAMAC_CUDA_EMULATION\n";
   os << stageBarriersText;
   os << "/* Seeded random weights, filled on the GPU. */\n"

@@ -48,12 +48,24 @@ bool AttentionPlan::tensorCores() const {
   return batchConstant && headDim % 16 == 0 && headDim <= 128;
 }
 
-void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
-                             StringRef symbol) {
-  // Two blocks per SM where shared memory allows: 4 warps each, so at most
-  // 255 registers a thread.
-  emitSignature(os, plan.op, symbol, kAttentionThreads, "2");
-  emitAttentionCommon(os, plan);
+void emitCausalLimits(raw_ostream &os) {
+  os << R"BODY(  // Causal: query s sees rows t <= position + s, within the L rows; a
+  // query past S sees none. Positions fit an int (L does), which keeps the
+  // bookkeeping beside the accumulators in few registers. The block's
+  // queries s0 to s0 + BQ - 1 see rows up to tileLast: `tiles` of BKV.
+  const int lastRow = (int)L - 1, queries = (int)S;
+  auto lastVisible = [&](int s) {
+    const int last = position + s;
+    return s >= queries ? -1 : last < lastRow ? last : lastRow;
+  };
+  const int tileLast = lastVisible((s0 + BQ < queries ? s0 + BQ : queries) - 1);
+  const int tiles = tileLast < 0 ? 0 : tileLast / BKV + 1;
+)BODY";
+}
+
+/// The mma.sync body (every arch, and sm_90a where wgmma() does not hold),
+/// without the closing brace.
+static void emitMmaAttentionBody(raw_ostream &os) {
   os << "  typedef TQ ST; // the staged and multiplied type\n"
      << "  constexpr int BQ = " << kAttentionQueryRows
      << ", BKV = " << kAttentionKeyRows << ", THREADS = " << kAttentionThreads
@@ -137,17 +149,9 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
     qs[r][d2] = llamaFromF<ST>(x2);
   }
 
-  // Causal: query s sees rows t <= position + s, within the L rows; a
-  // query past S sees none. Positions fit an int (L does), which keeps the
-  // bookkeeping beside the 192 accumulators of a thread in few registers.
-  const int lastRow = (int)L - 1, queries = (int)S;
-  auto lastVisible = [&](int s) {
-    const int last = position + s;
-    return s >= queries ? -1 : last < lastRow ? last : lastRow;
-  };
-  const int tileLast = lastVisible((s0 + BQ < queries ? s0 + BQ : queries) - 1);
-  const int tiles = tileLast < 0 ? 0 : tileLast / BKV + 1;
-  // A warp owns queries w0 to w0 + 31 as two halves of 16; in half hf this
+)BODY";
+  emitCausalLimits(os);
+  os << R"BODY(  // A warp owns queries w0 to w0 + 31 as two halves of 16; in half hf this
   // thread holds rows w0 + 16 hf + g and w0 + 16 hf + 8 + g. Tiles past the
   // warp's last visible row skip the arithmetic, and tiles within both of a
   // half's rows' limits skip the mask.
@@ -426,8 +430,29 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
           out[row + 8 * n + 2 * t4 + e] =
               llamaFromF<TO>(o[hf][n][2 * r + e] * inv);
     }
-}
 )BODY";
+}
+
+void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
+                             StringRef symbol) {
+  // mma.sync: two blocks per SM where shared memory allows, 4 warps each,
+  // so at most 255 registers a thread. With wgmma the prelude's macros name
+  // the sm_90a variant's 384 threads and one block.
+  if (plan.wgmma())
+    emitSignature(os, plan.op, symbol, "LLAMA_TENSOR_CORE_ATTENTION_THREADS",
+                  "LLAMA_TENSOR_CORE_ATTENTION_BLOCKS");
+  else
+    emitSignature(os, plan.op, symbol, kAttentionThreads, "2");
+  emitAttentionCommon(os, plan);
+  if (plan.wgmma()) {
+    os << "#ifdef LLAMA_WGMMA\n";
+    emitWgmmaAttentionBody(os, plan);
+    os << "#else\n";
+  }
+  emitMmaAttentionBody(os);
+  if (plan.wgmma())
+    os << "#endif\n";
+  os << "}\n";
 }
 
 } // namespace llamac::codegen::cuda

@@ -47,6 +47,7 @@
 #include "runtime/KernelAbi.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -110,12 +111,17 @@ struct Copy {
 };
 
 /// One wgmma.mma_async: D (64 x n, f32, this thread's n / 2 values) +=
-/// A (64 x 16) B (n x 16)ᵀ, A and B named by shared-memory descriptors.
+/// A (64 x 16) B (n x 16)ᵀ, B named by a shared-memory descriptor, and A
+/// by one too or, with registerA, held in registers: then aRows is the
+/// issuing warp's 16 rows of A (row-major, 16-bit bits), gathered from its
+/// lanes when the wgmma is issued.
 struct Wgmma {
   float *d;
   int n;
   uint64_t a, b;
   bool accumulate, isBf16, transA, transB;
+  bool registerA = false;
+  std::array<uint16_t, 16 * 16> aRows{};
 };
 
 struct Fiber : LlamaEmuThreadState {
@@ -635,7 +641,7 @@ struct WgmmaOperand {
 void checkNoPendingWgmmaReads(uint32_t begin, uint32_t end) {
   for (size_t t = 0; t < launch.fibers.size(); ++t) {
     for (const Wgmma &op : launch.fibers[t].wgmmas) {
-      for (int which = 0; which < 2; ++which) {
+      for (int which = op.registerA ? 1 : 0; which < 2; ++which) {
         const char *name = which ? "B" : "A";
         unsigned rows = which ? unsigned(op.n) : 64;
         bool mnMajor = which ? op.transB : op.transA;
@@ -667,19 +673,25 @@ void checkNoPendingWgmmaReads(uint32_t begin, uint32_t end) {
 /// d[i] of lane l is row 16 w + l / 4 + 8 ((i / 2) % 2), column
 /// 8 (i / 4) + 2 (l % 4) + i % 2.
 void runWgmma(const Wgmma &op, unsigned index) {
-  WgmmaOperand a = WgmmaOperand::decode(op.a, "A", 64, op.transA);
+  WgmmaOperand a;
+  if (!op.registerA)
+    a = WgmmaOperand::decode(op.a, "A", 64, op.transA);
   WgmmaOperand b = WgmmaOperand::decode(op.b, "B", unsigned(op.n), op.transB);
   auto value = [&](uint16_t bits) {
     return op.isBf16 ? __bfloat162float(__nv_bfloat16{bits})
                      : __half2float(__half{bits});
   };
   unsigned warp = (index / 32) % 4, lane = index % 32;
+  // The rows of A this thread's accumulators need are its own warp's.
+  auto aAt = [&](unsigned row, unsigned k) {
+    return op.registerA ? op.aRows[(row % 16) * 16 + k] : a.at(row, k);
+  };
   for (int i = 0; i < op.n / 2; ++i) {
     unsigned row = 16 * warp + lane / 4 + 8 * ((i / 2) % 2);
     unsigned column = 8 * (i / 4) + 2 * (lane % 4) + i % 2;
     float sum = 0.0f;
     for (unsigned k = 0; k < 16; ++k)
-      sum += value(a.at(row, k)) * value(b.at(column, k));
+      sum += value(aAt(row, k)) * value(b.at(column, k));
     op.d[i] = (op.accumulate ? op.d[i] : 0.0f) + sum;
   }
 }
@@ -846,6 +858,32 @@ void llamaEmuWgmma(float *d, int n, uint64_t a, uint64_t b, int accumulate,
     llamaEmuTrap("wgmma in a block that is not whole warpgroups");
   self().wgmmas.push_back(
       {d, n, a, b, accumulate != 0, isBf16 != 0, transA != 0, transB != 0});
+}
+
+void llamaEmuWgmmaRegisterA(float *d, int n, const unsigned *a, uint64_t b,
+                            int accumulate, int isBf16, int transB) {
+  unsigned threads =
+      llamaEmuBlockDim.x * llamaEmuBlockDim.y * llamaEmuBlockDim.z;
+  if (threads % 128 != 0)
+    llamaEmuTrap("wgmma in a block that is not whole warpgroups");
+  // A's fragments are mma.sync's m16n8k16 A layout over the warp's 16 rows:
+  // register r of lane l holds row l / 4 + 8 (r % 2), k 2 (l % 4) + 8 (r / 2)
+  // and the next. The hardware reads them asynchronously, so a kernel must
+  // leave them alone until wgmma.wait_group; this copy, taken at issue, does
+  // not check that.
+  Fiber &fiber = self();
+  WarpSlotSet &slots = mySlots(fiber);
+  std::memcpy(slots.a[fiber.lane], a, sizeof(slots.a[0]));
+  warpBarrier("wgmma.mma_async");
+  Wgmma op{d, n, 0, b, accumulate != 0, isBf16 != 0, false, transB != 0};
+  op.registerA = true;
+  for (unsigned row = 0; row < 16; ++row)
+    for (unsigned k = 0; k < 16; ++k) {
+      unsigned lane = (row % 8) * 4 + (k % 8) / 2;
+      unsigned reg = (row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
+      op.aRows[row * 16 + k] = uint16_t(slots.a[lane][reg] >> (16 * (k % 2)));
+    }
+  fiber.wgmmas.push_back(op);
 }
 
 void llamaEmuWgmmaCommit(void) {

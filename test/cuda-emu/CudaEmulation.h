@@ -73,6 +73,8 @@ void llamaEmuMma16816(float *d, const unsigned *a, const unsigned *b,
                       int isBf16);
 void llamaEmuWgmma(float *d, int n, uint64_t a, uint64_t b, int accumulate,
                    int isBf16, int transA, int transB);
+void llamaEmuWgmmaRegisterA(float *d, int n, const unsigned *a, uint64_t b,
+                            int accumulate, int isBf16, int transB);
 void llamaEmuWgmmaCommit(void);
 void llamaEmuWgmmaWait(int pending);
 void llamaEmuMbarrierInit(unsigned bar, unsigned count);
@@ -111,6 +113,9 @@ inline float4 make_float4(float x, float y, float z, float w) {
   return {x, y, z, w};
 }
 inline uint2 make_uint2(unsigned x, unsigned y) { return {x, y}; }
+inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) {
+  return {x, y, z, w};
+}
 struct alignas(8) int2 {
   int x, y;
 };
@@ -294,6 +299,29 @@ template <typename T, int TransA = 0, int TransB = 0>
 inline void llamaWgmma64x256(float (&d)[128], unsigned long long a,
                              unsigned long long b, int accumulate) {
   llamaEmuWgmmaOf<T, TransA, TransB, 256>(d, a, b, accumulate);
+}
+
+/// The same with A in registers (the warp's m16n8k16 A fragments).
+template <typename T, int TransB, int N>
+inline void llamaEmuWgmmaRegisterAOf(float (&d)[N / 2], const unsigned (&a)[4],
+                                     unsigned long long b, int accumulate) {
+  static_assert(std::is_same<T, __half>::value ||
+                    std::is_same<T, __nv_bfloat16>::value,
+                "wgmma takes f16 or bf16 here");
+  static_assert(TransB == 0 || TransB == 1,
+                "wgmma's transpose immediate is 0 or 1");
+  llamaEmuWgmmaRegisterA(d, N, a, b, accumulate,
+                         std::is_same<T, __nv_bfloat16>::value, TransB);
+}
+template <typename T, int TransB = 0>
+inline void llamaWgmma64x64RegisterA(float (&d)[32], const unsigned (&a)[4],
+                                     unsigned long long b, int accumulate) {
+  llamaEmuWgmmaRegisterAOf<T, TransB, 64>(d, a, b, accumulate);
+}
+template <typename T, int TransB = 0>
+inline void llamaWgmma64x128RegisterA(float (&d)[64], const unsigned (&a)[4],
+                                      unsigned long long b, int accumulate) {
+  llamaEmuWgmmaRegisterAOf<T, TransB, 128>(d, a, b, accumulate);
 }
 
 /// bar.sync Id, count: released when `count` threads wait at barrier Id.

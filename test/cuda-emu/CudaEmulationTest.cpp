@@ -214,6 +214,44 @@ extern "C" __global__ void wgmmaTransposed(LlamaGpuArgs args) {
   storeWgmmaAccumulators<128>(d, acc);
 }
 
+/* A from registers: a is [64 m][32 k] bf16 row-major in global memory,
+   b as wgmmaTransposed's ([32 k][128 n], MN-major in shared memory). Warp
+   w holds rows 16 w to 16 w + 15 of A as mma.m16n8k16's A fragments:
+   register r of lane l is row l / 4 + 8 (r % 2), k 2 (l % 4) + 8 (r / 2)
+   and the next. */
+extern "C" __global__ void wgmmaRegisterA(LlamaGpuArgs args) {
+  const unsigned short *a = (const unsigned short *)args.buffers[0];
+  const unsigned short *b = (const unsigned short *)args.buffers[1];
+  float *d = (float *)args.buffers[2];
+  LLAMA_DYNAMIC_SHARED(smem);
+  const int t = threadIdx.x, warp = t / 32, lane = t % 32;
+  for (int i = t; i < 32 * 128; i += 128) {
+    const int k = i / 128, n = i % 128;
+    const int offset = 8192 + (n / 64) * 4096 + k * 128 +
+                       ((((n % 64) / 8) ^ (k % 8)) << 4) + (n % 8) * 2;
+    *(unsigned short *)(smem + offset) = b[k * 128 + n];
+  }
+  __syncthreads();
+  auto descriptor = [](unsigned address) {
+    return (unsigned long long)(address >> 4) | (256ull << 16) |
+           (64ull << 32) | (1ull << 62);
+  };
+  float acc[64];
+  for (int s = 0; s < 2; ++s) {
+    unsigned frag[4];
+    for (int r = 0; r < 4; ++r) {
+      const int row = 16 * warp + lane / 4 + 8 * (r % 2);
+      const int k = 16 * s + 2 * (lane % 4) + 8 * (r / 2);
+      frag[r] = unsigned(a[row * 32 + k]) | unsigned(a[row * 32 + k + 1]) << 16;
+    }
+    llamaWgmma64x128RegisterA<__nv_bfloat16, 1>(acc, frag,
+                                                descriptor(8192 + s * 2048), s);
+  }
+  llamaWgmmaCommit();
+  llamaWgmmaWait<0>();
+  storeWgmmaAccumulators<128>(d, acc);
+}
+
 /* Thread 0 copies 16 bytes with cp.async and reads the destination before
    and after waiting for it. */
 extern "C" __global__ void copyWait(LlamaGpuArgs args) {
@@ -604,6 +642,24 @@ TEST_F(CudaEmulationTest, WgmmaOnMNMajorTilesIsTheMatrixProduct) {
       float expected = 0.0f;
       for (int k = 0; k < 32; ++k)
         expected += af[k * 64 + m] * bf[k * 128 + n];
+      ASSERT_EQ(d[m * 128 + n], expected) << "row " << m << " column " << n;
+    }
+}
+
+/// A in registers (flash attention's P V): each warp's 16 rows as
+/// mma.sync's A fragments, B transposed from shared memory.
+TEST_F(CudaEmulationTest, WgmmaWithAInRegistersIsTheMatrixProduct) {
+  std::vector<uint16_t> a(64 * 32), b(32 * 128);
+  std::vector<float> af, bf;
+  fillWgmmaOperands(a, af, b, bf);
+  std::vector<float> d(64 * 128, 0.0f);
+  ASSERT_EQ(launch("wgmmaRegisterA", 1, 128, {a.data(), b.data(), d.data()}),
+            "");
+  for (int m = 0; m < 64; ++m)
+    for (int n = 0; n < 128; ++n) {
+      float expected = 0.0f;
+      for (int k = 0; k < 32; ++k)
+        expected += af[m * 32 + k] * bf[k * 128 + n];
       ASSERT_EQ(d[m * 128 + n], expected) << "row " << m << " column " << n;
     }
 }

@@ -66,11 +66,14 @@ template <typename Fn> void forEachKernel(const ModelCase &c, Fn fn) {
 /// The tensor-core GEMM's TMA loads (sm_90a) read x (operand 0) in boxes
 /// of 128 rows and the weight (operand 1) in boxes of 256 rows, or of 128
 /// for SwiGLU's separately loaded gate and up halves; 64 of K each, the
-/// 128-byte rows the swizzle needs. No other inference kernel lists tensor
-/// maps (matmul_grad's are checked with its geometry below).
-TEST(CudaGeometryTest, OnlyTheTensorCoreGemmListsTensorMaps) {
+/// 128-byte rows the swizzle needs. The sm_90a prefill attention reads the
+/// key and value caches (the results aliasing them, buffers 6 and 7) in
+/// boxes of 128 rows by one KV head's 64-element column group. No other
+/// inference kernel lists tensor maps (matmul_grad's are checked with its
+/// geometry below).
+TEST(CudaGeometryTest, TensorCoreGemmAndAttentionListTensorMaps) {
   for (DType dtype : {DType::BF16, DType::F16, DType::F32}) {
-    unsigned withMaps = 0;
+    unsigned gemms = 0, attentions = 0;
     walkKernels({"llama2-7b", dtype, true}, [&](Operation *op, unsigned phase,
                                                 codegen::KernelEmitter &emitter,
                                                 std::string &body) {
@@ -79,20 +82,31 @@ TEST(CudaGeometryTest, OnlyTheTensorCoreGemmListsTensorMaps) {
       EXPECT_EQ(!maps.empty(), tma) << op->getName().getStringRef().str();
       if (maps.empty())
         return;
-      ++withMaps;
-      auto fused = dyn_cast<llama::FusedMatmulOp>(op);
-      bool swiglu = fused && fused.getEpilogue() == llama::Epilogue::SwiGLU;
-      ASSERT_EQ(maps.size(), 2u);
-      EXPECT_EQ(maps[0].operand, 0u);
-      EXPECT_EQ(maps[0].boxRows, 128u);
-      EXPECT_EQ(maps[1].operand, 1u);
-      EXPECT_EQ(maps[1].boxRows, swiglu ? 128u : 256u);
       for (const artifact::TensorMapSpec &map : maps) {
         EXPECT_EQ(map.boxInner, 64u);
         EXPECT_EQ(map.swizzleBytes, 128u);
       }
+      ASSERT_EQ(maps.size(), 2u);
+      if (isa<llama::FusedRoPEAttentionOp>(op)) {
+        ++attentions;
+        EXPECT_EQ(emitter.phaseName(op, phase), "flash");
+        EXPECT_EQ(maps[0].operand, 6u);
+        EXPECT_EQ(maps[1].operand, 7u);
+        EXPECT_EQ(maps[0].boxRows, 128u);
+        EXPECT_EQ(maps[1].boxRows, 128u);
+        return;
+      }
+      ++gemms;
+      auto fused = dyn_cast<llama::FusedMatmulOp>(op);
+      ASSERT_TRUE(fused) << op->getName().getStringRef().str();
+      bool swiglu = fused.getEpilogue() == llama::Epilogue::SwiGLU;
+      EXPECT_EQ(maps[0].operand, 0u);
+      EXPECT_EQ(maps[0].boxRows, 128u);
+      EXPECT_EQ(maps[1].operand, 1u);
+      EXPECT_EQ(maps[1].boxRows, swiglu ? 128u : 256u);
     });
-    EXPECT_EQ(withMaps > 0, dtype != DType::F32);
+    EXPECT_EQ(gemms > 0, dtype != DType::F32);
+    EXPECT_EQ(attentions > 0, dtype != DType::F32);
   }
 }
 
@@ -141,7 +155,8 @@ TEST(CudaGeometryTest, PrefillGemmTilesFollowTheCallLength) {
 /// On sm_90a the tensor-core GEMM tiles 128 rows by 256 weight rows (128
 /// output columns for SwiGLU), one block per SM with its 4 stages in 193
 /// KiB: 8 warps that multiply and a loader warpgroup, which the kernel's
-/// launch bound names; no other kernel has a geometry of its own there.
+/// launch bound names; no other inference kernel but the prefill attention
+/// (FlashAttentionBlocksTheQueries) has a geometry of its own there.
 TEST(CudaGeometryTest, WgmmaGemmTilesAreTwiceAsWide) {
   for (DType dtype : {DType::BF16, DType::F16, DType::F32}) {
     unsigned wide = 0;
@@ -150,6 +165,8 @@ TEST(CudaGeometryTest, WgmmaGemmTilesAreTwiceAsWide) {
                                                 std::string &body) {
       std::optional<artifact::LaunchGeometry> g =
           emitter.wgmmaGeometry(op, phase);
+      if (isa<llama::FusedRoPEAttentionOp>(op))
+        return;
       bool wgmmaBody = body.find("llamaWgmma64x256<") != std::string::npos;
       EXPECT_EQ(g.has_value(), wgmmaBody) << op->getName().getStringRef().str();
       if (!g)
@@ -228,13 +245,18 @@ TEST(CudaGeometryTest, FlashAttentionBlocksTheQueries) {
   // tensor-core kernel (4 warps of 32 queries; the queries and
   // double-buffered 32-row key and value tiles in dynamic shared memory),
   // f32 the scalar one (4 threads per query, 64 queries a block).
+  // On sm_90a the bf16 kernel has a wgmma variant over the same blocks:
+  // 384 threads, and the queries and two stages of 128-row key and value
+  // tiles, unpadded, from a 1024-byte boundary, with 4 mbarriers.
   struct Expected {
     DType dtype;
     unsigned threads, queries, sharedBytes;
+    unsigned wgmmaSharedBytes;
   };
   for (Expected want :
-       {Expected{DType::BF16, 128, 128, (128 + 2 * 2 * 32) * 136 * 2},
-        Expected{DType::F32, 256, 64, 0}}) {
+       {Expected{DType::BF16, 128, 128, (128 + 2 * 2 * 32) * 136 * 2,
+                 (128 + 2 * 2 * 128) * 128 * 2 + 1024 + 32},
+        Expected{DType::F32, 256, 64, 0, 0}}) {
     unsigned writes = 0, flashes = 0;
     walkKernels(
         {"llama2-70b", want.dtype, true},
@@ -270,6 +292,19 @@ TEST(CudaGeometryTest, FlashAttentionBlocksTheQueries) {
           for (int64_t seq : {1, 63, 64, 65, 127, 128, 129, 4096})
             EXPECT_EQ(gridOf(g, 1, 1, seq),
                       uint64_t((seq + want.queries - 1) / want.queries));
+          std::optional<artifact::LaunchGeometry> wg =
+              emitter.wgmmaGeometry(op, phase);
+          ASSERT_EQ(wg.has_value(), want.wgmmaSharedBytes != 0);
+          if (!wg)
+            return;
+          EXPECT_EQ(wg->block[0], 384u);
+          EXPECT_EQ(wg->sharedBytes, want.wgmmaSharedBytes);
+          for (unsigned axis = 0; axis < 3; ++axis) {
+            EXPECT_EQ(wg->gridBase[axis], g.gridBase[axis]);
+            EXPECT_EQ(wg->rowsPerBlock[axis], g.rowsPerBlock[axis]);
+          }
+          EXPECT_NE(body.find("LLAMA_TENSOR_CORE_ATTENTION_THREADS"),
+                    std::string::npos);
         });
     EXPECT_GT(writes, 0u);
     EXPECT_EQ(writes, flashes);

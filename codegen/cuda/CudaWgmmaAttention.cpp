@@ -1,0 +1,280 @@
+//===- CudaWgmmaAttention.cpp - Flash attention on sm_90a's wgmma ---------===//
+//
+// The tensor-core attention's sm_90a body, for head sizes 64 and 128 when
+// every key row is read as stored (prefill after the cache write, plain
+// attention). The flash-attention schedule of the mma.sync kernel, but
+// with each product a warpgroup's wgmma, which the tensor cores of an H100
+// run at about twice mma.sync's rate:
+// - A block of 384 threads owns the same 128 queries of one head. Warpgroups
+//   0 and 1 take 64 each; warpgroup 2 loads. One of its threads copies
+//   tiles of 128 key and 128 value rows with the Tensor Memory Accelerator,
+//   straight from the caches (tensor maps over them) into 128-byte swizzled
+//   tiles, two stages ahead, each guarded by a "full" and an "empty"
+//   mbarrier as in the GEMM; it gives its registers to the others
+//   (setmaxnreg).
+// - The queries are rotated once into shared memory by their warpgroup.
+//   S = Q Kᵀ is 64 x 128 a warpgroup: D / 16 wgmma.m64n128k16 with both
+//   operands K-major in shared memory. The online softmax runs on the
+//   accumulators, whose layout is mma.sync's per warp (llamaOnlineMax), and
+//   P is packed in registers into the A fragments of O += P V: D / 16 ...
+//   wgmma.m64nDk16 with A from registers and V, stored key-major, as the
+//   transposed (MN-major) B operand.
+// - The value rows past the block's last visible key are zeroed in the last
+//   tile before they are multiplied: there they may be cache rows never
+//   written, and a NaN times a probability of 0 is NaN. Key rows past it
+//   are masked to -inf whatever they hold.
+// The two multiplying warpgroups overlap each other's softmax with their
+// products; ping-pong scheduling between them and pipelining within one
+// (FlashAttention-3) are not done.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/cuda/CudaAttentionPlan.h"
+#include "codegen/cuda/CudaMatmulPlan.h"
+
+using namespace mlir;
+
+namespace llamac::codegen::cuda {
+
+void emitWgmmaAttentionBody(raw_ostream &os, const AttentionPlan &plan) {
+  os << "  typedef TQ ST; // the staged and multiplied type\n"
+     << "  constexpr int BQ = " << kAttentionQueryRows
+     << ", BKV = " << kWgmmaAttentionKeyRows
+     << ", STAGES = " << kWgmmaAttentionStages
+     << ", CONSUMERS = " << kWgmmaConsumerThreads << ";\n";
+  os << R"BODY(
+  // Rows of a tile are split into column groups of 64 elements (128-byte
+  // rows, the swizzle's), each a run of the tile's rows, 1024-byte aligned.
+  constexpr int GROUPS = D / 64, Q_BYTES = BQ * D * 2;
+  constexpr int TILE_BYTES = BKV * D * 2, STAGE_BYTES = 2 * TILE_BYTES;
+  static_assert(D == 64 || D == 128, "whole 128-byte rows, at most two");
+  // Key and value rows arrive by TMA, through the tensor maps.
+  (void)k;
+  (void)v;
+  (void)kc;
+  (void)vc;
+  LLAMA_DYNAMIC_SHARED(sharedRaw);
+  const unsigned rawBase = llamaSmemAddress(sharedRaw);
+  const unsigned smemBase = llamaSwizzleBase(rawBase);
+  unsigned char *smem = sharedRaw + (smemBase - rawBase);
+  // The queries, then each stage's key tile and value tile.
+  auto keyOffset = [](int stage) { return Q_BYTES + stage * STAGE_BYTES; };
+  auto valueOffset = [](int stage) {
+    return Q_BYTES + stage * STAGE_BYTES + TILE_BYTES;
+  };
+  const int h = blockIdx.x, b = blockIdx.z, kvHead = h / GROUP;
+  const int s0 = (gridDim.y - 1 - blockIdx.y) * BQ; // heaviest first
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int g = lane / 4, t4 = lane % 4;
+
+)BODY";
+  emitCausalLimits(os);
+  os << R"BODY(  const auto bars = llamaInitStageBarriers<STAGES>(
+      smemBase + Q_BYTES + STAGES * STAGE_BYTES, CONSUMERS / 32);
+
+  if (tid >= CONSUMERS) {
+)BODY";
+  os << "    llamaRegistersDecrease<" << kWgmmaLoaderRegisters << ">();\n";
+  os << R"BODY(    // Tile n is rows b L + n BKV on of the caches (or of plain
+    // attention's keys and values); the map's rows past the buffer read
+    // as zeros.
+    if (tid == CONSUMERS)
+      for (int n = 0; n < tiles; ++n) {
+        const int stage = n % STAGES;
+        if (n >= STAGES) // tile n - STAGES released the stage
+          llamaMbarrierWait(bars.empty(stage), (n / STAGES - 1) & 1);
+        const int row = b * (int)L + n * BKV;
+        llamaMbarrierArriveExpectTx(bars.full(stage), STAGE_BYTES);
+#pragma unroll
+        for (int c = 0; c < GROUPS; ++c) {
+          const int inner = kvHead * D + 64 * c;
+          llamaTmaLoad2d(smemBase + keyOffset(stage) + c * BKV * 128,
+                         &args.tensorMaps[0], inner, row, bars.full(stage));
+          llamaTmaLoad2d(smemBase + valueOffset(stage) + c * BKV * 128,
+                         &args.tensorMaps[1], inner, row, bars.full(stage));
+        }
+      }
+    return;
+  }
+)BODY";
+  os << "  llamaRegistersIncrease<" << kWgmmaConsumerRegisters << ">();\n";
+  os << R"BODY(
+  // Warpgroup wg: queries q0 to q0 + 63 of the block. Accumulator i of lane
+  // l of its warp w is row 16 w + l / 4 + 8 ((i / 2) % 2), column
+  // 8 (i / 4) + 2 (l % 4) + i % 2: mma.sync's m16n8 layout, n-tile i / 4.
+  const int wg = warp / 4, wtid = tid % 128, q0 = s0 + 64 * wg;
+  const int rowBase = 64 * wg + 16 * (warp % 4) + g; // in the block
+
+  // The warpgroup's queries, rotated, as 16-bit rows in the swizzled
+  // layout: element d of row r in column group d / 64.
+  auto queryElement = [&](int r, int d) {
+    return reinterpret_cast<ST *>(smem + (d / 64) * BQ * 128 +
+                                  llamaSwizzle128(r, (d % 64) / 8)) +
+           d % 8;
+  };
+  for (int i = wtid; i < 64 * (D / 2); i += 128) {
+    const int r = 64 * wg + i / (D / 2), pr = i % (D / 2);
+    const int d1 = ADJACENT ? 2 * pr : pr;
+    const int d2 = ADJACENT ? 2 * pr + 1 : pr + D / 2;
+    const int s = s0 + r;
+    float x1 = 0.0f, x2 = 0.0f;
+    if (s < S) {
+      const long long row = ((long long)b * S + s) * QF + h * D;
+      x1 = llamaToF(q[row + d1]);
+      x2 = llamaToF(q[row + d2]);
+      if constexpr (ROPE) {
+        // As the mma.sync kernel and llamaRopeCosSin compute the angle.
+        const float freq = 1.0f / powf(THETA, (float)(2 * pr) / (float)D);
+        float sn, cs;
+        sincosf((float)((long long)position + s) * freq, &sn, &cs);
+        const float r1 = x1 * cs - x2 * sn, r2 = x1 * sn + x2 * cs;
+        x1 = r1;
+        x2 = r2;
+      }
+    }
+    *queryElement(r, d1) = llamaFromF<ST>(x1);
+    *queryElement(r, d2) = llamaFromF<ST>(x2);
+  }
+  // The rows are wgmma's A operand: ordered before its reads (the
+  // asynchronous proxy) and complete across the warpgroup.
+  llamaFenceProxyAsync();
+  if (wg == 0)
+    llamaNamedBarrierSync<2>(128);
+  else
+    llamaNamedBarrierSync<3>(128);
+
+  // This thread's rows' limits; tiles past the warpgroup's last visible
+  // row skip the arithmetic, tiles within both rows' limits the mask.
+  int rowLast[2];
+  rowLast[0] = lastVisible(s0 + rowBase);
+  rowLast[1] = lastVisible(s0 + rowBase + 8);
+  const int rowsVisible = rowLast[0] < rowLast[1] ? rowLast[0] : rowLast[1];
+  const int groupLast =
+      q0 >= queries ? -1
+                    : lastVisible(q0 + 63 < queries ? q0 + 63 : queries - 1);
+
+  // Scores are kept in base 2: x * log2(e) * scale, so exp(score - max) is
+  // exp2(x - max2).
+  const float scoreScale = scoreOf(1.0f) * 1.4426950408889634f;
+  float o[D / 2], m[2] = {-LLAMA_INF, -LLAMA_INF}, l[2] = {0.0f, 0.0f};
+#pragma unroll
+  for (int i = 0; i < D / 2; ++i)
+    o[i] = 0.0f;
+  auto &o4 = *reinterpret_cast<float(*)[D / 8][4]>(o);
+
+  for (int n = 0; n < tiles; ++n) {
+    const int stage = n % STAGES, t0 = n * BKV;
+    llamaMbarrierWait(bars.full(stage), (n / STAGES) & 1);
+    if (n == tiles - 1 && t0 + BKV - 1 > tileLast) {
+      // Both warpgroups zero the value rows past tileLast, whole 128-byte
+      // rows (the swizzle only permutes within a row), before either
+      // multiplies them.
+      const int first = tileLast + 1 - t0;
+      for (int i = tid; i < (BKV - first) * GROUPS * 8; i += CONSUMERS) {
+        const int r = first + i / (GROUPS * 8), c = (i / 8) % GROUPS;
+        *reinterpret_cast<uint4 *>(smem + valueOffset(stage) + c * BKV * 128 +
+                                   r * 128 + (i % 8) * 16) =
+            make_uint4(0u, 0u, 0u, 0u);
+      }
+      llamaFenceProxyAsync();
+      llamaNamedBarrierSync<1>(CONSUMERS);
+    }
+    if (t0 <= groupLast) {
+      // S = Q Kᵀ: D / 16 steps of 16 along the head, both operands K-major.
+      float sc[BKV / 2];
+#pragma unroll
+      for (int i = 0; i < BKV / 2; ++i)
+        sc[i] = 0.0f;
+      llamaWgmmaFenceOperands(sc);
+      llamaWgmmaFence();
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) {
+        const unsigned column = (kk / 4) * BKV * 128 + (kk % 4) * 32;
+        llamaWgmma64x128<ST>(
+            sc,
+            llamaWgmmaDescriptor(smemBase + (kk / 4) * BQ * 128 +
+                                 64 * wg * 128 + (kk % 4) * 32),
+            llamaWgmmaDescriptor(smemBase + keyOffset(stage) + column), 1);
+      }
+      llamaWgmmaCommit();
+      llamaWgmmaWait<0>();
+      llamaWgmmaFenceOperands(sc);
+
+      auto &s4 = *reinterpret_cast<float(*)[BKV / 8][4]>(sc);
+      const bool masked = t0 + BKV - 1 > rowsVisible;
+      float base[2], correction[2];
+      llamaOnlineMax(s4, scoreScale, masked, t0, t4, rowLast, m, base,
+                     correction);
+#pragma unroll
+      for (int r = 0; r < 2; ++r)
+        l[r] *= correction[r];
+      // A correction of exactly 1 (no row of the warp has a new maximum)
+      // skips the rescale, which becomes the rule once the maxima settle.
+      if (__any_sync(0xffffffffu,
+                     correction[0] != 1.0f || correction[1] != 1.0f)) {
+#pragma unroll
+        for (int j = 0; j < D / 8; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            o4[j][e] *= correction[e / 2];
+      }
+      // P as A fragments: n-tiles 2 kk and 2 kk + 1 are keys 16 kk to
+      // 16 kk + 15, in the register order of mma.sync's A.
+      unsigned pa[BKV / 16][4];
+#pragma unroll
+      for (int kk = 0; kk < BKV / 16; ++kk) {
+        float p[8];
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          p[e] = exp2f(s4[2 * kk + e / 4][e % 4] - base[(e / 2) % 2]);
+          l[(e / 2) % 2] += p[e];
+        }
+        pa[kk][0] = llamaPack2<ST>(p[0], p[1]);
+        pa[kk][1] = llamaPack2<ST>(p[2], p[3]);
+        pa[kk][2] = llamaPack2<ST>(p[4], p[5]);
+        pa[kk][3] = llamaPack2<ST>(p[6], p[7]);
+      }
+
+      // O += P V over keys 16 kk + [0, 16): V's rows are k, its 64-element
+      // column groups BKV * 128 bytes apart: the MN-major B operand.
+      llamaWgmmaFenceOperands(o);
+      llamaWgmmaFence();
+#pragma unroll
+      for (int kk = 0; kk < BKV / 16; ++kk) {
+        const unsigned long long vb = llamaWgmmaDescriptorMN(
+            smemBase + valueOffset(stage) + kk * 16 * 128, BKV * 128);
+        llamaWgmmaRegisterA<ST, 1, D>(o, pa[kk], vb, 1);
+      }
+      llamaWgmmaCommit();
+      llamaWgmmaWait<0>();
+      llamaWgmmaFenceOperands(o);
+    }
+    // wgmma.wait_group synchronized the warp, so its products of the stage
+    // have retired; warps past their rows' keys only pass the tile on.
+    if (lane == 0)
+      llamaMbarrierArrive(bars.empty(stage));
+  }
+
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+  }
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int s = s0 + rowBase + 8 * r;
+    if (s >= queries)
+      continue;
+    const long long row = ((long long)b * S + s) * QF + h * D;
+    const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 2; ++e)
+        out[row + 8 * j + 2 * t4 + e] = llamaFromF<TO>(o4[j][2 * r + e] * inv);
+  }
+)BODY";
+  (void)plan;
+}
+
+} // namespace llamac::codegen::cuda
