@@ -180,12 +180,10 @@ void emitWgmmaAttentionBody(raw_ostream &os, const AttentionPlan &plan) {
       llamaNamedBarrierSync<1>(CONSUMERS);
     }
     if (t0 <= groupLast) {
-      // S = Q Kᵀ: D / 16 steps of 16 along the head, both operands K-major.
+      // S = Q Kᵀ: D / 16 steps of 16 along the head, both operands K-major;
+      // the first overwrites the accumulators (scale-d 0), so they need no
+      // zeroing.
       float sc[BKV / 2];
-#pragma unroll
-      for (int i = 0; i < BKV / 2; ++i)
-        sc[i] = 0.0f;
-      llamaWgmmaFenceOperands(sc);
       llamaWgmmaFence();
 #pragma unroll
       for (int kk = 0; kk < D / 16; ++kk) {
@@ -194,7 +192,8 @@ void emitWgmmaAttentionBody(raw_ostream &os, const AttentionPlan &plan) {
             sc,
             llamaWgmmaDescriptor(smemBase + (kk / 4) * BQ * 128 +
                                  64 * wg * 128 + (kk % 4) * 32),
-            llamaWgmmaDescriptor(smemBase + keyOffset(stage) + column), 1);
+            llamaWgmmaDescriptor(smemBase + keyOffset(stage) + column),
+            kk > 0);
       }
       llamaWgmmaCommit();
       llamaWgmmaWait<0>();
