@@ -241,7 +241,7 @@ namespace {
 FailureOr<AttentionPlan> wgmmaPlan(Operation *op, unsigned phase) {
   FailureOr<AttentionPlan> plan = planAttention(op);
   if (failed(plan) || plan->decode() || isCacheWrite(*plan, phase) ||
-      !plan->batchConstant || !plan->wgmma())
+      !plan->wgmma())
     return failure();
   return plan;
 }

@@ -105,7 +105,7 @@ void emitCausalLimits(llvm::raw_ostream &os);
 
 /// The body of the sm_90a variant, for plans where wgmma() holds; the
 /// tensor-core kernel emits it under LLAMA_WGMMA.
-void emitWgmmaAttentionBody(llvm::raw_ostream &os, const AttentionPlan &plan);
+void emitWgmmaAttentionBody(llvm::raw_ostream &os);
 
 /// The sm_90a variant's block: two warpgroups of 64 queries each (the same
 /// 128 queries a block as the mma.sync kernel, so the grid is the same),

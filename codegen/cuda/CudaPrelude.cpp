@@ -786,8 +786,8 @@ template <int N> LLAMA_DEVICE void llamaWgmmaFenceOperands(float (&d)[N]) {
 }
 )WGMMA";
 
-/// The TMA pipelines' mbarriers, on the primitives above (or the
-/// emulator's).
+/// The TMA pipelines' mbarriers and tile zeroing, and the register-A wgmma
+/// by width, on the primitives above (or the emulator's).
 static const char *const stageBarriersText = R"TEXT(
 /* A TMA pipeline's mbarriers, 8 bytes each from `base`: STAGES "full"
    ones, which complete on the loader's expect-tx arrival and the stage's
@@ -801,17 +801,6 @@ template <int STAGES> struct LlamaStageBarriers {
 /* Thread 0 initializes them, the empty ones for `consumerWarps` arrivals;
    then the block synchronizes, so that no thread waits on one before it
    is initialized. */
-/* llamaWgmma64x<N>RegisterA for an N the caller has as a constant (a
-   template, so that only the width named is instantiated). */
-template <typename T, int TransB, int N>
-LLAMA_DEVICE void llamaWgmmaRegisterA(float (&d)[N / 2], const unsigned (&a)[4],
-                                      unsigned long long b, int accumulate) {
-  static_assert(N == 64 || N == 128, "m64n64k16 or m64n128k16");
-  if constexpr (N == 64)
-    llamaWgmma64x64RegisterA<T, TransB>(d, a, b, accumulate);
-  else
-    llamaWgmma64x128RegisterA<T, TransB>(d, a, b, accumulate);
-}
 template <int STAGES>
 LLAMA_DEVICE LlamaStageBarriers<STAGES>
 llamaInitStageBarriers(unsigned base, unsigned consumerWarps) {
@@ -825,6 +814,37 @@ llamaInitStageBarriers(unsigned base, unsigned consumerWarps) {
   }
   __syncthreads();
   return bars;
+}
+
+/* Zeroes rows [first, ROWS) of `groups` column groups of a swizzled tile,
+   groups `groupBytes` apart from `tile`: whole 128-byte rows, which the
+   swizzle only permutes within. The `threads` threads from `tid` share the
+   work, and fence their stores for wgmma's reads; the caller synchronizes
+   them before any product reads the rows. For rows a TMA box copied past
+   the data a kernel may use, which may hold NaNs (and NaN times 0 is NaN). */
+template <int ROWS>
+LLAMA_DEVICE void llamaZeroTileRows(unsigned char *tile, int groups,
+                                    int groupBytes, int first, int tid,
+                                    int threads) {
+  const int chunks = (ROWS - first) * 8;
+  for (int i = tid; i < groups * chunks; i += threads) {
+    const int g = i / chunks, r = first + (i % chunks) / 8;
+    *reinterpret_cast<uint4 *>(tile + g * groupBytes + r * 128 +
+                               (i % 8) * 16) = make_uint4(0u, 0u, 0u, 0u);
+  }
+  llamaFenceProxyAsync();
+}
+
+/* llamaWgmma64x<N>RegisterA for an N the caller has as a constant (a
+   template, so that only the width named is instantiated). */
+template <typename T, int TransB, int N>
+LLAMA_DEVICE void llamaWgmmaRegisterA(float (&d)[N / 2], const unsigned (&a)[4],
+                                      unsigned long long b, int accumulate) {
+  static_assert(N == 64 || N == 128, "m64n64k16 or m64n128k16");
+  if constexpr (N == 64)
+    llamaWgmma64x64RegisterA<T, TransB>(d, a, b, accumulate);
+  else
+    llamaWgmma64x128RegisterA<T, TransB>(d, a, b, accumulate);
 }
 
 )TEXT";

@@ -446,7 +446,7 @@ void emitTensorCoreAttention(raw_ostream &os, const AttentionPlan &plan,
   emitAttentionCommon(os, plan);
   if (plan.wgmma()) {
     os << "#ifdef LLAMA_WGMMA\n";
-    emitWgmmaAttentionBody(os, plan);
+    emitWgmmaAttentionBody(os);
     os << "#else\n";
   }
   emitMmaAttentionBody(os);

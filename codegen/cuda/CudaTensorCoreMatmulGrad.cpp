@@ -152,14 +152,8 @@ static void emitWgmmaTile(raw_ostream &os) {
         // 128-byte rows, which the swizzle only permutes within. (Training
         // entries take exactly their rows today, so the TMA has zero-filled
         // these already; this keeps dW right if a call ever takes fewer.)
-        const int chunks = (BK - valid) * 8;
-        for (int i = tid; i < (2 + B_GROUPS) * chunks; i += CONSUMERS) {
-          const int g = i / chunks, r = valid + (i % chunks) / 8;
-          *reinterpret_cast<uint4 *>(smem + s * STAGE_BYTES + g * GROUP_BYTES +
-                                     r * ROW_BYTES + (i % 8) * 16) =
-              uint4{0u, 0u, 0u, 0u};
-        }
-        llamaFenceProxyAsync(); // the zeros, for wgmma's reads
+        llamaZeroTileRows<BK>(smem + s * STAGE_BYTES, 2 + B_GROUPS,
+                              GROUP_BYTES, valid, tid, CONSUMERS);
         llamaNamedBarrierSync<1>(CONSUMERS);
       }
       compute(s);

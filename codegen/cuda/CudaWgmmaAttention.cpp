@@ -36,7 +36,7 @@ using namespace mlir;
 
 namespace llamac::codegen::cuda {
 
-void emitWgmmaAttentionBody(raw_ostream &os, const AttentionPlan &plan) {
+void emitWgmmaAttentionBody(raw_ostream &os) {
   os << "  typedef TQ ST; // the staged and multiplied type\n"
      << "  constexpr int BQ = " << kAttentionQueryRows
      << ", BKV = " << kWgmmaAttentionKeyRows
@@ -123,11 +123,9 @@ void emitWgmmaAttentionBody(raw_ostream &os, const AttentionPlan &plan) {
       x1 = llamaToF(q[row + d1]);
       x2 = llamaToF(q[row + d2]);
       if constexpr (ROPE) {
-        // As the mma.sync kernel and llamaRopeCosSin compute the angle.
-        const float freq = 1.0f / powf(THETA, (float)(2 * pr) / (float)D);
-        float sn, cs;
-        sincosf((float)((long long)position + s) * freq, &sn, &cs);
-        const float r1 = x1 * cs - x2 * sn, r2 = x1 * sn + x2 * cs;
+        // As the cache write rotated the keys.
+        const float2 cs = llamaRopeCosSin(position + s, pr, D, THETA);
+        const float r1 = x1 * cs.x - x2 * cs.y, r2 = x1 * cs.y + x2 * cs.x;
         x1 = r1;
         x2 = r2;
       }
@@ -166,17 +164,10 @@ void emitWgmmaAttentionBody(raw_ostream &os, const AttentionPlan &plan) {
     const int stage = n % STAGES, t0 = n * BKV;
     llamaMbarrierWait(bars.full(stage), (n / STAGES) & 1);
     if (n == tiles - 1 && t0 + BKV - 1 > tileLast) {
-      // Both warpgroups zero the value rows past tileLast, whole 128-byte
-      // rows (the swizzle only permutes within a row), before either
+      // Both warpgroups zero the value rows past tileLast before either
       // multiplies them.
-      const int first = tileLast + 1 - t0;
-      for (int i = tid; i < (BKV - first) * GROUPS * 8; i += CONSUMERS) {
-        const int r = first + i / (GROUPS * 8), c = (i / 8) % GROUPS;
-        *reinterpret_cast<uint4 *>(smem + valueOffset(stage) + c * BKV * 128 +
-                                   r * 128 + (i % 8) * 16) =
-            make_uint4(0u, 0u, 0u, 0u);
-      }
-      llamaFenceProxyAsync();
+      llamaZeroTileRows<BKV>(smem + valueOffset(stage), GROUPS, BKV * 128,
+                             tileLast + 1 - t0, tid, CONSUMERS);
       llamaNamedBarrierSync<1>(CONSUMERS);
     }
     if (t0 <= groupLast) {
@@ -273,7 +264,6 @@ void emitWgmmaAttentionBody(raw_ostream &os, const AttentionPlan &plan) {
         out[row + 8 * j + 2 * t4 + e] = llamaFromF<TO>(o4[j][2 * r + e] * inv);
   }
 )BODY";
-  (void)plan;
 }
 
 } // namespace llamac::codegen::cuda

@@ -696,6 +696,23 @@ void runWgmma(const Wgmma &op, unsigned index) {
   }
 }
 
+/// The 16-bit element (row, k) of a warp's m16n8k16 A fragments, from the
+/// lanes' registers as exchanged: register r of lane l holds row
+/// l / 4 + 8 (r % 2), k 2 (l % 4) + 8 (r / 2) and the next.
+uint16_t aFragmentBits(const unsigned (&a)[32][4], unsigned row, unsigned k) {
+  unsigned lane = (row % 8) * 4 + (k % 8) / 2;
+  unsigned reg = (row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
+  return uint16_t(a[lane][reg] >> (16 * (k % 2)));
+}
+
+/// wgmma is a warpgroup's instruction: the block must be whole warpgroups.
+void requireWholeWarpgroups() {
+  unsigned threads =
+      llamaEmuBlockDim.x * llamaEmuBlockDim.y * llamaEmuBlockDim.z;
+  if (threads % 128 != 0)
+    llamaEmuTrap("wgmma in a block that is not whole warpgroups");
+}
+
 } // namespace
 
 extern "C" {
@@ -823,20 +840,17 @@ void llamaEmuMma16816(float *d, const unsigned *a, const unsigned *b,
   std::memcpy(slots.a[fiber.lane], a, sizeof(slots.a[0]));
   std::memcpy(slots.b[fiber.lane], b, sizeof(slots.b[0]));
   warpBarrier("mma.sync");
-  auto element = [&](unsigned reg, unsigned half) {
-    uint16_t bits = uint16_t(reg >> (16 * half));
+  auto value = [&](uint16_t bits) {
     if (isBf16)
       return __bfloat162float(__nv_bfloat16{bits});
     return __half2float(__half{bits});
   };
   auto aAt = [&](unsigned row, unsigned k) {
-    unsigned lane = (row % 8) * 4 + (k % 8) / 2;
-    unsigned reg = (row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
-    return element(slots.a[lane][reg], k % 2);
+    return value(aFragmentBits(slots.a, row, k));
   };
   auto bAt = [&](unsigned k, unsigned n) {
     unsigned lane = n * 4 + (k % 8) / 2;
-    return element(slots.b[lane][k >= 8 ? 1 : 0], k % 2);
+    return value(uint16_t(slots.b[lane][k >= 8 ? 1 : 0] >> (16 * (k % 2))));
   };
   unsigned g = fiber.lane / 4, t = fiber.lane % 4;
   for (unsigned e = 0; e < 4; ++e) {
@@ -852,25 +866,18 @@ void llamaEmuMma16816(float *d, const unsigned *a, const unsigned *b,
 
 void llamaEmuWgmma(float *d, int n, uint64_t a, uint64_t b, int accumulate,
                    int isBf16, int transA, int transB) {
-  unsigned threads =
-      llamaEmuBlockDim.x * llamaEmuBlockDim.y * llamaEmuBlockDim.z;
-  if (threads % 128 != 0)
-    llamaEmuTrap("wgmma in a block that is not whole warpgroups");
+  requireWholeWarpgroups();
   self().wgmmas.push_back(
       {d, n, a, b, accumulate != 0, isBf16 != 0, transA != 0, transB != 0});
 }
 
 void llamaEmuWgmmaRegisterA(float *d, int n, const unsigned *a, uint64_t b,
                             int accumulate, int isBf16, int transB) {
-  unsigned threads =
-      llamaEmuBlockDim.x * llamaEmuBlockDim.y * llamaEmuBlockDim.z;
-  if (threads % 128 != 0)
-    llamaEmuTrap("wgmma in a block that is not whole warpgroups");
-  // A's fragments are mma.sync's m16n8k16 A layout over the warp's 16 rows:
-  // register r of lane l holds row l / 4 + 8 (r % 2), k 2 (l % 4) + 8 (r / 2)
-  // and the next. The hardware reads them asynchronously, so a kernel must
-  // leave them alone until wgmma.wait_group; this copy, taken at issue, does
-  // not check that.
+  requireWholeWarpgroups();
+  // A's fragments are mma.sync's m16n8k16 A layout over the warp's 16 rows.
+  // The hardware reads them asynchronously, so a kernel must leave them
+  // alone until wgmma.wait_group; this copy, taken at issue, does not check
+  // that.
   Fiber &fiber = self();
   WarpSlotSet &slots = mySlots(fiber);
   std::memcpy(slots.a[fiber.lane], a, sizeof(slots.a[0]));
@@ -878,11 +885,8 @@ void llamaEmuWgmmaRegisterA(float *d, int n, const unsigned *a, uint64_t b,
   Wgmma op{d, n, 0, b, accumulate != 0, isBf16 != 0, false, transB != 0};
   op.registerA = true;
   for (unsigned row = 0; row < 16; ++row)
-    for (unsigned k = 0; k < 16; ++k) {
-      unsigned lane = (row % 8) * 4 + (k % 8) / 2;
-      unsigned reg = (row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
-      op.aRows[row * 16 + k] = uint16_t(slots.a[lane][reg] >> (16 * (k % 2)));
-    }
+    for (unsigned k = 0; k < 16; ++k)
+      op.aRows[row * 16 + k] = aFragmentBits(slots.a, row, k);
   fiber.wgmmas.push_back(op);
 }
 

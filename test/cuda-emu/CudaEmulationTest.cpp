@@ -603,6 +603,20 @@ void fillWgmmaOperands(std::vector<uint16_t> &a, std::vector<float> &af,
   }
 }
 
+/// Expects d (64 x n, row-major) to be the product of A(m, k) and B(k, c)
+/// over k < 32, exactly: sums of products of eighths and quarters this
+/// small are exact in f32.
+template <typename A, typename B>
+void expectWgmmaProduct(const std::vector<float> &d, int n, A aAt, B bAt) {
+  for (int m = 0; m < 64; ++m)
+    for (int c = 0; c < n; ++c) {
+      float expected = 0.0f;
+      for (int k = 0; k < 32; ++k)
+        expected += aAt(m, k) * bAt(k, c);
+      ASSERT_EQ(d[m * n + c], expected) << "row " << m << " column " << c;
+    }
+}
+
 /// The descriptors' 128-byte swizzle and the accumulator layout of
 /// wgmma.m64n128k16 and m64n256k16 compose to the plain product of the
 /// tiles; the accumulators change only at wgmma.wait_group.
@@ -616,14 +630,9 @@ TEST_F(CudaEmulationTest, WgmmaOnSwizzledTilesIsTheMatrixProduct) {
     ASSERT_EQ(launch(n == 128 ? "wgmma" : "wgmma256", 1, 128,
                      {a.data(), b.data(), d.data()}),
               "");
-    // Sums of products of eighths and quarters this small are exact in f32.
-    for (int m = 0; m < 64; ++m)
-      for (int c = 0; c < n; ++c) {
-        float expected = 0.0f;
-        for (int k = 0; k < 32; ++k)
-          expected += af[m * 32 + k] * bf[c * 32 + k];
-        ASSERT_EQ(d[m * n + c], expected) << "row " << m << " column " << c;
-      }
+    expectWgmmaProduct(
+        d, n, [&](int m, int k) { return af[m * 32 + k]; },
+        [&](int k, int c) { return bf[c * 32 + k]; });
     EXPECT_EQ(d[64 * n], -1.0f) << "read before wgmma.wait_group";
   }
 }
@@ -637,13 +646,9 @@ TEST_F(CudaEmulationTest, WgmmaOnMNMajorTilesIsTheMatrixProduct) {
   std::vector<float> d(64 * 128, 0.0f);
   ASSERT_EQ(launch("wgmmaTransposed", 1, 128, {a.data(), b.data(), d.data()}),
             "");
-  for (int m = 0; m < 64; ++m)
-    for (int n = 0; n < 128; ++n) {
-      float expected = 0.0f;
-      for (int k = 0; k < 32; ++k)
-        expected += af[k * 64 + m] * bf[k * 128 + n];
-      ASSERT_EQ(d[m * 128 + n], expected) << "row " << m << " column " << n;
-    }
+  expectWgmmaProduct(
+      d, 128, [&](int m, int k) { return af[k * 64 + m]; },
+      [&](int k, int n) { return bf[k * 128 + n]; });
 }
 
 /// A in registers (flash attention's P V): each warp's 16 rows as
@@ -655,13 +660,9 @@ TEST_F(CudaEmulationTest, WgmmaWithAInRegistersIsTheMatrixProduct) {
   std::vector<float> d(64 * 128, 0.0f);
   ASSERT_EQ(launch("wgmmaRegisterA", 1, 128, {a.data(), b.data(), d.data()}),
             "");
-  for (int m = 0; m < 64; ++m)
-    for (int n = 0; n < 128; ++n) {
-      float expected = 0.0f;
-      for (int k = 0; k < 32; ++k)
-        expected += af[m * 32 + k] * bf[k * 128 + n];
-      ASSERT_EQ(d[m * 128 + n], expected) << "row " << m << " column " << n;
-    }
+  expectWgmmaProduct(
+      d, 128, [&](int m, int k) { return af[m * 32 + k]; },
+      [&](int k, int n) { return bf[k * 128 + n]; });
 }
 
 TEST_F(CudaEmulationTest, WgmmaWithoutTheSwizzleIsNotEmulated) {
