@@ -5,6 +5,7 @@
 #include "codegen/MemoryPlanner.h"
 #include "frontend/ModelBuilder.h"
 #include "ir/LlamaOps.h"
+#include "ir/TrainedWeights.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -75,6 +76,10 @@ private:
   llvm::Expected<uint32_t> globalBuffer(const std::string &name,
                                         BufferKind kind, Type type);
   llvm::Expected<std::optional<uint32_t>> packedWeight(llama::PackWeightsOp op);
+  llvm::Expected<bool> roundedAtLoad(llama::ConvertOp op);
+  /// Whether buffer `id` changes from call to call: a weight some entry
+  /// trains, or the rounded copy of one.
+  bool changesPerCall(uint32_t id) const;
 
   KernelEmitter &emitter;
   LoweringOptions options;
@@ -85,7 +90,10 @@ private:
   llvm::StringMap<uint32_t> kernelByBody;
   /// Weights some entry updates in place (train_step): packing them once at
   /// load time would leave stale copies, so their packs run on every call.
-  llvm::StringSet<> trainedWeights;
+  /// Their roundings run once unless the update fails to keep them current.
+  std::optional<llama::TrainedWeights> trained;
+  /// The weight each load-time rounded copy was rounded from, by buffer.
+  llvm::DenseMap<uint32_t, std::string> roundedFrom;
   std::string kernelDefinitions;
   /// Buffers of the entry being lowered.
   llvm::DenseMap<Value, uint32_t> bufferOf;
@@ -100,7 +108,9 @@ static Value updatedOperand(llama::AdamWUpdateOp update, unsigned index) {
     return update.getParams()[index];
   if (index < 2 * n)
     return update.getMoments()[index - n];
-  return update.getSecondMoments()[index - 2 * n];
+  if (index < 3 * n)
+    return update.getSecondMoments()[index - 2 * n];
+  return update.getRounded()[index - 3 * n];
 }
 
 llvm::Expected<uint32_t> Lowering::newBuffer(const std::string &name,
@@ -130,6 +140,52 @@ llvm::Expected<uint32_t> Lowering::globalBuffer(const std::string &name,
   if (id)
     globals[name] = *id;
   return id;
+}
+
+bool Lowering::changesPerCall(uint32_t id) const {
+  auto source = roundedFrom.find(id);
+  return trained->isTrained(source != roundedFrom.end()
+                                ? StringRef(source->second)
+                                : StringRef(spec.buffers[id].name));
+}
+
+/// Rounding weights to the compute type (mixed precision's master weights)
+/// runs once, in the "load" entry, into persistent copies that every entry
+/// shares, named after the type and the weight ("bf16(output.weight)"),
+/// when no call changes a weight under its copy without rewriting the copy
+/// (TrainedWeights::roundsAtLoad). Returns false when it must run on every
+/// call instead.
+llvm::Expected<bool> Lowering::roundedAtLoad(llama::ConvertOp op) {
+  if (!trained->roundsAtLoad(op))
+    return false;
+  artifact::LaunchSpec launch;
+  std::vector<uint32_t> copies;
+  bool missing = false;
+  for (auto [input, result] : llvm::zip(op.getInputs(), op.getResults())) {
+    uint32_t weight = bufferOf.lookup(input);
+    launch.buffers.push_back(weight);
+    std::string type;
+    llvm::raw_string_ostream typeName(type);
+    typeName << cast<RankedTensorType>(result.getType()).getElementType();
+    std::string name = type + "(" + spec.buffers[weight].name + ")";
+    missing |= !globals.contains(name);
+    auto copy = globalBuffer(name, BufferKind::Packed, result.getType());
+    if (!copy)
+      return copy.takeError();
+    roundedFrom[*copy] = spec.buffers[weight].name;
+    bufferOf[result] = *copy;
+    copies.push_back(*copy);
+  }
+  // Another entry's rounding of the same weights already made them.
+  if (!missing)
+    return true;
+  auto kernel = kernelFor(op);
+  if (!kernel)
+    return kernel.takeError();
+  launch.kernel = *kernel;
+  launch.buffers.insert(launch.buffers.end(), copies.begin(), copies.end());
+  load.launches.push_back(std::move(launch));
+  return true;
 }
 
 llvm::Expected<uint32_t> Lowering::kernelFor(Operation *op, unsigned phase) {
@@ -175,7 +231,7 @@ Lowering::packedWeight(llama::PackWeightsOp op) {
     BufferKind kind = spec.buffers[id].kind;
     if (kind != BufferKind::Weight && kind != BufferKind::Packed)
       return std::nullopt;
-    if (trainedWeights.contains(spec.buffers[id].name))
+    if (changesPerCall(id))
       return std::nullopt;
     operands.push_back(id);
   }
@@ -292,7 +348,8 @@ llvm::Error Lowering::lowerFunction(func::FuncOp func) {
         BufferKind kind = spec.buffers[id].kind;
         bool inPlace = kind == BufferKind::Cache ||
                        (updatedBy.count(id) && (kind == BufferKind::Weight ||
-                                                kind == BufferKind::State));
+                                                kind == BufferKind::State ||
+                                                kind == BufferKind::Packed));
         if (i == 0 || kind == BufferKind::Activation)
           entry.outputs.push_back(id);
         else if (!inPlace)
@@ -317,6 +374,13 @@ llvm::Error Lowering::lowerFunction(func::FuncOp func) {
         bufferOf[pack.getResult()] = **packed;
         continue;
       }
+    }
+    if (auto convert = dyn_cast<llama::ConvertOp>(op)) {
+      auto atLoad = roundedAtLoad(convert);
+      if (!atLoad)
+        return atLoad.takeError();
+      if (*atLoad)
+        continue;
     }
     if (!isa<llama::LlamaDialect>(op.getDialect()) || !emitter.canEmit(&op))
       return failure("entry '" + entry.name + "': no kernel for '" +
@@ -359,9 +423,19 @@ llvm::Error Lowering::lowerFunction(func::FuncOp func) {
       uint32_t id;
       if (cache) {
         id = bufferOf.lookup(cache);
-        if (isa<llama::AdamWUpdateOp>(op)) {
+        if (auto update = dyn_cast<llama::AdamWUpdateOp>(op)) {
           BufferKind kind = spec.buffers[id].kind;
-          if (kind != BufferKind::Weight && kind != BufferKind::State)
+          bool copy = result.getResultNumber() >= 3 * update.getParams().size();
+          if (copy && !roundedFrom.count(id))
+            return failure(
+                "entry '" + entry.name + "': llama.adamw_update keeps the " +
+                "rounded copy of '" +
+                llama::TrainedWeights::weightName(
+                    update.getParams()[result.getResultNumber() -
+                                       3 * update.getParams().size()]) +
+                "', but its llama.convert runs on every call: it also "
+                "rounds a weight that is trained without its copy kept");
+          if (!copy && kind != BufferKind::Weight && kind != BufferKind::State)
             return failure("entry '" + entry.name +
                            "': llama.adamw_update must update weight and "
                            "optimizer-state arguments, but '" +
@@ -416,14 +490,7 @@ llvm::Expected<artifact::ArtifactSpec> Lowering::run(ModuleOp module) {
   if (failed(config))
     return failure("the module has no valid llama.config");
   spec.config = *config;
-  module.walk([&](llama::AdamWUpdateOp update) {
-    auto func = update->getParentOfType<func::FuncOp>();
-    for (Value param : update.getParams())
-      if (auto arg = dyn_cast<BlockArgument>(param))
-        if (auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(),
-                                                          llama::attrs::weight))
-          trainedWeights.insert(name.getValue());
-  });
+  trained.emplace(module);
   load.name = "load";
   for (func::FuncOp func : module.getOps<func::FuncOp>())
     if (llvm::Error err = lowerFunction(func))

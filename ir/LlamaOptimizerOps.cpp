@@ -58,6 +58,29 @@ LogicalResult ConvertOp::verify() {
   return success();
 }
 
+/// The copy must be the convert of its parameter, so that it holds the
+/// parameter's rounding when the update begins, as it does after.
+LogicalResult AdamWUpdateOp::verifyRoundedCopy(size_t i) {
+  Value copy = getRounded()[i];
+  Value param = getParams()[i];
+  auto type = tensorOf(copy);
+  if (type.getShape() != tensorOf(param).getShape() ||
+      type.getElementType().getIntOrFloatBitWidth() != 16)
+    return emitOpError() << "rounded " << i << " type " << copy.getType()
+                         << " must have the shape of param type "
+                         << param.getType() << " and 16-bit floats";
+  auto convert = copy.getDefiningOp<ConvertOp>();
+  auto result = dyn_cast<OpResult>(copy);
+  if (!convert || convert.getInputs()[result.getResultNumber()] != param)
+    return emitOpError() << "rounded " << i
+                         << " must be the llama.convert of param " << i;
+  if (getNewRounded()[i].getType() != copy.getType())
+    return emitOpError() << "updated rounded " << i << " type "
+                         << getNewRounded()[i].getType()
+                         << " differs from rounded type " << copy.getType();
+  return success();
+}
+
 LogicalResult GradNormOp::verify() {
   if (getGrads().empty())
     return emitOpError() << "needs at least one gradient";
@@ -76,8 +99,15 @@ LogicalResult AdamWUpdateOp::verify() {
                          << " grads, " << getMoments().size()
                          << " moments and " << getSecondMoments().size()
                          << " second_moments";
-  if (getUpdated().size() != 3 * n)
-    return emitOpError() << "must have three results per parameter (" << 3 * n
+  size_t rounded = getRounded().size();
+  if (rounded != 0 && rounded != n)
+    return emitOpError() << "needs a rounded copy of every parameter or of "
+                            "none: got "
+                         << n << " params and " << rounded << " rounded";
+  size_t perParam = rounded ? 4 : 3;
+  if (getUpdated().size() != perParam * n)
+    return emitOpError() << "must have " << perParam
+                         << " results per parameter (" << perParam * n
                          << "), got " << getUpdated().size();
   for (size_t i = 0; i < n; ++i) {
     Value param = getParams()[i];
@@ -104,6 +134,8 @@ LogicalResult AdamWUpdateOp::verify() {
       if (value.getType() != param.getType())
         return emitOpError() << what << " " << i << " type " << value.getType()
                              << " differs from param type " << param.getType();
+    if (rounded && failed(verifyRoundedCopy(i)))
+      return failure();
   }
   if (failed(checkSchedule(*this, getSchedule())) ||
       failed(checkUnitInterval(*this, getBeta1().convertToDouble(), "beta1",

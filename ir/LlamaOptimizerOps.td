@@ -112,6 +112,14 @@ def Llama_AdamWUpdateOp : Llama_Op<"adamw_update",
     its update. One op is one kernel, so a group (the decayed matrices, or
     the undecayed norm gains) is updated by one launch.
 
+    Under mixed precision, `rounded` may name each parameter's 16-bit copy:
+    the `llama.convert` of that parameter that the step computes with. The
+    update then also writes the new parameter rounded to the copy's type
+    (to nearest even, as `llama.convert` rounds), as a fourth group of
+    results. Lowering keeps such copies in persistent buffers, rounded
+    once at load and kept current by the update, so that a step need not
+    read every master weight again to round it.
+
     ```mlir
     %p, %m, %v = llama.adamw_update params(%w) grads(%dw) moments(%m0)
         second_moments(%v0) lr(%lr) grad_norm(%norm) schedule(%schedule)
@@ -120,6 +128,18 @@ def Llama_AdamWUpdateOp : Llama_Op<"adamw_update",
         : (tensor<32x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>,
            tensor<32x64xf32>, tensor<f32>, tensor<f32>, tensor<3xi32>)
         -> (tensor<32x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>)
+
+    %w16 = llama.convert %w : (tensor<32x64xf32>) -> tensor<32x64xbf16>
+    %p, %m, %v, %p16 = llama.adamw_update params(%w) grads(%dw16)
+        moments(%m0) second_moments(%v0) lr(%lr) grad_norm(%norm)
+        schedule(%schedule) rounded(%w16)
+        {beta1 = 9.0e-01 : f64, beta2 = 9.5e-01 : f64, epsilon = 1.0e-05 : f64,
+         weight_decay = 1.0e-01 : f64, max_grad_norm = 1.0 : f64}
+        : (tensor<32x64xf32>, tensor<32x64xbf16>, tensor<32x64xf32>,
+           tensor<32x64xf32>, tensor<f32>, tensor<f32>, tensor<3xi32>,
+           tensor<32x64xbf16>)
+        -> (tensor<32x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>,
+            tensor<32x64xbf16>)
     ```
   }];
   let arguments = (ins Variadic<Llama_Tensor>:$params,
@@ -128,6 +148,7 @@ def Llama_AdamWUpdateOp : Llama_Op<"adamw_update",
                        Variadic<Llama_Tensor>:$second_moments,
                        Llama_Scalar:$lr, Llama_Scalar:$grad_norm,
                        Llama_ScheduleTensor:$schedule,
+                       Variadic<Llama_Tensor>:$rounded,
                        F64Attr:$beta1, F64Attr:$beta2, F64Attr:$epsilon,
                        F64Attr:$weight_decay, F64Attr:$max_grad_norm);
   let results = (outs Variadic<Llama_Tensor>:$updated);
@@ -135,12 +156,15 @@ def Llama_AdamWUpdateOp : Llama_Op<"adamw_update",
     `params` `(` $params `)` `grads` `(` $grads `)`
     `moments` `(` $moments `)` `second_moments` `(` $second_moments `)`
     `lr` `(` $lr `)` `grad_norm` `(` $grad_norm `)`
-    `schedule` `(` $schedule `)` attr-dict `:`
+    `schedule` `(` $schedule `)` (`rounded` `(` $rounded^ `)`)? attr-dict `:`
     functional-type(operands, results)
   }];
   let extraClassDeclaration = [{
-    /// The updated parameters, first and second moments: slices of
-    /// `updated`, which has three results per parameter.
+    ::mlir::LogicalResult verifyRoundedCopy(size_t i);
+
+    /// The updated parameters, first and second moments and rounded
+    /// copies: slices of `updated`, which has three results per parameter,
+    /// and a fourth with `rounded`.
     ::mlir::ResultRange getNewParams() {
       return getUpdated().slice(0, getParams().size());
     }
@@ -149,6 +173,9 @@ def Llama_AdamWUpdateOp : Llama_Op<"adamw_update",
     }
     ::mlir::ResultRange getNewSecondMoments() {
       return getUpdated().slice(2 * getParams().size(), getParams().size());
+    }
+    ::mlir::ResultRange getNewRounded() {
+      return getUpdated().slice(3 * getParams().size(), getRounded().size());
     }
   }];
   let hasVerifier = 1;

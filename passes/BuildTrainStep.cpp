@@ -2,7 +2,10 @@
 //
 // Turns @loss_and_grads into @train_step: the gradients' global norm, the
 // step's learning rate, and one AdamW update per parameter group, written in
-// place over the weights and moments the function now also takes.
+// place over the weights and moments the function now also takes. Under
+// mixed precision each update also writes its weights' 16-bit copies, the
+// results of llama-master-weights' convert, which lowering then rounds once
+// at load instead of on every step.
 //
 //===----------------------------------------------------------------------===//
 
@@ -32,7 +35,22 @@ struct Parameter {
   Value grad;
   BlockArgument moment;
   BlockArgument secondMoment;
+  /// The 16-bit copy the step computes with, if a llama.convert makes one.
+  Value rounded;
 };
+
+/// The result of a llama.convert that rounds `weight` to 16 bits, if any.
+Value roundedCopyOf(BlockArgument weight) {
+  for (OpOperand &use : weight.getUses()) {
+    auto convert = dyn_cast<llama::ConvertOp>(use.getOwner());
+    if (!convert)
+      continue;
+    Value result = convert.getResults()[use.getOperandNumber()];
+    if (cast<RankedTensorType>(result.getType()).getElementTypeBitWidth() == 16)
+      return result;
+  }
+  return {};
+}
 
 struct BuildTrainStep
     : public llamac::impl::BuildTrainStepPassBase<BuildTrainStep> {
@@ -91,7 +109,8 @@ LogicalResult BuildTrainStep::rewrite(func::FuncOp func) {
              << type
              << "; training keeps f32 master weights (run "
                 "llama-master-weights first to compute in 16 bits)";
-    params.push_back({name, weight, ret.getOperand(i), {}, {}});
+    params.push_back(
+        {name, weight, ret.getOperand(i), {}, {}, roundedCopyOf(weight)});
   }
   if (params.empty())
     return func.emitOpError() << "has no weight gradients to train with";
@@ -140,7 +159,7 @@ LogicalResult BuildTrainStep::rewrite(func::FuncOp func) {
     resultAttrs.push_back(builder.getDictionaryAttr(builder.getNamedAttr(
         llama::attrs::output, builder.getStringAttr(name))));
   for (bool decayed : {true, false}) {
-    SmallVector<Value> weights, groupGrads, moments, secondMoments;
+    SmallVector<Value> weights, groupGrads, moments, secondMoments, rounded;
     SmallVector<Type> types;
     SmallVector<StringAttr> names;
     for (const Parameter &p : params) {
@@ -151,16 +170,23 @@ LogicalResult BuildTrainStep::rewrite(func::FuncOp func) {
       groupGrads.push_back(p.grad);
       moments.push_back(p.moment);
       secondMoments.push_back(p.secondMoment);
+      rounded.push_back(p.rounded);
       names.push_back(p.name);
     }
     if (weights.empty())
       continue;
+    // The copies go with the update only if every weight of the group has
+    // one; otherwise each step rounds the group's weights afresh.
+    if (llvm::is_contained(rounded, Value()))
+      rounded.clear();
     for (int copy = 0; copy < 3; ++copy)
       for (Value w : weights)
         types.push_back(w.getType());
+    for (Value copy : rounded)
+      types.push_back(copy.getType());
     auto update = builder.create<llama::AdamWUpdateOp>(
         loc, types, weights, groupGrads, moments, secondMoments, lr, norm,
-        schedule, builder.getF64FloatAttr(beta1),
+        schedule, rounded, builder.getF64FloatAttr(beta1),
         builder.getF64FloatAttr(beta2), builder.getF64FloatAttr(epsilon),
         builder.getF64FloatAttr(decayed ? weightDecay : 0.0),
         builder.getF64FloatAttr(maxGradNorm));
@@ -169,7 +195,8 @@ LogicalResult BuildTrainStep::rewrite(func::FuncOp func) {
     for (auto [kind, range] :
          {std::pair<StringRef, ResultRange>{"", update.getNewParams()},
           {"adamw.m.", update.getNewMoments()},
-          {"adamw.v.", update.getNewSecondMoments()}})
+          {"adamw.v.", update.getNewSecondMoments()},
+          {"rounded.", update.getNewRounded()}})
       for (auto [name, value] : llvm::zip(names, range)) {
         results.push_back(value);
         resultAttrs.push_back(builder.getDictionaryAttr(builder.getNamedAttr(

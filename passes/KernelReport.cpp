@@ -17,6 +17,7 @@
 #include "passes/KernelReport.h"
 
 #include "ir/LlamaOps.h"
+#include "ir/TrainedWeights.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
@@ -115,7 +116,7 @@ bool CostModel::cost(Operation *op, KernelCost &cost) {
         return true;
       })
       .Case([&](llama::ConvertOp) {
-        // Mixed precision's per-call rounding of the master weights.
+        // Only reached for roundings lowering cannot hoist to load time.
         cost.bytes = readWriteAll(op);
         return true;
       })
@@ -251,9 +252,11 @@ llamac::computeKernelCosts(ModuleOp module, const CostAssumptions &assumptions) 
   CostModel model(assumptions);
   std::vector<EntryCosts> entries;
   // A module that updates its weights (train_step) packs them per call, as
-  // lowering does; otherwise packing runs once, at load.
+  // lowering does; otherwise packing runs once, at load. Rounding them
+  // (mixed precision) runs once unless an update leaves a copy stale.
   bool trainsWeights = false;
   module.walk([&](llama::AdamWUpdateOp) { trainsWeights = true; });
+  llama::TrainedWeights trained(module);
   for (func::FuncOp func : module.getOps<func::FuncOp>()) {
     EntryCosts entry;
     entry.entry = func.getName().str();
@@ -265,7 +268,9 @@ llamac::computeKernelCosts(ModuleOp module, const CostAssumptions &assumptions) 
     WalkResult walk = func.walk([&](Operation *op) {
       if (!isa<llama::LlamaDialect>(op->getDialect()))
         return WalkResult::advance();
-      if (isa<llama::PackWeightsOp>(op) && !trainsWeights) {
+      auto convert = dyn_cast<llama::ConvertOp>(op);
+      if ((isa<llama::PackWeightsOp>(op) && !trainsWeights) ||
+          (convert && trained.roundsAtLoad(convert))) {
         ++entry.loadTimeOps;
         return WalkResult::advance();
       }
@@ -324,7 +329,8 @@ void llamac::printKernelReport(const std::vector<EntryCosts> &unfused,
        << " fewer kernel launches\n";
     if (after.loadTimeOps)
       os << "  " << after.loadTimeOps
-         << " weight-packing op(s) run once at load time, not per call\n";
+         << " weight-packing or rounding op(s) run once at load time, not "
+            "per call\n";
     os << "\n";
   }
 }

@@ -163,6 +163,11 @@ def BuildTrainStepPass : Pass<"llama-build-train-step", "::mlir::ModuleOp"> {
     1.0, and a cosine schedule decaying to 10% of the peak rate. Weights must
     be f32: they are the master copy the optimizer updates. Gradients may be
     16-bit (after `llama-master-weights`); the moments are f32 regardless.
+    Where every weight of a group is rounded to 16 bits by a `llama.convert`
+    (`llama-master-weights`), its update takes those copies as `rounded` and
+    writes the new weights' roundings over them, returned after the moments
+    (tagged `llama.updates = "rounded.W"`): lowering then rounds the weights
+    once, at load, rather than reading every master weight again each step.
 
     It fails, naming the reason, on a module without `@loss_and_grads`, one
     that already has `@train_step`, or a weight that is not f32.

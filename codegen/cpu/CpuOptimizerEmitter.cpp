@@ -5,12 +5,15 @@
 // The update follows PyTorch's AdamW (and clip_grad_norm_) operation for
 // operation, so that a step here and a step there agree to rounding.
 // Under mixed precision the gradients are 16-bit, read as f32, and
-// llama.convert rounds the f32 master weights to the compute type.
+// llama.convert rounds the f32 master weights to the compute type, at load
+// when the update keeps those copies current.
 //
 //===----------------------------------------------------------------------===//
 
 #include "codegen/cpu/CpuGradEmitter.h"
 #include "codegen/cpu/CpuEmitterUtil.h"
+
+#include <optional>
 
 using namespace mlir;
 using namespace llamac::llama;
@@ -107,8 +110,20 @@ LogicalResult emitAdamWUpdate(AdamWUpdateOp op, StringRef symbol,
        << "    float *__restrict m = (float *)buffers[" << 2 * n + i << "];\n"
        << "    float *__restrict v = (float *)buffers[" << 3 * n + i << "];\n"
        << "    const int64_t count = " << count << ";\n";
+    std::optional<Elem> roundedElem;
+    if (!op.getRounded().empty()) {
+      FailureOr<Elem> elem = elemOf(op, op.getRounded()[i]);
+      if (failed(elem))
+        return failure();
+      roundedElem = *elem;
+      os << "    " << cType(*elem) << " *__restrict r = (" << cType(*elem)
+         << " *)buffers[" << 4 * n + 3 + i << "];\n";
+    }
     emitElementwiseLoopBegin(os, optimizerChunk);
     emitAdamWElement(os, "      ", load(*gradElem, "g[i]"));
+    // The compute copy, rounded as emitConvert rounds it.
+    if (roundedElem)
+      os << "      r[i] = " << store(*roundedElem, "p[i]") << ";\n";
     emitElementwiseLoopEnd(os, optimizerChunk);
     os << "  }\n";
   }

@@ -230,8 +230,15 @@ LogicalResult emitGradNorm(GradNormOp op, StringRef symbol, raw_ostream &os) {
 LogicalResult emitAdamWUpdate(AdamWUpdateOp op, StringRef symbol,
                               raw_ostream &os) {
   unsigned n = op.getParams().size();
+  bool rounded = !op.getRounded().empty();
   if (failed(emitGradType(os, op, op.getGrads())))
     return failure();
+  if (rounded) {
+    FailureOr<Elem> elem = uniformElem(op, op.getRounded(), "rounded copies");
+    if (failed(elem))
+      return failure();
+    os << "  typedef " << cudaType(*elem) << " R;\n";
+  }
   emitBufferTable(os, op);
   emitBuffer(os, "lrIn", 4 * n, "float", true, "bufs");
   emitBuffer(os, "normIn", 4 * n + 1, "float", true, "bufs");
@@ -248,6 +255,8 @@ LogicalResult emitAdamWUpdate(AdamWUpdateOp op, StringRef symbol,
      << "  const G *g = (const G *)bufs[" << n << " + tensor];\n"
      << "  float *m = (float *)bufs[" << 2 * n << " + tensor];\n"
      << "  float *v = (float *)bufs[" << 3 * n << " + tensor];\n";
+  if (rounded)
+    os << "  R *r = (R *)bufs[" << 4 * n + 3 << " + tensor];\n";
   emitVectorLoopBegin(os);
   os << "    float pw[VEC], gw[VEC], mw[VEC], vw[VEC];\n"
      << "    llamaLoad(p + i, pw);\n"
@@ -260,8 +269,11 @@ LogicalResult emitAdamWUpdate(AdamWUpdateOp op, StringRef symbol,
   os << "    }\n"
      << "    llamaStore(p + i, pw);\n"
      << "    llamaStore(m + i, mw);\n"
-     << "    llamaStore(v + i, vw);\n"
-     << "  }\n";
+     << "    llamaStore(v + i, vw);\n";
+  // The compute copy, rounded as emitConvert rounds it.
+  if (rounded)
+    os << "    llamaStore(r + i, pw);\n";
+  os << "  }\n";
   return success();
 }
 

@@ -75,7 +75,7 @@ func.func @adamw_counts(%w: tensor<8xf32>, %lr: tensor<f32>, %n: tensor<f32>, %s
 // -----
 
 func.func @adamw_results(%w: tensor<8xf32>, %lr: tensor<f32>, %n: tensor<f32>, %s: tensor<3xi32>) {
-  // expected-error @+1 {{must have three results per parameter (3), got 2}}
+  // expected-error @+1 {{must have 3 results per parameter (3), got 2}}
   %u:2 = llama.adamw_update params(%w) grads(%w) moments(%w) second_moments(%w) lr(%lr) grad_norm(%n) schedule(%s) {beta1 = 0.9 : f64, beta2 = 0.95 : f64, epsilon = 1.0e-5 : f64, weight_decay = 0.1 : f64, max_grad_norm = 1.0 : f64} : (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<f32>, tensor<f32>, tensor<3xi32>) -> (tensor<8xf32>, tensor<8xf32>)
   return
 }
@@ -149,5 +149,50 @@ func.func @adamw_epsilon(%w: tensor<8xf32>, %lr: tensor<f32>, %n: tensor<f32>, %
 func.func @adamw_clip(%w: tensor<8xf32>, %lr: tensor<f32>, %n: tensor<f32>, %s: tensor<3xi32>) {
   // expected-error @+1 {{max_grad_norm must not be negative (0 disables clipping), got -1}}
   %u:3 = llama.adamw_update params(%w) grads(%w) moments(%w) second_moments(%w) lr(%lr) grad_norm(%n) schedule(%s) {beta1 = 0.9 : f64, beta2 = 0.95 : f64, epsilon = 1.0e-5 : f64, weight_decay = 0.1 : f64, max_grad_norm = -1.0 : f64} : (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<f32>, tensor<f32>, tensor<3xi32>) -> (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>)
+  return
+}
+
+// -----
+
+func.func @adamw_rounded_count(%w: tensor<8xf32>, %v: tensor<4xf32>, %lr: tensor<f32>, %n: tensor<f32>, %s: tensor<3xi32>) {
+  %c = llama.convert %w : (tensor<8xf32>) -> tensor<8xbf16>
+  // expected-error @+1 {{needs a rounded copy of every parameter or of none: got 2 params and 1 rounded}}
+  %u:8 = llama.adamw_update params(%w, %v) grads(%w, %v) moments(%w, %v) second_moments(%w, %v) lr(%lr) grad_norm(%n) schedule(%s) rounded(%c) {beta1 = 0.9 : f64, beta2 = 0.95 : f64, epsilon = 1.0e-5 : f64, weight_decay = 0.1 : f64, max_grad_norm = 1.0 : f64} : (tensor<8xf32>, tensor<4xf32>, tensor<8xf32>, tensor<4xf32>, tensor<8xf32>, tensor<4xf32>, tensor<8xf32>, tensor<4xf32>, tensor<f32>, tensor<f32>, tensor<3xi32>, tensor<8xbf16>) -> (tensor<8xf32>, tensor<4xf32>, tensor<8xf32>, tensor<4xf32>, tensor<8xf32>, tensor<4xf32>, tensor<8xbf16>, tensor<4xbf16>)
+  return
+}
+
+// -----
+
+func.func @adamw_rounded_results(%w: tensor<8xf32>, %lr: tensor<f32>, %n: tensor<f32>, %s: tensor<3xi32>) {
+  %c = llama.convert %w : (tensor<8xf32>) -> tensor<8xbf16>
+  // expected-error @+1 {{must have 4 results per parameter (4), got 3}}
+  %u:3 = llama.adamw_update params(%w) grads(%w) moments(%w) second_moments(%w) lr(%lr) grad_norm(%n) schedule(%s) rounded(%c) {beta1 = 0.9 : f64, beta2 = 0.95 : f64, epsilon = 1.0e-5 : f64, weight_decay = 0.1 : f64, max_grad_norm = 1.0 : f64} : (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<f32>, tensor<f32>, tensor<3xi32>, tensor<8xbf16>) -> (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>)
+  return
+}
+
+// -----
+
+func.func @adamw_rounded_f32(%w: tensor<8xf32>, %lr: tensor<f32>, %n: tensor<f32>, %s: tensor<3xi32>) {
+  %c = llama.convert %w : (tensor<8xf32>) -> tensor<8xf32>
+  // expected-error @+1 {{rounded 0 type 'tensor<8xf32>' must have the shape of param type 'tensor<8xf32>' and 16-bit floats}}
+  %u:4 = llama.adamw_update params(%w) grads(%w) moments(%w) second_moments(%w) lr(%lr) grad_norm(%n) schedule(%s) rounded(%c) {beta1 = 0.9 : f64, beta2 = 0.95 : f64, epsilon = 1.0e-5 : f64, weight_decay = 0.1 : f64, max_grad_norm = 1.0 : f64} : (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<f32>, tensor<f32>, tensor<3xi32>, tensor<8xf32>) -> (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>)
+  return
+}
+
+// -----
+
+func.func @adamw_rounded_other(%w: tensor<8xf32>, %x: tensor<8xf32>, %lr: tensor<f32>, %n: tensor<f32>, %s: tensor<3xi32>) {
+  %c:2 = llama.convert %w, %x : (tensor<8xf32>, tensor<8xf32>) -> (tensor<8xbf16>, tensor<8xbf16>)
+  // expected-error @+1 {{rounded 0 must be the llama.convert of param 0}}
+  %u:4 = llama.adamw_update params(%w) grads(%w) moments(%w) second_moments(%w) lr(%lr) grad_norm(%n) schedule(%s) rounded(%c#1) {beta1 = 0.9 : f64, beta2 = 0.95 : f64, epsilon = 1.0e-5 : f64, weight_decay = 0.1 : f64, max_grad_norm = 1.0 : f64} : (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<f32>, tensor<f32>, tensor<3xi32>, tensor<8xbf16>) -> (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xbf16>)
+  return
+}
+
+// -----
+
+func.func @adamw_rounded_type(%w: tensor<8xf32>, %lr: tensor<f32>, %n: tensor<f32>, %s: tensor<3xi32>) {
+  %c = llama.convert %w : (tensor<8xf32>) -> tensor<8xbf16>
+  // expected-error @+1 {{updated rounded 0 type 'tensor<8xf16>' differs from rounded type 'tensor<8xbf16>'}}
+  %u:4 = llama.adamw_update params(%w) grads(%w) moments(%w) second_moments(%w) lr(%lr) grad_norm(%n) schedule(%s) rounded(%c) {beta1 = 0.9 : f64, beta2 = 0.95 : f64, epsilon = 1.0e-5 : f64, weight_decay = 0.1 : f64, max_grad_norm = 1.0 : f64} : (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<f32>, tensor<f32>, tensor<3xi32>, tensor<8xbf16>) -> (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf16>)
   return
 }

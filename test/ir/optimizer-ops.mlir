@@ -49,3 +49,27 @@ func.func @mixed_precision(%w: tensor<32x64xf32>, %g: tensor<64xf32>,
       -> (tensor<32x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>)
   return %u#0 : tensor<32x64xf32>
 }
+
+// The update can also write its parameters' bf16 copies, rounded anew.
+// CHECK-LABEL: func.func @rounded_copies
+func.func @rounded_copies(%w: tensor<32x64xf32>, %dw: tensor<32x64xbf16>,
+                          %m: tensor<32x64xf32>, %v: tensor<32x64xf32>,
+                          %lr: tensor<f32>, %norm: tensor<f32>,
+                          %schedule: tensor<3xi32>) -> tensor<32x64xbf16> {
+  // CHECK: %[[W16:.*]] = llama.convert
+  %w16 = llama.convert %w : (tensor<32x64xf32>) -> tensor<32x64xbf16>
+  // CHECK: %[[U:.*]]:4 = llama.adamw_update {{.*}} schedule(%{{.*}}) rounded(%[[W16]])
+  // CHECK-SAME: -> (tensor<32x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<32x64xbf16>)
+  %u:4 = llama.adamw_update params(%w) grads(%dw) moments(%m)
+      second_moments(%v) lr(%lr) grad_norm(%norm) schedule(%schedule)
+      rounded(%w16)
+      {beta1 = 0.9 : f64, beta2 = 0.95 : f64, epsilon = 1.0e-5 : f64,
+       weight_decay = 0.1 : f64, max_grad_norm = 1.0 : f64}
+      : (tensor<32x64xf32>, tensor<32x64xbf16>, tensor<32x64xf32>,
+         tensor<32x64xf32>, tensor<f32>, tensor<f32>, tensor<3xi32>,
+         tensor<32x64xbf16>)
+      -> (tensor<32x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>,
+          tensor<32x64xbf16>)
+  // CHECK: return %[[U]]#3
+  return %u#3 : tensor<32x64xbf16>
+}

@@ -83,6 +83,51 @@ func.func @loss_and_grads(%w: tensor<4x8xf32> {llama.weight = "layers.0.attentio
 
 // -----
 
+// The same with llama-master-weights' convert: each update takes its
+// group's bf16 copies and returns their new roundings after the moments.
+// CHECK-LABEL: func.func @train_step
+// CHECK-SAME:    %[[W:[a-z0-9]+]]: tensor<4x8xf32> {llama.weight = "layers.0.attention.wq.weight"}
+// CHECK-SAME:    %[[G:[a-z0-9]+]]: tensor<8xf32> {llama.weight = "norm.weight"}
+// CHECK-SAME:    tensor<4x8xbf16> {llama.updates = "rounded.layers.0.attention.wq.weight"}
+// CHECK-SAME:    tensor<8xbf16> {llama.updates = "rounded.norm.weight"}
+// CHECK:         %[[C:.*]]:2 = llama.convert %[[W]], %[[G]]
+// CHECK:         %[[UW:.*]]:4 = llama.adamw_update params(%[[W]]) {{.*}} rounded(%[[C]]#0)
+// CHECK-SAME:      -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xbf16>)
+// CHECK:         %[[UG:.*]]:4 = llama.adamw_update params(%[[G]]) {{.*}} rounded(%[[C]]#1)
+// CHECK:         return {{.*}}, %[[UW]]#0, %[[UW]]#1, %[[UW]]#2, %[[UW]]#3, %[[UG]]#0, %[[UG]]#1, %[[UG]]#2, %[[UG]]#3 :
+func.func @loss_and_grads(%w: tensor<4x8xf32> {llama.weight = "layers.0.attention.wq.weight"},
+                          %g: tensor<8xf32> {llama.weight = "norm.weight"})
+    -> (tensor<f32>, tensor<4x8xbf16> {llama.grad_of = "layers.0.attention.wq.weight"},
+        tensor<8xbf16> {llama.grad_of = "norm.weight"})
+    attributes {llama.entry = "loss_and_grads"} {
+  %c:2 = llama.convert %w, %g : (tensor<4x8xf32>, tensor<8xf32>) -> (tensor<4x8xbf16>, tensor<8xbf16>)
+  %loss = "test.loss"(%c#0, %c#1) : (tensor<4x8xbf16>, tensor<8xbf16>) -> tensor<f32>
+  %dw = "test.dw"() : () -> tensor<4x8xbf16>
+  %dg = "test.dg"() : () -> tensor<8xbf16>
+  return %loss, %dw, %dg : tensor<f32>, tensor<4x8xbf16>, tensor<8xbf16>
+}
+
+// -----
+
+// A group with a weight that has no 16-bit copy (here wk) updates none of
+// its copies: each step rounds them afresh.
+// CHECK-LABEL: func.func @train_step
+// CHECK:         llama.adamw_update params(%{{[a-z0-9]+}}, %{{[a-z0-9]+}}) {{.*}} schedule(%{{[a-z0-9]+}}) {
+// CHECK-SAME:      -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>)
+func.func @loss_and_grads(%wq: tensor<4x8xf32> {llama.weight = "layers.0.attention.wq.weight"},
+                          %wk: tensor<4x8xf32> {llama.weight = "layers.0.attention.wk.weight"})
+    -> (tensor<f32>, tensor<4x8xbf16> {llama.grad_of = "layers.0.attention.wq.weight"},
+        tensor<4x8xf32> {llama.grad_of = "layers.0.attention.wk.weight"})
+    attributes {llama.entry = "loss_and_grads"} {
+  %c = llama.convert %wq : (tensor<4x8xf32>) -> tensor<4x8xbf16>
+  %loss = "test.loss"(%c, %wk) : (tensor<4x8xbf16>, tensor<4x8xf32>) -> tensor<f32>
+  %dq = "test.dq"() : () -> tensor<4x8xbf16>
+  %dk = "test.dk"() : () -> tensor<4x8xf32>
+  return %loss, %dq, %dk : tensor<f32>, tensor<4x8xbf16>, tensor<4x8xf32>
+}
+
+// -----
+
 // expected-error @+1 {{cannot be trained: weight 'norm.weight' is 'tensor<8xbf16>'; training keeps f32 master weights (run llama-master-weights first to compute in 16 bits)}}
 func.func @loss_and_grads(%g: tensor<8xbf16> {llama.weight = "norm.weight"})
     -> (tensor<f32>, tensor<8xbf16> {llama.grad_of = "norm.weight"})

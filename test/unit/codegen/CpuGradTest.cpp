@@ -25,6 +25,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 
 #include <algorithm>
@@ -670,6 +671,41 @@ TEST(CpuGradModel, LoweringRefusesAResultWithoutABuffer) {
   ASSERT_FALSE(static_cast<bool>(lowered));
   EXPECT_EQ(llvm::toString(lowered.takeError()),
             "entry 'loss_and_grads': result 1 has no buffer");
+}
+
+TEST(CpuGradModel, LoweringRefusesARoundedCopyMadeOnEveryCall) {
+  // Weight b is trained by an update that does not keep its bf16 copy, so
+  // the convert that rounds a and b must run on every call; a's update
+  // cannot then keep a's copy in that per-call buffer.
+  const char *ir = R"mlir(
+module attributes {llama.config = {dim = 8 : i64, dtype = "bf16", ffn_dim = 16 : i64, max_seq_len = 8 : i64, n_heads = 2 : i64, n_kv_heads = 2 : i64, n_layers = 1 : i64, name = "rounding-test", norm_eps = 1.000000e-05 : f64, rope_style = "adjacent", rope_theta = 1.000000e+04 : f64, shared_classifier = false, vocab_size = 16 : i64}} {
+  func.func @train_step(%tokens: tensor<1x4xi32>,
+      %a: tensor<8xf32> {llama.weight = "a"}, %b: tensor<8xf32> {llama.weight = "b"},
+      %ma: tensor<8xf32> {llama.optimizer_state = "adamw.m.a"}, %va: tensor<8xf32> {llama.optimizer_state = "adamw.v.a"},
+      %mb: tensor<8xf32> {llama.optimizer_state = "adamw.m.b"}, %vb: tensor<8xf32> {llama.optimizer_state = "adamw.v.b"},
+      %lr: tensor<f32> {llama.input = "lr"}, %n: tensor<f32> {llama.input = "norm"}, %s: tensor<3xi32> {llama.input = "schedule"})
+      -> (tensor<f32>, tensor<8xf32>, tensor<8xf32>) attributes {llama.entry = "train_step"} {
+    %c:2 = llama.convert %a, %b : (tensor<8xf32>, tensor<8xf32>) -> (tensor<8xbf16>, tensor<8xbf16>)
+    %ua:4 = llama.adamw_update params(%a) grads(%c#0) moments(%ma) second_moments(%va) lr(%lr) grad_norm(%n) schedule(%s) rounded(%c#0) {beta1 = 0.9 : f64, beta2 = 0.95 : f64, epsilon = 1.0e-5 : f64, weight_decay = 0.0 : f64, max_grad_norm = 1.0 : f64} : (tensor<8xf32>, tensor<8xbf16>, tensor<8xf32>, tensor<8xf32>, tensor<f32>, tensor<f32>, tensor<3xi32>, tensor<8xbf16>) -> (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xbf16>)
+    %ub:3 = llama.adamw_update params(%b) grads(%c#1) moments(%mb) second_moments(%vb) lr(%lr) grad_norm(%n) schedule(%s) {beta1 = 0.9 : f64, beta2 = 0.95 : f64, epsilon = 1.0e-5 : f64, weight_decay = 0.0 : f64, max_grad_norm = 1.0 : f64} : (tensor<8xf32>, tensor<8xbf16>, tensor<8xf32>, tensor<8xf32>, tensor<f32>, tensor<f32>, tensor<3xi32>) -> (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>)
+    return %lr, %ua#0, %ub#0 : tensor<f32>, tensor<8xf32>, tensor<8xf32>
+  }
+}
+)mlir";
+  mlir::MLIRContext context;
+  context.loadDialect<llamac::llama::LlamaDialect, mlir::func::FuncDialect,
+                      mlir::arith::ArithDialect>();
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      mlir::parseSourceString<mlir::ModuleOp>(ir, &context);
+  ASSERT_TRUE(module);
+  std::unique_ptr<llamac::codegen::KernelEmitter> emitter =
+      llamac::codegen::createCpuEmitter();
+  auto lowered = llamac::codegen::lowerToKernels(*module, *emitter, {});
+  ASSERT_FALSE(static_cast<bool>(lowered));
+  EXPECT_EQ(llvm::toString(lowered.takeError()),
+            "entry 'train_step': llama.adamw_update keeps the rounded copy "
+            "of 'a', but its llama.convert runs on every call: it also "
+            "rounds a weight that is trained without its copy kept");
 }
 
 } // namespace

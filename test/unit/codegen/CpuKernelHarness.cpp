@@ -130,11 +130,15 @@ std::string emitFunctions(llvm::StringRef mlirSource, std::string &cpp) {
   llvm::raw_string_ostream os(cpp);
   emitter->emitPrelude(os);
   for (auto func : module->getOps<func::FuncOp>()) {
+    int index = 0;
     for (Operation &op : func.getBody().front()) {
       if (!emitter->canEmit(&op))
         continue;
-      if (failed(emitter->emitKernel(&op, 0, func.getSymName(), os)))
-        return "cannot emit @" + func.getSymName().str() + ":\n" + diagnostics;
+      std::string symbol = func.getSymName().str();
+      if (index++)
+        symbol += "_" + std::to_string(index - 1);
+      if (failed(emitter->emitKernel(&op, 0, symbol, os)))
+        return "cannot emit @" + symbol + ":\n" + diagnostics;
     }
   }
   return "";

@@ -52,9 +52,9 @@ private:
 /// `value` rounded to `dtype`, as f32.
 float roundTo(Dtype dtype, float value);
 
-/// Emits the prelude, then one kernel per function of `mlirSource` (each
-/// holding one llama op), named after the function. Returns the
-/// diagnostics, or "" on success.
+/// Emits the prelude, then one kernel per llama op of each function of
+/// `mlirSource`, named after the function; a second op of a function is
+/// `<function>_1`, and so on. Returns the diagnostics, or "" on success.
 std::string emitFunctions(llvm::StringRef mlirSource, std::string &cpp);
 
 /// A translation unit of kernels, compiled and loaded.

@@ -30,6 +30,12 @@ func.func @adamw(%w: tensor<5x7xf32>, %g: tensor<3xf32>, %dw: tensor<5x7xf32>, %
   %u:6 = llama.adamw_update params(%w, %g) grads(%dw, %dg) moments(%mw, %mg) second_moments(%vw, %vg) lr(%lr) grad_norm(%n) schedule(%s) {beta1 = 0.9 : f64, beta2 = 0.95 : f64, epsilon = 1.0e-5 : f64, weight_decay = 0.1 : f64, max_grad_norm = 1.0 : f64} : (tensor<5x7xf32>, tensor<3xf32>, tensor<5x7xf32>, tensor<3xf32>, tensor<5x7xf32>, tensor<3xf32>, tensor<5x7xf32>, tensor<3xf32>, tensor<f32>, tensor<f32>, tensor<3xi32>) -> (tensor<5x7xf32>, tensor<3xf32>, tensor<5x7xf32>, tensor<3xf32>, tensor<5x7xf32>, tensor<3xf32>)
   return %u#0 : tensor<5x7xf32>
 }
+func.func @adamw_rounded(%w: tensor<40xf32>, %dw: tensor<40xbf16>, %m: tensor<40xf32>, %v: tensor<40xf32>,
+                         %lr: tensor<f32>, %n: tensor<f32>, %s: tensor<3xi32>) -> tensor<40xbf16> {
+  %c = llama.convert %w : (tensor<40xf32>) -> tensor<40xbf16>
+  %u:4 = llama.adamw_update params(%w) grads(%dw) moments(%m) second_moments(%v) lr(%lr) grad_norm(%n) schedule(%s) rounded(%c) {beta1 = 0.9 : f64, beta2 = 0.95 : f64, epsilon = 1.0e-5 : f64, weight_decay = 0.1 : f64, max_grad_norm = 1.0 : f64} : (tensor<40xf32>, tensor<40xbf16>, tensor<40xf32>, tensor<40xf32>, tensor<f32>, tensor<f32>, tensor<3xi32>, tensor<40xbf16>) -> (tensor<40xf32>, tensor<40xf32>, tensor<40xf32>, tensor<40xbf16>)
+  return %u#3 : tensor<40xbf16>
+}
 )mlir";
 
 const KernelLibrary &library() {
@@ -134,5 +140,32 @@ TEST(CpuOptimizer, AdamWMatchesPyTorchOverSteps) {
     expectClose(g.values(), refG.p, 1e-6, 1e-5, "gains");
     expectClose(mw.values(), refW.m, 1e-7, 1e-5, "first moments");
     expectClose(vw.values(), refW.v, 1e-8, 1e-5, "second moments");
+  }
+}
+
+TEST(CpuOptimizer, AdamWWritesTheRoundingOfTheNewWeights) {
+  // The convert (kernel adamw_rounded) makes the bf16 copy; each update
+  // (adamw_rounded_1) must leave it equal to the new weights rounded.
+  Buffer w = Buffer::random(Dtype::F32, 40, 5);
+  Buffer m = Buffer::zeros(Dtype::F32, 40), v = Buffer::zeros(Dtype::F32, 40);
+  Buffer copy = Buffer::zeros(Dtype::BF16, 40);
+  library().run("adamw_rounded", {&w, &copy}, makeContext(1, 1, 0));
+  for (int t = 1; t <= 2; ++t) {
+    std::vector<float> before = copy.values();
+    Buffer dw = Buffer::random(Dtype::BF16, 40, 30 + t);
+    Buffer lr(Dtype::F32, {1e-2f}), norm(Dtype::F32, {0.5f});
+    Buffer s = Buffer::tokens({t, 0, 2});
+    library().run("adamw_rounded_1",
+                  {&w, &dw, &m, &v, &lr, &norm, &s, &copy, &w, &m, &v, &copy},
+                  makeContext(1, 1, 0));
+    std::vector<float> weights = w.values(), rounded = copy.values();
+    int changed = 0;
+    for (size_t i = 0; i < weights.size(); ++i) {
+      ASSERT_EQ(rounded[i], roundTo(Dtype::BF16, weights[i]))
+          << "element " << i << " of step " << t;
+      changed += rounded[i] != before[i];
+    }
+    // A step of 1e-2 moves most weights by more than half a bf16 step.
+    EXPECT_GT(changed, 20) << "step " << t;
   }
 }
