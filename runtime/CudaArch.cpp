@@ -59,7 +59,7 @@ llamac::runtime::parseCudaArch(const std::string &arch) {
 
 StatusOr<CudaBinaryChoice>
 llamac::runtime::selectCudaBinary(const std::vector<BinarySpec> &binaries,
-                                  SmVersion device) {
+                                  SmVersion device, bool ptxOnly) {
   std::optional<CudaBinaryChoice> cubin, ptx;
   SmVersion cubinVersion, ptxVersion;
   std::vector<std::pair<SmVersion, std::string>> cubins, ptxs;
@@ -77,7 +77,7 @@ llamac::runtime::selectCudaBinary(const std::vector<BinarySpec> &binaries,
                                               version->minor <= device.minor;
       // Among equals, a generic cubin beats an arch-specific one only when
       // the latter cannot run; both run here, so keep the first found.
-      if (runs && (!cubin || cubinVersion < *version)) {
+      if (runs && !ptxOnly && (!cubin || cubinVersion < *version)) {
         cubin = CudaBinaryChoice{i, false, ""};
         cubinVersion = *version;
       }
@@ -129,6 +129,9 @@ llamac::runtime::selectCudaBinary(const std::vector<BinarySpec> &binaries,
            SmVersion{lowest.major, lowest.minor, false}.smName() +
            (lowest.archSpecific ? " exactly" : " or newer");
   }
+  if (ptxOnly)
+    return Status::error("no PTX for " + device.smName() +
+                         ": the artifact has " + has);
   return Status::error("no matching arch: the device is " + device.smName() +
                        "; the artifact has " + has);
 }

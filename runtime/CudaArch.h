@@ -47,6 +47,18 @@ struct SmVersion {
 /// Parses "sm_86", "sm_90a", "sm_100", "compute_80"; nullopt otherwise.
 std::optional<SmVersion> parseCudaArch(const std::string &arch);
 
+/// Which of an artifact's codes a CUDA session loads.
+enum class CudaCode {
+  /// The binary selectCudaBinary picks: the device's cubin, else PTX.
+  Binary,
+  /// The artifact's PTX, JIT-compiled even where a cubin matches: its
+  /// portable kernels (compute_80: mma.sync, no wgmma) on any newer GPU, as
+  /// a baseline for the arch-specific cubin or a way around one.
+  Ptx,
+  /// The embedded source, compiled for the device by NVRTC (CudaJit.h).
+  Source,
+};
+
 struct CudaBinaryChoice {
   /// Index into the binaries it was chosen from.
   size_t index = 0;
@@ -62,10 +74,11 @@ struct CudaBinaryChoice {
 /// else the PTX of the highest virtual arch not above the device. Only
 /// binaries with target "cuda" count. Fails with "no matching arch: the
 /// device is sm_75; the artifact has cubins for sm_80, sm_86 and PTX for
-/// compute_80, which needs sm_80 or newer".
+/// compute_80, which needs sm_80 or newer". With `ptxOnly` the cubins are
+/// passed over ("no PTX for sm_90: the artifact has ...").
 StatusOr<CudaBinaryChoice>
 selectCudaBinary(const std::vector<artifact::BinarySpec> &binaries,
-                 SmVersion device);
+                 SmVersion device, bool ptxOnly = false);
 
 } // namespace llamac::runtime
 

@@ -77,7 +77,7 @@ StatusOr<std::optional<int>> exportedInt(const CudaDriver &driver,
 
 StatusOr<std::unique_ptr<CudaKernelLibrary>>
 CudaKernelLibrary::load(const CudaDevice &device, const ArtifactSpec &spec,
-                        const std::string &origin, bool jit) {
+                        const std::string &origin, CudaCode code) {
   if (!findBinary(spec, "cuda"))
     return Status::error(origin + ": has no cuda binaries; recompile with "
                                   "--target=cuda, or run it with --device cpu");
@@ -88,7 +88,7 @@ CudaKernelLibrary::load(const CudaDevice &device, const ArtifactSpec &spec,
   JitCubin compiled;
   const BinarySpec *binary = nullptr;
   bool ptx = false;
-  if (jit) {
+  if (code == CudaCode::Source) {
     StatusOr<JitCubin> cubin = jitCompileCubin(spec.kernelSource, device.sm());
     if (!cubin.ok())
       return Status::error(origin + ": " + cubin.message());
@@ -96,12 +96,15 @@ CudaKernelLibrary::load(const CudaDevice &device, const ArtifactSpec &spec,
     library->chosen = compiled.description;
     library->where = origin + ": " + compiled.description;
   } else {
+    bool ptxOnly = code == CudaCode::Ptx;
     StatusOr<CudaBinaryChoice> choice =
-        selectCudaBinary(spec.binaries, device.sm());
+        selectCudaBinary(spec.binaries, device.sm(), ptxOnly);
     if (!choice.ok())
-      return Status::error(origin + ": " + choice.message() +
-                           "; recompile with --cuda-arch=" +
-                           device.sm().smName() + ", or run with --jit");
+      return Status::error(
+          origin + ": " + choice.message() +
+          (ptxOnly ? "; run without --ptx, or with --jit"
+                   : "; recompile with --cuda-arch=" + device.sm().smName() +
+                         ", or run with --jit"));
     binary = &spec.binaries[choice->index];
     ptx = choice->jit;
     library->chosen = choice->description;

@@ -35,11 +35,13 @@ public:
   /// Errors start with `origin`: "m.art: no matching arch: ...", "m.art:
   /// cuda binary (cubin sm_90): cuModuleLoadData: CUDA_ERROR_...", "m.art:
   /// kernel 3 'k3': cuModuleGetFunction: CUDA_ERROR_NOT_FOUND (...)".
-  /// With `jit`, the artifact's embedded source is compiled for this GPU
-  /// (CudaJit.h) instead: "m.art: --jit: NVRTC 13.0 failed for sm_90: ...".
+  /// `code` says which of the artifact's codes: with Source, its embedded
+  /// source is compiled for this GPU (CudaJit.h): "m.art: --jit: NVRTC 13.0
+  /// failed for sm_90: ..."; with Ptx, its PTX is JIT-compiled even where a
+  /// cubin matches.
   static StatusOr<std::unique_ptr<CudaKernelLibrary>>
   load(const CudaDevice &device, const artifact::ArtifactSpec &spec,
-       const std::string &origin, bool jit = false);
+       const std::string &origin, CudaCode code = CudaCode::Binary);
 
   ~CudaKernelLibrary();
   CudaKernelLibrary(const CudaKernelLibrary &) = delete;

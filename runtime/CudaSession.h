@@ -63,9 +63,9 @@ struct CudaSessionOptions {
   bool profile = false;
   /// Replay repeated calls (decode) from a captured CUDA graph.
   bool graphs = true;
-  /// Compile the artifact's embedded source for this GPU with NVRTC
-  /// (CudaJit.h) instead of loading one of its binaries.
-  bool jit = false;
+  /// The code to load: the artifact's binary for this GPU, its PTX, or its
+  /// embedded source compiled here with NVRTC (CudaJit.h).
+  CudaCode code = CudaCode::Binary;
   /// Launch each kernel while the previous one may still run (programmatic
   /// dependent launch), where the GPU (sm_90+), the driver
   /// (cuLaunchKernelEx) and the binary (kernels that wait) allow.

@@ -68,7 +68,7 @@ StatusOr<std::unique_ptr<Executor>> createCuda(ArtifactSpec spec,
   cuda.profile = options.profile;
   cuda.graphs = options.cudaGraphs;
   cuda.programmaticLaunch = options.cudaProgrammaticLaunch;
-  cuda.jit = options.cudaJit;
+  cuda.code = options.cudaCode;
   StatusOr<std::unique_ptr<CudaSession>> session =
       CudaSession::create(std::move(spec), weights, cuda);
   if (!session.ok())
@@ -94,10 +94,12 @@ llamac::runtime::createExecutor(ArtifactSpec spec, WeightSource &weights,
   }
   if (device == Device::Cuda)
     return createCuda(std::move(spec), weights, options);
-  if (options.cudaJit)
-    return Status::error(options.origin +
-                         ": --jit compiles CUDA kernels, but this artifact "
-                         "runs on the cpu here (--device cpu, or no usable "
-                         "GPU)");
+  if (options.cudaCode != CudaCode::Binary)
+    return Status::error(
+        options.origin + ": " +
+        (options.cudaCode == CudaCode::Source ? "--jit compiles"
+                                              : "--ptx loads") +
+        " CUDA kernels, but this artifact runs on the cpu here (--device "
+        "cpu, or no usable GPU)");
   return createCpu(std::move(spec), weights, options);
 }

@@ -12,6 +12,7 @@
 #define LLAMAC_RUNTIME_EXECUTOR_H
 
 #include "runtime/ArtifactSpec.h"
+#include "runtime/CudaArch.h"
 #include "runtime/Status.h"
 
 #include <cstddef>
@@ -99,9 +100,9 @@ struct ExecutorOptions {
   /// cuda only: programmatic dependent launch where possible
   /// (CudaSession.h).
   bool cudaProgrammaticLaunch = true;
-  /// cuda only: compile the embedded source for this GPU (CudaJit.h)
-  /// instead of loading a prebuilt binary.
-  bool cudaJit = false;
+  /// cuda only: the code to load (CudaArch.h): the binary for this GPU, the
+  /// PTX (--ptx), or the embedded source compiled for it (--jit).
+  CudaCode cudaCode = CudaCode::Binary;
 };
 
 /// Creates the executor for `options.device`: binds `weights` and runs the

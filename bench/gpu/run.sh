@@ -21,6 +21,11 @@
 # so that torch.compile's figure fits in a short run:
 #
 #   DECODE_ONLY=1 MODELS=llama2-7b bench/gpu/run.sh ARTIFACTS_DIR
+#
+# PTX=1 adds llama-run's decode and prefill on the artifact's PTX (--ptx:
+# compute_80's portable mma.sync kernels, JIT-compiled by the driver), the
+# baseline that the sm_90a cubin's wgmma and TMA kernels are measured
+# against on a Hopper GPU.
 set -euo pipefail
 
 if [[ $# -lt 1 || $# -gt 2 ]]; then
@@ -35,6 +40,7 @@ python=${PYTHON:-python3}
 steps=${STEPS:-128}
 lengths=512,2048,4096
 decode_only=${DECODE_ONLY:-}
+ptx_baseline=${PTX:-}
 [[ -n $decode_only ]] && lengths=0
 
 source "$root/bench/gpu/common.sh"
@@ -80,6 +86,12 @@ for artifact in "${models[@]}"; do
   "$llama_run" bench --artifact "$artifact" --random-weights --device cuda \
     --steps "$steps" --prompt-len 0 --repeats 3 --no-pdl |
     grep '^decode:'
+  if [[ -n $ptx_baseline ]]; then
+    echo "with the artifact's PTX (--ptx: mma.sync, no wgmma or TMA):"
+    "$llama_run" bench --artifact "$artifact" --random-weights --device cuda \
+      --steps "$steps" --prompt-len "$lengths" --repeats 3 --ptx |
+      grep -E '^(backend|prefill|decode):'
+  fi
   "$python" "$root/bench/gpu/compare.py" --bench-json "$out/$name.json" \
     --info-json "$out/$name.info.json" --steps "$steps" \
     --prompt-lens "$lengths" "${compile_flag[@]}"

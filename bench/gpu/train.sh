@@ -13,8 +13,9 @@
 # STEPS (default 10), the first step (module load, CUDA graph capture) left
 # out; bench/gpu/train_reference.py then times PyTorch on the artifact's
 # config, batch and length. OUT_DIR (default: a temporary directory) keeps
-# the logs and JSON. LLAMA_RUN, BUILD_DIR, PYTHON and NO_COMPILE=1 as in
-# bench/gpu/run.sh; DEVICE=cpu times a cpu artifact instead (a smoke run).
+# the logs and JSON. LLAMA_RUN, BUILD_DIR, PYTHON, NO_COMPILE=1 and PTX=1
+# (a row on the artifact's portable mma.sync PTX) as in bench/gpu/run.sh;
+# DEVICE=cpu times a cpu artifact instead (a smoke run).
 set -euo pipefail
 
 if [[ $# -lt 2 || $# -gt 3 ]]; then
@@ -45,21 +46,31 @@ done >"$data"
 shopt -s nullglob
 models=("$artifacts"/*-train.art)
 [[ ${#models[@]} -gt 0 ]] || { echo "error: no *-train.art in $artifacts" >&2; exit 1; }
-for artifact in "${models[@]}"; do
-  begin_model "$artifact"
+# train LOG [FLAGS...]: runs llama-run train on $artifact into LOG, prints
+# its first line and sets rate to its steady-state tokens/s (the last
+# progress line covers steps 2 to STEPS).
+train() {
+  local log=$1
+  shift
   "$llama_run" train --artifact "$artifact" --random-weights --data "$data" \
     --tokenizer "$tokenizer" --steps "$steps" --log-every "$steps" \
-    --eval-batches 0 --warmup 0 --lr 1e-4 --device "$device" \
-    >"$out/$name.train.txt"
-  head -n 1 "$out/$name.train.txt"
-  # The last progress line covers steps 2 to STEPS.
-  rate=$(grep '^step' "$out/$name.train.txt" | tail -n 1 |
+    --eval-batches 0 --warmup 0 --lr 1e-4 --device "$device" "$@" >"$log"
+  head -n 1 "$log"
+  rate=$(grep '^step' "$log" | tail -n 1 |
     sed -n 's/.*| \([0-9]*\) tok\/s$/\1/p')
-  [[ -n $rate ]] || { echo "error: no tok/s in $out/$name.train.txt" >&2; exit 1; }
+  [[ -n $rate ]] || { echo "error: no tok/s in $log" >&2; exit 1; }
+}
+for artifact in "${models[@]}"; do
+  begin_model "$artifact"
+  train "$out/$name.train.txt"
   precision=f32
   grep -q '"dtype": *"bf16"' "$out/$name.info.json" &&
     precision="bf16 compute, f32 master weights"
   printf '  %-52s %10s tok/s\n' "llama-run train_step, $precision" "$rate"
+  if [[ -n ${PTX:-} && $device == cuda ]]; then
+    train "$out/$name.train-ptx.txt" --ptx
+    printf '  %-52s %10s tok/s\n' "the same on the artifact's PTX (--ptx)" "$rate"
+  fi
   "$python" "$root/bench/gpu/train_reference.py" \
     --info-json "$out/$name.info.json" --steps "$steps" --device "$device" \
     --json "$out/$name.reference.json" "${compile_flag[@]}"

@@ -43,6 +43,11 @@ void DeviceFlags::addTo(FlagSet &flags) {
                 "this GPU with NVRTC instead of loading a prebuilt cubin, "
                 "cached in $LLAMAC_CACHE_DIR/cubin (default "
                 "~/.cache/llamac/cubin)");
+  flags.addBool("ptx", &ptx,
+                "on cuda, JIT-compile the artifact's PTX (compute_80: the "
+                "portable mma.sync kernels) even where a cubin matches the "
+                "GPU: the baseline for sm_90a's wgmma kernels on a Hopper "
+                "GPU, or a way around a cubin that fails");
 }
 
 StatusOr<ExecutorOptions> DeviceFlags::options(const std::string &artifact,
@@ -50,6 +55,10 @@ StatusOr<ExecutorOptions> DeviceFlags::options(const std::string &artifact,
   if (threads < 0)
     return Status::error("--threads: must not be negative, got " +
                          std::to_string(threads));
+  if (jit && ptx)
+    return Status::error("--jit and --ptx exclude each other: --jit compiles "
+                         "the embedded source, --ptx loads the artifact's "
+                         "PTX");
   StatusOr<Device> target = parseDevice(device);
   if (!target.ok())
     return target.status();
@@ -62,7 +71,9 @@ StatusOr<ExecutorOptions> DeviceFlags::options(const std::string &artifact,
   options.profile = profile;
   options.cudaGraphs = !noCudaGraphs;
   options.cudaProgrammaticLaunch = !noProgrammaticLaunch;
-  options.cudaJit = jit;
+  options.cudaCode = jit   ? CudaCode::Source
+                     : ptx ? CudaCode::Ptx
+                           : CudaCode::Binary;
   return options;
 }
 

@@ -95,6 +95,23 @@ TEST(CudaArchTest, NoCubinAcrossMajorsSoPtxIsJitted) {
             "PTX compute_80 (JIT-compiled for sm_120)");
 }
 
+TEST(CudaArchTest, PtxOnlyPassesOverTheMatchingCubins) {
+  // --ptx: Hopper JITs the portable compute_80 code though sm_90a's cubin
+  // matches it exactly.
+  StatusOr<CudaBinaryChoice> choice = selectCudaBinary(
+      {cubin("sm_80"), cubin("sm_90a"), ptx("compute_80")}, sm(9, 0),
+      /*ptxOnly=*/true);
+  ASSERT_TRUE(choice.ok()) << choice.message();
+  EXPECT_TRUE(choice->jit);
+  EXPECT_EQ(choice->index, 2u);
+  EXPECT_EQ(choice->description, "PTX compute_80 (JIT-compiled for sm_90)");
+  StatusOr<CudaBinaryChoice> none =
+      selectCudaBinary({cubin("sm_80"), cubin("sm_90a")}, sm(9, 0), true);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.message(), "no PTX for sm_90: the artifact has cubins for "
+                            "sm_80, sm_90a and no PTX");
+}
+
 TEST(CudaArchTest, CubinBeatsPtx) {
   EXPECT_EQ(choose({ptx("compute_90"), cubin("sm_90")}, sm(9, 0)),
             "cubin sm_90 (exact match)");

@@ -169,7 +169,7 @@ TEST_F(CudaJitTest, ASessionLoadsTheJitCubin) {
   MemoryWeights weights = toyWeights();
   CudaSessionOptions options;
   options.origin = "m.art";
-  options.jit = true;
+  options.code = CudaCode::Source;
   StatusOr<std::unique_ptr<CudaSession>> session =
       CudaSession::create(spec, weights, options);
   ASSERT_FALSE(session.ok());

@@ -57,12 +57,14 @@ struct FakeDriver {
 class CudaSessionTest : public testing::Test {
 protected:
   std::unique_ptr<CudaSession> create(ArtifactSpec spec, bool graphs = true,
-                                      bool programmatic = true) {
+                                      bool programmatic = true,
+                                      CudaCode code = CudaCode::Binary) {
     MemoryWeights weights = toyWeights();
     CudaSessionOptions options;
     options.origin = "m.art";
     options.graphs = graphs;
     options.programmaticLaunch = programmatic;
+    options.code = code;
     StatusOr<std::unique_ptr<CudaSession>> session =
         CudaSession::create(std::move(spec), weights, options);
     EXPECT_TRUE(session.ok()) << session.message();
@@ -520,11 +522,21 @@ TEST_F(CudaSessionTest, PtxIsJittedForANewerMajor) {
   EXPECT_EQ(session->binaryChoice(),
             "PTX compute_80 (JIT-compiled for sm_100)");
   EXPECT_EQ(fake.counter("llamacFakeCudaJitLoads"), jitted + 1);
-  int32_t token = 3;
-  ASSERT_TRUE(
-      session->run(session->entryIndex("decode"), {{&token, 4}}, 0, 1).ok());
-  EXPECT_EQ(row(*session->lastTokenLogits(session->entryIndex("decode"))),
-            toyReference({3})[0]);
+  decodeAndCheck(*session, {3});
+}
+
+TEST_F(CudaSessionTest, PtxCodeIsJittedWhereACubinMatches) {
+  // llama-run --ptx on a Hopper GPU: the sm_90 cubin is passed over.
+  ScopedEnv sm90("LLAMAC_FAKE_CUDA_SM", "90");
+  int jitted = fake.counter("llamacFakeCudaJitLoads");
+  std::unique_ptr<CudaSession> session =
+      create(cudaToyArtifact({toyCudaBinary("sm_90", "cubin"),
+                              toyCudaBinary("compute_80", "ptx")}),
+             /*graphs=*/true, /*programmatic=*/true, CudaCode::Ptx);
+  ASSERT_TRUE(session);
+  EXPECT_EQ(session->binaryChoice(), "PTX compute_80 (JIT-compiled for sm_90)");
+  EXPECT_EQ(fake.counter("llamacFakeCudaJitLoads"), jitted + 1);
+  decodeAndCheck(*session, {3});
 }
 
 TEST_F(CudaSessionTest, PtxJitErrorShowsTheLog) {
