@@ -425,14 +425,16 @@ llvm::Error Lowering::lowerFunction(func::FuncOp func) {
         id = bufferOf.lookup(cache);
         if (auto update = dyn_cast<llama::AdamWUpdateOp>(op)) {
           BufferKind kind = spec.buffers[id].kind;
-          bool copy = result.getResultNumber() >= 3 * update.getParams().size();
+          // Results past the params, moments and second moments are the
+          // rounded copies, in param order.
+          unsigned groups = 3 * update.getParams().size();
+          bool copy = result.getResultNumber() >= groups;
           if (copy && !roundedFrom.count(id))
             return failure(
                 "entry '" + entry.name + "': llama.adamw_update keeps the " +
                 "rounded copy of '" +
                 llama::TrainedWeights::weightName(
-                    update.getParams()[result.getResultNumber() -
-                                       3 * update.getParams().size()]) +
+                    update.getParams()[result.getResultNumber() - groups]) +
                 "', but its llama.convert runs on every call: it also "
                 "rounds a weight that is trained without its copy kept");
           if (!copy && kind != BufferKind::Weight && kind != BufferKind::State)

@@ -23,6 +23,8 @@ class TrainedWeights {
 public:
   explicit TrainedWeights(mlir::ModuleOp module);
 
+  /// Whether any update of the module changes a weight (train_step).
+  bool trainsAny() const { return !trained.empty(); }
   bool isTrained(llvm::StringRef weight) const {
     return trained.contains(weight);
   }

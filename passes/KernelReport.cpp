@@ -254,8 +254,6 @@ llamac::computeKernelCosts(ModuleOp module, const CostAssumptions &assumptions) 
   // A module that updates its weights (train_step) packs them per call, as
   // lowering does; otherwise packing runs once, at load. Rounding them
   // (mixed precision) runs once unless an update leaves a copy stale.
-  bool trainsWeights = false;
-  module.walk([&](llama::AdamWUpdateOp) { trainsWeights = true; });
   llama::TrainedWeights trained(module);
   for (func::FuncOp func : module.getOps<func::FuncOp>()) {
     EntryCosts entry;
@@ -269,7 +267,7 @@ llamac::computeKernelCosts(ModuleOp module, const CostAssumptions &assumptions) 
       if (!isa<llama::LlamaDialect>(op->getDialect()))
         return WalkResult::advance();
       auto convert = dyn_cast<llama::ConvertOp>(op);
-      if ((isa<llama::PackWeightsOp>(op) && !trainsWeights) ||
+      if ((isa<llama::PackWeightsOp>(op) && !trained.trainsAny()) ||
           (convert && trained.roundsAtLoad(convert))) {
         ++entry.loadTimeOps;
         return WalkResult::advance();

@@ -637,32 +637,34 @@ TEST_F(CudaEmulationTest, WgmmaOnSwizzledTilesIsTheMatrixProduct) {
   }
 }
 
-/// Transposed operands (imm-trans-a/b = 1): one 128-byte row per k, the
-/// next 64 of M or N a leading offset on.
-TEST_F(CudaEmulationTest, WgmmaOnMNMajorTilesIsTheMatrixProduct) {
-  std::vector<uint16_t> a(32 * 64), b(32 * 128);
+/// Runs `kernel`, an m64n128k16 product over k < 32 whose B is transposed
+/// (one 128-element row per k), on the wgmma operands, and expects the
+/// product, A's element (m, k) being element aIndex(m, k) of a.
+template <typename AIndex>
+void expectProductOfTransposedB(CudaEmulationTest &test, const char *kernel,
+                                AIndex aIndex) {
+  std::vector<uint16_t> a(64 * 32), b(32 * 128);
   std::vector<float> af, bf;
   fillWgmmaOperands(a, af, b, bf);
   std::vector<float> d(64 * 128, 0.0f);
-  ASSERT_EQ(launch("wgmmaTransposed", 1, 128, {a.data(), b.data(), d.data()}),
-            "");
+  ASSERT_EQ(test.launch(kernel, 1, 128, {a.data(), b.data(), d.data()}), "");
   expectWgmmaProduct(
-      d, 128, [&](int m, int k) { return af[k * 64 + m]; },
+      d, 128, [&](int m, int k) { return af[aIndex(m, k)]; },
       [&](int k, int n) { return bf[k * 128 + n]; });
+}
+
+/// Transposed operands (imm-trans-a/b = 1): one 128-byte row per k, the
+/// next 64 of M or N a leading offset on.
+TEST_F(CudaEmulationTest, WgmmaOnMNMajorTilesIsTheMatrixProduct) {
+  expectProductOfTransposedB(*this, "wgmmaTransposed",
+                             [](int m, int k) { return k * 64 + m; });
 }
 
 /// A in registers (flash attention's P V): each warp's 16 rows as
 /// mma.sync's A fragments, B transposed from shared memory.
 TEST_F(CudaEmulationTest, WgmmaWithAInRegistersIsTheMatrixProduct) {
-  std::vector<uint16_t> a(64 * 32), b(32 * 128);
-  std::vector<float> af, bf;
-  fillWgmmaOperands(a, af, b, bf);
-  std::vector<float> d(64 * 128, 0.0f);
-  ASSERT_EQ(launch("wgmmaRegisterA", 1, 128, {a.data(), b.data(), d.data()}),
-            "");
-  expectWgmmaProduct(
-      d, 128, [&](int m, int k) { return af[m * 32 + k]; },
-      [&](int k, int n) { return bf[k * 128 + n]; });
+  expectProductOfTransposedB(*this, "wgmmaRegisterA",
+                             [](int m, int k) { return m * 32 + k; });
 }
 
 TEST_F(CudaEmulationTest, WgmmaWithoutTheSwizzleIsNotEmulated) {
