@@ -186,8 +186,12 @@ StatusOr<ArtifactSpec> convert(const fbs::Artifact &root,
       kernel.origin = str(k->origin());
       if (const fbs::LaunchGeometry *g = k->geometry())
         kernel.geometry = readGeometry(*g);
-      if (const fbs::LaunchGeometry *g = k->wgmma_geometry())
+      kernel.geometry.persistentBlocksPerSm = k->persistent_blocks_per_sm();
+      if (const fbs::LaunchGeometry *g = k->wgmma_geometry()) {
         kernel.wgmmaGeometry = readGeometry(*g);
+        kernel.wgmmaGeometry->persistentBlocksPerSm =
+            k->wgmma_persistent_blocks_per_sm();
+      }
       if (const auto *maps = k->tensor_maps())
         for (const fbs::TensorMap *m : *maps)
           kernel.tensorMaps.push_back({m->operand(), m->box_inner(),
@@ -266,7 +270,10 @@ llamac::runtime::serializeArtifact(const ArtifactSpec &spec) {
     kernels.push_back(fbs::CreateKernel(
         b, b.CreateString(kernel.symbol), b.CreateString(kernel.op),
         b.CreateString(kernel.origin), &geometry, maps,
-        wgmmaGeometry ? &*wgmmaGeometry : nullptr));
+        wgmmaGeometry ? &*wgmmaGeometry : nullptr,
+        kernel.geometry.persistentBlocksPerSm,
+        kernel.wgmmaGeometry ? kernel.wgmmaGeometry->persistentBlocksPerSm
+                             : 0));
   }
   std::vector<flatbuffers::Offset<fbs::Entry>> entries;
   for (const EntrySpec &entry : spec.entries)

@@ -106,6 +106,14 @@ struct LaunchGeometry {
   uint32_t block[3] = {1, 1, 1};
   /// Dynamic shared memory per block, in bytes.
   uint32_t sharedBytes = 0;
+  /// When nonzero the kernel is persistent: its blocks walk the tiles of
+  /// the grid above (x × y × z of them) with a stride of the grid it was
+  /// launched with, so the runtime launches only as many blocks as run at
+  /// once, `persistentBlocksPerSm` on each of the device's SMs, in x (and
+  /// none beyond the tiles). A block then loads its next tile while it
+  /// finishes the last. A runtime that ignores it launches one block a
+  /// tile, which the kernels also handle.
+  uint32_t persistentBlocksPerSm = 0;
 };
 
 /// A tensor map the runtime encodes (cuTensorMapEncodeTiled) for each

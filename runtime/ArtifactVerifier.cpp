@@ -27,6 +27,8 @@ constexpr uint64_t kMaxThreadsPerBlock = 1024;
 constexpr uint32_t kMaxBlockDims[3] = {1024, 1024, 64};
 constexpr uint64_t kMaxGridDims[3] = {(uint64_t(1) << 31) - 1, 65535, 65535};
 constexpr uint32_t kMaxSharedBytes = 227 * 1024;
+/// The most blocks an SM of any sm_80+ GPU holds at once.
+constexpr uint32_t kMaxBlocksPerSm = 32;
 
 bool hasCudaBinary(const ArtifactSpec &spec) {
   for (const BinarySpec &binary : spec.binaries)
@@ -264,6 +266,11 @@ private:
                              std::to_string(g.sharedBytes) + " exceeds " +
                              std::to_string(kMaxSharedBytes) +
                              " (227 KiB, the most any GPU gives a block)");
+    if (g.persistentBlocksPerSm > kMaxBlocksPerSm)
+      return fail(label, field + ": persistent_blocks_per_sm " +
+                             std::to_string(g.persistentBlocksPerSm) +
+                             " exceeds " + std::to_string(kMaxBlocksPerSm) +
+                             " (the most blocks an SM holds at once)");
     return {};
   }
 

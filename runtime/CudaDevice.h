@@ -32,6 +32,8 @@ public:
   const CudaDriver &driver() const { return *library; }
   cu::Context context() const { return primary; }
   SmVersion sm() const { return version; }
+  /// Its streaming multiprocessors, which persistent kernels fill.
+  int multiprocessorCount() const { return multiprocessors; }
   /// The most shared memory a kernel may opt in to per block.
   int maxSharedPerBlockOptIn() const { return sharedOptIn; }
   /// "NVIDIA H100 80GB HBM3".

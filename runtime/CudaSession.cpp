@@ -18,14 +18,25 @@ using namespace llamac::runtime;
 
 namespace {
 
-/// grid[i] = gridBase[i] + ceil(rows / rowsPerBlock[i]) (ArtifactSpec.h).
-void gridFor(const LaunchGeometry &g, int64_t rows, unsigned grid[3]) {
+/// grid[i] = gridBase[i] + ceil(rows / rowsPerBlock[i]) (ArtifactSpec.h);
+/// for a persistent kernel, that many tiles shared by at most the blocks
+/// that `multiprocessors` SMs hold at once.
+void gridFor(const LaunchGeometry &g, int64_t rows, int multiprocessors,
+             unsigned grid[3]) {
+  uint64_t tiles = 1;
   for (int i = 0; i < 3; ++i) {
     uint64_t size = g.gridBase[i];
     if (g.rowsPerBlock[i] > 0)
       size += (uint64_t(rows) + g.rowsPerBlock[i] - 1) / g.rowsPerBlock[i];
     grid[i] = unsigned(size);
+    tiles *= size;
   }
+  if (g.persistentBlocksPerSm == 0 || multiprocessors <= 0)
+    return;
+  const uint64_t resident =
+      uint64_t(g.persistentBlocksPerSm) * uint64_t(multiprocessors);
+  grid[0] = unsigned(std::min(tiles, resident));
+  grid[1] = grid[2] = 1;
 }
 
 void toF32(ElementType type, const uint8_t *raw, int64_t count, float *out) {
@@ -404,7 +415,7 @@ Status CudaSession::launchAll(Entry &entry, const EntrySpec &spec,
     launch.args.context = context;
     const LaunchGeometry &g = kernels->geometry(launch.kernelIndex);
     unsigned grid[3];
-    gridFor(g, rows, grid);
+    gridFor(g, rows, device->multiprocessorCount(), grid);
     void *params[] = {&launch.args};
     if (profiling)
       LLAMAC_RETURN_IF_ERROR(

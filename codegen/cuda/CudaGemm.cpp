@@ -5,31 +5,20 @@
 // have 128-byte rows whose 16-byte chunks are XOR-swizzled by row % 8 from
 // a 1024-byte aligned base: the layout both of the products below read
 // without bank conflicts.
-// - sm_90a: 256 weight rows, 4 stages of 48 KiB (193 KiB, one block per
-//   SM), and warp specialization. The Tensor Memory Accelerator writes the
-//   tiles in that layout from the launch's tensor maps, issued by one
-//   thread of a third, loader warpgroup, each stage guarded by a "full"
-//   and an "empty" mbarrier. Each of the two other warpgroups multiplies
-//   its 64 rows by all 256 weight rows with 4 wgmma.m64n256k16 a stage,
-//   straight from shared memory (llamaWgmmaDescriptor), into 128 f32
-//   accumulators a thread; a stage's products run on while the next
-//   stage's are issued (wgmma.wait_group 1), and a stage is reloaded once
-//   all eight of their warps retired its products. The loader waits for
-//   nothing else, so the multiplying warps never wait for a load to be
-//   issued; it gives its registers to them (setmaxnreg: 40 against 232).
-//   The wider tile reads 3/4 of the bytes per product that a 128 x 128 one
-//   does from L2, which runs out of bandwidth before the tensor cores do.
+// - sm_90a: 256 weight rows, persistent and warp-specialized, with wgmma
+//   and TMA (CudaWgmmaGemm.cpp).
 // - Other archs: 128 weight rows, 3 stages of 32 KiB (97 KiB, which every
-//   sm_80+ GPU gives a block). Every thread issues cp.async copies, and
-//   eight warps (2 x 4) each own a 64 x 32 tile; per 16 of K, 4 + 2
-//   ldmatrix.x4 feed 16 mma.sync.m16n8k16 with f32 accumulators.
+//   sm_80+ GPU gives a block), one tile a block. Every thread issues
+//   cp.async copies, and eight warps (2 x 4) each own a 64 x 32 tile; per
+//   16 of K, 4 + 2 ldmatrix.x4 feed 16 mma.sync.m16n8k16 with f32
+//   accumulators.
 // Both give each thread pairs of outputs (64 or 32) that one epilogue
 // serves: staged in shared memory and written in 16-byte chunks where every
 // output row is whole chunks, else pair by pair. For SwiGLU a pair is the gate
 // and up value of one output: the sm_90a B tile holds 128 gate rows then 128 up
-// rows, the cp.async one interleaves them. The RMSNorm row scale comes from the
-// A tiles in shared memory (two threads per row sum x²), so the activations are
-// read from global memory once.
+// rows, the cp.async one interleaves them. The RMSNorm row scale comes from
+// the A tiles in shared memory (two threads per row sum x²), so the activations
+// are read from global memory once.
 //
 // The SIMT GEMM (f32, and 16-bit rows that cp.async cannot copy whole)
 // tiles 128 x 128 x 8 in two stages, with an 8 x 8 outer product per thread
@@ -59,7 +48,8 @@ static const char *const weightRowText =
 
 /// The tensor-core GEMM's outputs, straight from the accumulators: two
 /// 2-byte stores a pair, each warp's spread over 8 rows.
-static const char *const pairEpilogueText = R"BODY(
+static void emitPairEpilogue(raw_ostream &os) {
+  os << R"BODY(
 #pragma unroll
   for (int j = 0; j < PAIRS; ++j) {
     const int rowInTile = pairRow(j), col = pairCol(j);
@@ -80,61 +70,78 @@ static const char *const pairEpilogueText = R"BODY(
     }
   }
 )BODY";
+}
 
-/// The same outputs staged in shared memory, then written in 16-byte chunks
-/// of 8 columns, a warp's stores covering whole rows: 16 store instructions
-/// a thread instead of 128 (sm_90a), and every sector written whole. With
-/// one block per SM nothing else runs during the epilogue.
-static const char *const stagedEpilogueText = R"BODY(
-  // Scaled (and gated) outputs as f32 rows of TILE_COLS, padded by 8 so
-  // that a warp's pair stores (8 rows) spread over the banks, after the
-  // row scales.
-  constexpr int CP = TILE_COLS + 8, CHUNKS_PER_ROW = TILE_COLS / 8;
-  static_assert((BM + BM * CP) * 4 <= STAGES * STAGE_BYTES,
-                "the staged outputs fit in the consumed tiles");
-  float *staged = rowScale + BM;
-#pragma unroll
-  for (int j = 0; j < PAIRS; ++j) {
-    const int rowInTile = pairRow(j), col = pairCol(j);
-    const float scale = NORM ? rowScale[rowInTile] : 1.0f;
-    const float v0 = pairValue(j, 0) * scale, v1 = pairValue(j, 1) * scale;
-    if constexpr (SWIGLU)
-      staged[rowInTile * CP + col / 2] = llamaSwiglu(v0, v1);
-    else
-      *reinterpret_cast<float2 *>(&staged[rowInTile * CP + col]) =
-          make_float2(v0, v1);
-  }
-  syncMultipliers();
-#pragma unroll 4
-  for (int i = tid; i < BM * CHUNKS_PER_ROW; i += 256) {
-    const int rowInTile = i / CHUNKS_PER_ROW, ch = i % CHUNKS_PER_ROW;
-    const long long r = m0 + rowInTile;
-    const int c = c0 + 8 * ch;
-    if (r >= M || c >= COLS)
-      continue;
-    const float4 *src =
-        reinterpret_cast<const float4 *>(&staged[rowInTile * CP + 8 * ch]);
-    const float4 lo = src[0], hi = src[1];
-    float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
-    finish8(r, c, v);
+/// The RMSNorm scales of the tile's rows, from the threads' sums of
+/// squares (ss), into rowScale.
+static void emitRowScales(raw_ostream &os) {
+  os << R"BODY(
+  if constexpr (NORM) {
+    ss += __shfl_xor_sync(0xffffffffu, ss, 1); // a row's two threads
+    syncMultipliers(); // no thread still reads the last tile's scales
+    if (tid % 2 == 0)
+      rowScale[tid / 2] = llamaInvRms(ss, K, EPS);
+    syncMultipliers();
   }
 )BODY";
+}
 
-void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
-  emitOperandsAndFinish(os, plan);
-  // The weight tile's rows and the pipeline's depth are the path's own
-  // (CudaMatmulPlan.h), and so is the launch geometry.
-  os << "#ifdef LLAMA_WGMMA\n"
-     << "  constexpr int BN = " << kWgmmaTileCols
-     << ", STAGES = " << kWgmmaStages
-     << ", CONSUMERS = " << kWgmmaConsumerThreads << ";\n"
-     << "#else\n"
-     << "  constexpr int BN = " << kTensorCoreTileRows
-     << ", STAGES = " << kTensorCoreStages << ";\n"
-     << "#endif\n"
-     << "  constexpr int BM = " << kTensorCoreTileRows
+/// The outputs staged as f32 in `staged`, in rounds of EPILOGUE_COLS
+/// output columns (pairGroup(j): pair j's 8-column group), then written in
+/// 16-byte chunks of 8 columns, a warp's stores covering whole rows and
+/// every sector written whole.
+static void emitStagedEpilogue(raw_ostream &os) {
+  os << R"BODY(
+  // f32 rows of EPILOGUE_COLS, padded by 8 so that a warp's pair stores
+  // (8 rows) spread over the banks.
+  constexpr int CP = EPILOGUE_COLS + 8, ROUND_CHUNKS = EPILOGUE_COLS / 8;
+  static_assert(TILE_COLS % EPILOGUE_COLS == 0, "whole rounds a tile");
+#pragma unroll
+  for (int round = 0; round < TILE_COLS / EPILOGUE_COLS; ++round) {
+#pragma unroll
+    for (int j = 0; j < PAIRS; ++j) {
+      if (pairGroup(j) / ROUND_CHUNKS != round)
+        continue;
+      const int rowInTile = pairRow(j);
+      const int col =
+          (SWIGLU ? pairCol(j) / 2 : pairCol(j)) - round * EPILOGUE_COLS;
+      const float scale = NORM ? rowScale[rowInTile] : 1.0f;
+      const float v0 = pairValue(j, 0) * scale, v1 = pairValue(j, 1) * scale;
+      if constexpr (SWIGLU)
+        staged[rowInTile * CP + col] = llamaSwiglu(v0, v1);
+      else
+        *reinterpret_cast<float2 *>(&staged[rowInTile * CP + col]) =
+            make_float2(v0, v1);
+    }
+    syncMultipliers();
+#pragma unroll 4
+    for (int i = tid; i < BM * ROUND_CHUNKS; i += 256) {
+      const int rowInTile = i / ROUND_CHUNKS, ch = i % ROUND_CHUNKS;
+      const long long r = m0 + rowInTile;
+      const int c = c0 + round * EPILOGUE_COLS + 8 * ch;
+      if (r >= M || c >= COLS)
+        continue;
+      float v[8];
+      llamaLoad(&staged[rowInTile * CP + 8 * ch], v);
+      finish8(r, c, v);
+    }
+    syncMultipliers(); // the round is written out; the next may reuse it
+  }
+)BODY";
+}
+
+void emitTileEpilogue(raw_ostream &os, const MatmulPlan &plan) {
+  emitRowScales(os);
+  if (plan.stagedEpilogue())
+    emitStagedEpilogue(os);
+  else
+    emitPairEpilogue(os);
+}
+
+void emitTensorCoreTileSetup(raw_ostream &os) {
+  os << "  constexpr int BM = " << kTensorCoreTileRows
      << ", BK = " << kTensorCoreTileK << ";\n";
-  os << R"BODY(  constexpr int TILE_COLS = SWIGLU ? BN / 2 : BN; // output columns per block
+  os << R"BODY(  constexpr int TILE_COLS = SWIGLU ? BN / 2 : BN; // output columns per tile
   // Pairs of outputs per thread: a 2 x 4 grid of warps (sm_80) or two
   // warpgroups (sm_90a) covers the BM x BN tile.
   constexpr int PAIRS = BM * BN / 2 / 256;
@@ -147,21 +154,6 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
   const unsigned smemBase = llamaSwizzleBase(rawBase);
   unsigned char *smem = sharedRaw + (smemBase - rawBase);
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  // A barrier of the 256 threads that multiply: on sm_90a the loader
-  // warpgroup has left by the epilogue.
-  auto syncMultipliers = [] {
-#ifdef LLAMA_WGMMA
-    llamaNamedBarrierSync<1>(CONSUMERS);
-#else
-    __syncthreads();
-#endif
-  };
-  // Bands of 8 row tiles (llamaGroupedTile): a wave of 132 blocks then
-  // covers 8 x 16 tiles (sm_90a, QKV of 7B: 8 MiB of activations and 33
-  // MiB of weights) rather than 3 x 48 (all 96 MiB of them).
-  const int2 tile = llamaGroupedTile<8>();
-  const long long m0 = (long long)tile.y * BM;
-  const int c0 = tile.x * TILE_COLS;
 
   // Two threads per A row, four chunks each: the sum of x² for the norm,
   // and the gain when it is a separate operand (training), applied in
@@ -192,121 +184,20 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
       }
     }
   };
-
-#ifdef LLAMA_WGMMA
-  // Warp specialization: warpgroups 0 and 1 multiply, and warpgroup 2
-  // (CONSUMERS to CONSUMERS + 127) only loads. One of its threads issues
-  // the Tensor Memory Accelerator's loads, already swizzled, from the
-  // launch's tensor maps (matmulTensorMaps): x's 128 rows at (k, m0), and
-  // the weight's 256 rows at (k, c0), or for SwiGLU 128 gate rows at
-  // (k, c0) then 128 up rows at (k, COLS + c0): the halves of the B tile,
-  // not interleaved. Rows past the tensor and K past its end read as
-  // zeros. Each stage has a "full" mbarrier, which the loads complete,
-  // and an "empty" one, at which each multiplying warp arrives once its
-  // products of the stage retired. The loader runs up to STAGES steps
-  // ahead, waiting on nothing but the empty stages, so no multiplying warp
-  // ever waits for a load to be issued, and no barrier spans the block
-  // after the start. The loader gives up registers it does not need
-  // (setmaxnreg) to the multiplying warpgroups, whose 128 accumulators a
-  // thread would not fit the 168 registers a thread of 384 has otherwise.
-  const auto bars = llamaInitStageBarriers<STAGES>(
-      smemBase + STAGES * STAGE_BYTES, CONSUMERS / 32);
-  if (tid >= CONSUMERS) {
 )BODY";
-  os << "    llamaRegistersDecrease<" << kWgmmaLoaderRegisters << ">();\n";
-  os << R"BODY(    if (tid == CONSUMERS)
-      for (int kt = 0; kt < KT; ++kt) {
-        const int stage = kt % STAGES;
-        if (kt >= STAGES) // step kt - STAGES released the stage
-          llamaMbarrierWait(bars.empty(stage), (kt / STAGES - 1) & 1);
-        const unsigned base = smemBase + stage * STAGE_BYTES;
-        const int k = kt * BK;
-        llamaMbarrierArriveExpectTx(bars.full(stage), STAGE_BYTES);
-        llamaTmaLoad2d(base, &args.tensorMaps[0], k, (int)m0,
-                       bars.full(stage));
-        if constexpr (SWIGLU) {
-          llamaTmaLoad2d(base + A_BYTES, &args.tensorMaps[1], k, c0,
-                         bars.full(stage));
-          llamaTmaLoad2d(base + A_BYTES + (BN / 2) * ROW_BYTES,
-                         &args.tensorMaps[1], k, COLS + c0,
-                         bars.full(stage));
-        } else {
-          llamaTmaLoad2d(base + A_BYTES, &args.tensorMaps[1], k, c0,
-                         bars.full(stage));
-        }
-      }
-    // The loads land on the full mbarriers whoever waits for them; the
-    // epilogue synchronizes the multiplying warps alone (syncMultipliers).
-    return;
-  }
-)BODY";
-  os << "  llamaRegistersIncrease<" << kWgmmaConsumerRegisters << ">();\n";
-  os << R"BODY(
-  // Warpgroup g: rows g * 64 to g * 64 + 63 of the tile, all 256 columns.
-  // Accumulator i of lane l of the group's warp w: row 16 w + l / 4 +
-  // 8 ((i / 2) % 2), column 8 (i / 4) + 2 (l % 4) + i % 2.
-  const int group = warp / 4;
-  float acc[BN / 2];
-#pragma unroll
-  for (int i = 0; i < BN / 2; ++i)
-    acc[i] = 0.0f;
-  auto computeStage = [&](int stage) {
-    const unsigned a = smemBase + stage * STAGE_BYTES + group * 64 * ROW_BYTES;
-    const unsigned b = smemBase + stage * STAGE_BYTES + A_BYTES;
-    llamaWgmmaFenceOperands(acc);
-    llamaWgmmaFence();
-#pragma unroll
-    for (int ks = 0; ks < BK / 16; ++ks)
-      llamaWgmma64x256<TX>(acc, llamaWgmmaDescriptor(a + ks * 32),
-                           llamaWgmmaDescriptor(b + ks * 32), 1);
-    llamaWgmmaCommit();
-    // This stage's products run on; the previous stage's have retired.
-    llamaWgmmaWait<1>();
-  };
-  // Pairs of outputs: columns 2 (l % 4) + 8 (j / 2) and the next; for
-  // SwiGLU, gate column j' = 8 (j / 4) + 2 (l % 4) + j % 2 (accumulator j)
-  // and its up column j' + 128 (accumulator j + 64), given as 2 j' so that
-  // the epilogue's column / 2 is the output column.
-  auto pairRow = [&](int j) {
-    const int half = SWIGLU ? (j / 2) % 2 : j % 2;
-    return group * 64 + (warp % 4) * 16 + lane / 4 + 8 * half;
-  };
-  auto pairCol = [&](int j) {
-    if constexpr (SWIGLU)
-      return 2 * (8 * (j / 4) + 2 * (lane % 4) + j % 2);
-    else
-      return 8 * (j / 2) + 2 * (lane % 4);
-  };
-  auto pairValue = [&](int j, int e) {
-    if constexpr (SWIGLU)
-      return acc[j + BN / 4 * e];
-    else
-      return acc[2 * j + e];
-  };
+}
 
-  for (int kt = 0; kt < KT; ++kt) {
-    const int stage = kt % STAGES;
-    llamaMbarrierWait(bars.full(stage), (kt / STAGES) & 1);
-    if constexpr (NORM) {
-      // A warpgroup's 128 threads scale its own 64 rows of the A tile.
-      normStage(stage, kt);
-      if constexpr (GAIN) {
-        llamaFenceProxyAsync(); // the scaled rows, for wgmma's reads
-        if (group == 0)
-          llamaNamedBarrierSync<2>(128);
-        else
-          llamaNamedBarrierSync<3>(128);
-      }
-    }
-    computeStage(stage);
-    // wgmma.wait_group synchronizes the warp, so every lane has retired
-    // its products of step kt - 1 (and read the stage for the norm).
-    if (kt > 0 && lane == 0)
-      llamaMbarrierArrive(bars.empty((kt - 1) % STAGES));
-  }
-  llamaWgmmaWait<0>();
-  llamaWgmmaFenceOperands(acc);
-#else
+/// The mma.sync GEMM (sm_80 to sm_89, and sm_90 without the `a` features):
+/// one tile a block, every thread issuing cp.async copies.
+static void emitMmaSyncGemm(raw_ostream &os, const MatmulPlan &plan) {
+  os << "  constexpr int BN = " << kTensorCoreTileRows
+     << ", STAGES = " << kTensorCoreStages << ";\n";
+  emitTensorCoreTileSetup(os);
+  os << R"BODY(  // Bands of 8 row tiles (llamaGroupedTile), so that the blocks resident
+  // at once share their weight tiles in L2.
+  const int2 tile = llamaGroupedTile<8>();
+  const long long m0 = (long long)tile.y * BM;
+  const int c0 = tile.x * TILE_COLS;
   // The weight tile interleaves gate and up rows for SwiGLU, so a pair of
   // adjacent accumulators is the gate and up value of one output.
 )BODY";
@@ -415,21 +306,30 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
     computeStage(kt % STAGES);
   }
   llamaCpAsyncWait<0>();
-#endif
-  syncMultipliers(); // the tiles are consumed; reuse them for the row scales
-
-  float *rowScale = (float *)smem;
-  if constexpr (NORM) {
-    ss += __shfl_xor_sync(0xffffffffu, ss, 1);
-    if (tid % 2 == 0)
-      rowScale[tid / 2] = llamaInvRms(ss, K, EPS);
-    syncMultipliers();
-  }
+  // The tiles are consumed: the row scales and the staged outputs, all of
+  // the tile's columns in one round, reuse them.
+  __syncthreads();
+  auto syncMultipliers = [] { __syncthreads(); };
+  constexpr int EPILOGUE_COLS = TILE_COLS;
+  static_assert((BM + BM * (EPILOGUE_COLS + 8)) * 4 <= STAGES * STAGE_BYTES,
+                "the staged outputs fit in the consumed tiles");
+  float *rowScale = (float *)smem, *staged = rowScale + BM;
+  (void)staged;
+  auto pairGroup = [](int) { return 0; }; // one round takes every pair
 )BODY";
-  if (plan.stagedEpilogue())
-    os << stagedEpilogueText;
-  else
-    os << pairEpilogueText;
+  emitTileEpilogue(os, plan);
+}
+
+void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
+  emitOperandsAndFinish(os, plan);
+  // The two designs share their operands, epilogue functions and tile
+  // layout; the binary for sm_90a compiles the first, every other the
+  // second (CudaMatmulPlan.h gives each its launch geometry).
+  os << "#ifdef LLAMA_WGMMA\n";
+  emitWgmmaGemm(os, plan);
+  os << "#else\n";
+  emitMmaSyncGemm(os, plan);
+  os << "#endif\n";
 }
 
 void emitSimtGemm(raw_ostream &os, const MatmulPlan &plan) {

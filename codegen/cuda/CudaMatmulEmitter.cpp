@@ -238,6 +238,7 @@ std::optional<artifact::LaunchGeometry> matmulWgmmaGeometry(Operation *op) {
       fixedGrid(ceilDiv(plan->columns(), columns), 1, 1, kWgmmaGemmThreads);
   setRowGrid(g, 1, plan->rows, kTensorCoreTileRows);
   g.sharedBytes = kWgmmaSharedBytes;
+  g.persistentBlocksPerSm = kWgmmaPersistentBlocksPerSm;
   return g;
 }
 

@@ -129,6 +129,7 @@ matmulGradWgmmaGeometry(MatmulGradOp op) {
   g->gridBase[0] = ceilDiv(shape->k, kGradWgmmaTileCols);
   g->block[0] = kWgmmaGemmThreads;
   g->sharedBytes = kGradWgmmaSharedBytes;
+  g->persistentBlocksPerSm = kWgmmaPersistentBlocksPerSm;
   return *g;
 }
 

@@ -84,12 +84,24 @@ static_assert(128 * kWgmmaLoaderRegisters +
                       kWgmmaConsumerThreads * kWgmmaConsumerRegisters <=
                   65536,
               "the warpgroups' registers fit an SM's register file");
-/// The stages, 1 KiB of alignment, and a full and an empty mbarrier per
-/// stage (8 bytes each): 193 KiB of the 227 an H100 gives a block.
+/// The epilogue stages this many output columns of the 128 rows at a time
+/// (f32 rows padded by 8), in a buffer of its own: the loader may already
+/// be filling the pipeline's stages with the block's next tile. 32 is the
+/// widest round that fits beside 4 stages.
+inline constexpr int kWgmmaEpilogueColumns = 32;
+/// The stages, 1 KiB of alignment, a full and an empty mbarrier per stage
+/// (8 bytes each), the row scales, and the staged outputs: 214 KiB of the
+/// 227 an H100 gives a block.
 inline constexpr unsigned kWgmmaSharedBytes =
     kWgmmaStages * (kTensorCoreTileRows + kWgmmaTileCols) * kTensorCoreTileK *
         2 +
-    1024 + kWgmmaStages * 2 * 8;
+    1024 + kWgmmaStages * 2 * 8 + kTensorCoreTileRows * 4 +
+    kTensorCoreTileRows * (kWgmmaEpilogueColumns + 8) * 4;
+static_assert(kWgmmaSharedBytes <= 227 * 1024,
+              "the sm_90a GEMM's shared memory fits an H100's block");
+/// The sm_90a GEMM is persistent (CudaWgmmaGemm.cpp): one block on each SM
+/// walks the tiles.
+inline constexpr unsigned kWgmmaPersistentBlocksPerSm = 1;
 
 /// matmul_grad's tensor-core tiles with mma.sync: 128 x 128 outputs, 3
 /// stages of 32 reduced rows: a stage holds dy's tile (128 x 32 for dx,
@@ -147,6 +159,20 @@ void emitChunkFinish(llvm::raw_ostream &os, const MatmulPlan &plan);
 /// The kernel bodies, after the signature.
 void emitGemv(llvm::raw_ostream &os, const MatmulPlan &plan);
 void emitTensorCoreGemm(llvm::raw_ostream &os, const MatmulPlan &plan);
+/// emitTensorCoreGemm's sm_90a design (CudaWgmmaGemm.cpp).
+void emitWgmmaGemm(llvm::raw_ostream &os, const MatmulPlan &plan);
+/// The tensor-core designs' shared parts, after BN and STAGES: the tile
+/// constants, the shared-memory base, and normStage (the row sums of
+/// squares, and the gain applied in shared memory).
+void emitTensorCoreTileSetup(llvm::raw_ostream &os);
+/// Their epilogue: the RMSNorm row scales, then the outputs, staged in
+/// shared memory and written in 16-byte chunks where every output row is
+/// whole chunks (MatmulPlan::stagedEpilogue), else pair by pair. Given the
+/// tile's m0 and c0, syncMultipliers (a barrier of the 256 threads that
+/// hold accumulators), rowScale, staged, EPILOGUE_COLS (the columns staged
+/// at once), and pairRow, pairCol, pairValue and pairGroup (pair j's tile
+/// row, column, gate or up value, and 8-column group).
+void emitTileEpilogue(llvm::raw_ostream &os, const MatmulPlan &plan);
 void emitSimtGemm(llvm::raw_ostream &os, const MatmulPlan &plan);
 /// matmul_grad's tensor-core body, after its signature, TX, the shape
 /// constants (K, N, WEIGHT_TILES), rows and the buffers.

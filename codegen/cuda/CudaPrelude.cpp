@@ -412,19 +412,24 @@ LLAMA_DEVICE float llamaInvRms(float sumSquares, int n, float eps) {
   return 1.0f / sqrtf(ss);
 }
 
-/* The output tile (column tile, row tile) of this block of a GEMM whose
-   grid is (column tiles, row tiles): consecutive blocks walk down `Group`
-   row tiles before the next column tile, so that the blocks resident at
-   once cover a Group-row band and share its weight tiles in L2, instead of
-   each wave streaming every column tile of the weight (more than L2 holds
-   for Llama's larger projections) for a row or two of activations. */
-template <int Group> LLAMA_DEVICE int2 llamaGroupedTile() {
-  const int columns = gridDim.x, rows = gridDim.y;
-  const int id = blockIdx.y * columns + blockIdx.x;
+/* Output tile `id` (column tile, row tile) of a GEMM of `columns` x `rows`
+   tiles: consecutive tiles walk down `Group` row tiles before the next
+   column tile, so that the blocks resident at once cover a Group-row band
+   and share its weight tiles in L2, instead of each wave streaming every
+   column tile of the weight (more than L2 holds for Llama's larger
+   projections) for a row or two of activations. */
+template <int Group>
+LLAMA_DEVICE int2 llamaGroupedTileAt(int id, int columns, int rows) {
   const int first = id / (Group * columns) * Group;
   const int height = rows - first < Group ? rows - first : Group;
   const int within = id - first * columns;
   return make_int2(within / height, first + within % height);
+}
+
+/* This block's tile of a GEMM whose grid is (column tiles, row tiles). */
+template <int Group> LLAMA_DEVICE int2 llamaGroupedTile() {
+  return llamaGroupedTileAt<Group>(blockIdx.y * gridDim.x + blockIdx.x,
+                                   gridDim.x, gridDim.y);
 }
 
 /* One step of the SIMT GEMM tiles (128x128, 256 threads of 8x8 outputs):

@@ -8,17 +8,19 @@
 // stored for dx (K-major) and transposed for dW (M-major). Each output
 // element is summed by one thread in a fixed order, so a step's gradients
 // are the same every run.
-// - sm_90a: 128 x 256 tiles, as the forward GEMM's and for the same reason
-//   (3/4 of the L2 reads per product of 128 x 128 tiles), 64 reduced rows
-//   a stage, 4 stages (193 KiB, one block per SM). Tiles have 128-byte
-//   rows swizzled by row % 8 from a 1024-byte aligned base; a row of an N-
-//   or M-major tile is 64 columns of one reduced row, the tile's groups of
-//   64 columns 8 KiB apart. As in the forward GEMM, a loader warpgroup
-//   fills them by TMA (64 x 64 boxes from tensor maps of x, W and dy) on
-//   full and empty mbarriers, and gives its registers (setmaxnreg) to the
-//   two that multiply: each of those multiplies its 64 rows by all 256
-//   columns with 4 wgmma.m64n256k16 a stage, B and the transposed A read as
-//   MN-major (imm-trans = 1) straight from shared memory.
+// - sm_90a: persistent, as the forward GEMM (CudaWgmmaGemm.cpp): one block
+//   per SM walks the tiles, its loader running on into the next tile while
+//   the multiplying warps store the last. 128 x 256 tiles, as the forward
+//   GEMM's and for the same reason (3/4 of the L2 reads per product of
+//   128 x 128 tiles), 64 reduced rows a stage, 4 stages (193 KiB). Tiles have
+//   128-byte rows swizzled by row % 8 from a 1024-byte aligned base; a row of
+//   an N- or M-major tile is 64 columns of one reduced row, the tile's groups
+//   of 64 columns 8 KiB apart. As in the forward GEMM, a loader warpgroup fills
+//   them by TMA (64 x 64 boxes from tensor maps of x, W and dy) on full and
+//   empty mbarriers, and gives its registers (setmaxnreg) to the two that
+//   multiply: each of those multiplies its 64 rows by all 256 columns with 4
+//   wgmma.m64n256k16 a stage, B and the transposed A read as MN-major
+//   (imm-trans = 1) straight from shared memory.
 // - Other archs: 32 reduced rows a stage, 3 stages, rows padded by 16
 //   bytes. B is read by ldmatrix.trans; A by ldmatrix (dx) or
 //   ldmatrix.trans, which hands out the transpose (dW). 8 warps of 64 x 32
@@ -44,10 +46,11 @@ static const char *const pipelinePrologue =
     }
 )BODY";
 
-/// sm_90a's `tile`: TMA loads into swizzled 128-byte rows from a loader
-/// warpgroup, wgmma from them in the two others.
-static void emitWgmmaTile(raw_ostream &os) {
-  os << "  constexpr int BK = " << kGradWgmmaTileK
+/// sm_90a's body: persistent, a loader warpgroup's TMA loads and two
+/// warpgroups' wgmma, each walking the block's tiles.
+static void emitWgmmaMatmulGrad(raw_ostream &os) {
+  os << "  constexpr int BN = " << kGradWgmmaTileCols
+     << ", STAGES = " << kGradWgmmaStages << ", BK = " << kGradWgmmaTileK
      << ", CONSUMERS = " << kWgmmaConsumerThreads << ";\n";
   os << R"BODY(  constexpr int ROW_BYTES = 128, A_BYTES = BM * ROW_BYTES;
   // An M- or N-major tile: groups of 64 columns, BK rows each.
@@ -65,28 +68,58 @@ static void emitWgmmaTile(raw_ostream &os) {
   // of the stage retired.
   const auto bars = llamaInitStageBarriers<STAGES>(
       smemBase + STAGES * STAGE_BYTES, CONSUMERS / 32);
-  auto tile = [&](auto layout, long long m0, long long M, long long R,
-                  const ST *, ST *out) {
-    constexpr bool AT = decltype(layout){}.transposed;
-    const long long KT = (R + BK - 1) / BK;
-    if (tid >= CONSUMERS) {
-      // The loader warpgroup (warp specialization, as the forward GEMM's):
-      // one thread loads reduction step kt into stage kt % STAGES once the
-      // multiplying warps released it. Every box is 64 x 64 (128-byte rows,
-      // the 128-byte swizzle) from the tensor maps of x, W and dy
-      // (matmulGradTensorMaps), one group of an M- or N-major tile, or 64
-      // rows of a K-major one; elements past a tensor read as zeros.
+  // The block's tiles, in the grouped order (llamaGroupedTileAt) over K's
+  // column tiles and the row tiles of dW, then of dx, with a stride of the
+  // grid; every warpgroup walks the same ones. forEachTile(work) calls
+  // work(layout, m0, M, R, n0) for each: outputs out[m0 + i][n0 + j] =
+  // sum over the R reduced rows of A[i][r] b[r][j], of M rows in all.
+  constexpr int COL_TILES = (int)((K + BN - 1) / BN);
+  const int rowTiles = WEIGHT_TILES + (int)((rows + BM - 1) / BM);
+  const int tiles = COL_TILES * rowTiles;
+  const int firstTile = blockIdx.y * gridDim.x + blockIdx.x;
+  const int tileStride = gridDim.x * gridDim.y;
+  auto forEachTile = [&](auto &&work) {
+    for (int t = firstTile; t < tiles; t += tileStride) {
+      const int2 place = llamaGroupedTileAt<8>(t, COL_TILES, rowTiles);
+      const long long n0 = (long long)place.x * BN;
+      if (place.y < WEIGHT_TILES) {
+        // dW[m, n] = sum_r dy[r, m] x[r, n].
+        work(DyColumns(), (long long)place.y * BM, N, rows, n0);
+      } else {
+        // dx[m, n] = sum_j dy[m, j] W[j, n].
+        const long long m0 = (long long)(place.y - WEIGHT_TILES) * BM;
+        if (m0 < rows)
+          work(DyRows(), m0, rows, N, n0);
+      }
+    }
+  };
+  // `step` counts reduction steps over all of the block's tiles, so the
+  // ring's stages and mbarrier phases run on from one tile to the next:
+  // the loader fills the next tile's first stages while the multiplying
+  // warps store the last one's outputs.
+  long long step = 0;
+  if (tid >= CONSUMERS) {
+    // The loader warpgroup (warp specialization, as the forward GEMM's):
+    // one thread loads each reduction step once the multiplying warps
+    // released its stage. Every box is 64 x 64 (128-byte rows, the
+    // 128-byte swizzle) from the tensor maps of x, W and dy
+    // (matmulGradTensorMaps), one group of an M- or N-major tile, or 64
+    // rows of a K-major one; elements past a tensor read as zeros.
 )BODY";
-  os << "      llamaRegistersDecrease<" << kWgmmaLoaderRegisters << ">();\n";
-  os << R"BODY(      if (tid != CONSUMERS)
-        return;
+  os << "    llamaRegistersDecrease<" << kWgmmaLoaderRegisters << ">();\n";
+  os << R"BODY(    if (tid != CONSUMERS)
+      return;
+    forEachTile([&](auto layout, long long m0, long long, long long R,
+                    long long n0) {
+      constexpr bool AT = decltype(layout){}.transposed;
       const LlamaGpuTensorMap *dyMap = &args.tensorMaps[2],
                               *bMap = &args.tensorMaps[AT ? 0 : 1];
-      for (long long kt = 0; kt < KT; ++kt) {
-        const int s = (int)(kt % STAGES), r0 = (int)(kt * BK);
-        if (kt >= STAGES) // step kt - STAGES released the stage
+      const long long KT = (R + BK - 1) / BK;
+      for (long long kt = 0; kt < KT; ++kt, ++step) {
+        const int s = (int)(step % STAGES), r0 = (int)(kt * BK);
+        if (step >= STAGES) // step - STAGES released the stage
           llamaMbarrierWait(bars.empty(s),
-                            (unsigned)(kt / STAGES - 1) & 1);
+                            (unsigned)(step / STAGES - 1) & 1);
         const unsigned base = smemBase + s * STAGE_BYTES;
         llamaMbarrierArriveExpectTx(bars.full(s), STAGE_BYTES);
         // A: dy's columns m0 + [0, 128) of rows r0 + [0, 64) for dW (two
@@ -107,13 +140,18 @@ static void emitWgmmaTile(raw_ostream &os) {
           llamaTmaLoad2d(base + A_BYTES + g * GROUP_BYTES, bMap,
                          (int)n0 + 64 * g, r0, bars.full(s));
       }
-      return;
-    }
+    });
+    return;
+  }
 )BODY";
-  os << "    llamaRegistersIncrease<" << kWgmmaConsumerRegisters << ">();\n";
-  os << R"BODY(    // Accumulator i of lane l of the group's warp w: row 64 group + 16 w +
-    // l / 4 + 8 ((i / 2) % 2), column 8 (i / 4) + 2 (l % 4) + i % 2.
-    float acc[BN / 2];
+  os << "  llamaRegistersIncrease<" << kWgmmaConsumerRegisters << ">();\n";
+  os << R"BODY(  // Accumulator i of lane l of the group's warp w: row 64 group + 16 w +
+  // l / 4 + 8 ((i / 2) % 2), column 8 (i / 4) + 2 (l % 4) + i % 2.
+  float acc[BN / 2];
+  forEachTile([&](auto layout, long long m0, long long M, long long R,
+                  long long n0) {
+    constexpr bool AT = decltype(layout){}.transposed;
+    ST *out = AT ? dw : dx;
 #pragma unroll
     for (int i = 0; i < BN / 2; ++i)
       acc[i] = 0.0f;
@@ -141,9 +179,10 @@ static void emitWgmmaTile(raw_ostream &os) {
       // This stage's products run on; the previous stage's have retired.
       llamaWgmmaWait<1>();
     };
-    for (long long kt = 0; kt < KT; ++kt) {
-      const int s = (int)(kt % STAGES);
-      llamaMbarrierWait(bars.full(s), (unsigned)(kt / STAGES) & 1);
+    const long long KT = (R + BK - 1) / BK;
+    for (long long kt = 0; kt < KT; ++kt, ++step) {
+      const int s = (int)(step % STAGES);
+      llamaMbarrierWait(bars.full(s), (unsigned)(step / STAGES) & 1);
       const int valid = (int)(R - kt * BK);
       if (AT && valid < BK) {
         // dW sums over the call's rows, but the maps span the buffers'
@@ -158,12 +197,16 @@ static void emitWgmmaTile(raw_ostream &os) {
       }
       compute(s);
       // wgmma.wait_group synchronizes the warp: every lane has retired its
-      // products of step kt - 1.
+      // products of the previous step.
       if (kt > 0 && lane == 0)
-        llamaMbarrierArrive(bars.empty((int)((kt - 1) % STAGES)));
+        llamaMbarrierArrive(bars.empty((int)((step - 1) % STAGES)));
     }
     llamaWgmmaWait<0>();
     llamaWgmmaFenceOperands(acc);
+    // The tile's last stage is free too: the loader may fill it with the
+    // next tile's.
+    if (KT > 0 && lane == 0)
+      llamaMbarrierArrive(bars.empty((int)((step - 1) % STAGES)));
     // Pair j: accumulators 2 j and 2 j + 1, one 4-byte store.
 #pragma unroll
     for (int j = 0; j < BN / 4; ++j) {
@@ -175,7 +218,7 @@ static void emitWgmmaTile(raw_ostream &os) {
       *reinterpret_cast<unsigned *>(out + m * K + n) =
           llamaPack2<ST>(acc[2 * j], acc[2 * j + 1]);
     }
-  };
+  });
 )BODY";
 }
 
@@ -290,25 +333,11 @@ static void emitMmaSyncTile(raw_ostream &os) {
 }
 
 void emitTensorCoreMatmulGrad(raw_ostream &os) {
-  // The tile's columns and the pipeline's depth are the path's own
-  // (CudaMatmulPlan.h), and so is the launch geometry.
-  os << "#ifdef LLAMA_WGMMA\n"
-     << "  constexpr int BN = " << kGradWgmmaTileCols
-     << ", STAGES = " << kGradWgmmaStages << ";\n"
-     << "#else\n"
-     << "  constexpr int BN = " << kGradTile << ", STAGES = " << kGradStages
-     << ";\n"
-     << "#endif\n"
-     << "  constexpr int BM = " << kGradTile << ";\n";
+  os << "  constexpr int BM = " << kGradTile << ";\n";
   os << R"BODY(  typedef TX ST; // x, W and dy share the 16-bit type
   static_assert(K % 8 == 0 && N % 8 == 0, "16-byte rows of every operand");
   LLAMA_DYNAMIC_SHARED(sharedRaw);
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  // Bands of 8 row tiles (llamaGroupedTile), as the forward GEMM: the
-  // blocks resident at once share their column tiles of x or W in L2. A band
-  // may straddle dW's tiles and dx's; each block computes its own tile.
-  const int2 place = llamaGroupedTile<8>();
-  const long long n0 = (long long)place.x * BN;
   // A's layout, as a type: dy's rows (dx) or its columns (dW) are the
   // tile's rows.
   struct DyRows {
@@ -317,14 +346,23 @@ void emitTensorCoreMatmulGrad(raw_ostream &os) {
   struct DyColumns {
     bool transposed = true;
   };
-  // tile(layout, m0, M, R, b, out): out[m0 + i][n0 + j] = sum over the R
-  // reduced rows of A[i][r] b[r][j], for the block's BM x BN outputs.
+  // Bands of 8 row tiles (llamaGroupedTile), as the forward GEMM: the
+  // blocks resident at once share their column tiles of x or W in L2. A band
+  // may straddle dW's tiles and dx's; each tile is computed on its own.
+  // The tile's columns and the pipeline's depth are each design's own
+  // (CudaMatmulPlan.h), and so is the launch geometry.
 #ifdef LLAMA_WGMMA
 )BODY";
-  emitWgmmaTile(os);
-  os << "#else\n";
+  emitWgmmaMatmulGrad(os);
+  os << "#else\n"
+     << "  constexpr int BN = " << kGradTile << ", STAGES = " << kGradStages
+     << ";\n";
+  os << R"BODY(  const int2 place = llamaGroupedTile<8>();
+  const long long n0 = (long long)place.x * BN;
+  // tile(layout, m0, M, R, b, out): out[m0 + i][n0 + j] = sum over the R
+  // reduced rows of A[i][r] b[r][j], for the block's BM x BN outputs.
+)BODY";
   emitMmaSyncTile(os);
-  os << "#endif\n";
   os << R"BODY(  if (place.y < WEIGHT_TILES) {
     // dW[m, n] = sum_r dy[r, m] x[r, n].
     tile(DyColumns(), (long long)place.y * BM, N, rows, x, dw);
@@ -334,6 +372,7 @@ void emitTensorCoreMatmulGrad(raw_ostream &os) {
     if (m0 < rows)
       tile(DyRows(), m0, rows, N, w, dx);
   }
+#endif
 }
 )BODY";
 }

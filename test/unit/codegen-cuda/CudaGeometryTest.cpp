@@ -182,14 +182,21 @@ TEST(CudaGeometryTest, WgmmaGemmTilesAreTwiceAsWide) {
                           "1)"),
                 std::string::npos);
       EXPECT_NE(body.find("llamaRegistersIncrease<232>"), std::string::npos);
-      EXPECT_EQ(g->sharedBytes, 4u * (128 + 256) * 128 + 1024 + 4 * 2 * 8);
+      // The stages, alignment, mbarriers, row scales and the epilogue's
+      // 32 staged columns of 128 rows (padded by 8).
+      EXPECT_EQ(g->sharedBytes, 4u * (128 + 256) * 128 + 1024 + 4 * 2 * 8 +
+                                    128 * 4 + 128 * (32 + 8) * 4);
       EXPECT_LE(g->sharedBytes, 227u * 1024);
       EXPECT_NE(body.find("BN = 256, STAGES = 4"), std::string::npos);
+      // Persistent: one block an SM walks the tiles.
+      EXPECT_EQ(g->persistentBlocksPerSm, 1u);
+      EXPECT_NE(body.find("t += tileStride"), std::string::npos);
       // The mma.sync variant keeps its 128 x 128 tiles and 97 KiB.
       artifact::LaunchGeometry base = emitter.launchGeometry(op, phase);
       EXPECT_EQ(base.gridBase[0],
                 (columnsOf(fused) + tileCols / 2 - 1) / (tileCols / 2));
       EXPECT_EQ(base.sharedBytes, 3u * 2 * 128 * 128 + 1024);
+      EXPECT_EQ(base.persistentBlocksPerSm, 0u);
       EXPECT_NE(body.find("BN = 128, STAGES = 3"), std::string::npos);
     });
     EXPECT_EQ(wide > 0, dtype != DType::F32);
@@ -319,7 +326,8 @@ TEST(CudaGeometryTest, MatmulGradTilesCoverBothProducts) {
   // columns with wgmma in 193 KiB (4 stages of 64 summed rows of dy's 128
   // and x's or W's 256 columns, 1 KiB to align them, and a full and an
   // empty mbarrier a stage), loaded by TMA from a loader warpgroup (384
-  // threads) in 64 x 64 boxes of x, W and dy. The rest take 128 x 128 SIMT
+  // threads) in 64 x 64 boxes of x, W and dy, one block an SM walking the
+  // tiles (persistent). The rest take 128 x 128 SIMT
   // tiles in static shared memory.
   constexpr uint32_t mmaSyncBytes = 3 * (128 * 40 + 32 * 136) * 2;
   constexpr uint32_t wgmmaBytes = 4 * (128 + 256) * 64 * 2 + 1024 + 4 * 2 * 8;
@@ -362,6 +370,9 @@ TEST(CudaGeometryTest, MatmulGradTilesCoverBothProducts) {
             return;
           EXPECT_EQ(wide->block[0], 384u);
           EXPECT_EQ(wide->sharedBytes, wgmmaBytes);
+          // The sm_90a kernel is persistent; the mma.sync one is not.
+          EXPECT_EQ(wide->persistentBlocksPerSm, 1u);
+          EXPECT_EQ(g.persistentBlocksPerSm, 0u);
           std::vector<artifact::TensorMapSpec> maps =
               emitter.tensorMaps(op, phase);
           ASSERT_EQ(maps.size(), 3u);

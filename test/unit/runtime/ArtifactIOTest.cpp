@@ -470,6 +470,34 @@ TEST(ArtifactIOTest, WgmmaGeometryRoundTrips) {
             spec.kernels[1].geometry.sharedBytes);
 }
 
+TEST(ArtifactIOTest, PersistentBlocksPerSmRoundTripsPerGeometry) {
+  TempDir dir;
+  ArtifactSpec spec = tableOnlyCudaArtifact();
+  spec.kernels[1].wgmmaGeometry =
+      LaunchGeometry{{5, 1, 1}, {0, 128, 0}, {384, 1, 1}, 218688, 1};
+  spec.kernels[2].geometry.persistentBlocksPerSm = 3;
+  std::string path = dir.file("m.art");
+  ASSERT_TRUE(writeArtifact(spec, path).ok());
+  StatusOr<ArtifactSpec> read = readArtifact(path);
+  ASSERT_TRUE(read.ok()) << read.message();
+  EXPECT_EQ(read->kernels[1].wgmmaGeometry->persistentBlocksPerSm, 1u);
+  EXPECT_EQ(read->kernels[1].geometry.persistentBlocksPerSm, 0u);
+  EXPECT_EQ(read->kernels[2].geometry.persistentBlocksPerSm, 3u);
+  EXPECT_FALSE(read->kernels[2].wgmmaGeometry.has_value());
+}
+
+TEST(ArtifactIOTest, PersistentBlocksPerSmFitAnSm) {
+  ArtifactSpec spec = tableOnlyCudaArtifact();
+  spec.kernels[3].geometry.persistentBlocksPerSm = 33;
+  EXPECT_EQ(verifyError(spec),
+            "m.art: kernels[3] 'k_accumulate': geometry: "
+            "persistent_blocks_per_sm 33 exceeds 32 (the most blocks an SM "
+            "holds at once)");
+  spec.kernels[3].geometry.persistentBlocksPerSm = 32;
+  Status status = verifyArtifact(spec, "m.art");
+  EXPECT_TRUE(status.ok()) << status.message();
+}
+
 TEST(ArtifactIOTest, WgmmaGeometryIsForCudaKernelsOnly) {
   ArtifactSpec spec = tableOnlyArtifact();
   spec.kernels[2].wgmmaGeometry = LaunchGeometry{};

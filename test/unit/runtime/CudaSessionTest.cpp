@@ -183,6 +183,32 @@ TEST_F(CudaSessionTest, GridFollowsTheLaunchGeometry) {
   EXPECT_EQ(context.position, 7);
 }
 
+/// A persistent kernel's blocks walk its grid of tiles themselves: it is
+/// launched in x with as many blocks as the device's SMs hold (the fake
+/// driver reports 4 SMs), or fewer where there are fewer tiles.
+TEST_F(CudaSessionTest, PersistentKernelsLaunchOnlyTheBlocksThatFit) {
+  ArtifactSpec onlyEmbed = cudaToyArtifact();
+  onlyEmbed.entries[kPrefillEntry].launches.resize(1);
+  onlyEmbed.entries[kPrefillEntry].outputs = {kPrefillX};
+  // k_embed's tiles: {1 + ceil(rows / 2), 2, 1}.
+  onlyEmbed.kernels[0].geometry.persistentBlocksPerSm = 2;
+  std::unique_ptr<CudaSession> embed = create(onlyEmbed);
+  ASSERT_TRUE(embed);
+  int prefill = embed->entryIndex("prefill");
+  for (auto [seq, blocks] : {std::pair{1, 4}, {3, 6}, {5, 8}, {16, 8}}) {
+    std::vector<int32_t> tokens(size_t(seq), 1);
+    ASSERT_TRUE(
+        embed->run(prefill, {{tokens.data(), tokens.size() * 4}}, 0, seq).ok());
+    unsigned geometry[7];
+    LlamaKernelContext context;
+    fake.lastLaunch(geometry, &context);
+    std::vector<unsigned> launched(geometry, geometry + 7);
+    EXPECT_EQ(launched,
+              (std::vector<unsigned>{unsigned(blocks), 1, 1, 32, 4, 1, 256}))
+        << "seq " << seq;
+  }
+}
+
 /// A binary that runs the wgmma variants (sm_90a code) launches the kernels
 /// that have a wgmma geometry with it, opting in to its shared memory; other
 /// binaries, and kernels without one, launch with the geometry.

@@ -1,0 +1,187 @@
+//===- CudaWgmmaGemm.cpp - The prefill GEMM on sm_90a: wgmma and TMA ------===//
+//
+// A persistent, warp-specialized GEMM. Each block (one per SM) walks the
+// output tiles of 128 activation rows by 256 weight rows (for SwiGLU 128
+// gate and 128 up rows) with a stride of the grid, in the grouped order of
+// llamaGroupedTileAt. Its three warpgroups:
+// - the loader: one thread issues the Tensor Memory Accelerator's loads of
+//   the tiles' 64-wide K steps into a ring of 4 stages of 48 KiB, in the
+//   128-byte swizzle that wgmma's descriptors name, each stage guarded by a
+//   "full" mbarrier (the loads complete it) and an "empty" one (every
+//   multiplying warp arrives once its products of the stage retired). It
+//   runs up to 4 steps ahead across tile boundaries, so while the other two
+//   warpgroups write one tile's outputs the next tile's first stages land,
+//   and they start its products without waiting for HBM. It gives its
+//   registers to them (setmaxnreg: 40 against 232).
+// - two multiplying warpgroups: each multiplies its 64 rows by all 256
+//   weight rows with 4 wgmma.m64n256k16 a stage, straight from shared
+//   memory, into 128 f32 accumulators a thread; a stage's products run on
+//   while the next stage's are issued (wgmma.wait_group 1).
+// Their epilogue stages the scaled (and gated) outputs in a buffer of its
+// own, 32 output columns at a time, and writes them in 16-byte chunks: the
+// stages may already hold the next tile. The RMSNorm row scale comes from
+// the A tiles in shared memory (two threads per row sum x²).
+//
+// A launch with one block a tile (a runtime that ignores the geometry's
+// persistentBlocksPerSm) computes the same outputs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/cuda/CudaMatmulPlan.h"
+
+using namespace mlir;
+
+namespace llamac::codegen::cuda {
+
+void emitWgmmaGemm(raw_ostream &os, const MatmulPlan &plan) {
+  os << "  constexpr int BN = " << kWgmmaTileCols
+     << ", STAGES = " << kWgmmaStages
+     << ", CONSUMERS = " << kWgmmaConsumerThreads
+     << ", EPILOGUE_COLS = " << kWgmmaEpilogueColumns << ";\n";
+  emitTensorCoreTileSetup(os);
+  os << R"BODY(  // A barrier of the 256 threads that multiply: the loader warpgroup
+  // never joins them.
+  auto syncMultipliers = [] { llamaNamedBarrierSync<1>(CONSUMERS); };
+  // Shared memory: the stages, their mbarriers, the row scales and the
+  // epilogue's staged outputs (CudaMatmulPlan.h, kWgmmaSharedBytes).
+  const auto bars = llamaInitStageBarriers<STAGES>(
+      smemBase + STAGES * STAGE_BYTES, CONSUMERS / 32);
+  float *rowScale = (float *)(smem + STAGES * STAGE_BYTES + STAGES * 16);
+  float *staged = rowScale + BM;
+  (void)staged;
+  // The tiles, in bands of 8 row tiles (llamaGroupedTileAt): the 132
+  // blocks of an H100 then work on 8 x 16 tiles at a time (QKV of 7B:
+  // 8 MiB of activations and 33 MiB of weights) rather than 3 x 48 (all
+  // 96 MiB of them). Every block walks them in the same order, the loader
+  // and the multiplying warps alike.
+  constexpr int COL_TILES = (COLS + TILE_COLS - 1) / TILE_COLS;
+  const int rowTiles = (int)((M + BM - 1) / BM);
+  const int tiles = rowTiles * COL_TILES;
+  const int firstTile = blockIdx.y * gridDim.x + blockIdx.x;
+  const int tileStride = gridDim.x * gridDim.y;
+
+  if (tid >= CONSUMERS) {
+)BODY";
+  os << "    llamaRegistersDecrease<" << kWgmmaLoaderRegisters << ">();\n";
+  os << R"BODY(    // One thread issues every load: x's 128 rows at (k, m0), and the
+    // weight's 256 rows at (k, c0), or for SwiGLU 128 gate rows at (k, c0)
+    // then 128 up rows at (k, COLS + c0): the halves of the B tile, not
+    // interleaved. Rows past the tensor and K past its end read as zeros.
+    // `step` counts K steps over all of the block's tiles, so the ring's
+    // stages and mbarrier phases run on from one tile to the next.
+    if (tid == CONSUMERS) {
+      int step = 0;
+      for (int t = firstTile; t < tiles; t += tileStride) {
+        const int2 tile = llamaGroupedTileAt<8>(t, COL_TILES, rowTiles);
+        const int m0 = tile.y * BM, c0 = tile.x * TILE_COLS;
+        for (int kt = 0; kt < KT; ++kt, ++step) {
+          const int stage = step % STAGES;
+          if (step >= STAGES) // step - STAGES released the stage
+            llamaMbarrierWait(bars.empty(stage), (step / STAGES - 1) & 1);
+          const unsigned base = smemBase + stage * STAGE_BYTES;
+          const int k = kt * BK;
+          llamaMbarrierArriveExpectTx(bars.full(stage), STAGE_BYTES);
+          llamaTmaLoad2d(base, &args.tensorMaps[0], k, m0, bars.full(stage));
+          if constexpr (SWIGLU) {
+            llamaTmaLoad2d(base + A_BYTES, &args.tensorMaps[1], k, c0,
+                           bars.full(stage));
+            llamaTmaLoad2d(base + A_BYTES + (BN / 2) * ROW_BYTES,
+                           &args.tensorMaps[1], k, COLS + c0,
+                           bars.full(stage));
+          } else {
+            llamaTmaLoad2d(base + A_BYTES, &args.tensorMaps[1], k, c0,
+                           bars.full(stage));
+          }
+        }
+      }
+    }
+    // The loads land on the full mbarriers whoever waits for them.
+    return;
+  }
+)BODY";
+  os << "  llamaRegistersIncrease<" << kWgmmaConsumerRegisters << ">();\n";
+  os << R"BODY(
+  // Warpgroup g: rows g * 64 to g * 64 + 63 of the tile, all 256 columns.
+  // Accumulator i of lane l of the group's warp w: row 16 w + l / 4 +
+  // 8 ((i / 2) % 2), column 8 (i / 4) + 2 (l % 4) + i % 2.
+  const int group = warp / 4;
+  float acc[BN / 2];
+  auto computeStage = [&](int stage) {
+    const unsigned a = smemBase + stage * STAGE_BYTES + group * 64 * ROW_BYTES;
+    const unsigned b = smemBase + stage * STAGE_BYTES + A_BYTES;
+    llamaWgmmaFenceOperands(acc);
+    llamaWgmmaFence();
+#pragma unroll
+    for (int ks = 0; ks < BK / 16; ++ks)
+      llamaWgmma64x256<TX>(acc, llamaWgmmaDescriptor(a + ks * 32),
+                           llamaWgmmaDescriptor(b + ks * 32), 1);
+    llamaWgmmaCommit();
+    // This stage's products run on; the previous stage's have retired.
+    llamaWgmmaWait<1>();
+  };
+  // Pairs of outputs: columns 2 (l % 4) + 8 (j / 2) and the next; for
+  // SwiGLU, gate column j' = 8 (j / 4) + 2 (l % 4) + j % 2 (accumulator j)
+  // and its up column j' + 128 (accumulator j + 64), given as 2 j' so that
+  // the epilogue's column / 2 is the output column.
+  auto pairRow = [&](int j) {
+    const int half = SWIGLU ? (j / 2) % 2 : j % 2;
+    return group * 64 + (warp % 4) * 16 + lane / 4 + 8 * half;
+  };
+  auto pairCol = [&](int j) {
+    if constexpr (SWIGLU)
+      return 2 * (8 * (j / 4) + 2 * (lane % 4) + j % 2);
+    else
+      return 8 * (j / 2) + 2 * (lane % 4);
+  };
+  auto pairValue = [&](int j, int e) {
+    if constexpr (SWIGLU)
+      return acc[j + BN / 4 * e];
+    else
+      return acc[2 * j + e];
+  };
+  // The 8-column group of pair j's output, known at compile time, so that
+  // the epilogue's rounds of EPILOGUE_COLS keep the accumulators in
+  // registers.
+  auto pairGroup = [](int j) { return SWIGLU ? j / 4 : j / 2; };
+
+  int step = 0;
+  for (int t = firstTile; t < tiles; t += tileStride) {
+    const int2 tile = llamaGroupedTileAt<8>(t, COL_TILES, rowTiles);
+    const long long m0 = (long long)tile.y * BM;
+    const int c0 = tile.x * TILE_COLS;
+#pragma unroll
+    for (int i = 0; i < BN / 2; ++i)
+      acc[i] = 0.0f;
+    ss = 0.0f;
+    for (int kt = 0; kt < KT; ++kt, ++step) {
+      const int stage = step % STAGES;
+      llamaMbarrierWait(bars.full(stage), (step / STAGES) & 1);
+      if constexpr (NORM) {
+        // A warpgroup's 128 threads scale its own 64 rows of the A tile.
+        normStage(stage, kt);
+        if constexpr (GAIN) {
+          llamaFenceProxyAsync(); // the scaled rows, for wgmma's reads
+          if (group == 0)
+            llamaNamedBarrierSync<2>(128);
+          else
+            llamaNamedBarrierSync<3>(128);
+        }
+      }
+      computeStage(stage);
+      // wgmma.wait_group synchronizes the warp, so every lane has retired
+      // its products of the previous step (and read its stage for the norm).
+      if (kt > 0 && lane == 0)
+        llamaMbarrierArrive(bars.empty((step - 1) % STAGES));
+    }
+    llamaWgmmaWait<0>();
+    llamaWgmmaFenceOperands(acc);
+    // The tile's last stage is free too: the loader may fill it with the
+    // next tile's.
+    if (lane == 0)
+      llamaMbarrierArrive(bars.empty((step - 1) % STAGES));
+)BODY";
+  emitTileEpilogue(os, plan);
+  os << "  }\n";
+}
+
+} // namespace llamac::codegen::cuda
