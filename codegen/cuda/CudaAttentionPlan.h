@@ -116,12 +116,13 @@ inline constexpr int kWgmmaAttentionStages = 2;
 inline constexpr int kWgmmaAttentionThreads = 384;
 /// Its dynamic shared memory: the queries, then the stages' key and value
 /// tiles, unpadded (swizzled), from a 1024-byte boundary (1 KiB more), and
-/// the stages' mbarriers: 161 KiB at head size 128, one block an SM.
+/// a full and an empty mbarrier a stage for each of the key and the value
+/// tiles: 161 KiB at head size 128, one block an SM.
 inline constexpr unsigned wgmmaAttentionSharedBytes(int64_t headDim) {
   return (kAttentionQueryRows +
           2 * kWgmmaAttentionStages * kWgmmaAttentionKeyRows) *
              headDim * 2 +
-         1024 + 2 * kWgmmaAttentionStages * 8;
+         1024 + 4 * kWgmmaAttentionStages * 8;
 }
 static_assert(wgmmaAttentionSharedBytes(128) <= 227 * 1024,
               "an H100 gives a block the tiles");

@@ -789,6 +789,17 @@ template <int N> LLAMA_DEVICE void llamaWgmmaFenceOperands(float (&d)[N]) {
   for (int i = 0; i < N; ++i)
     asm volatile("" : "+f"(d[i])::"memory");
 }
+/* The same for A fragments in registers, after the wait that retired their
+   wgmma: until here the compiler may not give their registers to other
+   values, which the tensor cores would read instead. */
+template <int K>
+LLAMA_DEVICE void llamaWgmmaFenceRegisters(unsigned (&a)[K][4]) {
+#pragma unroll
+  for (int k = 0; k < K; ++k)
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+      asm volatile("" : "+r"(a[k][i])::"memory");
+}
 )WGMMA";
 
 /// The TMA pipelines' mbarriers and tile zeroing, and the register-A wgmma

@@ -23,9 +23,13 @@
 //   tile before they are multiplied: there they may be cache rows never
 //   written, and a NaN times a probability of 0 is NaN. Key rows past it
 //   are masked to -inf whatever they hold.
-// The two multiplying warpgroups overlap each other's softmax with their
-// products; ping-pong scheduling between them and pipelining within one
-// (FlashAttention-3) are not done.
+// - Within a warpgroup the products are pipelined as in FlashAttention-3:
+//   tile n's softmax runs while the previous tile's O += P V is on the
+//   tensor cores, so keys and values have separate pipelines (a value tile
+//   is released a step after its key tile).
+// The two multiplying warpgroups also overlap each other's softmax with
+// their products; FlashAttention-3's explicit ping-pong between them is
+// not done.
 //
 //===----------------------------------------------------------------------===//
 
@@ -69,8 +73,14 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
 
 )BODY";
   emitCausalLimits(os);
-  os << R"BODY(  const auto bars = llamaInitStageBarriers<STAGES>(
+  os << R"BODY(  // Keys and values have pipelines of their own: a key tile is released
+  // once S = Q Kᵀ retired, its value tile only once O += P V did, a step
+  // later (below).
+  const auto keyBars = llamaInitStageBarriers<STAGES>(
       smemBase + Q_BYTES + STAGES * STAGE_BYTES, CONSUMERS / 32);
+  const auto valueBars = llamaInitStageBarriers<STAGES>(
+      smemBase + Q_BYTES + STAGES * STAGE_BYTES + STAGES * 16,
+      CONSUMERS / 32);
 
   if (tid >= CONSUMERS) {
 )BODY";
@@ -81,18 +91,25 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
     if (tid == CONSUMERS)
       for (int n = 0; n < tiles; ++n) {
         const int stage = n % STAGES;
-        if (n >= STAGES) // tile n - STAGES released the stage
-          llamaMbarrierWait(bars.empty(stage), (n / STAGES - 1) & 1);
         const int row = b * (int)L + n * BKV;
-        llamaMbarrierArriveExpectTx(bars.full(stage), STAGE_BYTES);
+        const unsigned released = (n / STAGES - 1) & 1;
+        // Tile n - STAGES released each tile of the stage.
+        if (n >= STAGES)
+          llamaMbarrierWait(keyBars.empty(stage), released);
+        llamaMbarrierArriveExpectTx(keyBars.full(stage), TILE_BYTES);
 #pragma unroll
-        for (int c = 0; c < GROUPS; ++c) {
-          const int inner = kvHead * D + 64 * c;
+        for (int c = 0; c < GROUPS; ++c)
           llamaTmaLoad2d(smemBase + keyOffset(stage) + c * BKV * 128,
-                         &args.tensorMaps[0], inner, row, bars.full(stage));
+                         &args.tensorMaps[0], kvHead * D + 64 * c, row,
+                         keyBars.full(stage));
+        if (n >= STAGES)
+          llamaMbarrierWait(valueBars.empty(stage), released);
+        llamaMbarrierArriveExpectTx(valueBars.full(stage), TILE_BYTES);
+#pragma unroll
+        for (int c = 0; c < GROUPS; ++c)
           llamaTmaLoad2d(smemBase + valueOffset(stage) + c * BKV * 128,
-                         &args.tensorMaps[1], inner, row, bars.full(stage));
-        }
+                         &args.tensorMaps[1], kvHead * D + 64 * c, row,
+                         valueBars.full(stage));
       }
     return;
   }
@@ -160,21 +177,50 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
     o[i] = 0.0f;
   auto &o4 = *reinterpret_cast<float(*)[D / 8][4]>(o);
 
+  // Software pipelining within the warpgroup (FlashAttention-3): step n
+  // issues S = Q K_nᵀ and then O += P_{n-1} V_{n-1}, and runs tile n's
+  // softmax while the second product is still on the tensor cores; only
+  // then is O rescaled for tile n's new maxima, before P_n V_n is added a
+  // step later. The warpgroup multiplies the tiles before its last visible
+  // key (`active` of them); it waits for every tile and releases it, so
+  // that the pipelines' phases stay in step with the other warpgroup's.
+  const int active =
+      groupLast < 0 ? 0
+                    : (groupLast / BKV + 1 < tiles ? groupLast / BKV + 1
+                                                   : tiles);
+  unsigned pa[BKV / 16][4]; // P_{n-1}, read by the pending O += P V
+  float sc[BKV / 2];
+  auto &s4 = *reinterpret_cast<float(*)[BKV / 8][4]>(sc);
+  // O += P V over keys 16 kk + [0, 16) of tile n: V's rows are k, its
+  // 64-element column groups BKV * 128 bytes apart: the MN-major B operand.
+  auto issueValues = [&](int n) {
+    llamaWgmmaFenceOperands(o);
+    llamaWgmmaFence();
+#pragma unroll
+    for (int kk = 0; kk < BKV / 16; ++kk) {
+      const unsigned long long vb = llamaWgmmaDescriptorMN(
+          smemBase + valueOffset(n % STAGES) + kk * 16 * 128, BKV * 128);
+      llamaWgmmaRegisterA<ST, 1, D>(o, pa[kk], vb, 1);
+    }
+    llamaWgmmaCommit();
+  };
+  // After O += P V of tile n retired: the registers of P may change, and
+  // the tile's values are released.
+  auto valuesRetired = [&](int n) {
+    llamaWgmmaFenceOperands(o);
+    llamaWgmmaFenceRegisters(pa);
+    if (lane == 0)
+      llamaMbarrierArrive(valueBars.empty(n % STAGES));
+  };
+
   for (int n = 0; n < tiles; ++n) {
     const int stage = n % STAGES, t0 = n * BKV;
-    llamaMbarrierWait(bars.full(stage), (n / STAGES) & 1);
-    if (n == tiles - 1 && t0 + BKV - 1 > tileLast) {
-      // Both warpgroups zero the value rows past tileLast before either
-      // multiplies them.
-      llamaZeroTileRows<BKV>(smem + valueOffset(stage), GROUPS, BKV * 128,
-                             tileLast + 1 - t0, tid, CONSUMERS);
-      llamaNamedBarrierSync<1>(CONSUMERS);
-    }
-    if (t0 <= groupLast) {
-      // S = Q Kᵀ: D / 16 steps of 16 along the head, both operands K-major;
-      // the first overwrites the accumulators (scale-d 0), so they need no
-      // zeroing.
-      float sc[BKV / 2];
+    const bool computes = n < active, previous = n > 0 && n - 1 < active;
+    llamaMbarrierWait(keyBars.full(stage), (n / STAGES) & 1);
+    if (computes) {
+      // S = Q Kᵀ: D / 16 steps of 16 along the head, both operands
+      // K-major; the first overwrites the accumulators (scale-d 0), so they
+      // need no zeroing.
       llamaWgmmaFence();
 #pragma unroll
       for (int kk = 0; kk < D / 16; ++kk) {
@@ -187,17 +233,62 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
             kk > 0);
       }
       llamaWgmmaCommit();
-      llamaWgmmaWait<0>();
+    }
+    if (n > 0)
+      llamaMbarrierWait(valueBars.full((n - 1) % STAGES), ((n - 1) / STAGES) & 1);
+    if (previous)
+      issueValues(n - 1);
+    float correction[2] = {1.0f, 1.0f};
+    if (computes) {
+      // S retired; O += P_{n-1} V_{n-1} may still run.
+      if (previous)
+        llamaWgmmaWait<1>();
+      else
+        llamaWgmmaWait<0>();
       llamaWgmmaFenceOperands(sc);
-
-      auto &s4 = *reinterpret_cast<float(*)[BKV / 8][4]>(sc);
+    }
+    // wgmma.wait_group synchronized the warp, so its products of the key
+    // tile have retired; warps past their rows' keys only pass it on, once
+    // every lane saw it land (a lane that fell a phase behind would wait
+    // for the tile after next).
+    if (!computes)
+      __syncwarp();
+    if (lane == 0)
+      llamaMbarrierArrive(keyBars.empty(stage));
+    unsigned next[BKV / 16][4];
+    if (computes) {
       const bool masked = t0 + BKV - 1 > rowsVisible;
-      float base[2], correction[2];
+      float base[2];
       llamaOnlineMax(s4, scoreScale, masked, t0, t4, rowLast, m, base,
                      correction);
 #pragma unroll
       for (int r = 0; r < 2; ++r)
         l[r] *= correction[r];
+      // P_n as A fragments: n-tiles 2 kk and 2 kk + 1 are keys 16 kk to
+      // 16 kk + 15, in the register order of mma.sync's A.
+#pragma unroll
+      for (int kk = 0; kk < BKV / 16; ++kk) {
+        float p[8];
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          p[e] = exp2f(s4[2 * kk + e / 4][e % 4] - base[(e / 2) % 2]);
+          l[(e / 2) % 2] += p[e];
+        }
+        next[kk][0] = llamaPack2<ST>(p[0], p[1]);
+        next[kk][1] = llamaPack2<ST>(p[2], p[3]);
+        next[kk][2] = llamaPack2<ST>(p[4], p[5]);
+        next[kk][3] = llamaPack2<ST>(p[6], p[7]);
+      }
+    }
+    if (previous) {
+      llamaWgmmaWait<0>();
+      valuesRetired(n - 1);
+    } else if (n > 0) {
+      __syncwarp();
+      if (lane == 0)
+        llamaMbarrierArrive(valueBars.empty((n - 1) % STAGES));
+    }
+    if (computes) {
       // A correction of exactly 1 (no row of the warp has a new maximum)
       // skips the rescale, which becomes the rule once the maxima settle.
       if (__any_sync(0xffffffffu,
@@ -208,41 +299,28 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
           for (int e = 0; e < 4; ++e)
             o4[j][e] *= correction[e / 2];
       }
-      // P as A fragments: n-tiles 2 kk and 2 kk + 1 are keys 16 kk to
-      // 16 kk + 15, in the register order of mma.sync's A.
-      unsigned pa[BKV / 16][4];
 #pragma unroll
-      for (int kk = 0; kk < BKV / 16; ++kk) {
-        float p[8];
+      for (int kk = 0; kk < BKV / 16; ++kk)
 #pragma unroll
-        for (int e = 0; e < 8; ++e) {
-          p[e] = exp2f(s4[2 * kk + e / 4][e % 4] - base[(e / 2) % 2]);
-          l[(e / 2) % 2] += p[e];
-        }
-        pa[kk][0] = llamaPack2<ST>(p[0], p[1]);
-        pa[kk][1] = llamaPack2<ST>(p[2], p[3]);
-        pa[kk][2] = llamaPack2<ST>(p[4], p[5]);
-        pa[kk][3] = llamaPack2<ST>(p[6], p[7]);
-      }
-
-      // O += P V over keys 16 kk + [0, 16): V's rows are k, its 64-element
-      // column groups BKV * 128 bytes apart: the MN-major B operand.
-      llamaWgmmaFenceOperands(o);
-      llamaWgmmaFence();
-#pragma unroll
-      for (int kk = 0; kk < BKV / 16; ++kk) {
-        const unsigned long long vb = llamaWgmmaDescriptorMN(
-            smemBase + valueOffset(stage) + kk * 16 * 128, BKV * 128);
-        llamaWgmmaRegisterA<ST, 1, D>(o, pa[kk], vb, 1);
-      }
-      llamaWgmmaCommit();
-      llamaWgmmaWait<0>();
-      llamaWgmmaFenceOperands(o);
+        for (int e = 0; e < 4; ++e)
+          pa[kk][e] = next[kk][e];
     }
-    // wgmma.wait_group synchronized the warp, so its products of the stage
-    // have retired; warps past their rows' keys only pass the tile on.
-    if (lane == 0)
-      llamaMbarrierArrive(bars.empty(stage));
+  }
+  // The last tile's values: the rows past the block's last visible key are
+  // zeroed by both warpgroups before either multiplies them.
+  if (tiles > 0) {
+    const int n = tiles - 1, t0 = n * BKV;
+    llamaMbarrierWait(valueBars.full(n % STAGES), (n / STAGES) & 1);
+    if (t0 + BKV - 1 > tileLast) {
+      llamaZeroTileRows<BKV>(smem + valueOffset(n % STAGES), GROUPS,
+                             BKV * 128, tileLast + 1 - t0, tid, CONSUMERS);
+      llamaNamedBarrierSync<1>(CONSUMERS);
+    }
+    if (n < active) {
+      issueValues(n);
+      llamaWgmmaWait<0>();
+      valuesRetired(n);
+    }
   }
 
 #pragma unroll

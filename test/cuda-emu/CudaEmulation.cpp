@@ -25,8 +25,10 @@
 // is a warp collective, as its .sync.aligned form is on the GPU.
 //
 // mbarriers live in a per-block side table keyed by their shared address;
-// each holds the threads parked on its current phase. TMA tile loads
-// (cp.async.bulk.tensor) complete_tx on their mbarrier when they land,
+// each holds the threads parked on its current phase. An arrival that
+// completes a phase runs one of them at once (handOff), before the
+// arriving thread goes on: the quickest producer a GPU could have. TMA tile
+// loads (cp.async.bulk.tensor) complete_tx on their mbarrier when they land,
 // which LLAMAC_EMU_TMA chooses: `issue` (the default) lands a copy at once,
 // so a producer that refills a stage before the wgmma reading it retired
 // (they run at wgmma.wait_group) corrupts the product; `wait` queues it
@@ -205,6 +207,19 @@ Fiber &self() { return *static_cast<Fiber *>(llamaEmuCurrent); }
 void yieldToScheduler() {
   Fiber &fiber = self();
   llamaEmuSwitch(&fiber.stackPointer, launch.schedulerStack);
+}
+
+/// Runs thread `t` at once, before the calling thread goes on: it resumes
+/// when the scheduler next gets to it. An mbarrier arrival that completes a
+/// phase hands off to a thread waiting for it, so that a producer refills a
+/// released stage (its TMA copies landing at issue) before the consumer
+/// that released it takes another step: a consumer that releases a stage
+/// while a wgmma of its own still reads it then traps, as it would corrupt
+/// the product on a GPU whenever the producer is that quick.
+void handOff(unsigned t) {
+  Fiber &fiber = self();
+  llamaEmuCurrent = &launch.fibers[t];
+  llamaEmuSwitch(&fiber.stackPointer, launch.fibers[t].stackPointer);
 }
 
 void finishCopies(Fiber &fiber, size_t count) {
@@ -949,7 +964,12 @@ void llamaEmuMbarrierArrive(unsigned bar, unsigned txBytes) {
     llamaEmuTrap(message.c_str());
   }
   --barrier.pending;
+  const uint64_t phase = barrier.phase;
+  const unsigned woken = barrier.waiters.empty() ? 0 : barrier.waiters.front();
+  const bool anyWaiter = !barrier.waiters.empty();
   completeIfDone(barrier);
+  if (barrier.phase != phase && anyWaiter)
+    handOff(woken);
 }
 
 void llamaEmuMbarrierWait(unsigned bar, unsigned parity) {
@@ -1041,6 +1061,13 @@ int llamaEmuLaunch(Kernel kernel, const unsigned grid[3],
         return fail("cannot map a fiber stack");
       fiber.stack = static_cast<char *>(stack);
     }
+  }
+  // A launch that failed leaves its threads' products queued, and threads
+  // past this launch's block would keep them: their pending operands would
+  // trap this launch's TMA copies.
+  for (Fiber &fiber : launch.fibers) {
+    fiber.wgmmas.clear();
+    fiber.wgmmaGroups.clear();
   }
   const char *tma = std::getenv("LLAMAC_EMU_TMA");
   if (!tma || !*tma || std::strcmp(tma, "issue") == 0)

@@ -274,6 +274,7 @@ inline void llamaPrefetchL2(const void *) {}
 inline void llamaFenceProxyAsync() {}
 inline void llamaWgmmaFence() {}
 template <int N> inline void llamaWgmmaFenceOperands(float (&)[N]) {}
+template <int K> inline void llamaWgmmaFenceRegisters(unsigned (&)[K][4]) {}
 inline void llamaWgmmaCommit() { llamaEmuWgmmaCommit(); }
 template <int Pending> inline void llamaWgmmaWait() {
   llamaEmuWgmmaWait(Pending);

@@ -384,6 +384,20 @@ extern "C" __global__ void tmaReadBeforeWait(
   out[1] = *(const unsigned short *)smem;
 }
 
+/* Issues and commits the calling warpgroup's wgmma.m64n128k16 (bf16) of
+   A at 0 and B at 8192 of dynamic shared memory (swizzled, K-major) into
+   `acc`, without waiting for it. */
+__device__ void issueProductAt0And8192(float (&acc)[64]) {
+  auto descriptor = [](unsigned address) {
+    return (unsigned long long)(address >> 4) | (1ull << 16) |
+           (64ull << 32) | (1ull << 62);
+  };
+  for (int i = 0; i < 64; ++i)
+    acc[i] = 0.0f;
+  llamaWgmma64x128<__nv_bfloat16>(acc, descriptor(0), descriptor(8192), 0);
+  llamaWgmmaCommit();
+}
+
 /* One warpgroup issues a wgmma reading A at 0 and B at 8192 of dynamic
    shared memory; before it retires, thread 0 loads box (0, 0) of
    tensorMaps[0] over B's first rows, which the product may still read. */
@@ -395,21 +409,46 @@ extern "C" __global__ void tmaOverPendingWgmma(
   if (threadIdx.x == 0)
     llamaMbarrierInit(bar, 1);
   __syncthreads();
-  auto descriptor = [](unsigned address) {
-    return (unsigned long long)(address >> 4) | (1ull << 16) |
-           (64ull << 32) | (1ull << 62);
-  };
   float acc[64];
-  for (int i = 0; i < 64; ++i)
-    acc[i] = 0.0f;
-  llamaWgmma64x128<__nv_bfloat16>(acc, descriptor(0), descriptor(8192), 0);
-  llamaWgmmaCommit();
+  issueProductAt0And8192(acc);
   if (threadIdx.x == 0) {
     llamaMbarrierArriveExpectTx(bar, 4096);
     llamaTmaLoad2d(llamaSmemAddress(smem) + 8192, &args.tensorMaps[0], 0, 0,
                    bar);
     llamaMbarrierWait(bar, 0);
   }
+  llamaWgmmaWait<0>();
+}
+
+/* Warpgroup 1 issues a wgmma reading B at 8192 of dynamic shared memory
+   and releases B's stage before retiring it (thread 128 arrives on
+   `empty`, a consumer's bug); thread 0, the producer, already waits on
+   `empty`, then loads box (0, 0) of tensorMaps[0] over B. */
+extern "C" __global__ void releaseBeforeRetire(
+    const __grid_constant__ LlamaGpuArgs args) {
+  LLAMA_DYNAMIC_SHARED(smem);
+  __shared__ __align__(8) unsigned long long empty, full;
+  const unsigned emptyBar = llamaSmemAddress(&empty),
+                 fullBar = llamaSmemAddress(&full);
+  if (threadIdx.x == 0) {
+    llamaMbarrierInit(emptyBar, 1);
+    llamaMbarrierInit(fullBar, 1);
+  }
+  __syncthreads();
+  if (threadIdx.x < 128) {
+    if (threadIdx.x == 0) {
+      llamaMbarrierWait(emptyBar, 0);
+      llamaMbarrierArriveExpectTx(fullBar, 4096);
+      llamaTmaLoad2d(llamaSmemAddress(smem) + 8192, &args.tensorMaps[0], 0, 0,
+                     fullBar);
+      llamaMbarrierWait(fullBar, 0);
+    }
+    return;
+  }
+  float acc[64];
+  issueProductAt0And8192(acc);
+  if (threadIdx.x == 128)
+    llamaMbarrierArrive(emptyBar);
   llamaWgmmaWait<0>();
 }
 
@@ -882,6 +921,19 @@ TEST_F(CudaEmulationTest, TmaOverThePendingOperandsOfAWgmmaTraps) {
       launch("tmaOverPendingWgmma", 1, 128, {}, {matrix.map(3)}),
       HasSubstr("a TMA copy into shared memory 0x2000..0x3000 overwrites "
                 "operand B (0x2000..0x6000) of a wgmma that thread 0 has not "
+                "retired (wgmma.wait_group)"));
+}
+
+/// A stage released before the products that read it retired: the arrival
+/// that completes the producer's phase runs the producer at once, as a GPU
+/// may, so its copy lands over the pending operand and traps, though the
+/// consumer's warp would otherwise reach its wait before anything else ran.
+TEST_F(CudaEmulationTest, AStageReleasedBeforeItsProductsRetiredTraps) {
+  TmaMatrix matrix;
+  EXPECT_THAT(
+      launch("releaseBeforeRetire", 1, 256, {}, {matrix.map(3)}),
+      HasSubstr("a TMA copy into shared memory 0x2000..0x3000 overwrites "
+                "operand B (0x2000..0x6000) of a wgmma that thread 128 has not "
                 "retired (wgmma.wait_group)"));
 }
 

@@ -254,7 +254,8 @@ TEST(CudaGeometryTest, FlashAttentionBlocksTheQueries) {
   // f32 the scalar one (4 threads per query, 64 queries a block).
   // On sm_90a the bf16 kernel has a wgmma variant over the same blocks:
   // 384 threads, and the queries and two stages of 128-row key and value
-  // tiles, unpadded, from a 1024-byte boundary, with 4 mbarriers.
+  // tiles, unpadded, from a 1024-byte boundary, with 8 mbarriers (a full
+  // and an empty one a stage, for keys and for values).
   struct Expected {
     DType dtype;
     unsigned threads, queries, sharedBytes;
@@ -262,7 +263,7 @@ TEST(CudaGeometryTest, FlashAttentionBlocksTheQueries) {
   };
   for (Expected want :
        {Expected{DType::BF16, 128, 128, (128 + 2 * 2 * 32) * 136 * 2,
-                 (128 + 2 * 2 * 128) * 128 * 2 + 1024 + 32},
+                 (128 + 2 * 2 * 128) * 128 * 2 + 1024 + 64},
         Expected{DType::F32, 256, 64, 0, 0}}) {
     unsigned writes = 0, flashes = 0;
     walkKernels(
