@@ -10,6 +10,7 @@
 #include "runtime/WeightBinding.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 using namespace llamac;
@@ -20,9 +21,9 @@ namespace {
 
 /// grid[i] = gridBase[i] + ceil(rows / rowsPerBlock[i]) (ArtifactSpec.h);
 /// for a persistent kernel, that many tiles shared by at most the blocks
-/// that `multiprocessors` SMs hold at once.
+/// that `multiprocessors` SMs hold at once, and at most `cap` if positive.
 void gridFor(const LaunchGeometry &g, int64_t rows, int multiprocessors,
-             unsigned grid[3]) {
+             int cap, unsigned grid[3]) {
   uint64_t tiles = 1;
   for (int i = 0; i < 3; ++i) {
     uint64_t size = g.gridBase[i];
@@ -33,8 +34,10 @@ void gridFor(const LaunchGeometry &g, int64_t rows, int multiprocessors,
   }
   if (g.persistentBlocksPerSm == 0 || multiprocessors <= 0)
     return;
-  const uint64_t resident =
+  uint64_t resident =
       uint64_t(g.persistentBlocksPerSm) * uint64_t(multiprocessors);
+  if (cap > 0)
+    resident = std::min(resident, uint64_t(cap));
   grid[0] = unsigned(std::min(tiles, resident));
   grid[1] = grid[2] = 1;
 }
@@ -97,6 +100,15 @@ CudaSession::create(ArtifactSpec spec, WeightSource &weights,
     return library.status();
   session->kernels = std::move(library).value();
 
+  if (const char *cap = std::getenv("LLAMAC_CUDA_PERSISTENT_BLOCKS");
+      cap && *cap) {
+    char *end = nullptr;
+    const long blocks = std::strtol(cap, &end, 10);
+    if (*end != '\0' || blocks < 1 || blocks > (1L << 30))
+      return Status::error(std::string("LLAMAC_CUDA_PERSISTENT_BLOCKS=") + cap +
+                           ": expected a positive number of blocks");
+    session->persistentBlockCap = int(blocks);
+  }
   const CudaDriver &driver = session->device->driver();
   session->programmatic =
       session->options.programmaticLaunch && session->device->sm().major >= 9 &&
@@ -415,7 +427,7 @@ Status CudaSession::launchAll(Entry &entry, const EntrySpec &spec,
     launch.args.context = context;
     const LaunchGeometry &g = kernels->geometry(launch.kernelIndex);
     unsigned grid[3];
-    gridFor(g, rows, device->multiprocessorCount(), grid);
+    gridFor(g, rows, device->multiprocessorCount(), persistentBlockCap, grid);
     void *params[] = {&launch.args};
     if (profiling)
       LLAMAC_RETURN_IF_ERROR(

@@ -189,6 +189,10 @@ private:
   bool profiling = false;
   /// Kernels are launched with programmatic stream serialization.
   bool programmatic = false;
+  /// LLAMAC_CUDA_PERSISTENT_BLOCKS: when positive, a persistent kernel
+  /// launches at most this many blocks, so that on any GPU each walks
+  /// several tiles (test/gpu/check.sh); 0 leaves it to the SMs.
+  int persistentBlockCap = 0;
   std::vector<KernelTime> kernelTimes;
   /// Start and end events of each launch of a profiled call.
   std::vector<cu::Event> events;

@@ -769,6 +769,12 @@ template <int Id> LLAMA_DEVICE void llamaNamedBarrierSync(unsigned count) {
   static_assert(Id > 0 && Id < 16, "named barriers are 1 to 15");
   asm volatile("bar.sync %0, %1;\n" ::"n"(Id), "r"(count) : "memory");
 }
+/* Counts the calling warps toward barrier `Id`'s `count` without waiting:
+   threads that bar.sync on it go on once the arrivals make up the rest. */
+template <int Id> LLAMA_DEVICE void llamaNamedBarrierArrive(unsigned count) {
+  static_assert(Id > 0 && Id < 16, "named barriers are 1 to 15");
+  asm volatile("bar.arrive %0, %1;\n" ::"n"(Id), "r"(count) : "memory");
+}
 /* setmaxnreg (sm_90a): the executing warpgroup gives registers back to the
    block's pool, or takes more from it (waiting until enough are free), up
    to `Count` a thread. Every warp of the warpgroup executes it. */

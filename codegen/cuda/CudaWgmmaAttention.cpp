@@ -27,9 +27,9 @@
 //   tile n's softmax runs while the previous tile's O += P V is on the
 //   tensor cores, so keys and values have separate pipelines (a value tile
 //   is released a step after its key tile).
-// The two multiplying warpgroups also overlap each other's softmax with
-// their products; FlashAttention-3's explicit ping-pong between them is
-// not done.
+// - The two multiplying warpgroups take turns issuing their products
+//   (FlashAttention-3's ping-pong, on named barriers), so that one's
+//   softmax runs under the other's products.
 //
 //===----------------------------------------------------------------------===//
 
@@ -213,10 +213,36 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
       llamaMbarrierArrive(valueBars.empty(n % STAGES));
   };
 
+  // Ping-pong between the warpgroups (FlashAttention-3): they take turns
+  // issuing a step's products, so that one's softmax runs while the
+  // other's products keep the tensor cores busy. Named barrier 4 + g is
+  // warpgroup g's turn: it waits there (bar.sync) for the other's
+  // bar.arrive after its issue. Warpgroup 0 goes first. Each takes a turn
+  // a step, multiplying or not, and one for the last tile's P V, so the
+  // arrivals match the waits: warpgroup 1 passes none after its last.
+  auto awaitTurn = [&] {
+    if (wg == 0)
+      llamaNamedBarrierSync<4>(CONSUMERS);
+    else
+      llamaNamedBarrierSync<5>(CONSUMERS);
+  };
+  auto passTurn = [&] {
+    if (wg == 0)
+      llamaNamedBarrierArrive<5>(CONSUMERS);
+    else
+      llamaNamedBarrierArrive<4>(CONSUMERS);
+  };
+  if (wg == 1 && tiles > 0)
+    passTurn();
+
   for (int n = 0; n < tiles; ++n) {
     const int stage = n % STAGES, t0 = n * BKV;
     const bool computes = n < active, previous = n > 0 && n - 1 < active;
     llamaMbarrierWait(keyBars.full(stage), (n / STAGES) & 1);
+    if (n > 0)
+      llamaMbarrierWait(valueBars.full((n - 1) % STAGES),
+                        ((n - 1) / STAGES) & 1);
+    awaitTurn();
     if (computes) {
       // S = Q Kᵀ: D / 16 steps of 16 along the head, both operands
       // K-major; the first overwrites the accumulators (scale-d 0), so they
@@ -234,10 +260,9 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
       }
       llamaWgmmaCommit();
     }
-    if (n > 0)
-      llamaMbarrierWait(valueBars.full((n - 1) % STAGES), ((n - 1) / STAGES) & 1);
     if (previous)
       issueValues(n - 1);
+    passTurn();
     float correction[2] = {1.0f, 1.0f};
     if (computes) {
       // S retired; O += P_{n-1} V_{n-1} may still run.
@@ -316,8 +341,12 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
                              BKV * 128, tileLast + 1 - t0, tid, CONSUMERS);
       llamaNamedBarrierSync<1>(CONSUMERS);
     }
-    if (n < active) {
+    awaitTurn();
+    if (n < active)
       issueValues(n);
+    if (wg == 0)
+      passTurn();
+    if (n < active) {
       llamaWgmmaWait<0>();
       valuesRetired(n);
     }

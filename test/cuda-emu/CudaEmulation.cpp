@@ -6,7 +6,9 @@
 // their end. When no fiber can run, a warp whose live lanes all wait at a
 // collective is released (and run on), then a block whose live threads all
 // wait at __syncthreads; the threads at a named barrier (bar.sync id,
-// count) go on once `count` of them wait there. A thread waiting on an
+// count) go on once `count` of them wait there or arrived (bar.arrive)
+// since it last completed; a block that exits with arrivals no bar.sync
+// completed fails. A thread waiting on an
 // mbarrier runs again when the phase it waits for completes, whoever
 // completes it.
 // Anything else is a deadlock a GPU would also hit (a barrier in divergent
@@ -195,6 +197,12 @@ struct Launch {
   std::string error;
   /// The block's mbarriers (a GEMM has a handful: a linear search wins).
   std::vector<Mbarrier> mbarriers;
+  /// bar.arrive's arrivals at each named barrier since it last completed,
+  /// and the thread count they gave.
+  struct NamedArrivals {
+    unsigned arrived = 0, count = 0;
+  };
+  std::array<NamedArrivals, 16> arrivals;
   /// LLAMAC_EMU_TMA=wait: TMA copies not landed yet, oldest first.
   bool tmaAtWait = false;
   std::vector<TmaCopy> tmaCopies;
@@ -480,23 +488,25 @@ bool runWarp(unsigned first, unsigned end) {
 bool releaseNamedBarriers(unsigned threads) {
   bool released = false;
   for (unsigned id = 1; id < 16; ++id) {
-    unsigned waiting = 0, count = 0;
+    Launch::NamedArrivals &arrivals = launch.arrivals[id];
+    unsigned waiting = 0, count = arrivals.count;
     for (unsigned t = 0; t < threads; ++t) {
       const Fiber &fiber = launch.fibers[t];
       if (fiber.wait != Wait::Named || fiber.namedBarrier != id)
         continue;
-      if (waiting++ == 0)
+      if (waiting++ == 0 && arrivals.arrived == 0)
         count = fiber.namedCount;
-      if (fiber.namedCount != count || waiting > count) {
+      if (fiber.namedCount != count || waiting + arrivals.arrived > count) {
         launch.error = "bar.sync " + std::to_string(id) +
-                       ": threads wait with different counts, or more "
-                       "than their count" +
+                       ": threads wait with different counts (or arrive "
+                       "with another), or more than their count" +
                        describeWaits(0, threads);
         return false;
       }
     }
-    if (waiting == 0 || waiting != count)
+    if (waiting == 0 || waiting + arrivals.arrived != count)
       continue;
+    arrivals = {};
     for (unsigned t = 0; t < threads; ++t) {
       Fiber &fiber = launch.fibers[t];
       if (fiber.wait == Wait::Named && fiber.namedBarrier == id)
@@ -531,6 +541,14 @@ bool runBlock(unsigned threads) {
       }
     }
     if (exited == threads) {
+      for (unsigned id = 1; id < 16; ++id)
+        if (launch.arrivals[id].arrived != 0) {
+          launch.error = "exit with " +
+                         std::to_string(launch.arrivals[id].arrived) +
+                         " arrivals (bar.arrive) at named barrier " +
+                         std::to_string(id) + " that no bar.sync completed";
+          return false;
+        }
       if (launch.tmaCopies.empty())
         return true;
       launch.error = "exit with a TMA copy in flight (to mbarrier " +
@@ -778,6 +796,21 @@ void llamaEmuNamedBarrier(unsigned id, unsigned count) {
   fiber.namedBarrier = id;
   fiber.namedCount = count;
   yieldToScheduler();
+}
+
+void llamaEmuNamedBarrierArrive(unsigned id, unsigned count) {
+  if (id == 0 || id > 15)
+    llamaEmuTrap("bar.arrive with a barrier other than 1-15");
+  if (count == 0 || count % 32 != 0 || count > launch.fibers.size())
+    llamaEmuTrap("bar.arrive with a thread count that is not whole warps of "
+                 "the block");
+  Launch::NamedArrivals &arrivals = launch.arrivals[id];
+  if (arrivals.arrived > 0 && arrivals.count != count)
+    llamaEmuTrap("bar.arrive with another count than the barrier's earlier "
+                 "arrivals");
+  arrivals.count = count;
+  if (++arrivals.arrived == count)
+    arrivals = {}; // completed by arrivals alone
 }
 
 void llamaEmuSetMaxRegisters(unsigned count) {
@@ -1104,6 +1137,7 @@ int llamaEmuLaunch(Kernel kernel, const unsigned grid[3],
         }
         launch.mbarriers.clear();
         launch.tmaCopies.clear();
+        launch.arrivals = {};
         if (!runBlock(threads)) {
           llamaEmuCurrent = nullptr;
           return fail("block (" + std::to_string(x) + ", " + std::to_string(y) +

@@ -63,6 +63,7 @@ void llamaEmuSyncThreads(void);
 uint64_t llamaEmuShuffleXor(uint64_t bits, int laneMask, unsigned mask);
 void llamaEmuSyncWarp(unsigned mask);
 void llamaEmuNamedBarrier(unsigned id, unsigned count);
+void llamaEmuNamedBarrierArrive(unsigned id, unsigned count);
 void llamaEmuSetMaxRegisters(unsigned count);
 void llamaEmuCpAsync(void *dst, const void *src, int validBytes);
 void llamaEmuCpAsyncCommit(void);
@@ -325,9 +326,13 @@ inline void llamaWgmma64x128RegisterA(float (&d)[64], const unsigned (&a)[4],
   llamaEmuWgmmaRegisterAOf<T, TransB, 128>(d, a, b, accumulate);
 }
 
-/// bar.sync Id, count: released when `count` threads wait at barrier Id.
+/// bar.sync Id, count: released when `count` threads wait at barrier Id,
+/// or wait there and arrived (bar.arrive) since it last completed.
 template <int Id> inline void llamaNamedBarrierSync(unsigned count) {
   llamaEmuNamedBarrier(Id, count);
+}
+template <int Id> inline void llamaNamedBarrierArrive(unsigned count) {
+  llamaEmuNamedBarrierArrive(Id, count);
 }
 /// setmaxnreg moves registers, which a host thread does not have; it is a
 /// warp collective here, as its .sync.aligned form is on the GPU.

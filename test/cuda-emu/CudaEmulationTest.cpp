@@ -313,6 +313,43 @@ extern "C" __global__ void namedBarrier(LlamaGpuArgs args) {
   out[1 + threadIdx.x] = out[0];
 }
 
+/* Warps 0 and 1 take turns, as the wgmma attention's warpgroups do: warp
+   g waits at named barrier 4 + g (64 threads) for the other's bar.arrive,
+   appends g to out, and passes the turn. Warp 1 passes first, and after
+   its last turn only if buffers[1][1] is 1. buffers[1][0]: turns each. */
+extern "C" __global__ void pingPong(LlamaGpuArgs args) {
+  int *out = (int *)args.buffers[0];
+  const int *settings = (const int *)args.buffers[1];
+  const int turns = settings[0], passLast = settings[1];
+  __shared__ int next;
+  const int warp = threadIdx.x / 32;
+  if (threadIdx.x == 0)
+    next = 0;
+  __syncthreads();
+  auto awaitTurn = [&] {
+    if (warp == 0)
+      llamaNamedBarrierSync<4>(64);
+    else
+      llamaNamedBarrierSync<5>(64);
+  };
+  auto passTurn = [&] {
+    if (warp == 0)
+      llamaNamedBarrierArrive<5>(64);
+    else
+      llamaNamedBarrierArrive<4>(64);
+  };
+  if (warp == 1)
+    passTurn();
+  for (int turn = 0; turn < turns; ++turn) {
+    awaitTurn();
+    if (threadIdx.x % 32 == 0)
+      out[next++] = warp;
+    __syncwarp();
+    if (warp == 0 || turn + 1 < turns || passLast)
+      passTurn();
+  }
+}
+
 extern "C" __global__ void oddRegisterCount(LlamaGpuArgs) {
   llamaRegistersIncrease<100>();
 }
@@ -766,6 +803,19 @@ TEST_F(CudaEmulationTest, NamedBarriersSynchronizeTheirCountOfThreads) {
   counts = {96, 96, 100};
   EXPECT_THAT(launch("namedBarrier", 1, 128, {out.data(), counts.data()}),
               HasSubstr("not whole warps of the block"));
+}
+
+/// bar.arrive counts toward a named barrier without waiting, so two warps
+/// can hand a turn back and forth; arrivals that no bar.sync completes
+/// fail the launch when the block exits.
+TEST_F(CudaEmulationTest, BarArriveHandsTurnsBetweenWarps) {
+  std::vector<int> out(6, -1), settings = {3, 0};
+  ASSERT_EQ(launch("pingPong", 1, 64, {out.data(), settings.data()}), "");
+  EXPECT_EQ(out, (std::vector<int>{0, 1, 0, 1, 0, 1}));
+  settings = {3, 1};
+  EXPECT_THAT(launch("pingPong", 1, 64, {out.data(), settings.data()}),
+              HasSubstr("exit with 32 arrivals (bar.arrive) at named "
+                        "barrier 4 that no bar.sync completed"));
 }
 
 TEST_F(CudaEmulationTest, SetmaxnregTakesMultiplesOf8From24To256) {

@@ -23,7 +23,8 @@
 #       against cuda decode: f32 within 1e-3, bf16 within 5e-2 of the
 #       largest logit (hf_compare.py states the bounds); on Hopper the
 #       prefill GEMMs run on wgmma (sm_90a), and once more on mma.sync from
-#       an sm_80-only artifact's PTX;
+#       an sm_80-only artifact's PTX, and with the persistent GEMMs in one
+#       block (LLAMAC_CUDA_PERSISTENT_BLOCKS=1) that walks every tile;
 #   (c) tiny MHA and GQA configs (f32, bf16) and a 2-layer Llama-2-7B-shaped
 #       bf16 model against transformers' LlamaForCausalLM with the same
 #       weights (test/gpu/hf_compare.py);
@@ -251,6 +252,17 @@ if logits tiny-gqa-bf16-cpu decode "$work/cpu.txt" --random-weights --seed 7 &&
 else
   fail "tiny-gqa-bf16-sm80: llama-run logits failed"
 fi
+# The persistent GEMMs (sm_90a) in one block, which walks every tile: the
+# small configs have fewer tiles than a GPU has SMs, so their blocks never
+# take a second tile otherwise.
+if logits tiny-gqa-bf16-cpu decode "$work/cpu.txt" --random-weights --seed 7 &&
+  LLAMAC_CUDA_PERSISTENT_BLOCKS=1 logits tiny-gqa-bf16-cuda prefill \
+    "$work/one-block.txt" --random-weights --seed 7; then
+  tally "${compare[@]}" logits "$work/cpu.txt" "$work/one-block.txt" \
+    --dtype bf16 --label "tiny-gqa-bf16 cuda prefill, 1 persistent block, vs cpu decode"
+else
+  fail "tiny-gqa-bf16, 1 persistent block: llama-run logits failed"
+fi
 
 #-------------------------------------------------------------------------------
 section "(c) against Hugging Face transformers with the same weights"
@@ -320,6 +332,8 @@ long=$(awk 'BEGIN { s = 7; for (i = 0; i < 600; i++) {
   s = (s * 75 + 74) % 65537; printf "%s%d", i ? "," : "", s % 512 } }')
 grads grads-long-bf16 "$long" "${long#*,},1" 2e-2
 grads grads-long-f16 "$long" "${long#*,},1" 2e-2
+# The persistent matmul_grad in one block, which walks dW's tiles and dx's.
+LLAMAC_CUDA_PERSISTENT_BLOCKS=1 grads grads-long-bf16 "$long" "${long#*,},1" 2e-2
 
 # train TARGET NAME FLAGS...: three steps of stories260K (ARTIFACT, default
 # stories260K-train, the f32 train_step).

@@ -183,29 +183,64 @@ TEST_F(CudaSessionTest, GridFollowsTheLaunchGeometry) {
   EXPECT_EQ(context.position, 7);
 }
 
+/// The toy artifact with only k_embed in prefill (so that it is the last
+/// launch), made persistent: its tiles are {1 + ceil(rows / 2), 2, 1}.
+ArtifactSpec persistentEmbedArtifact() {
+  ArtifactSpec spec = cudaToyArtifact();
+  spec.entries[kPrefillEntry].launches.resize(1);
+  spec.entries[kPrefillEntry].outputs = {kPrefillX};
+  spec.kernels[0].geometry.persistentBlocksPerSm = 2;
+  return spec;
+}
+
+/// Runs a prefill of `seq` tokens; returns the last launch's grid and block.
+std::vector<unsigned> launchedGeometry(CudaSession &session, FakeDriver &fake,
+                                       int seq) {
+  std::vector<int32_t> tokens(size_t(seq), 1);
+  EXPECT_TRUE(session
+                  .run(session.entryIndex("prefill"),
+                       {{tokens.data(), tokens.size() * 4}}, 0, seq)
+                  .ok());
+  unsigned geometry[7];
+  LlamaKernelContext context;
+  fake.lastLaunch(geometry, &context);
+  return std::vector<unsigned>(geometry, geometry + 6);
+}
+
 /// A persistent kernel's blocks walk its grid of tiles themselves: it is
 /// launched in x with as many blocks as the device's SMs hold (the fake
 /// driver reports 4 SMs), or fewer where there are fewer tiles.
 TEST_F(CudaSessionTest, PersistentKernelsLaunchOnlyTheBlocksThatFit) {
-  ArtifactSpec onlyEmbed = cudaToyArtifact();
-  onlyEmbed.entries[kPrefillEntry].launches.resize(1);
-  onlyEmbed.entries[kPrefillEntry].outputs = {kPrefillX};
-  // k_embed's tiles: {1 + ceil(rows / 2), 2, 1}.
-  onlyEmbed.kernels[0].geometry.persistentBlocksPerSm = 2;
-  std::unique_ptr<CudaSession> embed = create(onlyEmbed);
+  std::unique_ptr<CudaSession> embed = create(persistentEmbedArtifact());
   ASSERT_TRUE(embed);
-  int prefill = embed->entryIndex("prefill");
-  for (auto [seq, blocks] : {std::pair{1, 4}, {3, 6}, {5, 8}, {16, 8}}) {
-    std::vector<int32_t> tokens(size_t(seq), 1);
-    ASSERT_TRUE(
-        embed->run(prefill, {{tokens.data(), tokens.size() * 4}}, 0, seq).ok());
-    unsigned geometry[7];
-    LlamaKernelContext context;
-    fake.lastLaunch(geometry, &context);
-    std::vector<unsigned> launched(geometry, geometry + 7);
-    EXPECT_EQ(launched,
-              (std::vector<unsigned>{unsigned(blocks), 1, 1, 32, 4, 1, 256}))
+  for (auto [seq, blocks] : {std::pair{1, 4}, {3, 6}, {5, 8}, {16, 8}})
+    EXPECT_EQ(launchedGeometry(*embed, fake, seq),
+              (std::vector<unsigned>{unsigned(blocks), 1, 1, 32, 4, 1}))
         << "seq " << seq;
+}
+
+/// LLAMAC_CUDA_PERSISTENT_BLOCKS caps a persistent kernel's blocks below
+/// what the SMs hold, so that each walks several tiles on any GPU; a value
+/// that is not a positive number refuses the session.
+TEST_F(CudaSessionTest, PersistentBlocksCanBeCappedForTests) {
+  {
+    ScopedEnv cap("LLAMAC_CUDA_PERSISTENT_BLOCKS", "3");
+    std::unique_ptr<CudaSession> embed = create(persistentEmbedArtifact());
+    ASSERT_TRUE(embed);
+    EXPECT_EQ(launchedGeometry(*embed, fake, 16),
+              (std::vector<unsigned>{3, 1, 1, 32, 4, 1}));
+  }
+  for (const char *bad : {"0", "-2", "two", "3x"}) {
+    ScopedEnv cap("LLAMAC_CUDA_PERSISTENT_BLOCKS", bad);
+    MemoryWeights weights = toyWeights();
+    CudaSessionOptions options;
+    options.origin = "m.art";
+    StatusOr<std::unique_ptr<CudaSession>> session =
+        CudaSession::create(persistentEmbedArtifact(), weights, options);
+    ASSERT_FALSE(session.ok()) << bad;
+    EXPECT_EQ(session.message(), std::string("LLAMAC_CUDA_PERSISTENT_BLOCKS=") +
+                                     bad +
+                                     ": expected a positive number of blocks");
   }
 }
 
