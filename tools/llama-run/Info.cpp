@@ -130,10 +130,13 @@ Status llamac::run::infoCommand(const std::vector<std::string> &args) {
       std::printf("  %-10s %6zu  %llu bytes\n", toString(kind), totals.first,
                   (unsigned long long)totals.second);
   }
-  size_t withMaps = 0, withWgmmaGeometry = 0;
+  size_t withMaps = 0, withWgmmaGeometry = 0, persistent = 0;
   for (const KernelSpec &kernel : spec.kernels) {
     withMaps += !kernel.tensorMaps.empty();
     withWgmmaGeometry += kernel.wgmmaGeometry.has_value();
+    persistent += kernel.geometry.persistentBlocksPerSm > 0 ||
+                  (kernel.wgmmaGeometry &&
+                   kernel.wgmmaGeometry->persistentBlocksPerSm > 0);
   }
   std::string sm90a;
   if (withMaps)
@@ -142,6 +145,9 @@ Status llamac::run::infoCommand(const std::vector<std::string> &args) {
   if (withWgmmaGeometry)
     sm90a += (sm90a.empty() ? "" : "; ") + std::to_string(withWgmmaGeometry) +
              " launch with their own geometry there";
+  if (persistent)
+    sm90a += (sm90a.empty() ? "" : "; ") + std::to_string(persistent) +
+             " persistent: a block on each SM walks their tiles";
   if (sm90a.empty())
     std::printf("kernels: %zu\n", spec.kernels.size());
   else
