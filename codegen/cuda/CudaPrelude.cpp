@@ -816,6 +816,8 @@ static const char *const stageBarriersText = R"TEXT(
    bytes, then as many "empty" ones, which complete once each consuming
    warp arrived. */
 template <int STAGES> struct LlamaStageBarriers {
+  /// The shared memory they take, which whatever follows them starts after.
+  static constexpr unsigned kBytes = 16u * STAGES;
   unsigned base;
   LLAMA_DEVICE unsigned full(int s) const { return base + 8u * s; }
   LLAMA_DEVICE unsigned empty(int s) const { return base + 8u * (STAGES + s); }

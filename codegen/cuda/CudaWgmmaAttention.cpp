@@ -79,7 +79,7 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
   const auto keyBars = llamaInitStageBarriers<STAGES>(
       smemBase + Q_BYTES + STAGES * STAGE_BYTES, CONSUMERS / 32);
   const auto valueBars = llamaInitStageBarriers<STAGES>(
-      smemBase + Q_BYTES + STAGES * STAGE_BYTES + STAGES * 16,
+      smemBase + Q_BYTES + STAGES * STAGE_BYTES + keyBars.kBytes,
       CONSUMERS / 32);
 
   if (tid >= CONSUMERS) {
@@ -88,28 +88,24 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
   os << R"BODY(    // Tile n is rows b L + n BKV on of the caches (or of plain
     // attention's keys and values); the map's rows past the buffer read
     // as zeros.
+    // load(bars, offset, map, n): tile n of tensor map `map` into its
+    // stage at `offset`, once tile n - STAGES released the stage.
+    auto load = [&](const auto &bars, unsigned offset,
+                    const LlamaGpuTensorMap *map, int n) {
+      const int stage = n % STAGES;
+      if (n >= STAGES)
+        llamaMbarrierWait(bars.empty(stage), (n / STAGES - 1) & 1);
+      llamaMbarrierArriveExpectTx(bars.full(stage), TILE_BYTES);
+#pragma unroll
+      for (int c = 0; c < GROUPS; ++c)
+        llamaTmaLoad2d(smemBase + offset + c * BKV * 128, map,
+                       kvHead * D + 64 * c, b * (int)L + n * BKV,
+                       bars.full(stage));
+    };
     if (tid == CONSUMERS)
       for (int n = 0; n < tiles; ++n) {
-        const int stage = n % STAGES;
-        const int row = b * (int)L + n * BKV;
-        const unsigned released = (n / STAGES - 1) & 1;
-        // Tile n - STAGES released each tile of the stage.
-        if (n >= STAGES)
-          llamaMbarrierWait(keyBars.empty(stage), released);
-        llamaMbarrierArriveExpectTx(keyBars.full(stage), TILE_BYTES);
-#pragma unroll
-        for (int c = 0; c < GROUPS; ++c)
-          llamaTmaLoad2d(smemBase + keyOffset(stage) + c * BKV * 128,
-                         &args.tensorMaps[0], kvHead * D + 64 * c, row,
-                         keyBars.full(stage));
-        if (n >= STAGES)
-          llamaMbarrierWait(valueBars.empty(stage), released);
-        llamaMbarrierArriveExpectTx(valueBars.full(stage), TILE_BYTES);
-#pragma unroll
-        for (int c = 0; c < GROUPS; ++c)
-          llamaTmaLoad2d(smemBase + valueOffset(stage) + c * BKV * 128,
-                         &args.tensorMaps[1], kvHead * D + 64 * c, row,
-                         valueBars.full(stage));
+        load(keyBars, keyOffset(n % STAGES), &args.tensorMaps[0], n);
+        load(valueBars, valueOffset(n % STAGES), &args.tensorMaps[1], n);
       }
     return;
   }

@@ -46,7 +46,7 @@ void emitWgmmaGemm(raw_ostream &os, const MatmulPlan &plan) {
   // epilogue's staged outputs (CudaMatmulPlan.h, kWgmmaSharedBytes).
   const auto bars = llamaInitStageBarriers<STAGES>(
       smemBase + STAGES * STAGE_BYTES, CONSUMERS / 32);
-  float *rowScale = (float *)(smem + STAGES * STAGE_BYTES + STAGES * 16);
+  float *rowScale = (float *)(smem + STAGES * STAGE_BYTES + bars.kBytes);
   float *staged = rowScale + BM;
   (void)staged;
   // The tiles, in bands of 8 row tiles (llamaGroupedTileAt): the 132
@@ -59,6 +59,13 @@ void emitWgmmaGemm(raw_ostream &os, const MatmulPlan &plan) {
   const int tiles = rowTiles * COL_TILES;
   const int firstTile = blockIdx.y * gridDim.x + blockIdx.x;
   const int tileStride = gridDim.x * gridDim.y;
+  // forEachTile(work) calls work(m0, c0) for each of the block's tiles.
+  auto forEachTile = [&](auto &&work) {
+    for (int t = firstTile; t < tiles; t += tileStride) {
+      const int2 tile = llamaGroupedTileAt<8>(t, COL_TILES, rowTiles);
+      work((long long)tile.y * BM, tile.x * TILE_COLS);
+    }
+  };
 
   if (tid >= CONSUMERS) {
 )BODY";
@@ -71,9 +78,7 @@ void emitWgmmaGemm(raw_ostream &os, const MatmulPlan &plan) {
     // stages and mbarrier phases run on from one tile to the next.
     if (tid == CONSUMERS) {
       int step = 0;
-      for (int t = firstTile; t < tiles; t += tileStride) {
-        const int2 tile = llamaGroupedTileAt<8>(t, COL_TILES, rowTiles);
-        const int m0 = tile.y * BM, c0 = tile.x * TILE_COLS;
+      forEachTile([&](long long m0, int c0) {
         for (int kt = 0; kt < KT; ++kt, ++step) {
           const int stage = step % STAGES;
           if (step >= STAGES) // step - STAGES released the stage
@@ -81,7 +86,8 @@ void emitWgmmaGemm(raw_ostream &os, const MatmulPlan &plan) {
           const unsigned base = smemBase + stage * STAGE_BYTES;
           const int k = kt * BK;
           llamaMbarrierArriveExpectTx(bars.full(stage), STAGE_BYTES);
-          llamaTmaLoad2d(base, &args.tensorMaps[0], k, m0, bars.full(stage));
+          llamaTmaLoad2d(base, &args.tensorMaps[0], k, (int)m0,
+                         bars.full(stage));
           if constexpr (SWIGLU) {
             llamaTmaLoad2d(base + A_BYTES, &args.tensorMaps[1], k, c0,
                            bars.full(stage));
@@ -93,7 +99,7 @@ void emitWgmmaGemm(raw_ostream &os, const MatmulPlan &plan) {
                            bars.full(stage));
           }
         }
-      }
+      });
     }
     // The loads land on the full mbarriers whoever waits for them.
     return;
@@ -145,10 +151,7 @@ void emitWgmmaGemm(raw_ostream &os, const MatmulPlan &plan) {
   auto pairGroup = [](int j) { return SWIGLU ? j / 4 : j / 2; };
 
   int step = 0;
-  for (int t = firstTile; t < tiles; t += tileStride) {
-    const int2 tile = llamaGroupedTileAt<8>(t, COL_TILES, rowTiles);
-    const long long m0 = (long long)tile.y * BM;
-    const int c0 = tile.x * TILE_COLS;
+  forEachTile([&](long long m0, int c0) {
 #pragma unroll
     for (int i = 0; i < BN / 2; ++i)
       acc[i] = 0.0f;
@@ -181,7 +184,7 @@ void emitWgmmaGemm(raw_ostream &os, const MatmulPlan &plan) {
       llamaMbarrierArrive(bars.empty((step - 1) % STAGES));
 )BODY";
   emitTileEpilogue(os, plan);
-  os << "  }\n";
+  os << "  });\n";
 }
 
 } // namespace llamac::codegen::cuda

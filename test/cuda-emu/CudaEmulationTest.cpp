@@ -180,6 +180,14 @@ extern "C" __global__ void wgmmaUnswizzled(LlamaGpuArgs args) {
   wgmmaOf<128>(args, 0);
 }
 
+/* The descriptor of an MN-major tile at `address` of shared memory: groups
+   of 64 columns 4096 bytes apart (the leading offset), 8 rows 1024 apart
+   (the stride offset), the 128-byte swizzle. */
+__device__ unsigned long long mnMajorDescriptor(unsigned address) {
+  return (unsigned long long)(address >> 4) | (256ull << 16) | (64ull << 32) |
+         (1ull << 62);
+}
+
 /* The same product from transposed (MN-major) tiles: a is [32 k][64 m] and
    b [32 k][128 n], bf16 row-major; shared memory holds one 128-byte row
    per k, chunks XOR-ed with k % 8: A at 0, B's columns 0-63 at 8192 and
@@ -200,15 +208,10 @@ extern "C" __global__ void wgmmaTransposed(LlamaGpuArgs args) {
     *(unsigned short *)(smem + offset) = isA ? a[k * 64 + mn] : b[k * 128 + mn];
   }
   __syncthreads();
-  // Leading offset 4096, stride offset 1024, the 128-byte swizzle.
-  auto descriptor = [](unsigned address) {
-    return (unsigned long long)(address >> 4) | (256ull << 16) |
-           (64ull << 32) | (1ull << 62);
-  };
   float acc[64];
   for (int s = 0; s < 2; ++s)
-    llamaWgmma64x128<__nv_bfloat16, 1, 1>(acc, descriptor(s * 2048),
-                                          descriptor(8192 + s * 2048), s);
+    llamaWgmma64x128<__nv_bfloat16, 1, 1>(acc, mnMajorDescriptor(s * 2048),
+                                          mnMajorDescriptor(8192 + s * 2048), s);
   llamaWgmmaCommit();
   llamaWgmmaWait<0>();
   storeWgmmaAccumulators<128>(d, acc);
@@ -232,10 +235,6 @@ extern "C" __global__ void wgmmaRegisterA(LlamaGpuArgs args) {
     *(unsigned short *)(smem + offset) = b[k * 128 + n];
   }
   __syncthreads();
-  auto descriptor = [](unsigned address) {
-    return (unsigned long long)(address >> 4) | (256ull << 16) |
-           (64ull << 32) | (1ull << 62);
-  };
   float acc[64];
   for (int s = 0; s < 2; ++s) {
     unsigned frag[4];
@@ -244,8 +243,8 @@ extern "C" __global__ void wgmmaRegisterA(LlamaGpuArgs args) {
       const int k = 16 * s + 2 * (lane % 4) + 8 * (r / 2);
       frag[r] = unsigned(a[row * 32 + k]) | unsigned(a[row * 32 + k + 1]) << 16;
     }
-    llamaWgmma64x128RegisterA<__nv_bfloat16, 1>(acc, frag,
-                                                descriptor(8192 + s * 2048), s);
+    llamaWgmma64x128RegisterA<__nv_bfloat16, 1>(
+        acc, frag, mnMajorDescriptor(8192 + s * 2048), s);
   }
   llamaWgmmaCommit();
   llamaWgmmaWait<0>();
