@@ -278,4 +278,20 @@ FailureOr<artifact::LaunchGeometry> attentionGradGeometry(AttentionGradOp op,
   return fixedGrid(plan->batch * plan->kvHeads, 1, 1, kThreads);
 }
 
+std::optional<artifact::LaunchGeometry>
+attentionGradWgmmaGeometry(AttentionGradOp op, unsigned phase) {
+  FailureOr<AttentionGradPlan> plan = planAttentionGrad(op);
+  if (failed(plan))
+    return std::nullopt;
+  return wgmmaAttentionGradGeometry(*plan, AttentionGradPhase(phase));
+}
+
+std::vector<artifact::TensorMapSpec> attentionGradTensorMaps(AttentionGradOp op,
+                                                             unsigned phase) {
+  FailureOr<AttentionGradPlan> plan = planAttentionGrad(op);
+  if (failed(plan))
+    return {};
+  return wgmmaAttentionGradTensorMaps(*plan, AttentionGradPhase(phase));
+}
+
 } // namespace llamac::codegen::cuda

@@ -4,7 +4,8 @@
 // attention_grad has two CUDA implementations: one SIMT kernel for any
 // element type and head size (CudaAttentionGrad.cpp), and three tensor-core
 // kernels for 16-bit data with a head size mma.sync tiles
-// (CudaTensorCoreAttentionGrad.cpp). Both print the same preamble of shape
+// (CudaTensorCoreAttentionGrad.cpp, with sm_90a bodies in
+// CudaWgmmaAttentionGrad.cpp). Both print the same preamble of shape
 // constants and buffers. Internal to codegen/cuda.
 //
 //===----------------------------------------------------------------------===//
@@ -12,6 +13,7 @@
 #ifndef LLAMAC_CODEGEN_CUDA_CUDAATTENTIONGRADPLAN_H
 #define LLAMAC_CODEGEN_CUDA_CUDAATTENTIONGRADPLAN_H
 
+#include "codegen/cuda/CudaAttentionPlan.h"
 #include "codegen/cuda/CudaEmitterUtil.h"
 
 namespace llamac::codegen::cuda {
@@ -32,6 +34,13 @@ struct AttentionGradPlan {
     return (elem == Elem::BF16 || elem == Elem::F16) && headDim % 16 == 0 &&
            headDim <= 128;
   }
+
+  /// The three phases have sm_90a variants (CudaWgmmaAttentionGrad.cpp)
+  /// for head sizes 64 and 128: whole 128-byte rows of the swizzle, which
+  /// the Tensor Memory Accelerator copies.
+  bool wgmma() const {
+    return tensorCores() && (headDim == 64 || headDim == 128);
+  }
 };
 
 mlir::FailureOr<AttentionGradPlan> planAttentionGrad(llama::AttentionGradOp op);
@@ -51,6 +60,49 @@ void emitTensorCoreAttentionGrad(llvm::raw_ostream &os,
 artifact::LaunchGeometry
 tensorCoreAttentionGradGeometry(const AttentionGradPlan &plan,
                                 AttentionGradPhase phase);
+
+/// The sm_90a body of a phase, where wgmma() holds; the tensor-core kernel
+/// emits it under LLAMA_WGMMA.
+void emitWgmmaAttentionGradBody(llvm::raw_ostream &os,
+                                AttentionGradPhase phase);
+/// Its launch and the tensor maps of the tiles it loads; none where
+/// wgmma() does not hold.
+std::optional<artifact::LaunchGeometry>
+wgmmaAttentionGradGeometry(const AttentionGradPlan &plan,
+                           AttentionGradPhase phase);
+std::vector<artifact::TensorMapSpec>
+wgmmaAttentionGradTensorMaps(const AttentionGradPlan &plan,
+                             AttentionGradPhase phase);
+
+/// Its blocks: the forward's (two multiplying warpgroups of 64 rows and a
+/// loader warpgroup), the query-side phases' over key and value tiles of
+/// 64 rows, the dkv phase's (128 keys a block) over query, output-gradient
+/// and statistics tiles of 64 rows, in three stages. A tile of 128 rows
+/// would take the two 64 x 64 accumulators (S and dP) to 128 registers,
+/// beside the dQ or the dK and dV ones.
+inline constexpr int kWgmmaAttentionGradKeyRows = 64;
+inline constexpr int kWgmmaAttentionGradBlockKeys = 128;
+inline constexpr int kWgmmaAttentionGradStages = 3;
+/// Its dynamic shared memory, unpadded (swizzled) tiles from a 1024-byte
+/// boundary (1 KiB more) and a full and an empty mbarrier a stage: the
+/// block's queries and output gradients (or keys and values), then the
+/// stages' key and value tiles (or query and output-gradient tiles and
+/// 1 KiB of statistics): 161 KiB (or 163 KiB) at head size 128.
+inline constexpr unsigned
+wgmmaAttentionGradSharedBytes(int64_t headDim, AttentionGradPhase phase) {
+  const bool keys = phase == AttentionGradPhase::KeyGrads;
+  return (2 * (keys ? kWgmmaAttentionGradBlockKeys : kAttentionQueryRows) +
+          2 * kWgmmaAttentionGradStages * kWgmmaAttentionGradKeyRows) *
+             headDim * 2 +
+         (keys ? kWgmmaAttentionGradStages * 1024 : 0) + 1024 +
+         2 * kWgmmaAttentionGradStages * 8;
+}
+static_assert(
+    wgmmaAttentionGradSharedBytes(128, AttentionGradPhase::KeyGrads) <=
+            227 * 1024 &&
+        wgmmaAttentionGradSharedBytes(128, AttentionGradPhase::QueryGrads) <=
+            227 * 1024,
+    "an H100 gives a block the tiles");
 
 } // namespace llamac::codegen::cuda
 

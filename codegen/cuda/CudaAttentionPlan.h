@@ -103,6 +103,12 @@ static_assert(tensorCoreAttentionSharedBytes(128) <= 99 * 1024,
 /// tileLast and tiles), from s0, BQ, BKV, S, L and position.
 void emitCausalLimits(llvm::raw_ostream &os);
 
+/// The wgmma kernels' per-warpgroup limits (rowLast, rowsVisible,
+/// groupLast and `active`, the tiles it multiplies), from the causal limits
+/// and q0 (the warpgroup's first query), rowBase (the thread's first row in
+/// the block) and BKV.
+void emitWgmmaRowLimits(llvm::raw_ostream &os);
+
 /// The body of the sm_90a variant, for plans where wgmma() holds; the
 /// tensor-core kernel emits it under LLAMA_WGMMA.
 void emitWgmmaAttentionBody(llvm::raw_ostream &os);

@@ -133,6 +133,8 @@ public:
       return cuda::matmulGradWgmmaGeometry(cast<MatmulGradOp>(op));
     if (familyOf(op) == Family::Attention)
       return cuda::attentionWgmmaGeometry(op, phase);
+    if (familyOf(op) == Family::AttentionGrad)
+      return cuda::attentionGradWgmmaGeometry(cast<AttentionGradOp>(op), phase);
     return std::nullopt;
   }
 
@@ -144,6 +146,8 @@ public:
       return cuda::matmulGradTensorMaps(cast<MatmulGradOp>(op));
     if (familyOf(op) == Family::Attention)
       return cuda::attentionTensorMaps(op, phase);
+    if (familyOf(op) == Family::AttentionGrad)
+      return cuda::attentionGradTensorMaps(cast<AttentionGradOp>(op), phase);
     return {};
   }
 };

@@ -86,6 +86,13 @@ mlir::LogicalResult emitAttentionGradKernel(llama::AttentionGradOp op,
                                             llvm::raw_ostream &os);
 mlir::FailureOr<artifact::LaunchGeometry>
 attentionGradGeometry(llama::AttentionGradOp op, unsigned phase);
+/// The phases' blocks on sm_90a (wgmma, with a loader warpgroup), and the
+/// tensor maps of the tiles they load; none for the SIMT kernel or head
+/// sizes other than 64 and 128.
+std::optional<artifact::LaunchGeometry>
+attentionGradWgmmaGeometry(llama::AttentionGradOp op, unsigned phase);
+std::vector<artifact::TensorMapSpec>
+attentionGradTensorMaps(llama::AttentionGradOp op, unsigned phase);
 
 /// The optimizer ops: lr_schedule, grad_norm, adamw_update, and convert
 /// (the master weights rounded to the compute type).

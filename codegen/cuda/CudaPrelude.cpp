@@ -330,6 +330,58 @@ LLAMA_DEVICE void llamaOnlineMax(float (&sc)[NS][4], float scale, bool masked,
   }
 }
 
+/* The attention backward's softmax statistics, over one tile of S and dP
+   (the m16n8 accumulators of a thread's two query rows, S scaled by
+   `scale` into base 2 here): the running max m (llamaOnlineMax), and the
+   thread's partial sums l of p and t of p dP, rescaled to it. */
+template <int NS, typename Pos>
+LLAMA_DEVICE void llamaAttentionStatsTile(float (&sc)[NS][4],
+                                          const float (&dp)[NS][4],
+                                          float scale, bool masked, Pos t0,
+                                          int t4, const Pos (&rowLast)[2],
+                                          float (&m)[2], float (&l)[2],
+                                          float (&t)[2]) {
+  float base[2], correction[2];
+  llamaOnlineMax(sc, scale, masked, t0, t4, rowLast, m, base, correction);
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    l[r] *= correction[r];
+    t[r] *= correction[r];
+  }
+#pragma unroll
+  for (int j = 0; j < NS; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float p = exp2f(sc[j][e] - base[e / 2]);
+      l[e / 2] += p;
+      t[e / 2] += p * dp[j][e];
+    }
+}
+/* After the last tile: each row's (log-sum-exp in base 2, pdp = sum p dP /
+   sum p) from its quad's partial sums, stored by lane t4 == 0 at st[r]
+   (null for a row past the queries). A query that sees no key gets an
+   infinite log-sum-exp: probability 0. */
+LLAMA_DEVICE void llamaStoreAttentionStats(float (&l)[2], float (&t)[2],
+                                           const float (&m)[2],
+                                           float *const (&st)[2], int t4) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    t[r] += __shfl_xor_sync(0xffffffffu, t[r], 1);
+    t[r] += __shfl_xor_sync(0xffffffffu, t[r], 2);
+  }
+  if (t4 != 0)
+    return;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    if (!st[r])
+      continue;
+    st[r][0] = l[r] > 0.0f ? m[r] + log2f(l[r]) : LLAMA_INF;
+    st[r][1] = l[r] > 0.0f ? t[r] / l[r] : 0.0f;
+  }
+}
+
 /* A warp's m16n8k16 products against a shared-memory tile of 16-bit rows
    padded to DP elements (flash attention's two shapes). `lane` is the
    caller's: reading threadIdx here again cost the forward attention 8
@@ -859,6 +911,40 @@ LLAMA_DEVICE void llamaZeroTileRows(unsigned char *tile, int groups,
   llamaFenceProxyAsync();
 }
 
+/* Synchronizes the 128 threads of multiplying warpgroup wg (0 or 1) alone,
+   on named barrier 2 + wg (a constant each, as ptxas wants). */
+LLAMA_DEVICE void llamaWarpgroupSync(int wg) {
+  if (wg == 0)
+    llamaNamedBarrierSync<2>(128);
+  else
+    llamaNamedBarrierSync<3>(128);
+}
+
+/* Stages rows [r0, r0 + 64) of a block's tiles of two row-major 16-bit
+   operands in the swizzled layout (ROWS rows, column groups of 64 elements
+   ROWS * 128 bytes apart), as a warpgroup's wgmma operands: row r comes
+   from `first` and `second` + r * stride, or is zeros from `valid` on.
+   The warpgroup's 128 threads (`wtid`) share the 16-byte chunks, and fence
+   their stores for wgmma's reads; the caller synchronizes them. */
+template <int D, int ROWS, typename T>
+LLAMA_DEVICE void llamaStageRowPair(unsigned char *firstTile,
+                                    unsigned char *secondTile, const T *first,
+                                    const T *second, long long stride, int r0,
+                                    int valid, int wtid) {
+  for (int i = wtid; i < 64 * (D / 8); i += 128) {
+    const int r = r0 + i / (D / 8), c = i % (D / 8);
+    uint4 x = make_uint4(0u, 0u, 0u, 0u), y = x;
+    if (r < valid) {
+      x = reinterpret_cast<const uint4 *>(first + r * stride)[c];
+      y = reinterpret_cast<const uint4 *>(second + r * stride)[c];
+    }
+    const int offset = (c / 8) * ROWS * 128 + llamaSwizzle128(r, c % 8);
+    *reinterpret_cast<uint4 *>(firstTile + offset) = x;
+    *reinterpret_cast<uint4 *>(secondTile + offset) = y;
+  }
+  llamaFenceProxyAsync();
+}
+
 /* llamaWgmma64x<N>RegisterA for an N the caller has as a constant (a
    template, so that only the width named is instantiated). */
 template <typename T, int TransB, int N>
@@ -873,7 +959,7 @@ LLAMA_DEVICE void llamaWgmmaRegisterA(float (&d)[N / 2], const unsigned (&a)[4],
 
 )TEXT";
 
-/// llamaWgmma64x<N><T, TransA, TransB>(d, a, b, accumulate), N 128 or 256:
+/// llamaWgmma64x<N><T, TransA, TransB>(d, a, b, accumulate), N 64 to 256:
 /// D (64 x N, f32) = A (64 x 16) Bᵀ (B N x 16) [+ D], in shared memory named
 /// by descriptors: K-major, or MN-major where TransA or TransB is 1 (the PTX
 /// immediates imm-trans-a and imm-trans-b). With `registerA`,
@@ -958,6 +1044,8 @@ void emitPrelude(llvm::raw_ostream &os) {
      << "#define LLAMA_TENSOR_CORE_ATTENTION_THREADS " << kAttentionThreads
      << "\n#define LLAMA_TENSOR_CORE_ATTENTION_BLOCKS 2\n#endif\n";
   os << wgmmaSupportText;
+  // The attention backward's S = Q Kᵀ and dP = dO Vᵀ over 64-key tiles.
+  emitWgmmaAsm(os, 64, /*registerA=*/false);
   emitWgmmaAsm(os, 128, /*registerA=*/false);
   emitWgmmaAsm(os, 256, /*registerA=*/false);
   // Flash attention's O += P V: P from the score accumulators, N the head

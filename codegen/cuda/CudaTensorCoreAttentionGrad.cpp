@@ -32,6 +32,10 @@
 // the prelude's, which the forward kernel uses too (llamaMmaRows,
 // llamaMmaPackedRows).
 //
+// With head sizes 64 and 128 each phase has an sm_90a body on wgmma, with
+// blocks of 128 rows (CudaWgmmaAttentionGrad.cpp), emitted first under
+// LLAMA_WGMMA; the bodies here are the #else.
+//
 //===----------------------------------------------------------------------===//
 
 #include "codegen/cuda/CudaAttentionGradPlan.h"
@@ -182,41 +186,13 @@ void emitStats(raw_ostream &os) {
   os << R"BODY(  float m[2] = {-LLAMA_INF, -LLAMA_INF}, l[2] = {0.0f, 0.0f};
   float t[2] = {0.0f, 0.0f};
 )BODY";
-  emitKeyLoop(os, R"BODY(    float base[2], correction[2];
-    llamaOnlineMax(sc, scale2, masked, t0, t4, rowLast, m, base, correction);
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      l[r] *= correction[r];
-      t[r] *= correction[r];
-    }
-#pragma unroll
-    for (int j = 0; j < 8; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const float p = exp2f(sc[j][e] - base[e / 2]);
-        l[e / 2] += p;
-        t[e / 2] += p * dp[j][e];
-      }
+  emitKeyLoop(
+      os,
+      R"BODY(    llamaAttentionStatsTile(sc, dp, scale2, masked, t0, t4, rowLast, m, l, t);
 )BODY");
-  os << R"BODY(#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-    t[r] += __shfl_xor_sync(0xffffffffu, t[r], 1);
-    t[r] += __shfl_xor_sync(0xffffffffu, t[r], 2);
-  }
-  // A query that sees no key gets an infinite log-sum-exp: probability 0.
-  if (t4 == 0)
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      const long long s = w0 + g + 8 * r;
-      if (s >= S)
-        continue;
-      float *st = statsOf(h, s);
-      st[0] = l[r] > 0.0f ? m[r] + log2f(l[r]) : LLAMA_INF;
-      st[1] = l[r] > 0.0f ? t[r] / l[r] : 0.0f;
-    }
-}
+  os << R"BODY(  float *const st[2] = {w0 + g < S ? statsOf(h, w0 + g) : nullptr,
+                        w0 + 8 + g < S ? statsOf(h, w0 + 8 + g) : nullptr};
+  llamaStoreAttentionStats(l, t, m, st, t4);
 )BODY";
 }
 
@@ -254,7 +230,6 @@ void emitQueryGrads(raw_ostream &os) {
 )BODY");
   os << R"BODY(  storeRows(acc, dq, b * S + w0, b * S + S, QF,
             (long long)h * D);
-}
 )BODY";
 }
 
@@ -356,7 +331,6 @@ void emitKeyGrads(raw_ostream &os) {
   }
   storeRows(dkAcc, dk, b * L + w0, b * L + L, KF, (long long)kvHead * D);
   storeRows(dvAcc, dv, b * L + w0, b * L + L, KF, (long long)kvHead * D);
-}
 )BODY";
 }
 
@@ -364,20 +338,35 @@ void emitKeyGrads(raw_ostream &os) {
 
 void emitTensorCoreAttentionGrad(raw_ostream &os, const AttentionGradPlan &plan,
                                  AttentionGradPhase phase, StringRef symbol) {
-  emitSignature(os, plan.op, symbol, kThreads);
+  // The sm_90a variants have the forward attention's block, which the
+  // prelude's macros name (384 threads, one block, with wgmma; else the
+  // 128 threads here).
+  const bool wgmma = plan.wgmma();
+  if (wgmma)
+    emitSignature(os, plan.op, symbol, "LLAMA_TENSOR_CORE_ATTENTION_THREADS");
+  else
+    emitSignature(os, plan.op, symbol, kThreads);
   emitAttentionGradCommon(os, plan);
+  if (wgmma) {
+    os << "#ifdef LLAMA_WGMMA\n";
+    emitWgmmaAttentionGradBody(os, phase);
+    os << "#else\n";
+  }
   emitPreamble(os);
   switch (phase) {
   case AttentionGradPhase::Stats:
     emitStats(os);
-    return;
+    break;
   case AttentionGradPhase::KeyGrads:
     emitKeyGrads(os);
-    return;
+    break;
   case AttentionGradPhase::QueryGrads:
     emitQueryGrads(os);
-    return;
+    break;
   }
+  if (wgmma)
+    os << "#endif\n";
+  os << "}\n";
 }
 
 artifact::LaunchGeometry

@@ -149,21 +149,11 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
   // The rows are wgmma's A operand: ordered before its reads (the
   // asynchronous proxy) and complete across the warpgroup.
   llamaFenceProxyAsync();
-  if (wg == 0)
-    llamaNamedBarrierSync<2>(128);
-  else
-    llamaNamedBarrierSync<3>(128);
+  llamaWarpgroupSync(wg);
 
-  // This thread's rows' limits; tiles past the warpgroup's last visible
-  // row skip the arithmetic, tiles within both rows' limits the mask.
-  int rowLast[2];
-  rowLast[0] = lastVisible(s0 + rowBase);
-  rowLast[1] = lastVisible(s0 + rowBase + 8);
-  const int rowsVisible = rowLast[0] < rowLast[1] ? rowLast[0] : rowLast[1];
-  const int groupLast =
-      q0 >= queries ? -1
-                    : lastVisible(q0 + 63 < queries ? q0 + 63 : queries - 1);
-
+)BODY";
+  emitWgmmaRowLimits(os);
+  os << R"BODY(
   // Scores are kept in base 2: x * log2(e) * scale, so exp(score - max) is
   // exp2(x - max2).
   const float scoreScale = scoreOf(1.0f) * 1.4426950408889634f;
@@ -180,10 +170,6 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
   // step later. The warpgroup multiplies the tiles before its last visible
   // key (`active` of them); it waits for every tile and releases it, so
   // that the pipelines' phases stay in step with the other warpgroup's.
-  const int active =
-      groupLast < 0 ? 0
-                    : (groupLast / BKV + 1 < tiles ? groupLast / BKV + 1
-                                                   : tiles);
   unsigned pa[BKV / 16][4]; // P_{n-1}, read by the pending O += P V
   float sc[BKV / 2];
   auto &s4 = *reinterpret_cast<float(*)[BKV / 8][4]>(sc);
@@ -366,6 +352,24 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
       for (int e = 0; e < 2; ++e)
         out[row + 8 * j + 2 * t4 + e] = llamaFromF<TO>(o4[j][2 * r + e] * inv);
   }
+)BODY";
+}
+
+void emitWgmmaRowLimits(raw_ostream &os) {
+  os << R"BODY(  // This thread's rows' limits; tiles past the warpgroup's last visible
+  // row skip the arithmetic (`active` tiles of BKV keys are multiplied),
+  // tiles within both rows' limits the mask.
+  int rowLast[2];
+  rowLast[0] = lastVisible(s0 + rowBase);
+  rowLast[1] = lastVisible(s0 + rowBase + 8);
+  const int rowsVisible = rowLast[0] < rowLast[1] ? rowLast[0] : rowLast[1];
+  const int groupLast =
+      q0 >= queries ? -1
+                    : lastVisible(q0 + 63 < queries ? q0 + 63 : queries - 1);
+  const int active =
+      groupLast < 0 ? 0
+                    : (groupLast / BKV + 1 < tiles ? groupLast / BKV + 1
+                                                   : tiles);
 )BODY";
 }
 

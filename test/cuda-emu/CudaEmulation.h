@@ -293,6 +293,11 @@ inline void llamaEmuWgmmaOf(float (&d)[N / 2], unsigned long long a,
                 TransA, TransB);
 }
 template <typename T, int TransA = 0, int TransB = 0>
+inline void llamaWgmma64x64(float (&d)[32], unsigned long long a,
+                            unsigned long long b, int accumulate) {
+  llamaEmuWgmmaOf<T, TransA, TransB, 64>(d, a, b, accumulate);
+}
+template <typename T, int TransA = 0, int TransB = 0>
 inline void llamaWgmma64x128(float (&d)[64], unsigned long long a,
                              unsigned long long b, int accumulate) {
   llamaEmuWgmmaOf<T, TransA, TransB, 128>(d, a, b, accumulate);

@@ -103,7 +103,7 @@ need_file "$artifacts/stories260K-init.safetensors" "run test/gpu/make-artifacts
 for name in stories260K-f32-cuda stories260K-f32-cpu llama2-7b-2l-bf16-cuda \
   tiny-{mha,gqa}-{f32,bf16}-{cuda,cpu} tiny-gqa-bf16-sm80-cuda \
   stories260K-train-{cuda,cpu} stories260K-mixed-train-{cuda,cpu} \
-  grads-{f32,bf16}-{cuda,cpu} grads-long-{bf16,f16}-{cuda,cpu}; do
+  grads-{f32,bf16}-{cuda,cpu} grads-long-{bf16,f16,h64-f16}-{cuda,cpu}; do
   need_file "$artifacts/$name.art" "run test/gpu/make-artifacts.sh"
 done
 
@@ -332,6 +332,7 @@ long=$(awk 'BEGIN { s = 7; for (i = 0; i < 600; i++) {
   s = (s * 75 + 74) % 65537; printf "%s%d", i ? "," : "", s % 512 } }')
 grads grads-long-bf16 "$long" "${long#*,},1" 2e-2
 grads grads-long-f16 "$long" "${long#*,},1" 2e-2
+grads grads-long-h64-f16 "$long" "${long#*,},1" 2e-2
 # The persistent matmul_grad in one block, which walks dW's tiles and dx's.
 LLAMAC_CUDA_PERSISTENT_BLOCKS=1 grads grads-long-bf16 "$long" "${long#*,},1" 2e-2
 

@@ -73,8 +73,10 @@ compile llama2-7b-2l-bf16-cuda cuda --model llama2-7b --n-layers 2 \
 # f32 and in mixed precision (bf16 compute, f32 master weights), and a
 # small GQA config's loss_and_grads in f32 and bf16, on both targets, and in
 # 16 bits over several 64-row tiles (the tensor-core attention backward's
-# masks and partial tiles) with heads of 128 (bf16) and of 32 in groups of 4
-# (f16); and stories260K's weights as safetensors, to measure updates from.
+# masks and partial tiles) with heads of 128 (bf16), of 32 in groups of 4
+# (f16) and of 64 in a group of 4 (f16; heads of 64 and 128 take the wgmma
+# phases on sm_90a); and stories260K's weights as safetensors, to measure
+# updates from.
 grads=(--model tiny --dim 128 --n-layers 2 --n-heads 8 --n-kv-heads 2
   --ffn-dim 256 --vocab-size 512 --entry=forward_loss --autodiff --batch 2
   --seq-len 24)
@@ -93,6 +95,8 @@ for target in cuda cpu; do
     --n-heads 4 --n-kv-heads 2 --dtype bf16
   compile "grads-long-f16-$target" $target "${long[@]}" --dim 256 \
     --n-heads 8 --n-kv-heads 2 --dtype f16
+  compile "grads-long-h64-f16-$target" $target "${long[@]}" --dim 256 \
+    --n-heads 4 --n-kv-heads 1 --dtype f16
 done
 
 echo "llamac convert: stories260K-init.safetensors"

@@ -397,6 +397,70 @@ TEST(CudaGeometryTest, MatmulGradTilesCoverBothProducts) {
   }
 }
 
+TEST(CudaGeometryTest, AttentionGradPhasesBlockTheirRows) {
+  // bf16 at head size 128 (70B: 64 heads, 8 KV heads) takes the three
+  // tensor-core phases: blocks
+  // of 64 queries (stats, dq) or keys (dkv) with mma.sync, and on sm_90a
+  // blocks of 128 with a loader warpgroup (384 threads), over 64-row tiles
+  // in three stages from a 1024-byte boundary: the block's own 128 rows of
+  // two operands, then a stage's two tiles (and for dkv 1 KiB of the
+  // queries' statistics), and a full and an empty mbarrier a stage. The
+  // tiles come by TMA: keys and values (buffers 1, 2) for the query side;
+  // queries, output gradients (0, 3) and the statistics' first 16 bytes of
+  // each dQ row (4, unswizzled) for dkv. f32 takes the SIMT kernel.
+  constexpr uint32_t querySide = (2 * 128 + 2 * 3 * 64) * 128 * 2 + 1024 + 48;
+  constexpr uint32_t keySide = querySide + 3 * 1024;
+  static_assert(keySide <= 227 * 1024);
+  for (DType dtype : {DType::BF16, DType::F32}) {
+    unsigned phases = 0;
+    walkKernels(
+        {"llama2-70b", dtype, true, /*training=*/true, /*backward=*/true},
+        [&](Operation *op, unsigned phase, codegen::KernelEmitter &emitter,
+            std::string &body) {
+          if (!isa<llama::AttentionGradOp>(op))
+            return;
+          ++phases;
+          std::optional<artifact::LaunchGeometry> wg =
+              emitter.wgmmaGeometry(op, phase);
+          std::vector<artifact::TensorMapSpec> maps =
+              emitter.tensorMaps(op, phase);
+          if (dtype == DType::F32) {
+            EXPECT_FALSE(wg.has_value());
+            EXPECT_TRUE(maps.empty());
+            EXPECT_EQ(body.find("LLAMA_WGMMA"), std::string::npos);
+            return;
+          }
+          artifact::LaunchGeometry g = emitter.launchGeometry(op, phase);
+          ASSERT_TRUE(wg.has_value());
+          bool keys = emitter.phaseName(op, phase) == "dkv";
+          EXPECT_EQ(g.gridBase[0], keys ? 8u : 64u); // KV heads or heads
+          EXPECT_EQ(wg->gridBase[0], g.gridBase[0]);
+          EXPECT_EQ(g.block[0], 128u);
+          EXPECT_EQ(wg->block[0], 384u);
+          EXPECT_EQ(wg->sharedBytes, keys ? keySide : querySide);
+          for (int64_t seq : {1, 63, 64, 65, 128, 129, 4096}) {
+            EXPECT_EQ(gridOf(g, 1, 1, seq), uint64_t((seq + 63) / 64));
+            EXPECT_EQ(gridOf(*wg, 1, 1, seq), uint64_t((seq + 127) / 128));
+          }
+          EXPECT_NE(body.find("#ifdef LLAMA_WGMMA"), std::string::npos);
+          ASSERT_EQ(maps.size(), keys ? 3u : 2u);
+          std::vector<uint32_t> operands;
+          for (const artifact::TensorMapSpec &map : maps) {
+            operands.push_back(map.operand);
+            EXPECT_EQ(map.boxRows, 64u);
+            bool stats = map.operand == 4;
+            EXPECT_EQ(map.boxInner, stats ? 8u : 64u);
+            EXPECT_EQ(map.swizzleBytes, stats ? 0u : 128u);
+          }
+          const std::vector<uint32_t> keyMaps = {0, 3, 4}, queryMaps = {1, 2};
+          EXPECT_EQ(operands, keys ? keyMaps : queryMaps);
+        });
+    EXPECT_GT(phases, 0u);
+    if (dtype == DType::BF16)
+      EXPECT_EQ(phases % 3, 0u);
+  }
+}
+
 TEST(CudaGeometryTest, RowKernelsHaveOneBlockPerRow) {
   forEachKernel({"tiny", DType::F32, false}, [](Operation *op, auto g, auto &) {
     if (!isa<llama::EmbeddingOp, llama::RMSNormOp, llama::RoPEOp, llama::SiLUOp,
