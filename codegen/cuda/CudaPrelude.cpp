@@ -478,6 +478,18 @@ LLAMA_DEVICE int2 llamaGroupedTileAt(int id, int columns, int rows) {
   return make_int2(within / height, first + within % height);
 }
 
+/* A persistent GEMM's walk: work(tile) for each of this block's output
+   tiles (column tile, row tile) of `columns` x `rows`, in the grouped
+   order, from the block's index with a stride of the grid, so that the
+   blocks resident at once share a band. Every warp of a block walks the
+   same tiles. */
+template <int Group, typename Work>
+LLAMA_DEVICE void llamaForEachGroupedTile(int columns, int rows, Work &&work) {
+  const int tiles = columns * rows, stride = gridDim.x * gridDim.y;
+  for (int t = blockIdx.y * gridDim.x + blockIdx.x; t < tiles; t += stride)
+    work(llamaGroupedTileAt<Group>(t, columns, rows));
+}
+
 /* This block's tile of a GEMM whose grid is (column tiles, row tiles). */
 template <int Group> LLAMA_DEVICE int2 llamaGroupedTile() {
   return llamaGroupedTileAt<Group>(blockIdx.y * gridDim.x + blockIdx.x,
@@ -918,6 +930,19 @@ LLAMA_DEVICE void llamaWarpgroupSync(int wg) {
     llamaNamedBarrierSync<2>(128);
   else
     llamaNamedBarrierSync<3>(128);
+}
+
+/* A consumer warp's arrival on a pipeline stage's empty mbarrier: lane 0
+   arrives once the warp's products of the stage retired (wgmma.wait_group
+   synchronized the warp). A warp that did not multiply the stage first
+   synchronizes its lanes, so that every lane has seen the stage land: a
+   lane that fell a phase behind would wait for the tile after next. */
+LLAMA_DEVICE void llamaReleaseStage(unsigned emptyBar, bool multiplied,
+                                    int lane) {
+  if (!multiplied)
+    __syncwarp();
+  if (lane == 0)
+    llamaMbarrierArrive(emptyBar);
 }
 
 /* Stages rows [r0, r0 + 64) of a block's tiles of two row-major 16-bit

@@ -68,19 +68,15 @@ static void emitWgmmaMatmulGrad(raw_ostream &os) {
   // of the stage retired.
   const auto bars = llamaInitStageBarriers<STAGES>(
       smemBase + STAGES * STAGE_BYTES, CONSUMERS / 32);
-  // The block's tiles, in the grouped order (llamaGroupedTileAt) over K's
-  // column tiles and the row tiles of dW, then of dx, with a stride of the
-  // grid; every warpgroup walks the same ones. forEachTile(work) calls
+  // The block's tiles, in the grouped order (llamaForEachGroupedTile) over
+  // K's column tiles and the row tiles of dW, then of dx; every warpgroup
+  // walks the same ones. forEachTile(work) calls
   // work(layout, m0, M, R, n0) for each: outputs out[m0 + i][n0 + j] =
   // sum over the R reduced rows of A[i][r] b[r][j], of M rows in all.
   constexpr int COL_TILES = (int)((K + BN - 1) / BN);
   const int rowTiles = WEIGHT_TILES + (int)((rows + BM - 1) / BM);
-  const int tiles = COL_TILES * rowTiles;
-  const int firstTile = blockIdx.y * gridDim.x + blockIdx.x;
-  const int tileStride = gridDim.x * gridDim.y;
   auto forEachTile = [&](auto &&work) {
-    for (int t = firstTile; t < tiles; t += tileStride) {
-      const int2 place = llamaGroupedTileAt<8>(t, COL_TILES, rowTiles);
+    llamaForEachGroupedTile<8>(COL_TILES, rowTiles, [&](int2 place) {
       const long long n0 = (long long)place.x * BN;
       if (place.y < WEIGHT_TILES) {
         // dW[m, n] = sum_r dy[r, m] x[r, n].
@@ -91,7 +87,7 @@ static void emitWgmmaMatmulGrad(raw_ostream &os) {
         if (m0 < rows)
           work(DyRows(), m0, rows, N, n0);
       }
-    }
+    });
   };
   // `step` counts reduction steps over all of the block's tiles, so the
   // ring's stages and mbarrier phases run on from one tile to the next:

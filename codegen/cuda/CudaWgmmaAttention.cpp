@@ -191,8 +191,7 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
   auto valuesRetired = [&](int n) {
     llamaWgmmaFenceOperands(o);
     llamaWgmmaFenceRegisters(pa);
-    if (lane == 0)
-      llamaMbarrierArrive(valueBars.empty(n % STAGES));
+    llamaReleaseStage(valueBars.empty(n % STAGES), true, lane);
   };
 
   // Ping-pong between the warpgroups (FlashAttention-3): they take turns
@@ -254,14 +253,8 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
         llamaWgmmaWait<0>();
       llamaWgmmaFenceOperands(sc);
     }
-    // wgmma.wait_group synchronized the warp, so its products of the key
-    // tile have retired; warps past their rows' keys only pass it on, once
-    // every lane saw it land (a lane that fell a phase behind would wait
-    // for the tile after next).
-    if (!computes)
-      __syncwarp();
-    if (lane == 0)
-      llamaMbarrierArrive(keyBars.empty(stage));
+    // The key tile is free: S retired at the wait above, or was not issued.
+    llamaReleaseStage(keyBars.empty(stage), computes, lane);
     unsigned next[BKV / 16][4];
     if (computes) {
       const bool masked = t0 + BKV - 1 > rowsVisible;
@@ -291,9 +284,7 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
       llamaWgmmaWait<0>();
       valuesRetired(n - 1);
     } else if (n > 0) {
-      __syncwarp();
-      if (lane == 0)
-        llamaMbarrierArrive(valueBars.empty((n - 1) % STAGES));
+      llamaReleaseStage(valueBars.empty((n - 1) % STAGES), false, lane);
     }
     if (computes) {
       // A correction of exactly 1 (no row of the warp has a new maximum)

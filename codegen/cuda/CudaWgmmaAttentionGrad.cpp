@@ -39,9 +39,9 @@ using namespace mlir;
 namespace llamac::codegen::cuda {
 namespace {
 
-/// The block's setup, its loader, and the multiplying warpgroups' staged
-/// queries and output gradients and causal limits.
-void emitPrologue(raw_ostream &os) {
+/// The stats and dq phases' block setup, loader, staged queries and output
+/// gradients, causal limits, and per-tile helpers.
+void emitQuerySidePrologue(raw_ostream &os) {
   os << "  typedef T ST; // the staged and multiplied type\n"
      << "  constexpr int BQ = " << kAttentionQueryRows
      << ", BKV = " << kWgmmaAttentionGradKeyRows
@@ -167,21 +167,11 @@ void emitPrologue(raw_ostream &os) {
       llamaNamedBarrierSync<1>(CONSUMERS);
     }
   };
-  // After the tile's last product retired (wgmma.wait_group synchronized
-  // the warp); warps that skipped it pass it on once every lane saw it
-  // land (a lane that fell a phase behind would wait for the tile after
-  // next).
-  auto releaseTile = [&](int n, bool computed) {
-    if (!computed)
-      __syncwarp();
-    if (lane == 0)
-      llamaMbarrierArrive(bars.empty(n % STAGES));
-  };
 )BODY";
 }
 
 void emitStatsBody(raw_ostream &os) {
-  emitPrologue(os);
+  emitQuerySidePrologue(os);
   os << R"BODY(  float m[2] = {-LLAMA_INF, -LLAMA_INF}, l[2] = {0.0f, 0.0f};
   float t[2] = {0.0f, 0.0f};
   for (int n = 0; n < tiles; ++n) {
@@ -192,7 +182,7 @@ void emitStatsBody(raw_ostream &os) {
       llamaAttentionStatsTile(s4, dp4, scale2, t0 + BKV - 1 > rowsVisible, t0,
                               t4, rowLast, m, l, t);
     }
-    releaseTile(n, n < active);
+    llamaReleaseStage(bars.empty(n % STAGES), n < active, lane);
   }
   const int s = s0 + rowBase;
   float *const st[2] = {s < queries ? statsOf(s) : nullptr,
@@ -202,7 +192,7 @@ void emitStatsBody(raw_ostream &os) {
 }
 
 void emitQueryGradsBody(raw_ostream &os) {
-  emitPrologue(os);
+  emitQuerySidePrologue(os);
   os << R"BODY(  // The statistics are read by the four lanes of each row, which the
   // row's dQ overwrites only at the end, from the same warp.
   float lse[2] = {LLAMA_INF, LLAMA_INF}, pdp[2] = {0.0f, 0.0f};
@@ -262,7 +252,7 @@ void emitQueryGradsBody(raw_ostream &os) {
       llamaWgmmaFenceOperands(acc);
       llamaWgmmaFenceRegisters(dsa);
     }
-    releaseTile(n, n < active);
+    llamaReleaseStage(bars.empty(n % STAGES), n < active, lane);
   }
   // Every lane of the row has its statistics before they are overwritten.
   __syncwarp();
@@ -480,13 +470,7 @@ void emitKeyGradsBody(raw_ostream &os) {
       llamaWgmmaFenceRegisters(pa);
       llamaWgmmaFenceRegisters(dsa);
     }
-    // After the item's last product retired (wgmma.wait_group synchronized
-    // the warp); warps that skipped it pass it on once every lane saw it
-    // land.
-    if (!computes)
-      __syncwarp();
-    if (lane == 0)
-      llamaMbarrierArrive(bars.empty(stage));
+    llamaReleaseStage(bars.empty(stage), computes, lane);
   }
 
   auto &dk4 = *reinterpret_cast<float(*)[D / 8][4]>(dkAcc);

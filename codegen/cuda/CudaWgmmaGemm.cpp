@@ -56,15 +56,11 @@ void emitWgmmaGemm(raw_ostream &os, const MatmulPlan &plan) {
   // and the multiplying warps alike.
   constexpr int COL_TILES = (COLS + TILE_COLS - 1) / TILE_COLS;
   const int rowTiles = (int)((M + BM - 1) / BM);
-  const int tiles = rowTiles * COL_TILES;
-  const int firstTile = blockIdx.y * gridDim.x + blockIdx.x;
-  const int tileStride = gridDim.x * gridDim.y;
   // forEachTile(work) calls work(m0, c0) for each of the block's tiles.
   auto forEachTile = [&](auto &&work) {
-    for (int t = firstTile; t < tiles; t += tileStride) {
-      const int2 tile = llamaGroupedTileAt<8>(t, COL_TILES, rowTiles);
+    llamaForEachGroupedTile<8>(COL_TILES, rowTiles, [&](int2 tile) {
       work((long long)tile.y * BM, tile.x * TILE_COLS);
-    }
+    });
   };
 
   if (tid >= CONSUMERS) {

@@ -190,7 +190,7 @@ TEST(CudaGeometryTest, WgmmaGemmTilesAreTwiceAsWide) {
       EXPECT_NE(body.find("BN = 256, STAGES = 4"), std::string::npos);
       // Persistent: one block an SM walks the tiles.
       EXPECT_EQ(g->persistentBlocksPerSm, 1u);
-      EXPECT_NE(body.find("t += tileStride"), std::string::npos);
+      EXPECT_NE(body.find("llamaForEachGroupedTile<8>("), std::string::npos);
       // The mma.sync variant keeps its 128 x 128 tiles and 97 KiB.
       artifact::LaunchGeometry base = emitter.launchGeometry(op, phase);
       EXPECT_EQ(base.gridBase[0],
