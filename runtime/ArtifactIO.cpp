@@ -187,10 +187,12 @@ StatusOr<ArtifactSpec> convert(const fbs::Artifact &root,
       if (const fbs::LaunchGeometry *g = k->geometry())
         kernel.geometry = readGeometry(*g);
       kernel.geometry.persistentBlocksPerSm = k->persistent_blocks_per_sm();
+      kernel.geometry.clusterBlocks = k->cluster_blocks();
       if (const fbs::LaunchGeometry *g = k->wgmma_geometry()) {
         kernel.wgmmaGeometry = readGeometry(*g);
         kernel.wgmmaGeometry->persistentBlocksPerSm =
             k->wgmma_persistent_blocks_per_sm();
+        kernel.wgmmaGeometry->clusterBlocks = k->wgmma_cluster_blocks();
       }
       if (const auto *maps = k->tensor_maps())
         for (const fbs::TensorMap *m : *maps)
@@ -272,8 +274,9 @@ llamac::runtime::serializeArtifact(const ArtifactSpec &spec) {
         b.CreateString(kernel.origin), &geometry, maps,
         wgmmaGeometry ? &*wgmmaGeometry : nullptr,
         kernel.geometry.persistentBlocksPerSm,
-        kernel.wgmmaGeometry ? kernel.wgmmaGeometry->persistentBlocksPerSm
-                             : 0));
+        kernel.wgmmaGeometry ? kernel.wgmmaGeometry->persistentBlocksPerSm : 0,
+        kernel.geometry.clusterBlocks,
+        kernel.wgmmaGeometry ? kernel.wgmmaGeometry->clusterBlocks : 0));
   }
   std::vector<flatbuffers::Offset<fbs::Entry>> entries;
   for (const EntrySpec &entry : spec.entries)

@@ -114,6 +114,12 @@ struct LaunchGeometry {
   /// finishes the last. A runtime that ignores it launches one block a
   /// tile, which the kernels also handle.
   uint32_t persistentBlocksPerSm = 0;
+  /// When above 1, a persistent kernel's blocks run in clusters of this
+  /// many along x (compute capability 9.0 and later), which share tiles
+  /// through each other's shared memory: the runtime launches a multiple
+  /// of it. The kernels ask the hardware for their cluster, so a runtime
+  /// that launches without clusters still runs them correctly.
+  uint32_t clusterBlocks = 0;
 };
 
 /// A tensor map the runtime encodes (cuTensorMapEncodeTiled) for each

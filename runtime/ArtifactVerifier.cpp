@@ -29,6 +29,8 @@ constexpr uint64_t kMaxGridDims[3] = {(uint64_t(1) << 31) - 1, 65535, 65535};
 constexpr uint32_t kMaxSharedBytes = 227 * 1024;
 /// The most blocks an SM of any sm_80+ GPU holds at once.
 constexpr uint32_t kMaxBlocksPerSm = 32;
+/// The most blocks a cluster may have on every GPU that has clusters.
+constexpr uint32_t kMaxClusterBlocks = 8;
 
 bool hasCudaBinary(const ArtifactSpec &spec) {
   for (const BinarySpec &binary : spec.binaries)
@@ -271,6 +273,17 @@ private:
                              std::to_string(g.persistentBlocksPerSm) +
                              " exceeds " + std::to_string(kMaxBlocksPerSm) +
                              " (the most blocks an SM holds at once)");
+    if (g.clusterBlocks > kMaxClusterBlocks)
+      return fail(label, field + ": cluster_blocks " +
+                             std::to_string(g.clusterBlocks) + " exceeds " +
+                             std::to_string(kMaxClusterBlocks) +
+                             " (the portable cluster size)");
+    if (g.clusterBlocks > 1 && g.persistentBlocksPerSm == 0)
+      return fail(label, field + ": cluster_blocks " +
+                             std::to_string(g.clusterBlocks) +
+                             " on a kernel that is not persistent "
+                             "(persistent_blocks_per_sm 0): only a "
+                             "persistent grid is sized to whole clusters");
     return {};
   }
 

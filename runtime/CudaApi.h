@@ -82,14 +82,23 @@ inline constexpr int kTensorMapOobFillZeros = 0;
 /// launch before the previous kernel in its stream has finished
 /// (programmatic dependent launch, compute capability 9.0 and later).
 inline constexpr int kLaunchAttributeProgrammaticStreamSerialization = 6;
+/// CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION: the grid's blocks run in clusters
+/// of x × y × z (compute capability 9.0 and later), co-scheduled on one
+/// GPU processing cluster, whose blocks may read and signal each other's
+/// shared memory.
+inline constexpr int kLaunchAttributeClusterDimension = 4;
 /// CUlaunchAttribute: an id, then the CUlaunchAttributeValue union (64
-/// bytes, 8-byte aligned); the attribute above reads its first int.
+/// bytes, 8-byte aligned); the attributes above read its first int or its
+/// first three unsigned ints.
 struct LaunchAttribute {
   int id;
   char pad[4];
   union {
     alignas(8) unsigned char bytes[64];
     int programmaticStreamSerializationAllowed;
+    struct {
+      unsigned x, y, z;
+    } clusterDim;
   } value;
 };
 /// CUlaunchConfig, cuLaunchKernelEx's description of a launch.

@@ -70,12 +70,14 @@ namespace llamac::runtime {
     int, int, int, int)
 
 /// Functions used only by optional features (CUDA graphs for decode,
-/// programmatic dependent launch); a driver without them still runs
-/// everything else.
+/// programmatic dependent launch, clusters); a driver without them still
+/// runs everything else.
 #define LLAMAC_CUDA_OPTIONAL_FUNCTIONS(X)                                      \
   LLAMAC_CUDA_GRAPH_FUNCTIONS(X)                                               \
   X(cuLaunchKernelEx, "cuLaunchKernelEx", const cu::LaunchConfig *,            \
-    cu::Function, void **, void **)
+    cu::Function, void **, void **)                                            \
+  X(cuOccupancyMaxActiveClusters, "cuOccupancyMaxActiveClusters", int *,       \
+    cu::Function, const cu::LaunchConfig *)
 #define LLAMAC_CUDA_GRAPH_FUNCTIONS(X)                                         \
   X(cuStreamBeginCapture, "cuStreamBeginCapture_v2", cu::Stream, int)          \
   X(cuStreamEndCapture, "cuStreamEndCapture", cu::Stream, cu::Graph *)         \

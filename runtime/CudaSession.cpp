@@ -21,9 +21,11 @@ namespace {
 
 /// grid[i] = gridBase[i] + ceil(rows / rowsPerBlock[i]) (ArtifactSpec.h);
 /// for a persistent kernel, that many tiles shared by at most the blocks
-/// that `multiprocessors` SMs hold at once, and at most `cap` if positive.
+/// that `multiprocessors` SMs hold at once (`resident` clusters of
+/// `cluster` blocks, where `cluster` is above 1), and at most `cap` if
+/// positive (rounded up to a whole cluster).
 void gridFor(const LaunchGeometry &g, int64_t rows, int multiprocessors,
-             int cap, unsigned grid[3]) {
+             int cap, unsigned cluster, unsigned resident, unsigned grid[3]) {
   uint64_t tiles = 1;
   for (int i = 0; i < 3; ++i) {
     uint64_t size = g.gridBase[i];
@@ -34,12 +36,37 @@ void gridFor(const LaunchGeometry &g, int64_t rows, int multiprocessors,
   }
   if (g.persistentBlocksPerSm == 0 || multiprocessors <= 0)
     return;
-  uint64_t resident =
+  if (cluster > 1) {
+    uint64_t clusters = resident;
+    if (cap > 0)
+      clusters = std::min(clusters, std::max<uint64_t>(1, cap / cluster));
+    clusters = std::min(clusters, (tiles + cluster - 1) / cluster);
+    grid[0] = unsigned(clusters * cluster);
+    grid[1] = grid[2] = 1;
+    return;
+  }
+  uint64_t blocks =
       uint64_t(g.persistentBlocksPerSm) * uint64_t(multiprocessors);
   if (cap > 0)
-    resident = std::min(resident, uint64_t(cap));
-  grid[0] = unsigned(std::min(tiles, resident));
+    blocks = std::min(blocks, uint64_t(cap));
+  grid[0] = unsigned(std::min(tiles, blocks));
   grid[1] = grid[2] = 1;
+}
+
+/// How launchKernel launched, for its failures: the options that chose it,
+/// and the flags that turn them off.
+std::string launchMethod(bool programmatic, unsigned cluster) {
+  if (!programmatic && cluster <= 1)
+    return "cuLaunchKernel";
+  std::string method = "cuLaunchKernelEx (";
+  if (programmatic)
+    method += "programmatic dependent launch; llama-run --no-pdl launches "
+              "without it";
+  if (programmatic && cluster > 1)
+    method += "; ";
+  if (cluster > 1)
+    method += "clusters; llama-run --no-clusters launches without them";
+  return method + ")";
 }
 
 void toF32(ElementType type, const uint8_t *raw, int64_t count, float *out) {
@@ -113,6 +140,9 @@ CudaSession::create(ArtifactSpec spec, WeightSource &weights,
   session->programmatic =
       session->options.programmaticLaunch && session->device->sm().major >= 9 &&
       driver.hasLaunchEx() && session->kernels->waitsForPreviousKernel();
+  session->clusters = session->options.clusters &&
+                      session->device->sm().major >= 9 && driver.hasLaunchEx();
+  session->clustersResident.assign(session->artifact.kernels.size(), 0);
   // A blocking stream: the synchronous copies and memsets of creation and
   // resetCaches run on the legacy default stream, which orders them before
   // this stream's later work.
@@ -155,8 +185,15 @@ std::string CudaSession::describe() const {
       programmatic ? ", kernels launched while the previous one drains "
                      "(programmatic dependent launch)"
                    : "";
+  unsigned clustered = 0;
+  for (size_t k = 0; k < artifact.kernels.size(); ++k)
+    clustered += clusterBlocks(uint32_t(k)) > 1;
+  std::string cluster =
+      clustered ? ", " + std::to_string(clustered) +
+                      " kernel(s) launched in clusters that share tiles"
+                : "";
   return "cuda " + device->describe() + ", " + kernels->choice() + ", " +
-         graphs + overlap;
+         graphs + overlap + cluster;
 }
 
 Status CudaSession::allocateBytes(uint64_t bytes, const std::string &what,
@@ -383,17 +420,74 @@ Status CudaSession::prepareEntries() {
   return {};
 }
 
+unsigned CudaSession::clusterBlocks(uint32_t index) const {
+  const unsigned blocks = kernels->geometry(index).clusterBlocks;
+  return clusters && blocks > 1 ? blocks : 1;
+}
+
+StatusOr<unsigned> CudaSession::residentClusters(const Launch &launch,
+                                                 unsigned cluster) {
+  unsigned &resident = clustersResident[launch.kernelIndex];
+  if (resident != 0)
+    return resident;
+  const LaunchGeometry &g = kernels->geometry(launch.kernelIndex);
+  const uint64_t blocks = uint64_t(g.persistentBlocksPerSm) *
+                          uint64_t(device->multiprocessorCount());
+  resident = unsigned(std::max<uint64_t>(1, blocks / cluster));
+  const CudaDriver &driver = device->driver();
+  if (!driver.cuOccupancyMaxActiveClusters)
+    return resident;
+  // A cluster's blocks share one GPU processing cluster, whose SM count
+  // need not be a multiple of the cluster's: the driver knows how many fit.
+  cu::LaunchAttribute shape{};
+  shape.id = cu::kLaunchAttributeClusterDimension;
+  shape.value.clusterDim = {cluster, 1, 1};
+  cu::LaunchConfig config{};
+  config.gridDimX = cluster;
+  config.gridDimY = config.gridDimZ = 1;
+  config.blockDimX = g.block[0];
+  config.blockDimY = g.block[1];
+  config.blockDimZ = g.block[2];
+  config.sharedMemBytes = g.sharedBytes;
+  config.hStream = stream;
+  config.attrs = &shape;
+  config.numAttrs = 1;
+  int count = 0;
+  LLAMAC_RETURN_IF_ERROR(check(
+      driver.cuOccupancyMaxActiveClusters(&count, launch.function, &config),
+      "kernel '" + artifact.kernels[launch.kernelIndex].symbol +
+          "': cuOccupancyMaxActiveClusters (clusters of " +
+          std::to_string(cluster) +
+          " blocks; llama-run --no-clusters launches without them)"));
+  if (count < 1)
+    return fail("kernel '" + artifact.kernels[launch.kernelIndex].symbol +
+                "': no cluster of " + std::to_string(cluster) + " blocks of " +
+                std::to_string(g.sharedBytes) +
+                " bytes of shared memory fits this GPU (llama-run "
+                "--no-clusters launches without them)");
+  resident = unsigned(count);
+  return resident;
+}
+
 cu::Result CudaSession::launchKernel(cu::Function function,
                                      const unsigned grid[3],
-                                     const LaunchGeometry &g, void **params) {
+                                     const LaunchGeometry &g, unsigned cluster,
+                                     void **params) {
   const CudaDriver &driver = device->driver();
-  if (!programmatic)
+  if (!programmatic && cluster <= 1)
     return driver.cuLaunchKernel(function, grid[0], grid[1], grid[2],
                                  g.block[0], g.block[1], g.block[2],
                                  g.sharedBytes, stream, params, nullptr);
-  cu::LaunchAttribute overlap{};
-  overlap.id = cu::kLaunchAttributeProgrammaticStreamSerialization;
-  overlap.value.programmaticStreamSerializationAllowed = 1;
+  cu::LaunchAttribute attributes[2]{};
+  unsigned count = 0;
+  if (programmatic) {
+    attributes[count].id = cu::kLaunchAttributeProgrammaticStreamSerialization;
+    attributes[count++].value.programmaticStreamSerializationAllowed = 1;
+  }
+  if (cluster > 1) {
+    attributes[count].id = cu::kLaunchAttributeClusterDimension;
+    attributes[count++].value.clusterDim = {cluster, 1, 1};
+  }
   cu::LaunchConfig config{};
   config.gridDimX = grid[0];
   config.gridDimY = grid[1];
@@ -403,8 +497,8 @@ cu::Result CudaSession::launchKernel(cu::Function function,
   config.blockDimZ = g.block[2];
   config.sharedMemBytes = g.sharedBytes;
   config.hStream = stream;
-  config.attrs = &overlap;
-  config.numAttrs = 1;
+  config.attrs = attributes;
+  config.numAttrs = count;
   return driver.cuLaunchKernelEx(&config, function, params, nullptr);
 }
 
@@ -426,13 +520,22 @@ Status CudaSession::launchAll(Entry &entry, const EntrySpec &spec,
     Launch &launch = entry.launches[l];
     launch.args.context = context;
     const LaunchGeometry &g = kernels->geometry(launch.kernelIndex);
+    const unsigned cluster = clusterBlocks(launch.kernelIndex);
+    unsigned resident = 0;
+    if (cluster > 1 && g.persistentBlocksPerSm > 0) {
+      StatusOr<unsigned> clusters = residentClusters(launch, cluster);
+      if (!clusters.ok())
+        return clusters.status();
+      resident = *clusters;
+    }
     unsigned grid[3];
-    gridFor(g, rows, device->multiprocessorCount(), persistentBlockCap, grid);
+    gridFor(g, rows, device->multiprocessorCount(), persistentBlockCap, cluster,
+            resident, grid);
     void *params[] = {&launch.args};
     if (profiling)
       LLAMAC_RETURN_IF_ERROR(
           check(driver.cuEventRecord(events[2 * l], stream), "cuEventRecord"));
-    cu::Result result = launchKernel(launch.function, grid, g, params);
+    cu::Result result = launchKernel(launch.function, grid, g, cluster, params);
     if (result != cu::kSuccess)
       return fail("entry '" + spec.name + "': launches[" + std::to_string(l) +
                   "] kernel '" + artifact.kernels[launch.kernelIndex].symbol +
@@ -440,12 +543,11 @@ Status CudaSession::launchAll(Entry &entry, const EntrySpec &spec,
                   std::to_string(grid[1]) + "x" + std::to_string(grid[2]) +
                   ", block " + std::to_string(g.block[0]) + "x" +
                   std::to_string(g.block[1]) + "x" +
-                  std::to_string(g.block[2]) + "): " +
-                  (programmatic ? "cuLaunchKernelEx (programmatic dependent "
-                                  "launch; llama-run --no-pdl launches "
-                                  "without it)"
-                                : "cuLaunchKernel") +
-                  ": " + driver.describe(result));
+                  std::to_string(g.block[2]) +
+                  (cluster > 1 ? ", clusters of " + std::to_string(cluster)
+                               : std::string()) +
+                  "): " + launchMethod(programmatic, cluster) + ": " +
+                  driver.describe(result));
     if (profiling)
       LLAMAC_RETURN_IF_ERROR(check(
           driver.cuEventRecord(events[2 * l + 1], stream), "cuEventRecord"));

@@ -70,6 +70,11 @@ struct CudaSessionOptions {
   /// dependent launch), where the GPU (sm_90+), the driver
   /// (cuLaunchKernelEx) and the binary (kernels that wait) allow.
   bool programmaticLaunch = true;
+  /// Launch the kernels whose geometry asks for clusters
+  /// (LaunchGeometry::clusterBlocks) in clusters, where the GPU (sm_90+)
+  /// and the driver (cuLaunchKernelEx) allow; else each of their blocks
+  /// loads its own tiles whole.
+  bool clusters = true;
 };
 
 class CudaSession final : public Executor {
@@ -151,9 +156,19 @@ private:
   Status encodeTensorMap(const artifact::TensorMapSpec &map, uint32_t id,
                          const std::string &what, LlamaGpuTensorMap *out);
   /// One kernel on the stream: cuLaunchKernelEx with programmatic stream
-  /// serialization when `programmatic`, else cuLaunchKernel.
+  /// serialization when `programmatic` and `cluster` blocks a cluster
+  /// when above 1, else cuLaunchKernel.
   cu::Result launchKernel(cu::Function function, const unsigned grid[3],
-                          const artifact::LaunchGeometry &g, void **params);
+                          const artifact::LaunchGeometry &g, unsigned cluster,
+                          void **params);
+  /// The blocks of a cluster that kernel `index` is launched with: 1, or
+  /// its geometry's clusterBlocks where `clusters` holds.
+  unsigned clusterBlocks(uint32_t index) const;
+  /// How many of its clusters the GPU holds at once (at least 1): the
+  /// driver's cuOccupancyMaxActiveClusters where it has one, else the SMs
+  /// its persistentBlocksPerSm fill, in whole clusters. Asked once per
+  /// kernel.
+  StatusOr<unsigned> residentClusters(const Launch &launch, unsigned cluster);
   Status launchAll(Entry &entry, const artifact::EntrySpec &spec,
                    int64_t seq);
   /// Runs the call's launches: directly, or from the entry's graph
@@ -189,6 +204,10 @@ private:
   bool profiling = false;
   /// Kernels are launched with programmatic stream serialization.
   bool programmatic = false;
+  /// Kernels that ask for clusters get them.
+  bool clusters = false;
+  /// residentClusters by kernel index; 0 where not asked yet.
+  std::vector<unsigned> clustersResident;
   /// LLAMAC_CUDA_PERSISTENT_BLOCKS: when positive, a persistent kernel
   /// launches at most this many blocks, so that on any GPU each walks
   /// several tiles (test/gpu/check.sh); 0 leaves it to the SMs.

@@ -68,6 +68,7 @@ StatusOr<std::unique_ptr<Executor>> createCuda(ArtifactSpec spec,
   cuda.profile = options.profile;
   cuda.graphs = options.cudaGraphs;
   cuda.programmaticLaunch = options.cudaProgrammaticLaunch;
+  cuda.clusters = options.cudaClusters;
   cuda.code = options.cudaCode;
   StatusOr<std::unique_ptr<CudaSession>> session =
       CudaSession::create(std::move(spec), weights, cuda);

@@ -100,6 +100,9 @@ struct ExecutorOptions {
   /// cuda only: programmatic dependent launch where possible
   /// (CudaSession.h).
   bool cudaProgrammaticLaunch = true;
+  /// cuda only: launch kernels whose geometry asks for clusters in
+  /// clusters, where the GPU (sm_90+) and the driver allow (CudaSession.h).
+  bool cudaClusters = true;
   /// cuda only: the code to load (CudaArch.h): the binary for this GPU, the
   /// PTX (--ptx), or the embedded source compiled for it (--jit).
   CudaCode cudaCode = CudaCode::Binary;

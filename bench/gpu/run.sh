@@ -86,6 +86,13 @@ for artifact in "${models[@]}"; do
   "$llama_run" bench --artifact "$artifact" --random-weights --device cuda \
     --steps "$steps" --prompt-len 0 --repeats 3 --no-pdl |
     grep '^decode:'
+  # And prefill with sm_90a's GEMMs launched without clusters (each block
+  # loads its whole weight tile instead of half of a pair's by multicast),
+  # for the clusters' share of the prefill figures.
+  echo "without clusters (--no-clusters):"
+  "$llama_run" bench --artifact "$artifact" --random-weights --device cuda \
+    --steps 1 --prompt-len "$lengths" --repeats 3 --no-clusters |
+    grep -E '^prefill'
   if [[ -n $ptx_baseline ]]; then
     echo "with the artifact's PTX (--ptx: mma.sync, no wgmma or TMA):"
     "$llama_run" bench --artifact "$artifact" --random-weights --device cuda \

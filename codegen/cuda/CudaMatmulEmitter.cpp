@@ -239,6 +239,7 @@ std::optional<artifact::LaunchGeometry> matmulWgmmaGeometry(Operation *op) {
   setRowGrid(g, 1, plan->rows, kTensorCoreTileRows);
   g.sharedBytes = kWgmmaSharedBytes;
   g.persistentBlocksPerSm = kWgmmaPersistentBlocksPerSm;
+  g.clusterBlocks = kWgmmaClusterBlocks;
   return g;
 }
 
@@ -247,12 +248,11 @@ std::vector<artifact::TensorMapSpec> matmulTensorMaps(Operation *op) {
   if (failed(plan) || plan->kind != GemmKind::TensorCore)
     return {};
   // Only the sm_90a GEMM loads by TMA. Boxes of 64 of K (128-byte rows): the
-  // x tile's 128 rows, and the weight tile's 256 rows, or for SwiGLU each of
-  // its two halves (128 gate rows, 128 up rows), loaded separately.
-  const uint32_t weightRows =
-      plan->swiglu() ? kWgmmaTileCols / 2 : kWgmmaTileCols;
+  // x tile's 128 rows, and each half of the weight tile's 256 rows (for
+  // SwiGLU its 128 gate rows and its 128 up rows), loaded separately: a
+  // cluster's CTAs load one half each, for both.
   return {{/*operand=*/0, kTensorCoreTileK, kTensorCoreTileRows, 128},
-          {/*operand=*/1, kTensorCoreTileK, weightRows, 128}};
+          {/*operand=*/1, kTensorCoreTileK, kWgmmaWeightBoxRows, 128}};
 }
 
 } // namespace llamac::codegen::cuda

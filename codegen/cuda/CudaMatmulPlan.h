@@ -102,6 +102,16 @@ static_assert(kWgmmaSharedBytes <= 227 * 1024,
 /// The sm_90a GEMM is persistent (CudaWgmmaGemm.cpp): one block on each SM
 /// walks the tiles.
 inline constexpr unsigned kWgmmaPersistentBlocksPerSm = 1;
+/// It runs in clusters of 2 CTAs along x (CudaWgmmaGemm.cpp): the two
+/// multiply consecutive row tiles of one column tile, and each loads half
+/// of their weight tile into both by TMA multicast. Per FLOP the cluster's
+/// CTAs then read 2/3 of the bytes from L2 that lone 128 x 256 tiles read
+/// (128 + 128 rows a stage instead of 128 + 256), where L2 bandwidth, not
+/// HBM's, is what 128 x 256 tiles press on. The weight tile is loaded in
+/// two boxes of 128 rows either way: each CTA's half, or both halves where
+/// a launch has no clusters.
+inline constexpr unsigned kWgmmaClusterBlocks = 2;
+inline constexpr unsigned kWgmmaWeightBoxRows = kWgmmaTileCols / 2;
 
 /// matmul_grad's tensor-core tiles with mma.sync: 128 x 128 outputs, 3
 /// stages of 32 reduced rows: a stage holds dy's tile (128 x 32 for dx,

@@ -470,12 +470,16 @@ LLAMA_DEVICE float llamaInvRms(float sumSquares, int n, float eps) {
    and share its weight tiles in L2, instead of each wave streaming every
    column tile of the weight (more than L2 holds for Llama's larger
    projections) for a row or two of activations. */
-template <int Group>
-LLAMA_DEVICE int2 llamaGroupedTileAt(int id, int columns, int rows) {
-  const int first = id / (Group * columns) * Group;
-  const int height = rows - first < Group ? rows - first : Group;
+LLAMA_DEVICE int2 llamaGroupedTileAt(int id, int columns, int rows,
+                                     int group) {
+  const int first = id / (group * columns) * group;
+  const int height = rows - first < group ? rows - first : group;
   const int within = id - first * columns;
   return make_int2(within / height, first + within % height);
+}
+template <int Group>
+LLAMA_DEVICE int2 llamaGroupedTileAt(int id, int columns, int rows) {
+  return llamaGroupedTileAt(id, columns, rows, Group);
 }
 
 /* A persistent GEMM's walk: work(tile) for each of this block's output
@@ -488,6 +492,28 @@ LLAMA_DEVICE void llamaForEachGroupedTile(int columns, int rows, Work &&work) {
   const int tiles = columns * rows, stride = gridDim.x * gridDim.y;
   for (int t = blockIdx.y * gridDim.x + blockIdx.x; t < tiles; t += stride)
     work(llamaGroupedTileAt<Group>(t, columns, rows));
+}
+
+/* The same walk for a GEMM launched in clusters of `size` CTAs along x
+   (`rank` this CTA's): a cluster takes `size` consecutive row tiles of a
+   column tile, CTA `rank` the rank-th, so that its CTAs share the weight
+   tile (each loads a part of it for all). The clusters walk these
+   (column tile, row band) units in the grouped order with a stride of the
+   clusters, bands of Group row tiles as before. The last band's CTAs may
+   get row tiles past `rows`: they run the pipeline like the others (their
+   loads are the cluster's too) and store nothing. With `size` 1 this is
+   llamaForEachGroupedTile. */
+template <int Group, typename Work>
+LLAMA_DEVICE void llamaForEachClusterTile(int columns, int rows, int size,
+                                          int rank, Work &&work) {
+  const int bands = (rows + size - 1) / size;
+  const int units = columns * bands;
+  const int clusters = gridDim.x * gridDim.y / size;
+  for (int u = (blockIdx.y * gridDim.x + blockIdx.x) / size; u < units;
+       u += clusters) {
+    const int2 unit = llamaGroupedTileAt(u, columns, bands, Group / size);
+    work(make_int2(unit.x, unit.y * size + rank));
+  }
 }
 
 /* This block's tile of a GEMM whose grid is (column tiles, row tiles). */
@@ -820,6 +846,69 @@ LLAMA_DEVICE void llamaTmaLoad2d(unsigned dst, const void *map, int inner,
                ".mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n"
                :
                : "r"(dst), "l"(map), "r"(inner), "r"(row), "r"(bar)
+               : "memory");
+#else
+  __trap();
+#endif
+}
+/* Thread-block clusters (sm_90): the CTAs of a cluster run at once on one
+   GPU processing cluster and may signal and write each other's shared
+   memory. A launch without a cluster shape is a cluster of one CTA. */
+LLAMA_DEVICE unsigned llamaClusterRank() {
+  unsigned rank = 0;
+#ifdef LLAMA_WGMMA
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(rank));
+#endif
+  return rank;
+}
+LLAMA_DEVICE unsigned llamaClusterSize() {
+  unsigned size = 1;
+#ifdef LLAMA_WGMMA
+  asm volatile("mov.u32 %0, %%cluster_nctarank;\n" : "=r"(size));
+#endif
+  return size;
+}
+/* Every thread of every CTA of the cluster arrives, then waits for all:
+   what each wrote before (mbarrier initializations included, after their
+   fence) is visible to the others after. */
+LLAMA_DEVICE void llamaClusterSync() {
+#ifdef LLAMA_WGMMA
+  asm volatile("barrier.cluster.arrive.release.aligned;\n"
+               "barrier.cluster.wait.acquire.aligned;\n" ::
+                   : "memory");
+#else
+  __syncthreads();
+#endif
+}
+/* Arrives on the mbarrier at `bar` in the shared memory of CTA `rank` of
+   this cluster (its own included), releasing the caller's prior accesses
+   at cluster scope. */
+LLAMA_DEVICE void llamaMbarrierArriveCluster(unsigned bar, unsigned rank) {
+#ifdef LLAMA_WGMMA
+  asm volatile("{\n.reg .b32 remote;\n"
+               "mapa.shared::cluster.u32 remote, %0, %1;\n"
+               "mbarrier.arrive.release.cluster.shared::cluster.b64 _, "
+               "[remote];\n}\n"
+               :
+               : "r"(bar), "r"(rank)
+               : "memory");
+#else
+  __trap();
+#endif
+}
+/* llamaTmaLoad2d's box, landing at `dst` in each CTA of the cluster whose
+   bit is set in `ctaMask`, and completing its bytes on the mbarrier at
+   `bar` of each: one read of L2 for every CTA that multiplies the tile. */
+LLAMA_DEVICE void llamaTmaLoad2dMulticast(unsigned dst, const void *map,
+                                          int inner, int row, unsigned bar,
+                                          unsigned short ctaMask) {
+#ifdef LLAMA_WGMMA
+  asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile"
+               ".mbarrier::complete_tx::bytes.multicast::cluster"
+               " [%0], [%1, {%2, %3}], [%4], %5;\n"
+               :
+               : "r"(dst), "l"(map), "r"(inner), "r"(row), "r"(bar),
+                 "h"(ctaMask)
                : "memory");
 #else
   __trap();

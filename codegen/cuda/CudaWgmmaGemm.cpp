@@ -22,8 +22,14 @@
 // stages may already hold the next tile. The RMSNorm row scale comes from
 // the A tiles in shared memory (two threads per row sum x²).
 //
+// The blocks run in clusters of 2 (kWgmmaClusterBlocks) that multiply
+// consecutive row tiles of one column tile: each CTA's loader loads its own
+// x tile and half of the shared weight tile, which TMA multicast writes
+// into both CTAs, so the cluster reads each weight tile from L2 once.
+//
 // A launch with one block a tile (a runtime that ignores the geometry's
-// persistentBlocksPerSm) computes the same outputs.
+// persistentBlocksPerSm), or without clusters (each CTA then loads its whole
+// weight tile), computes the same outputs.
 //
 //===----------------------------------------------------------------------===//
 
@@ -42,36 +48,60 @@ void emitWgmmaGemm(raw_ostream &os, const MatmulPlan &plan) {
   os << R"BODY(  // A barrier of the 256 threads that multiply: the loader warpgroup
   // never joins them.
   auto syncMultipliers = [] { llamaNamedBarrierSync<1>(CONSUMERS); };
+  // The cluster: 2 CTAs (kWgmmaClusterBlocks), or 1 where the launch has
+  // none. Its CTAs multiply consecutive row tiles of one column tile; CTA
+  // r loads half r of the weight tile into both (TMA multicast), so a
+  // stage is free only once every multiplying warp of the cluster is done
+  // with it: each arrives on the empty mbarrier of every CTA.
+  const int CLUSTER = (int)llamaClusterSize(), RANK = (int)llamaClusterRank();
+  if (CLUSTER > 2)
+    __trap(); // the weight tile has two halves to share
   // Shared memory: the stages, their mbarriers, the row scales and the
   // epilogue's staged outputs (CudaMatmulPlan.h, kWgmmaSharedBytes).
   const auto bars = llamaInitStageBarriers<STAGES>(
-      smemBase + STAGES * STAGE_BYTES, CONSUMERS / 32);
+      smemBase + STAGES * STAGE_BYTES, CLUSTER * (CONSUMERS / 32));
+  // No CTA signals or loads into another before its mbarriers exist.
+  if (CLUSTER > 1)
+    llamaClusterSync();
+  auto release = [&](int stage) {
+    if (CLUSTER == 1) {
+      llamaMbarrierArrive(bars.empty(stage));
+      return;
+    }
+    for (int r = 0; r < CLUSTER; ++r)
+      llamaMbarrierArriveCluster(bars.empty(stage), r);
+  };
   float *rowScale = (float *)(smem + STAGES * STAGE_BYTES + bars.kBytes);
   float *staged = rowScale + BM;
   (void)staged;
   // The tiles, in bands of 8 row tiles (llamaGroupedTileAt): the 132
   // blocks of an H100 then work on 8 x 16 tiles at a time (QKV of 7B:
   // 8 MiB of activations and 33 MiB of weights) rather than 3 x 48 (all
-  // 96 MiB of them). Every block walks them in the same order, the loader
-  // and the multiplying warps alike.
+  // 96 MiB of them). A cluster's CTAs take consecutive row tiles of a
+  // column tile (llamaForEachClusterTile). Every block walks them in the
+  // same order, the loader and the multiplying warps alike.
   constexpr int COL_TILES = (COLS + TILE_COLS - 1) / TILE_COLS;
   const int rowTiles = (int)((M + BM - 1) / BM);
   // forEachTile(work) calls work(m0, c0) for each of the block's tiles.
   auto forEachTile = [&](auto &&work) {
-    llamaForEachGroupedTile<8>(COL_TILES, rowTiles, [&](int2 tile) {
-      work((long long)tile.y * BM, tile.x * TILE_COLS);
-    });
+    llamaForEachClusterTile<8>(COL_TILES, rowTiles, CLUSTER, RANK,
+                               [&](int2 tile) {
+                                 work((long long)tile.y * BM,
+                                      tile.x * TILE_COLS);
+                               });
   };
 
   if (tid >= CONSUMERS) {
 )BODY";
   os << "    llamaRegistersDecrease<" << kWgmmaLoaderRegisters << ">();\n";
   os << R"BODY(    // One thread issues every load: x's 128 rows at (k, m0), and the
-    // weight's 256 rows at (k, c0), or for SwiGLU 128 gate rows at (k, c0)
-    // then 128 up rows at (k, COLS + c0): the halves of the B tile, not
-    // interleaved. Rows past the tensor and K past its end read as zeros.
-    // `step` counts K steps over all of the block's tiles, so the ring's
-    // stages and mbarrier phases run on from one tile to the next.
+    // weight's 256 rows in two halves of 128, at (k, c0) and (k, c0 + 128),
+    // or for SwiGLU 128 gate rows at (k, c0) and 128 up rows at
+    // (k, COLS + c0): not interleaved. In a cluster, CTA r loads half r for
+    // both CTAs, and each CTA's stage still receives STAGE_BYTES. Rows past
+    // the tensor and K past its end read as zeros. `step` counts K steps
+    // over all of the block's tiles, so the ring's stages and mbarrier
+    // phases run on from one tile to the next.
     if (tid == CONSUMERS) {
       int step = 0;
       forEachTile([&](long long m0, int c0) {
@@ -84,18 +114,26 @@ void emitWgmmaGemm(raw_ostream &os, const MatmulPlan &plan) {
           llamaMbarrierArriveExpectTx(bars.full(stage), STAGE_BYTES);
           llamaTmaLoad2d(base, &args.tensorMaps[0], k, (int)m0,
                          bars.full(stage));
-          if constexpr (SWIGLU) {
-            llamaTmaLoad2d(base + A_BYTES, &args.tensorMaps[1], k, c0,
-                           bars.full(stage));
-            llamaTmaLoad2d(base + A_BYTES + (BN / 2) * ROW_BYTES,
-                           &args.tensorMaps[1], k, COLS + c0,
-                           bars.full(stage));
-          } else {
-            llamaTmaLoad2d(base + A_BYTES, &args.tensorMaps[1], k, c0,
-                           bars.full(stage));
+          for (int half = 0; half < 2; ++half) {
+            const unsigned dst = base + A_BYTES + half * (BN / 2) * ROW_BYTES;
+            const int row = SWIGLU ? half * COLS + c0 : c0 + half * (BN / 2);
+            if (CLUSTER == 1)
+              llamaTmaLoad2d(dst, &args.tensorMaps[1], k, row,
+                             bars.full(stage));
+            else if (half == RANK)
+              llamaTmaLoad2dMulticast(dst, &args.tensorMaps[1], k, row,
+                                      bars.full(stage), 0x3);
           }
         }
       });
+      // The producer tail: the other CTA's warps arrive on this CTA's
+      // empty mbarriers until they have multiplied its last stages, and
+      // this CTA's shared memory must outlive that (a CTA that exited may
+      // have handed it to another block). Those arrivals also show that
+      // this CTA's multicast halves landed there.
+      if (CLUSTER > 1)
+        for (int s = step > STAGES ? step - STAGES : 0; s < step; ++s)
+          llamaMbarrierWait(bars.empty(s % STAGES), (s / STAGES) & 1);
     }
     // The loads land on the full mbarriers whoever waits for them.
     return;
@@ -170,14 +208,14 @@ void emitWgmmaGemm(raw_ostream &os, const MatmulPlan &plan) {
       // wgmma.wait_group synchronizes the warp, so every lane has retired
       // its products of the previous step (and read its stage for the norm).
       if (kt > 0 && lane == 0)
-        llamaMbarrierArrive(bars.empty((step - 1) % STAGES));
+        release((step - 1) % STAGES);
     }
     llamaWgmmaWait<0>();
     llamaWgmmaFenceOperands(acc);
     // The tile's last stage is free too: the loader may fill it with the
     // next tile's.
     if (lane == 0)
-      llamaMbarrierArrive(bars.empty((step - 1) % STAGES));
+      release((step - 1) % STAGES);
 )BODY";
   emitTileEpilogue(os, plan);
   os << "  });\n";

@@ -1,19 +1,20 @@
 //===- CudaEmulation.cpp - Runs a CUDA grid as fibers on one host thread --===//
 //
 // The scheduler behind CudaEmulation.h. A launch runs its blocks one after
-// another; the threads of a block are fibers with their own stacks that
+// another, or with a cluster shape its clusters, whose CTAs run together;
+// the threads of a block (cluster) are fibers with their own stacks that
 // run until they reach a barrier, a warp collective, an mbarrier wait or
 // their end. When no fiber can run, a warp whose live lanes all wait at a
 // collective is released (and run on), then a block whose live threads all
 // wait at __syncthreads; the threads at a named barrier (bar.sync id,
 // count) go on once `count` of them wait there or arrived (bar.arrive)
 // since it last completed; a block that exits with arrivals no bar.sync
-// completed fails. A thread waiting on an
-// mbarrier runs again when the phase it waits for completes, whoever
-// completes it.
-// Anything else is a deadlock a GPU would also hit (a barrier in divergent
-// code, a phase that never completes), and fails the launch with what each
-// thread waits at.
+// completed fails. The cluster barrier goes on once every thread of the
+// cluster that has not exited waits there. A thread waiting on an mbarrier runs
+// again when the phase it waits for completes, whoever completes it, in its CTA
+// or another of its cluster. Anything else is a deadlock a GPU would also hit
+// (a barrier in divergent code, a phase that never completes), and fails the
+// launch with what each thread of the block (cluster) waits at.
 //
 // Warp collectives exchange data through per-warp slots: every lane
 // deposits its operand, the warp is released, and each lane computes its
@@ -26,7 +27,15 @@
 // memory, so each thread computes its own accumulators from them. The wait
 // is a warp collective, as its .sync.aligned form is on the GPU.
 //
-// mbarriers live in a per-block side table keyed by their shared address;
+// Everything a block owns is its CTA's in a cluster: its window of dynamic
+// shared memory, which its shared addresses resolve against, its named
+// barriers, mbarriers and queued TMA copies. The cluster's primitives
+// reach another CTA's: an mbarrier arrival (mapa, then
+// mbarrier.arrive.shared::cluster) and a TMA load multicast to several
+// CTAs. Both trap on a CTA that has exited: on a GPU its shared memory may
+// be another block's by then.
+//
+// mbarriers live in a per-CTA side table keyed by their shared address;
 // each holds the threads parked on its current phase. An arrival that
 // completes a phase runs one of them at once (handOff), before the
 // arriving thread goes on: the quickest producer a GPU could have. TMA tile
@@ -36,7 +45,8 @@
 // (they run at wgmma.wait_group) corrupts the product; `wait` queues it
 // until a thread waits on its mbarrier, or until nothing else can run, so
 // a consumer that reads a stage without waiting on its mbarrier sees stale
-// data. A block that exits with a copy still queued fails.
+// data. A block that exits with a copy still queued fails. A multicast
+// copy is one copy per destination CTA, each landing as one would.
 //
 // Fibers switch with a few instructions of x86-64 assembly (ucontext's
 // swapcontext makes a system call per switch, and a block of a
@@ -95,8 +105,10 @@ llamaEmuSwitch:
 
 extern "C" {
 LlamaEmuThreadState *llamaEmuCurrent = nullptr;
-LlamaEmuDim3 llamaEmuBlockIdx, llamaEmuBlockDim, llamaEmuGridDim;
-alignas(1024) char llamaEmuSharedAnchor[227 * 1024];
+LlamaEmuDim3 llamaEmuBlockDim, llamaEmuGridDim;
+unsigned llamaEmuClusterSize = 1;
+alignas(1024) char llamaEmuSharedAnchor[kLlamaEmuMaxClusterSize *
+                                        kLlamaEmuSharedWindowBytes];
 }
 
 namespace {
@@ -105,8 +117,13 @@ using Kernel = void (*)(LlamaGpuArgs);
 
 constexpr size_t kStackBytes = 256 * 1024;
 constexpr unsigned kMaxThreads = 1024;
+/// The dynamic shared memory a launch may have, per CTA (an H100's).
+constexpr unsigned kMaxSharedBytes = 227 * 1024;
+static_assert(kMaxSharedBytes <= kLlamaEmuSharedWindowBytes &&
+                  kLlamaEmuSharedWindowBytes % 1024 == 0,
+              "each CTA's shared memory fits its 1024-byte aligned window");
 
-enum class Wait { None, Block, Named, Warp, Mbarrier, Done };
+enum class Wait { None, Block, Cluster, Named, Warp, Mbarrier, Done };
 
 struct Copy {
   void *dst;
@@ -129,11 +146,13 @@ struct Wgmma {
 };
 
 struct Fiber : LlamaEmuThreadState {
-  unsigned warp = 0, lane = 0;
+  /// The thread's index in its block; its warp's exchange slots (one set
+  /// per warp of the cluster) and its lane.
+  unsigned thread = 0, warp = 0, lane = 0;
   Wait wait = Wait::None;
   /// Barriers and collectives passed: every thread released together must
   /// have passed as many, or they are at different ones.
-  uint64_t blockBarriers = 0, warpCollectives = 0;
+  uint64_t blockBarriers = 0, clusterBarriers = 0, warpCollectives = 0;
   const char *waitsAt = "";
   /// The mbarrier and phase parity a Wait::Mbarrier thread waits for, or
   /// the named barrier (bar.sync id, count) a Wait::Named thread waits at.
@@ -185,45 +204,77 @@ struct TmaCopy {
   unsigned bar;
 };
 
+/// bar.arrive's arrivals at a named barrier since it last completed, and
+/// the thread count they gave.
+struct NamedArrivals {
+  unsigned arrived = 0, count = 0;
+};
+
+/// One CTA of the running cluster (the block, without clusters).
+struct Cta {
+  LlamaEmuDim3 blockIndex{};
+  /// Its window of llamaEmuSharedAnchor.
+  char *shared = nullptr;
+  /// Its threads are fibers [first, first + launch.threads); `live` of
+  /// them have not exited.
+  unsigned first = 0, live = 0;
+  /// Its mbarriers (a GEMM has a handful: a linear search wins).
+  std::vector<Mbarrier> mbarriers;
+  std::array<NamedArrivals, 16> arrivals;
+  /// LLAMAC_EMU_TMA=wait: TMA copies into it not landed yet, oldest first.
+  std::vector<TmaCopy> tmaCopies;
+};
+
 struct Launch {
   Kernel kernel = nullptr;
   const LlamaGpuArgs *args = nullptr;
-  /// The launch's dynamic shared memory: the bytes of llamaEmuSharedAnchor
+  /// The launch's dynamic shared memory: the bytes of each CTA's window
   /// that TMA copies and wgmma operands may touch.
   unsigned sharedBytes = 0;
+  /// Threads per block, and CTAs per cluster (1 without clusters).
+  unsigned threads = 0, clusterSize = 1;
+  /// The cluster's threads, CTA after CTA, and its warps' slots.
   std::vector<Fiber> fibers;
   std::vector<WarpSlots> warps;
+  std::array<Cta, kLlamaEmuMaxClusterSize> ctas;
   void *schedulerStack = nullptr;
+  /// Why the launch failed, naming the block (or cluster).
   std::string error;
-  /// The block's mbarriers (a GEMM has a handful: a linear search wins).
-  std::vector<Mbarrier> mbarriers;
-  /// bar.arrive's arrivals at each named barrier since it last completed,
-  /// and the thread count they gave.
-  struct NamedArrivals {
-    unsigned arrived = 0, count = 0;
-  };
-  std::array<NamedArrivals, 16> arrivals;
-  /// LLAMAC_EMU_TMA=wait: TMA copies not landed yet, oldest first.
   bool tmaAtWait = false;
-  std::vector<TmaCopy> tmaCopies;
 };
 
 Launch launch;
 
 Fiber &self() { return *static_cast<Fiber *>(llamaEmuCurrent); }
+Cta &ctaOf(const Fiber &fiber) { return launch.ctas[fiber.clusterRank]; }
+
+std::string coordinates(const LlamaEmuDim3 &index) {
+  return "(" + std::to_string(index.x) + ", " + std::to_string(index.y) + ", " +
+         std::to_string(index.z) + ")";
+}
+std::string blockName(const Cta &cta) {
+  return "block " + coordinates(cta.blockIndex);
+}
+
+/// Fails the launch with `what`, naming the block it happened in: the
+/// scheduler's failures, and a trapping thread's.
+void fail(const Cta &cta, const std::string &what) {
+  launch.error = blockName(cta) + ": " + what;
+}
 
 void yieldToScheduler() {
   Fiber &fiber = self();
   llamaEmuSwitch(&fiber.stackPointer, launch.schedulerStack);
 }
 
-/// Runs thread `t` at once, before the calling thread goes on: it resumes
-/// when the scheduler next gets to it. An mbarrier arrival that completes a
-/// phase hands off to a thread waiting for it, so that a producer refills a
-/// released stage (its TMA copies landing at issue) before the consumer
-/// that released it takes another step: a consumer that releases a stage
-/// while a wgmma of its own still reads it then traps, as it would corrupt
-/// the product on a GPU whenever the producer is that quick.
+/// Runs thread `t` (of any CTA of the cluster) at once, before the calling
+/// thread goes on: it resumes when the scheduler next gets to it. An
+/// mbarrier arrival that completes a phase hands off to a thread waiting
+/// for it, so that a producer refills a released stage (its TMA copies landing
+/// at issue) before the consumer that released it takes another step: a
+/// consumer that releases a stage while a wgmma of its own still reads it then
+/// traps, as it would corrupt the product on a GPU whenever the producer is
+/// that quick.
 void handOff(unsigned t) {
   Fiber &fiber = self();
   llamaEmuCurrent = &launch.fibers[t];
@@ -240,6 +291,26 @@ void finishCopies(Fiber &fiber, size_t count) {
   fiber.copies.erase(fiber.copies.begin(), fiber.copies.begin() + count);
 }
 
+std::string hex(unsigned value) {
+  char text[16];
+  std::snprintf(text, sizeof(text), "0x%x", value);
+  return text;
+}
+
+/// Checks what a CTA leaves behind when its last thread exits: from then
+/// on no thread of it can complete a named barrier or wait for a copy.
+void checkExit(const Cta &cta) {
+  for (unsigned id = 1; id < 16; ++id)
+    if (cta.arrivals[id].arrived != 0)
+      return fail(cta, "exit with " + std::to_string(cta.arrivals[id].arrived) +
+                           " arrivals (bar.arrive) at named barrier " +
+                           std::to_string(id) + " that no bar.sync completed");
+  if (!cta.tmaCopies.empty())
+    fail(cta, "exit with a TMA copy in flight (to mbarrier " +
+                  hex(cta.tmaCopies.front().bar) +
+                  ", on which no thread waited)");
+}
+
 [[noreturn]] void fiberMain() {
   launch.kernel(*launch.args);
   Fiber &fiber = self();
@@ -249,6 +320,11 @@ void finishCopies(Fiber &fiber, size_t count) {
   if (!fiber.wgmmas.empty())
     llamaEmuTrap("exit with a wgmma not retired by wgmma.wait_group");
   fiber.wait = Wait::Done;
+  // The CTA exits with its last thread, at once: the other CTAs of its
+  // cluster may no longer reach its shared memory.
+  Cta &cta = ctaOf(fiber);
+  if (--cta.live == 0)
+    checkExit(cta);
   yieldToScheduler();
   __builtin_unreachable();
 }
@@ -279,12 +355,6 @@ void warpBarrier(const char *what) {
   yieldToScheduler();
 }
 
-std::string hex(unsigned value) {
-  char text[16];
-  std::snprintf(text, sizeof(text), "0x%x", value);
-  return text;
-}
-
 std::string describeWait(const Fiber &fiber) {
   switch (fiber.wait) {
   case Wait::None:
@@ -293,6 +363,8 @@ std::string describeWait(const Fiber &fiber) {
     return "exited";
   case Wait::Block:
     return "__syncthreads #" + std::to_string(fiber.blockBarriers + 1);
+  case Wait::Cluster:
+    return "barrier.cluster #" + std::to_string(fiber.clusterBarriers + 1);
   case Wait::Named:
     return "bar.sync " + std::to_string(fiber.namedBarrier) + ", " +
            std::to_string(fiber.namedCount);
@@ -306,28 +378,32 @@ std::string describeWait(const Fiber &fiber) {
   return "";
 }
 
-/// What threads [begin, end) wait at, runs of threads that wait at the same
-/// place on one line, so that a block of GEMM warpgroups reads at a glance.
-std::string describeWaits(size_t begin, size_t end) {
+/// What threads [begin, end) of a CTA wait at, runs of threads that wait
+/// at the same place on one line, so that a block of GEMM warpgroups reads
+/// at a glance. Threads are numbered in their block, from `cta.first`.
+std::string describeWaits(const Cta &cta, size_t begin, size_t end) {
   std::string text;
   for (size_t t = begin; t < end && text.size() < 600;) {
     std::string what = describeWait(launch.fibers[t]);
     size_t last = t;
     while (last + 1 < end && describeWait(launch.fibers[last + 1]) == what)
       ++last;
-    text += last == t ? "\n  thread " + std::to_string(t)
-                      : "\n  threads " + std::to_string(t) + "-" +
-                            std::to_string(last);
+    text += last == t ? "\n  thread " + std::to_string(t - cta.first)
+                      : "\n  threads " + std::to_string(t - cta.first) + "-" +
+                            std::to_string(last - cta.first);
     text += ": " + what;
     t = last + 1;
   }
   return text;
 }
+std::string describeWaits(const Cta &cta) {
+  return describeWaits(cta, cta.first, cta.first + launch.threads);
+}
 
-/// Copies a validated TMA box into shared memory: rows consecutive, the
-/// elements outside the tensor zeros, and with the 128-byte swizzle each
-/// 16-byte chunk XOR-ed with address bits 7-9, as wgmma reads it back.
-void copyBox(const TmaCopy &copy) {
+/// Copies a validated TMA box into a CTA's shared memory: rows consecutive,
+/// the elements outside the tensor zeros, and with the 128-byte swizzle
+/// each 16-byte chunk XOR-ed with address bits 7-9, as wgmma reads it back.
+void copyBox(const TmaCopy &copy, char *shared) {
   const LlamaEmuTensorMap &map = copy.map;
   size_t elementBytes = map.elementBytes;
   size_t rowBytes = map.box[0] * elementBytes;
@@ -346,30 +422,38 @@ void copyBox(const TmaCopy &copy) {
                   size_t(last - first) * elementBytes);
     uint32_t address = copy.dst + r * uint32_t(rowBytes);
     if (map.swizzleBytes == 0) {
-      std::memcpy(llamaEmuSharedAnchor + address, line, rowBytes);
+      std::memcpy(shared + address, line, rowBytes);
       continue;
     }
     for (uint32_t chunk = 0; chunk < rowBytes; chunk += 16) {
       uint32_t at = address + chunk;
-      std::memcpy(llamaEmuSharedAnchor + (at ^ (((at >> 7) & 7) << 4)),
-                  line + chunk, 16);
+      std::memcpy(shared + (at ^ (((at >> 7) & 7) << 4)), line + chunk, 16);
     }
   }
 }
 
-Mbarrier *findMbarrier(unsigned address) {
-  for (Mbarrier &barrier : launch.mbarriers)
+Mbarrier *findMbarrier(Cta &cta, unsigned address) {
+  for (Mbarrier &barrier : cta.mbarriers)
     if (barrier.address == address)
       return &barrier;
   return nullptr;
 }
 
-/// The initialized mbarrier at `bar`; traps naming `what` otherwise.
-Mbarrier &mbarrierAt(unsigned bar, const char *what) {
-  if (Mbarrier *barrier = findMbarrier(bar))
+/// " of block (x, y, z)" where `cta` is not the calling thread's (a
+/// message from the scheduler names the CTA anyway).
+std::string ofOtherCta(const Cta &cta) {
+  if (!llamaEmuCurrent || &cta == &ctaOf(self()))
+    return "";
+  return " of " + blockName(cta);
+}
+
+/// The initialized mbarrier at `bar` of `cta`; traps naming `what`
+/// otherwise.
+Mbarrier &mbarrierAt(Cta &cta, unsigned bar, const char *what) {
+  if (Mbarrier *barrier = findMbarrier(cta, bar))
     return *barrier;
   static std::string message;
-  message = std::string(what) + " on mbarrier " + hex(bar) +
+  message = std::string(what) + " on mbarrier " + hex(bar) + ofOtherCta(cta) +
             ", which mbarrier.init has not initialized";
   llamaEmuTrap(message.c_str());
 }
@@ -385,33 +469,46 @@ void completeIfDone(Mbarrier &barrier) {
   barrier.waiters.clear();
 }
 
-/// Traps when shared memory [begin, end) holds an operand of a wgmma that
-/// some thread issued and has not retired (defined after WgmmaOperand).
-void checkNoPendingWgmmaReads(uint32_t begin, uint32_t end);
+/// Why a TMA copy into shared memory [begin, end) of `cta` may not land:
+/// the range holds an operand of a wgmma that a thread of `cta` issued and
+/// has not retired; "" when it may (defined after WgmmaOperand).
+std::string pendingWgmmaReads(const Cta &cta, uint32_t begin, uint32_t end);
 
 /// The bytes of one box of `map`: what a copy writes and completes.
 int64_t boxBytes(const LlamaEmuTensorMap &map) {
   return int64_t(map.box[0]) * map.box[1] * map.elementBytes;
 }
 
-/// Writes a TMA copy's box and performs its complete_tx.
-void landTmaCopy(const TmaCopy &copy) {
+/// Writes a TMA copy's box into `cta` and performs its complete_tx there.
+/// A copy that may not land traps the calling thread or, landed by the
+/// scheduler, fails the launch: then it returns false.
+bool landTmaCopy(const TmaCopy &copy, Cta &cta) {
   int64_t bytes = boxBytes(copy.map);
-  checkNoPendingWgmmaReads(copy.dst,
-                           copy.dst + uint32_t((bytes + 127) / 128 * 128));
-  copyBox(copy);
-  if (Mbarrier *barrier = findMbarrier(copy.bar)) {
+  std::string overwrite = pendingWgmmaReads(
+      cta, copy.dst, copy.dst + uint32_t((bytes + 127) / 128 * 128));
+  if (!overwrite.empty()) {
+    if (!llamaEmuCurrent) {
+      fail(cta, overwrite);
+      return false;
+    }
+    static std::string message;
+    message = overwrite;
+    llamaEmuTrap(message.c_str());
+  }
+  copyBox(copy, cta.shared);
+  if (Mbarrier *barrier = findMbarrier(cta, copy.bar)) {
     barrier->txCount -= bytes;
     completeIfDone(*barrier);
   }
+  return true;
 }
 
-/// Lands the queued TMA copies that signal `barrier`, oldest first, until
-/// its current phase completes; returns whether any landed.
-bool landTmaCopies(Mbarrier &barrier) {
+/// Lands the queued TMA copies into `cta` that signal its `barrier`, oldest
+/// first, until its current phase completes; returns whether any landed.
+bool landTmaCopies(Cta &cta, Mbarrier &barrier) {
   uint64_t phase = barrier.phase;
   bool landed = false;
-  std::vector<TmaCopy> &copies = launch.tmaCopies;
+  std::vector<TmaCopy> &copies = cta.tmaCopies;
   for (size_t i = 0; i < copies.size() && barrier.phase == phase;) {
     if (copies[i].bar != barrier.address) {
       ++i;
@@ -419,27 +516,35 @@ bool landTmaCopies(Mbarrier &barrier) {
     }
     TmaCopy copy = copies[i];
     copies.erase(copies.begin() + std::ptrdiff_t(i));
-    landTmaCopy(copy);
+    if (!landTmaCopy(copy, cta))
+      return false;
     landed = true;
   }
   return landed;
 }
 
 /// When no thread can run: lands the queued copies of the mbarriers that
-/// threads wait on, the latest moment they can. Returns whether any landed.
+/// threads wait on, the latest moment they can. Returns whether any landed;
+/// sets launch.error when one may not.
 bool landStalledTmaCopies() {
   bool landed = false;
-  for (Mbarrier &barrier : launch.mbarriers)
-    if (!barrier.waiters.empty())
-      landed |= landTmaCopies(barrier);
+  for (unsigned r = 0; r < launch.clusterSize; ++r) {
+    Cta &cta = launch.ctas[r];
+    for (Mbarrier &barrier : cta.mbarriers)
+      if (!barrier.waiters.empty()) {
+        landed |= landTmaCopies(cta, barrier);
+        if (!launch.error.empty())
+          return false;
+      }
+  }
   return landed;
 }
 
-/// Runs the lanes [first, end) of one warp until none can go on, releasing it
-/// each time they all wait at the same collective, so that a warp's
-/// collectives cost one pass over its lanes. Returns false with
+/// Runs the lanes [first, end) of one warp of `cta` until none can go on,
+/// releasing it each time they all wait at the same collective, so that a
+/// warp's collectives cost one pass over its lanes. Returns false with
 /// launch.error set.
-bool runWarp(unsigned first, unsigned end) {
+bool runWarp(const Cta &cta, unsigned first, unsigned end) {
   for (;;) {
     for (unsigned t = first; t < end; ++t) {
       Fiber &fiber = launch.fibers[t];
@@ -447,6 +552,8 @@ bool runWarp(unsigned first, unsigned end) {
         continue;
       llamaEmuCurrent = &fiber;
       llamaEmuSwitch(&launch.schedulerStack, fiber.stackPointer);
+      // Whatever runs now is the scheduler's, not a thread's.
+      llamaEmuCurrent = nullptr;
       if (!launch.error.empty())
         return false;
     }
@@ -461,17 +568,17 @@ bool runWarp(unsigned first, unsigned end) {
     if (waiting == 0)
       return true;
     if (waiting + exited != end - first)
-      return true; // some lanes wait at __syncthreads or an mbarrier: they
-                   // may be released by other warps, or runBlock reports
-                   // the deadlock when the block cannot go on
+      return true; // some lanes wait at a barrier or an mbarrier: they may
+                   // be released by other warps, or runCluster reports the
+                   // deadlock when the cluster cannot go on
     uint64_t count = launch.fibers[first].warpCollectives;
     for (unsigned t = first; t < end; ++t) {
       const Fiber &fiber = launch.fibers[t];
       if (exited > 0 || fiber.warpCollectives != count) {
-        launch.error = "warp " + std::to_string(first / 32) +
-                       (exited ? ": a warp collective with exited lanes"
-                               : ": lanes at different warp collectives") +
-                       describeWaits(first, end);
+        fail(cta, "warp " + std::to_string((first - cta.first) / 32) +
+                      (exited ? ": a warp collective with exited lanes"
+                              : ": lanes at different warp collectives") +
+                      describeWaits(cta, first, end));
         return false;
       }
     }
@@ -482,32 +589,34 @@ bool runWarp(unsigned first, unsigned end) {
   }
 }
 
-/// Releases the named barriers (bar.sync id, count) at which `count`
-/// threads wait. Returns whether it released any; sets launch.error when
-/// threads wait at one with different counts, or more than its count.
-bool releaseNamedBarriers(unsigned threads) {
+/// Releases the named barriers (bar.sync id, count) of `cta` at which
+/// `count` threads wait. Returns whether it released any; sets
+/// launch.error when threads wait at one with different counts, or more
+/// than its count.
+bool releaseNamedBarriers(Cta &cta) {
+  const unsigned begin = cta.first, end = cta.first + launch.threads;
   bool released = false;
   for (unsigned id = 1; id < 16; ++id) {
-    Launch::NamedArrivals &arrivals = launch.arrivals[id];
+    NamedArrivals &arrivals = cta.arrivals[id];
     unsigned waiting = 0, count = arrivals.count;
-    for (unsigned t = 0; t < threads; ++t) {
+    for (unsigned t = begin; t < end; ++t) {
       const Fiber &fiber = launch.fibers[t];
       if (fiber.wait != Wait::Named || fiber.namedBarrier != id)
         continue;
       if (waiting++ == 0 && arrivals.arrived == 0)
         count = fiber.namedCount;
       if (fiber.namedCount != count || waiting + arrivals.arrived > count) {
-        launch.error = "bar.sync " + std::to_string(id) +
-                       ": threads wait with different counts (or arrive "
-                       "with another), or more than their count" +
-                       describeWaits(0, threads);
+        fail(cta, "bar.sync " + std::to_string(id) +
+                      ": threads wait with different counts (or arrive "
+                      "with another), or more than their count" +
+                      describeWaits(cta));
         return false;
       }
     }
     if (waiting == 0 || waiting + arrivals.arrived != count)
       continue;
     arrivals = {};
-    for (unsigned t = 0; t < threads; ++t) {
+    for (unsigned t = begin; t < end; ++t) {
       Fiber &fiber = launch.fibers[t];
       if (fiber.wait == Wait::Named && fiber.namedBarrier == id)
         fiber.wait = Wait::None;
@@ -517,68 +626,95 @@ bool releaseNamedBarriers(unsigned threads) {
   return released;
 }
 
-/// Runs one block to its end. Returns false with launch.error set.
-bool runBlock(unsigned threads) {
-  for (;;) {
-    for (unsigned first = 0; first < threads; first += 32)
-      if (!runWarp(first, std::min(first + 32, threads)))
-        return false;
-    unsigned atBarrier = 0, exited = 0, runnable = 0, atMbarrier = 0;
-    uint64_t count = 0;
-    bool sameBarrier = true;
-    for (unsigned t = 0; t < threads; ++t) {
-      const Fiber &fiber = launch.fibers[t];
-      if (fiber.wait == Wait::Done) {
-        ++exited;
-      } else if (fiber.wait == Wait::None) {
-        ++runnable;
-      } else if (fiber.wait == Wait::Mbarrier) {
-        ++atMbarrier;
-      } else if (fiber.wait == Wait::Block) {
-        if (atBarrier++ == 0)
-          count = fiber.blockBarriers;
-        sameBarrier &= fiber.blockBarriers == count;
-      }
-    }
-    if (exited == threads) {
-      for (unsigned id = 1; id < 16; ++id)
-        if (launch.arrivals[id].arrived != 0) {
-          launch.error = "exit with " +
-                         std::to_string(launch.arrivals[id].arrived) +
-                         " arrivals (bar.arrive) at named barrier " +
-                         std::to_string(id) + " that no bar.sync completed";
-          return false;
-        }
-      if (launch.tmaCopies.empty())
-        return true;
-      launch.error = "exit with a TMA copy in flight (to mbarrier " +
-                     hex(launch.tmaCopies.front().bar) +
-                     ", on which no thread waited)";
+/// Releases the threads of [begin, end) that wait at a barrier of kind
+/// `wait` (__syncthreads over a CTA, barrier.cluster over the cluster)
+/// when every thread there that has not exited waits at it, as the PTX ISA
+/// has both barriers wait for the non-exited threads. Returns whether it
+/// released them; `passed` counts each thread's passes.
+bool releaseBarrier(unsigned begin, unsigned end, Wait wait,
+                    uint64_t Fiber::*passed) {
+  unsigned atBarrier = 0;
+  uint64_t count = 0;
+  for (unsigned t = begin; t < end; ++t) {
+    const Fiber &fiber = launch.fibers[t];
+    if (fiber.wait == Wait::Done)
+      continue;
+    if (fiber.wait != wait || (atBarrier++ > 0 && fiber.*passed != count))
       return false;
+    count = fiber.*passed;
+  }
+  if (atBarrier == 0)
+    return false;
+  for (unsigned t = begin; t < end; ++t) {
+    Fiber &fiber = launch.fibers[t];
+    if (fiber.wait == wait) {
+      fiber.wait = Wait::None;
+      ++(fiber.*passed);
     }
+  }
+  return true;
+}
+
+/// Runs the cluster's CTAs (the block, without clusters) to their end.
+/// Returns false with launch.error set.
+bool runCluster() {
+  const unsigned threads = launch.threads;
+  const unsigned total = threads * launch.clusterSize;
+  for (;;) {
+    for (unsigned r = 0; r < launch.clusterSize; ++r) {
+      const Cta &cta = launch.ctas[r];
+      for (unsigned first = cta.first; first < cta.first + threads; first += 32)
+        if (!runWarp(cta, first, std::min(first + 32, cta.first + threads)))
+          return false;
+    }
+    unsigned exited = 0, runnable = 0, atMbarrier = 0;
+    for (unsigned t = 0; t < total; ++t) {
+      Wait wait = launch.fibers[t].wait;
+      exited += wait == Wait::Done;
+      runnable += wait == Wait::None;
+      atMbarrier += wait == Wait::Mbarrier;
+    }
+    // Each CTA's exit was checked when its last thread exited.
+    if (exited == total)
+      return true;
     if (runnable != 0)
       continue; // woken from an mbarrier by a later warp
-    if (releaseNamedBarriers(threads))
+    bool released = false;
+    for (unsigned r = 0; r < launch.clusterSize; ++r) {
+      released |= releaseNamedBarriers(launch.ctas[r]);
+      if (!launch.error.empty())
+        return false;
+    }
+    for (unsigned r = 0; r < launch.clusterSize; ++r) {
+      const Cta &cta = launch.ctas[r];
+      released |= releaseBarrier(cta.first, cta.first + threads, Wait::Block,
+                                 &Fiber::blockBarriers);
+    }
+    released |=
+        releaseBarrier(0, total, Wait::Cluster, &Fiber::clusterBarriers);
+    if (released || landStalledTmaCopies())
       continue;
     if (!launch.error.empty())
       return false;
-    if (atBarrier + exited != threads || !sameBarrier) {
-      if (landStalledTmaCopies())
-        continue;
-      launch.error = atMbarrier == 0
-                         ? "deadlock: threads wait at different barriers"
-                         : "deadlock: no thread can go on, and no mbarrier "
-                           "phase they wait for can complete";
-      launch.error += describeWaits(0, threads);
-      return false;
+    const Cta &first = launch.ctas[0];
+    if (launch.clusterSize == 1) {
+      launch.error = blockName(first) + ": ";
+    } else {
+      const Cta &last = launch.ctas[launch.clusterSize - 1];
+      launch.error = "cluster of blocks " + coordinates(first.blockIndex) +
+                     " to " + coordinates(last.blockIndex) + ": ";
     }
-    for (unsigned t = 0; t < threads; ++t) {
-      Fiber &fiber = launch.fibers[t];
-      if (fiber.wait == Wait::Block) {
-        fiber.wait = Wait::None;
-        ++fiber.blockBarriers;
-      }
+    launch.error += atMbarrier == 0
+                        ? "deadlock: threads wait at different barriers"
+                        : "deadlock: no thread can go on, and no mbarrier "
+                          "phase they wait for can complete";
+    for (unsigned r = 0; r < launch.clusterSize; ++r) {
+      const Cta &cta = launch.ctas[r];
+      if (launch.clusterSize > 1)
+        launch.error += "\n " + blockName(cta) + ":";
+      launch.error += describeWaits(cta);
     }
+    return false;
   }
 }
 
@@ -619,6 +755,17 @@ struct WgmmaOperand {
   static WgmmaOperand decode(uint64_t descriptor, const char *which,
                              unsigned rows, bool mnMajor) {
     WgmmaOperand operand;
+    static std::string message;
+    message = tryDecode(descriptor, which, rows, mnMajor, operand);
+    if (!message.empty())
+      llamaEmuTrap(message.c_str());
+    return operand;
+  }
+
+  /// The same, returning why not ("" when it decoded) instead of trapping.
+  static std::string tryDecode(uint64_t descriptor, const char *which,
+                               unsigned rows, bool mnMajor,
+                               WgmmaOperand &operand) {
     operand.start = uint32_t(descriptor & 0x3fff) << 4;
     operand.leading = uint32_t((descriptor >> 16) & 0x3fff) << 4;
     operand.stride = uint32_t((descriptor >> 32) & 0x3fff) << 4;
@@ -632,80 +779,80 @@ struct WgmmaOperand {
         mnMajor ? operand.start + ((rows + 63) / 64 - 1) * operand.leading +
                       operand.stride + 8 * 128
                 : (operand.start & ~127u) + (rows + 7) / 8 * operand.stride;
-    static std::string message;
     if (swizzle != 1)
-      message = std::string("wgmma: ") + which + "'s swizzle mode " +
-                std::to_string(swizzle) +
-                " (only the 128-byte swizzle, 1, "
-                "is emulated)";
-    else if (base != 0 || ((operand.start >> 7) & 7) != 0)
-      message = std::string("wgmma: ") + which +
-                " does not start in the first row of a 1024-byte aligned "
-                "swizzle atom (not emulated)";
-    else if (mnMajor && (operand.start & 127) != 0)
-      message = std::string("wgmma: ") + which +
-                " is MN-major but does not start at a 128-byte row (not "
-                "emulated)";
-    else if (end > launch.sharedBytes)
-      message = std::string("wgmma: ") + which + " ends at byte " +
-                std::to_string(end) + ", past the launch's " +
-                std::to_string(launch.sharedBytes) +
-                " bytes of dynamic shared memory";
-    else
-      return operand;
-    llamaEmuTrap(message.c_str());
+      return std::string("wgmma: ") + which + "'s swizzle mode " +
+             std::to_string(swizzle) +
+             " (only the 128-byte swizzle, 1, "
+             "is emulated)";
+    if (base != 0 || ((operand.start >> 7) & 7) != 0)
+      return std::string("wgmma: ") + which +
+             " does not start in the first row of a 1024-byte aligned "
+             "swizzle atom (not emulated)";
+    if (mnMajor && (operand.start & 127) != 0)
+      return std::string("wgmma: ") + which +
+             " is MN-major but does not start at a 128-byte row (not "
+             "emulated)";
+    if (end > launch.sharedBytes)
+      return std::string("wgmma: ") + which + " ends at byte " +
+             std::to_string(end) + ", past the launch's " +
+             std::to_string(launch.sharedBytes) +
+             " bytes of dynamic shared memory";
+    return "";
   }
 
-  /// Element (row, k) of the 16-bit operand, `row` counting along M or N,
-  /// its 16-byte chunk XOR-ed with address bits 7-9 (the 128-byte row
-  /// within its 1024-byte atom), as the hardware swizzles.
-  uint16_t at(unsigned row, unsigned k) const {
+  /// Element (row, k) of the 16-bit operand in the shared memory `shared`
+  /// of its CTA, `row` counting along M or N, its 16-byte chunk XOR-ed
+  /// with address bits 7-9 (the 128-byte row within its 1024-byte atom), as
+  /// the hardware swizzles.
+  uint16_t at(const char *shared, unsigned row, unsigned k) const {
     uint32_t address =
         mnMajor ? start + (row / 64) * leading + (k / 8) * stride +
                       (k % 8) * 128 + (row % 64) * 2
                 : start + (row / 8) * stride + (row % 8) * 128 + k * 2;
     address ^= ((address >> 7) & 7) << 4;
     uint16_t bits;
-    std::memcpy(&bits, llamaEmuSharedAnchor + address, 2);
+    std::memcpy(&bits, shared + address, 2);
     return bits;
   }
 };
 
-void checkNoPendingWgmmaReads(uint32_t begin, uint32_t end) {
-  for (size_t t = 0; t < launch.fibers.size(); ++t) {
+std::string pendingWgmmaReads(const Cta &cta, uint32_t begin, uint32_t end) {
+  for (unsigned t = cta.first; t < cta.first + launch.threads; ++t) {
     for (const Wgmma &op : launch.fibers[t].wgmmas) {
       for (int which = op.registerA ? 1 : 0; which < 2; ++which) {
         const char *name = which ? "B" : "A";
         unsigned rows = which ? unsigned(op.n) : 64;
         bool mnMajor = which ? op.transB : op.transA;
-        WgmmaOperand operand =
-            WgmmaOperand::decode(which ? op.b : op.a, name, rows, mnMajor);
+        WgmmaOperand operand;
+        std::string why = WgmmaOperand::tryDecode(which ? op.b : op.a, name,
+                                                  rows, mnMajor, operand);
+        if (!why.empty())
+          return why;
         // The 128-byte rows it reads (a K-major start steps within them).
         uint32_t first = operand.start & ~127u;
         uint32_t last = operand.mnMajor
                             ? first + ((rows + 63) / 64 - 1) * operand.leading +
                                   operand.stride + 8 * 128
                             : first + (rows + 7) / 8 * operand.stride;
-        if (first < end && begin < last) {
-          static std::string message;
-          message = "cp.async.bulk.tensor: a TMA copy into shared memory " +
-                    hex(begin) + ".." + hex(end) + " overwrites operand " +
-                    name + " (" + hex(first) + ".." + hex(last) +
-                    ") of a wgmma that thread " + std::to_string(t) +
-                    " has not retired (wgmma.wait_group)";
-          llamaEmuTrap(message.c_str());
-        }
+        if (first < end && begin < last)
+          return "cp.async.bulk.tensor: a TMA copy into shared memory " +
+                 hex(begin) + ".." + hex(end) + ofOtherCta(cta) +
+                 " overwrites operand " + name + " (" + hex(first) + ".." +
+                 hex(last) + ") of a wgmma that thread " +
+                 std::to_string(t - cta.first) + ofOtherCta(cta) +
+                 " has not retired (wgmma.wait_group)";
       }
     }
   }
+  return "";
 }
 
-/// Computes one wgmma's share of the accumulators of the thread `index`
-/// of its block: in the PTX ISA's layout for m64nNk16 with f32
+/// Computes one wgmma's share of the accumulators of `fiber`, from its
+/// CTA's shared memory: in the PTX ISA's layout for m64nNk16 with f32
 /// accumulators, warp w of the warpgroup holds rows 16 w to 16 w + 15, and
 /// d[i] of lane l is row 16 w + l / 4 + 8 ((i / 2) % 2), column
 /// 8 (i / 4) + 2 (l % 4) + i % 2.
-void runWgmma(const Wgmma &op, unsigned index) {
+void runWgmma(const Wgmma &op, const Fiber &fiber) {
   WgmmaOperand a;
   if (!op.registerA)
     a = WgmmaOperand::decode(op.a, "A", 64, op.transA);
@@ -714,17 +861,18 @@ void runWgmma(const Wgmma &op, unsigned index) {
     return op.isBf16 ? __bfloat162float(__nv_bfloat16{bits})
                      : __half2float(__half{bits});
   };
-  unsigned warp = (index / 32) % 4, lane = index % 32;
+  unsigned warp = (fiber.thread / 32) % 4, lane = fiber.thread % 32;
+  const char *shared = fiber.shared;
   // The rows of A this thread's accumulators need are its own warp's.
   auto aAt = [&](unsigned row, unsigned k) {
-    return op.registerA ? op.aRows[(row % 16) * 16 + k] : a.at(row, k);
+    return op.registerA ? op.aRows[(row % 16) * 16 + k] : a.at(shared, row, k);
   };
   for (int i = 0; i < op.n / 2; ++i) {
     unsigned row = 16 * warp + lane / 4 + 8 * ((i / 2) % 2);
     unsigned column = 8 * (i / 4) + 2 * (lane % 4) + i % 2;
     float sum = 0.0f;
     for (unsigned k = 0; k < 16; ++k)
-      sum += value(aAt(row, k)) * value(b.at(column, k));
+      sum += value(aAt(row, k)) * value(b.at(shared, column, k));
     op.d[i] = (op.accumulate ? op.d[i] : 0.0f) + sum;
   }
 }
@@ -746,6 +894,98 @@ void requireWholeWarpgroups() {
     llamaEmuTrap("wgmma in a block that is not whole warpgroups");
 }
 
+/// The CTA of rank `rank` in the calling thread's cluster, which `what`
+/// reaches; traps when there is none or it has exited.
+Cta &clusterCta(unsigned rank, const char *what) {
+  static std::string message;
+  if (rank >= launch.clusterSize)
+    message = std::string(what) + ": rank " + std::to_string(rank) +
+              " is outside the cluster of " +
+              std::to_string(launch.clusterSize);
+  else if (launch.ctas[rank].live == 0)
+    message = std::string(what) + ": rank " + std::to_string(rank) + " (" +
+              blockName(launch.ctas[rank]) +
+              ") has exited, and its shared memory may be another block's";
+  else
+    return launch.ctas[rank];
+  llamaEmuTrap(message.c_str());
+}
+
+/// Arrives on the mbarrier at `bar` of `cta`, expecting `txBytes` more; an
+/// arrival that completes the phase hands off to a thread waiting for it.
+void arrive(Cta &cta, unsigned bar, unsigned txBytes, const char *what) {
+  Mbarrier &barrier = mbarrierAt(cta, bar, what);
+  static std::string message;
+  if (barrier.pending == 0) {
+    message = std::string(what) + " on mbarrier " + hex(bar) + ofOtherCta(cta) +
+              " with no arrivals pending in its phase";
+    llamaEmuTrap(message.c_str());
+  }
+  barrier.txCount += txBytes;
+  if (barrier.txCount >= (int64_t(1) << 20)) {
+    message =
+        "mbarrier.expect_tx on mbarrier " + hex(bar) + ": tx-count past 2^20-1";
+    llamaEmuTrap(message.c_str());
+  }
+  --barrier.pending;
+  const uint64_t phase = barrier.phase;
+  const unsigned woken = barrier.waiters.empty() ? 0 : barrier.waiters.front();
+  const bool anyWaiter = !barrier.waiters.empty();
+  completeIfDone(barrier);
+  if (barrier.phase != phase && anyWaiter)
+    handOff(woken);
+}
+
+/// A cp.async.bulk.tensor.2d (`what`) into shared memory `dst`, validated
+/// as the calling thread issues it; traps naming what is wrong.
+TmaCopy tmaCopy(unsigned dst, const void *map, int inner, int row, unsigned bar,
+                const char *what) {
+  TmaCopy copy;
+  std::memcpy(&copy.map, map, sizeof(copy.map));
+  copy.dst = dst;
+  copy.inner = inner;
+  copy.row = row;
+  copy.bar = bar;
+  const LlamaEmuTensorMap &m = copy.map;
+  // With the 128-byte swizzle, the last 128-byte line may be partly filled
+  // and the XOR moves chunks within it.
+  int64_t bytes = boxBytes(m);
+  int64_t span = m.swizzleBytes ? (bytes + 127) / 128 * 128 : bytes;
+  unsigned align = m.swizzleBytes == 128 ? 1024 : 128;
+  static std::string message;
+  const std::string prefix = std::string(what) + ": ";
+  if (uintptr_t(map) % 64 != 0)
+    message = prefix + "the tensor map is not 64-byte aligned";
+  else if (m.magic != kLlamaEmuTensorMapMagic)
+    message = prefix + "the tensor map was not encoded by the fake driver's "
+                       "cuTensorMapEncodeTiled (bad magic)";
+  else if (m.rank != 2)
+    message = prefix + "a rank-" + std::to_string(m.rank) + " tensor map";
+  else if (m.swizzleBytes != 0 && m.swizzleBytes != 128)
+    message = prefix + "the " + std::to_string(m.swizzleBytes) +
+              "-byte swizzle (not emulated)";
+  else if (dst % align != 0)
+    message = prefix + "shared destination " + hex(dst) + " is not " +
+              std::to_string(align) + "-byte aligned";
+  else if (int32_t(dst) < 0 ||
+           int64_t(int32_t(dst)) + span > int64_t(launch.sharedBytes))
+    message = prefix + "a box of " + std::to_string(bytes) + " bytes at " +
+              hex(dst) + " runs past the launch's " +
+              std::to_string(launch.sharedBytes) +
+              " bytes of dynamic shared memory";
+  else
+    return copy;
+  llamaEmuTrap(message.c_str());
+}
+
+/// Lands `copy` in `cta` now or, under LLAMAC_EMU_TMA=wait, queues it there.
+void issueTmaCopy(const TmaCopy &copy, Cta &cta) {
+  if (launch.tmaAtWait)
+    cta.tmaCopies.push_back(copy);
+  else
+    landTmaCopy(copy, cta);
+}
+
 } // namespace
 
 extern "C" {
@@ -763,10 +1003,16 @@ void llamaEmuSyncThreads(void) {
   yieldToScheduler();
 }
 
+void llamaEmuClusterSync(void) {
+  Fiber &fiber = self();
+  fiber.wait = Wait::Cluster;
+  yieldToScheduler();
+}
+
 [[noreturn]] void llamaEmuTrap(const char *what) {
   Fiber &fiber = self();
-  launch.error = std::string(what) + " in thread " +
-                 std::to_string(&fiber - launch.fibers.data());
+  fail(ctaOf(fiber),
+       std::string(what) + " in thread " + std::to_string(fiber.thread));
   fiber.wait = Wait::Done;
   yieldToScheduler();
   __builtin_unreachable();
@@ -788,7 +1034,7 @@ void llamaEmuNamedBarrier(unsigned id, unsigned count) {
   if (id == 0 || id > 15)
     llamaEmuTrap("bar.sync with a barrier other than 1-15 (0 is "
                  "__syncthreads's; a count on it is not emulated)");
-  if (count == 0 || count % 32 != 0 || count > launch.fibers.size())
+  if (count == 0 || count % 32 != 0 || count > launch.threads)
     llamaEmuTrap("bar.sync with a thread count that is not whole warps of "
                  "the block");
   Fiber &fiber = self();
@@ -801,10 +1047,10 @@ void llamaEmuNamedBarrier(unsigned id, unsigned count) {
 void llamaEmuNamedBarrierArrive(unsigned id, unsigned count) {
   if (id == 0 || id > 15)
     llamaEmuTrap("bar.arrive with a barrier other than 1-15");
-  if (count == 0 || count % 32 != 0 || count > launch.fibers.size())
+  if (count == 0 || count % 32 != 0 || count > launch.threads)
     llamaEmuTrap("bar.arrive with a thread count that is not whole warps of "
                  "the block");
-  Launch::NamedArrivals &arrivals = launch.arrivals[id];
+  NamedArrivals &arrivals = ctaOf(self()).arrivals[id];
   if (arrivals.arrived > 0 && arrivals.count != count)
     llamaEmuTrap("bar.arrive with another count than the barrier's earlier "
                  "arrivals");
@@ -946,9 +1192,8 @@ void llamaEmuWgmmaCommit(void) {
 void llamaEmuWgmmaWait(int pending) {
   Fiber &fiber = self();
   size_t retire = retireGroups(fiber.wgmmaGroups, pending);
-  unsigned index = unsigned(&fiber - launch.fibers.data());
   for (size_t i = 0; i < retire; ++i)
-    runWgmma(fiber.wgmmas[i], index);
+    runWgmma(fiber.wgmmas[i], fiber);
   fiber.wgmmas.erase(fiber.wgmmas.begin(), fiber.wgmmas.begin() + retire);
   // wgmma.wait_group.sync.aligned: a warp's lanes pass it together, so once
   // one lane is past it every lane's products have retired, and kernels may
@@ -958,23 +1203,24 @@ void llamaEmuWgmmaWait(int pending) {
 }
 
 void llamaEmuMbarrierInit(unsigned bar, unsigned count) {
+  Cta &cta = ctaOf(self());
   static std::string message;
   if (bar % 8 != 0)
     message = "mbarrier.init: mbarrier " + hex(bar) + " is not 8-byte aligned";
   else if (count == 0 || count >= (1u << 20))
     message = "mbarrier.init: arrival count " + std::to_string(count) +
               " outside 1..2^20-1";
-  else if (Mbarrier *barrier = findMbarrier(bar);
+  else if (Mbarrier *barrier = findMbarrier(cta, bar);
            barrier && !barrier->waiters.empty())
     message = "mbarrier.init: mbarrier " + hex(bar) + " has waiting threads";
   else
     message.clear();
   if (!message.empty())
     llamaEmuTrap(message.c_str());
-  Mbarrier *barrier = findMbarrier(bar);
+  Mbarrier *barrier = findMbarrier(cta, bar);
   if (!barrier) {
-    launch.mbarriers.emplace_back();
-    barrier = &launch.mbarriers.back();
+    cta.mbarriers.emplace_back();
+    barrier = &cta.mbarriers.back();
     barrier->address = bar;
   }
   barrier->expected = barrier->pending = count;
@@ -983,34 +1229,21 @@ void llamaEmuMbarrierInit(unsigned bar, unsigned count) {
 }
 
 void llamaEmuMbarrierArrive(unsigned bar, unsigned txBytes) {
-  Mbarrier &barrier = mbarrierAt(bar, "mbarrier.arrive");
-  static std::string message;
-  if (barrier.pending == 0) {
-    message = "mbarrier.arrive on mbarrier " + hex(bar) +
-              " with no arrivals pending in its phase";
-    llamaEmuTrap(message.c_str());
-  }
-  barrier.txCount += txBytes;
-  if (barrier.txCount >= (int64_t(1) << 20)) {
-    message =
-        "mbarrier.expect_tx on mbarrier " + hex(bar) + ": tx-count past 2^20-1";
-    llamaEmuTrap(message.c_str());
-  }
-  --barrier.pending;
-  const uint64_t phase = barrier.phase;
-  const unsigned woken = barrier.waiters.empty() ? 0 : barrier.waiters.front();
-  const bool anyWaiter = !barrier.waiters.empty();
-  completeIfDone(barrier);
-  if (barrier.phase != phase && anyWaiter)
-    handOff(woken);
+  arrive(ctaOf(self()), bar, txBytes, "mbarrier.arrive");
+}
+
+void llamaEmuMbarrierArriveCluster(unsigned bar, unsigned rank) {
+  const char *what = "mbarrier.arrive.shared::cluster";
+  arrive(clusterCta(rank, what), bar, 0, what);
 }
 
 void llamaEmuMbarrierWait(unsigned bar, unsigned parity) {
-  Mbarrier &barrier = mbarrierAt(bar, "mbarrier.try_wait");
+  Cta &cta = ctaOf(self());
+  Mbarrier &barrier = mbarrierAt(cta, bar, "mbarrier.try_wait");
   parity &= 1;
   if ((barrier.phase & 1) != parity)
     return;
-  if (launch.tmaAtWait && landTmaCopies(barrier) &&
+  if (launch.tmaAtWait && landTmaCopies(cta, barrier) &&
       (barrier.phase & 1) != parity)
     return;
   Fiber &fiber = self();
@@ -1023,84 +1256,80 @@ void llamaEmuMbarrierWait(unsigned bar, unsigned parity) {
 
 void llamaEmuTmaLoad2d(unsigned dst, const void *map, int inner, int row,
                        unsigned bar) {
-  TmaCopy copy;
-  std::memcpy(&copy.map, map, sizeof(copy.map));
-  copy.dst = dst;
-  copy.inner = inner;
-  copy.row = row;
-  copy.bar = bar;
-  const LlamaEmuTensorMap &m = copy.map;
-  // With the 128-byte swizzle, the last 128-byte line may be partly filled
-  // and the XOR moves chunks within it.
-  int64_t bytes = boxBytes(m);
-  int64_t span = m.swizzleBytes ? (bytes + 127) / 128 * 128 : bytes;
-  unsigned align = m.swizzleBytes == 128 ? 1024 : 128;
-  static std::string message;
-  const std::string what = "cp.async.bulk.tensor.2d: ";
-  if (uintptr_t(map) % 64 != 0)
-    message = what + "the tensor map is not 64-byte aligned";
-  else if (m.magic != kLlamaEmuTensorMapMagic)
-    message = what + "the tensor map was not encoded by the fake driver's "
-                     "cuTensorMapEncodeTiled (bad magic)";
-  else if (m.rank != 2)
-    message = what + "a rank-" + std::to_string(m.rank) + " tensor map";
-  else if (m.swizzleBytes != 0 && m.swizzleBytes != 128)
-    message = what + "the " + std::to_string(m.swizzleBytes) +
-              "-byte swizzle (not emulated)";
-  else if (dst % align != 0)
-    message = what + "shared destination " + hex(dst) + " is not " +
-              std::to_string(align) + "-byte aligned";
-  else if (int32_t(dst) < 0 ||
-           int64_t(int32_t(dst)) + span > int64_t(launch.sharedBytes))
-    message = what + "a box of " + std::to_string(bytes) + " bytes at " +
-              hex(dst) + " runs past the launch's " +
-              std::to_string(launch.sharedBytes) +
-              " bytes of dynamic shared memory";
-  else
-    message.clear();
-  if (!message.empty())
-    llamaEmuTrap(message.c_str());
-  mbarrierAt(bar, "cp.async.bulk.tensor.2d");
-  if (launch.tmaAtWait)
-    launch.tmaCopies.push_back(copy);
-  else
-    landTmaCopy(copy);
+  const char *what = "cp.async.bulk.tensor.2d";
+  TmaCopy copy = tmaCopy(dst, map, inner, row, bar, what);
+  Cta &cta = ctaOf(self());
+  mbarrierAt(cta, bar, what);
+  issueTmaCopy(copy, cta);
 }
 
-/// Runs `kernel` over the grid. Returns 0, or 1 with a message in `error`.
+void llamaEmuTmaLoad2dMulticast(unsigned dst, const void *map, int inner,
+                                int row, unsigned bar, unsigned ctaMask) {
+  const char *what = "cp.async.bulk.tensor.2d.multicast::cluster";
+  TmaCopy copy = tmaCopy(dst, map, inner, row, bar, what);
+  static std::string message;
+  if (ctaMask == 0 || ctaMask >> launch.clusterSize != 0) {
+    message = std::string(what) + ": ctaMask " + hex(ctaMask) +
+              (ctaMask == 0 ? " names no CTA"
+                            : " names a rank outside the cluster of " +
+                                  std::to_string(launch.clusterSize));
+    llamaEmuTrap(message.c_str());
+  }
+  // Every destination is checked before the first lands.
+  for (unsigned rank = 0; rank < launch.clusterSize; ++rank)
+    if (ctaMask >> rank & 1)
+      mbarrierAt(clusterCta(rank, what), bar, what);
+  for (unsigned rank = 0; rank < launch.clusterSize; ++rank)
+    if (ctaMask >> rank & 1)
+      issueTmaCopy(copy, launch.ctas[rank]);
+}
+
+/// Runs `kernel` over the grid, in clusters of cluster[0] blocks along x.
+/// Returns 0, or 1 with a message in `error`.
 int llamaEmuLaunch(Kernel kernel, const unsigned grid[3],
-                   const unsigned block[3], unsigned sharedBytes,
-                   const LlamaGpuArgs *args, char *error, size_t errorBytes) {
-  auto fail = [&](const std::string &message) {
+                   const unsigned block[3], const unsigned cluster[3],
+                   unsigned sharedBytes, const LlamaGpuArgs *args, char *error,
+                   size_t errorBytes) {
+  auto refuse = [&](const std::string &message) {
     std::snprintf(error, errorBytes, "%s", message.c_str());
     return 1;
   };
   unsigned threads = block[0] * block[1] * block[2];
   if (threads == 0 || threads > kMaxThreads)
-    return fail("block of " + std::to_string(threads) + " threads");
-  if (sharedBytes > sizeof(llamaEmuSharedAnchor))
-    return fail(std::to_string(sharedBytes) +
-                " bytes of dynamic shared memory, more than the 227 KiB "
-                "emulated");
-  launch.sharedBytes = sharedBytes;
-  if (launch.fibers.size() < threads) {
-    launch.fibers.resize(threads);
+    return refuse("block of " + std::to_string(threads) + " threads");
+  if (sharedBytes > kMaxSharedBytes)
+    return refuse(std::to_string(sharedBytes) +
+                  " bytes of dynamic shared memory, more than the 227 KiB "
+                  "emulated");
+  const std::string shape = std::to_string(cluster[0]) + "x" +
+                            std::to_string(cluster[1]) + "x" +
+                            std::to_string(cluster[2]);
+  if (cluster[1] != 1 || cluster[2] != 1)
+    return refuse("cluster " + shape +
+                  ": clusters along y or z are not emulated");
+  const unsigned clusterSize = cluster[0];
+  if (clusterSize == 0)
+    return refuse("cluster " + shape + " is empty");
+  if (clusterSize > kLlamaEmuMaxClusterSize)
+    return refuse("cluster " + shape + ": more blocks than the " +
+                  std::to_string(kLlamaEmuMaxClusterSize) +
+                  " of a portable cluster");
+  if (grid[0] % clusterSize != 0)
+    return refuse("cluster " + shape + " does not divide grid " +
+                  std::to_string(grid[0]) + "x" + std::to_string(grid[1]) +
+                  "x" + std::to_string(grid[2]));
+  const unsigned total = threads * clusterSize;
+  if (launch.fibers.size() < total) {
+    launch.fibers.resize(total);
     for (Fiber &fiber : launch.fibers) {
       if (fiber.stack)
         continue;
       void *stack = mmap(nullptr, kStackBytes, PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
       if (stack == MAP_FAILED)
-        return fail("cannot map a fiber stack");
+        return refuse("cannot map a fiber stack");
       fiber.stack = static_cast<char *>(stack);
     }
-  }
-  // A launch that failed leaves its threads' products queued, and threads
-  // past this launch's block would keep them: their pending operands would
-  // trap this launch's TMA copies.
-  for (Fiber &fiber : launch.fibers) {
-    fiber.wgmmas.clear();
-    fiber.wgmmaGroups.clear();
   }
   const char *tma = std::getenv("LLAMAC_EMU_TMA");
   if (!tma || !*tma || std::strcmp(tma, "issue") == 0)
@@ -1108,40 +1337,55 @@ int llamaEmuLaunch(Kernel kernel, const unsigned grid[3],
   else if (std::strcmp(tma, "wait") == 0)
     launch.tmaAtWait = true;
   else
-    return fail(std::string("LLAMAC_EMU_TMA=") + tma +
-                ": expected 'issue' (the default: TMA copies land when "
-                "issued) or 'wait' (when a thread waits on their mbarrier)");
-  launch.warps.resize((threads + 31) / 32);
+    return refuse(std::string("LLAMAC_EMU_TMA=") + tma +
+                  ": expected 'issue' (the default: TMA copies land when "
+                  "issued) or 'wait' (when a thread waits on their mbarrier)");
+  const unsigned warpsPerBlock = (threads + 31) / 32;
+  launch.warps.resize(warpsPerBlock * clusterSize);
   launch.kernel = kernel;
   launch.args = args;
+  launch.sharedBytes = sharedBytes;
+  launch.threads = threads;
+  launch.clusterSize = llamaEmuClusterSize = clusterSize;
   launch.error.clear();
   llamaEmuGridDim = {grid[0], grid[1], grid[2]};
   llamaEmuBlockDim = {block[0], block[1], block[2]};
   for (unsigned z = 0; z < grid[2]; ++z)
     for (unsigned y = 0; y < grid[1]; ++y)
-      for (unsigned x = 0; x < grid[0]; ++x) {
-        llamaEmuBlockIdx = {x, y, z};
-        for (unsigned t = 0; t < threads; ++t) {
-          Fiber &fiber = launch.fibers[t];
-          fiber.index = {t % block[0], (t / block[0]) % block[1],
-                         t / (block[0] * block[1])};
-          fiber.warp = t / 32;
-          fiber.lane = t % 32;
-          fiber.wait = Wait::None;
-          fiber.blockBarriers = fiber.warpCollectives = 0;
-          fiber.copies.clear();
-          fiber.groups.clear();
-          fiber.wgmmas.clear();
-          fiber.wgmmaGroups.clear();
-          fiber.stackPointer = initialStack(fiber.stack);
+      for (unsigned x0 = 0; x0 < grid[0]; x0 += clusterSize) {
+        for (unsigned rank = 0; rank < clusterSize; ++rank) {
+          Cta &cta = launch.ctas[rank];
+          cta.blockIndex = {x0 + rank, y, z};
+          cta.shared =
+              llamaEmuSharedAnchor + size_t(rank) * kLlamaEmuSharedWindowBytes;
+          cta.first = rank * threads;
+          cta.live = threads;
+          cta.mbarriers.clear();
+          cta.arrivals = {};
+          cta.tmaCopies.clear();
+          for (unsigned t = 0; t < threads; ++t) {
+            Fiber &fiber = launch.fibers[cta.first + t];
+            fiber.index = {t % block[0], (t / block[0]) % block[1],
+                           t / (block[0] * block[1])};
+            fiber.blockIndex = cta.blockIndex;
+            fiber.clusterRank = rank;
+            fiber.shared = cta.shared;
+            fiber.thread = t;
+            fiber.warp = rank * warpsPerBlock + t / 32;
+            fiber.lane = t % 32;
+            fiber.wait = Wait::None;
+            fiber.blockBarriers = fiber.clusterBarriers =
+                fiber.warpCollectives = 0;
+            fiber.copies.clear();
+            fiber.groups.clear();
+            fiber.wgmmas.clear();
+            fiber.wgmmaGroups.clear();
+            fiber.stackPointer = initialStack(fiber.stack);
+          }
         }
-        launch.mbarriers.clear();
-        launch.tmaCopies.clear();
-        launch.arrivals = {};
-        if (!runBlock(threads)) {
+        if (!runCluster()) {
           llamaEmuCurrent = nullptr;
-          return fail("block (" + std::to_string(x) + ", " + std::to_string(y) +
-                      ", " + std::to_string(z) + "): " + launch.error);
+          return refuse(launch.error);
         }
       }
   llamaEmuCurrent = nullptr;

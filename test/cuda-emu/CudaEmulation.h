@@ -12,12 +12,20 @@
 // --arch sm_90a` defines __CUDA_ARCH_FEAT_SM90_ALL, as NVRTC does for that
 // arch, so the kernels take their wgmma paths.
 //
-// Threads are fibers run by CudaEmulation.cpp one block at a time, so
-// `__shared__` variables are function statics (one block lives at a time)
-// and atomics need no hardware support. Barriers and warp collectives are
-// checked: a thread that reaches a different barrier than its block or
-// warp, a warp collective with exited lanes, or an mbarrier phase that
-// can never complete fails the launch.
+// Threads are fibers run by CudaEmulation.cpp one block at a time (one
+// cluster at a time in a launch with clusters), so `__shared__` variables
+// are function statics and atomics need no hardware support. Barriers and
+// warp collectives are checked: a thread that reaches a different barrier
+// than its block, cluster or warp, a warp collective with exited lanes, or
+// an mbarrier phase that can never complete fails the launch.
+//
+// The CTAs of a cluster (sm_90) run at once, each with its own window of
+// dynamic shared memory, and a shared address is an offset within the
+// window of the CTA that uses it, so that the same variable has the same
+// address in every CTA, as on a GPU. Static `__shared__` variables are one
+// for all the CTAs of a cluster: kernels launched in clusters must keep
+// their shared data in dynamic shared memory (mbarriers may be static:
+// they live in a side table keyed by CTA and address).
 //
 //===----------------------------------------------------------------------===//
 
@@ -40,26 +48,39 @@
 #define __grid_constant__
 #define __align__(n) __attribute__((aligned(n)))
 /// One block runs at a time, so a function-local static is its shared
-/// memory.
+/// memory (one for all the CTAs of a cluster).
 #define __shared__ static
 
 struct LlamaEmuDim3 {
   unsigned x, y, z;
 };
 
+/// The dynamic shared memory of the CTAs of a cluster: window r of
+/// llamaEmuSharedAnchor is CTA r's, 1024-byte aligned, of which a launch
+/// may use 227 KiB. A power of two, so that an address is a mask away.
+inline constexpr unsigned kLlamaEmuSharedWindowBytes = 256 * 1024;
+inline constexpr unsigned kLlamaEmuMaxClusterSize = 8;
+
 /// The fiber's view of itself; CudaEmulation.cpp owns these.
 struct LlamaEmuThreadState {
   LlamaEmuDim3 index;
+  LlamaEmuDim3 blockIndex;
+  /// The CTA's rank in its cluster and its shared memory window.
+  unsigned clusterRank;
+  char *shared;
 };
 extern "C" {
 extern LlamaEmuThreadState *llamaEmuCurrent;
-extern LlamaEmuDim3 llamaEmuBlockIdx, llamaEmuBlockDim, llamaEmuGridDim;
+extern LlamaEmuDim3 llamaEmuBlockDim, llamaEmuGridDim;
+/// The CTAs in a cluster of the running launch (1 without clusters).
+extern unsigned llamaEmuClusterSize;
 /// The anchor that 32-bit "shared addresses" are offsets from, and the
-/// block's dynamic shared memory (227 KiB, 1024-byte aligned), so that its
-/// addresses are small and positive like a GPU's.
+/// cluster's dynamic shared memory (kLlamaEmuMaxClusterSize windows), so
+/// that its addresses are small and positive like a GPU's.
 extern char llamaEmuSharedAnchor[];
 
 void llamaEmuSyncThreads(void);
+void llamaEmuClusterSync(void);
 uint64_t llamaEmuShuffleXor(uint64_t bits, int laneMask, unsigned mask);
 void llamaEmuSyncWarp(unsigned mask);
 void llamaEmuNamedBarrier(unsigned id, unsigned count);
@@ -80,16 +101,19 @@ void llamaEmuWgmmaCommit(void);
 void llamaEmuWgmmaWait(int pending);
 void llamaEmuMbarrierInit(unsigned bar, unsigned count);
 void llamaEmuMbarrierArrive(unsigned bar, unsigned txBytes);
+void llamaEmuMbarrierArriveCluster(unsigned bar, unsigned rank);
 void llamaEmuMbarrierWait(unsigned bar, unsigned parity);
 void llamaEmuTmaLoad2d(unsigned dst, const void *map, int inner, int row,
                        unsigned bar);
+void llamaEmuTmaLoad2dMulticast(unsigned dst, const void *map, int inner,
+                                int row, unsigned bar, unsigned ctaMask);
 [[noreturn]] void llamaEmuTrap(const char *what);
 float llamaEmuHalfToFloat(uint16_t bits);
 uint16_t llamaEmuFloatToHalf(float value);
 }
 
 #define threadIdx (llamaEmuCurrent->index)
-#define blockIdx llamaEmuBlockIdx
+#define blockIdx (llamaEmuCurrent->blockIndex)
 #define blockDim llamaEmuBlockDim
 #define gridDim llamaEmuGridDim
 
@@ -222,15 +246,24 @@ inline int __any_sync(unsigned mask, int predicate) {
 inline uint4 llamaLoadStreaming(const uint4 *p) { return *p; }
 
 /// Shared memory is host memory near the anchor (all of it is statics of
-/// the same shared object), so a 32-bit offset from it names it, and the
-/// kernels' address arithmetic on it works unchanged.
+/// the same shared object), so a 32-bit offset names it, and the kernels'
+/// address arithmetic on it works unchanged. Dynamic shared memory's
+/// offset is from its CTA's window, below kLlamaEmuSharedWindowBytes, so
+/// that each CTA of a cluster resolves it in its own window; a static's is
+/// from the anchor, outside the windows, so it is the same in every CTA.
 inline unsigned llamaSmemAddress(const void *p) {
   intptr_t offset = static_cast<const char *>(p) - llamaEmuSharedAnchor;
+  if (offset >= 0 &&
+      offset < intptr_t(kLlamaEmuMaxClusterSize) * kLlamaEmuSharedWindowBytes)
+    return unsigned(offset) & (kLlamaEmuSharedWindowBytes - 1);
   if (offset != intptr_t(int32_t(offset)))
     llamaEmuTrap("shared address out of 32-bit range");
   return unsigned(int32_t(offset));
 }
+/// The calling thread's memory at a shared address.
 inline void *llamaEmuSharedPointer(unsigned address) {
+  if (address < kLlamaEmuSharedWindowBytes)
+    return llamaEmuCurrent->shared + address;
   return llamaEmuSharedAnchor + int32_t(address);
 }
 
@@ -256,10 +289,10 @@ inline void llamaMma16816(float (&d)[4], const unsigned (&a)[4],
   llamaEmuMma16816(d, a, b, std::is_same<T, __nv_bfloat16>::value);
 }
 
-/// `extern __shared__` memory: one block runs at a time, so every block
-/// gets the same buffer.
+/// `extern __shared__` memory: the calling thread's CTA's window.
 #define LLAMA_DYNAMIC_SHARED(name)                                             \
-  unsigned char *name = reinterpret_cast<unsigned char *>(llamaEmuSharedAnchor)
+  unsigned char *name =                                                        \
+      reinterpret_cast<unsigned char *>(llamaEmuCurrent->shared)
 
 /// Launches run one after another, so the previous kernel has always
 /// finished (programmatic dependent launch has nothing to overlap).
@@ -370,6 +403,27 @@ inline void llamaMbarrierWait(unsigned bar, unsigned parity) {
 inline void llamaTmaLoad2d(unsigned dst, const void *map, int inner, int row,
                            unsigned bar) {
   llamaEmuTmaLoad2d(dst, map, inner, row, bar);
+}
+
+/// Thread-block clusters: a launch without a cluster shape is a cluster of
+/// one CTA. The remote operations trap where a GPU would misbehave: a rank
+/// outside the cluster, or a CTA that has exited (its shared memory may be
+/// another block's by then).
+inline unsigned llamaClusterRank() { return llamaEmuCurrent->clusterRank; }
+inline unsigned llamaClusterSize() { return llamaEmuClusterSize; }
+/// barrier.cluster.arrive then wait: released once every thread of the
+/// cluster that has not exited waits there, as the PTX ISA says.
+inline void llamaClusterSync() { llamaEmuClusterSync(); }
+/// mbarrier.arrive on the mbarrier at `bar` of CTA `rank` of the cluster.
+inline void llamaMbarrierArriveCluster(unsigned bar, unsigned rank) {
+  llamaEmuMbarrierArriveCluster(bar, rank);
+}
+/// llamaTmaLoad2d's box, landing at `dst` of each CTA in ctaMask and
+/// completing its bytes on the mbarrier at `bar` of each.
+inline void llamaTmaLoad2dMulticast(unsigned dst, const void *map, int inner,
+                                    int row, unsigned bar,
+                                    unsigned short ctaMask) {
+  llamaEmuTmaLoad2dMulticast(dst, map, inner, row, bar, ctaMask);
 }
 
 #endif // LLAMAC_TEST_CUDAEMULATION_H

@@ -7,11 +7,14 @@
 // 128-byte swizzled tiles in dynamic shared memory against the same
 // product, cp.async's and wgmma's deferred completion, a TMA pipeline on
 // mbarriers in both of LLAMAC_EMU_TMA's modes, named barriers and
-// setmaxnreg in a warp-specialized block, the fake driver's tensor map
-// encoder, and the errors a GPU would hang or trap on.
+// setmaxnreg in a warp-specialized block, thread-block clusters (a TMA
+// pipeline multicasting into both CTAs of a cluster, released by remote
+// mbarrier arrivals), the fake driver's tensor map encoder and cluster
+// launches, and the errors a GPU would hang or trap on.
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/CudaApi.h"
 #include "runtime/HalfFloat.h"
 #include "runtime/KernelAbi.h"
 #include "runtime/RandomWeights.h"
@@ -20,15 +23,18 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <unistd.h>
 #include <vector>
 
+namespace cu = llamac::runtime::cu;
 using llamac::runtime::bf16ToF32;
 using llamac::runtime::f32ToBf16;
 using llamac::runtime::f32ToF16;
@@ -37,8 +43,9 @@ using testing::HasSubstr;
 namespace {
 
 using Kernel = void (*)(LlamaGpuArgs);
-using Launch = int (*)(Kernel, const unsigned *, const unsigned *, unsigned,
-                       const LlamaGpuArgs *, char *, size_t);
+using Launch = int (*)(Kernel, const unsigned *, const unsigned *,
+                       const unsigned *, unsigned, const LlamaGpuArgs *, char *,
+                       size_t);
 /// All the dynamic shared memory the emulator has, which the tests' kernels
 /// get unless a test says otherwise.
 constexpr unsigned kAllShared = 227 * 1024;
@@ -525,6 +532,165 @@ extern "C" __global__ void mbarrierMisuse(
   }
   llamaMbarrierArrive(bar);
 }
+/* Thread-block clusters in the sm_90a GEMM's pattern, over tensorMaps[0]
+   (64 x 32 boxes of 16-bit elements, 4096 bytes each). Stage s of dynamic
+   shared memory holds, from 1024 + 12288 s, the CTA's own box, then a
+   pair of boxes shared by its cluster, box r loaded by rank r and
+   multicast to both CTAs; full[s] and empty[s] are mbarriers at 8 s and
+   8 (3 + s). For each step i, thread 64 (the loader) waits until stage
+   i % 3 is empty (released by both CTAs' consumers), then loads its own
+   box and its half of the pair; warps 0 and 1 (the consumers) wait until
+   it is full, copy its bytes as they lie to out[12288 (steps blockIdx.x +
+   i) ...] and release it in every CTA of the cluster. The origins of the
+   boxes: buffers[1] holds each block's, 2 ints per step, buffers[2] each
+   cluster's pairs, 4 per step. buffers[3] = {steps, tail}: with tail 0 the
+   loader exits after its last load, without waiting for its last stages
+   to be released (the producer tail). */
+extern "C" __global__ void clusterPipeline(
+    const __grid_constant__ LlamaGpuArgs args) {
+  enum {
+    kStages = 3,
+    kBoxBytes = 64 * 32 * 2,
+    kStageBytes = 3 * kBoxBytes,
+    kConsumerWarps = 2
+  };
+  unsigned char *out = (unsigned char *)args.buffers[0];
+  const int *own = (const int *)args.buffers[1];
+  const int *pairs = (const int *)args.buffers[2];
+  const int steps = ((const int *)args.buffers[3])[0];
+  const int tail = ((const int *)args.buffers[3])[1];
+  LLAMA_DYNAMIC_SHARED(smem);
+  const unsigned base = llamaSmemAddress(smem);
+  auto full = [&](int s) { return base + 8u * s; };
+  auto empty = [&](int s) { return base + 8u * (kStages + s); };
+  auto stage = [&](int s) { return base + 1024u + unsigned(s) * kStageBytes; };
+  const unsigned rank = llamaClusterRank(), size = llamaClusterSize();
+  const int t = threadIdx.x, block = blockIdx.x, cluster = block / size;
+  if (t == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      llamaMbarrierInit(full(s), 1);
+      llamaMbarrierInit(empty(s), kConsumerWarps * size);
+    }
+    llamaFenceMbarrierInit();
+  }
+  llamaClusterSync();
+  if (t == 64) {
+    for (int i = 0; i < steps; ++i) {
+      const int s = i % kStages;
+      if (i >= kStages)
+        llamaMbarrierWait(empty(s), (i / kStages - 1) % 2);
+      llamaMbarrierArriveExpectTx(full(s), kBoxBytes * (1 + size));
+      const int *box = own + 2 * (steps * block + i);
+      llamaTmaLoad2d(stage(s), &args.tensorMaps[0], box[0], box[1], full(s));
+      const int *half = pairs + 2 * (size * (steps * cluster + i) + rank);
+      llamaTmaLoad2dMulticast(stage(s) + kBoxBytes * (1 + rank),
+                              &args.tensorMaps[0], half[0], half[1], full(s),
+                              (unsigned short)((1u << size) - 1));
+    }
+    if (tail)
+      for (int i = steps > kStages ? steps - kStages : 0; i < steps; ++i)
+        llamaMbarrierWait(empty(i % kStages), (i / kStages) % 2);
+  } else if (t < 32 * kConsumerWarps) {
+    for (int i = 0; i < steps; ++i) {
+      const int s = i % kStages;
+      llamaMbarrierWait(full(s), (i / kStages) % 2);
+      const uint4 *from = (const uint4 *)(smem + 1024 + s * kStageBytes);
+      uint4 *to = (uint4 *)(out + (size_t)kStageBytes * (steps * block + i));
+      for (int c = t; c < kStageBytes / 16; c += 32 * kConsumerWarps)
+        to[c] = from[c];
+      __syncwarp();
+      if (t % 32 == 0)
+        for (unsigned r = 0; r < size; ++r)
+          llamaMbarrierArriveCluster(empty(s), r);
+    }
+  }
+}
+
+/* Thread 0 of each block stores 1000 + blockIdx.x at the start of its
+   dynamic shared memory; after the cluster synchronizes, each thread t
+   writes out[5 (blockDim.x blockIdx.x + t) ...] = {blockIdx.x, its rank,
+   the cluster's size, the word as it reads it, the word's shared
+   address}. */
+extern "C" __global__ void clusterIdentity(LlamaGpuArgs args) {
+  unsigned *out = (unsigned *)args.buffers[0];
+  LLAMA_DYNAMIC_SHARED(smem);
+  unsigned *word = (unsigned *)smem;
+  if (threadIdx.x == 0)
+    *word = 1000 + blockIdx.x;
+  llamaClusterSync();
+  unsigned *mine = out + 5 * (blockDim.x * blockIdx.x + threadIdx.x);
+  mine[0] = blockIdx.x;
+  mine[1] = llamaClusterRank();
+  mine[2] = llamaClusterSize();
+  mine[3] = *word;
+  mine[4] = llamaSmemAddress(word);
+}
+
+/* Each CTA initializes an mbarrier at the start of its dynamic shared
+   memory, and rank 0 another 8 bytes on; after the cluster synchronizes,
+   thread 0 of rank 1 waits on its own, and thread 0 of rank 0 misuses the
+   cluster as *buffers[0] says: 0 multicasts a box of tensorMaps[0] to ranks
+   0 and 2 of a 2-CTA cluster, 1 arrives on rank 2's mbarrier, 2 arrives on
+   the second mbarrier of rank 1, which has none there. */
+extern "C" __global__ void clusterMisuse(
+    const __grid_constant__ LlamaGpuArgs args) {
+  const int mode = *(const int *)args.buffers[0];
+  LLAMA_DYNAMIC_SHARED(smem);
+  const unsigned bar = llamaSmemAddress(smem), other = bar + 8;
+  if (threadIdx.x == 0) {
+    llamaMbarrierInit(bar, 1);
+    if (llamaClusterRank() == 0)
+      llamaMbarrierInit(other, 1);
+  }
+  llamaClusterSync();
+  if (threadIdx.x != 0)
+    return;
+  if (llamaClusterRank() == 1) {
+    llamaMbarrierWait(bar, 0);
+  } else if (mode == 0) {
+    llamaMbarrierArriveExpectTx(bar, 4096);
+    llamaTmaLoad2dMulticast(bar + 1024, &args.tensorMaps[0], 0, 0, bar, 0x5);
+  } else {
+    llamaMbarrierArriveCluster(mode == 1 ? bar : other, mode == 1 ? 2 : 1);
+  }
+}
+
+/* Rank 1's warpgroup issues a wgmma reading A at 0 and B at 8192 of its
+   dynamic shared memory; before it retires, thread 0 of rank 0 multicasts
+   box (0, 0) of tensorMaps[0] to both CTAs, over B's first rows in rank
+   1. */
+extern "C" __global__ void multicastOverPendingWgmma(
+    const __grid_constant__ LlamaGpuArgs args) {
+  LLAMA_DYNAMIC_SHARED(smem);
+  const unsigned bar = llamaSmemAddress(smem) + 32768;
+  if (threadIdx.x == 0)
+    llamaMbarrierInit(bar, 1);
+  llamaClusterSync();
+  float acc[64];
+  if (llamaClusterRank() == 1)
+    issueProductAt0And8192(acc);
+  llamaClusterSync();
+  if (llamaClusterRank() == 1) {
+    llamaWgmmaWait<0>();
+  } else if (threadIdx.x == 0) {
+    llamaMbarrierArriveExpectTx(bar, 4096);
+    llamaTmaLoad2dMulticast(llamaSmemAddress(smem) + 8192, &args.tensorMaps[0],
+                            0, 0, bar, 0x3);
+    llamaMbarrierWait(bar, 0);
+  }
+}
+
+/* Every thread synchronizes the cluster, except thread 3 of rank 1 when
+   *buffers[0] is 1 (it waits at __syncthreads instead) or 2 (it exits). */
+extern "C" __global__ void clusterSyncSkipped(LlamaGpuArgs args) {
+  const int mode = *(const int *)args.buffers[0];
+  if (llamaClusterRank() == 1 && threadIdx.x == 3 && mode != 0) {
+    if (mode == 1)
+      __syncthreads();
+    return;
+  }
+  llamaClusterSync();
+}
 )CUDA";
 
 class CudaEmulationTest : public testing::Test {
@@ -542,6 +708,10 @@ public:
       setupError = "compiling the test kernels failed: " + command;
     else if (!(handle = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL)))
       setupError = dlerror();
+    else
+      image.assign(std::istreambuf_iterator<char>(
+                       std::ifstream(library, std::ios::binary).rdbuf()),
+                   std::istreambuf_iterator<char>());
     std::remove(source.c_str());
     std::remove(library.c_str());
   }
@@ -558,11 +728,13 @@ public:
   void TearDown() override { unsetenv("LLAMAC_EMU_TMA"); }
 
   /// Launches kernel `name` on `grid` x `block` with `sharedBytes` of
-  /// dynamic shared memory; returns "" or the error.
+  /// dynamic shared memory, in clusters of `cluster` blocks (along x, or
+  /// as given); returns "" or the error.
   std::string launch(const char *name, unsigned grid, unsigned block,
                      std::vector<void *> buffers,
                      const std::vector<LlamaGpuTensorMap> &tensorMaps = {},
-                     unsigned sharedBytes = kAllShared) {
+                     unsigned sharedBytes = kAllShared,
+                     std::array<unsigned, 3> cluster = {1, 1, 1}) {
     auto kernel = reinterpret_cast<Kernel>(dlsym(handle, name));
     auto run = reinterpret_cast<Launch>(dlsym(handle, "llamaEmuLaunch"));
     EXPECT_TRUE(kernel && run);
@@ -573,14 +745,16 @@ public:
       args.tensorMaps[i] = tensorMaps[i];
     const unsigned grid3[3] = {grid, 1, 1}, block3[3] = {block, 1, 1};
     char error[1024] = "";
-    if (run(kernel, grid3, block3, sharedBytes, &args, error, sizeof(error)) !=
-        0)
+    if (run(kernel, grid3, block3, cluster.data(), sharedBytes, &args, error,
+            sizeof(error)) != 0)
       return error[0] ? error : "failed without a message";
     return "";
   }
 
   static inline std::string library, setupError;
   static inline void *handle = nullptr;
+  /// The kernels' shared object, a "cubin" for the fake driver.
+  static inline std::vector<char> image;
 };
 
 /// The GPU's random weights (RandomWeights.h's fill kernels, which every
@@ -1018,6 +1192,271 @@ TEST_F(CudaEmulationTest, MbarrierMisuseTraps) {
   mode = 1;
   EXPECT_THAT(launch("mbarrierMisuse", 1, 1, {&mode}),
               HasSubstr("with no arrivals pending in its phase"));
+}
+
+/// The origins of clusterPipeline's boxes for `blocks` blocks in clusters of
+/// 2 over `steps` steps: interior, negative and wholly outside ones.
+struct ClusterBoxes {
+  std::vector<int> own, pairs;
+
+  ClusterBoxes(int blocks, int steps) {
+    auto origin = [](std::vector<int> &coords, int a, int b) {
+      coords.insert(coords.end(), {(a % 5) * 48 - 16, (b % 4) * 32 - 8});
+    };
+    for (int block = 0; block < blocks; ++block)
+      for (int i = 0; i < steps; ++i)
+        origin(own, block * 7 + i * 3, block + i);
+    for (int cluster = 0; cluster < blocks / 2; ++cluster)
+      for (int i = 0; i < steps; ++i)
+        for (int r = 0; r < 2; ++r)
+          origin(pairs, cluster * 5 + i + r * 2, cluster * 3 + i * 2 + r);
+  }
+};
+
+/// Runs clusterPipeline on 4 blocks (2 clusters of 2) over 8 steps of 3
+/// stages, and expects each stage element by element as each CTA saw it:
+/// its own box, then its cluster's pair, which the two CTAs loaded a half
+/// each; the phases of the stages' mbarriers wrap.
+void expectClusterPipeline(CudaEmulationTest &test) {
+  constexpr int kBlocks = 4, kSteps = 8, kStageBytes = 3 * 4096;
+  TmaMatrix matrix;
+  ClusterBoxes boxes(kBlocks, kSteps);
+  std::vector<uint8_t> out(size_t(kBlocks) * kSteps * kStageBytes, 0xee);
+  std::vector<int> settings = {kSteps, /*tail=*/1};
+  ASSERT_EQ(test.launch("clusterPipeline", kBlocks, 96,
+                        {out.data(), boxes.own.data(), boxes.pairs.data(),
+                         settings.data()},
+                        {matrix.map(/*SWIZZLE_NONE=*/0)}, kAllShared,
+                        {2, 1, 1}),
+            "");
+  for (int block = 0; block < kBlocks; ++block)
+    for (int i = 0; i < kSteps; ++i)
+      for (int box = 0; box < 3; ++box) {
+        const int *origin =
+            box == 0
+                ? &boxes.own[2 * (kSteps * block + i)]
+                : &boxes.pairs[2 * (2 * (kSteps * (block / 2) + i) + box - 1)];
+        for (int r = 0; r < 32; ++r)
+          for (int e = 0; e < 64; ++e) {
+            uint16_t got;
+            std::memcpy(&got,
+                        &out[size_t(kSteps * block + i) * kStageBytes +
+                             box * 4096 + r * 128 + e * 2],
+                        2);
+            ASSERT_EQ(got, matrix.at(origin[0] + e, origin[1] + r))
+                << "block " << block << ", step " << i << ", box " << box
+                << ", row " << r << ", element " << e;
+          }
+      }
+}
+
+/// Each CTA's loader loads its own box and multicasts half of a pair into
+/// both CTAs' shared memory; consumers release a stage in both CTAs with
+/// remote arrivals, and each loader waits for its last stages' releases.
+TEST_F(CudaEmulationTest, ClusterPipelineMulticastsIntoBothCtas) {
+  for (const char *mode : {"issue", "wait"}) {
+    SCOPED_TRACE(std::string("LLAMAC_EMU_TMA=") + mode);
+    setenv("LLAMAC_EMU_TMA", mode, 1);
+    expectClusterPipeline(*this);
+  }
+}
+
+/// Without the producer tail, a CTA exits while its peer's consumers still
+/// release stages in it: on a GPU its shared memory may be another block's
+/// by then.
+TEST_F(CudaEmulationTest, ARemoteArrivalOnAnExitedCtaTraps) {
+  for (const char *mode : {"issue", "wait"}) {
+    SCOPED_TRACE(std::string("LLAMAC_EMU_TMA=") + mode);
+    setenv("LLAMAC_EMU_TMA", mode, 1);
+    TmaMatrix matrix;
+    ClusterBoxes boxes(2, 8);
+    std::vector<uint8_t> out(2 * 8 * 3 * 4096);
+    std::vector<int> settings = {8, /*tail=*/0};
+    // Whichever CTA's consumers release the last stage find the other gone.
+    EXPECT_THAT(
+        launch(
+            "clusterPipeline", 2, 96,
+            {out.data(), boxes.own.data(), boxes.pairs.data(), settings.data()},
+            {matrix.map(0)}, kAllShared, {2, 1, 1}),
+        testing::MatchesRegex(
+            "block \\([01], 0, 0\\): mbarrier.arrive.shared::cluster: rank "
+            "[01] \\(block \\([01], 0, 0\\)\\) has exited, and its shared "
+            "memory may be another block's in thread 0"));
+  }
+}
+
+/// Each CTA has its own block index, rank and shared memory, at the same
+/// shared addresses; without clusters, a block is a cluster of one.
+TEST_F(CudaEmulationTest, CtasOfAClusterHaveTheirOwnSharedMemory) {
+  std::vector<unsigned> out(4 * 64 * 5, 0);
+  ASSERT_EQ(
+      launch("clusterIdentity", 4, 64, {out.data()}, {}, kAllShared, {2, 1, 1}),
+      "");
+  for (unsigned block = 0; block < 4; ++block)
+    for (unsigned t = 0; t < 64; ++t) {
+      const unsigned *got = &out[5 * (64 * block + t)];
+      EXPECT_EQ(std::vector<unsigned>(got, got + 5),
+                (std::vector<unsigned>{block, block % 2, 2, 1000 + block, 0}))
+          << "block " << block << ", thread " << t;
+    }
+  ASSERT_EQ(launch("clusterIdentity", 2, 64, {out.data()}), "");
+  for (unsigned block = 0; block < 2; ++block) {
+    const unsigned *got = &out[5 * 64 * block];
+    EXPECT_EQ(std::vector<unsigned>(got, got + 5),
+              (std::vector<unsigned>{block, 0, 1, 1000 + block, 0}));
+  }
+}
+
+TEST_F(CudaEmulationTest, ClusterShapesTheEmulatorCannotRunFail) {
+  std::vector<unsigned> out(4 * 64 * 5, 0);
+  EXPECT_EQ(
+      launch("clusterIdentity", 3, 64, {out.data()}, {}, kAllShared, {2, 1, 1}),
+      "cluster 2x1x1 does not divide grid 3x1x1");
+  EXPECT_EQ(
+      launch("clusterIdentity", 4, 64, {out.data()}, {}, kAllShared, {1, 2, 1}),
+      "cluster 1x2x1: clusters along y or z are not emulated");
+  EXPECT_EQ(launch("clusterIdentity", 16, 64, {out.data()}, {}, kAllShared,
+                   {16, 1, 1}),
+            "cluster 16x1x1: more blocks than the 8 of a portable cluster");
+}
+
+TEST_F(CudaEmulationTest, ClusterMisuseTraps) {
+  TmaMatrix matrix;
+  int mode = 0;
+  auto misuse = [&] {
+    return launch("clusterMisuse", 2, 32, {&mode}, {matrix.map(3)}, kAllShared,
+                  {2, 1, 1});
+  };
+  EXPECT_EQ(misuse(),
+            "block (0, 0, 0): cp.async.bulk.tensor.2d.multicast::cluster: "
+            "ctaMask 0x5 names a rank outside the cluster of 2 in thread 0");
+  mode = 1;
+  EXPECT_EQ(misuse(), "block (0, 0, 0): mbarrier.arrive.shared::cluster: "
+                      "rank 2 is outside the cluster of 2 in thread 0");
+  mode = 2;
+  EXPECT_EQ(misuse(),
+            "block (0, 0, 0): mbarrier.arrive.shared::cluster on mbarrier "
+            "0x8 of block (1, 0, 0), which mbarrier.init has not "
+            "initialized in thread 0");
+}
+
+/// barrier.cluster waits for every thread of the cluster that has not
+/// exited, as the PTX ISA says: one that waits elsewhere is a deadlock.
+TEST_F(CudaEmulationTest, AThreadThatSkipsTheClusterBarrierIsADeadlock) {
+  int mode = 0;
+  auto run = [&] {
+    return launch("clusterSyncSkipped", 2, 64, {&mode}, {}, kAllShared,
+                  {2, 1, 1});
+  };
+  EXPECT_EQ(run(), "");
+  mode = 1;
+  EXPECT_EQ(run(), "cluster of blocks (0, 0, 0) to (1, 0, 0): deadlock: "
+                   "threads wait at different barriers\n"
+                   " block (0, 0, 0):\n"
+                   "  threads 0-63: barrier.cluster #1\n"
+                   " block (1, 0, 0):\n"
+                   "  threads 0-2: barrier.cluster #1\n"
+                   "  thread 3: __syncthreads #1\n"
+                   "  threads 4-63: barrier.cluster #1");
+  mode = 2;
+  EXPECT_EQ(run(), "");
+}
+
+/// A multicast copy checks the pending wgmma operands of every CTA it
+/// lands in.
+TEST_F(CudaEmulationTest, AMulticastOverAPeersPendingWgmmaOperandsTraps) {
+  TmaMatrix matrix;
+  EXPECT_EQ(launch("multicastOverPendingWgmma", 2, 128, {}, {matrix.map(3)},
+                   kAllShared, {2, 1, 1}),
+            "block (0, 0, 0): cp.async.bulk.tensor: a TMA copy into shared "
+            "memory 0x2000..0x3000 of block (1, 0, 0) overwrites operand B "
+            "(0x2000..0x6000) of a wgmma that thread 0 of block (1, 0, 0) has "
+            "not retired (wgmma.wait_group) in thread 0");
+}
+
+/// The fake driver checks cuLaunchKernelEx's cluster dimension as the
+/// driver does, and an emulated module's launch runs in its clusters.
+TEST_F(CudaEmulationTest, FakeDriverLaunchesEmulatedKernelsInClusters) {
+  void *driver = dlopen(LLAMAC_FAKE_LIBCUDA, RTLD_NOW | RTLD_LOCAL);
+  ASSERT_TRUE(driver) << dlerror();
+  auto symbol = [&](const char *name) { return dlsym(driver, name); };
+  auto loadData = reinterpret_cast<cu::Result (*)(cu::Module *, const void *)>(
+      symbol("cuModuleLoadData"));
+  auto getFunction = reinterpret_cast<cu::Result (*)(
+      cu::Function *, cu::Module, const char *)>(symbol("cuModuleGetFunction"));
+  auto launchEx = reinterpret_cast<cu::Result (*)(
+      const cu::LaunchConfig *, cu::Function, void **, void **)>(
+      symbol("cuLaunchKernelEx"));
+  auto launchPlain = reinterpret_cast<cu::Result (*)(
+      cu::Function, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+      unsigned, cu::Stream, void **, void **)>(symbol("cuLaunchKernel"));
+  auto clusterLaunches =
+      reinterpret_cast<int (*)()>(symbol("llamacFakeCudaClusterLaunches"));
+  auto lastCluster = reinterpret_cast<void (*)(unsigned *)>(
+      symbol("llamacFakeCudaLastCluster"));
+  ASSERT_TRUE(loadData && getFunction && launchEx && launchPlain &&
+              clusterLaunches && lastCluster);
+  cu::Module module = nullptr;
+  cu::Function function = nullptr;
+  ASSERT_EQ(loadData(&module, image.data()), cu::kSuccess);
+  ASSERT_EQ(getFunction(&function, module, "clusterIdentity"), cu::kSuccess);
+
+  std::vector<unsigned> out(4 * 64 * 5, 0);
+  LlamaGpuArgs args = {};
+  args.buffers[0] = out.data();
+  void *params[] = {&args};
+  cu::LaunchAttribute attribute = {};
+  attribute.id = cu::kLaunchAttributeClusterDimension;
+  attribute.value.clusterDim = {2, 1, 1};
+  cu::LaunchConfig config = {4, 1, 1, 64, 1, 1, 16, nullptr, &attribute, 1};
+  auto ranks = [&] {
+    std::vector<unsigned> ranks;
+    for (unsigned block = 0; block < 4; ++block)
+      ranks.push_back(out[5 * 64 * block + 1] * 10 + out[5 * 64 * block + 2]);
+    return ranks;
+  };
+  unsigned cluster[3] = {0, 0, 0};
+
+  setenv("LLAMAC_FAKE_CUDA_SM", "90", 1);
+  EXPECT_EQ(launchEx(&config, function, params, nullptr), cu::kSuccess);
+  EXPECT_EQ(ranks(), (std::vector<unsigned>{2, 12, 2, 12}));
+  EXPECT_EQ(clusterLaunches(), 1);
+  lastCluster(cluster);
+  EXPECT_EQ(std::vector<unsigned>(cluster, cluster + 3),
+            (std::vector<unsigned>{2, 1, 1}));
+  // Clusters that do not tile the grid, or of more than 8 blocks.
+  for (std::array<unsigned, 3> dim :
+       {std::array<unsigned, 3>{3, 1, 1}, {2, 2, 1}, {0, 1, 1}}) {
+    attribute.value.clusterDim = {dim[0], dim[1], dim[2]};
+    EXPECT_EQ(launchEx(&config, function, params, nullptr), 1);
+  }
+  config.gridDimX = 16;
+  attribute.value.clusterDim = {16, 1, 1};
+  EXPECT_EQ(launchEx(&config, function, params, nullptr), 1);
+  // Valid, but the emulator runs clusters along x only.
+  config.gridDimX = 4;
+  config.gridDimY = 2;
+  attribute.value.clusterDim = {1, 2, 1};
+  EXPECT_EQ(launchEx(&config, function, params, nullptr), 719);
+  EXPECT_EQ(clusterLaunches(), 2);
+  // A block is a cluster of one without the attribute.
+  EXPECT_EQ(
+      launchPlain(function, 4, 1, 1, 64, 1, 1, 16, nullptr, params, nullptr),
+      cu::kSuccess);
+  EXPECT_EQ(ranks(), (std::vector<unsigned>{1, 1, 1, 1}));
+  lastCluster(cluster);
+  EXPECT_EQ(std::vector<unsigned>(cluster, cluster + 3),
+            (std::vector<unsigned>{1, 1, 1}));
+  // Before compute capability 9.0, clusters are not supported.
+  setenv("LLAMAC_FAKE_CUDA_SM", "80", 1);
+  config.gridDimY = 1;
+  attribute.value.clusterDim = {2, 1, 1};
+  EXPECT_EQ(launchEx(&config, function, params, nullptr), 801);
+  unsetenv("LLAMAC_FAKE_CUDA_SM");
+  auto unload =
+      reinterpret_cast<cu::Result (*)(cu::Module)>(symbol("cuModuleUnload"));
+  EXPECT_EQ(unload(module), cu::kSuccess);
+  dlclose(driver);
 }
 
 TEST_F(CudaEmulationTest, TmaFromATensorMapTheFakeDriverDidNotEncodeTraps) {

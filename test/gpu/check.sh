@@ -23,8 +23,9 @@
 #       against cuda decode: f32 within 1e-3, bf16 within 5e-2 of the
 #       largest logit (hf_compare.py states the bounds); on Hopper the
 #       prefill GEMMs run on wgmma (sm_90a), and once more on mma.sync from
-#       an sm_80-only artifact's PTX, and with the persistent GEMMs in one
-#       block (LLAMAC_CUDA_PERSISTENT_BLOCKS=1) that walks every tile;
+#       an sm_80-only artifact's PTX, with the persistent GEMMs in one
+#       cluster (LLAMAC_CUDA_PERSISTENT_BLOCKS=1) that walks every tile,
+#       and without clusters (--no-clusters);
 #   (c) tiny MHA and GQA configs (f32, bf16) and a 2-layer Llama-2-7B-shaped
 #       bf16 model against transformers' LlamaForCausalLM with the same
 #       weights (test/gpu/hf_compare.py);
@@ -262,6 +263,17 @@ if logits tiny-gqa-bf16-cpu decode "$work/cpu.txt" --random-weights --seed 7 &&
     --dtype bf16 --label "tiny-gqa-bf16 cuda prefill, 1 persistent block, vs cpu decode"
 else
   fail "tiny-gqa-bf16, 1 persistent block: llama-run logits failed"
+fi
+# The sm_90a GEMMs launched without clusters (--no-clusters): each block
+# then loads its whole weight tile, where a cluster's two blocks load half
+# each, for both (TMA multicast).
+if logits tiny-gqa-bf16-cpu decode "$work/cpu.txt" --random-weights --seed 7 &&
+  logits tiny-gqa-bf16-cuda prefill "$work/no-clusters.txt" --random-weights \
+    --seed 7 --no-clusters; then
+  tally "${compare[@]}" logits "$work/cpu.txt" "$work/no-clusters.txt" \
+    --dtype bf16 --label "tiny-gqa-bf16 cuda prefill, no clusters, vs cpu decode"
+else
+  fail "tiny-gqa-bf16, no clusters: llama-run logits failed"
 fi
 
 #-------------------------------------------------------------------------------

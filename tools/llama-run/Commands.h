@@ -28,13 +28,14 @@ runtime::Status gradsCommand(const std::vector<std::string> &args);
 runtime::Status trainCommand(const std::vector<std::string> &args);
 
 /// The flags that say where an artifact runs (--threads, --device,
-/// --no-cuda-graphs, --no-pdl, --jit, --ptx), shared by every command that
-/// runs one.
+/// --no-cuda-graphs, --no-pdl, --no-clusters, --jit, --ptx), shared by every
+/// command that runs one.
 struct DeviceFlags {
   int64_t threads = 0;
   std::string device = "auto";
   bool noCudaGraphs = false;
   bool noProgrammaticLaunch = false;
+  bool noClusters = false;
   bool jit = false;
   bool ptx = false;
 

@@ -130,13 +130,16 @@ Status llamac::run::infoCommand(const std::vector<std::string> &args) {
       std::printf("  %-10s %6zu  %llu bytes\n", toString(kind), totals.first,
                   (unsigned long long)totals.second);
   }
-  size_t withMaps = 0, withWgmmaGeometry = 0, persistent = 0;
+  size_t withMaps = 0, withWgmmaGeometry = 0, persistent = 0, clustered = 0;
   for (const KernelSpec &kernel : spec.kernels) {
     withMaps += !kernel.tensorMaps.empty();
     withWgmmaGeometry += kernel.wgmmaGeometry.has_value();
     persistent += kernel.geometry.persistentBlocksPerSm > 0 ||
                   (kernel.wgmmaGeometry &&
                    kernel.wgmmaGeometry->persistentBlocksPerSm > 0);
+    clustered +=
+        kernel.geometry.clusterBlocks > 1 ||
+        (kernel.wgmmaGeometry && kernel.wgmmaGeometry->clusterBlocks > 1);
   }
   std::string sm90a;
   if (withMaps)
@@ -148,6 +151,9 @@ Status llamac::run::infoCommand(const std::vector<std::string> &args) {
   if (persistent)
     sm90a += (sm90a.empty() ? "" : "; ") + std::to_string(persistent) +
              " persistent: a block on each SM walks their tiles";
+  if (clustered)
+    sm90a += (sm90a.empty() ? "" : "; ") + std::to_string(clustered) +
+             " in clusters whose blocks share tiles";
   if (sm90a.empty())
     std::printf("kernels: %zu\n", spec.kernels.size());
   else

@@ -38,6 +38,10 @@ void DeviceFlags::addTo(FlagSet &flags) {
                 "on cuda, launch each kernel only once the previous one has "
                 "finished, instead of while it drains (programmatic "
                 "dependent launch, used on sm_90 and later GPUs)");
+  flags.addBool("no-clusters", &noClusters,
+                "on cuda, launch the kernels that share tiles between the "
+                "blocks of a cluster (sm_90a's GEMMs) without clusters: "
+                "each block then loads its own tiles whole");
   flags.addBool("jit", &jit,
                 "on cuda, compile the artifact's embedded CUDA source for "
                 "this GPU with NVRTC instead of loading a prebuilt cubin, "
@@ -71,6 +75,7 @@ StatusOr<ExecutorOptions> DeviceFlags::options(const std::string &artifact,
   options.profile = profile;
   options.cudaGraphs = !noCudaGraphs;
   options.cudaProgrammaticLaunch = !noProgrammaticLaunch;
+  options.cudaClusters = !noClusters;
   options.cudaCode = jit   ? CudaCode::Source
                      : ptx ? CudaCode::Ptx
                            : CudaCode::Binary;

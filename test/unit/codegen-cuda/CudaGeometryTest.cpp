@@ -99,11 +99,12 @@ TEST(CudaGeometryTest, TensorCoreGemmAndAttentionListTensorMaps) {
       ++gemms;
       auto fused = dyn_cast<llama::FusedMatmulOp>(op);
       ASSERT_TRUE(fused) << op->getName().getStringRef().str();
-      bool swiglu = fused.getEpilogue() == llama::Epilogue::SwiGLU;
       EXPECT_EQ(maps[0].operand, 0u);
       EXPECT_EQ(maps[0].boxRows, 128u);
+      // Half the weight tile a box (for SwiGLU its gate or up rows): what
+      // each CTA of a cluster loads for both.
       EXPECT_EQ(maps[1].operand, 1u);
-      EXPECT_EQ(maps[1].boxRows, swiglu ? 128u : 256u);
+      EXPECT_EQ(maps[1].boxRows, 128u);
     });
     EXPECT_EQ(gemms > 0, dtype != DType::F32);
     EXPECT_EQ(attentions > 0, dtype != DType::F32);
@@ -188,15 +189,19 @@ TEST(CudaGeometryTest, WgmmaGemmTilesAreTwiceAsWide) {
                                     128 * 4 + 128 * (32 + 8) * 4);
       EXPECT_LE(g->sharedBytes, 227u * 1024);
       EXPECT_NE(body.find("BN = 256, STAGES = 4"), std::string::npos);
-      // Persistent: one block an SM walks the tiles.
+      // Persistent: one block an SM walks the tiles, in clusters of 2 that
+      // share the weight tile (TMA multicast).
       EXPECT_EQ(g->persistentBlocksPerSm, 1u);
-      EXPECT_NE(body.find("llamaForEachGroupedTile<8>("), std::string::npos);
+      EXPECT_EQ(g->clusterBlocks, 2u);
+      EXPECT_NE(body.find("llamaForEachClusterTile<8>("), std::string::npos);
+      EXPECT_NE(body.find("llamaTmaLoad2dMulticast("), std::string::npos);
       // The mma.sync variant keeps its 128 x 128 tiles and 97 KiB.
       artifact::LaunchGeometry base = emitter.launchGeometry(op, phase);
       EXPECT_EQ(base.gridBase[0],
                 (columnsOf(fused) + tileCols / 2 - 1) / (tileCols / 2));
       EXPECT_EQ(base.sharedBytes, 3u * 2 * 128 * 128 + 1024);
       EXPECT_EQ(base.persistentBlocksPerSm, 0u);
+      EXPECT_EQ(base.clusterBlocks, 0u);
       EXPECT_NE(body.find("BN = 128, STAGES = 3"), std::string::npos);
     });
     EXPECT_EQ(wide > 0, dtype != DType::F32);

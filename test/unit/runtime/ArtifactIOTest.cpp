@@ -486,6 +486,43 @@ TEST(ArtifactIOTest, PersistentBlocksPerSmRoundTripsPerGeometry) {
   EXPECT_FALSE(read->kernels[2].wgmmaGeometry.has_value());
 }
 
+TEST(ArtifactIOTest, ClusterBlocksRoundTripPerGeometry) {
+  TempDir dir;
+  ArtifactSpec spec = tableOnlyCudaArtifact();
+  spec.kernels[1].wgmmaGeometry =
+      LaunchGeometry{{5, 1, 1}, {0, 128, 0}, {384, 1, 1}, 218688, 1, 2};
+  spec.kernels[2].geometry.persistentBlocksPerSm = 1;
+  spec.kernels[2].geometry.clusterBlocks = 4;
+  std::string path = dir.file("m.art");
+  ASSERT_TRUE(writeArtifact(spec, path).ok());
+  StatusOr<ArtifactSpec> read = readArtifact(path);
+  ASSERT_TRUE(read.ok()) << read.message();
+  EXPECT_EQ(read->kernels[1].wgmmaGeometry->clusterBlocks, 2u);
+  EXPECT_EQ(read->kernels[1].geometry.clusterBlocks, 0u);
+  EXPECT_EQ(read->kernels[2].geometry.clusterBlocks, 4u);
+  EXPECT_EQ(read->kernels[3].geometry.clusterBlocks, 0u);
+}
+
+/// Clusters hold at most 8 blocks on every GPU that has them, and only a
+/// persistent grid is sized to whole clusters.
+TEST(ArtifactIOTest, ClusterBlocksNeedAPersistentKernelAndAPortableSize) {
+  ArtifactSpec spec = tableOnlyCudaArtifact();
+  spec.kernels[3].geometry.persistentBlocksPerSm = 1;
+  spec.kernels[3].geometry.clusterBlocks = 9;
+  EXPECT_EQ(verifyError(spec),
+            "m.art: kernels[3] 'k_accumulate': geometry: cluster_blocks 9 "
+            "exceeds 8 (the portable cluster size)");
+  spec.kernels[3].geometry.clusterBlocks = 2;
+  spec.kernels[3].geometry.persistentBlocksPerSm = 0;
+  EXPECT_EQ(verifyError(spec),
+            "m.art: kernels[3] 'k_accumulate': geometry: cluster_blocks 2 on "
+            "a kernel that is not persistent (persistent_blocks_per_sm 0): "
+            "only a persistent grid is sized to whole clusters");
+  spec.kernels[3].geometry.persistentBlocksPerSm = 1;
+  Status status = verifyArtifact(spec, "m.art");
+  EXPECT_TRUE(status.ok()) << status.message();
+}
+
 TEST(ArtifactIOTest, PersistentBlocksPerSmFitAnSm) {
   ArtifactSpec spec = tableOnlyCudaArtifact();
   spec.kernels[3].geometry.persistentBlocksPerSm = 33;

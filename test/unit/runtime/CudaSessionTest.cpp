@@ -51,6 +51,14 @@ struct FakeDriver {
             dlsym(handle, "llamacFakeCudaLastLaunch"));
     function(geometry, context);
   }
+  /// The last launch's cluster shape, {1, 1, 1} without clusters.
+  std::vector<unsigned> lastCluster() const {
+    auto function = reinterpret_cast<void (*)(unsigned *)>(
+        dlsym(handle, "llamacFakeCudaLastCluster"));
+    unsigned cluster[3] = {0, 0, 0};
+    function(cluster);
+    return {cluster[0], cluster[1], cluster[2]};
+  }
   void *handle = nullptr;
 };
 
@@ -242,6 +250,70 @@ TEST_F(CudaSessionTest, PersistentBlocksCanBeCappedForTests) {
                                      bad +
                                      ": expected a positive number of blocks");
   }
+}
+
+/// A persistent kernel whose geometry asks for clusters is launched in them
+/// on sm_90 and later (through cuLaunchKernelEx), with a grid of whole
+/// clusters: as many as the SMs hold (the fake driver has 4 SMs and no
+/// cuOccupancyMaxActiveClusters, so 4 * 2 / 2 clusters of 2) or as the
+/// tiles need, and a cap of LLAMAC_CUDA_PERSISTENT_BLOCKS rounded up to a
+/// whole cluster. Not before sm_90, nor with CudaSessionOptions::clusters
+/// off (llama-run --no-clusters).
+TEST_F(CudaSessionTest, ClusteredKernelsLaunchWholeClustersOnHopper) {
+  ArtifactSpec clustered = cudaToyArtifact(
+      {toyCudaBinary("sm_80", "cubin"), toyCudaBinary("sm_90", "cubin")});
+  clustered.entries[kPrefillEntry].launches.resize(1);
+  clustered.entries[kPrefillEntry].outputs = {kPrefillX};
+  clustered.kernels[0].geometry.persistentBlocksPerSm = 2;
+  clustered.kernels[0].geometry.clusterBlocks = 2;
+  auto open = [&](bool clusters) {
+    MemoryWeights weights = toyWeights();
+    CudaSessionOptions options;
+    options.origin = "m.art";
+    options.clusters = clusters;
+    StatusOr<std::unique_ptr<CudaSession>> session =
+        CudaSession::create(clustered, weights, options);
+    EXPECT_TRUE(session.ok()) << session.message();
+    return session.ok() ? std::move(session).value() : nullptr;
+  };
+  {
+    ScopedEnv sm90("LLAMAC_FAKE_CUDA_SM", "90");
+    std::unique_ptr<CudaSession> hopper = open(true);
+    ASSERT_TRUE(hopper);
+    EXPECT_THAT(hopper->describe(),
+                testing::EndsWith(", 1 kernel(s) launched in clusters that "
+                                  "share tiles"));
+    int before = fake.counter("llamacFakeCudaClusterLaunches");
+    // Tiles {1 + ceil(seq / 2), 2, 1}: 4, 6, 8 and 18 of them.
+    for (auto [seq, blocks] : {std::pair{1, 4}, {3, 6}, {5, 8}, {16, 8}})
+      EXPECT_EQ(launchedGeometry(*hopper, fake, seq),
+                (std::vector<unsigned>{unsigned(blocks), 1, 1, 32, 4, 1}))
+          << "seq " << seq;
+    EXPECT_EQ(fake.counter("llamacFakeCudaClusterLaunches") - before, 4);
+    EXPECT_EQ(fake.lastCluster(), (std::vector<unsigned>{2, 1, 1}));
+  }
+  for (auto [cap, blocks] : {std::pair{"3", 2}, {"1", 2}, {"5", 4}}) {
+    ScopedEnv sm90("LLAMAC_FAKE_CUDA_SM", "90");
+    ScopedEnv capped("LLAMAC_CUDA_PERSISTENT_BLOCKS", cap);
+    std::unique_ptr<CudaSession> hopper = open(true);
+    ASSERT_TRUE(hopper);
+    EXPECT_EQ(launchedGeometry(*hopper, fake, 16),
+              (std::vector<unsigned>{unsigned(blocks), 1, 1, 32, 4, 1}))
+        << "cap " << cap;
+  }
+  int before = fake.counter("llamacFakeCudaClusterLaunches");
+  for (auto [sm, clusters] : {std::pair{"86", true}, {"90", false}}) {
+    ScopedEnv gpu("LLAMAC_FAKE_CUDA_SM", sm);
+    std::unique_ptr<CudaSession> plain = open(clusters);
+    ASSERT_TRUE(plain);
+    EXPECT_THAT(plain->describe(),
+                testing::Not(testing::HasSubstr("clusters")));
+    // Without clusters, blocks as the SMs hold: the persistent grid.
+    EXPECT_EQ(launchedGeometry(*plain, fake, 3),
+              (std::vector<unsigned>{6, 1, 1, 32, 4, 1}));
+    EXPECT_EQ(fake.lastCluster(), (std::vector<unsigned>{1, 1, 1}));
+  }
+  EXPECT_EQ(fake.counter("llamacFakeCudaClusterLaunches"), before);
 }
 
 /// A binary that runs the wgmma variants (sm_90a code) launches the kernels

@@ -25,7 +25,8 @@
 // cuModuleLoadDataEx (PTX) the text "FAKEPTX:/path/to/kernels.so", or
 // "FAKEPTX-ERROR" to fail with a JIT log. A module that exports
 // llamaEmuLaunch is a kernel emulator's (test/cuda-emu): its launches run
-// the whole grid through it instead of one cpu-ABI call. Tensor maps are
+// the whole grid through it instead of one cpu-ABI call, in the clusters
+// that cuLaunchKernelEx's cluster dimension asks for. Tensor maps are
 // the emulator's own encoding (test/cuda-emu/EmulatedTensorMap.h), which
 // its TMA loads read. Tests read what happened through the llamacFake*
 // functions at the end.
@@ -61,6 +62,7 @@ constexpr cu::Result kCaptureUnsupported = 900;
 
 int launches = 0;
 unsigned lastGeometry[7] = {0};
+unsigned lastCluster[3] = {1, 1, 1};
 LlamaKernelContext lastContext = {};
 int liveAllocations = 0;
 int retainedContexts = 0;
@@ -113,7 +115,7 @@ cu::Module openLibrary(const void *image, size_t size) {
 
 struct RecordedLaunch {
   cu::Function function;
-  unsigned grid[3], block[3], shared;
+  unsigned grid[3], block[3], cluster[3], shared;
   LlamaGpuArgs args;
 };
 struct FakeGraph {
@@ -125,11 +127,14 @@ int graphCaptures = 0;
 int graphLaunches = 0;
 /// cuLaunchKernelEx calls that allowed programmatic stream serialization.
 int programmaticLaunches = 0;
+/// cuLaunchKernelEx calls whose clusters hold more than one block.
+int clusterLaunches = 0;
 
-/// The kernel emulator's entry point (test/cuda-emu/CudaEmulation.cpp).
+/// The kernel emulator's entry point (test/cuda-emu/CudaEmulation.cpp):
+/// kernel, grid, block, cluster, dynamic shared memory, arguments, error.
 using EmulatorLaunch = int (*)(void (*)(LlamaGpuArgs), const unsigned *,
-                               const unsigned *, unsigned, const LlamaGpuArgs *,
-                               char *, size_t);
+                               const unsigned *, const unsigned *, unsigned,
+                               const LlamaGpuArgs *, char *, size_t);
 /// The emulator of each function's module, if it has one.
 std::map<cu::Function, EmulatorLaunch> emulators;
 
@@ -137,14 +142,16 @@ struct FakeEvent {
   std::chrono::steady_clock::time_point time;
 };
 
-/// Runs one launch: the emulator's grid, or one cpu-ABI call.
+/// Runs one launch: the emulator's grid, in clusters of `cluster`, or one
+/// cpu-ABI call, for which clusters mean nothing.
 cu::Result execute(cu::Function function, const unsigned grid[3],
-                   const unsigned block[3], unsigned shared,
-                   const LlamaGpuArgs *args) {
+                   const unsigned block[3], const unsigned cluster[3],
+                   unsigned shared, const LlamaGpuArgs *args) {
   ++launches;
   unsigned geometry[7] = {grid[0],  grid[1],  grid[2], block[0],
                           block[1], block[2], shared};
   std::memcpy(lastGeometry, geometry, sizeof(geometry));
+  std::memcpy(lastCluster, cluster, sizeof(lastCluster));
   // What a kernel sees: the position the runtime wrote for this call.
   LlamaGpuArgs live = *args;
   if (live.livePosition)
@@ -154,7 +161,7 @@ cu::Result execute(cu::Function function, const unsigned grid[3],
   if (emulator != emulators.end()) {
     char error[1024];
     if (emulator->second(reinterpret_cast<void (*)(LlamaGpuArgs)>(function),
-                         grid, block, shared, args, error,
+                         grid, block, cluster, shared, args, error,
                          sizeof(error)) != 0) {
       std::fprintf(stderr, "fake cuda driver: kernel emulator: %s\n", error);
       return kLaunchFailed;
@@ -163,6 +170,29 @@ cu::Result execute(cu::Function function, const unsigned grid[3],
   }
   reinterpret_cast<LlamaCpuKernel>(function)(live.buffers, &live.context);
   return cu::kSuccess;
+}
+
+/// cuLaunchKernel and cuLaunchKernelEx: checks a launch as the driver does
+/// and runs it, or records it while a stream is captured.
+cu::Result launchKernel(cu::Function function, const unsigned grid[3],
+                        const unsigned block[3], const unsigned cluster[3],
+                        unsigned shared, void **params, void **extra) {
+  if (!params || extra || uint64_t(block[0]) * block[1] * block[2] > 1024 ||
+      !grid[0] || !grid[1] || !grid[2])
+    return kInvalidValue;
+  if (shared > cu::kDefaultSharedPerBlock && shared > sharedOptIns[function])
+    return kInvalidValue;
+  const auto *args = static_cast<const LlamaGpuArgs *>(params[0]);
+  if (capturing) {
+    // Parameters are copied at capture, as the driver does.
+    RecordedLaunch launch{function, {}, {}, {}, shared, *args};
+    std::memcpy(launch.grid, grid, sizeof(launch.grid));
+    std::memcpy(launch.block, block, sizeof(launch.block));
+    std::memcpy(launch.cluster, cluster, sizeof(launch.cluster));
+    capturing->launches.push_back(launch);
+    return cu::kSuccess;
+  }
+  return execute(function, grid, block, cluster, shared, args);
 }
 
 } // namespace
@@ -365,45 +395,61 @@ cu::Result cuLaunchKernel(cu::Function function, unsigned gx, unsigned gy,
                           unsigned gz, unsigned bx, unsigned by, unsigned bz,
                           unsigned shared, cu::Stream, void **params,
                           void **extra) {
-  if (!params || extra || uint64_t(bx) * by * bz > 1024 || !gx || !gy || !gz)
-    return kInvalidValue;
-  if (shared > cu::kDefaultSharedPerBlock && shared > sharedOptIns[function])
-    return kInvalidValue;
-  const auto *args = static_cast<const LlamaGpuArgs *>(params[0]);
-  const unsigned grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
-  if (capturing) {
-    // Parameters are copied at capture, as the driver does.
-    capturing->launches.push_back(
-        {function, {gx, gy, gz}, {bx, by, bz}, shared, *args});
-    return cu::kSuccess;
-  }
-  return execute(function, grid, block, shared, args);
+  const unsigned grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz},
+                 cluster[3] = {1, 1, 1};
+  return launchKernel(function, grid, block, cluster, shared, params, extra);
 }
 
 /// Launches run in order, so programmatic stream serialization changes
 /// nothing here; what is checked is the configuration the runtime builds,
-/// and that it asks for the attribute only where the driver would honour
-/// it (compute capability 9.0 and later).
+/// and that it asks for the attributes only where the driver would honour
+/// them (compute capability 9.0 and later). Clusters reach the emulator,
+/// which runs each one's blocks together.
 cu::Result cuLaunchKernelEx(const cu::LaunchConfig *config,
                             cu::Function function, void **params,
                             void **extra) {
   if (!config || (config->numAttrs && !config->attrs))
     return kInvalidValue;
+  const unsigned grid[3] = {config->gridDimX, config->gridDimY,
+                            config->gridDimZ},
+                 block[3] = {config->blockDimX, config->blockDimY,
+                             config->blockDimZ};
+  unsigned cluster[3] = {1, 1, 1};
+  int programmatic = 0;
   for (unsigned i = 0; i < config->numAttrs; ++i) {
     const cu::LaunchAttribute &attribute = config->attrs[i];
-    if (attribute.id != cu::kLaunchAttributeProgrammaticStreamSerialization)
+    if (attribute.id == cu::kLaunchAttributeProgrammaticStreamSerialization) {
+      int allowed = attribute.value.programmaticStreamSerializationAllowed;
+      if (allowed != 0 && allowed != 1)
+        return kInvalidValue;
+      if (allowed && smVersion() < 90)
+        return kNotSupported;
+      programmatic = allowed;
+    } else if (attribute.id == cu::kLaunchAttributeClusterDimension) {
+      // A cluster shape that tiles the grid, of at most 8 blocks (the
+      // portable size).
+      const auto &dim = attribute.value.clusterDim;
+      cluster[0] = dim.x;
+      cluster[1] = dim.y;
+      cluster[2] = dim.z;
+      uint64_t blocks = 1;
+      for (int d = 0; d < 3; ++d) {
+        if (cluster[d] == 0 || grid[d] % cluster[d] != 0)
+          return kInvalidValue;
+        blocks *= cluster[d];
+      }
+      if (blocks > 8)
+        return kInvalidValue;
+      if (smVersion() < 90)
+        return kNotSupported;
+    } else {
       return kInvalidValue;
-    int allowed = attribute.value.programmaticStreamSerializationAllowed;
-    if (allowed != 0 && allowed != 1)
-      return kInvalidValue;
-    if (allowed && smVersion() < 90)
-      return kNotSupported;
-    programmaticLaunches += allowed;
+    }
   }
-  return cuLaunchKernel(function, config->gridDimX, config->gridDimY,
-                        config->gridDimZ, config->blockDimX, config->blockDimY,
-                        config->blockDimZ, config->sharedMemBytes,
-                        config->hStream, params, extra);
+  programmaticLaunches += programmatic;
+  clusterLaunches += cluster[0] * cluster[1] * cluster[2] > 1;
+  return launchKernel(function, grid, block, cluster, config->sharedMemBytes,
+                      params, extra);
 }
 
 cu::Result cuStreamBeginCapture_v2(cu::Stream, int) {
@@ -433,8 +479,9 @@ cu::Result cuGraphLaunch(cu::GraphExec exec, cu::Stream) {
   ++graphLaunches;
   for (const RecordedLaunch &launch :
        reinterpret_cast<FakeGraph *>(exec)->launches)
-    if (cu::Result result = execute(launch.function, launch.grid, launch.block,
-                                    launch.shared, &launch.args))
+    if (cu::Result result =
+            execute(launch.function, launch.grid, launch.block, launch.cluster,
+                    launch.shared, &launch.args))
       return result;
   return cu::kSuccess;
 }
@@ -507,5 +554,10 @@ int llamacFakeCudaCubinLoads() { return cubinLoads; }
 int llamacFakeCudaGraphCaptures() { return graphCaptures; }
 int llamacFakeCudaGraphLaunches() { return graphLaunches; }
 int llamacFakeCudaProgrammaticLaunches() { return programmaticLaunches; }
+int llamacFakeCudaClusterLaunches() { return clusterLaunches; }
+/// The cluster shape of the last launch run ({1, 1, 1} without clusters).
+void llamacFakeCudaLastCluster(unsigned cluster[3]) {
+  std::memcpy(cluster, lastCluster, sizeof(lastCluster));
+}
 
 } // extern "C"
