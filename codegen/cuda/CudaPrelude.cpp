@@ -482,27 +482,17 @@ LLAMA_DEVICE int2 llamaGroupedTileAt(int id, int columns, int rows) {
   return llamaGroupedTileAt(id, columns, rows, Group);
 }
 
-/* A persistent GEMM's walk: work(tile) for each of this block's output
-   tiles (column tile, row tile) of `columns` x `rows`, in the grouped
-   order, from the block's index with a stride of the grid, so that the
-   blocks resident at once share a band. Every warp of a block walks the
-   same tiles. */
-template <int Group, typename Work>
-LLAMA_DEVICE void llamaForEachGroupedTile(int columns, int rows, Work &&work) {
-  const int tiles = columns * rows, stride = gridDim.x * gridDim.y;
-  for (int t = blockIdx.y * gridDim.x + blockIdx.x; t < tiles; t += stride)
-    work(llamaGroupedTileAt<Group>(t, columns, rows));
-}
-
-/* The same walk for a GEMM launched in clusters of `size` CTAs along x
-   (`rank` this CTA's): a cluster takes `size` consecutive row tiles of a
-   column tile, CTA `rank` the rank-th, so that its CTAs share the weight
-   tile (each loads a part of it for all). The clusters walk these
-   (column tile, row band) units in the grouped order with a stride of the
-   clusters, bands of Group row tiles as before. The last band's CTAs may
-   get row tiles past `rows`: they run the pipeline like the others (their
-   loads are the cluster's too) and store nothing. With `size` 1 this is
-   llamaForEachGroupedTile. */
+/* A persistent GEMM's walk, for blocks launched in clusters of `size` CTAs
+   along x (`rank` this CTA's; 1 and 0 without clusters): work(tile) for
+   each of this CTA's output tiles (column tile, row tile) of `columns` x
+   `rows`. A cluster takes `size` consecutive row tiles of a column tile,
+   CTA `rank` the rank-th, so that its CTAs share the weight tile (each
+   loads a part of it for all). The clusters walk these (column tile, row
+   band) units in the grouped order, from the cluster's index with a stride
+   of the clusters, so that the blocks resident at once share a band of
+   Group row tiles. The last band's CTAs may get row tiles past `rows`:
+   they run the pipeline like the others (their loads are the cluster's
+   too) and store nothing. Every warp of a block walks the same tiles. */
 template <int Group, typename Work>
 LLAMA_DEVICE void llamaForEachClusterTile(int columns, int rows, int size,
                                           int rank, Work &&work) {
@@ -514,6 +504,13 @@ LLAMA_DEVICE void llamaForEachClusterTile(int columns, int rows, int size,
     const int2 unit = llamaGroupedTileAt(u, columns, bands, Group / size);
     work(make_int2(unit.x, unit.y * size + rank));
   }
+}
+
+/* The same walk for a GEMM launched without clusters: each block's tiles,
+   with a stride of the grid. */
+template <int Group, typename Work>
+LLAMA_DEVICE void llamaForEachGroupedTile(int columns, int rows, Work &&work) {
+  llamaForEachClusterTile<Group>(columns, rows, 1, 0, work);
 }
 
 /* This block's tile of a GEMM whose grid is (column tiles, row tiles). */

@@ -193,8 +193,7 @@ TEST_F(CudaSessionTest, GridFollowsTheLaunchGeometry) {
 
 /// The toy artifact with only k_embed in prefill (so that it is the last
 /// launch), made persistent: its tiles are {1 + ceil(rows / 2), 2, 1}.
-ArtifactSpec persistentEmbedArtifact() {
-  ArtifactSpec spec = cudaToyArtifact();
+ArtifactSpec persistentEmbedArtifact(ArtifactSpec spec = cudaToyArtifact()) {
   spec.entries[kPrefillEntry].launches.resize(1);
   spec.entries[kPrefillEntry].outputs = {kPrefillX};
   spec.kernels[0].geometry.persistentBlocksPerSm = 2;
@@ -260,11 +259,8 @@ TEST_F(CudaSessionTest, PersistentBlocksCanBeCappedForTests) {
 /// whole cluster. Not before sm_90, nor with CudaSessionOptions::clusters
 /// off (llama-run --no-clusters).
 TEST_F(CudaSessionTest, ClusteredKernelsLaunchWholeClustersOnHopper) {
-  ArtifactSpec clustered = cudaToyArtifact(
-      {toyCudaBinary("sm_80", "cubin"), toyCudaBinary("sm_90", "cubin")});
-  clustered.entries[kPrefillEntry].launches.resize(1);
-  clustered.entries[kPrefillEntry].outputs = {kPrefillX};
-  clustered.kernels[0].geometry.persistentBlocksPerSm = 2;
+  ArtifactSpec clustered = persistentEmbedArtifact(cudaToyArtifact(
+      {toyCudaBinary("sm_80", "cubin"), toyCudaBinary("sm_90", "cubin")}));
   clustered.kernels[0].geometry.clusterBlocks = 2;
   auto open = [&](bool clusters) {
     MemoryWeights weights = toyWeights();
