@@ -15,7 +15,8 @@
 # config, batch and length. OUT_DIR (default: a temporary directory) keeps
 # the logs and JSON. LLAMA_RUN, BUILD_DIR, PYTHON, NO_COMPILE=1 and PTX=1
 # (a row on the artifact's portable mma.sync PTX) as in bench/gpu/run.sh;
-# DEVICE=cpu times a cpu artifact instead (a smoke run).
+# on cuda a row without thread-block clusters (--no-clusters) follows
+# llama-run's; DEVICE=cpu times a cpu artifact instead (a smoke run).
 set -euo pipefail
 
 if [[ $# -lt 2 || $# -gt 3 ]]; then
@@ -67,6 +68,13 @@ for artifact in "${models[@]}"; do
   grep -q '"dtype": *"bf16"' "$out/$name.info.json" &&
     precision="bf16 compute, f32 master weights"
   printf '  %-52s %10s tok/s\n' "llama-run train_step, $precision" "$rate"
+  if [[ $device == cuda ]]; then
+    # The clusters' share: sm_90a's GEMMs (forward and backward) launched
+    # without them, each block loading its shared operand whole.
+    train "$out/$name.train-no-clusters.txt" --no-clusters
+    printf '  %-52s %10s tok/s\n' "the same without clusters (--no-clusters)" \
+      "$rate"
+  fi
   if [[ -n ${PTX:-} && $device == cuda ]]; then
     train "$out/$name.train-ptx.txt" --ptx
     printf '  %-52s %10s tok/s\n' "the same on the artifact's PTX (--ptx)" "$rate"

@@ -125,11 +125,17 @@ matmulGradWgmmaGeometry(MatmulGradOp op) {
   FailureOr<artifact::LaunchGeometry> g = matmulGradGeometry(op);
   if (failed(g))
     return std::nullopt;
-  // K's column tiles are twice as wide; the row tiles on y are the same.
+  // K's column tiles are twice as wide; the row tiles on y are the same,
+  // but for dW's, padded to whole clusters (the tiles the kernel walks).
   g->gridBase[0] = ceilDiv(shape->k, kGradWgmmaTileCols);
+  const int64_t weightTiles = ceilDiv(shape->n, kGradTile);
+  g->gridBase[1] += static_cast<uint32_t>(
+      ceilDiv(weightTiles, kWgmmaClusterBlocks) * kWgmmaClusterBlocks -
+      weightTiles);
   g->block[0] = kWgmmaGemmThreads;
   g->sharedBytes = kGradWgmmaSharedBytes;
   g->persistentBlocksPerSm = kWgmmaPersistentBlocksPerSm;
+  g->clusterBlocks = kWgmmaClusterBlocks;
   return *g;
 }
 

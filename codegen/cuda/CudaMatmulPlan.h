@@ -109,7 +109,9 @@ inline constexpr unsigned kWgmmaPersistentBlocksPerSm = 1;
 /// (128 + 128 rows a stage instead of 128 + 256), where L2 bandwidth, not
 /// HBM's, is what 128 x 256 tiles press on. The weight tile is loaded in
 /// two boxes of 128 rows either way: each CTA's half, or both halves where
-/// a launch has no clusters.
+/// a launch has no clusters. matmul_grad's sm_90a kernel runs in the same
+/// clusters (CudaTensorCoreMatmulGrad.cpp), sharing the rows of x or W
+/// that both of its tiles sum over.
 inline constexpr unsigned kWgmmaClusterBlocks = 2;
 inline constexpr unsigned kWgmmaWeightBoxRows = kWgmmaTileCols / 2;
 

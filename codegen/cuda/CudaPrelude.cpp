@@ -969,24 +969,53 @@ template <int STAGES> struct LlamaStageBarriers {
   /// The shared memory they take, which whatever follows them starts after.
   static constexpr unsigned kBytes = 16u * STAGES;
   unsigned base;
+  /// The CTAs of the thread-block cluster whose loads fill each stage (TMA
+  /// multicast), and so release it: 1 where there is no cluster.
+  int cluster = 1;
   LLAMA_DEVICE unsigned full(int s) const { return base + 8u * s; }
   LLAMA_DEVICE unsigned empty(int s) const { return base + 8u * (STAGES + s); }
+  /* One lane of a consuming warp that is done with stage `s`: arrives on
+     its empty mbarrier in every CTA of the cluster, since each CTA's loader
+     may multicast into this CTA's copy of the stage. */
+  LLAMA_DEVICE void release(int s) const {
+    if (cluster == 1) {
+      llamaMbarrierArrive(empty(s));
+      return;
+    }
+    for (int r = 0; r < cluster; ++r)
+      llamaMbarrierArriveCluster(empty(s), (unsigned)r);
+  }
+  /* The producer tail, for the loader after its last of `steps` loads: the
+     other CTAs' warps arrive on this CTA's empty mbarriers until they have
+     consumed its last stages, and this CTA's shared memory must outlive
+     those arrivals (a CTA that exited may have handed it to another
+     block). They also show that its multicast copies have landed there. */
+  LLAMA_DEVICE void awaitClusterReleases(long long steps) const {
+    if (cluster == 1)
+      return;
+    for (long long s = steps > STAGES ? steps - STAGES : 0; s < steps; ++s)
+      llamaMbarrierWait(empty((int)(s % STAGES)), (unsigned)(s / STAGES) & 1);
+  }
 };
-/* Thread 0 initializes them, the empty ones for `consumerWarps` arrivals;
-   then the block synchronizes, so that no thread waits on one before it
-   is initialized. */
+/* Thread 0 initializes them, the empty ones for `consumerWarps` arrivals
+   from each of the `cluster` CTAs whose loads fill a stage; then the block
+   (or the whole cluster) synchronizes, so that no thread waits or arrives
+   on one before it is initialized. */
 template <int STAGES>
 LLAMA_DEVICE LlamaStageBarriers<STAGES>
-llamaInitStageBarriers(unsigned base, unsigned consumerWarps) {
-  const LlamaStageBarriers<STAGES> bars{base};
+llamaInitStageBarriers(unsigned base, unsigned consumerWarps, int cluster = 1) {
+  const LlamaStageBarriers<STAGES> bars{base, cluster};
   if (threadIdx.x == 0) {
     for (int s = 0; s < STAGES; ++s) {
       llamaMbarrierInit(bars.full(s), 1);
-      llamaMbarrierInit(bars.empty(s), consumerWarps);
+      llamaMbarrierInit(bars.empty(s), consumerWarps * (unsigned)cluster);
     }
     llamaFenceMbarrierInit();
   }
-  __syncthreads();
+  if (cluster > 1)
+    llamaClusterSync();
+  else
+    __syncthreads();
   return bars;
 }
 

@@ -20,7 +20,11 @@
 //   empty mbarriers, and gives its registers (setmaxnreg) to the two that
 //   multiply: each of those multiplies its 64 rows by all 256 columns with 4
 //   wgmma.m64n256k16 a stage, B and the transposed A read as MN-major
-//   (imm-trans = 1) straight from shared memory.
+//   (imm-trans = 1) straight from shared memory. The blocks run in
+//   clusters of 2 (kWgmmaClusterBlocks) that compute consecutive row tiles
+//   of one column tile: both sum over the same rows of x or W, so each
+//   loader loads its own dy tile and half of B's column groups, which TMA
+//   multicast writes into both, and the cluster reads B from L2 once.
 // - Other archs: 32 reduced rows a stage, 3 stages, rows padded by 16
 //   bytes. B is read by ldmatrix.trans; A by ldmatrix (dx) or
 //   ldmatrix.trans, which hands out the transpose (dW). 8 warps of 64 x 32
@@ -63,31 +67,42 @@ static void emitWgmmaMatmulGrad(raw_ostream &os) {
   const unsigned smemBase = llamaSwizzleBase(rawBase);
   unsigned char *smem = sharedRaw + (smemBase - rawBase);
   const int group = warp / 4;
-  // Each stage has a "full" mbarrier, which its TMA loads complete, and an
-  // "empty" one, at which each multiplying warp arrives once its products
-  // of the stage retired.
+  // The cluster: 2 CTAs (kWgmmaClusterBlocks), or 1 where the launch has
+  // none. Its CTAs compute consecutive row tiles of one column tile, which
+  // share B (the same rows and columns of x or W); CTA r loads B's column
+  // groups 2r and 2r + 1 into both (TMA multicast). Each stage has a
+  // "full" mbarrier, which its TMA loads complete, and an "empty" one, at
+  // which each multiplying warp of the cluster arrives once its products
+  // of the stage retired (bars.release).
+  const int CLUSTER = (int)llamaClusterSize(), RANK = (int)llamaClusterRank();
+  if (CLUSTER > 2)
+    __trap(); // B has two pairs of column groups to share
   const auto bars = llamaInitStageBarriers<STAGES>(
-      smemBase + STAGES * STAGE_BYTES, CONSUMERS / 32);
-  // The block's tiles, in the grouped order (llamaForEachGroupedTile) over
+      smemBase + STAGES * STAGE_BYTES, CONSUMERS / 32, CLUSTER);
+  // The block's tiles, in the grouped order (llamaForEachClusterTile) over
   // K's column tiles and the row tiles of dW, then of dx; every warpgroup
-  // walks the same ones. forEachTile(work) calls
+  // walks the same ones. dW's row tiles are padded to whole clusters, so
+  // that a cluster's CTAs sum over the same rows of the same operand: a
+  // tile past N or past the rows runs the pipeline (its loads are the
+  // cluster's too) and stores nothing. forEachTile(work) calls
   // work(layout, m0, M, R, n0) for each: outputs out[m0 + i][n0 + j] =
   // sum over the R reduced rows of A[i][r] b[r][j], of M rows in all.
   constexpr int COL_TILES = (int)((K + BN - 1) / BN);
-  const int rowTiles = WEIGHT_TILES + (int)((rows + BM - 1) / BM);
+  const int weightTiles = (WEIGHT_TILES + CLUSTER - 1) / CLUSTER * CLUSTER;
+  const int rowTiles = weightTiles + (int)((rows + BM - 1) / BM);
   auto forEachTile = [&](auto &&work) {
-    llamaForEachGroupedTile<8>(COL_TILES, rowTiles, [&](int2 place) {
-      const long long n0 = (long long)place.x * BN;
-      if (place.y < WEIGHT_TILES) {
-        // dW[m, n] = sum_r dy[r, m] x[r, n].
-        work(DyColumns(), (long long)place.y * BM, N, rows, n0);
-      } else {
-        // dx[m, n] = sum_j dy[m, j] W[j, n].
-        const long long m0 = (long long)(place.y - WEIGHT_TILES) * BM;
-        if (m0 < rows)
-          work(DyRows(), m0, rows, N, n0);
-      }
-    });
+    llamaForEachClusterTile<8>(
+        COL_TILES, rowTiles, CLUSTER, RANK, [&](int2 place) {
+          const long long n0 = (long long)place.x * BN;
+          if (place.y < weightTiles) {
+            // dW[m, n] = sum_r dy[r, m] x[r, n].
+            work(DyColumns(), (long long)place.y * BM, N, rows, n0);
+          } else {
+            // dx[m, n] = sum_j dy[m, j] W[j, n].
+            work(DyRows(), (long long)(place.y - weightTiles) * BM, rows, N,
+                 n0);
+          }
+        });
   };
   // `step` counts reduction steps over all of the block's tiles, so the
   // ring's stages and mbarrier phases run on from one tile to the next:
@@ -130,13 +145,22 @@ static void emitWgmmaMatmulGrad(raw_ostream &os) {
             llamaTmaLoad2d(base + h * GROUP_BYTES, dyMap, r0,
                            (int)m0 + 64 * h, bars.full(s));
         }
-        // B: rows r0 + [0, 64) of x or W, columns n0 + [0, BN) in groups.
+        // B: rows r0 + [0, 64) of x or W, columns n0 + [0, BN) in groups;
+        // in a cluster, this CTA's half of them, for both CTAs.
 #pragma unroll
-        for (int g = 0; g < B_GROUPS; ++g)
-          llamaTmaLoad2d(base + A_BYTES + g * GROUP_BYTES, bMap,
-                         (int)n0 + 64 * g, r0, bars.full(s));
+        for (int g = 0; g < B_GROUPS; ++g) {
+          const unsigned dst = base + A_BYTES + g * GROUP_BYTES;
+          if (CLUSTER == 1)
+            llamaTmaLoad2d(dst, bMap, (int)n0 + 64 * g, r0, bars.full(s));
+          else if (g / (B_GROUPS / 2) == RANK)
+            llamaTmaLoad2dMulticast(dst, bMap, (int)n0 + 64 * g, r0,
+                                    bars.full(s), 0x3);
+        }
       }
     });
+    // The producer tail: wait out the other CTA's use of the last stages,
+    // which arrives here.
+    bars.awaitClusterReleases(step);
     return;
   }
 )BODY";
@@ -195,14 +219,14 @@ static void emitWgmmaMatmulGrad(raw_ostream &os) {
       // wgmma.wait_group synchronizes the warp: every lane has retired its
       // products of the previous step.
       if (kt > 0 && lane == 0)
-        llamaMbarrierArrive(bars.empty((int)((step - 1) % STAGES)));
+        bars.release((int)((step - 1) % STAGES));
     }
     llamaWgmmaWait<0>();
     llamaWgmmaFenceOperands(acc);
     // The tile's last stage is free too: the loader may fill it with the
     // next tile's.
     if (KT > 0 && lane == 0)
-      llamaMbarrierArrive(bars.empty((int)((step - 1) % STAGES)));
+      bars.release((int)((step - 1) % STAGES));
     // Pair j: accumulators 2 j and 2 j + 1, one 4-byte store.
 #pragma unroll
     for (int j = 0; j < BN / 4; ++j) {

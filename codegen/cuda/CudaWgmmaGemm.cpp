@@ -52,25 +52,16 @@ void emitWgmmaGemm(raw_ostream &os, const MatmulPlan &plan) {
   // none. Its CTAs multiply consecutive row tiles of one column tile; CTA
   // r loads half r of the weight tile into both (TMA multicast), so a
   // stage is free only once every multiplying warp of the cluster is done
-  // with it: each arrives on the empty mbarrier of every CTA.
+  // with it: each arrives on the empty mbarrier of every CTA
+  // (bars.release), and no CTA does so before the cluster's mbarriers
+  // exist (the initialization synchronizes the cluster).
   const int CLUSTER = (int)llamaClusterSize(), RANK = (int)llamaClusterRank();
   if (CLUSTER > 2)
     __trap(); // the weight tile has two halves to share
   // Shared memory: the stages, their mbarriers, the row scales and the
   // epilogue's staged outputs (CudaMatmulPlan.h, kWgmmaSharedBytes).
   const auto bars = llamaInitStageBarriers<STAGES>(
-      smemBase + STAGES * STAGE_BYTES, CLUSTER * (CONSUMERS / 32));
-  // No CTA signals or loads into another before its mbarriers exist.
-  if (CLUSTER > 1)
-    llamaClusterSync();
-  auto release = [&](int stage) {
-    if (CLUSTER == 1) {
-      llamaMbarrierArrive(bars.empty(stage));
-      return;
-    }
-    for (int r = 0; r < CLUSTER; ++r)
-      llamaMbarrierArriveCluster(bars.empty(stage), r);
-  };
+      smemBase + STAGES * STAGE_BYTES, CONSUMERS / 32, CLUSTER);
   float *rowScale = (float *)(smem + STAGES * STAGE_BYTES + bars.kBytes);
   float *staged = rowScale + BM;
   (void)staged;
@@ -126,14 +117,9 @@ void emitWgmmaGemm(raw_ostream &os, const MatmulPlan &plan) {
           }
         }
       });
-      // The producer tail: the other CTA's warps arrive on this CTA's
-      // empty mbarriers until they have multiplied its last stages, and
-      // this CTA's shared memory must outlive that (a CTA that exited may
-      // have handed it to another block). Those arrivals also show that
-      // this CTA's multicast halves landed there.
-      if (CLUSTER > 1)
-        for (int s = step > STAGES ? step - STAGES : 0; s < step; ++s)
-          llamaMbarrierWait(bars.empty(s % STAGES), (s / STAGES) & 1);
+      // The producer tail: wait out the other CTA's use of the last
+      // stages, which arrives here.
+      bars.awaitClusterReleases(step);
     }
     // The loads land on the full mbarriers whoever waits for them.
     return;
@@ -208,14 +194,14 @@ void emitWgmmaGemm(raw_ostream &os, const MatmulPlan &plan) {
       // wgmma.wait_group synchronizes the warp, so every lane has retired
       // its products of the previous step (and read its stage for the norm).
       if (kt > 0 && lane == 0)
-        release((step - 1) % STAGES);
+        bars.release((step - 1) % STAGES);
     }
     llamaWgmmaWait<0>();
     llamaWgmmaFenceOperands(acc);
     // The tile's last stage is free too: the loader may fill it with the
     // next tile's.
     if (lane == 0)
-      release((step - 1) % STAGES);
+      bars.release((step - 1) % STAGES);
 )BODY";
   emitTileEpilogue(os, plan);
   os << "  });\n";

@@ -31,7 +31,8 @@
 #       weights (test/gpu/hf_compare.py);
 #   (d) training: f32 and bf16 loss_and_grads on cuda against cpu (f32
 #       within 1e-4, 16 bits within 2e-2 of each tensor's largest entry, also
-#       over 300-token rows in bf16 and f16; the cpu target's f32 gradients
+#       over 300-token rows in bf16 and f16, and in bf16 with the persistent
+#       GEMMs in one cluster and without clusters; the cpu target's f32 gradients
 #       match PyTorch autograd within 1e-5, torch-autograd.test), three AdamW
 #       steps of stories260K (losses within 1e-4, the checkpoint within 1e-3),
 #       a run stopped after step 2 and resumed ending on the same checkpoint
@@ -320,21 +321,25 @@ losses() {
 toks=5,71,300,12,9,444,18,250,7,7,90,501,33,2,61,128,400,3,77,19,240,11,6,310
 toks=$toks,8,41,6,99,170,3,222,15,61,480,2,57,100,1,31,3,70,44,330,208,9,12,150,4
 tgts=${toks#*,},5
-# grads NAME TOKENS TARGETS RTOL: loss_and_grads of artifact NAME on both
-# targets, within RTOL.
+# grads NAME TOKENS TARGETS RTOL [FLAGS...]: loss_and_grads of artifact
+# NAME on both targets, within RTOL; FLAGS go to the cuda run.
 grads() {
-  local ok=1 target
+  local ok=1 target name=$1 toks=$2 tgts=$3 rtol=$4
+  shift 4
+  local label="$name${*:+ $*}"
   for target in cpu cuda; do
-    "$llama_run" grads --artifact "$artifacts/$1-$target.art" \
-      --device $target --random-weights --seed 3 --tokens "$2" \
-      --targets "$3" -o "$work/grads-$target.safetensors" \
+    local flags=()
+    [[ $target == cuda ]] && flags=("$@")
+    "$llama_run" grads --artifact "$artifacts/$name-$target.art" \
+      --device $target --random-weights --seed 3 --tokens "$toks" \
+      --targets "$tgts" -o "$work/grads-$target.safetensors" "${flags[@]}" \
       >/dev/null 2>"$work/grads.err" || { cat "$work/grads.err"; ok=0; }
   done
   if [[ $ok == 1 ]]; then
     same "$work/grads-cpu.safetensors" "$work/grads-cuda.safetensors" \
-      "$4" "$1 loss_and_grads, cuda vs cpu"
+      "$rtol" "$label loss_and_grads, cuda vs cpu"
   else
-    fail "$1 loss_and_grads: llama-run grads failed"
+    fail "$label loss_and_grads: llama-run grads failed"
   fi
 }
 grads grads-f32 "$toks" "$tgts" 1e-4
@@ -345,8 +350,11 @@ long=$(awk 'BEGIN { s = 7; for (i = 0; i < 600; i++) {
 grads grads-long-bf16 "$long" "${long#*,},1" 2e-2
 grads grads-long-f16 "$long" "${long#*,},1" 2e-2
 grads grads-long-h64-f16 "$long" "${long#*,},1" 2e-2
-# The persistent matmul_grad in one block, which walks dW's tiles and dx's.
+# The persistent matmul_grad in one cluster of 2 blocks, which walk dW's
+# tiles and dx's; then launched without clusters, each block loading its
+# tiles whole.
 LLAMAC_CUDA_PERSISTENT_BLOCKS=1 grads grads-long-bf16 "$long" "${long#*,},1" 2e-2
+grads grads-long-bf16 "$long" "${long#*,},1" 2e-2 --no-clusters
 
 # train TARGET NAME FLAGS...: three steps of stories260K (ARTIFACT, default
 # stories260K-train, the f32 train_step).

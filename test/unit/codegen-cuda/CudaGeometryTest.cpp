@@ -389,8 +389,18 @@ TEST(CudaGeometryTest, MatmulGradTilesCoverBothProducts) {
             EXPECT_EQ(maps[i].swizzleBytes, 128u);
           }
           EXPECT_EQ(wide->gridBase[0], uint64_t((k + 255) / 256));
-          EXPECT_EQ(wide->gridBase[1], g.gridBase[1]);
+          // In clusters of 2 that share B, over dW's row tiles padded to
+          // whole clusters (so that no cluster straddles dW and dx).
+          EXPECT_EQ(wide->clusterBlocks, 2u);
+          EXPECT_EQ(g.clusterBlocks, 0u);
+          const int64_t weightTiles = (n + tile - 1) / tile;
+          EXPECT_EQ(wide->gridBase[1], uint64_t(weightTiles + weightTiles % 2));
           EXPECT_EQ(wide->rowsPerBlock[1], 128u);
+          EXPECT_NE(body.find("llamaForEachClusterTile<8>("),
+                    std::string::npos);
+          EXPECT_NE(body.find("llamaTmaLoad2dMulticast("), std::string::npos);
+          EXPECT_NE(body.find("bars.awaitClusterReleases(step)"),
+                    std::string::npos);
         });
     // 7B's GEMMs all take the tensor cores in bf16; tiny's FFN (172 wide)
     // does not.
