@@ -339,11 +339,13 @@ void emitKeyGrads(raw_ostream &os) {
 void emitTensorCoreAttentionGrad(raw_ostream &os, const AttentionGradPlan &plan,
                                  AttentionGradPhase phase, StringRef symbol) {
   // The sm_90a variants have the forward attention's block, which the
-  // prelude's macros name (384 threads, one block, with wgmma; else the
-  // 128 threads here).
+  // prelude's macros name (384 threads with wgmma; else the 128 threads
+  // here). One block an SM: ptxas then knows the register count at entry
+  // (65536 / 384 = 168), which setmaxnreg needs, or it ignores it.
   const bool wgmma = plan.wgmma();
   if (wgmma)
-    emitSignature(os, plan.op, symbol, "LLAMA_TENSOR_CORE_ATTENTION_THREADS");
+    emitSignature(os, plan.op, symbol, "LLAMA_TENSOR_CORE_ATTENTION_THREADS",
+                  "1");
   else
     emitSignature(os, plan.op, symbol, kThreads);
   emitAttentionGradCommon(os, plan);

@@ -30,6 +30,12 @@
 // - The two multiplying warpgroups take turns issuing their products
 //   (FlashAttention-3's ping-pong, on named barriers), so that one's
 //   softmax runs under the other's products.
+// - For ptxas to overlap the products at all (rather than serialize every
+//   wgmma of the kernel, which it reports as a "Potential Performance
+//   Loss"), each kind of step is straight-line code that ends with nothing
+//   in flight, and the softmax writes only the retired scores while
+//   O += P V runs: P is packed into that product's A registers after it
+//   retired. CudaCompileTest holds every kernel to no such report.
 //
 //===----------------------------------------------------------------------===//
 
@@ -166,10 +172,11 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
   // Software pipelining within the warpgroup (FlashAttention-3): step n
   // issues S = Q K_nᵀ and then O += P_{n-1} V_{n-1}, and runs tile n's
   // softmax while the second product is still on the tensor cores; only
-  // then is O rescaled for tile n's new maxima, before P_n V_n is added a
-  // step later. The warpgroup multiplies the tiles before its last visible
-  // key (`active` of them); it waits for every tile and releases it, so
-  // that the pipelines' phases stay in step with the other warpgroup's.
+  // then is O rescaled for tile n's new maxima, and P_n packed, before
+  // P_n V_n is added a step later. The warpgroup multiplies the tiles
+  // before its last visible key (`active` of them); it waits for every
+  // tile and releases it, so that the pipelines' phases stay in step with
+  // the other warpgroup's.
   unsigned pa[BKV / 16][4]; // P_{n-1}, read by the pending O += P V
   float sc[BKV / 2];
   auto &s4 = *reinterpret_cast<float(*)[BKV / 8][4]>(sc);
@@ -216,112 +223,150 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
   if (wg == 1 && tiles > 0)
     passTurn();
 
-  for (int n = 0; n < tiles; ++n) {
-    const int stage = n % STAGES, t0 = n * BKV;
-    const bool computes = n < active, previous = n > 0 && n - 1 < active;
-    llamaMbarrierWait(keyBars.full(stage), (n / STAGES) & 1);
-    if (n > 0)
-      llamaMbarrierWait(valueBars.full((n - 1) % STAGES),
-                        ((n - 1) / STAGES) & 1);
+  // S = Q K_nᵀ: D / 16 steps of 16 along the head, both operands K-major;
+  // the first overwrites the accumulators (scale-d 0), so they need no
+  // zeroing.
+  auto issueScores = [&](int n) {
+    llamaWgmmaFence();
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      const unsigned column = (kk / 4) * BKV * 128 + (kk % 4) * 32;
+      llamaWgmma64x128<ST>(
+          sc,
+          llamaWgmmaDescriptor(smemBase + (kk / 4) * BQ * 128 +
+                               64 * wg * 128 + (kk % 4) * 32),
+          llamaWgmmaDescriptor(smemBase + keyOffset(n % STAGES) + column),
+          kk > 0);
+    }
+    llamaWgmmaCommit();
+  };
+  // Tile n's softmax on the retired scores, in place: the running maxima
+  // and sums, the correction for O, and P_n in the score accumulators.
+  auto softmax = [&](int n, float (&correction)[2]) {
+    const int t0 = n * BKV;
+    const bool masked = t0 + BKV - 1 > rowsVisible;
+    float base[2];
+    llamaOnlineMax(s4, scoreScale, masked, t0, t4, rowLast, m, base,
+                   correction);
+#pragma unroll
+    for (int r = 0; r < 2; ++r)
+      l[r] *= correction[r];
+#pragma unroll
+    for (int j = 0; j < BKV / 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        s4[j][e] = exp2f(s4[j][e] - base[e / 2]);
+        l[e / 2] += s4[j][e];
+      }
+  };
+  // P_n into the A fragments of O += P_n V_n: n-tiles 2 kk and 2 kk + 1
+  // are keys 16 kk to 16 kk + 15, in the register order of mma.sync's A.
+  // Only once no product reads them (after the wait for O += P_{n-1}
+  // V_{n-1}): ptxas serializes every wgmma of a kernel that writes a
+  // register an unretired one reads.
+  auto packProbabilities = [&] {
+#pragma unroll
+    for (int kk = 0; kk < BKV / 16; ++kk)
+#pragma unroll
+      for (int r = 0; r < 4; ++r)
+        pa[kk][r] = llamaPack2<ST>(s4[2 * kk + r / 2][2 * (r % 2)],
+                                   s4[2 * kk + r / 2][2 * (r % 2) + 1]);
+  };
+  auto awaitKeys = [&](int n) {
+    llamaMbarrierWait(keyBars.full(n % STAGES), (n / STAGES) & 1);
+  };
+  auto awaitValues = [&](int n) {
+    llamaMbarrierWait(valueBars.full(n % STAGES), (n / STAGES) & 1);
+  };
+
+  // Each kind of step is straight-line code that ends with no product in
+  // flight, so that ptxas sees which accumulators each wait retires (a
+  // product issued or awaited under a condition makes it serialize every
+  // wgmma). Step 0 multiplies S_0 alone.
+  int n = 0;
+  if (active > 0) {
+    awaitKeys(0);
     awaitTurn();
-    if (computes) {
-      // S = Q Kᵀ: D / 16 steps of 16 along the head, both operands
-      // K-major; the first overwrites the accumulators (scale-d 0), so they
-      // need no zeroing.
-      llamaWgmmaFence();
-#pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk) {
-        const unsigned column = (kk / 4) * BKV * 128 + (kk % 4) * 32;
-        llamaWgmma64x128<ST>(
-            sc,
-            llamaWgmmaDescriptor(smemBase + (kk / 4) * BQ * 128 +
-                                 64 * wg * 128 + (kk % 4) * 32),
-            llamaWgmmaDescriptor(smemBase + keyOffset(stage) + column),
-            kk > 0);
-      }
-      llamaWgmmaCommit();
-    }
-    if (previous)
-      issueValues(n - 1);
+    issueScores(0);
     passTurn();
-    float correction[2] = {1.0f, 1.0f};
-    if (computes) {
-      // S retired; O += P_{n-1} V_{n-1} may still run.
-      if (previous)
-        llamaWgmmaWait<1>();
-      else
-        llamaWgmmaWait<0>();
-      llamaWgmmaFenceOperands(sc);
-    }
-    // The key tile is free: S retired at the wait above, or was not issued.
-    llamaReleaseStage(keyBars.empty(stage), computes, lane);
-    unsigned next[BKV / 16][4];
-    if (computes) {
-      const bool masked = t0 + BKV - 1 > rowsVisible;
-      float base[2];
-      llamaOnlineMax(s4, scoreScale, masked, t0, t4, rowLast, m, base,
-                     correction);
+    llamaWgmmaWait<0>();
+    llamaWgmmaFenceOperands(sc);
+    llamaReleaseStage(keyBars.empty(0), true, lane);
+    float correction[2];
+    softmax(0, correction); // O is still zero: nothing to rescale
+    packProbabilities();
+    n = 1;
+  }
+  // Steps 1 to active - 1: S_n, then O += P_{n-1} V_{n-1} while tile n's
+  // softmax runs.
+  for (; n < active; ++n) {
+    awaitKeys(n);
+    awaitValues(n - 1);
+    awaitTurn();
+    issueScores(n);
+    issueValues(n - 1);
+    passTurn();
+    // S retired; O += P_{n-1} V_{n-1} may still run.
+    llamaWgmmaWait<1>();
+    llamaWgmmaFenceOperands(sc);
+    llamaReleaseStage(keyBars.empty(n % STAGES), true, lane);
+    float correction[2];
+    softmax(n, correction);
+    llamaWgmmaWait<0>();
+    valuesRetired(n - 1);
+    // A correction of exactly 1 (no row of the warp has a new maximum)
+    // skips the rescale, which becomes the rule once the maxima settle.
+    if (__any_sync(0xffffffffu,
+                   correction[0] != 1.0f || correction[1] != 1.0f)) {
 #pragma unroll
-      for (int r = 0; r < 2; ++r)
-        l[r] *= correction[r];
-      // P_n as A fragments: n-tiles 2 kk and 2 kk + 1 are keys 16 kk to
-      // 16 kk + 15, in the register order of mma.sync's A.
-#pragma unroll
-      for (int kk = 0; kk < BKV / 16; ++kk) {
-        float p[8];
-#pragma unroll
-        for (int e = 0; e < 8; ++e) {
-          p[e] = exp2f(s4[2 * kk + e / 4][e % 4] - base[(e / 2) % 2]);
-          l[(e / 2) % 2] += p[e];
-        }
-        next[kk][0] = llamaPack2<ST>(p[0], p[1]);
-        next[kk][1] = llamaPack2<ST>(p[2], p[3]);
-        next[kk][2] = llamaPack2<ST>(p[4], p[5]);
-        next[kk][3] = llamaPack2<ST>(p[6], p[7]);
-      }
-    }
-    if (previous) {
-      llamaWgmmaWait<0>();
-      valuesRetired(n - 1);
-    } else if (n > 0) {
-      llamaReleaseStage(valueBars.empty((n - 1) % STAGES), false, lane);
-    }
-    if (computes) {
-      // A correction of exactly 1 (no row of the warp has a new maximum)
-      // skips the rescale, which becomes the rule once the maxima settle.
-      if (__any_sync(0xffffffffu,
-                     correction[0] != 1.0f || correction[1] != 1.0f)) {
-#pragma unroll
-        for (int j = 0; j < D / 8; ++j)
-#pragma unroll
-          for (int e = 0; e < 4; ++e)
-            o4[j][e] *= correction[e / 2];
-      }
-#pragma unroll
-      for (int kk = 0; kk < BKV / 16; ++kk)
+      for (int j = 0; j < D / 8; ++j)
 #pragma unroll
         for (int e = 0; e < 4; ++e)
-          pa[kk][e] = next[kk][e];
+          o4[j][e] *= correction[e / 2];
     }
+    packProbabilities();
+  }
+  // The block's tiles past the warpgroup's last visible key (warpgroup 0's
+  // queries end 64 before the block's, and a warpgroup may have none): the
+  // first adds the last visible tile's P V; each waits for its tiles and
+  // releases them, taking its turn, so that the pipelines' phases and the
+  // turns stay in step with the other warpgroup's.
+  for (; n < tiles; ++n) {
+    awaitKeys(n);
+    if (n > 0)
+      awaitValues(n - 1);
+    awaitTurn();
+    if (n == active && n > 0) {
+      issueValues(n - 1);
+      passTurn();
+      llamaWgmmaWait<0>();
+      valuesRetired(n - 1);
+    } else {
+      passTurn();
+      if (n > 0)
+        llamaReleaseStage(valueBars.empty((n - 1) % STAGES), false, lane);
+    }
+    llamaReleaseStage(keyBars.empty(n % STAGES), false, lane);
   }
   // The last tile's values: the rows past the block's last visible key are
   // zeroed by both warpgroups before either multiplies them.
   if (tiles > 0) {
-    const int n = tiles - 1, t0 = n * BKV;
-    llamaMbarrierWait(valueBars.full(n % STAGES), (n / STAGES) & 1);
+    const int last = tiles - 1, t0 = last * BKV;
+    awaitValues(last);
     if (t0 + BKV - 1 > tileLast) {
-      llamaZeroTileRows<BKV>(smem + valueOffset(n % STAGES), GROUPS,
+      llamaZeroTileRows<BKV>(smem + valueOffset(last % STAGES), GROUPS,
                              BKV * 128, tileLast + 1 - t0, tid, CONSUMERS);
       llamaNamedBarrierSync<1>(CONSUMERS);
     }
     awaitTurn();
-    if (n < active)
-      issueValues(n);
-    if (wg == 0)
-      passTurn();
-    if (n < active) {
+    if (active == tiles) {
+      issueValues(last);
+      if (wg == 0)
+        passTurn();
       llamaWgmmaWait<0>();
-      valuesRetired(n);
+      valuesRetired(last);
+    } else if (wg == 0) {
+      passTurn();
     }
   }
 

@@ -63,8 +63,8 @@ std::vector<std::string> withPtxFallback(std::vector<std::string> archs) {
 
 class NvrtcCompiler : public KernelCompiler {
 public:
-  explicit NvrtcCompiler(std::vector<std::string> archs)
-      : archs(withPtxFallback(std::move(archs))) {}
+  NvrtcCompiler(std::vector<std::string> archs, std::string *ptxasReport)
+      : archs(withPtxFallback(std::move(archs))), ptxasReport(ptxasReport) {}
 
   llvm::Expected<std::vector<artifact::BinarySpec>>
   compile(const std::string &source) override {
@@ -112,22 +112,19 @@ private:
 
     std::vector<std::string> flags = nvrtcCodeOptions(arch);
     flags.push_back("-I" + cudaIncludeDir());
+    if (ptxasReport && real)
+      flags.push_back("--ptxas-options=--verbose");
     std::vector<const char *> options;
     for (const std::string &flag : flags)
       options.push_back(flag.c_str());
     nvrtcResult compiled =
         nvrtcCompileProgram(program.get(), int(options.size()), options.data());
-    if (compiled != NVRTC_SUCCESS) {
-      size_t size = 0;
-      nvrtcGetProgramLogSize(program.get(), &size);
-      std::string log(size, '\0');
-      if (size)
-        nvrtcGetProgramLog(program.get(), log.data());
-      while (!log.empty() && (log.back() == '\0' || log.back() == '\n'))
-        log.pop_back();
+    if (compiled != NVRTC_SUCCESS)
       return failure("NVRTC failed for " + arch + ": " +
-                     nvrtcGetErrorString(compiled) + "\n" + log);
-    }
+                     nvrtcGetErrorString(compiled) + "\n" +
+                     programLog(program.get()));
+    if (ptxasReport && real)
+      *ptxasReport += programLog(program.get()) + "\n";
 
     std::string virtualArch = "compute_" + arch.substr(arch.find('_') + 1);
     if (real) {
@@ -144,6 +141,19 @@ private:
       binaries.push_back(std::move(*ptx));
     }
     return llvm::Error::success();
+  }
+
+  /// NVRTC's log of a compilation (its diagnostics, and ptxas's report when
+  /// asked for), without trailing NULs and newlines.
+  static std::string programLog(nvrtcProgram program) {
+    size_t size = 0;
+    nvrtcGetProgramLogSize(program, &size);
+    std::string log(size, '\0');
+    if (size)
+      nvrtcGetProgramLog(program, log.data());
+    while (!log.empty() && (log.back() == '\0' || log.back() == '\n'))
+      log.pop_back();
+    return log;
   }
 
   /// The cubin, or the PTX (which keeps NVRTC's terminating NUL, since
@@ -168,6 +178,7 @@ private:
   }
 
   std::vector<std::string> archs;
+  std::string *ptxasReport;
 };
 
 } // namespace
@@ -177,8 +188,8 @@ std::vector<std::string> defaultCudaArchs() {
 }
 
 std::unique_ptr<KernelCompiler>
-createNvrtcCompiler(std::vector<std::string> archs) {
-  return std::make_unique<NvrtcCompiler>(std::move(archs));
+createNvrtcCompiler(std::vector<std::string> archs, std::string *ptxasReport) {
+  return std::make_unique<NvrtcCompiler>(std::move(archs), ptxasReport);
 }
 
 } // namespace llamac::codegen

@@ -28,9 +28,13 @@ std::vector<std::string> defaultCudaArchs();
 /// compute_XY is listed, PTX for the lowest sm_XY is added as the JIT
 /// fallback. Empty means defaultCudaArchs(). Errors carry NVRTC's log. The
 /// CUDA headers come from $LLAMAC_CUDA_INCLUDE if set, else from the
-/// toolkit llamac was built with.
+/// toolkit llamac was built with. With `ptxasReport`, ptxas reports on every
+/// cubin's kernels (registers, spills, and its "Potential Performance Loss"
+/// advisories, which no failure carries), appended there: tests hold the
+/// kernels to it.
 std::unique_ptr<KernelCompiler>
-createNvrtcCompiler(std::vector<std::string> archs = {});
+createNvrtcCompiler(std::vector<std::string> archs = {},
+                    std::string *ptxasReport = nullptr);
 
 } // namespace llamac::codegen
 
