@@ -80,10 +80,20 @@ inline constexpr int kWgmmaConsumerThreads = 256;
 inline constexpr int kWgmmaGemmThreads = kWgmmaConsumerThreads + 128;
 inline constexpr int kWgmmaLoaderRegisters = 40;
 inline constexpr int kWgmmaConsumerRegisters = 232;
+/// What a block holds at launch: the register file split evenly among its
+/// threads, in steps of 8 a thread (168 for 384 threads). setmaxnreg only
+/// moves registers within that pool; an increase beyond it would wait
+/// forever.
+inline constexpr int kWgmmaLaunchRegisters =
+    65536 / kWgmmaGemmThreads / 8 * 8;
 static_assert(128 * kWgmmaLoaderRegisters +
                       kWgmmaConsumerThreads * kWgmmaConsumerRegisters <=
-                  65536,
-              "the warpgroups' registers fit an SM's register file");
+                  kWgmmaGemmThreads * kWgmmaLaunchRegisters,
+              "the warpgroups' registers fit the block's pool at launch");
+static_assert(kWgmmaLoaderRegisters % 8 == 0 &&
+                  kWgmmaConsumerRegisters % 8 == 0 &&
+                  kWgmmaLoaderRegisters >= 24 && kWgmmaConsumerRegisters <= 256,
+              "setmaxnreg takes multiples of 8 from 24 to 256");
 /// The epilogue stages this many output columns of the 128 rows at a time
 /// (f32 rows padded by 8), in a buffer of its own: the loader may already
 /// be filling the pipeline's stages with the block's next tile. 32 is the
