@@ -5,6 +5,8 @@
 #include "runtime/NvrtcOptions.h"
 
 #include "llvm/ADT/StringRef.h"
+#include "llvm/Support/ThreadPool.h"
+#include "llvm/Support/Threading.h"
 
 #include <nvrtc.h>
 
@@ -66,9 +68,14 @@ public:
   NvrtcCompiler(std::vector<std::string> archs, std::string *ptxasReport)
       : archs(withPtxFallback(std::move(archs))), ptxasReport(ptxasReport) {}
 
+  /// Compiles each arch on a thread of its own (NVRTC's programs are
+  /// independent), as many at once as the machine has cores or
+  /// $LLAMAC_NVRTC_THREADS says: an artifact's four cubins and PTX take the
+  /// time of the slowest rather than of all. The binaries, errors and
+  /// reports keep the archs' order.
   llvm::Expected<std::vector<artifact::BinarySpec>>
   compile(const std::string &source) override {
-    std::vector<artifact::BinarySpec> binaries;
+    std::vector<std::string> jobs;
     for (const std::string &arch : archs) {
       llvm::StringRef name(arch);
       if (name.starts_with("compute_")) {
@@ -77,8 +84,35 @@ public:
         if (std::find(archs.begin(), archs.end(), real) != archs.end())
           continue;
       }
-      if (llvm::Error err = compileFor(source, arch, binaries))
-        return std::move(err);
+      jobs.push_back(arch);
+    }
+    struct Result {
+      std::vector<artifact::BinarySpec> binaries;
+      std::string error, report;
+    };
+    llvm::Expected<unsigned> threads = threadCount();
+    if (!threads)
+      return threads.takeError();
+    std::vector<Result> results(jobs.size());
+    {
+      llvm::DefaultThreadPool pool(llvm::hardware_concurrency(*threads));
+      for (size_t i = 0; i < jobs.size(); ++i)
+        pool.async([&, i] {
+          Result &result = results[i];
+          if (llvm::Error err =
+                  compileFor(source, jobs[i], result.binaries, result.report))
+            result.error = llvm::toString(std::move(err));
+        });
+      pool.wait();
+    }
+    std::vector<artifact::BinarySpec> binaries;
+    for (Result &result : results) {
+      if (!result.error.empty())
+        return failure(result.error);
+      if (ptxasReport)
+        *ptxasReport += result.report;
+      for (artifact::BinarySpec &binary : result.binaries)
+        binaries.push_back(std::move(binary));
     }
     std::stable_partition(binaries.begin(), binaries.end(),
                           [](const artifact::BinarySpec &binary) {
@@ -94,10 +128,24 @@ public:
   }
 
 private:
+  /// $LLAMAC_NVRTC_THREADS, or 0 (the machine's cores) where it is unset.
+  static llvm::Expected<unsigned> threadCount() {
+    const char *text = std::getenv("LLAMAC_NVRTC_THREADS");
+    if (!text || !*text)
+      return 0u;
+    unsigned count = 0;
+    if (llvm::StringRef(text).getAsInteger(10, count) || count == 0)
+      return failure(llvm::Twine("LLAMAC_NVRTC_THREADS='") + text +
+                     "': expected a positive number of threads");
+    return count;
+  }
+
   /// Compiles for `arch` and appends its binary; for sm_XY also compute_XY's
   /// PTX (the same compilation's) when compute_XY was asked for.
+  /// With a ptxas report asked for, a cubin's goes to `report`.
   llvm::Error compileFor(const std::string &source, const std::string &arch,
-                         std::vector<artifact::BinarySpec> &binaries) {
+                         std::vector<artifact::BinarySpec> &binaries,
+                         std::string &report) const {
     bool real = llvm::StringRef(arch).starts_with("sm_");
     if (!real && !llvm::StringRef(arch).starts_with("compute_"))
       return failure("unknown CUDA architecture '" + arch +
@@ -124,7 +172,7 @@ private:
                      nvrtcGetErrorString(compiled) + "\n" +
                      programLog(program.get()));
     if (ptxasReport && real)
-      *ptxasReport += programLog(program.get()) + "\n";
+      report = programLog(program.get()) + "\n";
 
     std::string virtualArch = "compute_" + arch.substr(arch.find('_') + 1);
     if (real) {
