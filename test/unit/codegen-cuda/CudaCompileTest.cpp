@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -76,6 +77,28 @@ std::vector<std::string> ptxasAdvisories(const std::string &report) {
     if (line.contains("Potential Performance Loss"))
       found.push_back(line.trim().str());
   return found;
+}
+
+/// Bytes of spill stores per kernel, from ptxas's "Function properties for
+/// K" lines and the "N bytes spill stores" line after each.
+std::map<std::string, int> ptxasSpillStores(const std::string &report) {
+  std::map<std::string, int> spills;
+  llvm::SmallVector<llvm::StringRef> lines;
+  llvm::StringRef(report).split(lines, '\n');
+  const llvm::StringRef properties = "Function properties for ";
+  for (size_t i = 0; i + 1 < lines.size(); ++i) {
+    size_t at = lines[i].find(properties);
+    if (at == llvm::StringRef::npos)
+      continue;
+    llvm::StringRef kernel = lines[i].substr(at + properties.size()).trim();
+    llvm::StringRef next = lines[i + 1];
+    size_t comma = next.find("bytes stack frame, ");
+    int bytes = -1;
+    if (comma != llvm::StringRef::npos)
+      next.substr(comma + 19).split(' ').first.getAsInteger(10, bytes);
+    spills[kernel.str()] = bytes;
+  }
+  return spills;
 }
 
 TEST_P(CudaCompileTest, CompilesEveryKernel) {
@@ -143,6 +166,19 @@ TEST_P(CudaCompileTest, CompilesEveryKernel) {
   // is unknown, wgmma serialized, ...), which compiles and runs but slower.
   for (const std::string &line : ptxasAdvisories(report))
     ADD_FAILURE() << arch << ": " << line;
+  // The sm_90a kernels' wgmma variants (those with a geometry of their
+  // own) keep their 128 accumulators a thread in registers: a spill in a
+  // main loop would cost more than the tiles save.
+  if (llvm::StringRef(arch) == "sm_90a") {
+    std::map<std::string, int> spills = ptxasSpillStores(report);
+    for (const artifact::KernelSpec &kernel : spec.kernels) {
+      if (!kernel.wgmmaGeometry)
+        continue;
+      auto found = spills.find(kernel.symbol);
+      ASSERT_NE(found, spills.end()) << kernel.symbol << " not in\n" << report;
+      EXPECT_EQ(found->second, 0) << kernel.symbol << ": bytes of spill stores";
+    }
+  }
 }
 
 std::string testName(
