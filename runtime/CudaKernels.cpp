@@ -7,6 +7,7 @@
 #include "runtime/CudaJit.h"
 #include "runtime/KernelAbi.h"
 
+#include <algorithm>
 #include <optional>
 
 using namespace llamac;
@@ -73,11 +74,82 @@ StatusOr<std::optional<int>> exportedInt(const CudaDriver &driver,
   return std::optional<int>(value);
 }
 
+/// Fails unless `module` exports the kernel ABI version this runtime calls.
+Status checkKernelAbi(const CudaDriver &driver, cu::Module module,
+                      const std::string &where) {
+  StatusOr<std::optional<int>> abi =
+      exportedInt(driver, module, kKernelAbiVersionSymbol, where);
+  if (!abi.ok())
+    return abi.status();
+  if (!*abi)
+    return Status::error(where + ": symbol " + kKernelAbiVersionSymbol +
+                         " not found; it was not built by llamac's cuda "
+                         "target");
+  if (**abi != LLAMA_KERNEL_ABI_VERSION)
+    return Status::error(where + ": kernel ABI version " +
+                         std::to_string(**abi) + ", but this runtime calls " +
+                         std::to_string(LLAMA_KERNEL_ABI_VERSION) +
+                         "; recompile the model with a matching llamac");
+  return {};
+}
+
+/// Whether `symbol` contains one of `words`, counting the matches of each.
+bool namedBy(const std::string &symbol, const std::vector<std::string> &words,
+             std::vector<int> &matches) {
+  bool named = false;
+  for (size_t i = 0; i < words.size(); ++i)
+    if (symbol.find(words[i]) != std::string::npos) {
+      ++matches[i];
+      named = true;
+    }
+  return named;
+}
+
+/// The artifact's distinct kernel names without their "kN_" prefix, in
+/// order: "embedding, fused_matmul, ...".
+std::string kernelNames(const ArtifactSpec &spec) {
+  std::vector<std::string> names;
+  for (const KernelSpec &kernel : spec.kernels) {
+    std::string name = kernel.symbol;
+    size_t digits = name.find_first_not_of("0123456789", 1);
+    if (name.size() > 2 && name[0] == 'k' && digits != 1 &&
+        digits != std::string::npos && name[digits] == '_')
+      name = name.substr(digits + 1);
+    if (std::find(names.begin(), names.end(), name) == names.end())
+      names.push_back(name);
+  }
+  std::string text;
+  for (const std::string &name : names)
+    text += (text.empty() ? "" : ", ") + name;
+  return text;
+}
+
 } // namespace
+
+StatusOr<bool> CudaKernelLibrary::loadPortable(const ArtifactSpec &spec,
+                                               const std::string &origin) {
+  const CudaDriver &driver = device.driver();
+  StatusOr<CudaBinaryChoice> choice =
+      selectCudaBinary(spec.binaries, device.sm(), /*ptxOnly=*/true);
+  if (!choice.ok())
+    return Status::error(origin + ": --portable-kernels: " + choice.message());
+  const std::string ptxWhere =
+      origin + ": cuda binary (" + choice->description + ")";
+  LLAMAC_RETURN_IF_ERROR(
+      loadPtx(driver, spec.binaries[choice->index], &portableModule, ptxWhere));
+  LLAMAC_RETURN_IF_ERROR(checkKernelAbi(driver, portableModule, ptxWhere));
+  chosen += ", and from " + choice->description;
+  StatusOr<std::optional<int>> waits =
+      exportedInt(driver, portableModule, kGridDependencyWaitSymbol, ptxWhere);
+  if (!waits.ok())
+    return waits.status();
+  return *waits == 1;
+}
 
 StatusOr<std::unique_ptr<CudaKernelLibrary>>
 CudaKernelLibrary::load(const CudaDevice &device, const ArtifactSpec &spec,
-                        const std::string &origin, CudaCode code) {
+                        const std::string &origin, CudaCode code,
+                        const std::vector<std::string> &portable) {
   if (!findBinary(spec, "cuda"))
     return Status::error(origin + ": has no cuda binaries; recompile with "
                                   "--target=cuda, or run it with --device cpu");
@@ -121,20 +193,7 @@ CudaKernelLibrary::load(const CudaDevice &device, const ArtifactSpec &spec,
                                                     : compiled.cubin.data()),
                      library->where + ": cuModuleLoadData"));
   const std::string &where = library->where;
-
-  StatusOr<std::optional<int>> abi =
-      exportedInt(driver, library->module, kKernelAbiVersionSymbol, where);
-  if (!abi.ok())
-    return abi.status();
-  if (!*abi)
-    return Status::error(where + ": symbol " + kKernelAbiVersionSymbol +
-                         " not found; it was not built by llamac's cuda "
-                         "target");
-  if (**abi != LLAMA_KERNEL_ABI_VERSION)
-    return Status::error(where + ": kernel ABI version " +
-                         std::to_string(**abi) + ", but this runtime calls " +
-                         std::to_string(LLAMA_KERNEL_ABI_VERSION) +
-                         "; recompile the model with a matching llamac");
+  LLAMAC_RETURN_IF_ERROR(checkKernelAbi(driver, library->module, where));
 
   // Binaries from before programmatic dependent launch lack the symbol:
   // their kernels do not wait, so they are launched one after another.
@@ -150,25 +209,57 @@ CudaKernelLibrary::load(const CudaDevice &device, const ArtifactSpec &spec,
   if (!wgmma.ok())
     return wgmma.status();
   const bool wgmmaKernels = *wgmma == 1;
+  bool portableWaits = false;
+  if (!portable.empty()) {
+    if (!wgmmaKernels || code != CudaCode::Binary)
+      return Status::error(
+          where + ": --portable-kernels: this binary runs no sm_90a (wgmma) "
+                  "kernels, so every kernel already runs its portable code");
+    StatusOr<bool> waits = library->loadPortable(spec, origin);
+    if (!waits.ok())
+      return waits.status();
+    portableWaits = *waits;
+  }
 
+  std::vector<int> matches(portable.size(), 0);
+  int fromPtx = 0;
   library->functions.reserve(spec.kernels.size());
   library->geometries.reserve(spec.kernels.size());
   for (size_t index = 0; index < spec.kernels.size(); ++index) {
     const KernelSpec &kernel = spec.kernels[index];
-    const LaunchGeometry &geometry = wgmmaKernels && kernel.wgmmaGeometry
-                                         ? *kernel.wgmmaGeometry
-                                         : kernel.geometry;
     const std::string &symbol = kernel.symbol;
+    const bool portableCode = namedBy(symbol, portable, matches);
+    fromPtx += portableCode;
+    const LaunchGeometry &geometry =
+        wgmmaKernels && kernel.wgmmaGeometry && !portableCode
+            ? *kernel.wgmmaGeometry
+            : kernel.geometry;
     const std::string label =
         origin + ": kernel " + std::to_string(index) + " '" + symbol + "'";
     cu::Function function = nullptr;
     LLAMAC_RETURN_IF_ERROR(driver.check(
-        driver.cuModuleGetFunction(&function, library->module, symbol.c_str()),
+        driver.cuModuleGetFunction(
+            &function, portableCode ? library->portableModule : library->module,
+            symbol.c_str()),
         label + ": cuModuleGetFunction"));
     LLAMAC_RETURN_IF_ERROR(
         optInToSharedMemory(device, function, geometry.sharedBytes, label));
     library->functions.push_back(function);
     library->geometries.push_back(geometry);
+  }
+  for (size_t i = 0; i < portable.size(); ++i)
+    if (matches[i] == 0)
+      return Status::error(origin +
+                           ": --portable-kernels: no kernel's name "
+                           "contains '" +
+                           portable[i] +
+                           "' (its kernels: " + kernelNames(spec) + ")");
+  if (!portable.empty()) {
+    library->chosen +=
+        " for " + std::to_string(fromPtx) + " kernel(s) (--portable-kernels)";
+    // Kernels from the PTX that do not wait for the previous one may not
+    // be launched while it drains.
+    library->gridDependencyWait = library->gridDependencyWait && portableWaits;
   }
   return library;
 }
@@ -189,4 +280,6 @@ CudaKernelLibrary::exported(const std::string &symbol) const {
 CudaKernelLibrary::~CudaKernelLibrary() {
   if (module)
     (void)device.driver().cuModuleUnload(module);
+  if (portableModule)
+    (void)device.driver().cuModuleUnload(portableModule);
 }

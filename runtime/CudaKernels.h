@@ -38,10 +38,15 @@ public:
   /// `code` says which of the artifact's codes: with Source, its embedded
   /// source is compiled for this GPU (CudaJit.h): "m.art: --jit: NVRTC 13.0
   /// failed for sm_90: ..."; with Ptx, its PTX is JIT-compiled even where a
-  /// cubin matches.
+  /// cubin matches. The kernels whose name contains one of `portable`
+  /// (--portable-kernels) come from the artifact's PTX instead of a binary
+  /// that runs sm_90a's wgmma variants, with their portable geometry: on a
+  /// Hopper GPU that finds which kernels' sm_90a code goes wrong. A word in
+  /// no kernel's name, or a binary without wgmma variants, is an error.
   static StatusOr<std::unique_ptr<CudaKernelLibrary>>
   load(const CudaDevice &device, const artifact::ArtifactSpec &spec,
-       const std::string &origin, CudaCode code = CudaCode::Binary);
+       const std::string &origin, CudaCode code = CudaCode::Binary,
+       const std::vector<std::string> &portable = {});
 
   ~CudaKernelLibrary();
   CudaKernelLibrary(const CudaKernelLibrary &) = delete;
@@ -54,7 +59,8 @@ public:
   /// older llamac); recompile the model".
   StatusOr<cu::Function> exported(const std::string &symbol) const;
   /// What was loaded: "cubin sm_90 (exact match)", or with --jit "JIT
-  /// cubin sm_90 (NVRTC 13.0, cached as PATH)".
+  /// cubin sm_90 (NVRTC 13.0, cached as PATH)"; with --portable-kernels
+  /// also how many kernels come from which PTX.
   const std::string &choice() const { return chosen; }
   /// Whether the binary says that every kernel first waits for the previous
   /// kernel in its stream (llama_grid_dependency_wait = 1: sm_90 code built
@@ -71,8 +77,15 @@ public:
 private:
   CudaKernelLibrary(const CudaDevice &device) : device(device) {}
 
+  /// Loads the artifact's PTX as `portableModule` (--portable-kernels) and
+  /// returns whether its kernels wait for the previous one.
+  StatusOr<bool> loadPortable(const artifact::ArtifactSpec &spec,
+                              const std::string &origin);
+
   const CudaDevice &device;
   cu::Module module = nullptr;
+  /// The artifact's PTX, for the kernels --portable-kernels names.
+  cu::Module portableModule = nullptr;
   std::string chosen;
   /// Starts errors about the loaded binary: "m.art: cuda binary (cubin
   /// sm_90 (exact match))".

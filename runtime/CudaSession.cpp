@@ -122,7 +122,8 @@ CudaSession::create(ArtifactSpec spec, WeightSource &weights,
   session->device = std::move(device).value();
   StatusOr<std::unique_ptr<CudaKernelLibrary>> library =
       CudaKernelLibrary::load(*session->device, session->artifact,
-                              session->options.origin, session->options.code);
+                              session->options.origin, session->options.code,
+                              session->options.portableKernels);
   if (!library.ok())
     return library.status();
   session->kernels = std::move(library).value();

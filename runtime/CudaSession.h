@@ -75,6 +75,9 @@ struct CudaSessionOptions {
   /// and the driver (cuLaunchKernelEx) allow; else each of their blocks
   /// loads its own tiles whole.
   bool clusters = true;
+  /// The kernels whose name contains one of these run the artifact's PTX
+  /// (CudaKernelLibrary::load), the rest sm_90a's cubin.
+  std::vector<std::string> portableKernels;
 };
 
 class CudaSession final : public Executor {

@@ -70,6 +70,7 @@ StatusOr<std::unique_ptr<Executor>> createCuda(ArtifactSpec spec,
   cuda.programmaticLaunch = options.cudaProgrammaticLaunch;
   cuda.clusters = options.cudaClusters;
   cuda.code = options.cudaCode;
+  cuda.portableKernels = options.cudaPortableKernels;
   StatusOr<std::unique_ptr<CudaSession>> session =
       CudaSession::create(std::move(spec), weights, cuda);
   if (!session.ok())
@@ -95,6 +96,11 @@ llamac::runtime::createExecutor(ArtifactSpec spec, WeightSource &weights,
   }
   if (device == Device::Cuda)
     return createCuda(std::move(spec), weights, options);
+  if (!options.cudaPortableKernels.empty())
+    return Status::error(options.origin +
+                         ": --portable-kernels picks CUDA kernels, but this "
+                         "artifact runs on the cpu here (--device cpu, or no "
+                         "usable GPU)");
   if (options.cudaCode != CudaCode::Binary)
     return Status::error(
         options.origin + ": " +

@@ -106,6 +106,9 @@ struct ExecutorOptions {
   /// cuda only: the code to load (CudaArch.h): the binary for this GPU, the
   /// PTX (--ptx), or the embedded source compiled for it (--jit).
   CudaCode cudaCode = CudaCode::Binary;
+  /// cuda only: the kernels that run the artifact's PTX beside sm_90a's
+  /// cubin (--portable-kernels, CudaSession.h).
+  std::vector<std::string> cudaPortableKernels;
 };
 
 /// Creates the executor for `options.device`: binds `weights` and runs the

@@ -28,8 +28,8 @@ runtime::Status gradsCommand(const std::vector<std::string> &args);
 runtime::Status trainCommand(const std::vector<std::string> &args);
 
 /// The flags that say where an artifact runs (--threads, --device,
-/// --no-cuda-graphs, --no-pdl, --no-clusters, --jit, --ptx), shared by every
-/// command that runs one.
+/// --no-cuda-graphs, --no-pdl, --no-clusters, --jit, --ptx,
+/// --portable-kernels), shared by every command that runs one.
 struct DeviceFlags {
   int64_t threads = 0;
   std::string device = "auto";
@@ -38,6 +38,7 @@ struct DeviceFlags {
   bool noClusters = false;
   bool jit = false;
   bool ptx = false;
+  std::string portableKernels;
 
   void addTo(FlagSet &flags);
   /// The executor options these flags ask for, for `artifact`.

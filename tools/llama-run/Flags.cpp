@@ -152,6 +152,15 @@ std::vector<std::string> splitList(const std::string &text) {
 
 } // namespace
 
+llamac::runtime::StatusOr<std::vector<std::string>>
+llamac::run::parseWordList(const std::string &flag, const std::string &text) {
+  std::vector<std::string> words = splitList(text);
+  for (const std::string &word : words)
+    if (word.empty())
+      return runtime::Status::error(flag + ": empty item in '" + text + "'");
+  return words;
+}
+
 llamac::runtime::StatusOr<std::vector<int64_t>>
 llamac::run::parseIntegerList(const std::string &flag, const std::string &text,
                               int64_t min, int64_t max,

@@ -70,6 +70,11 @@ runtime::StatusOr<std::vector<int64_t>>
 parseIntegerList(const std::string &flag, const std::string &text, int64_t min,
                  int64_t max, const std::string &what);
 
+/// The comma-separated words of `text`, none empty: "FLAG: empty item in
+/// 'a,,b'" otherwise.
+runtime::StatusOr<std::vector<std::string>>
+parseWordList(const std::string &flag, const std::string &text);
+
 } // namespace llamac::run
 
 #endif // LLAMAC_TOOLS_LLAMA_RUN_FLAGS_H

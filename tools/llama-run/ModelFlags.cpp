@@ -52,6 +52,11 @@ void DeviceFlags::addTo(FlagSet &flags) {
                 "portable mma.sync kernels) even where a cubin matches the "
                 "GPU: the baseline for sm_90a's wgmma kernels on a Hopper "
                 "GPU, or a way around a cubin that fails");
+  flags.addString("portable-kernels", &portableKernels, "WORD[,WORD...]",
+                  "on cuda, run the kernels whose name contains one of the "
+                  "words (e.g. matmul_grad,attention) from the artifact's "
+                  "PTX while the rest run sm_90a's cubin: on a Hopper GPU, "
+                  "finds which kernels' wgmma code goes wrong");
 }
 
 StatusOr<ExecutorOptions> DeviceFlags::options(const std::string &artifact,
@@ -63,6 +68,17 @@ StatusOr<ExecutorOptions> DeviceFlags::options(const std::string &artifact,
     return Status::error("--jit and --ptx exclude each other: --jit compiles "
                          "the embedded source, --ptx loads the artifact's "
                          "PTX");
+  std::vector<std::string> portable;
+  if (!portableKernels.empty()) {
+    if (jit || ptx)
+      return Status::error("--portable-kernels mixes the artifact's PTX with "
+                           "its sm_90a cubin; it excludes --jit and --ptx");
+    StatusOr<std::vector<std::string>> words =
+        parseWordList("--portable-kernels", portableKernels);
+    if (!words.ok())
+      return words.status();
+    portable = std::move(words).value();
+  }
   StatusOr<Device> target = parseDevice(device);
   if (!target.ok())
     return target.status();
@@ -79,6 +95,7 @@ StatusOr<ExecutorOptions> DeviceFlags::options(const std::string &artifact,
   options.cudaCode = jit   ? CudaCode::Source
                      : ptx ? CudaCode::Ptx
                            : CudaCode::Binary;
+  options.cudaPortableKernels = std::move(portable);
   return options;
 }
 

@@ -347,6 +347,71 @@ TEST_F(CudaSessionTest, WgmmaBinariesLaunchWithTheWgmmaGeometry) {
   }
 }
 
+/// --portable-kernels: the kernels it names run the artifact's PTX, with
+/// their portable geometry, beside an sm_90a cubin's wgmma kernels; since
+/// this PTX's kernels do not wait for the previous one, nothing is launched
+/// while another drains. A word in no kernel's name, and a binary without
+/// wgmma kernels, are refused.
+TEST_F(CudaSessionTest, PortableKernelsRunThePtxBesideTheWgmmaCubin) {
+  ScopedEnv sm90("LLAMAC_FAKE_CUDA_SM", "90");
+  // Only k_embed, so that it is the last launch.
+  auto artifact = [](bool wgmmaBinary) {
+    ArtifactSpec spec = cudaToyArtifact(
+        {toyCudaBinary("sm_90a", "cubin", LLAMA_KERNEL_ABI_VERSION, true,
+                       wgmmaBinary),
+         toyCudaBinary("compute_80", "ptx")});
+    spec.entries[kPrefillEntry].launches.resize(1);
+    spec.entries[kPrefillEntry].outputs = {kPrefillX};
+    spec.kernels[0].wgmmaGeometry =
+        LaunchGeometry{{3, 1, 1}, {4, 0, 0}, {64, 2, 1}, 193 * 1024};
+    return spec;
+  };
+  // Both before any session: writing the toy PTX's shared object again
+  // would overwrite a loaded one.
+  const ArtifactSpec wgmmaSpec = artifact(true), plainSpec = artifact(false);
+  auto open = [&](ArtifactSpec spec, std::vector<std::string> portable) {
+    MemoryWeights weights = toyWeights();
+    CudaSessionOptions options;
+    options.origin = "m.art";
+    options.portableKernels = std::move(portable);
+    return CudaSession::create(std::move(spec), weights, options);
+  };
+
+  const int jitLoads = fake.counter("llamacFakeCudaJitLoads");
+  StatusOr<std::unique_ptr<CudaSession>> session = open(wgmmaSpec, {"embed"});
+  ASSERT_TRUE(session.ok()) << session.message();
+  EXPECT_EQ(fake.counter("llamacFakeCudaJitLoads"), jitLoads + 1);
+  const std::string described = (*session)->describe();
+  EXPECT_THAT(described, HasSubstr("cubin sm_90a"));
+  EXPECT_THAT(described, HasSubstr("compute_80"));
+  EXPECT_THAT(described, HasSubstr("for 1 kernel(s) (--portable-kernels)"));
+  EXPECT_THAT(described,
+              testing::Not(HasSubstr("programmatic dependent launch")));
+  std::vector<int32_t> tokens(9, 1);
+  ASSERT_TRUE((*session)
+                  ->run((*session)->entryIndex("prefill"),
+                        {{tokens.data(), tokens.size() * 4}}, 0, 9)
+                  .ok());
+  unsigned geometry[7];
+  LlamaKernelContext context;
+  fake.lastLaunch(geometry, &context);
+  EXPECT_EQ(std::vector<unsigned>(geometry, geometry + 7),
+            (std::vector<unsigned>{1 + 5, 2, 1, 32, 4, 1, 256}));
+
+  StatusOr<std::unique_ptr<CudaSession>> typo =
+      open(wgmmaSpec, {"embed", "atention"});
+  ASSERT_FALSE(typo.ok());
+  EXPECT_EQ(typo.message(),
+            "m.art: --portable-kernels: no kernel's name contains 'atention' "
+            "(its kernels: k_embed, k_pack, k_add, k_accumulate)");
+  StatusOr<std::unique_ptr<CudaSession>> plain = open(plainSpec, {"embed"});
+  ASSERT_FALSE(plain.ok());
+  EXPECT_THAT(plain.message(),
+              HasSubstr("--portable-kernels: this binary runs no sm_90a "
+                        "(wgmma) kernels, so every kernel already runs its "
+                        "portable code"));
+}
+
 /// A kernel that needs more than 48 KiB of shared memory opts in when it is
 /// loaded (the fake driver, like a GPU, fails its launch otherwise), and a
 /// GPU with less than it needs refuses the artifact, naming the kernel.
