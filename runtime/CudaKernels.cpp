@@ -74,6 +74,16 @@ StatusOr<std::optional<int>> exportedInt(const CudaDriver &driver,
   return std::optional<int>(value);
 }
 
+/// Whether `module` exports `symbol` as 1 (a flag; absent means 0).
+StatusOr<bool> exportsFlag(const CudaDriver &driver, cu::Module module,
+                           const char *symbol, const std::string &where) {
+  StatusOr<std::optional<int>> value =
+      exportedInt(driver, module, symbol, where);
+  if (!value.ok())
+    return value.status();
+  return *value == 1;
+}
+
 /// Fails unless `module` exports the kernel ABI version this runtime calls.
 Status checkKernelAbi(const CudaDriver &driver, cu::Module module,
                       const std::string &where) {
@@ -139,11 +149,8 @@ StatusOr<bool> CudaKernelLibrary::loadPortable(const ArtifactSpec &spec,
       loadPtx(driver, spec.binaries[choice->index], &portableModule, ptxWhere));
   LLAMAC_RETURN_IF_ERROR(checkKernelAbi(driver, portableModule, ptxWhere));
   chosen += ", and from " + choice->description;
-  StatusOr<std::optional<int>> waits =
-      exportedInt(driver, portableModule, kGridDependencyWaitSymbol, ptxWhere);
-  if (!waits.ok())
-    return waits.status();
-  return *waits == 1;
+  return exportsFlag(driver, portableModule, kGridDependencyWaitSymbol,
+                     ptxWhere);
 }
 
 StatusOr<std::unique_ptr<CudaKernelLibrary>>
@@ -197,21 +204,21 @@ CudaKernelLibrary::load(const CudaDevice &device, const ArtifactSpec &spec,
 
   // Binaries from before programmatic dependent launch lack the symbol:
   // their kernels do not wait, so they are launched one after another.
-  StatusOr<std::optional<int>> waits =
-      exportedInt(driver, library->module, kGridDependencyWaitSymbol, where);
+  StatusOr<bool> waits =
+      exportsFlag(driver, library->module, kGridDependencyWaitSymbol, where);
   if (!waits.ok())
     return waits.status();
-  library->gridDependencyWait = *waits == 1;
+  library->gridDependencyWait = *waits;
   // Binaries from before the wgmma geometries, and every non-sm_90a binary,
   // launch each kernel with its one geometry.
-  StatusOr<std::optional<int>> wgmma =
-      exportedInt(driver, library->module, kWgmmaKernelsSymbol, where);
+  StatusOr<bool> wgmma =
+      exportsFlag(driver, library->module, kWgmmaKernelsSymbol, where);
   if (!wgmma.ok())
     return wgmma.status();
-  const bool wgmmaKernels = *wgmma == 1;
+  const bool wgmmaKernels = *wgmma;
   bool portableWaits = false;
   if (!portable.empty()) {
-    if (!wgmmaKernels || code != CudaCode::Binary)
+    if (!wgmmaKernels)
       return Status::error(
           where + ": --portable-kernels: this binary runs no sm_90a (wgmma) "
                   "kernels, so every kernel already runs its portable code");
