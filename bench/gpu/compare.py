@@ -159,8 +159,11 @@ def kernel_rows(bench, info, steps, torch):
             label = f"{phase}: {kernel['symbol']} ({kernel['origin']})"
             buffers = kernel["buffers"]
             reference, ref_us, shape = "-", None, ""
+            # A kernel that runs part of an op names it after a dot
+            # (fused_rope_attention.flash, fused_rope_attention.cache_write).
+            op, _, part = kernel["op"].partition(".")
             try:
-                if kernel["op"] == "fused_matmul":
+                if op == "fused_matmul":
                     weight = next(b for b in buffers
                                   if b["kind"] in ("weight", "packed")
                                   and len(b["shape"]) == 2)
@@ -169,12 +172,11 @@ def kernel_rows(bench, info, steps, torch):
                     shape = f"[{seq}x{k}] x [{k}x{n}]"
                     reference = "torch.matmul"
                     ref_us = matmul_reference(seq, k, n, dtype, torch) * 1e6
-                elif (kernel["op"] == "fused_rope_attention"
-                      and kernel["symbol"].endswith("_cache_write")):
+                elif op == "fused_rope_attention" and part == "cache_write":
                     # Prefill's first launch: the new rows, rotated, to the
                     # caches. SDPA has no counterpart; its row stands alone.
                     shape = f"{seq} new K/V rows to the caches"
-                elif kernel["op"] == "fused_rope_attention":
+                elif op == "fused_rope_attention":
                     dtype = getattr(torch, TORCH_TYPES[info["dtype"]])
                     # Decode ran positions 0..steps-1: on average steps/2
                     # cached keys per query; prefill is causal over seq.

@@ -92,7 +92,7 @@ for artifact in "${models[@]}"; do
   echo "without clusters (--no-clusters):"
   "$llama_run" bench --artifact "$artifact" --random-weights --device cuda \
     --steps 1 --prompt-len "$lengths" --repeats 3 --no-clusters |
-    grep -E '^prefill'
+    grep -E '^prefill:'
   if [[ -n $ptx_baseline ]]; then
     echo "with the artifact's PTX (--ptx: mma.sync, no wgmma or TMA):"
     "$llama_run" bench --artifact "$artifact" --random-weights --device cuda \
