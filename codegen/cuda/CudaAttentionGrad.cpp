@@ -1,26 +1,31 @@
 //===- CudaAttentionGrad.cpp - The backward of causal GQA attention -------===//
 //
-// attention_grad recomputes the probabilities instead of storing them.
-// 16-bit data with a head size mma.sync tiles takes the three tensor-core
-// kernels of CudaTensorCoreAttentionGrad.cpp; this file plans the op,
-// routes it, and holds the SIMT kernel for everything else (f32, small or
-// odd heads), described here.
+// attention_grad recomputes the probabilities instead of storing them, in
+// three launches. 16-bit data with a head size mma.sync tiles takes the
+// tensor-core kernels of CudaTensorCoreAttentionGrad.cpp; this file plans
+// the op, routes it, and holds the SIMT kernels for everything else (f32,
+// small or odd heads), described here.
 //
-// One block serves one (batch row, KV head): it owns the dK and dV of that
-// head, summed over its group of query heads, and the dQ of the group, so
-// no element is summed by two blocks and every step gives the same bits.
-// Each warp takes whole queries or keys, its lanes splitting the head
-// dimension, in three sweeps separated by barriers:
-//   1. per query: the softmax's max and sum and pdp = sum_j p_j dp_j, with
-//      dp_j = dout · v_j, online over the visible keys;
-//   2. per key j: dK_j = sum ds q and dV_j = sum p dout over the queries
-//      that see it, with ds = p (dp - pdp) * scale;
-//   3. per query: dQ = sum_j ds_j k_j.
-// Sweep 1's three floats per (query, head) wait for sweeps 2 and 3 in the
-// first 12 bytes of that query head's own dQ slice, which sweep 3 then
-// overwrites: no scratch sized by the dynamic sequence length.
+// The SIMT kernel recomputes each (query, key) pair's score in three
+// launches, the phases the tensor-core kernels have too, each giving one
+// warp a whole row (its lanes split the head dimension):
+//   1. stats, a warp per query: the softmax's max and sum and
+//      pdp = sum_j p_j dp_j, with dp_j = dout · v_j, online over the
+//      visible keys;
+//   2. dkv, a warp per key j: dK_j = sum ds q and dV_j = sum p dout over
+//      the queries of its group of heads that see it, with
+//      ds = p (dp - pdp) * scale;
+//   3. dq, a warp per query: dQ = sum_j ds_j k_j.
+// Every output is summed by one warp in a fixed order (the CPU target's),
+// so every step gives the same bits. Phase 1's three floats per (query,
+// head) wait for phases 2 and 3 in the first 12 bytes of that query head's
+// own dQ slice, which phase 3 then overwrites: no scratch sized by the
+// dynamic sequence length.
 //
-// The parallelism is batch * KV heads blocks, the CPU target's.
+// A warp a row gives a 7B-shaped step (4 x 512 tokens, 32 heads) 65,536
+// warps a phase. One block per (batch row, KV head) looping over all three,
+// as before, gave it 128 blocks of 8 warps: an H100 had one block an SM,
+// too few warps to hide a row's loads and warp sums (29.5 ms a layer).
 //
 //===----------------------------------------------------------------------===//
 
@@ -36,10 +41,14 @@ namespace llamac::codegen::cuda {
 namespace {
 
 constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
 
-/// The SIMT kernel.
+/// One phase of the SIMT kernel. Its grid is (heads, groups of kWarps
+/// rows, batch), with KV heads and key rows for dkv; a warp walks its rows
+/// with a stride of the grid's, so any row count is covered.
 LogicalResult emitScalarAttentionGrad(raw_ostream &os,
                                       const AttentionGradPlan &plan,
+                                      AttentionGradPhase phase,
                                       StringRef symbol) {
   int64_t sliceBytes = plan.headDim * elemBytes(plan.elem);
   if (sliceBytes < 12 || sliceBytes % 4 != 0)
@@ -49,11 +58,12 @@ LogicalResult emitScalarAttentionGrad(raw_ostream &os,
               "softmax statistics in each query head's gradient slice";
   emitSignature(os, plan.op, symbol, kThreads);
   emitAttentionGradCommon(os, plan);
-  os << "  constexpr int EPL = (D + 31) / 32, WARPS = " << kThreads / 32
-     << ";\n";
-  os << R"BODY(  const long long b = blockIdx.x / KVH;
-  const int g = blockIdx.x % KVH;
+  os << "  constexpr int EPL = (D + 31) / 32, WARPS = " << kWarps << ";\n";
+  os << R"BODY(  const long long b = blockIdx.z;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  // This warp's first row of the phase and the stride to its next.
+  const long long firstRow = (long long)blockIdx.y * WARPS + warp;
+  const long long rowStride = (long long)gridDim.y * WARPS;
   // Lane `lane` holds dimensions lane + 32 e of a row; the others read 0.
   auto load = [&](const T *row, float (&out)[EPL]) {
 #pragma unroll
@@ -72,10 +82,10 @@ LogicalResult emitScalarAttentionGrad(raw_ostream &os,
   auto queryRow = [&](const T *base, int h, long long s) {
     return base + (b * S + s) * QF + h * D;
   };
-  auto keyRow = [&](const T *base, long long j) {
+  auto keyRow = [&](const T *base, int g, long long j) {
     return base + (b * L + j) * KF + g * D;
   };
-  // (max, sum, pdp) of query s of head h, in its dQ slice until sweep 3.
+  // (max, sum, pdp) of query s of head h, in its dQ slice until phase dq.
   auto stats = [&](int h, long long s) {
     return (float *)(dq + (b * S + s) * QF + h * D);
   };
@@ -84,32 +94,33 @@ LogicalResult emitScalarAttentionGrad(raw_ostream &os,
     return last < L - 1 ? last : L - 1;
   };
   float qv[EPL], ov[EPL], kv[EPL], vv[EPL];
-  // Item `item` of the group's queries: its head, position, q and dout.
-  auto loadQuery = [&](long long item, int &h, long long &s) {
-    h = g * G + (int)(item / S);
-    s = item % S;
+  auto loadQuery = [&](int h, long long s) {
     load(queryRow(q, h, s), qv);
     load(queryRow(dout, h, s), ov);
   };
-  auto loadKey = [&](long long j) {
-    load(keyRow(k, j), kv);
-    load(keyRow(v, j), vv);
+  auto loadKey = [&](int g, long long j) {
+    load(keyRow(k, g, j), kv);
+    load(keyRow(v, g, j), vv);
   };
   // q k * scale and dp = dout v of the loaded rows, in every lane.
   auto scoreAndDp = [&](float &score, float &dp) {
     score = llamaWarpSum(dot(qv, kv)) * scale;
     dp = llamaWarpSum(dot(ov, vv));
   };
-
-  // Sweep 1: the softmax statistics of every query of the group.
-  for (long long item = warp; item < G * S; item += WARPS) {
-    int h;
-    long long s;
-    loadQuery(item, h, s);
+)BODY";
+  switch (phase) {
+  case AttentionGradPhase::Stats:
+    // Queries see position + s + 1 keys: the grid's first warps take the
+    // last queries, so that the heaviest rows start first.
+    os << R"BODY(  // The softmax statistics of head h's queries.
+  const int h = blockIdx.x, g = h / G;
+  for (long long i = firstRow; i < S; i += rowStride) {
+    const long long s = S - 1 - i;
+    loadQuery(h, s);
     float m = -LLAMA_INF, l = 0.0f, t = 0.0f;
     const long long last = lastKey(s);
     for (long long j = 0; j <= last; ++j) {
-      loadKey(j);
+      loadKey(g, j);
       float score, dp;
       scoreAndDp(score, dp);
       if (score > m) {
@@ -129,19 +140,23 @@ LogicalResult emitScalarAttentionGrad(raw_ostream &os,
       st[2] = t / l;
     }
   }
-  __syncthreads();
-
-  // Sweep 2: dK and dV of each key, over the queries that see it, head by
-  // head and in query order (the CPU target's order).
-  for (long long j = warp; j < L; j += WARPS) {
-    loadKey(j);
+}
+)BODY";
+    break;
+  case AttentionGradPhase::KeyGrads:
+    // Key j is seen by the queries from j - position on: the first keys,
+    // the grid's first warps, are the heaviest.
+    os << R"BODY(  // dK and dV of KV head g's keys, over the queries that see each, head
+  // by head and in query order (the CPU target's order).
+  const int g = blockIdx.x;
+  for (long long j = firstRow; j < L; j += rowStride) {
+    loadKey(g, j);
     float dkAcc[EPL] = {}, dvAcc[EPL] = {};
     const long long first = j - position > 0 ? j - position : 0;
     for (int hh = 0; hh < G; ++hh) {
       const int h = g * G + hh;
       for (long long s = first; s < S; ++s) {
-        load(queryRow(q, h, s), qv);
-        load(queryRow(dout, h, s), ov);
+        loadQuery(h, s);
         const float *st = stats(h, s);
         float score, dp;
         scoreAndDp(score, dp);
@@ -163,20 +178,23 @@ LogicalResult emitScalarAttentionGrad(raw_ostream &os,
       }
     }
   }
-  __syncthreads();
-
-  // Sweep 3: dQ. Every lane reads the statistics before its first warp
-  // sum, so before any lane of the warp overwrites them.
-  for (long long item = warp; item < G * S; item += WARPS) {
-    int h;
-    long long s;
-    loadQuery(item, h, s);
+}
+)BODY";
+    break;
+  case AttentionGradPhase::QueryGrads:
+    os << R"BODY(  // dQ of head h's queries, the last first. Every lane reads the
+  // statistics before its first warp sum, so before any lane of the warp
+  // overwrites them.
+  const int h = blockIdx.x, g = h / G;
+  for (long long i = firstRow; i < S; i += rowStride) {
+    const long long s = S - 1 - i;
+    loadQuery(h, s);
     const float *st = stats(h, s);
     const float m = st[0], l = st[1], pdp = st[2];
     float dqAcc[EPL] = {};
     const long long last = lastKey(s);
     for (long long j = 0; j <= last; ++j) {
-      loadKey(j);
+      loadKey(g, j);
       float score, dp;
       scoreAndDp(score, dp);
       const float p = expf(score - m) / l;
@@ -195,7 +213,26 @@ LogicalResult emitScalarAttentionGrad(raw_ostream &os,
   }
 }
 )BODY";
+    break;
+  }
   return success();
+}
+
+/// The SIMT phase's grid: (heads, groups of kWarps rows, batch), the
+/// runtime's rows being batch * seq.
+artifact::LaunchGeometry
+scalarAttentionGradGeometry(const AttentionGradPlan &plan,
+                            AttentionGradPhase phase) {
+  const bool keys = phase == AttentionGradPhase::KeyGrads;
+  artifact::LaunchGeometry g =
+      fixedGrid(keys ? plan.kvHeads : plan.heads, 1,
+                static_cast<uint32_t>(plan.batch), kThreads);
+  Rows rows;
+  std::optional<int64_t> perBatch = keys ? plan.keysConstant : plan.seqConstant;
+  if (perBatch)
+    rows.constant = plan.batch * *perBatch;
+  setRowGrid(g, 1, rows, static_cast<uint32_t>(kWarps * plan.batch));
+  return g;
 }
 
 } // namespace
@@ -247,10 +284,7 @@ void emitAttentionGradCommon(raw_ostream &os, const AttentionGradPlan &plan) {
   emitBuffer(os, "dv", 6, "T", false);
 }
 
-unsigned attentionGradPhases(AttentionGradOp op) {
-  FailureOr<AttentionGradPlan> plan = planAttentionGrad(op);
-  return succeeded(plan) && plan->tensorCores() ? kAttentionGradPhases : 1;
-}
+unsigned attentionGradPhases(AttentionGradOp) { return kAttentionGradPhases; }
 
 std::string attentionGradPhaseName(unsigned phase) {
   static const char *const names[kAttentionGradPhases] = {"stats", "dkv", "dq"};
@@ -263,7 +297,8 @@ LogicalResult emitAttentionGradKernel(AttentionGradOp op, unsigned phase,
   if (failed(plan))
     return failure();
   if (!plan->tensorCores())
-    return emitScalarAttentionGrad(os, *plan, symbol);
+    return emitScalarAttentionGrad(os, *plan, AttentionGradPhase(phase),
+                                   symbol);
   emitTensorCoreAttentionGrad(os, *plan, AttentionGradPhase(phase), symbol);
   return success();
 }
@@ -275,7 +310,7 @@ FailureOr<artifact::LaunchGeometry> attentionGradGeometry(AttentionGradOp op,
     return failure();
   if (plan->tensorCores())
     return tensorCoreAttentionGradGeometry(*plan, AttentionGradPhase(phase));
-  return fixedGrid(plan->batch * plan->kvHeads, 1, 1, kThreads);
+  return scalarAttentionGradGeometry(*plan, AttentionGradPhase(phase));
 }
 
 std::optional<artifact::LaunchGeometry>

@@ -1,9 +1,10 @@
 //===- CudaAttentionGradPlan.h - What an attention_grad kernel needs -*- C++
 //-*-===//
 //
-// attention_grad has two CUDA implementations: one SIMT kernel for any
-// element type and head size (CudaAttentionGrad.cpp), and three tensor-core
-// kernels for 16-bit data with a head size mma.sync tiles
+// attention_grad has two CUDA implementations, each three launches (the
+// phases below): SIMT kernels for any element type and head size
+// (CudaAttentionGrad.cpp), and tensor-core kernels for 16-bit data with a
+// head size mma.sync tiles
 // (CudaTensorCoreAttentionGrad.cpp, with sm_90a bodies in
 // CudaWgmmaAttentionGrad.cpp). Both print the same preamble of shape
 // constants and buffers. Internal to codegen/cuda.
@@ -29,7 +30,7 @@ struct AttentionGradPlan {
   std::optional<int64_t> seqConstant, keysConstant;
 
   /// bf16 or f16 with a head size of 16 to 128 in steps of 16: the three
-  /// tensor-core phases. Anything else runs the one SIMT kernel.
+  /// tensor-core phases. Anything else runs the SIMT ones.
   bool tensorCores() const {
     return (elem == Elem::BF16 || elem == Elem::F16) && headDim % 16 == 0 &&
            headDim <= 128;
@@ -49,7 +50,7 @@ mlir::FailureOr<AttentionGradPlan> planAttentionGrad(llama::AttentionGradOp op);
 void emitAttentionGradCommon(llvm::raw_ostream &os,
                              const AttentionGradPlan &plan);
 
-/// The tensor-core phases, in launch order.
+/// The phases of either implementation, in launch order.
 enum class AttentionGradPhase { Stats, KeyGrads, QueryGrads };
 inline constexpr unsigned kAttentionGradPhases = 3;
 

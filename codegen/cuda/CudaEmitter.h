@@ -76,8 +76,8 @@ matmulGradWgmmaGeometry(llama::MatmulGradOp op);
 std::vector<artifact::TensorMapSpec>
 matmulGradTensorMaps(llama::MatmulGradOp op);
 
-/// attention_grad: dQ, dK and dV of causal GQA attention, in one SIMT
-/// kernel or three tensor-core phases (softmax statistics, dK and dV, dQ).
+/// attention_grad: dQ, dK and dV of causal GQA attention, in three phases
+/// (softmax statistics, dK and dV, dQ) of SIMT or tensor-core kernels.
 unsigned attentionGradPhases(llama::AttentionGradOp op);
 std::string attentionGradPhaseName(unsigned phase);
 mlir::LogicalResult emitAttentionGradKernel(llama::AttentionGradOp op,

@@ -422,7 +422,8 @@ TEST(CudaGeometryTest, AttentionGradPhasesBlockTheirRows) {
   // queries' statistics), and a full and an empty mbarrier a stage. The
   // tiles come by TMA: keys and values (buffers 1, 2) for the query side;
   // queries, output gradients (0, 3) and the statistics' first 16 bytes of
-  // each dQ row (4, unswizzled) for dkv. f32 takes the SIMT kernel.
+  // each dQ row (4, unswizzled) for dkv. f32 takes the SIMT phases, a
+  // warp a row.
   constexpr uint32_t querySide = (2 * 128 + 2 * 3 * 64) * 128 * 2 + 1024 + 48;
   constexpr uint32_t keySide = querySide + 3 * 1024;
   static_assert(keySide <= 227 * 1024);
@@ -439,15 +440,20 @@ TEST(CudaGeometryTest, AttentionGradPhasesBlockTheirRows) {
               emitter.wgmmaGeometry(op, phase);
           std::vector<artifact::TensorMapSpec> maps =
               emitter.tensorMaps(op, phase);
+          artifact::LaunchGeometry g = emitter.launchGeometry(op, phase);
+          bool keys = emitter.phaseName(op, phase) == "dkv";
           if (dtype == DType::F32) {
             EXPECT_FALSE(wg.has_value());
             EXPECT_TRUE(maps.empty());
             EXPECT_EQ(body.find("LLAMA_WGMMA"), std::string::npos);
+            // A warp a query (stats, dq) or key (dkv): 8 rows a block.
+            EXPECT_EQ(g.gridBase[0], keys ? 8u : 64u);
+            EXPECT_EQ(g.block[0], 256u);
+            for (int64_t seq : {1, 7, 8, 9, 4096})
+              EXPECT_EQ(gridOf(g, 1, 1, seq), uint64_t((seq + 7) / 8));
             return;
           }
-          artifact::LaunchGeometry g = emitter.launchGeometry(op, phase);
           ASSERT_TRUE(wg.has_value());
-          bool keys = emitter.phaseName(op, phase) == "dkv";
           EXPECT_EQ(g.gridBase[0], keys ? 8u : 64u); // KV heads or heads
           EXPECT_EQ(wg->gridBase[0], g.gridBase[0]);
           EXPECT_EQ(g.block[0], 128u);
@@ -471,8 +477,7 @@ TEST(CudaGeometryTest, AttentionGradPhasesBlockTheirRows) {
           EXPECT_EQ(operands, keys ? keyMaps : queryMaps);
         });
     EXPECT_GT(phases, 0u);
-    if (dtype == DType::BF16)
-      EXPECT_EQ(phases % 3, 0u);
+    EXPECT_EQ(phases % 3, 0u);
   }
 }
 
