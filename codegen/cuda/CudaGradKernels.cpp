@@ -127,68 +127,104 @@ LogicalResult emitRMSNormGrad(RMSNormGradOp op, StringRef symbol,
   emitBuffer(os, "dgain", 4, cudaType(*gain), false);
   // With r = 1/rms(x): dx = r (g dy - x r² mean(g dy x)), and the gain's
   // gradient is the column sum of dy x r. Each thread keeps its columns'
-  // share of that sum over the block's rows in registers.
+  // share of that sum over the block's rows in registers (only those: a
+  // row's x and dy are read again after its sums, from L1, so that a
+  // 70B-wide row does not hold 3 x 32 more registers a thread).
   os << "  float *partials = " << symbol << "_partials;\n"
      << "  unsigned *arrivals = &" << symbol << "_arrivals;\n"
-     << "  __shared__ float red[THREADS / 32];\n"
-     << "  __shared__ bool isLast;\n"
-     << "  float gacc[CPT];\n"
-     << "#pragma unroll\n"
-     << "  for (int k = 0; k < CPT; ++k)\n"
-     << "    gacc[k] = 0.0f;\n"
-     << "  for (long long r = blockIdx.x; r < rows; r += BLOCKS) {\n"
-     << "    float ss = 0.0f, dot = 0.0f;\n"
-     << "#pragma unroll\n"
-     << "    for (int k = 0; k < CPT; ++k) {\n"
-     << "      const int i = threadIdx.x + k * THREADS;\n"
-     << "      if (i < F) {\n"
-     << "        const float v = llamaToF(in[r * F + i]);\n"
-     << "        ss += v * v;\n"
-     << "        dot += llamaToF(gain[i]) * llamaToF(dy[r * F + i]) * v;\n"
-     << "      }\n"
-     << "    }\n"
-     << "    ss = llamaBlockSum<THREADS>(ss, red);\n"
-     << "    dot = llamaBlockSum<THREADS>(dot, red);\n"
-     << "    const float rinv = 1.0f / sqrtf(ss / (float)F + "
-     << floatLiteral(op.getEpsilon().convertToDouble()) << ");\n"
-     << "    const float scale = rinv * rinv * dot / (float)F;\n"
-     << "#pragma unroll\n"
-     << "    for (int k = 0; k < CPT; ++k) {\n"
-     << "      const int i = threadIdx.x + k * THREADS;\n"
-     << "      if (i < F) {\n"
-     << "        const float v = llamaToF(in[r * F + i]);\n"
-     << "        const float d = llamaToF(dy[r * F + i]);\n"
-     << "        dx[r * F + i] = llamaFromF<" << t
-     << ">(rinv * (llamaToF(gain[i]) * d - v * scale));\n"
-     << "        gacc[k] += d * v * rinv;\n"
-     << "      }\n"
-     << "    }\n"
-     << "  }\n"
-     << "#pragma unroll\n"
-     << "  for (int k = 0; k < CPT; ++k) {\n"
-     << "    const int i = threadIdx.x + k * THREADS;\n"
-     << "    if (i < F)\n"
-     << "      partials[blockIdx.x * F + i] = gacc[k];\n"
-     << "  }\n"
-     // Every thread's partials are visible before its block arrives; the
-     // last block adds them in block order and resets the counter for the
-     // next launch (launches of one kernel run in stream order).
-     << "  __threadfence();\n"
-     << "  __syncthreads();\n"
-     << "  if (threadIdx.x == 0)\n"
-     << "    isLast = atomicAdd(arrivals, 1u) == BLOCKS - 1;\n"
-     << "  __syncthreads();\n"
-     << "  if (!isLast)\n"
-     << "    return;\n"
-     << "  __threadfence();\n"
-     << "  for (int i = threadIdx.x; i < F; i += THREADS) {\n"
-     << "    float sum = 0.0f;\n"
-     << "    for (int b = 0; b < BLOCKS; ++b)\n"
-     << "      sum += partials[b * F + i];\n"
-     << "    dgain[i] = llamaFromF<" << cudaType(*gain) << ">(sum);\n"
-     << "  }\n"
-     << "  if (threadIdx.x == 0)\n"
-     << "    *arrivals = 0;\n";
+     << "  const float eps = "
+     << floatLiteral(op.getEpsilon().convertToDouble()) << ";\n";
+  os << "  typedef " << t << " T;\n"
+     << "  typedef " << cudaType(*gain) << " G;\n";
+  os << R"BODY(  __shared__ float red[2][THREADS / 32];
+  __shared__ bool isLast;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  float gacc[CPT];
+#pragma unroll
+  for (int k = 0; k < CPT; ++k)
+    gacc[k] = 0.0f;
+  for (long long r = blockIdx.x; r < rows; r += BLOCKS) {
+    float ss = 0.0f, dot = 0.0f;
+#pragma unroll
+    for (int k = 0; k < CPT; ++k) {
+      const int i = threadIdx.x + k * THREADS;
+      if (i < F) {
+        const float v = llamaToF(in[r * F + i]);
+        ss += v * v;
+        dot += llamaToF(gain[i]) * llamaToF(dy[r * F + i]) * v;
+      }
+    }
+    // Both block sums at once, each in llamaBlockSum's order: one pair of
+    // barriers a row instead of two.
+    ss = llamaWarpSum(ss);
+    dot = llamaWarpSum(dot);
+    __syncthreads();
+    if (lane == 0) {
+      red[0][warp] = ss;
+      red[1][warp] = dot;
+    }
+    __syncthreads();
+    ss = 0.0f;
+    dot = 0.0f;
+#pragma unroll
+    for (int w = 0; w < THREADS / 32; ++w) {
+      ss += red[0][w];
+      dot += red[1][w];
+    }
+    const float rinv = 1.0f / sqrtf(ss / (float)F + eps);
+    const float scale = rinv * rinv * dot / (float)F;
+#pragma unroll
+    for (int k = 0; k < CPT; ++k) {
+      const int i = threadIdx.x + k * THREADS;
+      if (i < F) {
+        const float v = llamaToF(in[r * F + i]);
+        const float d = llamaToF(dy[r * F + i]);
+        dx[r * F + i] = llamaFromF<T>(rinv * (llamaToF(gain[i]) * d - v * scale));
+        gacc[k] += d * v * rinv;
+      }
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < CPT; ++k) {
+    const int i = threadIdx.x + k * THREADS;
+    if (i < F)
+      partials[blockIdx.x * F + i] = gacc[k];
+  }
+  // Every thread's partials are visible before its block arrives; the last
+  // block adds them in block order and resets the counter for the next
+  // launch (launches of one kernel run in stream order).
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0)
+    isLast = atomicAdd(arrivals, 1u) == BLOCKS - 1;
+  __syncthreads();
+  if (!isLast)
+    return;
+  __threadfence();
+  // A thread's columns side by side, so that their loads of a block's
+  // partials are in flight together rather than one add waiting on each.
+  float sum[CPT];
+#pragma unroll
+  for (int k = 0; k < CPT; ++k)
+    sum[k] = 0.0f;
+#pragma unroll 4
+  for (int b = 0; b < BLOCKS; ++b) {
+#pragma unroll
+    for (int k = 0; k < CPT; ++k) {
+      const int i = threadIdx.x + k * THREADS;
+      if (i < F)
+        sum[k] += partials[b * F + i];
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < CPT; ++k) {
+    const int i = threadIdx.x + k * THREADS;
+    if (i < F)
+      dgain[i] = llamaFromF<G>(sum[k]);
+  }
+  if (threadIdx.x == 0)
+    *arrivals = 0;
+)BODY";
   return success();
 }
 
