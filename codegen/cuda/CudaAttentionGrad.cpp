@@ -218,23 +218,6 @@ LogicalResult emitScalarAttentionGrad(raw_ostream &os,
   return success();
 }
 
-/// The SIMT phase's grid: (heads, groups of kWarps rows, batch), the
-/// runtime's rows being batch * seq.
-artifact::LaunchGeometry
-scalarAttentionGradGeometry(const AttentionGradPlan &plan,
-                            AttentionGradPhase phase) {
-  const bool keys = phase == AttentionGradPhase::KeyGrads;
-  artifact::LaunchGeometry g =
-      fixedGrid(keys ? plan.kvHeads : plan.heads, 1,
-                static_cast<uint32_t>(plan.batch), kThreads);
-  Rows rows;
-  std::optional<int64_t> perBatch = keys ? plan.keysConstant : plan.seqConstant;
-  if (perBatch)
-    rows.constant = plan.batch * *perBatch;
-  setRowGrid(g, 1, rows, static_cast<uint32_t>(kWarps * plan.batch));
-  return g;
-}
-
 } // namespace
 
 FailureOr<AttentionGradPlan> planAttentionGrad(AttentionGradOp op) {
@@ -265,6 +248,22 @@ FailureOr<AttentionGradPlan> planAttentionGrad(AttentionGradOp op) {
   if (!kType.isDynamicDim(1))
     plan.keysConstant = kType.getDimSize(1);
   return plan;
+}
+
+artifact::LaunchGeometry attentionGradRowGrid(const AttentionGradPlan &plan,
+                                              AttentionGradPhase phase,
+                                              int64_t blockRows,
+                                              unsigned threads) {
+  const bool keys = phase == AttentionGradPhase::KeyGrads;
+  artifact::LaunchGeometry g =
+      fixedGrid(keys ? plan.kvHeads : plan.heads, 1,
+                static_cast<uint32_t>(plan.batch), threads);
+  Rows rows;
+  std::optional<int64_t> perBatch = keys ? plan.keysConstant : plan.seqConstant;
+  if (perBatch)
+    rows.constant = plan.batch * *perBatch;
+  setRowGrid(g, 1, rows, static_cast<uint32_t>(blockRows * plan.batch));
+  return g;
 }
 
 void emitAttentionGradCommon(raw_ostream &os, const AttentionGradPlan &plan) {
@@ -310,7 +309,9 @@ FailureOr<artifact::LaunchGeometry> attentionGradGeometry(AttentionGradOp op,
     return failure();
   if (plan->tensorCores())
     return tensorCoreAttentionGradGeometry(*plan, AttentionGradPhase(phase));
-  return scalarAttentionGradGeometry(*plan, AttentionGradPhase(phase));
+  // A warp a row: kWarps rows a block.
+  return attentionGradRowGrid(*plan, AttentionGradPhase(phase), kWarps,
+                              kThreads);
 }
 
 std::optional<artifact::LaunchGeometry>

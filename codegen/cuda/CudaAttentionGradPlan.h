@@ -54,6 +54,15 @@ void emitAttentionGradCommon(llvm::raw_ostream &os,
 enum class AttentionGradPhase { Stats, KeyGrads, QueryGrads };
 inline constexpr unsigned kAttentionGradPhases = 3;
 
+/// A phase's grid, every implementation's: (heads, blocks of `blockRows`
+/// queries, batch), or (KV heads, blocks of keys, batch) for dkv, of
+/// `threads` threads. The runtime's rule divides batch * rows, so the row
+/// step is blockRows * batch.
+artifact::LaunchGeometry attentionGradRowGrid(const AttentionGradPlan &plan,
+                                              AttentionGradPhase phase,
+                                              int64_t blockRows,
+                                              unsigned threads);
+
 void emitTensorCoreAttentionGrad(llvm::raw_ostream &os,
                                  const AttentionGradPlan &plan,
                                  AttentionGradPhase phase,

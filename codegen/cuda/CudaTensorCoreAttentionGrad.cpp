@@ -374,17 +374,8 @@ void emitTensorCoreAttentionGrad(raw_ostream &os, const AttentionGradPlan &plan,
 artifact::LaunchGeometry
 tensorCoreAttentionGradGeometry(const AttentionGradPlan &plan,
                                 AttentionGradPhase phase) {
-  // Grid (heads, row tiles, batch): the runtime's rule divides batch * seq,
-  // so the row step is 64 * batch.
-  bool keys = phase == AttentionGradPhase::KeyGrads;
   artifact::LaunchGeometry g =
-      fixedGrid(keys ? plan.kvHeads : plan.heads, 1,
-                static_cast<uint32_t>(plan.batch), kThreads);
-  Rows rows;
-  std::optional<int64_t> perBatch = keys ? plan.keysConstant : plan.seqConstant;
-  if (perBatch)
-    rows.constant = plan.batch * *perBatch;
-  setRowGrid(g, 1, rows, static_cast<uint32_t>(kBlockRows * plan.batch));
+      attentionGradRowGrid(plan, phase, kBlockRows, kThreads);
   g.sharedBytes = sharedBytes(plan, phase);
   return g;
 }

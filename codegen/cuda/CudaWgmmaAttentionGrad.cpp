@@ -513,20 +513,11 @@ wgmmaAttentionGradGeometry(const AttentionGradPlan &plan,
                            AttentionGradPhase phase) {
   if (!plan.wgmma())
     return std::nullopt;
-  // Grid (heads, query tiles, batch), or (KV heads, key tiles, batch) for
-  // dkv, as the mma.sync phases', with blocks of 128 rows; the runtime's
-  // rule divides batch * rows, so the row step is 128 * batch.
+  // As the mma.sync phases' grid, with blocks of 128 rows.
   const bool keys = phase == AttentionGradPhase::KeyGrads;
-  artifact::LaunchGeometry g =
-      fixedGrid(keys ? plan.kvHeads : plan.heads, 1,
-                static_cast<uint32_t>(plan.batch), kWgmmaAttentionThreads);
-  Rows rows;
-  std::optional<int64_t> perBatch = keys ? plan.keysConstant : plan.seqConstant;
-  if (perBatch)
-    rows.constant = plan.batch * *perBatch;
-  const int64_t blockRows =
-      keys ? kWgmmaAttentionGradBlockKeys : kAttentionQueryRows;
-  setRowGrid(g, 1, rows, static_cast<uint32_t>(blockRows * plan.batch));
+  artifact::LaunchGeometry g = attentionGradRowGrid(
+      plan, phase, keys ? kWgmmaAttentionGradBlockKeys : kAttentionQueryRows,
+      kWgmmaAttentionThreads);
   g.sharedBytes = wgmmaAttentionGradSharedBytes(plan.headDim, phase);
   return g;
 }
