@@ -13,6 +13,14 @@ script then measures, with random bf16 weights of the same config:
     and torch.compile(mode="reduce-overhead"), the recipe transformers
     documents;
   * prefill tokens/s at each prompt length (one forward, eager);
+  * unless --no-compile, both again for Llama written out in plain PyTorch
+    (reference_model.py) under torch.compile: decode one token a step with a
+    static KV cache sized to the steps, in CUDA graphs
+    (mode="reduce-overhead", the recipe of PyTorch's gpt-fast), and prefill
+    compiled for each length, computing the last position's logits only
+    (transformers and llama-run compute more). The decode's greedy tokens
+    are checked against an uncompiled forward over the same tokens, so
+    that a fast but wrong cache shows;
   * the device-to-device copy bandwidth (torch, 1 GiB copies), and for each
     decode speed the fraction of it used: weight bytes read per token times
     tokens/s over that bandwidth. The embedding table is left out of the
@@ -146,6 +154,76 @@ def sdpa_reference(heads, head_dim, queries, keys, causal, dtype, torch):
 TORCH_TYPES = {"bf16": "bfloat16", "f16": "float16", "f32": "float32"}
 
 
+def plain_torch_compiled(info, dtype, steps, lengths, torch):
+    """reference_model.py's model under torch.compile: (decode tokens/s, weight
+    bytes a decode token reads without the embedding table, {length: prefill
+    tokens/s}, a note). Decode runs `steps` steps from one token, like
+    hf_decode_seconds; the note says how many of its greedy tokens an
+    uncompiled forward over the same tokens predicts too."""
+    from reference_model import build_model
+    torch._dynamo.reset()  # nothing left of transformers' compilation
+    default_dtype = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device("cuda"):
+            model = build_model(torch, info).eval()
+    finally:
+        torch.set_default_dtype(default_dtype)
+    embedding = model.tok_embeddings.weight
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters()) \
+        - embedding.numel() * embedding.element_size()
+    vocab = info["vocab_size"]
+    prefill = {}
+    with torch.no_grad():
+        # A cache of the steps' positions, rounded up to 16, as gpt-fast
+        # sizes it: each step reads all of it.
+        model.setup_caches(min(info["max_seq_len"], (steps + 15) // 16 * 16))
+
+        def decode_one(token, position):
+            return model(token, position).argmax(-1, keepdim=True)
+        step = torch.compile(decode_one, mode="reduce-overhead", fullgraph=True)
+        first = torch.randint(3, vocab, (1, 1), device="cuda")
+        positions = torch.arange(steps, device="cuda")
+
+        def generate():
+            token, tokens = first, []
+            for p in range(steps):
+                # The graph's output buffer is overwritten by its next replay.
+                token = step(token, positions[p:p + 1]).clone()
+                tokens.append(token)
+            return tokens
+        generate()  # compilation and the CUDA graphs' recording
+        tokens = generate()
+        best = math.inf
+        for _ in range(3):
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            generate()
+            torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - start)
+        decoded = torch.cat(tokens, dim=1)
+        inputs = torch.cat([first, decoded[:, :-1]], dim=1)
+        agree = int((model(inputs).argmax(-1) == decoded).sum())
+        note = (f"PyTorch compiled decode: {agree} of {steps} greedy tokens "
+                f"agree with an uncompiled forward over the same tokens")
+
+        if lengths:
+            model.setup_caches(max(lengths))
+            forward = torch.compile(model, fullgraph=True, dynamic=False)
+            for length in lengths:
+                ids = torch.randint(3, vocab, (1, length), device="cuda")
+                at = torch.arange(length, device="cuda")
+                try:
+                    prefill[length] = length / cuda_time(
+                        lambda: forward(ids, at), repeats=5, warmup=2)
+                except Exception as error:  # Out of memory, most likely.
+                    print(f"PyTorch compiled prefill {length}: "
+                          f"{type(error).__name__}: {error}")
+    del model
+    torch.cuda.empty_cache()
+    return steps / best, weight_bytes, prefill, note
+
+
 def kernel_rows(bench, info, steps, torch):
     """(label, shape, calls, ours us, reference name, reference us) rows."""
     heads = info["n_heads"]
@@ -200,7 +278,7 @@ def main():
     parser.add_argument("--steps", type=int, default=128)
     parser.add_argument("--prompt-lens", default="512,2048,4096")
     parser.add_argument("--no-compile", action="store_true",
-                        help="skip the torch.compile decode measurement")
+                        help="skip the torch.compile measurements")
     parser.add_argument("--decode-only", action="store_true",
                         help="measure decode alone: no prefill, no kernels")
     args = parser.parse_args()
@@ -251,7 +329,7 @@ def main():
         torch.set_default_dtype(default_dtype)
     hf_bytes = non_embedding_bytes(model)
 
-    results = []  # (what, llama-run, transformers eager, torch.compile)
+    results = []  # (what, llama-run, transformers eager and compiled)
     ours_decode = bench["decode"]["tokens"] / bench["decode"]["seconds"] \
         if bench["decode"]["seconds"] else float("nan")
     eager_decode = args.steps / hf_decode_seconds(model, args.steps, vocab, torch)
@@ -290,17 +368,40 @@ def main():
     del model
     torch.cuda.empty_cache()
 
+    # The plain PyTorch model under torch.compile: a fourth column.
+    plain = {"decode tok/s (batch 1)": float("nan"),
+             "  HBM fraction": float("nan")}
+    plain_bytes = float("nan")
+    if not args.no_compile:
+        try:
+            decode, plain_bytes, prefill, note = plain_torch_compiled(
+                info, dtype, args.steps, lengths, torch)
+            plain["decode tok/s (batch 1)"] = decode
+            plain["  HBM fraction"] = fraction(decode, plain_bytes)
+            for length, tokens_per_second in prefill.items():
+                plain[f"prefill {length} tok/s"] = tokens_per_second
+            compile_note = "\n".join(n for n in (compile_note, note) if n)
+        except Exception as error:
+            compile_note = "\n".join(n for n in (
+                compile_note, f"PyTorch compile failed: "
+                f"{type(error).__name__}: {error}") if n)
+
     print(f"\nweight bytes per decode token (no embedding table): llama-run "
-          f"{gib(ours_bytes):.2f} GiB, transformers {gib(hf_bytes):.2f} GiB")
-    print(f"\n{'':28} {'llama-run':>12} {'HF eager':>12} {'HF compile':>12}")
+          f"{gib(ours_bytes):.2f} GiB, transformers {gib(hf_bytes):.2f} GiB, "
+          f"PyTorch {gib(plain_bytes):.2f} GiB")
+    print(f"\n{'':28} {'llama-run':>12} {'HF eager':>12} {'HF compile':>12} "
+          f"{'PT compile':>12}")
     for what, ours, eager, compiled in results:
+        values = (ours, eager, compiled, plain.get(what, float("nan")))
         if "fraction" in what:
             cells = [f"{v * 100:11.1f}%" if v == v else f"{'-':>12}"
-                     for v in (ours, eager, compiled)]
+                     for v in values]
         else:
             cells = [f"{v:12.1f}" if v == v else f"{'-':>12}"
-                     for v in (ours, eager, compiled)]
+                     for v in values]
         print(f"{what:28} {' '.join(cells)}")
+    print("PT compile: Llama in plain PyTorch (bench/gpu/reference_model.py), "
+          "static cache, torch.compile")
     if compile_note:
         print(compile_note)
     if args.decode_only:

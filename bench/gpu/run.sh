@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The GPU benchmark: llama-run against transformers (eager and torch.compile),
+# Llama in plain PyTorch under torch.compile (bench/gpu/reference_model.py),
 # cuBLAS and SDPA flash, on one GPU, printed side by side:
 #
 #   bench/gpu/run.sh ARTIFACTS_DIR [OUT_DIR]
@@ -15,10 +16,11 @@
 # Needs what test/gpu/check.sh needs; LLAMA_RUN=path skips the runtime
 # build, BUILD_DIR picks its directory (default build-gpu), PYTHON the
 # interpreter, STEPS the decode length (default 128), NO_COMPILE=1 skips
-# torch.compile (its compilation takes minutes on 7B). MODELS=a,b keeps the
+# torch.compile (its compilations take minutes on 7B). MODELS=a,b keeps the
 # artifacts whose names contain a or b. DECODE_ONLY=1 measures decode alone
-# (llama-run once, transformers eager and compiled; no prefill, no kernels),
-# so that torch.compile's figure fits in a short run:
+# (llama-run once, transformers eager and compiled, plain PyTorch compiled;
+# no prefill, no kernels), so that torch.compile's figures fit in a short
+# run:
 #
 #   DECODE_ONLY=1 MODELS=llama2-7b bench/gpu/run.sh ARTIFACTS_DIR
 #

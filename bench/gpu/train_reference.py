@@ -6,11 +6,12 @@
 
 NAME.info.json is `llama-run info --json` of the artifact: its config and
 its train_step's batch and sequence length. The model is Llama 2 written
-out in PyTorch (RMSNorm, RoPE on adjacent pairs, grouped-query attention
-through scaled_dot_product_attention with is_causal, SwiGLU), with random
-weights, trained on random tokens with what llamac's train_step does:
-cross-entropy, global gradient-norm clipping at 1.0 and AdamW (betas 0.9,
-0.95, eps 1e-5, weight decay 0.1; fused on CUDA). It times whole steps
+out in PyTorch (reference_model.py: RMSNorm, RoPE on adjacent pairs,
+grouped-query attention through scaled_dot_product_attention with
+is_causal, SwiGLU), with random weights, trained on random tokens with
+what llamac's train_step does: cross-entropy, global gradient-norm
+clipping at 1.0 and AdamW (betas 0.9, 0.95, eps 1e-5, weight decay 0.1;
+fused on CUDA). It times whole steps
 (forward, backward, clipping, update) and prints tokens/s in the
 artifact's precision:
 
@@ -28,86 +29,7 @@ import json
 import sys
 import time
 
-
-def build_model(torch, info):
-    nn = torch.nn
-    F = torch.nn.functional
-    dim, heads, kv = info["dim"], info["n_heads"], info["n_kv_heads"]
-    head_dim = dim // heads
-    eps = info["norm_eps"]
-
-    class RMSNorm(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.weight = nn.Parameter(torch.ones(dim))
-
-        def forward(self, x):
-            return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * self.weight
-
-    def rope(x, cos, sin):
-        # Adjacent pairs (2i, 2i + 1), as Meta and llama2.c rotate them.
-        x1, x2 = x[..., 0::2], x[..., 1::2]
-        return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), -1).flatten(-2)
-
-    def attention(q, k, v):
-        if hasattr(F, "scaled_dot_product_attention"):  # torch >= 2.5
-            return F.scaled_dot_product_attention(q, k, v, is_causal=True,
-                                                  enable_gqa=kv != heads)
-        # Older torch (CPU smoke runs): the same product, spelled out.
-        k = k.repeat_interleave(heads // kv, 1)
-        v = v.repeat_interleave(heads // kv, 1)
-        s = q.shape[2]
-        scores = q @ k.transpose(-1, -2) / head_dim ** 0.5
-        mask = torch.ones(s, s, dtype=torch.bool, device=q.device).triu(1)
-        return scores.masked_fill(mask, float("-inf")).softmax(-1) @ v
-
-    class Block(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.attention_norm = RMSNorm()
-            self.wq = nn.Linear(dim, heads * head_dim, bias=False)
-            self.wk = nn.Linear(dim, kv * head_dim, bias=False)
-            self.wv = nn.Linear(dim, kv * head_dim, bias=False)
-            self.wo = nn.Linear(heads * head_dim, dim, bias=False)
-            self.ffn_norm = RMSNorm()
-            self.w1 = nn.Linear(dim, info["ffn_dim"], bias=False)
-            self.w2 = nn.Linear(info["ffn_dim"], dim, bias=False)
-            self.w3 = nn.Linear(dim, info["ffn_dim"], bias=False)
-
-        def forward(self, x, cos, sin):
-            b, s, _ = x.shape
-            h = self.attention_norm(x)
-            q = self.wq(h).view(b, s, heads, head_dim)
-            k = self.wk(h).view(b, s, kv, head_dim)
-            v = self.wv(h).view(b, s, kv, head_dim)
-            q, k = rope(q, cos, sin), rope(k, cos, sin)
-            q, k, v = (t.transpose(1, 2) for t in (q, k, v))
-            o = attention(q, k, v)
-            x = x + self.wo(o.transpose(1, 2).reshape(b, s, dim))
-            h = self.ffn_norm(x)
-            return x + self.w2(F.silu(self.w1(h)) * self.w3(h))
-
-    class Llama(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.tok_embeddings = nn.Embedding(info["vocab_size"], dim)
-            self.layers = nn.ModuleList(Block() for _ in range(info["n_layers"]))
-            self.norm = RMSNorm()
-            self.output = nn.Linear(dim, info["vocab_size"], bias=False)
-            freq = 1.0 / info["rope_theta"] ** (torch.arange(0, head_dim, 2).float() / head_dim)
-            angle = torch.outer(torch.arange(info["max_seq_len"]).float(), freq)
-            self.register_buffer("cos", angle.cos()[:, None, :], persistent=False)
-            self.register_buffer("sin", angle.sin()[:, None, :], persistent=False)
-
-        def forward(self, tokens, targets):
-            s = tokens.shape[1]
-            x = self.tok_embeddings(tokens)
-            for layer in self.layers:
-                x = layer(x, self.cos[:s], self.sin[:s])
-            logits = self.output(self.norm(x)).float()
-            return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
-
-    return Llama()
+from reference_model import build_model
 
 
 def time_training(torch, info, batch, seq, steps, warmup, device, mode):
@@ -123,7 +45,7 @@ def time_training(torch, info, batch, seq, steps, warmup, device, mode):
     def step():
         with torch.autocast(device, dtype=torch.bfloat16,
                             enabled=mode.startswith("bf16")):
-            loss = forward(inputs, targets)
+            loss = forward(inputs, targets=targets)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()

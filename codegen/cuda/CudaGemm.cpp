@@ -141,11 +141,7 @@ void emitTileEpilogue(raw_ostream &os, const MatmulPlan &plan) {
 void emitTensorCoreTileSetup(raw_ostream &os) {
   os << "  constexpr int BM = " << kTensorCoreTileRows
      << ", BK = " << kTensorCoreTileK << ";\n";
-  os << R"BODY(  constexpr int TILE_COLS = SWIGLU ? BN / 2 : BN; // output columns per tile
-  // Pairs of outputs per thread: a 2 x 4 grid of warps (sm_80) or two
-  // warpgroups (sm_90a) covers the BM x BN tile.
-  constexpr int PAIRS = BM * BN / 2 / 256;
-  constexpr int ROW_BYTES = BK * 2, A_BYTES = BM * ROW_BYTES;
+  os << R"BODY(  constexpr int ROW_BYTES = BK * 2, A_BYTES = BM * ROW_BYTES;
   constexpr int STAGE_BYTES = (BM + BN) * ROW_BYTES;
   constexpr int KT = (K + BK - 1) / BK;
   static_assert(ROW_BYTES == 128, "tiles are laid out for the 128-byte swizzle");
@@ -193,7 +189,10 @@ static void emitMmaSyncGemm(raw_ostream &os, const MatmulPlan &plan) {
   os << "  constexpr int BN = " << kTensorCoreTileRows
      << ", STAGES = " << kTensorCoreStages << ";\n";
   emitTensorCoreTileSetup(os);
-  os << R"BODY(  // Bands of 8 row tiles (llamaGroupedTile), so that the blocks resident
+  os << R"BODY(  constexpr int TILE_COLS = SWIGLU ? BN / 2 : BN; // output columns per tile
+  // Pairs of outputs per thread: a 2 x 4 grid of warps covers the tile.
+  constexpr int PAIRS = BM * BN / 2 / 256;
+  // Bands of 8 row tiles (llamaGroupedTile), so that the blocks resident
   // at once share their weight tiles in L2.
   const int2 tile = llamaGroupedTile<8>();
   const long long m0 = (long long)tile.y * BM;

@@ -231,12 +231,23 @@ std::optional<artifact::LaunchGeometry> matmulWgmmaGeometry(Operation *op) {
   FailureOr<MatmulPlan> plan = planMatmul(op);
   if (failed(plan) || plan->kind != GemmKind::TensorCore)
     return std::nullopt;
-  // 128 x 256 tiles; SwiGLU tiles hold 128 gate and 128 up rows, so 128
-  // output columns.
-  const int64_t columns = plan->swiglu() ? kWgmmaTileCols / 2 : kWgmmaTileCols;
-  artifact::LaunchGeometry g =
-      fixedGrid(ceilDiv(plan->columns(), columns), 1, 1, kWgmmaGemmThreads);
-  setRowGrid(g, 1, plan->rows, kTensorCoreTileRows);
+  // The runtime launches at most a block per tile of this grid. SwiGLU:
+  // 128 x 256 tiles of 128 gate and 128 up rows, so 128 output columns.
+  // Otherwise the narrow tiles (128 x 128) counted per pair of row tiles,
+  // a cluster's, with a block for each of the pair: where they are few
+  // the kernel takes them only if every one gets a block
+  // (kWgmmaNarrowTileCols), and the wide tiles never need more.
+  artifact::LaunchGeometry g;
+  if (plan->swiglu()) {
+    g = fixedGrid(ceilDiv(plan->columns(), kWgmmaTileCols / 2), 1, 1,
+                  kWgmmaGemmThreads);
+    setRowGrid(g, 1, plan->rows, kTensorCoreTileRows);
+  } else {
+    g = fixedGrid(kWgmmaClusterBlocks *
+                      ceilDiv(plan->columns(), kWgmmaNarrowTileCols),
+                  1, 1, kWgmmaGemmThreads);
+    setRowGrid(g, 1, plan->rows, kWgmmaClusterBlocks * kTensorCoreTileRows);
+  }
   g.sharedBytes = kWgmmaSharedBytes;
   g.persistentBlocksPerSm = kWgmmaPersistentBlocksPerSm;
   g.clusterBlocks = kWgmmaClusterBlocks;

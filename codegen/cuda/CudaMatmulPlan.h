@@ -72,6 +72,17 @@ inline constexpr unsigned kTensorCoreSharedBytes =
 /// tensor cores (15 TB/s at an H100's peak, against a few of L2 bandwidth).
 inline constexpr int kWgmmaTileCols = 256;
 inline constexpr int kWgmmaStages = 4;
+/// Where the rows are few, wide tiles leave SMs idle: at 512 rows 7B's Wo
+/// and W2 (N = 4096) have 64 of them for an H100's 132 SMs, and ran at 72%
+/// and 64% of cuBLAS. Tiles of half the weight rows (wgmma.m64n128k16)
+/// double the blocks at work. A GEMM without SwiGLU takes them when they
+/// all run at once, one a block (CudaWgmmaGemm.cpp decides at run time, as
+/// the rows are the call's), and its launch geometry counts them, so that
+/// such a launch has a block for each. Where narrow tiles would take more
+/// than one round of the grid the wide ones' fewer bytes a FLOP win.
+/// SwiGLU's tiles stay wide: their gate and up halves are the weight's
+/// 128-row TMA boxes, and W1W3 (twice the FFN width) has the most tiles.
+inline constexpr int kWgmmaNarrowTileCols = kWgmmaTileCols / 2;
 /// Its block: two warpgroups that multiply and a third that only issues the
 /// TMA loads (warp specialization). setmaxnreg moves registers from the
 /// loader to the multiplying warpgroups: a thread of 384 gets 168 at
@@ -183,14 +194,16 @@ void emitGemv(llvm::raw_ostream &os, const MatmulPlan &plan);
 void emitTensorCoreGemm(llvm::raw_ostream &os, const MatmulPlan &plan);
 /// emitTensorCoreGemm's sm_90a design (CudaWgmmaGemm.cpp).
 void emitWgmmaGemm(llvm::raw_ostream &os, const MatmulPlan &plan);
-/// The tensor-core designs' shared parts, after BN and STAGES: the tile
-/// constants, the shared-memory base, and normStage (the row sums of
-/// squares, and the gain applied in shared memory).
+/// The tensor-core designs' shared parts, after BN (the weight rows a stage
+/// holds) and STAGES: the stage layout's constants, the shared-memory base,
+/// and normStage (the row sums of squares, and the gain applied in shared
+/// memory).
 void emitTensorCoreTileSetup(llvm::raw_ostream &os);
 /// Their epilogue: the RMSNorm row scales, then the outputs, staged in
 /// shared memory and written in 16-byte chunks where every output row is
 /// whole chunks (MatmulPlan::stagedEpilogue), else pair by pair. Given the
-/// tile's m0 and c0, syncMultipliers (a barrier of the 256 threads that
+/// tile's m0 and c0, TILE_COLS (its output columns), PAIRS (a thread's
+/// pairs of outputs), syncMultipliers (a barrier of the 256 threads that
 /// hold accumulators), rowScale, staged, EPILOGUE_COLS (the columns staged
 /// at once), and pairRow, pairCol, pairValue and pairGroup (pair j's tile
 /// row, column, gate or up value, and 8-column group).

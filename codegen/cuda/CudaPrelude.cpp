@@ -188,6 +188,11 @@ LLAMA_DEVICE void llamaMma16816(float (&d)[4], const unsigned (&a)[4],
 }
 #endif // LLAMAC_CUDA_EMULATION
 
+/* A flag known at compile time, passed to a generic lambda so that each
+   value instantiates its own body (std::bool_constant, which NVRTC's
+   headerless compile lacks). */
+template <bool B> struct LlamaBool { static constexpr bool value = B; };
+
 /* Element conversions: every kernel computes in f32 and rounds to the
    stored type once, to the nearest even. */
 LLAMA_DEVICE float llamaToF(float v) { return v; }
