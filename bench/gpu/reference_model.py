@@ -16,6 +16,8 @@ SwiGLU. It serves two scripts:
     of one (decode) attends to the cache up to its position through a mask,
     so that every step has the same shapes, which CUDA graphs need (the
     recipe of PyTorch's gpt-fast).
+
+`python3 reference_model.py` checks the cache on the CPU (self_check).
 """
 
 
@@ -143,3 +145,50 @@ def build_model(torch, info):
                                    targets.reshape(-1))
 
     return Llama()
+
+
+def self_check():
+    """Decode through the static cache must give the logits of a full
+    causal forward at every position, after a prefill and from scratch; a
+    cache written at the wrong positions must not. Runs on the CPU."""
+    import torch
+    info = dict(dim=64, n_heads=8, n_kv_heads=2, ffn_dim=128, n_layers=2,
+                vocab_size=100, norm_eps=1e-5, rope_theta=10000.0,
+                max_seq_len=64)
+    torch.manual_seed(0)
+    model = build_model(torch, info).eval()
+    tokens = torch.randint(0, info["vocab_size"], (1, 20))
+
+    def worst(prefill, shift=0):
+        model.setup_caches(32)
+        diffs = []
+        if prefill:
+            last = model(tokens[:, :prefill], torch.arange(prefill))
+            diffs.append(float((last - full[:, prefill - 1]).abs().max()))
+        for p in range(prefill, tokens.shape[1]):
+            out = model(tokens[:, p:p + 1], torch.arange(p, p + 1) + shift)
+            diffs.append(float((out - full[:, p]).abs().max()))
+        return max(diffs)
+
+    with torch.no_grad():
+        full = model(tokens)
+        scale = float(full.abs().max())
+        results = {"prefill 12 then decode": worst(12),
+                   "decode from position 0": worst(0)}
+        shifted = worst(0, shift=1)
+    failed = False
+    for what, diff in results.items():
+        ok = diff <= 1e-5 * scale
+        failed |= not ok
+        print(f"{what}: max |diff| {diff:.3g} ({'ok' if ok else 'FAIL'})")
+    ok = shifted > 1e-2 * scale
+    failed |= not ok
+    print(f"positions shifted by one: max |diff| {shifted:.3g} "
+          f"({'ok, differs' if ok else 'FAIL: the check cannot fail'})")
+    print("reference_model self-check: " + ("FAIL" if failed else "PASS"))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(self_check())

@@ -20,6 +20,8 @@
 
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <algorithm>
+
 using namespace mlir;
 using namespace llamac::llama;
 
@@ -237,7 +239,13 @@ LogicalResult emitCrossEntropyGrad(CrossEntropyGradOp op, raw_ostream &os) {
   if (failed(logits) || failed(out) || failed(vocab) || failed(rows))
     return failure();
   const char *t = cudaType(*out);
-  os << "  constexpr int F = " << *vocab << ", THREADS = " << kThreads << ";\n"
+  // Logits a load (and gradients a store): the widest that divides a row.
+  const int64_t vec =
+      vectorBytes(*vocab * elemBytes(*logits)) / elemBytes(*logits);
+  const int64_t outVec =
+      std::min(vec, vectorBytes(*vocab * elemBytes(*out)) / elemBytes(*out));
+  os << "  constexpr int F = " << *vocab << ", THREADS = " << kThreads
+     << ", VEC = " << vec << ", OUT_VEC = " << outVec << ";\n"
      << "  const long long rows = " << rows->expr << ";\n"
      << "  const long long r = blockIdx.x;\n"
      << "  if (r >= rows)\n"
@@ -270,18 +278,20 @@ LogicalResult emitCrossEntropyGrad(CrossEntropyGradOp op, raw_ostream &os) {
      << "      dx[i] = llamaFromF<" << t << ">(__int_as_float(0x7fc00000));\n"
      << "    return;\n"
      << "  }\n"
-     << "  float mx = -LLAMA_INF;\n"
-     << "  for (int i = threadIdx.x; i < F; i += THREADS)\n"
-     << "    mx = fmaxf(mx, llamaToF(x[i]));\n"
-     << "  mx = llamaBlockMax<THREADS>(mx, red);\n"
-     << "  float sum = 0.0f;\n"
-     << "  for (int i = threadIdx.x; i < F; i += THREADS)\n"
-     << "    sum += expf(llamaToF(x[i]) - mx);\n"
-     << "  sum = llamaBlockSum<THREADS>(sum, red);\n"
-     << "  const float scaled = (float)(w / weightSum), c = scaled / sum;\n"
-     << "  for (int i = threadIdx.x; i < F; i += THREADS)\n"
-     << "    dx[i] = llamaFromF<" << t
-     << ">(c * expf(llamaToF(x[i]) - mx) - (i == target ? scaled : 0.0f));\n";
+     << R"BODY(  // The forward kernel's softmax (the same bits), then a second pass
+  // that writes OUT_VEC gradients at a time.
+  const float2 stats = llamaRowSoftmaxStats<THREADS, VEC>(x, F, red);
+  const float mx = stats.x;
+  const float scaled = (float)(w / weightSum), c = scaled / stats.y;
+  for (int i = threadIdx.x * OUT_VEC; i < F; i += THREADS * OUT_VEC) {
+    float v[OUT_VEC];
+    llamaLoad(x + i, v);
+#pragma unroll
+    for (int e = 0; e < OUT_VEC; ++e)
+      v[e] = c * expf(v[e] - mx) - (i + e == target ? scaled : 0.0f);
+    llamaStore(dx + i, v);
+  }
+)BODY";
   return success();
 }
 

@@ -461,6 +461,35 @@ LLAMA_DEVICE float llamaBlockMax(float v, float *scratch) {
   return total;
 }
 
+/* The max of a row of F logits and the sum of exp(x - max) over it, for a
+   block of Threads threads, every thread getting both: one pass over the
+   row, Vec elements a load (F a multiple of Vec, the row aligned to Vec
+   elements), each thread rescaling its running sum when its max grows.
+   Cross-entropy and its gradient both take their softmax from here, so
+   their sums are the same bits. */
+template <int Threads, int Vec, typename T>
+LLAMA_DEVICE float2 llamaRowSoftmaxStats(const T *x, int F, float *scratch) {
+  float m = -LLAMA_INF, s = 0.0f;
+  for (int i = threadIdx.x * Vec; i < F; i += Threads * Vec) {
+    float v[Vec];
+    llamaLoad(x + i, v);
+    float top = v[0];
+#pragma unroll
+    for (int e = 1; e < Vec; ++e)
+      top = fmaxf(top, v[e]);
+    if (top > m) {
+      s *= expf(m - top);
+      m = top;
+    }
+#pragma unroll
+    for (int e = 0; e < Vec; ++e)
+      s += expf(v[e] - m);
+  }
+  const float mx = llamaBlockMax<Threads>(m, scratch);
+  s = m == -LLAMA_INF ? 0.0f : s * expf(m - mx);
+  return make_float2(mx, llamaBlockSum<Threads>(s, scratch));
+}
+
 /* 1 / sqrt(mean(x^2) + eps) from the sum of squares, in llama2.c's order of
    operations. */
 LLAMA_DEVICE float llamaInvRms(float sumSquares, int n, float eps) {

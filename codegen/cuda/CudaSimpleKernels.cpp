@@ -231,6 +231,10 @@ LogicalResult emitCrossEntropy(CrossEntropyOp op, StringRef symbol,
   emitBuffer(os, "targets", 1, "int", true);
   emitBuffer(os, "weights", 2, "float", true);
   emitBuffer(os, "out", 3, "float", false);
+  // Logits a load in the softmax's one pass (llamaRowSoftmaxStats).
+  os << "  constexpr int VEC = "
+     << vectorBytes(shape.width * elemBytes(*logits)) / elemBytes(*logits)
+     << ";\n";
   // One block per row adds weight * loss and the weight to two f64 sums;
   // the last block to arrive divides and resets them for the next launch.
   // Masked rows (weight 0) are skipped; a target outside the vocabulary
@@ -243,14 +247,8 @@ LogicalResult emitCrossEntropy(CrossEntropyOp op, StringRef symbol,
   const int target = targets[r];
   if (weight != 0.0f) { // uniform across the block
     const auto *x = logits + r * F;
-    float mx = -LLAMA_INF;
-    for (int i = threadIdx.x; i < F; i += THREADS)
-      mx = fmaxf(mx, llamaToF(x[i]));
-    mx = llamaBlockMax<THREADS>(mx, red);
-    float sum = 0.0f;
-    for (int i = threadIdx.x; i < F; i += THREADS)
-      sum += expf(llamaToF(x[i]) - mx);
-    sum = llamaBlockSum<THREADS>(sum, red);
+    const float2 stats = llamaRowSoftmaxStats<THREADS, VEC>(x, F, red);
+    const float mx = stats.x, sum = stats.y;
     if (threadIdx.x == 0) {
       const float loss = target < 0 || target >= F
                              ? __int_as_float(0x7fc00000)
