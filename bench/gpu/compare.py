@@ -92,29 +92,49 @@ def hf_config(info):
     return config
 
 
-def non_embedding_bytes(model):
-    embedding = model.model.embed_tokens.weight
+def build_on_gpu(make, dtype, torch):
+    """make()'s model, built in `dtype` on the GPU: an f32 copy of
+    70B-shaped layers first would double the memory for nothing."""
+    default_dtype = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device("cuda"):
+            return make().eval()
+    finally:
+        torch.set_default_dtype(default_dtype)
+
+
+def non_embedding_bytes(model, embedding, tied):
+    """The bytes of `model`'s parameters a decode token reads: all but the
+    embedding table, of which a token reads one row, unless the classifier
+    shares (`tied`) and so reads it whole."""
     total = sum(p.numel() * p.element_size() for p in model.parameters())
-    if model.config.tie_word_embeddings:
-        return total  # The classifier reads the whole table.
+    if tied:
+        return total
     return total - embedding.numel() * embedding.element_size()
 
 
-def hf_decode_seconds(model, steps, vocab, torch, repeats=3):
-    """Best seconds of generate() producing `steps` tokens from 1 token."""
-    ids = torch.randint(3, vocab, (1, 1), device="cuda")
-    kwargs = dict(max_new_tokens=steps, min_new_tokens=steps, do_sample=False,
-                  pad_token_id=0)
-    model.generate(ids, **kwargs)  # Warm-up (and compilation).
-    model.generate(ids, **kwargs)
+def best_decode_seconds(generate, torch, repeats=3):
+    """Best wall seconds of generate(), after two calls that warm it up
+    (and compile it)."""
+    generate()
+    generate()
     best = math.inf
     for _ in range(repeats):
         torch.cuda.synchronize()
         start = time.perf_counter()
-        model.generate(ids, **kwargs)
+        generate()
         torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def hf_decode_seconds(model, steps, vocab, torch):
+    """Best seconds of generate() producing `steps` tokens from 1 token."""
+    ids = torch.randint(3, vocab, (1, 1), device="cuda")
+    kwargs = dict(max_new_tokens=steps, min_new_tokens=steps, do_sample=False,
+                  pad_token_id=0)
+    return best_decode_seconds(lambda: model.generate(ids, **kwargs), torch)
 
 
 def hf_prefill_seconds(model, length, vocab, torch):
@@ -162,16 +182,10 @@ def plain_torch_compiled(info, dtype, steps, lengths, torch):
     uncompiled forward over the same tokens predicts too."""
     from reference_model import build_model
     torch._dynamo.reset()  # nothing left of transformers' compilation
-    default_dtype = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device("cuda"):
-            model = build_model(torch, info).eval()
-    finally:
-        torch.set_default_dtype(default_dtype)
-    embedding = model.tok_embeddings.weight
-    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters()) \
-        - embedding.numel() * embedding.element_size()
+    model = build_on_gpu(lambda: build_model(torch, info), dtype, torch)
+    # Its classifier is a separate matrix, shared or not in the artifact.
+    weight_bytes = non_embedding_bytes(model, model.tok_embeddings.weight,
+                                       tied=False)
     vocab = info["vocab_size"]
     prefill = {}
     with torch.no_grad():
@@ -185,22 +199,17 @@ def plain_torch_compiled(info, dtype, steps, lengths, torch):
         first = torch.randint(3, vocab, (1, 1), device="cuda")
         positions = torch.arange(steps, device="cuda")
 
+        tokens = []
+
         def generate():
-            token, tokens = first, []
+            token = first
+            tokens.clear()
             for p in range(steps):
                 # The graph's output buffer is overwritten by its next replay.
                 token = step(token, positions[p:p + 1]).clone()
                 tokens.append(token)
-            return tokens
-        generate()  # compilation and the CUDA graphs' recording
-        tokens = generate()
-        best = math.inf
-        for _ in range(3):
-            torch.cuda.synchronize()
-            start = time.perf_counter()
-            generate()
-            torch.cuda.synchronize()
-            best = min(best, time.perf_counter() - start)
+        # The warm-up compiles the step and records its CUDA graphs.
+        best = best_decode_seconds(generate, torch)
         decoded = torch.cat(tokens, dim=1)
         inputs = torch.cat([first, decoded[:, :-1]], dim=1)
         agree = int((model(inputs).argmax(-1) == decoded).sum())
@@ -318,16 +327,10 @@ def main():
     ours_bytes = bench["parameter_bytes"].get("decode", 0) - embedding_bytes
 
     dtype = getattr(torch, TORCH_TYPES[info["dtype"]])
-    # Built in the target dtype on the GPU: an f32 copy of 70B-shaped layers
-    # first would double the memory for nothing.
-    default_dtype = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device("cuda"):
-            model = LlamaForCausalLM(hf_config(info)).eval()
-    finally:
-        torch.set_default_dtype(default_dtype)
-    hf_bytes = non_embedding_bytes(model)
+    model = build_on_gpu(lambda: LlamaForCausalLM(hf_config(info)), dtype,
+                         torch)
+    hf_bytes = non_embedding_bytes(model, model.model.embed_tokens.weight,
+                                   model.config.tie_word_embeddings)
 
     results = []  # (what, llama-run, transformers eager and compiled)
     ours_decode = bench["decode"]["tokens"] / bench["decode"]["seconds"] \

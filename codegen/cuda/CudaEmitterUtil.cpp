@@ -5,6 +5,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 
+#include <algorithm>
 #include <cstdio>
 
 using namespace mlir;
@@ -122,6 +123,11 @@ int64_t vectorBytes(int64_t bytes) {
   while (width > 1 && bytes % width != 0)
     width /= 2;
   return width;
+}
+
+int64_t vectorElements(int64_t count, Elem elem) {
+  return std::max<int64_t>(1, vectorBytes(count * elemBytes(elem)) /
+                                  elemBytes(elem));
 }
 
 } // namespace llamac::codegen::cuda

@@ -126,6 +126,10 @@ inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 /// The largest power of two, at most 16, dividing `bytes`: the widest load
 /// that keeps every element of a `bytes`-long aligned run aligned.
 int64_t vectorBytes(int64_t bytes);
+/// Elements of `elem` one load takes along rows of `count` of them: the
+/// widest load (at most 16 bytes) that keeps every row start aligned. Two
+/// kernels that must sum a row alike ask the same question here.
+int64_t vectorElements(int64_t count, Elem elem);
 
 } // namespace llamac::codegen::cuda
 

@@ -29,9 +29,7 @@ namespace llamac::codegen::cuda {
 void emitGemv(raw_ostream &os, const MatmulPlan &plan) {
   int64_t rows = *plan.rows.constant;
   // The widest access dividing a weight row (16 bytes for every Llama).
-  int64_t vec =
-      vectorBytes(plan.k * elemBytes(plan.weight)) / elemBytes(plan.weight);
-  vec = std::max<int64_t>(vec, 1);
+  const int64_t vec = vectorElements(plan.k, plan.weight);
   // Activation chunks of equal size (a multiple of vec) within 32 KiB.
   int64_t maxChunk = std::max<int64_t>(vec, 8192 / rows / vec * vec);
   int64_t chunks = (plan.k + maxChunk - 1) / maxChunk;

@@ -239,11 +239,10 @@ LogicalResult emitCrossEntropyGrad(CrossEntropyGradOp op, raw_ostream &os) {
   if (failed(logits) || failed(out) || failed(vocab) || failed(rows))
     return failure();
   const char *t = cudaType(*out);
-  // Logits a load (and gradients a store): the widest that divides a row.
-  const int64_t vec =
-      vectorBytes(*vocab * elemBytes(*logits)) / elemBytes(*logits);
-  const int64_t outVec =
-      std::min(vec, vectorBytes(*vocab * elemBytes(*out)) / elemBytes(*out));
+  // Logits a load, as the loss kernel reads them (the same sums), and
+  // gradients a store: the widest that divides a row.
+  const int64_t vec = vectorElements(*vocab, *logits);
+  const int64_t outVec = std::min(vec, vectorElements(*vocab, *out));
   os << "  constexpr int F = " << *vocab << ", THREADS = " << kThreads
      << ", VEC = " << vec << ", OUT_VEC = " << outVec << ";\n"
      << "  const long long rows = " << rows->expr << ";\n"

@@ -232,8 +232,7 @@ LogicalResult emitCrossEntropy(CrossEntropyOp op, StringRef symbol,
   emitBuffer(os, "weights", 2, "float", true);
   emitBuffer(os, "out", 3, "float", false);
   // Logits a load in the softmax's one pass (llamaRowSoftmaxStats).
-  os << "  constexpr int VEC = "
-     << vectorBytes(shape.width * elemBytes(*logits)) / elemBytes(*logits)
+  os << "  constexpr int VEC = " << vectorElements(shape.width, *logits)
      << ";\n";
   // One block per row adds weight * loss and the weight to two f64 sums;
   // the last block to arrive divides and resets them for the next launch.
