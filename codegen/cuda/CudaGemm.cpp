@@ -1,4 +1,4 @@
-//===- CudaGemm.cpp - Prefill GEMMs: tensor cores, and SIMT for f32 -------===//
+//===- CudaGemm.cpp - Prefill GEMMs on tensor cores, f32 in TF32 ----------===//
 //
 // The tensor-core GEMM tiles 128 activation rows by 64 of K and, by arch,
 // 128 or 256 weight rows, in a pipeline in dynamic shared memory. Tiles
@@ -20,10 +20,12 @@
 // the A tiles in shared memory (two threads per row sum x²), so the activations
 // are read from global memory once.
 //
-// The SIMT GEMM (f32, and 16-bit rows that cp.async cannot copy whole)
-// tiles 128 x 128 x 8 in two stages, with an 8 x 8 outer product per thread
-// from float4 reads of k-major tiles: 16 FMAs per shared-memory load,
-// where 64 x 64 tiles of 4 x 4 did 4.
+// The TF32 GEMM (f32, and 16-bit rows that cp.async cannot copy whole)
+// tiles 128 x 128 x 16 in two stages of k-major f32 tiles, fetched to
+// registers a step ahead (converted, and for training times the gain), and
+// multiplies them with mma.sync.m16n8k8 in tf32: f32 operands split in
+// two (3xTF32: about 22 bits of each, where the SIMT cores' f32 FMAs ran at
+// 25-30 TFLOP/s on an H100), 16-bit ones, exact in tf32, whole.
 //
 //===----------------------------------------------------------------------===//
 
@@ -331,56 +333,60 @@ void emitTensorCoreGemm(raw_ostream &os, const MatmulPlan &plan) {
   os << "#endif\n";
 }
 
-void emitSimtGemm(raw_ostream &os, const MatmulPlan &plan) {
+void emitTf32Gemm(raw_ostream &os, const MatmulPlan &plan) {
   emitOperandsAndFinish(os, plan);
-  os << "  constexpr int BM = " << kSimtTileRows << ", BN = " << kSimtTileRows
-     << ", BK = 8;\n";
+  os << "  constexpr int BM = " << kTf32TileRows << ", BN = " << kTf32TileRows
+     << ", BK = LLAMA_TF32_TILE_K;\n";
   os << R"BODY(  constexpr int TILE_COLS = SWIGLU ? BN / 2 : BN;
-  // k-major tiles in two stages: a thread reads 4 consecutive rows (or
-  // weight rows) from each half of a tile at once, as one float4.
-  __shared__ __align__(16) float as[2][BK][BM + 4];
-  __shared__ __align__(16) float ws[2][BK][BN + 4];
+  static_assert(BK == 16, "each loader thread fetches two runs of 4 k a step");
+  // f32 operands (and x times the gain in f32) take 3xTF32; 16-bit ones
+  // are tf32 already.
+  constexpr bool SPLIT = sizeof(TX) == 4 || sizeof(TW) == 4 || GAIN;
+  __shared__ __align__(16) float as[2][BK][LLAMA_TF32_TILE_STRIDE];
+  __shared__ __align__(16) float ws[2][BK][LLAMA_TF32_TILE_STRIDE];
   __shared__ float rowScale[BM];
-  const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+  const int tid = threadIdx.x;
   const long long m0 = (long long)blockIdx.y * BM;
   const int c0 = blockIdx.x * TILE_COLS;
 )BODY";
   os << weightRowText;
-  os << R"BODY(  // Loader: tile row lr, k [lk, lk + 4) of each step of BK, fetched to
-  // registers a step ahead and stored after the step's products.
+  os << R"BODY(  // Loader: tile row lr, k lk + 8 h + [0, 4) (h = 0, 1) of each step,
+  // fetched to registers a step ahead (zeros past the rows or K, which add
+  // nothing to the sum of squares) and stored after the step's products.
   const int lr = tid / 2, lk = (tid % 2) * 4;
   const long long lm = m0 + lr, ln = weightRow(lr);
-  float xa[4], wa[4];
+  float xa[2][4], wa[2][4];
   float ss = 0.0f;
   auto fetch = [&](int k0) {
 #pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int k = k0 + lk + e;
-      float a = 0.0f, b = 0.0f;
-      if (lm < M && k < K) {
-        a = llamaToF(x[lm * K + k]);
-        ss += a * a;
+    for (int h = 0; h < 2; ++h) {
+      const int k = k0 + lk + 8 * h;
+      llamaFetch4(x + lm * K + k, lm < M ? K - k : 0, xa[h]);
+      llamaFetch4(w + ln * K + k, ln >= 0 ? K - k : 0, wa[h]);
+      float g[4];
+      if constexpr (GAIN)
+        llamaFetch4(gain + k, K - k, g);
+      (void)g;
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        ss += xa[h][e] * xa[h][e];
         if constexpr (GAIN)
-          a *= llamaToF(gain[k]);
+          xa[h][e] *= g[e];
       }
-      if (ln >= 0 && k < K)
-        b = llamaToF(w[ln * K + k]);
-      xa[e] = a;
-      wa[e] = b;
     }
   };
   auto stash = [&](int stage) {
 #pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      as[stage][lk + e][lr] = xa[e];
-      ws[stage][lk + e][lr] = wa[e];
-    }
+    for (int h = 0; h < 2; ++h)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        as[stage][lk + 8 * h + e][lr] = xa[h][e];
+        ws[stage][lk + 8 * h + e][lr] = wa[h][e];
+      }
   };
-  // This thread's 8 x 8 outputs: rows 4 ty + [0, 4) of each half of the
-  // tile's rows, columns 4 tx + [0, 4) of each half of its weight rows.
-  auto half = [](int i, int at) { return (i / 4) * 64 + at + i % 4; };
   float acc[8][8];
-  llamaSimtMainLoop((K + BK - 1) / BK, fetch, stash, as, ws, acc);
+  llamaTf32TileMainLoop<BK, SPLIT>((K + BK - 1) / BK, fetch, stash, as, ws,
+                                   acc);
   if constexpr (NORM) {
     ss = llamaWarpSum<2>(ss); // a row's 2 loaders are adjacent lanes
     if (tid % 2 == 0)
@@ -389,24 +395,25 @@ void emitSimtGemm(raw_ostream &os, const MatmulPlan &plan) {
   }
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
-    const int rowInTile = half(i, 4 * ty);
+    const int rowInTile = llamaTf32TileRow(i);
     const long long r = m0 + rowInTile;
     if (r >= M)
       continue;
     const float scale = NORM ? rowScale[rowInTile] : 1.0f;
     if constexpr (SWIGLU) {
-      // Adjacent weight rows are an output's gate and up rows.
+      // Even tile columns are gate rows, the next their up rows, and an
+      // even j's column is even.
 #pragma unroll
       for (int j = 0; j < 8; j += 2) {
-        const int c = c0 + half(j, 4 * tx) / 2;
+        const int c = c0 + llamaTf32TileCol(j) / 2;
         if (c < COLS)
           finish(r, c, acc[i][j], acc[i][j + 1], scale);
       }
     } else {
 #pragma unroll
       for (int j = 0; j < 8; ++j)
-        if (c0 + half(j, 4 * tx) < N)
-          finish(r, c0 + half(j, 4 * tx), acc[i][j], 0.0f, scale);
+        if (c0 + llamaTf32TileCol(j) < N)
+          finish(r, c0 + llamaTf32TileCol(j), acc[i][j], 0.0f, scale);
     }
   }
 )BODY";

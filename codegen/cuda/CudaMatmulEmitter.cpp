@@ -69,7 +69,7 @@ FailureOr<MatmulPlan> planMatmul(Operation *op) {
   else if (sixteenBit && plan.k % 8 == 0) // 16-byte cp.async of whole rows
     plan.kind = GemmKind::TensorCore;
   else
-    plan.kind = GemmKind::Simt;
+    plan.kind = GemmKind::Tf32;
   return plan;
 }
 
@@ -188,8 +188,8 @@ LogicalResult emitMatmulKernel(Operation *op, StringRef symbol,
   case GemmKind::TensorCore:
     emitTensorCoreGemm(os, *plan);
     break;
-  case GemmKind::Simt:
-    emitSimtGemm(os, *plan);
+  case GemmKind::Tf32:
+    emitTf32Gemm(os, *plan);
     break;
   }
   os << "}\n";
@@ -216,8 +216,8 @@ FailureOr<artifact::LaunchGeometry> matmulGeometry(Operation *op) {
     g.sharedBytes = kTensorCoreSharedBytes;
     return g;
   }
-  case GemmKind::Simt: {
-    const int64_t tile = kSimtTileRows;
+  case GemmKind::Tf32: {
+    const int64_t tile = kTf32TileRows;
     artifact::LaunchGeometry g = fixedGrid(
         ceilDiv(plan->columns(), swiglu ? tile / 2 : tile), 1, 1, 256);
     setRowGrid(g, 1, plan->rows, tile);

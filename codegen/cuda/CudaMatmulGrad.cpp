@@ -9,9 +9,10 @@
 // 16-bit models whose K and N are multiples of 8 run on the tensor cores
 // (CudaTensorCoreMatmulGrad.cpp: 128 x 256 wgmma tiles on sm_90a, which have
 // a launch geometry of their own, and 128 x 128 mma.sync tiles elsewhere);
-// the rest 128 x 128 tiles on the SIMT cores in f32 (llamaGemmTile128 in
-// the prelude, shaped as the forward SIMT GEMM), which is correct for every
-// dtype and shape.
+// the rest 128 x 128 tiles staged in f32 and multiplied on the tensor
+// cores in tf32, 3xTF32 for f32 operands (llamaGemmTile128 in the prelude,
+// shaped as the forward TF32 GEMM), which is correct for every dtype and
+// shape.
 //
 //===----------------------------------------------------------------------===//
 

@@ -24,13 +24,14 @@ enum class GemmKind {
   Gemv,
   /// Many or dynamic rows with 16-bit operands: mma.sync tensor cores.
   TensorCore,
-  /// Anything else (f32 validation, odd K): a tiled SIMT GEMM.
-  Simt,
+  /// Anything else (f32, odd K): tiles staged through registers in f32,
+  /// multiplied on the tensor cores in tf32 (3xTF32 for f32 operands).
+  Tf32,
 };
 
 struct MatmulPlan {
   mlir::Operation *op = nullptr;
-  GemmKind kind = GemmKind::Simt;
+  GemmKind kind = GemmKind::Tf32;
   Elem input = Elem::F32, weight = Elem::F32;
   std::optional<Elem> gain, residual;
   llvm::SmallVector<Elem> results;
@@ -157,8 +158,9 @@ inline constexpr unsigned kGradWgmmaSharedBytes =
     kGradWgmmaStages * (kGradTile + kGradWgmmaTileCols) * kGradWgmmaTileK * 2 +
     1024 + kGradWgmmaStages * 2 * 8;
 
-/// The SIMT GEMM's tiles: 128 rows by 128 weight rows (64 SwiGLU outputs).
-inline constexpr int kSimtTileRows = 128;
+/// The TF32 GEMM's tiles: 128 rows by 128 weight rows (64 SwiGLU outputs),
+/// llamaTf32TileMainLoop's in the prelude.
+inline constexpr int kTf32TileRows = 128;
 
 /// At most this many static rows take the GEMV: each weight row is then
 /// read once for all of them, from registers.
@@ -208,7 +210,7 @@ void emitTensorCoreTileSetup(llvm::raw_ostream &os);
 /// at once), and pairRow, pairCol, pairValue and pairGroup (pair j's tile
 /// row, column, gate or up value, and 8-column group).
 void emitTileEpilogue(llvm::raw_ostream &os, const MatmulPlan &plan);
-void emitSimtGemm(llvm::raw_ostream &os, const MatmulPlan &plan);
+void emitTf32Gemm(llvm::raw_ostream &os, const MatmulPlan &plan);
 /// matmul_grad's tensor-core body, after its signature, TX, the shape
 /// constants (K, N, WEIGHT_TILES), rows and the buffers.
 void emitTensorCoreMatmulGrad(llvm::raw_ostream &os);

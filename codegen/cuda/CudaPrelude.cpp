@@ -164,6 +164,15 @@ template <> struct LlamaIsBf16<__nv_bfloat16> {
   static constexpr bool value = true;
 };
 
+/* d += a b by `instruction`, an mma.sync with four f32 accumulators, four
+   registers of A and two of B (m16n8k16 in 16 bits, m16n8k8 in tf32). */
+#define LLAMA_MMA_SYNC_F32(instruction, d, a, b)                              \
+  asm volatile(instruction " {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, " \
+                           "{%0, %1, %2, %3};\n"                             \
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])              \
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]),      \
+                 "r"(b[1]))
+
 /* D = A (16x16, row) * B (16x8, col) + D with f32 accumulators; T is
    __nv_bfloat16 or __half. */
 template <typename T>
@@ -171,17 +180,36 @@ LLAMA_DEVICE void llamaMma16816(float (&d)[4], const unsigned (&a)[4],
                                 const unsigned (&b)[2]) {
 #if __CUDA_ARCH__ >= 800
   if constexpr (LlamaIsBf16<T>::value)
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-        "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+    LLAMA_MMA_SYNC_F32("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32",
+                       d, a, b);
   else
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-        "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+    LLAMA_MMA_SYNC_F32("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", d,
+                       a, b);
+#else
+  __trap();
+#endif
+}
+
+/* f32 to tf32 (10 bits of mantissa), rounded to nearest with ties away
+   from zero: a .b32 register whose low 13 bits are zero. */
+LLAMA_DEVICE unsigned llamaToTf32(float v) {
+#if __CUDA_ARCH__ >= 800
+  unsigned r;
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(v));
+  return r;
+#else
+  __trap();
+  return 0;
+#endif
+}
+
+/* D = A (16x8, row) * B (8x8, col) + D, tf32 operands (the hardware reads
+   19 bits of each register) and f32 accumulators. */
+LLAMA_DEVICE void llamaMma1688Tf32(float (&d)[4], const unsigned (&a)[4],
+                                   const unsigned (&b)[2]) {
+#if __CUDA_ARCH__ >= 800
+  LLAMA_MMA_SYNC_F32("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32", d, a,
+                     b);
 #else
   __trap();
 #endif
@@ -553,48 +581,119 @@ template <int Group> LLAMA_DEVICE int2 llamaGroupedTile() {
                                    gridDim.x, gridDim.y);
 }
 
-/* One step of the SIMT GEMM tiles (128x128, 256 threads of 8x8 outputs):
-   thread t adds to `acc` the products of rows 4 (t / 16) + [0, 4) of each
-   64-row half of `as` and columns 4 (t % 16) + [0, 4) of each half of `bs`,
-   both k-major and read as float4: 16 FMAs a shared-memory load. Each
-   output adds its k in order. */
-template <int BK>
-LLAMA_DEVICE void llamaSimtProducts(const float (&as)[BK][128 + 4],
-                                    const float (&bs)[BK][128 + 4],
-                                    float (&acc)[8][8]) {
-  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-#pragma unroll
-  for (int kk = 0; kk < BK; ++kk) {
-    float av[8], bv[8];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const float4 x =
-          *reinterpret_cast<const float4 *>(&as[kk][h * 64 + ty * 4]);
-      const float4 y =
-          *reinterpret_cast<const float4 *>(&bs[kk][h * 64 + tx * 4]);
-      av[4 * h] = x.x, av[4 * h + 1] = x.y, av[4 * h + 2] = x.z;
-      av[4 * h + 3] = x.w;
-      bv[4 * h] = y.x, bv[4 * h + 1] = y.y, bv[4 * h + 2] = y.z;
-      bv[4 * h + 3] = y.w;
+/* The TF32 GEMM tiles: 128x128 outputs of 256 threads, 8 warps of 64 x 32
+   in a 2 x 4 grid, from k-major tiles of f32 in shared memory, multiplied
+   by mma.sync.m16n8k8 in tf32. Thread t's acc[i][j] is output
+   (llamaTf32TileRow(i), llamaTf32TileCol(j)) of the tile: mma's accumulator
+   layout, whose four values of a 16 x 8 block are two rows by two columns,
+   so rows and columns separate. Steps of LLAMA_TF32_TILE_K k; tile rows are
+   128 values and 8 of padding, so that the lanes of a fragment load
+   (k = lane % 4, m = lane / 4, both plus a constant) hit 32 banks:
+   136 = 8 (mod 32). */
+#define LLAMA_TF32_TILE_K 16
+#define LLAMA_TF32_TILE_STRIDE 136
+LLAMA_DEVICE int llamaTf32TileRow(int i) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  return (warp / 4) * 64 + (i / 2) * 16 + lane / 4 + 8 * (i % 2);
+}
+LLAMA_DEVICE int llamaTf32TileCol(int j) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  return (warp % 4) * 32 + (j / 2) * 8 + 2 * (lane % 4) + j % 2;
+}
+
+/* p[0, 4) in f32, zeros from p[valid] on (valid may be anything; nothing
+   at or past it is read): one 16-byte load where T is f32, all four are
+   valid and p is 16-byte aligned, as the rows of f32 tensors whose length
+   is a multiple of 4 are at every fourth element. */
+template <typename T>
+LLAMA_DEVICE void llamaFetch4(const T *p, long long valid, float (&v)[4]) {
+  if constexpr (sizeof(T) == 4) {
+    if (valid >= 4 && ((unsigned long long)p & 15) == 0) {
+      llamaLoad(p, v);
+      return;
     }
+  }
 #pragma unroll
-    for (int i = 0; i < 8; ++i)
-#pragma unroll
-      for (int j = 0; j < 8; ++j)
-        acc[i][j] += av[i] * bv[j];
+  for (int e = 0; e < 4; ++e)
+    v[e] = e < valid ? llamaToF(p[e]) : 0.0f;
+}
+
+/* v as tf32 operands. With SPLIT, big + small, two tf32 values: 3xTF32's
+   split, whose products big·big + big·small + small·big carry about 22 of
+   f32's 24 bits (the dropped small·small is below f32's rounding of the
+   sum), where one tf32 product carries 11. Without, v itself, which is
+   tf32 already (a 16-bit float), and small is 0. */
+template <bool SPLIT>
+LLAMA_DEVICE void llamaTf32Operands(float v, unsigned &big, unsigned &small) {
+  if constexpr (SPLIT) {
+    big = llamaToTf32(v);
+    small = llamaToTf32(v - __uint_as_float(big));
+  } else {
+    big = __float_as_uint(v);
+    small = 0u;
   }
 }
 
-/* The main loop of the SIMT GEMM tiles, from zeroed accumulators: `steps`
+/* One step of BK k: `acc` += the tile's products of the k-major `as`
+   (rows) and `bs` (columns). With SPLIT each operand is split in two
+   (llamaTf32Operands) and each 16 x 8 block takes three products, the
+   small ones first; without it (operands that are tf32 already: 16-bit
+   floats) one. */
+template <int BK, bool SPLIT>
+LLAMA_DEVICE void
+llamaTf32TileProducts(const float (&as)[BK][LLAMA_TF32_TILE_STRIDE],
+                      const float (&bs)[BK][LLAMA_TF32_TILE_STRIDE],
+                      float (&acc)[8][8]) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int t = lane % 4;
+  const int m0 = (warp / 4) * 64 + lane / 4, n0 = (warp % 4) * 32 + lane / 4;
+#pragma unroll
+  for (int k0 = 0; k0 < BK; k0 += 8) {
+    /* A's registers: rows +0, +8, +0, +8 at k t, t, t + 4, t + 4; B's: k t
+       and t + 4 of column lane / 4. */
+    unsigned aBig[4][4], aSmall[4][4], bBig[4][2], bSmall[4][2];
+#pragma unroll
+    for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+      for (int r = 0; r < 4; ++r)
+        llamaTf32Operands<SPLIT>(
+            as[k0 + t + 4 * (r / 2)][m0 + mi * 16 + 8 * (r % 2)],
+            aBig[mi][r], aSmall[mi][r]);
+#pragma unroll
+    for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+      for (int r = 0; r < 2; ++r)
+        llamaTf32Operands<SPLIT>(bs[k0 + t + 4 * r][n0 + ni * 8],
+                                 bBig[ni][r], bSmall[ni][r]);
+#pragma unroll
+    for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+      for (int ni = 0; ni < 4; ++ni) {
+        float d[4] = {acc[2 * mi][2 * ni], acc[2 * mi][2 * ni + 1],
+                      acc[2 * mi + 1][2 * ni], acc[2 * mi + 1][2 * ni + 1]};
+        if constexpr (SPLIT) {
+          llamaMma1688Tf32(d, aSmall[mi], bBig[ni]);
+          llamaMma1688Tf32(d, aBig[mi], bSmall[ni]);
+        }
+        llamaMma1688Tf32(d, aBig[mi], bBig[ni]);
+        acc[2 * mi][2 * ni] = d[0];
+        acc[2 * mi][2 * ni + 1] = d[1];
+        acc[2 * mi + 1][2 * ni] = d[2];
+        acc[2 * mi + 1][2 * ni + 1] = d[3];
+      }
+  }
+}
+
+/* The main loop of the TF32 GEMM tiles, from zeroed accumulators: `steps`
    steps of BK k through two stages of `as` and `bs`. fetch(k0) reads the
    operands of the step at k0 into the caller's registers a step ahead, and
    stash(stage) stores them once this step's products are issued. */
-template <int BK, typename Fetch, typename Stash>
-LLAMA_DEVICE void llamaSimtMainLoop(long long steps, Fetch &fetch,
-                                    Stash &stash,
-                                    const float (&as)[2][BK][128 + 4],
-                                    const float (&bs)[2][BK][128 + 4],
-                                    float (&acc)[8][8]) {
+template <int BK, bool SPLIT, typename Fetch, typename Stash>
+LLAMA_DEVICE void
+llamaTf32TileMainLoop(long long steps, Fetch &fetch, Stash &stash,
+                      const float (&as)[2][BK][LLAMA_TF32_TILE_STRIDE],
+                      const float (&bs)[2][BK][LLAMA_TF32_TILE_STRIDE],
+                      float (&acc)[8][8]) {
 #pragma unroll
   for (int i = 0; i < 8; ++i)
 #pragma unroll
@@ -607,7 +706,7 @@ LLAMA_DEVICE void llamaSimtMainLoop(long long steps, Fetch &fetch,
     const int stage = kt & 1;
     if (kt + 1 < steps)
       fetch((kt + 1) * BK);
-    llamaSimtProducts(as[stage], bs[stage], acc);
+    llamaTf32TileProducts<BK, SPLIT>(as[stage], bs[stage], acc);
     /* The other stage was last read before the previous barrier. */
     if (kt + 1 < steps)
       stash(stage ^ 1);
@@ -615,55 +714,70 @@ LLAMA_DEVICE void llamaSimtMainLoop(long long steps, Fetch &fetch,
   }
 }
 
-/* One 128x128 tile at (m0, n0) of C = A B for the backward GEMMs, in f32
-   on the SIMT cores, as the forward SIMT GEMM tiles: 256 threads of 8x8
-   outputs (rows 4 (t / 16) + [0, 4) of each 64-row half, columns
-   4 (t % 16) + [0, 4) of each half, llamaSimtProducts) from k-major tiles
-   of 8 k, in two stages (llamaSimtMainLoop). A(m, k) is a[k * lda + m] when A_COLUMNS (dy transposed,
-   for a weight gradient), else a[m * lda + k]; B(k, n) is b[k * ldb + n].
-   Every element sums k in order, as the CPU target does. */
+/* llamaGemmTile128's two stages of tiles: one for every instance of it in a
+   kernel (matmul_grad has two), as a function's shared variables are. */
+struct LlamaGemmTile128Shared {
+  float a[2][LLAMA_TF32_TILE_K][LLAMA_TF32_TILE_STRIDE];
+  float b[2][LLAMA_TF32_TILE_K][LLAMA_TF32_TILE_STRIDE];
+};
+LLAMA_DEVICE LlamaGemmTile128Shared &llamaGemmTile128Shared() {
+  __shared__ __align__(16) LlamaGemmTile128Shared tiles;
+  return tiles;
+}
+
+/* One 128x128 tile at (m0, n0) of C = A B for the backward GEMMs, as the
+   forward TF32 GEMM tiles (llamaTf32TileMainLoop). A(m, k) is
+   a[k * lda + m] when A_COLUMNS (dy transposed, for a weight gradient),
+   else a[m * lda + k]; B(k, n) is b[k * ldb + n]. Operands of f32 take
+   3xTF32; 16-bit ones are exact in tf32. */
 template <bool A_COLUMNS, typename TA, typename TB>
 LLAMA_DEVICE void llamaGemmTile128(const TA *a, long long lda, long long M,
                                    const TB *b, long long ldb, long long N,
                                    long long K, long long m0, long long n0,
                                    float (&acc)[8][8]) {
-  constexpr int BK = 8;
-  __shared__ __align__(16) float as[2][BK][128 + 4];
-  __shared__ __align__(16) float bs[2][BK][128 + 4];
+  constexpr int BK = LLAMA_TF32_TILE_K;
+  static_assert(BK == 16, "each thread loads two runs of 8 k a step");
+  constexpr bool SPLIT = sizeof(TA) == 4 || sizeof(TB) == 4;
+  float(&as)[2][BK][LLAMA_TF32_TILE_STRIDE] = llamaGemmTile128Shared().a;
+  float(&bs)[2][BK][LLAMA_TF32_TILE_STRIDE] = llamaGemmTile128Shared().b;
   const int tid = threadIdx.x;
-  /* Each thread loads 4 elements of each operand that are consecutive in
-     memory: of B and of a transposed A, k row tid / 32 and columns
-     4 (tid % 32) + [0, 4), a warp reading 128 in a row; of A by rows, row
-     tid / 2 and k 4 (tid % 2) + [0, 4). */
+  /* Each thread loads two runs (h) of 4 elements of each operand that are
+     consecutive in memory, 8 k apart: of B and of a transposed A, k rows
+     tid / 32 + 8 h and columns 4 (tid % 32) + [0, 4), a warp reading 128
+     in a row; of A by rows, row tid / 2 and k 4 (tid % 2) + 8 h + [0, 4). */
   const int bk = tid / 32, bn = 4 * (tid % 32);
   const int am = A_COLUMNS ? 4 * (tid % 32) : tid / 2;
   const int ak = A_COLUMNS ? tid / 32 : 4 * (tid % 2);
-  float ra[4], rb[4];
+  float ra[2][4], rb[2][4];
   auto fetch = [&](long long k0) {
 #pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const long long m = m0 + am + (A_COLUMNS ? e : 0);
-      const long long k = k0 + ak + (A_COLUMNS ? 0 : e);
-      ra[e] = m < M && k < K
-                  ? llamaToF(a[A_COLUMNS ? k * lda + m : m * lda + k])
-                  : 0.0f;
-      const long long kb = k0 + bk, n = n0 + bn + e;
-      rb[e] = kb < K && n < N ? llamaToF(b[kb * ldb + n]) : 0.0f;
+    for (int h = 0; h < 2; ++h) {
+      const long long m = m0 + am, k = k0 + ak + 8 * h;
+      if constexpr (A_COLUMNS)
+        llamaFetch4(a + k * lda + m, k < K ? M - m : 0, ra[h]);
+      else
+        llamaFetch4(a + m * lda + k, m < M ? K - k : 0, ra[h]);
+      const long long kb = k0 + bk + 8 * h, n = n0 + bn;
+      llamaFetch4(b + kb * ldb + n, kb < K ? N - n : 0, rb[h]);
     }
   };
   auto stash = [&](int stage) {
-    if constexpr (A_COLUMNS) {
-      *reinterpret_cast<float4 *>(&as[stage][ak][am]) =
-          make_float4(ra[0], ra[1], ra[2], ra[3]);
-    } else {
 #pragma unroll
-      for (int e = 0; e < 4; ++e)
-        as[stage][ak + e][am] = ra[e];
+    for (int h = 0; h < 2; ++h) {
+      if constexpr (A_COLUMNS) {
+        *reinterpret_cast<float4 *>(&as[stage][ak + 8 * h][am]) =
+            make_float4(ra[h][0], ra[h][1], ra[h][2], ra[h][3]);
+      } else {
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          as[stage][ak + 8 * h + e][am] = ra[h][e];
+      }
+      *reinterpret_cast<float4 *>(&bs[stage][bk + 8 * h][bn]) =
+          make_float4(rb[h][0], rb[h][1], rb[h][2], rb[h][3]);
     }
-    *reinterpret_cast<float4 *>(&bs[stage][bk][bn]) =
-        make_float4(rb[0], rb[1], rb[2], rb[3]);
   };
-  llamaSimtMainLoop((K + BK - 1) / BK, fetch, stash, as, bs, acc);
+  llamaTf32TileMainLoop<BK, SPLIT>((K + BK - 1) / BK, fetch, stash, as, bs,
+                                   acc);
 }
 
 /* Stores the tile llamaGemmTile128 computed at (m0, n0) into the M x N
@@ -673,15 +787,14 @@ template <typename T>
 LLAMA_DEVICE void llamaStoreTile128(T *c, long long M, long long N,
                                     long long m0, long long n0,
                                     const float (&acc)[8][8]) {
-  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
-    const long long m = m0 + (i / 4) * 64 + 4 * ty + i % 4;
+    const long long m = m0 + llamaTf32TileRow(i);
     if (m >= M)
       continue;
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
-      const long long n = n0 + (j / 4) * 64 + 4 * tx + j % 4;
+      const long long n = n0 + llamaTf32TileCol(j);
       if (n < N)
         c[m * N + n] = llamaFromF<T>(acc[i][j]);
     }

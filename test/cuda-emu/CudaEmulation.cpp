@@ -886,6 +886,30 @@ uint16_t aFragmentBits(const unsigned (&a)[32][4], unsigned row, unsigned k) {
   return uint16_t(a[lane][reg] >> (16 * (k % 2)));
 }
 
+/// One warp's mma.sync: exchanges the lanes' A and B fragments, then adds to
+/// this lane's accumulators, d[0], d[1] at (g, 2t), (g, 2t + 1) and d[2],
+/// d[3] at row g + 8 (g = lane / 4, t = lane % 4), the sums over K of
+/// aAt(slots, row, k) * bAt(slots, k, column). The products of the inputs
+/// (16-bit or tf32 floats) are exact in f32; the hardware's summation order
+/// is unspecified, so this one is as good as any.
+template <unsigned K, typename AAt, typename BAt>
+void runMmaSync(float *d, const unsigned *a, const unsigned *b, AAt aAt,
+                BAt bAt) {
+  Fiber &fiber = self();
+  WarpSlotSet &slots = mySlots(fiber);
+  std::memcpy(slots.a[fiber.lane], a, sizeof(slots.a[0]));
+  std::memcpy(slots.b[fiber.lane], b, sizeof(slots.b[0]));
+  warpBarrier("mma.sync");
+  unsigned g = fiber.lane / 4, t = fiber.lane % 4;
+  for (unsigned e = 0; e < 4; ++e) {
+    unsigned row = g + (e >= 2 ? 8 : 0), column = 2 * t + e % 2;
+    float sum = 0.0f;
+    for (unsigned k = 0; k < K; ++k)
+      sum += aAt(slots, row, k) * bAt(slots, k, column);
+    d[e] += sum;
+  }
+}
+
 /// wgmma is a warpgroup's instruction: the block must be whole warpgroups.
 void requireWholeWarpgroups() {
   unsigned threads =
@@ -1125,37 +1149,42 @@ void llamaEmuLdmatrixX4Trans(unsigned *r, const void *address) {
 /// fragment layouts, with g = lane / 4 and t = lane % 4:
 ///   A (16 x 16): a[0] holds (g, 2t..2t+1), a[1] (g + 8, 2t..), a[2]
 ///                (g, 2t + 8..), a[3] (g + 8, 2t + 8..);
-///   B (16 x 8):  b[0] holds (k = 2t..2t+1, n = g), b[1] (k = 2t + 8.., g);
-///   C, D:        d[0], d[1] at (g, 2t), (g, 2t + 1); d[2], d[3] at row g + 8.
+///   B (16 x 8):  b[0] holds (k = 2t..2t+1, n = g), b[1] (k = 2t + 8.., g).
 void llamaEmuMma16816(float *d, const unsigned *a, const unsigned *b,
                       int isBf16) {
-  Fiber &fiber = self();
-  WarpSlotSet &slots = mySlots(fiber);
-  std::memcpy(slots.a[fiber.lane], a, sizeof(slots.a[0]));
-  std::memcpy(slots.b[fiber.lane], b, sizeof(slots.b[0]));
-  warpBarrier("mma.sync");
-  auto value = [&](uint16_t bits) {
+  auto value = [isBf16](uint16_t bits) {
     if (isBf16)
       return __bfloat162float(__nv_bfloat16{bits});
     return __half2float(__half{bits});
   };
-  auto aAt = [&](unsigned row, unsigned k) {
-    return value(aFragmentBits(slots.a, row, k));
+  runMmaSync<16>(
+      d, a, b,
+      [&](const WarpSlotSet &slots, unsigned row, unsigned k) {
+        return value(aFragmentBits(slots.a, row, k));
+      },
+      [&](const WarpSlotSet &slots, unsigned k, unsigned n) {
+        unsigned lane = n * 4 + (k % 8) / 2;
+        return value(uint16_t(slots.b[lane][k >= 8 ? 1 : 0] >> (16 * (k % 2))));
+      });
+}
+
+/// mma.m16n8k8 with tf32 inputs: register r of lane l holds A's row
+/// l / 4 + 8 (r % 2), k l % 4 + 4 (r / 2), and B's k l % 4 + 4 r of column
+/// l / 4. The tensor cores read 19 bits of each register (sign, exponent
+/// and 10 of mantissa) and ignore the rest, so a kernel that hands them f32
+/// unconverted loses those bits here too.
+void llamaEmuMma1688Tf32(float *d, const unsigned *a, const unsigned *b) {
+  auto tf32 = [](unsigned bits) {
+    return llamaEmuBitsToFloat(bits & 0xffffe000u);
   };
-  auto bAt = [&](unsigned k, unsigned n) {
-    unsigned lane = n * 4 + (k % 8) / 2;
-    return value(uint16_t(slots.b[lane][k >= 8 ? 1 : 0] >> (16 * (k % 2))));
-  };
-  unsigned g = fiber.lane / 4, t = fiber.lane % 4;
-  for (unsigned e = 0; e < 4; ++e) {
-    unsigned row = g + (e >= 2 ? 8 : 0), column = 2 * t + e % 2;
-    // Products of 16-bit floats are exact in f32; the hardware's summation
-    // order is unspecified, so this one is as good as any.
-    float sum = 0.0f;
-    for (unsigned k = 0; k < 16; ++k)
-      sum += aAt(row, k) * bAt(k, column);
-    d[e] += sum;
-  }
+  runMmaSync<8>(
+      d, a, b,
+      [&](const WarpSlotSet &slots, unsigned row, unsigned k) {
+        return tf32(slots.a[(row % 8) * 4 + k % 4][(row / 8) + 2 * (k / 4)]);
+      },
+      [&](const WarpSlotSet &slots, unsigned k, unsigned n) {
+        return tf32(slots.b[n * 4 + k % 4][k / 4]);
+      });
 }
 
 void llamaEmuWgmma(float *d, int n, uint64_t a, uint64_t b, int accumulate,

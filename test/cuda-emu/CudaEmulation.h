@@ -5,9 +5,9 @@
 // defined. It supplies what NVRTC would: the qualifiers, the built-in
 // indices, __half and __nv_bfloat16, vector types, shuffles, barriers,
 // atomics, dynamic shared memory, and the prelude's inline-PTX primitives
-// (cp.async, ldmatrix, mma.sync, and sm_90a's wgmma with its shared-memory
-// descriptors, mbarriers and TMA tile loads), whose data exchange follows
-// the PTX ISA's fragment layouts.
+// (cp.async, ldmatrix, mma.sync in 16 bits and in tf32, and sm_90a's
+// wgmma with its shared-memory descriptors, mbarriers and TMA tile loads),
+// whose data exchange follows the PTX ISA's fragment layouts.
 // Everything else in the source is compiled unchanged. `llama-cuda-emu
 // --arch sm_90a` defines __CUDA_ARCH_FEAT_SM90_ALL, as NVRTC does for that
 // arch, so the kernels take their wgmma paths.
@@ -93,6 +93,7 @@ void llamaEmuLdmatrixX4(unsigned *r, const void *address);
 void llamaEmuLdmatrixX4Trans(unsigned *r, const void *address);
 void llamaEmuMma16816(float *d, const unsigned *a, const unsigned *b,
                       int isBf16);
+void llamaEmuMma1688Tf32(float *d, const unsigned *a, const unsigned *b);
 void llamaEmuWgmma(float *d, int n, uint64_t a, uint64_t b, int accumulate,
                    int isBf16, int transA, int transB);
 void llamaEmuWgmmaRegisterA(float *d, int n, const unsigned *a, uint64_t b,
@@ -181,6 +182,10 @@ inline float __half2float(__half v) { return llamaEmuHalfToFloat(v.bits); }
 inline __half __float2half_rn(float f) { return {llamaEmuFloatToHalf(f)}; }
 
 inline float __int_as_float(int bits) { return llamaEmuBitsToFloat(bits); }
+inline float __uint_as_float(unsigned bits) {
+  return llamaEmuBitsToFloat(bits);
+}
+inline unsigned __float_as_uint(float f) { return llamaEmuFloatToBits(f); }
 inline double __longlong_as_double(long long bits) {
   double d;
   std::memcpy(&d, &bits, 8);
@@ -287,6 +292,20 @@ inline void llamaMma16816(float (&d)[4], const unsigned (&a)[4],
                     std::is_same<T, __nv_bfloat16>::value,
                 "mma.sync takes f16 or bf16");
   llamaEmuMma16816(d, a, b, std::is_same<T, __nv_bfloat16>::value);
+}
+
+/// cvt.rna.tf32.f32: 10 bits of mantissa, rounded to nearest with ties
+/// away from zero (adding half a unit to the magnitude); infinities stay,
+/// and a NaN stays a NaN.
+inline unsigned llamaToTf32(float v) {
+  uint32_t bits = llamaEmuFloatToBits(v);
+  if ((bits & 0x7f800000u) == 0x7f800000u)
+    return (bits & 0x7fffffffu) > 0x7f800000u ? 0x7fffffffu : bits;
+  return (bits + 0x1000u) & 0xffffe000u;
+}
+inline void llamaMma1688Tf32(float (&d)[4], const unsigned (&a)[4],
+                             const unsigned (&b)[2]) {
+  llamaEmuMma1688Tf32(d, a, b);
 }
 
 /// `extern __shared__` memory: the calling thread's CTA's window.

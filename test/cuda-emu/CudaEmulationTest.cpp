@@ -23,7 +23,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -116,6 +118,50 @@ template <bool Trans> __device__ void mmaOf(LlamaGpuArgs args) {
 }
 extern "C" __global__ void mma(LlamaGpuArgs args) { mmaOf<false>(args); }
 extern "C" __global__ void mmaTrans(LlamaGpuArgs args) { mmaOf<true>(args); }
+
+/* One warp: D (16x8) = A (16x8, f32 row-major) * B (8x8, [n][k]) with
+   mma.m16n8k8 in tf32, its fragments read as the TF32 GEMM tiles read
+   them: d[0, 128) from one product of the operands rounded to tf32,
+   d[128, 256) from 3xTF32's three (llamaTf32Operands' split, inlined here),
+   d[256, 384) from one product of the f32 bits unconverted. */
+extern "C" __global__ void mmaTf32(LlamaGpuArgs args) {
+  const float *a = (const float *)args.buffers[0];
+  const float *b = (const float *)args.buffers[1];
+  float *d = (float *)args.buffers[2];
+  const int lane = threadIdx.x, g = lane / 4, t = lane % 4;
+  unsigned aBig[4], aSmall[4], aRaw[4], bBig[2], bSmall[2], bRaw[2];
+  for (int r = 0; r < 4; ++r) {
+    const float v = a[(g + 8 * (r % 2)) * 8 + t + 4 * (r / 2)];
+    aRaw[r] = __float_as_uint(v);
+    aBig[r] = llamaToTf32(v);
+    aSmall[r] = llamaToTf32(v - __uint_as_float(aBig[r]));
+  }
+  for (int r = 0; r < 2; ++r) {
+    const float v = b[g * 8 + t + 4 * r];
+    bRaw[r] = __float_as_uint(v);
+    bBig[r] = llamaToTf32(v);
+    bSmall[r] = llamaToTf32(v - __uint_as_float(bBig[r]));
+  }
+  float one[4] = {}, three[4] = {}, raw[4] = {};
+  llamaMma1688Tf32(one, aBig, bBig);
+  llamaMma1688Tf32(three, aSmall, bBig);
+  llamaMma1688Tf32(three, aBig, bSmall);
+  llamaMma1688Tf32(three, aBig, bBig);
+  llamaMma1688Tf32(raw, aRaw, bRaw);
+  for (int e = 0; e < 4; ++e) {
+    const int at = (g + 8 * (e / 2)) * 8 + 2 * t + e % 2;
+    d[at] = one[e];
+    d[128 + at] = three[e];
+    d[256 + at] = raw[e];
+  }
+}
+
+/* out[i] = the bits of in[i] rounded to tf32 (cvt.rna.tf32.f32). */
+extern "C" __global__ void toTf32(LlamaGpuArgs args) {
+  const float *in = (const float *)args.buffers[0];
+  unsigned *out = (unsigned *)args.buffers[1];
+  out[threadIdx.x] = llamaToTf32(in[threadIdx.x]);
+}
 
 /* d[row][column] (64 x N) from this thread's accumulators of a
    wgmma.m64nNk16, in the PTX ISA's layout. */
@@ -833,6 +879,77 @@ TEST_F(CudaEmulationTest, LdmatrixAndMmaComposeToTheMatrixProduct) {
 
 TEST_F(CudaEmulationTest, TransposedLdmatrixGivesRowMajorBToMma) {
   expectMatrixProduct(*this, "mmaTrans", /*bIsKByN=*/true);
+}
+
+/// cvt.rna.tf32.f32 keeps 10 bits of mantissa, rounding to nearest with
+/// ties away from zero.
+TEST_F(CudaEmulationTest, Tf32RoundsToNearestWithTiesAway) {
+  const float ulp = std::ldexp(1.0f, -10), half = ulp / 2;
+  std::vector<float> in = {1.0f + half,
+                           -(1.0f + half),
+                           1.0f + half * 0.99f,
+                           1.0f + ulp + half * 1.01f,
+                           3.0f,
+                           INFINITY};
+  std::vector<unsigned> out(in.size());
+  ASSERT_EQ(launch("toTf32", 1, unsigned(in.size()), {in.data(), out.data()}),
+            "");
+  std::vector<float> rounded;
+  for (unsigned bits : out) {
+    float f;
+    std::memcpy(&f, &bits, 4);
+    rounded.push_back(f);
+  }
+  EXPECT_EQ(rounded, (std::vector<float>{1.0f + ulp, -(1.0f + ulp), 1.0f,
+                                         1.0f + 2 * ulp, 3.0f, INFINITY}));
+}
+
+/// mma.m16n8k8's tf32 fragments compose to the matrix product: one product
+/// of tf32-rounded operands is exactly the product of the rounded values
+/// (each product is exact in f32), 3xTF32 is within f32's rounding of the
+/// exact product where one tf32 product is not, and f32 bits handed over
+/// unconverted lose their low 13 bits, as on the tensor cores.
+TEST_F(CudaEmulationTest, Tf32MmaAndTheThreeProductSplit) {
+  std::vector<float> a(128), b(64);
+  for (int i = 0; i < 128; ++i)
+    a[i] = float((i * 37) % 101 - 50) / 7.0f;
+  for (int i = 0; i < 64; ++i)
+    b[i] = float((i * 53) % 89 - 44) / 11.0f;
+  std::vector<float> d(384, 0.0f);
+  ASSERT_EQ(launch("mmaTf32", 1, 32, {a.data(), b.data(), d.data()}), "");
+  auto bits = [](float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    return u;
+  };
+  auto fromBits = [](uint32_t u) {
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  };
+  auto rna = [&](float f) { return fromBits((bits(f) + 0x1000u) & ~0x1fffu); };
+  auto truncated = [&](float f) { return fromBits(bits(f) & ~0x1fffu); };
+  double worstOne = 0.0, worstThree = 0.0;
+  for (int m = 0; m < 16; ++m)
+    for (int n = 0; n < 8; ++n) {
+      float one = 0.0f, raw = 0.0f;
+      double exact = 0.0, magnitude = 0.0;
+      for (int k = 0; k < 8; ++k) {
+        const float x = a[m * 8 + k], y = b[n * 8 + k];
+        one += rna(x) * rna(y);
+        raw += truncated(x) * truncated(y);
+        exact += double(x) * double(y);
+        magnitude += std::fabs(double(x) * double(y));
+      }
+      EXPECT_EQ(d[m * 8 + n], one) << "row " << m << " column " << n;
+      EXPECT_EQ(d[256 + m * 8 + n], raw) << "row " << m << " column " << n;
+      worstOne =
+          std::max(worstOne, std::fabs(d[m * 8 + n] - exact) / magnitude);
+      worstThree = std::max(worstThree,
+                            std::fabs(d[128 + m * 8 + n] - exact) / magnitude);
+    }
+  EXPECT_LT(worstThree, 1e-6);
+  EXPECT_GT(worstOne, 1e-5);
 }
 
 /// Fills the wgmma tests' bf16 operands with eighths (a) and quarters (b),

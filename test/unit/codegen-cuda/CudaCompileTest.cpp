@@ -54,7 +54,7 @@ const ModelCase variants[] = {
     {"tiny", DType::BF16, true, /*training=*/true, /*backward=*/true},
     {"llama2-7b", DType::F32, true, /*training=*/true, /*backward=*/true},
     // matmul_grad on the tensor cores, for every GEMM (tiny's 172-wide FFN
-    // keeps its SIMT tiles), in both 16-bit types.
+    // keeps its TF32 tiles), in both 16-bit types.
     {"llama2-7b", DType::BF16, true, /*training=*/true, /*backward=*/true},
     {"tiny", DType::F16, true, /*training=*/true, /*backward=*/true},
 };

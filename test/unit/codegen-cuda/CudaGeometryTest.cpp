@@ -133,7 +133,7 @@ TEST(CudaGeometryTest, DecodeGemvCoversEveryColumn) {
 
 TEST(CudaGeometryTest, PrefillGemmTilesFollowTheCallLength) {
   for (DType dtype : {DType::BF16, DType::F32}) {
-    const int64_t tileRows = 128; // tensor cores (mma.sync) and SIMT
+    const int64_t tileRows = 128; // mma.sync, 16-bit and TF32
     forEachKernel({"llama2-7b", dtype, true}, [&](Operation *op, auto g,
                                                   auto &) {
       auto fused = dyn_cast<llama::FusedMatmulOp>(op);
@@ -345,7 +345,7 @@ TEST(CudaGeometryTest, MatmulGradTilesCoverBothProducts) {
   // and x's or W's 256 columns, 1 KiB to align them, and a full and an
   // empty mbarrier a stage), loaded by TMA from a loader warpgroup (384
   // threads) in 64 x 64 boxes of x, W and dy, one block an SM walking the
-  // tiles (persistent). The rest take 128 x 128 SIMT
+  // tiles (persistent). The rest take 128 x 128 TF32
   // tiles in static shared memory.
   constexpr uint32_t mmaSyncBytes = 3 * (128 * 40 + 32 * 136) * 2;
   constexpr uint32_t wgmmaBytes = 4 * (128 + 256) * 64 * 2 + 1024 + 4 * 2 * 8;
