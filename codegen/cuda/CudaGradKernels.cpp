@@ -109,8 +109,7 @@ LogicalResult emitEmbeddingGrad(EmbeddingGradOp op, raw_ostream &os) {
   return success();
 }
 
-LogicalResult emitRMSNormGrad(RMSNormGradOp op, StringRef symbol,
-                              raw_ostream &os) {
+LogicalResult emitRMSNormGrad(RMSNormGradOp op, raw_ostream &os) {
   FailureOr<Elem> elem = elemOf(op, op.getInput()),
                   gain = elemOf(op, op.getGain());
   RankedTensorType type = tensorType(op.getInput());
@@ -132,8 +131,9 @@ LogicalResult emitRMSNormGrad(RMSNormGradOp op, StringRef symbol,
   // share of that sum over the block's rows in registers (only those: a
   // row's x and dy are read again after its sums, from L1, so that a
   // 70B-wide row does not hold 3 x 32 more registers a thread).
-  os << "  float *partials = " << symbol << "_partials;\n"
-     << "  unsigned *arrivals = &" << symbol << "_arrivals;\n"
+  os << "  float *partials = llama_rmsnorm_grad_partials_" << *features << ";\n"
+     << "  unsigned *arrivals = &llama_rmsnorm_grad_arrivals_" << *features
+     << ";\n"
      << "  const float eps = "
      << floatLiteral(op.getEpsilon().convertToDouble()) << ";\n";
   os << "  typedef " << t << " T;\n"
@@ -303,16 +303,23 @@ LogicalResult emitGradKernel(Operation *op, StringRef symbol, raw_ostream &os) {
                   tensorType(norm.getInput()).getRank() - 1);
     if (failed(features))
       return failure();
-    os << "\n__device__ float " << symbol << "_partials["
+    // One scratch for every rmsnorm_grad of a width, not one each (70B's
+    // 161 would hold 338 MB): a session runs its kernels one at a time in
+    // one stream (a kernel waits for the previous one before it touches
+    // memory), and the last block of each launch resets the count.
+    const std::string width = std::to_string(*features);
+    os << "\n#ifndef LLAMA_RMSNORM_GRAD_SCRATCH_" << width << "\n"
+       << "#define LLAMA_RMSNORM_GRAD_SCRATCH_" << width << "\n"
+       << "__device__ float llama_rmsnorm_grad_partials_" << width << "["
        << kNormBlocks * *features << "];\n"
-       << "__device__ unsigned " << symbol << "_arrivals;\n";
+       << "__device__ unsigned llama_rmsnorm_grad_arrivals_" << width << ";\n"
+       << "#endif\n";
   }
   emitSignature(os, op, symbol, kThreads);
   LogicalResult result =
       llvm::TypeSwitch<Operation *, LogicalResult>(op)
           .Case([&](EmbeddingGradOp op) { return emitEmbeddingGrad(op, os); })
-          .Case(
-              [&](RMSNormGradOp op) { return emitRMSNormGrad(op, symbol, os); })
+          .Case([&](RMSNormGradOp op) { return emitRMSNormGrad(op, os); })
           .Case([&](CrossEntropyGradOp op) {
             return emitCrossEntropyGrad(op, os);
           })
