@@ -16,7 +16,9 @@
 # the logs and JSON. LLAMA_RUN, BUILD_DIR, PYTHON, NO_COMPILE=1 and PTX=1
 # (a row on the artifact's portable mma.sync PTX) as in bench/gpu/run.sh;
 # on cuda a row without thread-block clusters (--no-clusters) follows
-# llama-run's; DEVICE=cpu times a cpu artifact instead (a smoke run).
+# llama-run's; PROFILE=1 adds where a step's time goes (llama-run train
+# --profile over 4 steps: every kernel timed, summed by op); DEVICE=cpu
+# times a cpu artifact instead (a smoke run).
 set -euo pipefail
 
 if [[ $# -lt 2 || $# -gt 3 ]]; then
@@ -78,6 +80,13 @@ for artifact in "${models[@]}"; do
   if [[ -n ${PTX:-} && $device == cuda ]]; then
     train "$out/$name.train-ptx.txt" --ptx
     printf '  %-52s %10s tok/s\n' "the same on the artifact's PTX (--ptx)" "$rate"
+  fi
+  if [[ -n ${PROFILE:-} ]]; then
+    "$llama_run" train --artifact "$artifact" --random-weights --data "$data" \
+      --tokenizer "$tokenizer" --steps 4 --log-every 4 --eval-batches 0 \
+      --warmup 0 --lr 1e-4 --device "$device" --profile \
+      >"$out/$name.profile.txt"
+    sed -n '/ kernels:$/,$p' "$out/$name.profile.txt"
   fi
   "$python" "$root/bench/gpu/train_reference.py" \
     --info-json "$out/$name.info.json" --steps "$steps" --device "$device" \
