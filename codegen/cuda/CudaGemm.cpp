@@ -338,7 +338,7 @@ void emitTf32Gemm(raw_ostream &os, const MatmulPlan &plan) {
   os << "  constexpr int BM = " << kTf32TileRows << ", BN = " << kTf32TileRows
      << ", BK = LLAMA_TF32_TILE_K;\n";
   os << R"BODY(  constexpr int TILE_COLS = SWIGLU ? BN / 2 : BN;
-  static_assert(BK == 16, "each loader thread fetches two runs of 4 k a step");
+  static_assert(BK == 16, "each loader thread fetches two runs of 4, 8 k apart, a step");
   // f32 operands (and x times the gain in f32) take 3xTF32; 16-bit ones
   // are tf32 already.
   constexpr bool SPLIT = sizeof(TX) == 4 || sizeof(TW) == 4 || GAIN;

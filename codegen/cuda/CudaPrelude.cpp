@@ -736,7 +736,7 @@ LLAMA_DEVICE void llamaGemmTile128(const TA *a, long long lda, long long M,
                                    long long K, long long m0, long long n0,
                                    float (&acc)[8][8]) {
   constexpr int BK = LLAMA_TF32_TILE_K;
-  static_assert(BK == 16, "each thread loads two runs of 8 k a step");
+  static_assert(BK == 16, "each thread loads two runs of 4, 8 k apart, a step");
   constexpr bool SPLIT = sizeof(TA) == 4 || sizeof(TB) == 4;
   float(&as)[2][BK][LLAMA_TF32_TILE_STRIDE] = llamaGemmTile128Shared().a;
   float(&bs)[2][BK][LLAMA_TF32_TILE_STRIDE] = llamaGemmTile128Shared().b;
