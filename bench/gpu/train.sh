@@ -49,15 +49,20 @@ done >"$data"
 shopt -s nullglob
 models=("$artifacts"/*-train.art)
 [[ ${#models[@]} -gt 0 ]] || { echo "error: no *-train.art in $artifacts" >&2; exit 1; }
-# train LOG [FLAGS...]: runs llama-run train on $artifact into LOG, prints
-# its first line and sets rate to its steady-state tokens/s (the last
-# progress line covers steps 2 to STEPS).
+# run_train [FLAGS...]: llama-run train on $artifact from random weights,
+# on the benchmark's text, tokenizer and schedule.
+run_train() {
+  "$llama_run" train --artifact "$artifact" --random-weights --data "$data" \
+    --tokenizer "$tokenizer" --eval-batches 0 --warmup 0 --lr 1e-4 \
+    --device "$device" "$@"
+}
+# train LOG [FLAGS...]: runs STEPS steps of it into LOG, prints its first
+# line and sets rate to its steady-state tokens/s (the last progress line
+# covers steps 2 to STEPS).
 train() {
   local log=$1
   shift
-  "$llama_run" train --artifact "$artifact" --random-weights --data "$data" \
-    --tokenizer "$tokenizer" --steps "$steps" --log-every "$steps" \
-    --eval-batches 0 --warmup 0 --lr 1e-4 --device "$device" "$@" >"$log"
+  run_train --steps "$steps" --log-every "$steps" "$@" >"$log"
   head -n 1 "$log"
   rate=$(grep '^step' "$log" | tail -n 1 |
     sed -n 's/.*| \([0-9]*\) tok\/s$/\1/p')
@@ -82,10 +87,7 @@ for artifact in "${models[@]}"; do
     printf '  %-52s %10s tok/s\n' "the same on the artifact's PTX (--ptx)" "$rate"
   fi
   if [[ -n ${PROFILE:-} ]]; then
-    "$llama_run" train --artifact "$artifact" --random-weights --data "$data" \
-      --tokenizer "$tokenizer" --steps 4 --log-every 4 --eval-batches 0 \
-      --warmup 0 --lr 1e-4 --device "$device" --profile \
-      >"$out/$name.profile.txt"
+    run_train --steps 4 --log-every 4 --profile >"$out/$name.profile.txt"
     sed -n '/ kernels:$/,$p' "$out/$name.profile.txt"
   fi
   "$python" "$root/bench/gpu/train_reference.py" \
