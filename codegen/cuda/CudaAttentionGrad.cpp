@@ -2,9 +2,11 @@
 //
 // attention_grad recomputes the probabilities instead of storing them, in
 // three launches. 16-bit data with a head size mma.sync tiles takes the
-// tensor-core kernels of CudaTensorCoreAttentionGrad.cpp; this file plans
-// the op, routes it, and holds the SIMT kernels for everything else (f32,
-// small or odd heads), described here.
+// tensor-core kernels of CudaTensorCoreAttentionGrad.cpp, f32 with a head
+// size of 8 to 128 in steps of 8 their 3xTF32 counterpart
+// (CudaTf32AttentionGrad.cpp); this file plans the op, routes it, and holds
+// the SIMT kernels for everything else (heads off those sizes), described
+// here.
 //
 // The SIMT kernel recomputes each (query, key) pair's score in three
 // launches, the phases the tensor-core kernels have too, each giving one
@@ -295,10 +297,13 @@ LogicalResult emitAttentionGradKernel(AttentionGradOp op, unsigned phase,
   FailureOr<AttentionGradPlan> plan = planAttentionGrad(op);
   if (failed(plan))
     return failure();
-  if (!plan->tensorCores())
+  if (plan->tensorCores())
+    emitTensorCoreAttentionGrad(os, *plan, AttentionGradPhase(phase), symbol);
+  else if (plan->tf32())
+    emitTf32AttentionGrad(os, *plan, AttentionGradPhase(phase), symbol);
+  else
     return emitScalarAttentionGrad(os, *plan, AttentionGradPhase(phase),
                                    symbol);
-  emitTensorCoreAttentionGrad(os, *plan, AttentionGradPhase(phase), symbol);
   return success();
 }
 
@@ -309,6 +314,8 @@ FailureOr<artifact::LaunchGeometry> attentionGradGeometry(AttentionGradOp op,
     return failure();
   if (plan->tensorCores())
     return tensorCoreAttentionGradGeometry(*plan, AttentionGradPhase(phase));
+  if (plan->tf32())
+    return tf32AttentionGradGeometry(*plan, AttentionGradPhase(phase));
   // A warp a row: kWarps rows a block.
   return attentionGradRowGrid(*plan, AttentionGradPhase(phase), kWarps,
                               kThreads);

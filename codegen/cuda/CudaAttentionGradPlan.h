@@ -1,12 +1,11 @@
-//===- CudaAttentionGradPlan.h - What an attention_grad kernel needs -*- C++
-//-*-===//
+//===- CudaAttentionGradPlan.h - The plan of attention_grad -----*- C++ -*-===//
 //
-// attention_grad has two CUDA implementations, each three launches (the
+// attention_grad has three CUDA implementations, each three launches (the
 // phases below): SIMT kernels for any element type and head size
-// (CudaAttentionGrad.cpp), and tensor-core kernels for 16-bit data with a
-// head size mma.sync tiles
-// (CudaTensorCoreAttentionGrad.cpp, with sm_90a bodies in
-// CudaWgmmaAttentionGrad.cpp). Both print the same preamble of shape
+// (CudaAttentionGrad.cpp), tensor-core kernels for 16-bit data with a head
+// size mma.sync tiles (CudaTensorCoreAttentionGrad.cpp, with sm_90a bodies
+// in CudaWgmmaAttentionGrad.cpp), and their 3xTF32 counterpart for f32
+// (CudaTf32AttentionGrad.cpp). All print the same preamble of shape
 // constants and buffers. Internal to codegen/cuda.
 //
 //===----------------------------------------------------------------------===//
@@ -36,6 +35,12 @@ struct AttentionGradPlan {
            headDim <= 128;
   }
 
+  /// f32 with a head size of 8 to 128 in steps of 8: the three phases on
+  /// the tensor cores in 3xTF32 (CudaTf32AttentionGrad.cpp).
+  bool tf32() const {
+    return elem == Elem::F32 && headDim % 8 == 0 && headDim <= 128;
+  }
+
   /// The three phases have sm_90a variants (CudaWgmmaAttentionGrad.cpp)
   /// for head sizes 64 and 128: whole 128-byte rows of the swizzle, which
   /// the Tensor Memory Accelerator copies.
@@ -62,6 +67,35 @@ artifact::LaunchGeometry attentionGradRowGrid(const AttentionGradPlan &plan,
                                               AttentionGradPhase phase,
                                               int64_t blockRows,
                                               unsigned threads);
+
+/// The tile kernels' shared lambdas: lastVisible(s), statsOf(h, s),
+/// loadRows (cp.async of rows into a padded tile) and storeRows (a warp's
+/// 16 x D accumulators to a tensor). They read T, ST (the tiles' type), D,
+/// DP (a tile row's length), NO = D / 8, THREADS, S, L, QF, position, dq,
+/// b, tid, g and t4.
+void emitAttentionGradTileHelpers(llvm::raw_ostream &os);
+
+/// Phases 1 and 3 (stats, dq) of both tile kernels, after the kernel's
+/// own part: the warp's causal limits, and the walk over the key tiles of
+/// KT rows that the block's queries see, in two stages, with the phase's
+/// work on each. The kernel's part defines h, s0, queries (the block's
+/// query rows) and the lambdas loadKeys(stage, t0, valid) (key and value
+/// rows t0 + [0, KT) to a stage, rows from `valid` on zeros: one cp.async
+/// group), products(sc, dp, stage) (S and dP of the warp's 16 queries
+/// against a stage, as NS n-tiles of 8 keys) and addKeyProducts(acc, ds,
+/// stage) (dQ += dS K).
+void emitQueryPhase(llvm::raw_ostream &os, AttentionGradPhase phase);
+
+/// Phase 2 of both tile kernels walks `items`: each query tile of `rows`
+/// rows, of each head of the block's group, that sees a key of the block
+/// (from t0 on), numbered head by head from firstTile on (perHead a head).
+void emitQueryTileItems(llvm::raw_ostream &os, llvm::StringRef rows);
+
+void emitTf32AttentionGrad(llvm::raw_ostream &os, const AttentionGradPlan &plan,
+                           AttentionGradPhase phase, llvm::StringRef symbol);
+artifact::LaunchGeometry
+tf32AttentionGradGeometry(const AttentionGradPlan &plan,
+                          AttentionGradPhase phase);
 
 void emitTensorCoreAttentionGrad(llvm::raw_ostream &os,
                                  const AttentionGradPlan &plan,

@@ -714,6 +714,72 @@ llamaTf32TileMainLoop(long long steps, Fetch &fetch, Stash &stash,
   }
 }
 
+/* The f32 attention backward's 3xTF32 products, a warp's 16 rows at a
+   time, on f32 tiles in shared memory with rows of DP floats. DP = D + 4
+   for a head size D that is a multiple of 8 puts the 32 lanes of every
+   fragment load below on 32 banks: a row's lanes (lane % 4, or 2 (lane % 4)
+   rows) step by 4 floats across row groups of 8 (lane / 4).
+   acc (16 x 8 NS) += A Bᵀ over D: A is rows arow0 + [0, 16) of `a`, and
+   n-tile j of B rows brow0 + 8 j + [0, 8) of `b`, as S = Q Kᵀ. */
+template <int NS, int D, int DP>
+LLAMA_DEVICE void llamaTf32RowProducts(float (&acc)[NS][4],
+                                       const float (*a)[DP], int arow0,
+                                       const float (*b)[DP], int brow0,
+                                       int lane) {
+  const int g = lane / 4, t = lane % 4;
+#pragma unroll
+  for (int k0 = 0; k0 < D; k0 += 8) {
+    unsigned aBig[4], aSmall[4];
+#pragma unroll
+    for (int r = 0; r < 4; ++r)
+      llamaTf32Operands<true>(a[arow0 + g + 8 * (r % 2)][k0 + t + 4 * (r / 2)],
+                              aBig[r], aSmall[r]);
+#pragma unroll
+    for (int j = 0; j < NS; ++j) {
+      unsigned bBig[2], bSmall[2];
+#pragma unroll
+      for (int r = 0; r < 2; ++r)
+        llamaTf32Operands<true>(b[brow0 + 8 * j + g][k0 + t + 4 * r], bBig[r],
+                                bSmall[r]);
+      llamaMma1688Tf32(acc[j], aSmall, bBig);
+      llamaMma1688Tf32(acc[j], aBig, bSmall);
+      llamaMma1688Tf32(acc[j], aBig, bBig);
+    }
+  }
+}
+/* acc (16 x 8 NO) += P B: P is 16 x 8 NP, the accumulators p of a
+   product above (thread: rows g and g + 8, columns 8 j + 2 t and + 1), and
+   B rows brow0 + [0, 8 NP) of `b`, as dQ += dS K. mma's sum may run over
+   k in any order that A and B share: k = t takes column 8 j + 2 t and
+   k = t + 4 column 8 j + 2 t + 1, which are the thread's own accumulators,
+   so P needs no exchange between lanes, and B's rows follow. */
+template <int NP, int NO, int DP>
+LLAMA_DEVICE void llamaTf32PackedProducts(float (&acc)[NO][4],
+                                          const float (&p)[NP][4],
+                                          const float (*b)[DP], int brow0,
+                                          int lane) {
+  const int g = lane / 4, t = lane % 4;
+#pragma unroll
+  for (int j = 0; j < NP; ++j) {
+    const float pa[4] = {p[j][0], p[j][2], p[j][1], p[j][3]};
+    unsigned aBig[4], aSmall[4];
+#pragma unroll
+    for (int r = 0; r < 4; ++r)
+      llamaTf32Operands<true>(pa[r], aBig[r], aSmall[r]);
+#pragma unroll
+    for (int n = 0; n < NO; ++n) {
+      unsigned bBig[2], bSmall[2];
+#pragma unroll
+      for (int r = 0; r < 2; ++r)
+        llamaTf32Operands<true>(b[brow0 + 8 * j + 2 * t + r][8 * n + g],
+                                bBig[r], bSmall[r]);
+      llamaMma1688Tf32(acc[n], aSmall, bBig);
+      llamaMma1688Tf32(acc[n], aBig, bSmall);
+      llamaMma1688Tf32(acc[n], aBig, bBig);
+    }
+  }
+}
+
 /* llamaGemmTile128's two stages of tiles: one for every instance of it in a
    kernel (matmul_grad has two), as a function's shared variables are. */
 struct LlamaGemmTile128Shared {
