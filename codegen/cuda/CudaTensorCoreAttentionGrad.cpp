@@ -92,11 +92,6 @@ void emitPreamble(raw_ostream &os) {
   const long long b = blockIdx.z;
 )BODY";
   emitAttentionGradTileHelpers(os);
-  os << R"BODY(  auto loadTile = [&](Tile &tile, const T *base, long long row0,
-                      long long valid, long long stride, long long col) {
-    loadRows(tile, BR, base, row0, valid, stride, col);
-  };
-)BODY";
 }
 
 /// Phases 1 and 3: the block's queries and output gradients as A
@@ -109,8 +104,8 @@ void emitQueryBlock(raw_ostream &os) {
   Tile *kt = tiles, *vt = tiles + 2;
   // The queries and output gradients, staged through the first stage.
   const long long queries = S - s0 < BR ? S - s0 : BR;
-  loadTile(kt[0], q, b * S + s0, queries, QF, (long long)h * D);
-  loadTile(vt[0], dout, b * S + s0, queries, QF, (long long)h * D);
+  loadRows(kt[0], BR, q, b * S + s0, queries, QF, (long long)h * D);
+  loadRows(vt[0], BR, dout, b * S + s0, queries, QF, (long long)h * D);
   llamaCpAsyncCommit();
   llamaCpAsyncWait<0>();
   __syncthreads();
@@ -119,8 +114,10 @@ void emitQueryBlock(raw_ostream &os) {
   llamaLoadFragmentsA(oa, vt[0], warp * 16, lane);
   __syncthreads(); // every warp holds its fragments: the stage is free
   auto loadKeys = [&](int stage, long long t0, long long valid) {
-    loadTile(kt[stage], k, b * L + t0, valid, KF, (long long)kvHead * D);
-    loadTile(vt[stage], v, b * L + t0, valid, KF, (long long)kvHead * D);
+    loadRows(kt[stage], BR, k, b * L + t0, valid, KF,
+             (long long)kvHead * D);
+    loadRows(vt[stage], BR, v, b * L + t0, valid, KF,
+             (long long)kvHead * D);
     llamaCpAsyncCommit();
   };
   auto products = [&](float(&sc)[NS][4], float(&dp)[NS][4], int stage) {
@@ -151,8 +148,8 @@ void emitKeyGrads(raw_ostream &os, const AttentionGradPlan &plan) {
   float(*lseS)[QR] = reinterpret_cast<float(*)[QR]>(ot + 2);
   float(*pdpS)[QR] = lseS + 2;
   const long long keys = L - t0 < BR ? L - t0 : BR;
-  loadTile(own[0], k, b * L + t0, keys, KF, (long long)kvHead * D);
-  loadTile(own[1], v, b * L + t0, keys, KF, (long long)kvHead * D);
+  loadRows(own[0], BR, k, b * L + t0, keys, KF, (long long)kvHead * D);
+  loadRows(own[1], BR, v, b * L + t0, keys, KF, (long long)kvHead * D);
   llamaCpAsyncCommit();
 
 )BODY";
