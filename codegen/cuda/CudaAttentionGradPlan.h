@@ -68,11 +68,12 @@ artifact::LaunchGeometry attentionGradRowGrid(const AttentionGradPlan &plan,
                                               int64_t blockRows,
                                               unsigned threads);
 
-/// The tile kernels' shared lambdas: lastVisible(s), statsOf(h, s),
-/// loadRows (cp.async of rows into a padded tile) and storeRows (a warp's
-/// 16 x D accumulators to a tensor). They read T, ST (the tiles' type), D,
-/// DP (a tile row's length), NO = D / 8, THREADS, S, L, QF, position, dq,
-/// b, tid, g and t4.
+/// The tile kernels' thread indices (tid, warp, lane, g = lane / 4,
+/// t4 = lane % 4, and b, the batch row) and shared lambdas: lastVisible(s),
+/// statsOf(h, s), loadRows (cp.async of rows into a padded tile) and
+/// storeRows (a warp's 16 x D accumulators to a tensor). They read T, ST
+/// (the tiles' type), D, DP (a tile row's length), NO = D / 8, THREADS, S,
+/// L, QF, position and dq.
 void emitAttentionGradTileHelpers(llvm::raw_ostream &os);
 
 /// Phases 1 and 3 (stats, dq) of both tile kernels, after the kernel's

@@ -87,9 +87,6 @@ void emitPreamble(raw_ostream &os) {
   typedef ST Tile[BR][DP];
   LLAMA_DYNAMIC_SHARED(sharedRaw);
   Tile *tiles = reinterpret_cast<Tile *>(sharedRaw);
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  const int g = lane / 4, t4 = lane % 4;
-  const long long b = blockIdx.z;
 )BODY";
   emitAttentionGradTileHelpers(os);
 }
@@ -237,7 +234,10 @@ void emitKeyGrads(raw_ostream &os, const AttentionGradPlan &plan) {
 } // namespace
 
 void emitAttentionGradTileHelpers(raw_ostream &os) {
-  os << R"BODY(  // Causal: query s sees key rows t <= position + s, within the L rows; a
+  os << R"BODY(  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int g = lane / 4, t4 = lane % 4;
+  const long long b = blockIdx.z;
+  // Causal: query s sees key rows t <= position + s, within the L rows; a
   // query past S sees none.
   auto lastVisible = [&](long long s) {
     const long long last = position + s;

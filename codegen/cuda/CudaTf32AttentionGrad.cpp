@@ -64,9 +64,6 @@ void emitPreamble(raw_ostream &os) {
   Row *const walked = own + 2 * BR;
   auto firstOf = [&](int stage) { return walked + KT * (2 * stage); };
   auto secondOf = [&](int stage) { return walked + KT * (2 * stage + 1); };
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  const int g = lane / 4, t4 = lane % 4;
-  const long long b = blockIdx.z;
 )BODY";
   emitAttentionGradTileHelpers(os);
 }
