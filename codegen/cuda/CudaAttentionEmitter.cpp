@@ -3,8 +3,8 @@
 // Query head h reads KV head h / GROUP, so grouped-query attention never
 // materializes repeated keys. Decode (one new token, with caches) takes the
 // flash-decoding kernel, everything else (prefill, training, the unfused op)
-// a flash-attention kernel: on the tensor cores for 16-bit models, else the
-// scalar one.
+// a flash-attention kernel: on the tensor cores for 16-bit models, on them
+// in 3xTF32 for f32 ones, else the scalar one.
 //
 //===----------------------------------------------------------------------===//
 
@@ -196,6 +196,10 @@ LogicalResult emitAttentionKernel(Operation *op, unsigned phase,
     emitTensorCoreAttention(os, *plan, symbol);
     return success();
   }
+  if (plan->tf32()) {
+    emitTf32Attention(os, *plan, symbol);
+    return success();
+  }
   return emitFlashAttention(os, *plan, symbol);
 }
 
@@ -223,16 +227,25 @@ FailureOr<artifact::LaunchGeometry> attentionGeometry(Operation *op,
     return g;
   }
   // Blocks of BQ queries of one head: grid (H, ceil(S / BQ), B), with BQ
-  // 128 on the tensor cores and 64 in the scalar kernel. The runtime's rule
-  // divides batch * seq, so the row step is BQ * B.
-  bool tensorCores = plan->tensorCores();
-  int64_t queryRows = tensorCores ? kAttentionQueryRows : 64;
+  // 128 on the 16-bit tensor-core kernel and 64 in the 3xTF32 and scalar
+  // kernels. The runtime's rule divides batch * seq, so the row step is
+  // BQ * B.
+  int64_t queryRows = 64, threads = 256;
+  unsigned sharedBytes = 0;
+  if (plan->tensorCores()) {
+    queryRows = kAttentionQueryRows;
+    threads = kAttentionThreads;
+    sharedBytes = tensorCoreAttentionSharedBytes(plan->headDim);
+  } else if (plan->tf32()) {
+    queryRows = kTf32AttentionQueryRows;
+    threads = kTf32AttentionThreads;
+    sharedBytes = tf32AttentionSharedBytes(plan->headDim);
+  }
   artifact::LaunchGeometry g =
       fixedGrid(plan->heads, 1, static_cast<uint32_t>(batch),
-                tensorCores ? kAttentionThreads : 256);
+                static_cast<uint32_t>(threads));
   setRowGrid(g, 1, rows, static_cast<uint32_t>(queryRows * batch));
-  if (tensorCores)
-    g.sharedBytes = tensorCoreAttentionSharedBytes(plan->headDim);
+  g.sharedBytes = sharedBytes;
   return g;
 }
 

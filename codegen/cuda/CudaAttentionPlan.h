@@ -37,6 +37,11 @@ struct AttentionPlan {
   /// kernel serves every call that is not decode.
   bool tensorCores() const;
 
+  /// f32 operands, results and caches with a head size of 8 to 128 in
+  /// steps of 8: the 3xTF32 tensor-core kernel (CudaTf32Attention.cpp)
+  /// serves every call that is not decode.
+  bool tf32() const;
+
   /// The tensor-core kernel's sm_90a variant (CudaWgmmaAttention.cpp)
   /// applies: head size 64 or 128 (whole 128-byte rows of the swizzle), and
   /// every key row read as stored (from the caches, or plain attention's
@@ -97,6 +102,23 @@ inline constexpr unsigned tensorCoreAttentionSharedBytes(int64_t headDim) {
   return (kAttentionQueryRows + 4 * kAttentionKeyRows) * (headDim + 8) * 2;
 }
 static_assert(tensorCoreAttentionSharedBytes(128) <= 99 * 1024,
+              "every sm_80+ GPU gives a block the tiles");
+
+void emitTf32Attention(llvm::raw_ostream &os, const AttentionPlan &plan,
+                       llvm::StringRef symbol);
+
+/// The 3xTF32 kernel's block: 4 warps of 16 queries each, over key and
+/// value tiles of 16 rows in two stages.
+inline constexpr int kTf32AttentionQueryRows = 64;
+inline constexpr int kTf32AttentionKeyRows = 16;
+inline constexpr int kTf32AttentionThreads = 128;
+/// Its dynamic shared memory: the queries and 2 stages of key and value
+/// tiles, all f32 in rows of D + 4 floats: 66 KiB at head size 128.
+inline constexpr unsigned tf32AttentionSharedBytes(int64_t headDim) {
+  return (kTf32AttentionQueryRows + 4 * kTf32AttentionKeyRows) * (headDim + 4) *
+         4;
+}
+static_assert(tf32AttentionSharedBytes(128) <= 99 * 1024,
               "every sm_80+ GPU gives a block the tiles");
 
 /// The tensor-core kernels' causal limits (lastVisible(s), and the block's

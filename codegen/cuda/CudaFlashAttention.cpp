@@ -1,8 +1,9 @@
 //===- CudaFlashAttention.cpp - Prefill attention on SIMT cores ----------===//
 //
-// Flash attention on the SIMT cores, for what the tensor-core kernel
-// (CudaTensorCoreAttention.cpp) does not take: f32 and mixed element types,
-// head sizes that are not multiples of 16 or above 128.
+// Flash attention on the SIMT cores, for what the tensor-core kernels
+// (CudaTensorCoreAttention.cpp, CudaTf32Attention.cpp) do not take: mixed
+// element types, and head sizes that are not multiples of 8 (f32) or 16
+// (16-bit) or are above 128.
 //
 // Online softmax, causal, GQA, in one launch: a block owns
 // 64 consecutive queries of one head, 4 threads per query, and walks the

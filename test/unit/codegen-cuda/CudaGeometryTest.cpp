@@ -294,7 +294,8 @@ TEST(CudaGeometryTest, FlashAttentionBlocksTheQueries) {
   // write, one block per token row, then flash attention. bf16 takes the
   // tensor-core kernel (4 warps of 32 queries; the queries and
   // double-buffered 32-row key and value tiles in dynamic shared memory),
-  // f32 the scalar one (4 threads per query, 64 queries a block).
+  // f32 the 3xTF32 one (4 warps of 16 queries; the queries and
+  // double-buffered 16-row key and value tiles, f32 in rows of D + 4).
   // On sm_90a the bf16 kernel has a wgmma variant over the same blocks:
   // 384 threads, and the queries and two stages of 128-row key and value
   // tiles, unpadded, from a 1024-byte boundary, with 8 mbarriers (a full
@@ -307,7 +308,7 @@ TEST(CudaGeometryTest, FlashAttentionBlocksTheQueries) {
   for (Expected want :
        {Expected{DType::BF16, 128, 128, (128 + 2 * 2 * 32) * 136 * 2,
                  (128 + 2 * 2 * 128) * 128 * 2 + 1024 + 64},
-        Expected{DType::F32, 256, 64, 0, 0}}) {
+        Expected{DType::F32, 128, 64, (64 + 2 * 2 * 16) * 132 * 4, 0}}) {
     unsigned writes = 0, flashes = 0;
     walkKernels(
         {"llama2-70b", want.dtype, true},
