@@ -125,6 +125,10 @@ static_assert(tf32AttentionSharedBytes(128) <= 99 * 1024,
 /// tileLast and tiles), from s0, BQ, BKV, S, L and position.
 void emitCausalLimits(llvm::raw_ostream &os);
 
+/// The forward tensor-core kernels' outputRow(s): query s's row of `out`
+/// in head h of batch row b, null from `queries` (emitCausalLimits) on.
+void emitOutputRow(llvm::raw_ostream &os);
+
 /// The wgmma kernels' per-warpgroup limits (rowLast, rowsVisible,
 /// groupLast and `active`, the tiles it multiplies), from the causal limits
 /// and q0 (the warpgroup's first query), rowBase (the thread's first row in

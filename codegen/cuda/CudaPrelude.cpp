@@ -363,10 +363,72 @@ LLAMA_DEVICE void llamaOnlineMax(float (&sc)[NS][4], float scale, bool masked,
   }
 }
 
+/* One tile of the online softmax: llamaOnlineMax, then each score becomes
+   its probability exp2(x - base) in place, and the thread's partial row
+   sums l are rescaled to the new maxima and added to. The rows' output
+   accumulators take `correction` (llamaRescaleRows). */
+template <int NS, typename Pos>
+LLAMA_DEVICE void llamaOnlineSoftmax(float (&sc)[NS][4], float scale,
+                                     bool masked, Pos t0, int t4,
+                                     const Pos (&rowLast)[2], float (&m)[2],
+                                     float (&l)[2], float (&correction)[2]) {
+  float base[2];
+  llamaOnlineMax(sc, scale, masked, t0, t4, rowLast, m, base, correction);
+#pragma unroll
+  for (int r = 0; r < 2; ++r)
+    l[r] *= correction[r];
+#pragma unroll
+  for (int j = 0; j < NS; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      sc[j][e] = exp2f(sc[j][e] - base[e / 2]);
+      l[e / 2] += sc[j][e];
+    }
+}
+/* A warp's m16n8 output accumulators (element e of each n-tile in row
+   e / 2 of the thread's two) times their rows' corrections. A correction
+   of exactly 1 in every lane (no row of the warp has a new maximum) skips
+   the multiplies, which is most tiles once the maxima settle. */
+template <int NO>
+LLAMA_DEVICE void llamaRescaleRows(float (&o)[NO][4],
+                                   const float (&correction)[2]) {
+  if (!__any_sync(0xffffffffu,
+                  correction[0] != 1.0f || correction[1] != 1.0f))
+    return;
+#pragma unroll
+  for (int n = 0; n < NO; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      o[n][e] *= correction[e / 2];
+}
+/* After the last tile: the thread's two rows' sums l from its quad's
+   partial sums, and its output accumulators (columns 8 n + 2 t4 + [0, 2)
+   of row r) divided by them to rows[r] (null for a row past the queries).
+   A row that saw no key gets zeros. */
+template <int NO, typename T>
+LLAMA_DEVICE void llamaStoreAttentionRows(const float (&o)[NO][4],
+                                          float (&l)[2], T *const (&rows)[2],
+                                          int t4) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    if (!rows[r])
+      continue;
+    const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+#pragma unroll
+    for (int n = 0; n < NO; ++n)
+#pragma unroll
+      for (int e = 0; e < 2; ++e)
+        rows[r][8 * n + 2 * t4 + e] = llamaFromF<T>(o[n][2 * r + e] * inv);
+  }
+}
+
 /* The attention backward's softmax statistics, over one tile of S and dP
    (the m16n8 accumulators of a thread's two query rows, S scaled by
-   `scale` into base 2 here): the running max m (llamaOnlineMax), and the
-   thread's partial sums l of p and t of p dP, rescaled to it. */
+   `scale` into base 2 here): the running max m, and the thread's partial
+   sums l of p (llamaOnlineSoftmax, which leaves p in sc) and t of p dP,
+   rescaled to it. */
 template <int NS, typename Pos>
 LLAMA_DEVICE void llamaAttentionStatsTile(float (&sc)[NS][4],
                                           const float (&dp)[NS][4],
@@ -374,21 +436,16 @@ LLAMA_DEVICE void llamaAttentionStatsTile(float (&sc)[NS][4],
                                           int t4, const Pos (&rowLast)[2],
                                           float (&m)[2], float (&l)[2],
                                           float (&t)[2]) {
-  float base[2], correction[2];
-  llamaOnlineMax(sc, scale, masked, t0, t4, rowLast, m, base, correction);
+  float correction[2];
+  llamaOnlineSoftmax(sc, scale, masked, t0, t4, rowLast, m, l, correction);
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    l[r] *= correction[r];
+  for (int r = 0; r < 2; ++r)
     t[r] *= correction[r];
-  }
 #pragma unroll
   for (int j = 0; j < NS; ++j)
 #pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const float p = exp2f(sc[j][e] - base[e / 2]);
-      l[e / 2] += p;
-      t[e / 2] += p * dp[j][e];
-    }
+    for (int e = 0; e < 4; ++e)
+      t[e / 2] += sc[j][e] * dp[j][e];
 }
 /* After the last tile: each row's (log-sum-exp in base 2, pdp = sum p dP /
    sum p) from its quad's partial sums, stored by lane t4 == 0 at st[r]

@@ -63,6 +63,14 @@ void emitCausalLimits(raw_ostream &os) {
 )BODY";
 }
 
+void emitOutputRow(raw_ostream &os) {
+  os << R"BODY(  // Query s's output row in head h of batch row b, null past the queries.
+  auto outputRow = [&](int s) -> TO * {
+    return s < queries ? out + ((long long)b * S + s) * QF + h * D : nullptr;
+  };
+)BODY";
+}
+
 /// The mma.sync body (every arch, and sm_90a where wgmma() does not hold),
 /// without the closing brace.
 static void emitMmaAttentionBody(raw_ostream &os) {
@@ -151,6 +159,7 @@ static void emitMmaAttentionBody(raw_ostream &os) {
 
 )BODY";
   emitCausalLimits(os);
+  emitOutputRow(os);
   os << R"BODY(  // A warp owns queries w0 to w0 + 31 as two halves of 16; in half hf this
   // thread holds rows w0 + 16 hf + g and w0 + 16 hf + 8 + g. Tiles past the
   // warp's last visible row skip the arithmetic, and tiles within both of a
@@ -342,33 +351,10 @@ static void emitMmaAttentionBody(raw_ostream &os) {
 #pragma unroll
       for (int hf = 0; hf < 2; ++hf) {
         const bool masked = t0 + BKV - 1 > rowsVisible[hf];
-        float base[2], correction[2];
-        llamaOnlineMax(sc[hf], scoreScale, masked, t0, t4, rowLast[hf], m[hf],
-                       base, correction);
-        // Rows whose maximum did not move have a correction of exactly 1:
-        // the warp skips the rescale of its NO x 4 accumulators unless one
-        // of its rows needs it, which becomes rare once the maxima settle.
-#pragma unroll
-        for (int r = 0; r < 2; ++r)
-          l[hf][r] *= correction[r];
-        if (__any_sync(0xffffffffu,
-                       correction[0] != 1.0f || correction[1] != 1.0f)) {
-#pragma unroll
-          for (int r = 0; r < 2; ++r)
-#pragma unroll
-            for (int n = 0; n < NO; ++n) {
-              o[hf][n][2 * r] *= correction[r];
-              o[hf][n][2 * r + 1] *= correction[r];
-            }
-        }
-#pragma unroll
-        for (int j = 0; j < NS; ++j)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const float p = exp2f(sc[hf][j][e] - base[e / 2]);
-            l[hf][e / 2] += p;
-            sc[hf][j][e] = p;
-          }
+        float correction[2];
+        llamaOnlineSoftmax(sc[hf], scoreScale, masked, t0, t4, rowLast[hf],
+                           m[hf], l[hf], correction);
+        llamaRescaleRows(o[hf], correction);
         // P as A fragments: the accumulators of n-tiles 2 kk and 2 kk + 1
         // are keys 16 kk + [0, 16). Packed now, the f32 scores are dead
         // before the next keys' loads are issued.
@@ -408,28 +394,11 @@ static void emitMmaAttentionBody(raw_ostream &os) {
   }
 
 #pragma unroll
-  for (int hf = 0; hf < 2; ++hf)
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      l[hf][r] += __shfl_xor_sync(0xffffffffu, l[hf][r], 1);
-      l[hf][r] += __shfl_xor_sync(0xffffffffu, l[hf][r], 2);
-    }
-#pragma unroll
-  for (int hf = 0; hf < 2; ++hf)
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      const int s = w0 + 16 * hf + g + 8 * r;
-      if (s >= queries)
-        continue;
-      const long long row = ((long long)b * S + s) * QF + h * D;
-      const float inv = l[hf][r] > 0.0f ? 1.0f / l[hf][r] : 0.0f;
-#pragma unroll
-      for (int n = 0; n < NO; ++n)
-#pragma unroll
-        for (int e = 0; e < 2; ++e)
-          out[row + 8 * n + 2 * t4 + e] =
-              llamaFromF<TO>(o[hf][n][2 * r + e] * inv);
-    }
+  for (int hf = 0; hf < 2; ++hf) {
+    TO *const rows[2] = {outputRow(w0 + 16 * hf + g),
+                         outputRow(w0 + 16 * hf + 8 + g)};
+    llamaStoreAttentionRows(o[hf], l[hf], rows, t4);
+  }
 )BODY";
 }
 

@@ -97,6 +97,7 @@ void emitTf32Attention(raw_ostream &os, const AttentionPlan &plan,
 
 )BODY";
   emitCausalLimits(os);
+  emitOutputRow(os);
   os << R"BODY(  // Key or value rows n BKV + [0, BKV) of `rows` (L a batch row: the
   // caches' capacity, or the operand's rows) to `tile`, 16 bytes a chunk,
   // zeros past the block's last visible row.
@@ -179,48 +180,17 @@ void emitTf32Attention(raw_ostream &os, const AttentionPlan &plan,
     float sc[NS][4] = {};
     llamaTf32RowProducts<NS, D>(sc, qs, warp * 16, keyTile(stage), 0, lane);
     const bool masked = t0 + BKV - 1 > rowsVisible;
-    float base[2], correction[2];
-    llamaOnlineMax(sc, scoreScale, masked, t0, t4, rowLast, m, base,
-                   correction);
-    // A correction of exactly 1 (no new maximum in either of the rows of
-    // any lane) skips the rescale, which is most tiles once maxima settle.
-    l[0] *= correction[0];
-    l[1] *= correction[1];
-    if (__any_sync(0xffffffffu,
-                   correction[0] != 1.0f || correction[1] != 1.0f)) {
-#pragma unroll
-      for (int n2 = 0; n2 < NO; ++n2)
-#pragma unroll
-        for (int e = 0; e < 4; ++e)
-          o[n2][e] *= correction[e / 2];
-    }
-#pragma unroll
-    for (int j = 0; j < NS; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const float p = exp2f(sc[j][e] - base[e / 2]);
-        l[e / 2] += p;
-        sc[j][e] = p;
-      }
+    float correction[2];
+    llamaOnlineSoftmax(sc, scoreScale, masked, t0, t4, rowLast, m, l,
+                       correction);
+    llamaRescaleRows(o, correction);
     // O += P V over the tile's keys.
     llamaTf32PackedProducts(o, sc, valueTile(stage), 0, lane);
   }
   llamaCpAsyncWait<0>();
 
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-    const int s = w0 + g + 8 * r;
-    if (s >= queries)
-      continue;
-    const long long row = ((long long)b * S + s) * QF + h * D;
-    const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
-#pragma unroll
-    for (int n = 0; n < NO; ++n)
-      *(float2 *)&out[row + 8 * n + 2 * t4] =
-          make_float2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
-  }
+  TO *const rows[2] = {outputRow(w0 + g), outputRow(w0 + 8 + g)};
+  llamaStoreAttentionRows(o, l, rows, t4);
 }
 )BODY";
 }

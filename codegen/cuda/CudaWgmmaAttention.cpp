@@ -79,6 +79,7 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
 
 )BODY";
   emitCausalLimits(os);
+  emitOutputRow(os);
   os << R"BODY(  // Keys and values have pipelines of their own: a key tile is released
   // once S = Q Kᵀ retired, its value tile only once O += P V did, a step
   // later (below).
@@ -245,19 +246,8 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
   auto softmax = [&](int n, float (&correction)[2]) {
     const int t0 = n * BKV;
     const bool masked = t0 + BKV - 1 > rowsVisible;
-    float base[2];
-    llamaOnlineMax(s4, scoreScale, masked, t0, t4, rowLast, m, base,
-                   correction);
-#pragma unroll
-    for (int r = 0; r < 2; ++r)
-      l[r] *= correction[r];
-#pragma unroll
-    for (int j = 0; j < BKV / 8; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        s4[j][e] = exp2f(s4[j][e] - base[e / 2]);
-        l[e / 2] += s4[j][e];
-      }
+    llamaOnlineSoftmax(s4, scoreScale, masked, t0, t4, rowLast, m, l,
+                       correction);
   };
   // P_n into the A fragments of O += P_n V_n: n-tiles 2 kk and 2 kk + 1
   // are keys 16 kk to 16 kk + 15, in the register order of mma.sync's A.
@@ -314,16 +304,7 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
     softmax(n, correction);
     llamaWgmmaWait<0>();
     valuesRetired(n - 1);
-    // A correction of exactly 1 (no row of the warp has a new maximum)
-    // skips the rescale, which becomes the rule once the maxima settle.
-    if (__any_sync(0xffffffffu,
-                   correction[0] != 1.0f || correction[1] != 1.0f)) {
-#pragma unroll
-      for (int j = 0; j < D / 8; ++j)
-#pragma unroll
-        for (int e = 0; e < 4; ++e)
-          o4[j][e] *= correction[e / 2];
-    }
+    llamaRescaleRows(o4, correction);
     packProbabilities();
   }
   // The block's tiles past the warpgroup's last visible key (warpgroup 0's
@@ -370,24 +351,8 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
     }
   }
 
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-  }
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int s = s0 + rowBase + 8 * r;
-    if (s >= queries)
-      continue;
-    const long long row = ((long long)b * S + s) * QF + h * D;
-    const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
-#pragma unroll
-    for (int j = 0; j < D / 8; ++j)
-#pragma unroll
-      for (int e = 0; e < 2; ++e)
-        out[row + 8 * j + 2 * t4 + e] = llamaFromF<TO>(o4[j][2 * r + e] * inv);
-  }
+  TO *const rows[2] = {outputRow(s0 + rowBase), outputRow(s0 + rowBase + 8)};
+  llamaStoreAttentionRows(o4, l, rows, t4);
 )BODY";
 }
 
