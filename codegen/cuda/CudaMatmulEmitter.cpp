@@ -206,21 +206,17 @@ FailureOr<artifact::LaunchGeometry> matmulGeometry(Operation *op) {
     // 8 warps of kGemvColumnsPerWarp output columns each.
     return fixedGrid(ceilDiv(plan->columns(), 8 * kGemvColumnsPerWarp), 1, 1,
                      256);
-  case GemmKind::TensorCore: {
-    // 128 x 128 tiles of (rows, weight rows); SwiGLU tiles hold 64 gate
-    // and 64 up rows, so 64 output columns.
-    const int64_t tile = kTensorCoreTileRows;
-    artifact::LaunchGeometry g = fixedGrid(
-        ceilDiv(plan->columns(), swiglu ? tile / 2 : tile), 1, 1, 256);
-    setRowGrid(g, 1, plan->rows, tile);
-    g.sharedBytes = kTensorCoreSharedBytes;
-    return g;
-  }
+  case GemmKind::TensorCore:
   case GemmKind::Tf32: {
-    const int64_t tile = kTf32TileRows;
+    // 128 x 128 tiles of (rows, weight rows); SwiGLU tiles hold 64 gate
+    // and 64 up rows, so 64 output columns. The 16-bit tiles' stages are
+    // dynamic shared memory, the TF32 tiles' static.
+    const bool tf32 = plan->kind == GemmKind::Tf32;
+    const int64_t tile = tf32 ? kTf32TileRows : kTensorCoreTileRows;
     artifact::LaunchGeometry g = fixedGrid(
         ceilDiv(plan->columns(), swiglu ? tile / 2 : tile), 1, 1, 256);
     setRowGrid(g, 1, plan->rows, tile);
+    g.sharedBytes = tf32 ? 0 : kTensorCoreSharedBytes;
     return g;
   }
   }

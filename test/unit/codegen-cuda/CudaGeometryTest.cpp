@@ -562,7 +562,7 @@ TEST(CudaGeometryTest, SameBodySameGeometryAndSharedMemoryForTheTiledKernels) {
         // The tensor-core attention takes the prelude's online softmax on
         // its score accumulators.
         if (isa<llama::FusedRoPEAttentionOp, llama::AttentionOp>(op) &&
-            body.find("llamaOnlineMax(") != std::string::npos) {
+            body.find("llamaOnlineSoftmax(") != std::string::npos) {
           ++attentions;
           // The head size, as the body states it ("..., D = 128;").
           size_t at = body.find(", D = ");
