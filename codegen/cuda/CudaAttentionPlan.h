@@ -125,6 +125,11 @@ static_assert(tf32AttentionSharedBytes(128) <= 99 * 1024,
 /// tileLast and tiles), from s0, BQ, BKV, S, L and position.
 void emitCausalLimits(llvm::raw_ostream &os);
 
+/// The forward tensor-core kernels' RoPE (freq, firstOf, secondOf, rotate
+/// and rotatePair) and the block's BQ queries, rotated, in qs (rows of ST),
+/// from h, b, s0, tid and THREADS.
+void emitRotatedQueries(llvm::raw_ostream &os);
+
 /// The forward tensor-core kernels' outputRow(s): query s's row of `out`
 /// in head h of batch row b, null from `queries` (emitCausalLimits) on.
 void emitOutputRow(llvm::raw_ostream &os);

@@ -691,6 +691,22 @@ LLAMA_DEVICE void llamaTf32Operands(float v, unsigned &big, unsigned &small) {
   }
 }
 
+/* d += A B from operands split by llamaTf32Operands: with SPLIT the three
+   products small·big, big·small, then big·big, the small ones first so
+   that they add to d before the big product's larger terms; without, the
+   one product of operands that are tf32 already. */
+template <bool SPLIT>
+LLAMA_DEVICE void llamaMmaSplitTf32(float (&d)[4], const unsigned (&aBig)[4],
+                                    const unsigned (&aSmall)[4],
+                                    const unsigned (&bBig)[2],
+                                    const unsigned (&bSmall)[2]) {
+  if constexpr (SPLIT) {
+    llamaMma1688Tf32(d, aSmall, bBig);
+    llamaMma1688Tf32(d, aBig, bSmall);
+  }
+  llamaMma1688Tf32(d, aBig, bBig);
+}
+
 /* One step of BK k: `acc` += the tile's products of the k-major `as`
    (rows) and `bs` (columns). With SPLIT each operand is split in two
    (llamaTf32Operands) and each 16 x 8 block takes three products, the
@@ -728,11 +744,8 @@ llamaTf32TileProducts(const float (&as)[BK][LLAMA_TF32_TILE_STRIDE],
       for (int ni = 0; ni < 4; ++ni) {
         float d[4] = {acc[2 * mi][2 * ni], acc[2 * mi][2 * ni + 1],
                       acc[2 * mi + 1][2 * ni], acc[2 * mi + 1][2 * ni + 1]};
-        if constexpr (SPLIT) {
-          llamaMma1688Tf32(d, aSmall[mi], bBig[ni]);
-          llamaMma1688Tf32(d, aBig[mi], bSmall[ni]);
-        }
-        llamaMma1688Tf32(d, aBig[mi], bBig[ni]);
+        llamaMmaSplitTf32<SPLIT>(d, aBig[mi], aSmall[mi], bBig[ni],
+                                 bSmall[ni]);
         acc[2 * mi][2 * ni] = d[0];
         acc[2 * mi][2 * ni + 1] = d[1];
         acc[2 * mi + 1][2 * ni] = d[2];
@@ -798,9 +811,7 @@ LLAMA_DEVICE void llamaTf32RowProducts(float (&acc)[NS][4],
       for (int r = 0; r < 2; ++r)
         llamaTf32Operands<true>(b[brow0 + 8 * j + g][k0 + t + 4 * r], bBig[r],
                                 bSmall[r]);
-      llamaMma1688Tf32(acc[j], aSmall, bBig);
-      llamaMma1688Tf32(acc[j], aBig, bSmall);
-      llamaMma1688Tf32(acc[j], aBig, bBig);
+      llamaMmaSplitTf32<true>(acc[j], aBig, aSmall, bBig, bSmall);
     }
   }
 }
@@ -830,9 +841,7 @@ LLAMA_DEVICE void llamaTf32PackedProducts(float (&acc)[NO][4],
       for (int r = 0; r < 2; ++r)
         llamaTf32Operands<true>(b[brow0 + 8 * j + 2 * t + r][8 * n + g],
                                 bBig[r], bSmall[r]);
-      llamaMma1688Tf32(acc[n], aSmall, bBig);
-      llamaMma1688Tf32(acc[n], aBig, bSmall);
-      llamaMma1688Tf32(acc[n], aBig, bBig);
+      llamaMmaSplitTf32<true>(acc[n], aBig, aSmall, bBig, bSmall);
     }
   }
 }

@@ -63,6 +63,49 @@ void emitCausalLimits(raw_ostream &os) {
 )BODY";
 }
 
+void emitRotatedQueries(raw_ostream &os) {
+  os << R"BODY(  // RoPE pair pr is elements (firstOf(pr), secondOf(pr)), at frequency
+  // freq[pr], as llamaRopeCosSin computes it.
+  __shared__ float freq[D / 2];
+  auto firstOf = [](int pr) { return ADJACENT ? 2 * pr : pr; };
+  auto secondOf = [](int pr) { return ADJACENT ? 2 * pr + 1 : pr + D / 2; };
+  for (int i = tid; i < D / 2; i += THREADS)
+    freq[i] = 1.0f / powf(THETA, (float)(2 * i) / (float)D);
+  __syncthreads();
+  // Rotates (x1, x2) by the angle whose cosine and sine are (cs, sn).
+  auto rotate = [](float &x1, float &x2, float cs, float sn) {
+    const float r1 = x1 * cs - x2 * sn, r2 = x1 * sn + x2 * cs;
+    x1 = r1;
+    x2 = r2;
+  };
+  // Rotates (x1, x2), pair pr, to position p, in the scalar kernel's order.
+  auto rotatePair = [&](float &x1, float &x2, int pr, long long p) {
+    if constexpr (ROPE) {
+      float sn, cs;
+      sincosf((float)p * freq[pr], &sn, &cs);
+      rotate(x1, x2, cs, sn);
+    }
+  };
+
+  // The block's queries, rotated. They stay in shared memory: each warp
+  // reads its A fragments again per key tile.
+  for (int i = tid; i < BQ * (D / 2); i += THREADS) {
+    const int r = i / (D / 2), pr = i % (D / 2);
+    const int d1 = firstOf(pr), d2 = secondOf(pr), s = s0 + r;
+    float x1 = 0.0f, x2 = 0.0f;
+    if (s < S) {
+      const long long row = ((long long)b * S + s) * QF + h * D;
+      x1 = llamaToF(q[row + d1]);
+      x2 = llamaToF(q[row + d2]);
+      rotatePair(x1, x2, pr, (long long)position + s);
+    }
+    qs[r][d1] = llamaFromF<ST>(x1);
+    qs[r][d2] = llamaFromF<ST>(x2);
+  }
+
+)BODY";
+}
+
 void emitOutputRow(raw_ostream &os) {
   os << R"BODY(  // Query s's output row in head h of batch row b, null past the queries.
   auto outputRow = [&](int s) -> TO * {
@@ -99,10 +142,8 @@ static void emitMmaAttentionBody(raw_ostream &os) {
   Row *qs = reinterpret_cast<Row *>(sharedRaw);
   auto keyTile = [&](int stage) { return qs + BQ + stage * BKV; };
   auto valueTile = [&](int stage) { return qs + BQ + (2 + stage) * BKV; };
-  // RoPE pair pr's frequency, as llamaRopeCosSin computes it, and (only
-  // when keys are rotated here) the rotations by ROW_STEP and by BKV
-  // positions at that frequency.
-  __shared__ float freq[D / 2];
+  // Only when keys are rotated here: the rotations by ROW_STEP and by BKV
+  // positions at each RoPE pair's frequency.
   __shared__ float2 stepRotation[D / 2], tileRotation[D / 2];
   const int h = blockIdx.x, b = blockIdx.z, kvHead = h / GROUP;
   const int s0 = (gridDim.y - 1 - blockIdx.y) * BQ; // heaviest first
@@ -111,50 +152,16 @@ static void emitMmaAttentionBody(raw_ostream &os) {
   const TC *ko = CACHE ? (const TC *)kc : (const TC *)k; // the old rows
   const TV *vo = CACHE ? (const TV *)vc : v;
 
-  // RoPE pair pr is elements (d1, d2).
-  auto firstOf = [](int pr) { return ADJACENT ? 2 * pr : pr; };
-  auto secondOf = [](int pr) { return ADJACENT ? 2 * pr + 1 : pr + D / 2; };
-  for (int i = tid; i < D / 2; i += THREADS) {
-    freq[i] = 1.0f / powf(THETA, (float)(2 * i) / (float)D);
-    if constexpr (ROTATE_KEYS) {
+)BODY";
+  emitRotatedQueries(os);
+  os << R"BODY(  if constexpr (ROTATE_KEYS) {
+    for (int i = tid; i < D / 2; i += THREADS) {
       float sn, cs;
       sincosf((float)ROW_STEP * freq[i], &sn, &cs);
       stepRotation[i] = make_float2(cs, sn);
       sincosf((float)BKV * freq[i], &sn, &cs);
       tileRotation[i] = make_float2(cs, sn);
     }
-  }
-  __syncthreads();
-  // Rotates (x1, x2) by the angle whose cosine and sine are (cs, sn).
-  auto rotate = [](float &x1, float &x2, float cs, float sn) {
-    const float r1 = x1 * cs - x2 * sn, r2 = x1 * sn + x2 * cs;
-    x1 = r1;
-    x2 = r2;
-  };
-  // Rotates (x1, x2), pair pr, to position p, in the scalar kernel's order.
-  auto rotatePair = [&](float &x1, float &x2, int pr, long long p) {
-    if constexpr (ROPE) {
-      float sn, cs;
-      sincosf((float)p * freq[pr], &sn, &cs);
-      rotate(x1, x2, cs, sn);
-    }
-  };
-
-  // The block's queries, rotated. They stay in shared memory: each warp
-  // reads its A fragments again per key tile, 8 KiB beside the 16 KiB of
-  // key and value fragments its halves share.
-  for (int i = tid; i < BQ * (D / 2); i += THREADS) {
-    const int r = i / (D / 2), pr = i % (D / 2);
-    const int d1 = firstOf(pr), d2 = secondOf(pr), s = s0 + r;
-    float x1 = 0.0f, x2 = 0.0f;
-    if (s < S) {
-      const long long row = ((long long)b * S + s) * QF + h * D;
-      x1 = llamaToF(q[row + d1]);
-      x2 = llamaToF(q[row + d2]);
-      rotatePair(x1, x2, pr, (long long)position + s);
-    }
-    qs[r][d1] = llamaFromF<ST>(x1);
-    qs[r][d2] = llamaFromF<ST>(x2);
   }
 
 )BODY";

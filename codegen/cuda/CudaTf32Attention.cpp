@@ -64,36 +64,20 @@ void emitTf32Attention(raw_ostream &os, const AttentionPlan &plan,
   // in cacheless fused_rope_attention: there every key row is the call's
   // own, rotated here.
   constexpr bool ROTATE_KEYS = ROPE && !CACHE;
-  typedef float Row[DP];
+  typedef float ST;
+  typedef ST Row[DP];
   LLAMA_DYNAMIC_SHARED(sharedRaw);
   // The block's queries, then stage s's keys at qs + BQ + BKV (2 s) and
   // its values right after them.
   Row *const qs = reinterpret_cast<Row *>(sharedRaw);
   auto keyTile = [&](int stage) { return qs + BQ + BKV * (2 * stage); };
   auto valueTile = [&](int stage) { return qs + BQ + BKV * (2 * stage + 1); };
-  // RoPE pair pr's frequency, as llamaRopeCosSin computes it.
-  __shared__ float freq[D / 2];
   const int h = blockIdx.x, b = blockIdx.z, kvHead = h / GROUP;
   const int s0 = (gridDim.y - 1 - blockIdx.y) * BQ; // heaviest first
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int t4 = lane % 4;
   const float *const ko = CACHE ? (const float *)kc : k;
   const float *const vo = CACHE ? (const float *)vc : v;
-
-  // RoPE pair pr is elements (firstOf(pr), secondOf(pr)); rotatePair
-  // rotates it in place to position p.
-  auto firstOf = [](int pr) { return ADJACENT ? 2 * pr : pr; };
-  auto secondOf = [](int pr) { return ADJACENT ? 2 * pr + 1 : pr + D / 2; };
-  for (int i = tid; i < D / 2; i += THREADS)
-    freq[i] = 1.0f / powf(THETA, (float)(2 * i) / (float)D);
-  __syncthreads();
-  auto rotatePair = [&](float *row, int pr, long long p) {
-    float sn, cs;
-    sincosf((float)p * freq[pr], &sn, &cs);
-    const float x1 = row[firstOf(pr)], x2 = row[secondOf(pr)];
-    row[firstOf(pr)] = x1 * cs - x2 * sn;
-    row[secondOf(pr)] = x1 * sn + x2 * cs;
-  };
 
 )BODY";
   emitCausalLimits(os);
@@ -124,24 +108,10 @@ void emitTf32Attention(raw_ostream &os, const AttentionPlan &plan,
   if (tiles > 0)
     loadTile(0, 0);
 
+)BODY";
   // The block's queries, rotated, while the first tile lands.
-  for (int i = tid; i < BQ * (D / 4); i += THREADS) {
-    const int r = i / (D / 4), c = i % (D / 4), s = s0 + r;
-    float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    if (s < S)
-      x = *(const float4 *)(q + ((long long)b * S + s) * QF + h * D + 4 * c);
-    *(float4 *)&qs[r][4 * c] = x;
-  }
-  if constexpr (ROPE) {
-    __syncthreads();
-    for (int i = tid; i < BQ * (D / 2); i += THREADS) {
-      const int r = i / (D / 2), pr = i % (D / 2);
-      if (s0 + r < S)
-        rotatePair(qs[r], pr, (long long)position + s0 + r);
-    }
-  }
-
-  // This thread holds rows w0 + g and w0 + 8 + g of the warp's 16. Tiles
+  emitRotatedQueries(os);
+  os << R"BODY(  // This thread holds rows w0 + g and w0 + 8 + g of the warp's 16. Tiles
   // past the warp's last visible row skip the arithmetic, and tiles within
   // both of its rows' limits skip the mask.
   const int w0 = s0 + warp * 16, g = lane / 4;
@@ -168,7 +138,8 @@ void emitTf32Attention(raw_ostream &os, const AttentionPlan &plan,
       for (int i = tid; i < BKV * (D / 2); i += THREADS) {
         const int r = i / (D / 2), pr = i % (D / 2), t = t0 + r;
         if (t <= tileLast)
-          rotatePair(kt[r], pr, (long long)position + t);
+          rotatePair(kt[r][firstOf(pr)], kt[r][secondOf(pr)], pr,
+                     (long long)position + t);
       }
       __syncthreads();
     }
