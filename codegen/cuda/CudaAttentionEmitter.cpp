@@ -10,6 +10,7 @@
 
 #include "codegen/cuda/CudaAttentionPlan.h"
 #include "codegen/cuda/CudaEmitter.h"
+#include "mlir/IR/Diagnostics.h"
 
 #include <algorithm>
 #include <cmath>
@@ -162,15 +163,24 @@ namespace {
 bool isCacheWrite(const AttentionPlan &plan, unsigned phase) {
   return plan.writesCacheFirst() && phase == 0;
 }
+
+/// The plan without its diagnostics, for questions asked before the kernel
+/// is emitted (how many phases, their names): emitAttentionKernel reports
+/// an unsupported op once.
+FailureOr<AttentionPlan> planAttentionQuietly(Operation *op) {
+  ScopedDiagnosticHandler quiet(op->getContext(),
+                                [](Diagnostic &) { return success(); });
+  return planAttention(op);
+}
 } // namespace
 
 unsigned attentionPhases(Operation *op) {
-  FailureOr<AttentionPlan> plan = planAttention(op);
+  FailureOr<AttentionPlan> plan = planAttentionQuietly(op);
   return succeeded(plan) && plan->writesCacheFirst() ? 2 : 1;
 }
 
 std::string attentionPhaseName(Operation *op, unsigned phase) {
-  FailureOr<AttentionPlan> plan = planAttention(op);
+  FailureOr<AttentionPlan> plan = planAttentionQuietly(op);
   if (failed(plan) || !plan->writesCacheFirst())
     return std::to_string(phase);
   return isCacheWrite(*plan, phase) ? "cache_write" : "flash";

@@ -33,16 +33,19 @@ LogicalResult emitFlashAttention(raw_ostream &os, const AttentionPlan &plan,
                                  StringRef symbol) {
   if (!plan.batchConstant)
     return plan.op->emitOpError() << "needs a static batch on the CUDA target";
-  // K and V tiles of BKV rows in f32 within 32 KiB of shared memory.
+  // K and V tiles of BKV rows in f32 within 32 KiB of shared memory. The
+  // softmax walks a tile in groups of 8 rows, so BKV is a multiple of 8: a
+  // tile of 25 rows (head size 160) had its last group read 7 rows past it.
   if (plan.headDim > 512)
     return plan.op->emitOpError() << "has head dimension " << plan.headDim
                                   << "; the CUDA target supports up to 512";
-  int64_t bkv = plan.headDim <= 128 ? 32 : 4096 / plan.headDim;
+  int64_t bkv = plan.headDim <= 128 ? 32 : 4096 / plan.headDim / 8 * 8;
   emitSignature(os, plan.op, symbol, 256);
   emitAttentionCommon(os, plan);
   os << "  constexpr int BQ = 64, BKV = " << bkv
      << ", TPQ = 4, VQ = " << (plan.headDim % 16 == 0 ? 4 : 1) << ";\n";
-  os << R"BODY(  constexpr int THREADS = 256, NG = D / (TPQ * VQ);
+  os << R"BODY(  static_assert(BKV % 8 == 0, "the softmax takes a tile's rows 8 at a time");
+  constexpr int THREADS = 256, NG = D / (TPQ * VQ);
   // Key row t < newBase is read as stored (the caches, or the key operand
   // of plain attention), else it is the call's key row t - newBase, rotated
   // at position + t - newBase.
