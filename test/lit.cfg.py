@@ -36,6 +36,7 @@ config.substitutions.append(("%python", config.python_executable))
 config.substitutions.append(("%scripts", os.path.join(config.test_source_root, "scripts")))
 config.substitutions.append(
     ("%llama_run_path", os.path.join(config.llamac_tools_dir, "llama-run")))
+config.substitutions.append(("%llamac_tools_dir", config.llamac_tools_dir))
 
 # The emulated GPU: llama-cuda-emu's artifacts run through the fake driver.
 config.substitutions.append(("%fake_libcuda", config.fake_libcuda))

@@ -1,0 +1,241 @@
+#!/usr/bin/env python3
+"""Random custom configs through the CUDA kernels, against the CPU target.
+
+  fuzz_cuda_configs.py --bin BUILD/bin --fake-libcuda LIB --workdir DIR
+                       [--seed S] [--count N] [--kind logits|grads|both]
+                       [--max-width W]
+
+Draws N configs from --seed (the same seed draws the same configs): head
+sizes from 4 to 264 in steps of 4, GQA groups of 1 to 8, odd FFN widths and
+vocabularies, 1 or 2 layers, f32, bf16 or f16, RoPE on adjacent pairs or on
+halves, fused or not, sm_80 or sm_90a. Each is compiled for both targets
+with llamac, its CUDA kernels run in the kernel emulator (llama-cuda-emu,
+through the fake driver), and
+
+  logits: prefill (in one call or in chunks) and decode logits are compared
+          with the CPU target's by test/gpu/hf_compare.py (its tolerances);
+  grads:  forward_loss's gradients (batches of 1 to 3) by
+          compare_safetensors.py, within 1e-5 (f32) or 3e-2 (16-bit) of
+          each tensor's largest entry.
+
+Only configs the CUDA target accepts are drawn (head sizes a multiple of 4,
+at least 8 for 16-bit training), so a refused compile is a failure too.
+Every failure prints the commands that reproduce it; the last line is
+
+  fuzz: PASS (N configs, M comparisons)    or    fuzz: FAIL (...)
+
+and the exit status is 1 on any failure. Slow (the emulator runs every
+thread of every block on the CPU): about 20 s a config on 2 cores. Needs
+numpy for --kind grads.
+"""
+import argparse
+import os
+import random
+import shlex
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HF_COMPARE = os.path.join(HERE, "..", "gpu", "hf_compare.py")
+COMPARE_SAFETENSORS = os.path.join(HERE, "compare_safetensors.py")
+
+HEAD_SIZES = [4, 8, 12, 16, 20, 24, 32, 40, 48, 64, 72, 80, 96, 112, 120,
+              128, 136, 144, 160, 192, 256, 264]
+GRAD_RTOL = {"f32": "1e-5", "bf16": "3e-2", "f16": "3e-2"}
+
+
+def draw_config(rng, kind, max_width):
+    """A config the CUDA target accepts, as llamac flags and a summary."""
+    dtype = rng.choice(["f32", "bf16", "f16"])
+    sizes = [d for d in HEAD_SIZES
+             if d <= max_width and (kind == "logits" or dtype == "f32" or d >= 8)]
+    head = rng.choice(sizes)
+    group = rng.choice([1, 1, 2, 3, 4, 8])
+    kv_heads = rng.choice([1, 2, 3, 4])
+    while kv_heads * group * head > max_width and kv_heads * group > 1:
+        if kv_heads > 1:
+            kv_heads //= 2
+        else:
+            group //= 2
+    heads = kv_heads * group
+    dim = heads * head
+    return {
+        "dim": dim,
+        "layers": rng.choice([1, 2]),
+        "heads": heads,
+        "kv_heads": kv_heads,
+        "ffn": rng.choice([dim, 2 * dim + 8, rng.randrange(8, 3 * dim + 1)]),
+        "vocab": rng.choice([33, 256, 300, 517, 1000]),
+        "dtype": dtype,
+        "rope": rng.choice(["adjacent", "half"]),
+        "fusion": rng.random() < 0.8,
+        "arch": rng.choice(["sm_80", "sm_90a"]),
+    }
+
+
+def config_flags(c):
+    flags = (f"--model tiny --dim {c['dim']} --n-layers {c['layers']} "
+             f"--n-heads {c['heads']} --n-kv-heads {c['kv_heads']} "
+             f"--ffn-dim {c['ffn']} --vocab-size {c['vocab']} "
+             f"--dtype {c['dtype']} --rope-style {c['rope']}")
+    return flags + ("" if c["fusion"] else " --no-fusion")
+
+
+class Fuzzer:
+    def __init__(self, args):
+        self.args = args
+        self.failures = 0
+        self.comparisons = 0
+
+    def tool(self, name):
+        return os.path.join(self.args.bin, name)
+
+    def run(self, command):
+        """Runs one shell command; returns (ok, its output or error text)."""
+        result = subprocess.run(command, shell=True, capture_output=True,
+                                text=True)
+        if result.returncode == 0:
+            return True, result.stdout
+        return False, (result.stderr or result.stdout)[-1500:]
+
+    def fail(self, label, detail, commands):
+        self.failures += 1
+        print(f"FAIL: {label}: {detail.strip()}", flush=True)
+        print("  reproduce with:", flush=True)
+        for command in commands:
+            print(f"    {command}", flush=True)
+
+    def build(self, label, flags, workdir, arch):
+        """Compiles both targets and emulates the CUDA one; returns the
+        commands run, or None after reporting a failure."""
+        print(label, flush=True)
+        cpu = os.path.join(workdir, "cpu.art")
+        cuda = os.path.join(workdir, "cuda.art")
+        emu = os.path.join(workdir, "emu.art")
+        commands = [
+            f"{self.tool('llamac')} {flags} --target=cpu -o {cpu}",
+            f"{self.tool('llamac')} {flags} --target=cuda --cuda-arch={arch} -o {cuda}",
+            f"{self.tool('llama-cuda-emu')} {cuda} --arch {arch} -o {emu}",
+        ]
+        for command in commands:
+            ok, error = self.run(command)
+            if not ok:
+                self.fail(label, error, commands)
+                return None
+        return commands
+
+    def emulated_env(self, arch):
+        env = {"LLAMAC_LIBCUDA": self.args.fake_libcuda}
+        if arch == "sm_90a":
+            env["LLAMAC_FAKE_CUDA_SM"] = "90"
+        return env
+
+    def compare(self, label, command, commands):
+        self.comparisons += 1
+        ok, output = self.run(command)
+        if ok:
+            print(output.strip(), flush=True)
+        else:
+            self.fail(label, output, commands + [command])
+
+    def logits(self, index, rng, c, workdir):
+        flags = config_flags(c) + " --max-seq 256 --entry=prefill,decode"
+        label = f"config {index} ({flags} --cuda-arch={c['arch']})"
+        commands = self.build(label, flags, workdir, c["arch"])
+        if commands is None:
+            return
+        tokens = ",".join(str(rng.randrange(c["vocab"]))
+                          for _ in range(rng.choice([3, 17, 40, 70, 130])))
+        chunk = rng.choice([0, 0, 7, 33])
+        env = self.emulated_env(c["arch"])
+        env_text = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        run = (f"{self.tool('llama-run')} logits --random-weights --seed 7 "
+               f"--tokens {tokens}")
+        names = {"prefill": f"prefill in calls of {chunk}" if chunk else "prefill",
+                 "decode": "decode"}
+        for mode, extra in [("prefill", f"--mode prefill --chunk {chunk}"),
+                            ("decode", "")]:
+            expected = os.path.join(workdir, f"cpu-{mode}.txt")
+            actual = os.path.join(workdir, f"emu-{mode}.txt")
+            cpu_run = f"{run} --artifact {workdir}/cpu.art {'--mode prefill' if mode == 'prefill' else ''} > {expected}"
+            emu_run = f"env {env_text} {run} --device cuda --artifact {workdir}/emu.art {extra} > {actual}"
+            steps = commands + [cpu_run, emu_run]
+            if not self.run_all(label, [cpu_run, emu_run], steps):
+                continue
+            self.compare(f"{label} {mode}",
+                         f"{sys.executable} {HF_COMPARE} logits {expected} {actual} "
+                         f"--dtype {c['dtype']} --label 'config {index} {names[mode]}'",
+                         steps)
+
+    def grads(self, index, rng, c, workdir):
+        batch, seq = rng.choice([1, 2, 3]), rng.choice([5, 24, 64, 70])
+        flags = (config_flags(c) +
+                 f" --entry=forward_loss --autodiff --batch {batch} --seq-len {seq}")
+        label = f"config {index} ({flags} --cuda-arch={c['arch']})"
+        commands = self.build(label, flags, workdir, c["arch"])
+        if commands is None:
+            return
+        ids = lambda: ",".join(str(rng.randrange(c["vocab"]))
+                               for _ in range(batch * seq))
+        run = (f"{self.tool('llama-run')} grads --random-weights --seed 3 "
+               f"--tokens {ids()} --targets {ids()}")
+        env = self.emulated_env(c["arch"])
+        env_text = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        steps = commands + [
+            f"{run} --artifact {workdir}/cpu.art -o {workdir}/cpu.safetensors",
+            f"env {env_text} {run} --device cuda --artifact {workdir}/emu.art "
+            f"-o {workdir}/emu.safetensors",
+        ]
+        if not self.run_all(label, steps[len(commands):], steps):
+            return
+        self.compare(label,
+                     f"{sys.executable} {COMPARE_SAFETENSORS} {workdir}/cpu.safetensors "
+                     f"{workdir}/emu.safetensors --rtol {GRAD_RTOL[c['dtype']]} "
+                     f"--label 'config {index} grads'",
+                     steps)
+
+    def run_all(self, label, steps, shown):
+        """Runs steps in turn; a failure is reported with all of shown."""
+        for step in steps:
+            ok, error = self.run(step)
+            if not ok:
+                self.fail(label, error, shown)
+                return False
+        return True
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bin", required=True,
+                        help="directory holding llamac, llama-run, llama-cuda-emu")
+    parser.add_argument("--fake-libcuda", required=True,
+                        help="the fake driver (build/test/unit/runtime/libFakeCudaDriver.so)")
+    parser.add_argument("--workdir", required=True)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--count", type=int, default=10)
+    parser.add_argument("--kind", choices=["logits", "grads", "both"], default="both")
+    parser.add_argument("--max-width", type=int, default=1024,
+                        help="largest model width (dim) drawn (default 1024)")
+    args = parser.parse_args()
+    if args.count < 1 or args.max_width < 4:
+        parser.error("--count must be positive and --max-width at least 4")
+    fuzzer = Fuzzer(args)
+    rng = random.Random(args.seed)
+    kinds = ["logits", "grads"] if args.kind == "both" else [args.kind]
+    for index in range(args.count):
+        kind = kinds[index % len(kinds)]
+        config = draw_config(rng, kind, args.max_width)
+        workdir = os.path.join(args.workdir, f"{args.seed}-{index}")
+        os.makedirs(workdir, exist_ok=True)
+        getattr(fuzzer, kind)(index, rng, config, workdir)
+    verdict = "FAIL" if fuzzer.failures else "PASS"
+    detail = f"{args.count} configs, {fuzzer.comparisons} comparisons"
+    if fuzzer.failures:
+        detail += f", {fuzzer.failures} failures"
+    print(f"fuzz: {verdict} ({detail}, seed {args.seed})", flush=True)
+    return 1 if fuzzer.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
