@@ -2,8 +2,8 @@
 """Random custom configs through the CUDA kernels, against the CPU target.
 
   fuzz_cuda_configs.py --bin BUILD/bin --fake-libcuda LIB --workdir DIR
-                       [--seed S] [--count N] [--kind logits|grads|both]
-                       [--max-width W]
+                       [--seed S] [--count N] [--kind KIND[,KIND...]]
+                       [--max-width W] [--models DIR]
 
 Draws N configs from --seed (the same seed draws the same configs): head
 sizes from 4 to 264 in steps of 4, GQA groups of 1 to 8, odd FFN widths and
@@ -16,8 +16,14 @@ through the fake driver), and
           with the CPU target's by test/gpu/hf_compare.py (its tolerances);
   grads:  forward_loss's gradients (batches of 1 to 3) by
           compare_safetensors.py, within 1e-5 (f32) or 3e-2 (16-bit) of
-          each tensor's largest entry.
+          each tensor's largest entry;
+  train:  two f32 train_step steps from random weights on
+          test/runtime/Inputs/stories.txt with llama2.c's 512-token
+          tokenizer (--models DIR/tok512.bin, vocabulary 512): the losses
+          within 1e-5, the checkpoint (weights and AdamW moments) within
+          1e-4 of each tensor's largest entry.
 
+The kinds take turns, config by config (default logits,grads).
 Only configs the CUDA target accepts are drawn (head sizes a multiple of 4,
 at least 8 for 16-bit training), so a refused compile is a failure too.
 Every failure prints the commands that reproduce it; the last line is
@@ -26,7 +32,7 @@ Every failure prints the commands that reproduce it; the last line is
 
 and the exit status is 1 on any failure. Slow (the emulator runs every
 thread of every block on the CPU): about 20 s a config on 2 cores. Needs
-numpy for --kind grads.
+numpy for grads and train.
 """
 import argparse
 import os
@@ -38,17 +44,25 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 HF_COMPARE = os.path.join(HERE, "..", "gpu", "hf_compare.py")
 COMPARE_SAFETENSORS = os.path.join(HERE, "compare_safetensors.py")
+STORIES = os.path.join(HERE, "..", "runtime", "Inputs", "stories.txt")
+KINDS = ["logits", "grads", "train"]
 
 HEAD_SIZES = [4, 8, 12, 16, 20, 24, 32, 40, 48, 64, 72, 80, 96, 112, 120,
               128, 136, 144, 160, 192, 256, 264]
 GRAD_RTOL = {"f32": "1e-5", "bf16": "3e-2", "f16": "3e-2"}
 
 
+def read_rows(path):
+    """A --loss-log CSV's rows after its header."""
+    with open(path) as f:
+        return [line for line in f.read().splitlines()[1:] if line]
+
+
 def draw_config(rng, kind, max_width):
     """A config the CUDA target accepts, as llamac flags and a summary."""
     dtype = rng.choice(["f32", "bf16", "f16"])
     sizes = [d for d in HEAD_SIZES
-             if d <= max_width and (kind == "logits" or dtype == "f32" or d >= 8)]
+             if d <= max_width and (kind != "grads" or dtype == "f32" or d >= 8)]
     head = rng.choice(sizes)
     group = rng.choice([1, 1, 2, 3, 4, 8])
     kv_heads = rng.choice([1, 2, 3, 4])
@@ -194,6 +208,42 @@ class Fuzzer:
                      f"--label 'config {index} grads'",
                      steps)
 
+    def train(self, index, rng, c, workdir):
+        c = dict(c, dtype="f32", vocab=512)
+        batch, seq = rng.choice([1, 2, 3]), rng.choice([8, 24, 64])
+        flags = config_flags(c) + f" --entry=train_step --batch {batch} --seq-len {seq}"
+        label = f"config {index} ({flags} --cuda-arch={c['arch']})"
+        commands = self.build(label, flags, workdir, c["arch"])
+        if commands is None:
+            return
+        train = (f"{self.tool('llama-run')} train --random-weights --weights-seed 5 "
+                 f"--tokenizer {self.args.models}/tok512.bin --data {STORIES} "
+                 f"--steps 2 --lr 1e-3 --eval-batches 0 --seed {rng.randrange(100)}")
+        env = self.emulated_env(c["arch"])
+        env_text = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        steps = commands + [
+            f"{train} --artifact {workdir}/cpu.art --loss-log {workdir}/cpu.csv "
+            f"--save {workdir}/cpu.safetensors",
+            f"env {env_text} {train} --device cuda --artifact {workdir}/emu.art "
+            f"--loss-log {workdir}/emu.csv --save {workdir}/emu.safetensors",
+        ]
+        if not self.run_all(label, steps[len(commands):], steps):
+            return
+        self.comparisons += 1
+        worst = max(abs(float(a.split(",")[1]) - float(b.split(",")[1]))
+                    for a, b in zip(read_rows(f"{workdir}/cpu.csv"),
+                                    read_rows(f"{workdir}/emu.csv")))
+        detail = f"losses of 2 steps within {worst:.1e} (tol 1e-05)"
+        if worst <= 1e-5:
+            print(f"PASS: config {index} train: {detail}", flush=True)
+        else:
+            self.fail(f"{label} train", detail, steps)
+        self.compare(label,
+                     f"{sys.executable} {COMPARE_SAFETENSORS} {workdir}/cpu.safetensors "
+                     f"{workdir}/emu.safetensors --rtol 1e-4 "
+                     f"--label 'config {index} checkpoint'",
+                     steps)
+
     def run_all(self, label, steps, shown):
         """Runs steps in turn; a failure is reported with all of shown."""
         for step in steps:
@@ -214,15 +264,27 @@ def main():
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--count", type=int, default=10)
-    parser.add_argument("--kind", choices=["logits", "grads", "both"], default="both")
+    parser.add_argument("--kind", default="logits,grads",
+                        help="comma-separated kinds, taking turns: "
+                        + ", ".join(KINDS) + " (default logits,grads)")
     parser.add_argument("--max-width", type=int, default=1024,
                         help="largest model width (dim) drawn (default 1024)")
+    parser.add_argument("--models", default=os.environ.get(
+                            "LLAMAC_MODELS_DIR", os.path.join(HERE, "..", "..", "..", "shared", "models")),
+                        help="directory holding tok512.bin, for train "
+                        "(default $LLAMAC_MODELS_DIR or ../shared/models)")
     args = parser.parse_args()
     if args.count < 1 or args.max_width < 4:
         parser.error("--count must be positive and --max-width at least 4")
+    kinds = args.kind.split(",")
+    for kind in kinds:
+        if kind not in KINDS:
+            parser.error(f"--kind: unknown kind '{kind}' (expected {', '.join(KINDS)})")
+    tokenizer = os.path.join(args.models, "tok512.bin")
+    if "train" in kinds and not os.path.isfile(tokenizer):
+        parser.error(f"--kind train needs {tokenizer} (set --models or LLAMAC_MODELS_DIR)")
     fuzzer = Fuzzer(args)
     rng = random.Random(args.seed)
-    kinds = ["logits", "grads"] if args.kind == "both" else [args.kind]
     for index in range(args.count):
         kind = kinds[index % len(kinds)]
         config = draw_config(rng, kind, args.max_width)
