@@ -5,6 +5,7 @@
 #include "runtime/ArtifactVerifier.h"
 #include "runtime/Artifact_generated.h"
 #include "runtime/AtomicFile.h"
+#include "runtime/Fnv1a.h"
 #include "runtime/MappedFile.h"
 
 #include <cctype>
@@ -26,6 +27,32 @@ constexpr uint64_t kMaxArtifactBytes =
 
 /// Binaries are aligned so that a cubin can be handed to the driver in place.
 constexpr size_t kBinaryAlignment = 64;
+
+/// The checksum of an artifact's FlatBuffer bytes.
+uint64_t artifactChecksum(const uint8_t *bytes, size_t size) {
+  return fnv1a64(std::string_view(reinterpret_cast<const char *>(bytes), size));
+}
+
+/// Appends the checksum of `bytes` (little-endian) and the tag.
+void appendChecksumTrailer(std::vector<uint8_t> &bytes) {
+  uint64_t sum = artifactChecksum(bytes.data(), bytes.size());
+  for (int i = 0; i < 8; ++i)
+    bytes.push_back(static_cast<uint8_t>(sum >> (8 * i)));
+  bytes.insert(bytes.end(), kArtifactChecksumTag, kArtifactChecksumTag + 8);
+}
+
+/// Whether `bytes` end with a checksum trailer's tag.
+bool hasChecksumTrailer(const uint8_t *bytes, size_t size) {
+  return size >= 8 + kArtifactTrailerBytes &&
+         std::memcmp(bytes + size - 8, kArtifactChecksumTag, 8) == 0;
+}
+
+std::string hex64(uint64_t value) {
+  char text[17];
+  std::snprintf(text, sizeof(text), "%016llx",
+                static_cast<unsigned long long>(value));
+  return text;
+}
 
 //===----------------------------------------------------------------------===//
 // Writing
@@ -295,8 +322,10 @@ llamac::runtime::serializeArtifact(const ArtifactSpec &spec) {
       b.CreateVector(kernels), b.CreateVector(entries),
       b.CreateVector(binaries), source, provenance);
   fbs::FinishArtifactBuffer(b, root);
-  return std::vector<uint8_t>(b.GetBufferPointer(),
-                              b.GetBufferPointer() + b.GetSize());
+  std::vector<uint8_t> bytes(b.GetBufferPointer(),
+                             b.GetBufferPointer() + b.GetSize());
+  appendChecksumTrailer(bytes);
+  return bytes;
 }
 
 Status llamac::runtime::writeArtifact(const ArtifactSpec &spec,
@@ -325,6 +354,21 @@ llamac::runtime::readArtifactFromMemory(const uint8_t *bytes, size_t size,
   if (size >= FLATBUFFERS_MAX_BUFFER_SIZE)
     return Status::error(origin + ": truncated or corrupt: file has " +
                          sizeText + ", more than FlatBuffers can address");
+  // The FlatBuffer is what precedes the trailer, if there is one; whether
+  // there must be one depends on the schema version, checked below.
+  const bool checksummed = hasChecksumTrailer(bytes, size);
+  if (checksummed) {
+    size -= kArtifactTrailerBytes;
+    uint64_t stored = 0;
+    for (int i = 0; i < 8; ++i)
+      stored |= uint64_t(bytes[size + i]) << (8 * i);
+    uint64_t computed = artifactChecksum(bytes, size);
+    if (stored != computed)
+      return Status::error(origin + ": truncated or corrupt: checksum " +
+                           hex64(computed) + " of its first " +
+                           std::to_string(size) + " bytes, the file says " +
+                           hex64(stored));
+  }
   // The default table limit (one million) is near what a large model's
   // launch lists reach; the file size bounds the work either way.
   flatbuffers::Verifier verifier(bytes, size, /*max_depth=*/64,
@@ -351,6 +395,13 @@ llamac::runtime::readArtifactFromMemory(const uint8_t *bytes, size_t size,
                          " is older than the versions " + supported +
                          " this runtime reads; recompile the model");
   }
+  if (version >= 4 && !checksummed)
+    return Status::error(origin +
+                         ": truncated or corrupt: no checksum at "
+                         "its end (\"" +
+                         kArtifactChecksumTag +
+                         "\"), which every file of schema version 4 and "
+                         "later ends with");
   StatusOr<ArtifactSpec> spec = convert(*root, origin);
   if (!spec.ok())
     return spec.status();

@@ -29,10 +29,15 @@ namespace llamac::artifact {
 /// refuses these files. 3: kernels may have a second geometry for the
 /// binaries that run their wgmma variants, with larger tiles than the
 /// other archs; a version 2 runtime would launch those with the wrong grid.
-inline constexpr uint32_t kSchemaVersion = 3;
+/// 4: the file ends with a checksum of everything before it
+/// (ArtifactIO.h), which a runtime must check: a flipped bit in a binary or
+/// a config field passes every structural check and then crashes or
+/// computes the wrong thing.
+inline constexpr uint32_t kSchemaVersion = 4;
 /// The oldest version this runtime still reads: version 1 files are
 /// version 3 files without tensor maps and wgmma geometries, version 2
-/// files those without wgmma geometries.
+/// files those without wgmma geometries; files of version 3 and older
+/// carry no checksum.
 inline constexpr uint32_t kOldestSchemaVersion = 1;
 
 enum class ElementType : uint8_t { F32, F16, BF16, I32 };

@@ -8,6 +8,7 @@
 #include "runtime/ArtifactIO.h"
 #include "runtime/ArtifactLayout.h"
 #include "runtime/ArtifactVerifier.h"
+#include "runtime/Fnv1a.h"
 
 #include "TestArtifacts.h"
 #include "TestAssets.h"
@@ -192,6 +193,82 @@ TEST(ArtifactIOTest, FlippedBytesInTheMiddle) {
     corrupt[i] ^= 0xff;
   std::string message = readErrorOfBytes(dir, corrupt);
   EXPECT_THAT(message, HasSubstr("m.art: truncated or corrupt"));
+}
+
+/// The file ends with the FNV-1a 64 of the FlatBuffer, then the tag.
+TEST(ArtifactIOTest, EndsWithTheChecksumOfWhatPrecedesIt) {
+  StatusOr<std::vector<uint8_t>> bytes = serializeArtifact(tableOnlyArtifact());
+  ASSERT_TRUE(bytes.ok());
+  const std::vector<uint8_t> &file = *bytes;
+  ASSERT_GT(file.size(), kArtifactTrailerBytes);
+  size_t body = file.size() - kArtifactTrailerBytes;
+  EXPECT_EQ(std::string(file.end() - 8, file.end()), kArtifactChecksumTag);
+  uint64_t stored = 0;
+  for (int i = 0; i < 8; ++i)
+    stored |= uint64_t(file[body + i]) << (8 * i);
+  EXPECT_EQ(stored, fnv1a64(std::string_view(
+                        reinterpret_cast<const char *>(file.data()), body)));
+}
+
+/// One bit of a kernel binary: every structural check passes, so only the
+/// checksum stands between it and running corrupt machine code.
+TEST(ArtifactIOTest, FlippedBitInABinary) {
+  TempDir dir;
+  StatusOr<std::vector<uint8_t>> bytes =
+      serializeArtifact(toyArtifact(std::vector<uint8_t>(100, 0xab)));
+  ASSERT_TRUE(bytes.ok());
+  std::vector<uint8_t> corrupt = *bytes;
+  auto binary = std::search_n(corrupt.begin(), corrupt.end(), 100, 0xab);
+  ASSERT_NE(binary, corrupt.end());
+  binary[50] ^= 0x10;
+  std::string message = readErrorOfBytes(dir, corrupt);
+  size_t body = corrupt.size() - kArtifactTrailerBytes;
+  EXPECT_THAT(message, HasSubstr("m.art: truncated or corrupt: checksum "));
+  EXPECT_THAT(message, HasSubstr(" of its first " + std::to_string(body) +
+                                 " bytes, the file says "));
+}
+
+TEST(ArtifactIOTest, FlippedBitInTheChecksum) {
+  TempDir dir;
+  StatusOr<std::vector<uint8_t>> bytes = serializeArtifact(tableOnlyArtifact());
+  ASSERT_TRUE(bytes.ok());
+  std::vector<uint8_t> corrupt = *bytes;
+  corrupt[corrupt.size() - kArtifactTrailerBytes] ^= 1;
+  EXPECT_THAT(readErrorOfBytes(dir, corrupt),
+              HasSubstr("m.art: truncated or corrupt: checksum "));
+}
+
+/// Without its trailer (cut off, or its tag damaged) a current file is
+/// refused; the FlatBuffer alone would pass every other check.
+TEST(ArtifactIOTest, CurrentVersionWithoutChecksum) {
+  TempDir dir;
+  StatusOr<std::vector<uint8_t>> bytes = serializeArtifact(tableOnlyArtifact());
+  ASSERT_TRUE(bytes.ok());
+  std::vector<uint8_t> cut(bytes->begin(),
+                           bytes->end() - kArtifactTrailerBytes);
+  std::string expected = dir.file("m.art") +
+                         ": truncated or corrupt: no checksum at its end "
+                         "(\"LLMAfnv1\"), which every file of schema "
+                         "version 4 and later ends with";
+  EXPECT_EQ(readErrorOfBytes(dir, cut), expected);
+  std::vector<uint8_t> badTag = *bytes;
+  badTag.back() ^= 1;
+  EXPECT_EQ(readErrorOfBytes(dir, badTag), expected);
+}
+
+/// Files of schema version 3 and older have no trailer, and still read.
+TEST(ArtifactIOTest, ReadsVersion3WithoutChecksum) {
+  TempDir dir;
+  ArtifactSpec spec = tableOnlyArtifact();
+  spec.schemaVersion = 3;
+  StatusOr<std::vector<uint8_t>> bytes = serializeArtifact(spec);
+  ASSERT_TRUE(bytes.ok());
+  std::vector<uint8_t> old(bytes->begin(),
+                           bytes->end() - kArtifactTrailerBytes);
+  writeBytes(dir.file("m.art"), old);
+  StatusOr<ArtifactSpec> back = readArtifact(dir.file("m.art"));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->schemaVersion, 3u);
 }
 
 TEST(ArtifactIOTest, WrongIdentifier) {
