@@ -8,9 +8,9 @@
 Draws N configs from --seed (the same seed draws the same configs): head
 sizes from 4 to 264 in steps of 4, GQA groups of 1 to 8, odd FFN widths and
 vocabularies, 1 or 2 layers, f32, bf16 or f16, RoPE on adjacent pairs or on
-halves, fused or not, sm_80 or sm_90a. Each is compiled for both targets
-with llamac, its CUDA kernels run in the kernel emulator (llama-cuda-emu,
-through the fake driver), and
+halves, fused or not, sm_80 or sm_90a, and inference batches of 1 to 3.
+Each is compiled for both targets with llamac, its CUDA kernels run in the
+kernel emulator (llama-cuda-emu, through the fake driver), and
 
   logits: prefill (in one call or in chunks) and decode logits are compared
           with the CPU target's by test/gpu/hf_compare.py (its tolerances);
@@ -153,14 +153,22 @@ class Fuzzer:
             self.fail(label, output, commands + [command])
 
     def logits(self, index, rng, c, workdir):
-        flags = config_flags(c) + " --max-seq 256 --entry=prefill,decode"
+        # The batch and its extra rows come from a generator of their own,
+        # so that every seed draws the configs it drew before batches.
+        side = random.Random(self.args.seed * 1000003 + index)
+        batch = side.choice([1, 1, 2, 3])
+        flags = (config_flags(c) +
+                 f" --max-seq 256 --batch {batch} --entry=prefill,decode")
         label = f"config {index} ({flags} --cuda-arch={c['arch']})"
         commands = self.build(label, flags, workdir, c["arch"])
         if commands is None:
             return
-        tokens = ",".join(str(rng.randrange(c["vocab"]))
-                          for _ in range(rng.choice([3, 17, 40, 70, 130])))
+        length = rng.choice([3, 17, 40, 70, 130])
+        rows = [[rng.randrange(c["vocab"]) for _ in range(length)]]
         chunk = rng.choice([0, 0, 7, 33])
+        rows += [[side.randrange(c["vocab"]) for _ in range(length)]
+                 for _ in range(batch - 1)]
+        tokens = shlex.quote(";".join(",".join(map(str, row)) for row in rows))
         env = self.emulated_env(c["arch"])
         env_text = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
         run = (f"{self.tool('llama-run')} logits --random-weights --seed 7 "

@@ -48,24 +48,28 @@ int argmax(const float *values, int64_t size) {
   return int(std::max_element(values, values + size) - values);
 }
 
-/// Runs `tokens` through prefill in one call from position 0.
+/// Runs `tokens` (batch rows of equal length, one after another) through
+/// prefill in one call from position 0.
 Status runPrefill(Executor &session, int entry,
-                  const std::vector<int32_t> &tokens) {
+                  const std::vector<int32_t> &tokens, int64_t batch) {
   return session.run(entry, {{tokens.data(), tokens.size() * sizeof(int32_t)}},
-                     0, int64_t(tokens.size()));
+                     0, int64_t(tokens.size()) / batch);
 }
 
-/// `steps` greedy decode steps from position 0, starting at `first`.
+/// `steps` greedy decode steps from position 0, each of the batch's rows
+/// starting at `first` and then following its own argmax.
 Status runDecode(Executor &session, int entry, int32_t first, int64_t steps,
-                 int64_t vocab) {
-  int32_t token = first;
+                 int64_t batch, int64_t vocab) {
+  std::vector<int32_t> tokens(static_cast<size_t>(batch), first);
   for (int64_t pos = 0; pos < steps; ++pos) {
     LLAMAC_RETURN_IF_ERROR(
-        session.run(entry, {{&token, sizeof(token)}}, int32_t(pos), 1));
-    StatusOr<const float *> logits = session.lastTokenLogits(entry);
+        session.run(entry, {{tokens.data(), tokens.size() * sizeof(int32_t)}},
+                    int32_t(pos), 1));
+    StatusOr<const float *> logits = session.outputF32(entry, 0);
     if (!logits.ok())
       return logits.status();
-    token = argmax(*logits, vocab);
+    for (int64_t b = 0; b < batch; ++b)
+      tokens[size_t(b)] = argmax(*logits + b * vocab, vocab);
   }
   return {};
 }
@@ -135,7 +139,17 @@ Status llamac::run::benchCommand(const std::vector<std::string> &args) {
     return int32_t(randomU32(state) % uint32_t(vocab));
   };
 
+  // Prefill and decode come from one llamac --batch, so they agree.
   int prefill = session.entryIndex("prefill");
+  int decode = session.entryIndex("decode");
+  const int64_t batch =
+      prefill >= 0  ? session.spec().entries[size_t(prefill)].batch
+      : decode >= 0 ? session.spec().entries[size_t(decode)].batch
+                    : 1;
+  results.batch = batch;
+  if (batch > 1)
+    std::printf("batch: %lld rows a call; tokens/s count every row's\n",
+                (long long)batch);
   std::vector<std::vector<int32_t>> prompts;
   if (prefill >= 0) {
     const artifact::EntrySpec &entry = session.spec().entries[size_t(prefill)];
@@ -143,25 +157,30 @@ Status llamac::run::benchCommand(const std::vector<std::string> &args) {
       int64_t length =
           entry.seq > 0 ? entry.seq : std::min(promptLen, entry.maxSeq);
       std::vector<int32_t> prompt;
-      for (int64_t i = 0; i < length; ++i)
+      for (int64_t i = 0; i < batch * length; ++i)
         prompt.push_back(randomToken());
       prompts.push_back(std::move(prompt));
     }
   }
-  int decode = session.entryIndex("decode");
   int32_t first = randomToken();
 
   for (const std::vector<int32_t> &prompt : prompts) {
-    LLAMAC_RETURN_IF_ERROR(runPrefill(session, prefill, prompt)); // warm-up
+    LLAMAC_RETURN_IF_ERROR(
+        runPrefill(session, prefill, prompt, batch)); // warm-up
     double best = 1e30;
     for (int64_t r = 0; r < repeats; ++r) {
       LLAMAC_RETURN_IF_ERROR(session.resetCaches());
       Clock::time_point start = Clock::now();
-      LLAMAC_RETURN_IF_ERROR(runPrefill(session, prefill, prompt));
+      LLAMAC_RETURN_IF_ERROR(runPrefill(session, prefill, prompt, batch));
       best = std::min(best, secondsSince(start));
     }
-    std::printf("prefill: %zu tokens in %s: %.1f tokens/s\n", prompt.size(),
-                formatSeconds(best).c_str(), double(prompt.size()) / best);
+    if (batch > 1)
+      std::printf("prefill: %lld x %lld tokens in %s: %.1f tokens/s\n",
+                  (long long)batch, (long long)(prompt.size() / batch),
+                  formatSeconds(best).c_str(), double(prompt.size()) / best);
+    else
+      std::printf("prefill: %zu tokens in %s: %.1f tokens/s\n", prompt.size(),
+                  formatSeconds(best).c_str(), double(prompt.size()) / best);
     results.prefill.push_back({int64_t(prompt.size()), best});
   }
   if (prompts.empty())
@@ -169,19 +188,27 @@ Status llamac::run::benchCommand(const std::vector<std::string> &args) {
                 prefill < 0 ? "no prefill entry" : "--prompt-len 0");
   if (decode >= 0) {
     LLAMAC_RETURN_IF_ERROR(session.resetCaches());
-    LLAMAC_RETURN_IF_ERROR(runDecode(session, decode, first, 1, vocab));
+    LLAMAC_RETURN_IF_ERROR(runDecode(session, decode, first, 1, batch, vocab));
     double best = 1e30;
     for (int64_t r = 0; r < repeats; ++r) {
       LLAMAC_RETURN_IF_ERROR(session.resetCaches());
       Clock::time_point start = Clock::now();
-      LLAMAC_RETURN_IF_ERROR(runDecode(session, decode, first, steps, vocab));
+      LLAMAC_RETURN_IF_ERROR(
+          runDecode(session, decode, first, steps, batch, vocab));
       best = std::min(best, secondsSince(start));
     }
-    std::printf("decode: %lld tokens in %s: %.1f tokens/s (%.2f us per "
-                "token)\n",
-                (long long)steps, formatSeconds(best).c_str(),
-                double(steps) / best, best * 1e6 / double(steps));
-    results.decode = {steps, best};
+    if (batch > 1)
+      std::printf("decode: %lld x %lld tokens in %s: %.1f tokens/s (%.2f us "
+                  "per step)\n",
+                  (long long)batch, (long long)steps,
+                  formatSeconds(best).c_str(), double(batch * steps) / best,
+                  best * 1e6 / double(steps));
+    else
+      std::printf("decode: %lld tokens in %s: %.1f tokens/s (%.2f us per "
+                  "token)\n",
+                  (long long)steps, formatSeconds(best).c_str(),
+                  double(steps) / best, best * 1e6 / double(steps));
+    results.decode = {batch * steps, best};
   } else {
     std::printf("decode: skipped (no decode entry)\n");
   }
@@ -190,17 +217,19 @@ Status llamac::run::benchCommand(const std::vector<std::string> &args) {
   for (const std::vector<int32_t> &prompt : prompts) {
     LLAMAC_RETURN_IF_ERROR(session.resetCaches());
     session.clearProfile();
-    LLAMAC_RETURN_IF_ERROR(runPrefill(session, prefill, prompt));
-    std::string title = "prefill (" + std::to_string(prompt.size()) + ")";
+    LLAMAC_RETURN_IF_ERROR(runPrefill(session, prefill, prompt, batch));
+    std::string title =
+        "prefill (" + std::to_string(prompt.size() / batch) + ")";
     printBreakdown(prompts.size() > 1 ? title.c_str() : "prefill",
                    session.spec(), session.profile());
     results.profiles.push_back(
-        {"prefill", int64_t(prompt.size()), session.profile()});
+        {"prefill", int64_t(prompt.size()) / batch, session.profile()});
   }
   if (decode >= 0) {
     LLAMAC_RETURN_IF_ERROR(session.resetCaches());
     session.clearProfile();
-    LLAMAC_RETURN_IF_ERROR(runDecode(session, decode, first, steps, vocab));
+    LLAMAC_RETURN_IF_ERROR(
+        runDecode(session, decode, first, steps, batch, vocab));
     printBreakdown("decode", session.spec(), session.profile());
     results.profiles.push_back({"decode", 1, session.profile()});
   }

@@ -79,8 +79,9 @@ Status llamac::run::writeBenchJson(const std::string &path,
                                    const BenchResults &results,
                                    const Executor &executor) {
   const ArtifactSpec &spec = executor.spec();
-  std::string text =
-      "{\n  \"backend\": " + quoteJson(results.backend) + ",\n  \"prefill\": [";
+  std::string text = "{\n  \"backend\": " + quoteJson(results.backend) +
+                     ",\n  \"batch\": " + std::to_string(results.batch) +
+                     ",\n  \"prefill\": [";
   for (size_t i = 0; i < results.prefill.size(); ++i) {
     char item[96];
     std::snprintf(item, sizeof(item), "%s{\"tokens\": %lld, \"seconds\": %.9g}",

@@ -20,6 +20,7 @@ namespace llamac::run {
 
 /// One timed phase: the fastest of the repeats.
 struct PhaseTime {
+  /// Tokens of all batch rows together.
   int64_t tokens = 0;
   double seconds = 0;
 };
@@ -34,6 +35,8 @@ struct KernelProfile {
 
 struct BenchResults {
   std::string backend;
+  /// The artifact's batch (llamac --batch): rows per call.
+  int64_t batch = 1;
   std::vector<PhaseTime> prefill;
   PhaseTime decode;
   std::vector<KernelProfile> profiles;

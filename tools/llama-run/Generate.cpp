@@ -108,6 +108,12 @@ Status llamac::run::generateCommand(const std::vector<std::string> &args) {
                          ": entry 'decode': output 0 is not logits over the "
                          "vocabulary of " +
                          std::to_string(config.vocabSize));
+  if (decodeSpec.batch != 1)
+    return Status::error(
+        model.artifact + ": entry 'decode' runs a batch of " +
+        std::to_string(decodeSpec.batch) +
+        " sequences and generate writes one; compile with llamac --batch 1 "
+        "(logits and bench run batches)");
   int prefill = noPrefill ? -1 : session.entryIndex("prefill");
 
   StatusOr<std::unique_ptr<Tokenizer>> tokenizer =
