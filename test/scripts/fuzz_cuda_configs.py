@@ -131,18 +131,14 @@ class Fuzzer:
             f"{self.tool('llamac')} {flags} --target=cuda --cuda-arch={arch} -o {cuda}",
             f"{self.tool('llama-cuda-emu')} {cuda} --arch {arch} -o {emu}",
         ]
-        for command in commands:
-            ok, error = self.run(command)
-            if not ok:
-                self.fail(label, error, commands)
-                return None
-        return commands
+        return commands if self.run_all(label, commands, commands) else None
 
-    def emulated_env(self, arch):
+    def emulated(self, arch):
+        """The `env ...` prefix that runs llama-run on the emulated GPU."""
         env = {"LLAMAC_LIBCUDA": self.args.fake_libcuda}
         if arch == "sm_90a":
             env["LLAMAC_FAKE_CUDA_SM"] = "90"
-        return env
+        return "env " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
 
     def compare(self, label, command, commands):
         self.comparisons += 1
@@ -169,8 +165,7 @@ class Fuzzer:
         rows += [[side.randrange(c["vocab"]) for _ in range(length)]
                  for _ in range(batch - 1)]
         tokens = shlex.quote(";".join(",".join(map(str, row)) for row in rows))
-        env = self.emulated_env(c["arch"])
-        env_text = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        env = self.emulated(c["arch"])
         run = (f"{self.tool('llama-run')} logits --random-weights --seed 7 "
                f"--tokens {tokens}")
         names = {"prefill": f"prefill in calls of {chunk}" if chunk else "prefill",
@@ -180,7 +175,7 @@ class Fuzzer:
             expected = os.path.join(workdir, f"cpu-{mode}.txt")
             actual = os.path.join(workdir, f"emu-{mode}.txt")
             cpu_run = f"{run} --artifact {workdir}/cpu.art {'--mode prefill' if mode == 'prefill' else ''} > {expected}"
-            emu_run = f"env {env_text} {run} --device cuda --artifact {workdir}/emu.art {extra} > {actual}"
+            emu_run = f"{env} {run} --device cuda --artifact {workdir}/emu.art {extra} > {actual}"
             steps = commands + [cpu_run, emu_run]
             if not self.run_all(label, [cpu_run, emu_run], steps):
                 continue
@@ -201,11 +196,10 @@ class Fuzzer:
                                for _ in range(batch * seq))
         run = (f"{self.tool('llama-run')} grads --random-weights --seed 3 "
                f"--tokens {ids()} --targets {ids()}")
-        env = self.emulated_env(c["arch"])
-        env_text = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        env = self.emulated(c["arch"])
         steps = commands + [
             f"{run} --artifact {workdir}/cpu.art -o {workdir}/cpu.safetensors",
-            f"env {env_text} {run} --device cuda --artifact {workdir}/emu.art "
+            f"{env} {run} --device cuda --artifact {workdir}/emu.art "
             f"-o {workdir}/emu.safetensors",
         ]
         if not self.run_all(label, steps[len(commands):], steps):
@@ -227,12 +221,11 @@ class Fuzzer:
         train = (f"{self.tool('llama-run')} train --random-weights --weights-seed 5 "
                  f"--tokenizer {self.args.models}/tok512.bin --data {STORIES} "
                  f"--steps 2 --lr 1e-3 --eval-batches 0 --seed {rng.randrange(100)}")
-        env = self.emulated_env(c["arch"])
-        env_text = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        env = self.emulated(c["arch"])
         steps = commands + [
             f"{train} --artifact {workdir}/cpu.art --loss-log {workdir}/cpu.csv "
             f"--save {workdir}/cpu.safetensors",
-            f"env {env_text} {train} --device cuda --artifact {workdir}/emu.art "
+            f"{env} {train} --device cuda --artifact {workdir}/emu.art "
             f"--loss-log {workdir}/emu.csv --save {workdir}/emu.safetensors",
         ]
         if not self.run_all(label, steps[len(commands):], steps):
