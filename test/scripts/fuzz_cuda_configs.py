@@ -119,9 +119,11 @@ class Fuzzer:
         for command in commands:
             print(f"    {command}", flush=True)
 
-    def build(self, label, flags, workdir, arch):
+    def build(self, index, flags, workdir, arch):
         """Compiles both targets and emulates the CUDA one; returns the
-        commands run, or None after reporting a failure."""
+        config's label and the commands run, or None after reporting a
+        failure."""
+        label = f"config {index} ({flags} --cuda-arch={arch})"
         print(label, flush=True)
         cpu = os.path.join(workdir, "cpu.art")
         cuda = os.path.join(workdir, "cuda.art")
@@ -131,7 +133,7 @@ class Fuzzer:
             f"{self.tool('llamac')} {flags} --target=cuda --cuda-arch={arch} -o {cuda}",
             f"{self.tool('llama-cuda-emu')} {cuda} --arch {arch} -o {emu}",
         ]
-        return commands if self.run_all(label, commands, commands) else None
+        return (label, commands) if self.run_all(label, commands, commands) else None
 
     def emulated(self, arch):
         """The `env ...` prefix that runs llama-run on the emulated GPU."""
@@ -155,10 +157,10 @@ class Fuzzer:
         batch = side.choice([1, 1, 2, 3])
         flags = (config_flags(c) +
                  f" --max-seq 256 --batch {batch} --entry=prefill,decode")
-        label = f"config {index} ({flags} --cuda-arch={c['arch']})"
-        commands = self.build(label, flags, workdir, c["arch"])
-        if commands is None:
+        built = self.build(index, flags, workdir, c["arch"])
+        if built is None:
             return
+        label, commands = built
         length = rng.choice([3, 17, 40, 70, 130])
         rows = [[rng.randrange(c["vocab"]) for _ in range(length)]]
         chunk = rng.choice([0, 0, 7, 33])
@@ -188,10 +190,10 @@ class Fuzzer:
         batch, seq = rng.choice([1, 2, 3]), rng.choice([5, 24, 64, 70])
         flags = (config_flags(c) +
                  f" --entry=forward_loss --autodiff --batch {batch} --seq-len {seq}")
-        label = f"config {index} ({flags} --cuda-arch={c['arch']})"
-        commands = self.build(label, flags, workdir, c["arch"])
-        if commands is None:
+        built = self.build(index, flags, workdir, c["arch"])
+        if built is None:
             return
+        label, commands = built
         ids = lambda: ",".join(str(rng.randrange(c["vocab"]))
                                for _ in range(batch * seq))
         run = (f"{self.tool('llama-run')} grads --random-weights --seed 3 "
@@ -214,10 +216,10 @@ class Fuzzer:
         c = dict(c, dtype="f32", vocab=512)
         batch, seq = rng.choice([1, 2, 3]), rng.choice([8, 24, 64])
         flags = config_flags(c) + f" --entry=train_step --batch {batch} --seq-len {seq}"
-        label = f"config {index} ({flags} --cuda-arch={c['arch']})"
-        commands = self.build(label, flags, workdir, c["arch"])
-        if commands is None:
+        built = self.build(index, flags, workdir, c["arch"])
+        if built is None:
             return
+        label, commands = built
         train = (f"{self.tool('llama-run')} train --random-weights --weights-seed 5 "
                  f"--tokenizer {self.args.models}/tok512.bin --data {STORIES} "
                  f"--steps 2 --lr 1e-3 --eval-batches 0 --seed {rng.randrange(100)}")
