@@ -3,7 +3,7 @@
 
   fuzz_cuda_configs.py --bin BUILD/bin --fake-libcuda LIB --workdir DIR
                        [--seed S] [--count N] [--kind KIND[,KIND...]]
-                       [--max-width W] [--models DIR]
+                       [--max-width W] [--models DIR] [--asan-runtime LIB]
 
 Draws N configs from --seed (the same seed draws the same configs): head
 sizes from 4 to 264 in steps of 4, GQA groups of 1 to 8, odd FFN widths and
@@ -131,7 +131,8 @@ class Fuzzer:
         commands = [
             f"{self.tool('llamac')} {flags} --target=cpu -o {cpu}",
             f"{self.tool('llamac')} {flags} --target=cuda --cuda-arch={arch} -o {cuda}",
-            f"{self.tool('llama-cuda-emu')} {cuda} --arch {arch} -o {emu}",
+            f"{self.tool('llama-cuda-emu')} {cuda} --arch {arch} -o {emu}"
+            + (" --asan" if self.args.asan_runtime else ""),
         ]
         return (label, commands) if self.run_all(label, commands, commands) else None
 
@@ -140,6 +141,9 @@ class Fuzzer:
         env = {"LLAMAC_LIBCUDA": self.args.fake_libcuda}
         if arch == "sm_90a":
             env["LLAMAC_FAKE_CUDA_SM"] = "90"
+        if self.args.asan_runtime:
+            env["LD_PRELOAD"] = self.args.asan_runtime
+            env["ASAN_OPTIONS"] = "detect_leaks=0"
         return "env " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
 
     def compare(self, label, command, commands):
@@ -272,6 +276,13 @@ def main():
                         + ", ".join(KINDS) + " (default logits,grads)")
     parser.add_argument("--max-width", type=int, default=1024,
                         help="largest model width (dim) drawn (default 1024)")
+    parser.add_argument("--asan-runtime", metavar="LIB",
+                        help="emulate the kernels under AddressSanitizer "
+                        "(llama-cuda-emu --asan), llama-run preloading LIB "
+                        "(the compiler's shared ASan runtime, e.g. clang++ "
+                        "-print-file-name=libclang_rt.asan-x86_64.so): an "
+                        "access outside a device buffer or a static shared "
+                        "array fails the config even where the logits agree")
     parser.add_argument("--models", default=os.environ.get(
                             "LLAMAC_MODELS_DIR", os.path.join(HERE, "..", "..", "..", "shared", "models")),
                         help="directory holding tok512.bin, for train "
@@ -286,6 +297,8 @@ def main():
     tokenizer = os.path.join(args.models, "tok512.bin")
     if "train" in kinds and not os.path.isfile(tokenizer):
         parser.error(f"--kind train needs {tokenizer} (set --models or LLAMAC_MODELS_DIR)")
+    if args.asan_runtime and not os.path.isfile(args.asan_runtime):
+        parser.error(f"--asan-runtime: {args.asan_runtime} is not a file")
     fuzzer = Fuzzer(args)
     rng = random.Random(args.seed)
     for index in range(args.count):
