@@ -67,9 +67,10 @@ FailureOr<AttentionPlan> planAttention(Operation *op) {
     return failure();
   if (!plan.headDim)
     plan.headDim = *features / plan.heads;
-  if (plan.headDim % 4 != 0)
+  // RoPE rotates pairs, and the kernels stage and store heads in pairs.
+  if (plan.headDim % 2 != 0)
     return op->emitOpError() << "has head dimension " << plan.headDim
-                             << "; the CUDA target needs a multiple of 4";
+                             << "; the CUDA target needs an even one";
   plan.query = *q;
   plan.key = *k;
   plan.value = *v;

@@ -45,7 +45,10 @@ LogicalResult emitFlashAttention(raw_ostream &os, const AttentionPlan &plan,
   os << "  constexpr int BQ = 64, BKV = " << bkv
      << ", TPQ = 4, VQ = " << (plan.headDim % 16 == 0 ? 4 : 1) << ";\n";
   os << R"BODY(  static_assert(BKV % 8 == 0, "the softmax takes a tile's rows 8 at a time");
-  constexpr int THREADS = 256, NG = D / (TPQ * VQ);
+  // A head of D = 4 n + 2 elements leaves the last group's parts 2 and 3
+  // without an element (RAGGED): they hold zeros and skip every access.
+  constexpr int THREADS = 256, NG = (D + TPQ * VQ - 1) / (TPQ * VQ);
+  constexpr bool RAGGED = D % (TPQ * VQ) != 0;
   // Key row t < newBase is read as stored (the caches, or the key operand
   // of plain attention), else it is the call's key row t - newBase, rotated
   // at position + t - newBase.
@@ -62,6 +65,7 @@ LogicalResult emitFlashAttention(raw_ostream &os, const AttentionPlan &plan,
   (void)ko;
   (void)vo;
   auto elem = [&](int g, int c) { return (g * TPQ + part) * VQ + c; };
+  auto owns = [&](int g, int c) { return !RAGGED || elem(g, c) < D; };
   // Element d's RoPE partner, and whether d is the pair's first.
   auto partner = [](int d) {
     return ADJACENT ? d ^ 1 : d < D / 2 ? d + D / 2 : d - D / 2;
@@ -85,7 +89,7 @@ LogicalResult emitFlashAttention(raw_ostream &os, const AttentionPlan &plan,
 #pragma unroll
       for (int c = 0; c < VQ; ++c) {
         const int d = elem(g, c);
-        qr[g][c] = active ? rotate(llamaToF(q[row + d]),
+        qr[g][c] = active && owns(g, c) ? rotate(llamaToF(q[row + d]),
                                    llamaToF(q[row + partner(d)]), d,
                                    position + s)
                           : 0.0f;
@@ -137,7 +141,8 @@ LogicalResult emitFlashAttention(raw_ostream &os, const AttentionPlan &plan,
         for (int g = 0; g < NG; ++g)
 #pragma unroll
           for (int c = 0; c < VQ; ++c)
-            dot += qr[g][c] * kt[rb + r][elem(g, c)];
+            if (owns(g, c))
+              dot += qr[g][c] * kt[rb + r][elem(g, c)];
         dot = llamaWarpSum<TPQ>(dot);
         sc[r] = t0 + rb + r <= myLast ? scoreOf(dot) : -LLAMA_INF;
         mt = fmaxf(mt, sc[r]);
@@ -159,7 +164,8 @@ LogicalResult emitFlashAttention(raw_ostream &os, const AttentionPlan &plan,
         for (int g = 0; g < NG; ++g)
 #pragma unroll
           for (int c = 0; c < VQ; ++c)
-            o[g][c] += p * vt[rb + r][elem(g, c)];
+            if (owns(g, c))
+              o[g][c] += p * vt[rb + r][elem(g, c)];
       }
       m = mt;
     }
@@ -172,7 +178,8 @@ LogicalResult emitFlashAttention(raw_ostream &os, const AttentionPlan &plan,
     for (int g = 0; g < NG; ++g)
 #pragma unroll
       for (int c = 0; c < VQ; ++c)
-        out[row + elem(g, c)] = llamaFromF<TO>(o[g][c] * inv);
+        if (owns(g, c))
+          out[row + elem(g, c)] = llamaFromF<TO>(o[g][c] * inv);
   }
 }
 )BODY";
