@@ -25,7 +25,8 @@
 #       prefill GEMMs run on wgmma (sm_90a), and once more on mma.sync from
 #       an sm_80-only artifact's PTX, with the persistent GEMMs in one
 #       cluster (LLAMAC_CUDA_PERSISTENT_BLOCKS=1) that walks every tile,
-#       and without clusters (--no-clusters);
+#       and without clusters (--no-clusters); heads of 10 and 160 (the
+#       scalar attention), and a batch of 3 sequences;
 #   (c) tiny MHA and GQA configs (f32, bf16) and a 2-layer Llama-2-7B-shaped
 #       bf16 model against transformers' LlamaForCausalLM with the same
 #       weights (test/gpu/hf_compare.py);
@@ -104,6 +105,7 @@ need_file "$models/tok512.bin"
 need_file "$artifacts/stories260K-init.safetensors" "run test/gpu/make-artifacts.sh"
 for name in stories260K-f32-cuda stories260K-f32-cpu llama2-7b-2l-bf16-cuda \
   tiny-{mha,gqa}-{f32,bf16}-{cuda,cpu} tiny-gqa-bf16-sm80-cuda \
+  tiny-{h10-bf16,h160-f32,batch3-bf16}-{cuda,cpu} \
   stories260K-train-{cuda,cpu} stories260K-mixed-train-{cuda,cpu} \
   grads-{f32,bf16}-{cuda,cpu} grads-long-{bf16,f16,h64-f16}-{cuda,cpu}; do
   need_file "$artifacts/$name.art" "run test/gpu/make-artifacts.sh"
@@ -220,7 +222,8 @@ logits() {
     return 1
   fi
 }
-for pair in stories260K-f32 tiny-mha-f32 tiny-gqa-f32 tiny-mha-bf16 tiny-gqa-bf16; do
+for pair in stories260K-f32 tiny-mha-f32 tiny-gqa-f32 tiny-mha-bf16 tiny-gqa-bf16 \
+  tiny-h10-bf16 tiny-h160-f32; do
   dtype=${pair##*-}
   if [[ $pair == stories260K-* ]]; then
     weights=(--weights "$models/stories260K.bin")
@@ -244,6 +247,27 @@ for pair in stories260K-f32 tiny-mha-f32 tiny-gqa-f32 tiny-mha-bf16 tiny-gqa-bf1
     fail "$pair: llama-run logits failed"
   fi
 done
+# A batch of 3 sequences (decode's GEMVs over 3 rows, each row its own
+# cache rows): every row's logits against the cpu target's, by decode and
+# by prefill in calls of 5.
+rows="$tokens;5,71,300,12,9,444,18,250,7,7,90,501;240,11,6,310,8,41,6,99,170,3,222,15"
+batch3() {
+  local name=$1 out=$2
+  shift 2
+  "$llama_run" logits --artifact "$artifacts/$name.art" --random-weights \
+    --seed 7 --tokens "$rows" "$@" >"$out" 2>"$work/logits.err" ||
+    { cat "$work/logits.err"; return 1; }
+}
+if batch3 tiny-batch3-bf16-cpu "$work/cpu.txt" &&
+  batch3 tiny-batch3-bf16-cuda "$work/cuda.txt" &&
+  batch3 tiny-batch3-bf16-cuda "$work/cuda-chunked.txt" --mode prefill --chunk 5; then
+  tally "${compare[@]}" logits "$work/cpu.txt" "$work/cuda.txt" --dtype bf16 \
+    --label "tiny-batch3-bf16 cuda decode vs cpu decode"
+  tally "${compare[@]}" logits "$work/cpu.txt" "$work/cuda-chunked.txt" \
+    --dtype bf16 --label "tiny-batch3-bf16 cuda prefill in calls of 5 vs cpu decode"
+else
+  fail "tiny-batch3-bf16: llama-run logits failed"
+fi
 # The other GEMM path: on Hopper the sm_80-only artifact runs its PTX, with
 # mma.sync where the default artifact's sm_90a cubin has wgmma.
 if logits tiny-gqa-bf16-cpu decode "$work/cpu.txt" --random-weights --seed 7 &&

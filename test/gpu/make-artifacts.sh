@@ -66,6 +66,20 @@ echo "llamac: tiny-gqa-bf16-sm80-cuda.art"
 
 # (c) Llama-2-7B shapes (dim 4096, 32 heads, ffn 11008, vocab 32000) with
 # two layers, bf16, against transformers with the same weights.
+# Off the common shapes: heads of 10 (the scalar attention's last group of
+# 4 elements a query half empty), heads of 160 (above the tensor-core
+# kernels' 128: key tiles of 24 rows) and a batch of 3 sequences.
+for target in cuda cpu; do
+  compile "tiny-h10-bf16-$target" $target --model tiny --dim 60 --n-layers 2 \
+    --n-heads 6 --n-kv-heads 2 --ffn-dim 100 --vocab-size 512 --max-seq 256 \
+    --dtype bf16 $serve
+  compile "tiny-h160-f32-$target" $target --model tiny --dim 320 --n-layers 1 \
+    --n-heads 2 --n-kv-heads 1 --ffn-dim 256 --vocab-size 512 --max-seq 256 \
+    --dtype f32 $serve
+  compile "tiny-batch3-bf16-$target" $target "${tiny[@]}" --n-kv-heads 2 \
+    --dtype bf16 --batch 3 $serve
+done
+
 compile llama2-7b-2l-bf16-cuda cuda --model llama2-7b --n-layers 2 \
   --max-seq 1024 --dtype bf16 $serve
 
