@@ -300,6 +300,11 @@ def main():
         bench = json.load(f)
     with open(args.info_json) as f:
         info = json.load(f)
+    if bench.get("batch", 1) != 1:
+        print(f"error: {args.bench_json}: llama-run ran a batch of "
+              f"{bench['batch']}; the comparisons here are at batch 1 "
+              f"(compile the artifact without --batch)", file=sys.stderr)
+        return 2
     vocab = info["vocab_size"]
     lengths = [] if args.decode_only else [
         int(n) for n in args.prompt_lens.split(",") if n]

@@ -31,7 +31,7 @@ Every failure prints the commands that reproduce it; the last line is
   fuzz: PASS (N configs, M comparisons)    or    fuzz: FAIL (...)
 
 and the exit status is 1 on any failure. Slow (the emulator runs every
-thread of every block on the CPU): about 20 s a config on 2 cores. Needs
+thread of every block on the CPU): about 30 s a config on 2 cores. Needs
 numpy for grads and train.
 """
 import argparse
