@@ -395,13 +395,12 @@ llamac::runtime::readArtifactFromMemory(const uint8_t *bytes, size_t size,
                          " is older than the versions " + supported +
                          " this runtime reads; recompile the model");
   }
-  if (version >= 4 && !checksummed)
-    return Status::error(origin +
-                         ": truncated or corrupt: no checksum at "
-                         "its end (\"" +
-                         kArtifactChecksumTag +
-                         "\"), which every file of schema version 4 and "
-                         "later ends with");
+  if (version >= artifact::kFirstChecksummedSchemaVersion && !checksummed)
+    return Status::error(
+        origin + ": truncated or corrupt: no checksum at its end (\"" +
+        kArtifactChecksumTag + "\"), which every file of schema version " +
+        std::to_string(artifact::kFirstChecksummedSchemaVersion) +
+        " and later ends with");
   StatusOr<ArtifactSpec> spec = convert(*root, origin);
   if (!spec.ok())
     return spec.status();

@@ -34,6 +34,8 @@ namespace llamac::artifact {
 /// a config field passes every structural check and then crashes or
 /// computes the wrong thing.
 inline constexpr uint32_t kSchemaVersion = 4;
+/// The first version whose files end with the checksum.
+inline constexpr uint32_t kFirstChecksummedSchemaVersion = 4;
 /// The oldest version this runtime still reads: version 1 files are
 /// version 3 files without tensor maps and wgmma geometries, version 2
 /// files those without wgmma geometries; files of version 3 and older

@@ -89,10 +89,10 @@ LogicalResult emitFlashAttention(raw_ostream &os, const AttentionPlan &plan,
 #pragma unroll
       for (int c = 0; c < VQ; ++c) {
         const int d = elem(g, c);
-        qr[g][c] = active && owns(g, c) ? rotate(llamaToF(q[row + d]),
-                                   llamaToF(q[row + partner(d)]), d,
-                                   position + s)
-                          : 0.0f;
+        qr[g][c] = active && owns(g, c)
+                       ? rotate(llamaToF(q[row + d]),
+                                llamaToF(q[row + partner(d)]), d, position + s)
+                       : 0.0f;
         o[g][c] = 0.0f;
       }
   }
