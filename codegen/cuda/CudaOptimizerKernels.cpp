@@ -11,9 +11,12 @@
 // A thread takes 4 consecutive elements at a time, one 16-byte access of an
 // f32 tensor (8 bytes of a 16-bit one): the optimizer is bound by memory
 // bandwidth, and wide accesses keep more bytes in flight for fewer
-// instructions. grad_norm's blocks each sum a fixed set of chunks in f64;
-// the last block to finish adds the block sums in a fixed order, so the norm
-// has the same bits every step whatever the timing.
+// instructions. A model whose width is not a multiple of 4 (heads of
+// 4 n + 2 in an odd number) has tensors that are not whole vectors of 4;
+// its kernels take 2 (or 1) elements at a time instead. grad_norm's blocks each
+// sum a fixed set of chunks in f64; the last block to finish adds the block
+// sums in a fixed order, so the norm has the same bits every step whatever the
+// timing.
 //
 //===----------------------------------------------------------------------===//
 
@@ -32,7 +35,8 @@ namespace {
 constexpr int kThreads = 256;
 /// Elements per chunk: 16 per thread.
 constexpr int64_t kChunk = 4096;
-/// Consecutive elements a thread updates at once.
+/// Consecutive elements a thread updates at once, where every tensor is
+/// whole vectors of them.
 constexpr int kVector = 4;
 /// Blocks of grad_norm, each leaving one f64 partial sum: enough for 8
 /// resident blocks on each of an H100's 132 SMs, so that there are loads
@@ -59,20 +63,16 @@ LogicalResult requireF32(Operation *op, ValueRange tensors) {
   return success();
 }
 
-/// Fails unless every tensor is whole vectors of kVector elements, which
-/// the kernels load and store without a scalar tail. Every model the CUDA
-/// target compiles has them: each weight has the model's width as a
-/// factor, a multiple of its head size, which is a multiple of 4.
-LogicalResult requireWholeVectors(Operation *op, ValueRange tensors) {
+/// The widest vector, kVector elements or a power of 2 below, that every
+/// tensor is whole vectors of: the kernels then load and store without a
+/// scalar tail. Every weight has the model's width as a factor, so that
+/// is 4 unless the width is not a multiple of 4.
+int vectorWidth(ValueRange tensors) {
+  int width = kVector;
   for (Value tensor : tensors)
-    if (tensorType(tensor).getNumElements() % kVector != 0)
-      return op->emitOpError()
-             << "has a " << tensorType(tensor) << " operand of "
-             << tensorType(tensor).getNumElements()
-             << " elements; the CUDA optimizer kernels take tensors of "
-                "whole vectors of "
-             << kVector;
-  return success();
+    while (tensorType(tensor).getNumElements() % width != 0)
+      width /= 2;
+  return width;
 }
 
 /// The one element type of `tensors`, which one kernel indexes through a
@@ -143,11 +143,12 @@ void emitLocate(raw_ostream &os, StringRef symbol, size_t tensors) {
 
 /// Opens the loop over the elements [begin, end) of a chunk, VEC
 /// consecutive ones a thread, each loaded and stored in one access of each
-/// tensor (16 bytes of f32, 8 of a 16-bit type): aligned, since chunks start
-/// on multiples of CHUNK elements and buffers on 64 bytes, and whole, since
-/// requireWholeVectors holds. The body follows, at an indent of 4.
-void emitVectorLoopBegin(raw_ostream &os) {
-  os << "  constexpr int VEC = " << kVector << ";\n"
+/// tensor (16 bytes of f32, 8 of a 16-bit type, at VEC = 4): aligned, since
+/// chunks start on multiples of CHUNK elements and buffers on 64 bytes, and
+/// whole, since VEC is the tensors' vectorWidth. The body follows, at an
+/// indent of 4.
+void emitVectorLoopBegin(raw_ostream &os, int vec) {
+  os << "  constexpr int VEC = " << vec << ";\n"
      << "  for (long long i = begin + VEC * threadIdx.x; i < end; i += VEC * "
      << kThreads << ") {\n";
 }
@@ -162,7 +163,8 @@ LogicalResult emitLRSchedule(LRScheduleOp op, raw_ostream &os) {
   return success();
 }
 
-LogicalResult emitGradNorm(GradNormOp op, StringRef symbol, raw_ostream &os) {
+LogicalResult emitGradNorm(GradNormOp op, StringRef symbol, int vec,
+                           raw_ostream &os) {
   unsigned n = op.getGrads().size();
   if (failed(emitGradType(os, op, op.getGrads())))
     return failure();
@@ -174,8 +176,9 @@ LogicalResult emitGradNorm(GradNormOp op, StringRef symbol, raw_ostream &os) {
      << ";\n"
      << "  double *partials = " << symbol << "_partials;\n"
      << "  unsigned *arrivals = &" << symbol << "_arrivals;\n"
-     << "  // A chunk is 4 vectors a thread, all loaded before any is summed.\n"
-     << "  constexpr int VEC = " << kVector
+     << "  // A chunk is 16 elements a thread, all loaded before any is "
+        "summed.\n"
+     << "  constexpr int VEC = " << vec
      << ", LOADS = CHUNK / (VEC * THREADS);\n"
      << R"BODY(  __shared__ double red[THREADS / 32];
   __shared__ bool isLast;
@@ -227,7 +230,7 @@ LogicalResult emitGradNorm(GradNormOp op, StringRef symbol, raw_ostream &os) {
   return success();
 }
 
-LogicalResult emitAdamWUpdate(AdamWUpdateOp op, StringRef symbol,
+LogicalResult emitAdamWUpdate(AdamWUpdateOp op, StringRef symbol, int vec,
                               raw_ostream &os) {
   unsigned n = op.getParams().size();
   bool rounded = !op.getRounded().empty();
@@ -257,7 +260,7 @@ LogicalResult emitAdamWUpdate(AdamWUpdateOp op, StringRef symbol,
      << "  float *v = (float *)bufs[" << 3 * n << " + tensor];\n";
   if (rounded)
     os << "  R *r = (R *)bufs[" << 4 * n + 3 << " + tensor];\n";
-  emitVectorLoopBegin(os);
+  emitVectorLoopBegin(os, vec);
   os << "    float pw[VEC], gw[VEC], mw[VEC], vw[VEC];\n"
      << "    llamaLoad(p + i, pw);\n"
      << "    llamaLoad(g + i, gw);\n"
@@ -279,7 +282,8 @@ LogicalResult emitAdamWUpdate(AdamWUpdateOp op, StringRef symbol,
 
 /// Rounds every operand to its result's type; a block per chunk, as
 /// adamw_update, so one launch covers the whole model.
-LogicalResult emitConvert(ConvertOp op, StringRef symbol, raw_ostream &os) {
+LogicalResult emitConvert(ConvertOp op, StringRef symbol, int vec,
+                          raw_ostream &os) {
   unsigned n = op.getInputs().size();
   FailureOr<Elem> from = uniformElem(op, op.getInputs(), "operands");
   FailureOr<Elem> to = uniformElem(op, op.getResults(), "results");
@@ -294,7 +298,7 @@ LogicalResult emitConvert(ConvertOp op, StringRef symbol, raw_ostream &os) {
      << "  locate(blockIdx.x, tensor, begin, end);\n"
      << "  const From *src = (const From *)bufs[tensor];\n"
      << "  To *dst = (To *)bufs[" << n << " + tensor];\n";
-  emitVectorLoopBegin(os);
+  emitVectorLoopBegin(os, vec);
   os << "    float w[VEC];\n"
      << "    llamaLoad(src + i, w);\n"
      << "    llamaStore(dst + i, w);\n"
@@ -319,9 +323,9 @@ LogicalResult emitOptimizerKernel(Operation *op, StringRef symbol,
   }
   if (auto convert = dyn_cast<ConvertOp>(op))
     chunked = convert.getInputs();
+  int vec = kVector;
   if (chunked) {
-    if (failed(requireWholeVectors(op, *chunked)))
-      return failure();
+    vec = vectorWidth(*chunked);
     emitChunkTables(os, symbol, *chunked);
   }
   if (isa<GradNormOp>(op))
@@ -332,10 +336,12 @@ LogicalResult emitOptimizerKernel(Operation *op, StringRef symbol,
   LogicalResult result =
       llvm::TypeSwitch<Operation *, LogicalResult>(op)
           .Case([&](LRScheduleOp op) { return emitLRSchedule(op, os); })
-          .Case([&](GradNormOp op) { return emitGradNorm(op, symbol, os); })
           .Case(
-              [&](AdamWUpdateOp op) { return emitAdamWUpdate(op, symbol, os); })
-          .Case([&](ConvertOp op) { return emitConvert(op, symbol, os); })
+              [&](GradNormOp op) { return emitGradNorm(op, symbol, vec, os); })
+          .Case([&](AdamWUpdateOp op) {
+            return emitAdamWUpdate(op, symbol, vec, os);
+          })
+          .Case([&](ConvertOp op) { return emitConvert(op, symbol, vec, os); })
           .Default([&](Operation *op) {
             return op->emitOpError() << "has no CUDA kernel";
           });
