@@ -14,6 +14,12 @@ config.test_exec_root = os.path.join(config.llamac_obj_root, "test")
 
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+# The kernel emulator's schedule (LLAMAC_EMU_ORDER) and TMA timing
+# (LLAMAC_EMU_TMA) reach every emulated test, so that the whole suite can be
+# run under either.
+for name in ("LLAMAC_EMU_ORDER", "LLAMAC_EMU_TMA"):
+    if name in os.environ:
+        config.environment[name] = os.environ[name]
 
 # The real models live outside the repo; LLAMAC_MODELS_DIR overrides where.
 models = os.environ.get("LLAMAC_MODELS_DIR", config.llamac_models_dir)

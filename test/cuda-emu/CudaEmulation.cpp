@@ -16,6 +16,15 @@
 // (a barrier in divergent code, a phase that never completes), and fails the
 // launch with what each thread of the block (cluster) waits at.
 //
+// Blocks (clusters), the warps of a block and the lanes of a warp run in
+// index order, or last first under LLAMAC_EMU_ORDER=reverse. Each thread
+// runs on to its next barrier before the next one starts, so a barrier
+// missing between one thread's read and another's overwrite of the same
+// data goes unseen when the reader runs first and shows when the writer
+// does: one of the two orders shows it, whichever thread is which. A
+// block's dynamic shared memory starts as all-ones bytes, NaN in every float
+// type, so reading a byte no thread wrote shows in the results.
+//
 // Warp collectives exchange data through per-warp slots: every lane
 // deposits its operand, the warp is released, and each lane computes its
 // own result from everyone's operands. A warp runs until all its lanes wait
@@ -241,6 +250,9 @@ struct Launch {
   /// Why the launch failed, naming the block (or cluster).
   std::string error;
   bool tmaAtWait = false;
+  /// LLAMAC_EMU_ORDER=reverse: blocks, CTAs, warps and lanes run last
+  /// first.
+  bool reverse = false;
 };
 
 Launch launch;
@@ -254,6 +266,11 @@ std::string coordinates(const LlamaEmuDim3 &index) {
 }
 std::string blockName(const Cta &cta) {
   return "block " + coordinates(cta.blockIndex);
+}
+
+/// The i-th of n things to run, in the launch's order.
+unsigned inOrder(unsigned i, unsigned n) {
+  return launch.reverse ? n - 1 - i : i;
 }
 
 /// Fails the launch with `what`, naming the block it happened in: the
@@ -546,8 +563,8 @@ bool landStalledTmaCopies() {
 /// launch.error set.
 bool runWarp(const Cta &cta, unsigned first, unsigned end) {
   for (;;) {
-    for (unsigned t = first; t < end; ++t) {
-      Fiber &fiber = launch.fibers[t];
+    for (unsigned i = 0; i < end - first; ++i) {
+      Fiber &fiber = launch.fibers[first + inOrder(i, end - first)];
       if (fiber.wait != Wait::None)
         continue;
       llamaEmuCurrent = &fiber;
@@ -660,12 +677,15 @@ bool releaseBarrier(unsigned begin, unsigned end, Wait wait,
 bool runCluster() {
   const unsigned threads = launch.threads;
   const unsigned total = threads * launch.clusterSize;
+  const unsigned warps = (threads + 31) / 32;
   for (;;) {
     for (unsigned r = 0; r < launch.clusterSize; ++r) {
-      const Cta &cta = launch.ctas[r];
-      for (unsigned first = cta.first; first < cta.first + threads; first += 32)
+      const Cta &cta = launch.ctas[inOrder(r, launch.clusterSize)];
+      for (unsigned w = 0; w < warps; ++w) {
+        unsigned first = cta.first + 32 * inOrder(w, warps);
         if (!runWarp(cta, first, std::min(first + 32, cta.first + threads)))
           return false;
+      }
     }
     unsigned exited = 0, runnable = 0, atMbarrier = 0;
     for (unsigned t = 0; t < total; ++t) {
@@ -1008,6 +1028,21 @@ void issueTmaCopy(const TmaCopy &copy, Cta &cta) {
     cta.tmaCopies.push_back(copy);
   else
     landTmaCopy(copy, cta);
+}
+
+/// Reads environment variable `name`, which is unset, empty, `off` or
+/// `on`, into `value` (whether it is `on`). Returns false with a message in
+/// `error` for anything else.
+bool readSwitch(const char *name, const char *off, const char *offMeaning,
+                const char *on, const char *onMeaning, bool &value,
+                char *error, size_t errorBytes) {
+  const char *text = std::getenv(name);
+  value = text && std::strcmp(text, on) == 0;
+  if (value || !text || !*text || std::strcmp(text, off) == 0)
+    return true;
+  std::snprintf(error, errorBytes, "%s=%s: expected '%s' (%s) or '%s' (%s)",
+                name, text, off, offMeaning, on, onMeaning);
+  return false;
 }
 
 } // namespace
@@ -1360,15 +1395,14 @@ int llamaEmuLaunch(Kernel kernel, const unsigned grid[3],
       fiber.stack = static_cast<char *>(stack);
     }
   }
-  const char *tma = std::getenv("LLAMAC_EMU_TMA");
-  if (!tma || !*tma || std::strcmp(tma, "issue") == 0)
-    launch.tmaAtWait = false;
-  else if (std::strcmp(tma, "wait") == 0)
-    launch.tmaAtWait = true;
-  else
-    return refuse(std::string("LLAMAC_EMU_TMA=") + tma +
-                  ": expected 'issue' (the default: TMA copies land when "
-                  "issued) or 'wait' (when a thread waits on their mbarrier)");
+  if (!readSwitch("LLAMAC_EMU_TMA", "issue",
+                  "the default: TMA copies land when issued", "wait",
+                  "when a thread waits on their mbarrier", launch.tmaAtWait,
+                  error, errorBytes) ||
+      !readSwitch("LLAMAC_EMU_ORDER", "forward",
+                  "the default: blocks, warps and lanes in index order",
+                  "reverse", "last first", launch.reverse, error, errorBytes))
+    return 1;
   const unsigned warpsPerBlock = (threads + 31) / 32;
   launch.warps.resize(warpsPerBlock * clusterSize);
   launch.kernel = kernel;
@@ -1379,14 +1413,21 @@ int llamaEmuLaunch(Kernel kernel, const unsigned grid[3],
   launch.error.clear();
   llamaEmuGridDim = {grid[0], grid[1], grid[2]};
   llamaEmuBlockDim = {block[0], block[1], block[2]};
-  for (unsigned z = 0; z < grid[2]; ++z)
-    for (unsigned y = 0; y < grid[1]; ++y)
-      for (unsigned x0 = 0; x0 < grid[0]; x0 += clusterSize) {
+  const unsigned clusters = grid[0] / clusterSize;
+  for (unsigned zi = 0; zi < grid[2]; ++zi)
+    for (unsigned yi = 0; yi < grid[1]; ++yi)
+      for (unsigned ci = 0; ci < clusters; ++ci) {
+        const unsigned z = inOrder(zi, grid[2]), y = inOrder(yi, grid[1]);
+        const unsigned x0 = inOrder(ci, clusters) * clusterSize;
         for (unsigned rank = 0; rank < clusterSize; ++rank) {
           Cta &cta = launch.ctas[rank];
           cta.blockIndex = {x0 + rank, y, z};
           cta.shared =
               llamaEmuSharedAnchor + size_t(rank) * kLlamaEmuSharedWindowBytes;
+          // A GPU promises nothing of shared memory at a block's start:
+          // all-ones bytes are NaNs in f32, f16 and bf16, so a product or
+          // sum over a byte no thread wrote shows in the results.
+          std::memset(cta.shared, 0xFF, sharedBytes);
           cta.first = rank * threads;
           cta.live = threads;
           cta.mbarriers.clear();

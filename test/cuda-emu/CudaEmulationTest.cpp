@@ -338,6 +338,35 @@ extern "C" __global__ void syncwarpThenRead(LlamaGpuArgs args) {
   out[1 + threadIdx.x] = out[0];
 }
 
+/* A write-after-read race: each thread reads its right neighbour's slot
+   (the last thread its own) and then overwrites its own slot with no
+   barrier between, so a neighbour run earlier has already overwritten what
+   a thread reads. Run in index order every read comes first; last first,
+   thread t reads thread t + 1's new value. */
+extern "C" __global__ void overwriteBeforeNeighbourReads(LlamaGpuArgs args) {
+  float *out = (float *)args.buffers[0];
+  LLAMA_DYNAMIC_SHARED(smem);
+  float *slots = (float *)smem;
+  const int t = threadIdx.x, last = blockDim.x - 1;
+  slots[t] = (float)t;
+  __syncthreads();
+  const float neighbour = slots[t < last ? t + 1 : t];
+  slots[t] = 100.0f + t; // a __syncthreads() belongs before this
+  __syncthreads();
+  out[t] = neighbour;
+}
+
+/* Block 0 writes dynamic shared memory, block 1 reads it unwritten. */
+extern "C" __global__ void readUnwrittenShared(LlamaGpuArgs args) {
+  float *out = (float *)args.buffers[0];
+  LLAMA_DYNAMIC_SHARED(smem);
+  float *slots = (float *)smem;
+  if (blockIdx.x == 0)
+    slots[threadIdx.x] = 1.0f;
+  else
+    out[threadIdx.x] = slots[threadIdx.x];
+}
+
 /* Half a warp waits at a shuffle, the other half at __syncthreads. */
 extern "C" __global__ void divergentBarrier(LlamaGpuArgs args) {
   if (threadIdx.x < 16)
@@ -770,8 +799,12 @@ public:
     handle = nullptr;
   }
 
-  /// The TMA mode is the process's environment: each test leaves it unset.
-  void TearDown() override { unsetenv("LLAMAC_EMU_TMA"); }
+  /// The TMA mode and the order are the process's environment: each test
+  /// leaves them unset.
+  void TearDown() override {
+    unsetenv("LLAMAC_EMU_TMA");
+    unsetenv("LLAMAC_EMU_ORDER");
+  }
 
   /// Launches kernel `name` on `grid` x `block` with `sharedBytes` of
   /// dynamic shared memory, in clusters of `cluster` blocks (along x, or
@@ -1062,6 +1095,39 @@ TEST_F(CudaEmulationTest, SyncwarpOrdersTheWarpsLanes) {
   partial = 1;
   EXPECT_THAT(launch("syncwarpThenRead", 1, 32, {out.data(), &partial}),
               HasSubstr("__syncwarp with a partial mask (not emulated)"));
+}
+
+/// The race shows only in one of the two orders: run every kernel both
+/// ways to catch a missing barrier whichever way it goes.
+TEST_F(CudaEmulationTest, ReverseOrderRevealsARaceForwardOrderHides) {
+  const unsigned threads = 64;
+  std::vector<float> out(threads, 0.0f);
+  ASSERT_EQ(launch("overwriteBeforeNeighbourReads", 1, threads, {out.data()}),
+            "");
+  for (unsigned t = 0; t < threads; ++t)
+    EXPECT_EQ(out[t], float(std::min(t + 1, threads - 1))) << "thread " << t;
+  setenv("LLAMAC_EMU_ORDER", "reverse", 1);
+  ASSERT_EQ(launch("overwriteBeforeNeighbourReads", 1, threads, {out.data()}),
+            "");
+  for (unsigned t = 0; t + 1 < threads; ++t)
+    EXPECT_EQ(out[t], 100.0f + float(t + 1)) << "thread " << t;
+  EXPECT_EQ(out[threads - 1], float(threads - 1));
+  setenv("LLAMAC_EMU_ORDER", "sideways", 1);
+  EXPECT_THAT(launch("overwriteBeforeNeighbourReads", 1, threads, {out.data()}),
+              HasSubstr("LLAMAC_EMU_ORDER=sideways: expected 'forward'"));
+}
+
+/// Every block's dynamic shared memory starts as NaNs, whichever block ran
+/// before it in either order.
+TEST_F(CudaEmulationTest, UnwrittenSharedMemoryReadsAsNaN) {
+  for (const char *order : {"forward", "reverse"}) {
+    SCOPED_TRACE(std::string("LLAMAC_EMU_ORDER=") + order);
+    setenv("LLAMAC_EMU_ORDER", order, 1);
+    std::vector<float> out(32, 0.0f);
+    ASSERT_EQ(launch("readUnwrittenShared", 2, 32, {out.data()}), "");
+    for (float v : out)
+      EXPECT_TRUE(std::isnan(v)) << v;
+  }
 }
 
 TEST_F(CudaEmulationTest, DivergentBarriersAreADeadlock) {

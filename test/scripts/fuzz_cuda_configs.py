@@ -4,6 +4,7 @@
   fuzz_cuda_configs.py --bin BUILD/bin --fake-libcuda LIB --workdir DIR
                        [--seed S] [--count N] [--kind KIND[,KIND...]]
                        [--max-width W] [--models DIR] [--asan-runtime LIB]
+                       [--order forward|reverse|both]
 
 Draws N configs from --seed (the same seed draws the same configs): even
 head sizes from 2 to 264, GQA groups of 1 to 8, odd FFN widths and
@@ -23,7 +24,10 @@ kernel emulator (llama-cuda-emu, through the fake driver), and
           within 1e-5, the checkpoint (weights and AdamW moments) within
           1e-4 of each tensor's largest entry.
 
-The kinds take turns, config by config (default logits,grads).
+The kinds take turns, config by config (default logits,grads). So do the
+emulator's two thread orders (--order both, the default): odd configs run
+with LLAMAC_EMU_ORDER=reverse, every block, warp and lane last first, since
+a missing barrier shows in one of the two orders only.
 Only configs the CUDA target accepts are drawn (training heads of at least
 12 bytes), so a refused compile is a failure too.
 Every failure prints the commands that reproduce it; the last line is
@@ -121,11 +125,14 @@ class Fuzzer:
         for command in commands:
             print(f"    {command}", flush=True)
 
-    def build(self, index, flags, workdir, arch):
+    def build(self, index, flags, workdir, c):
         """Compiles both targets and emulates the CUDA one; returns the
         config's label and the commands run, or None after reporting a
         failure."""
+        arch = c["arch"]
         label = f"config {index} ({flags} --cuda-arch={arch})"
+        if c["order"] == "reverse":
+            label += ", emulated last thread first"
         print(label, flush=True)
         cpu = os.path.join(workdir, "cpu.art")
         cuda = os.path.join(workdir, "cuda.art")
@@ -138,10 +145,12 @@ class Fuzzer:
         ]
         return (label, commands) if self.run_all(label, commands, commands) else None
 
-    def emulated(self, arch):
+    def emulated(self, c):
         """The `env ...` prefix that runs llama-run on the emulated GPU."""
         env = {"LLAMAC_LIBCUDA": self.args.fake_libcuda}
-        if arch == "sm_90a":
+        if c["order"] == "reverse":
+            env["LLAMAC_EMU_ORDER"] = "reverse"
+        if c["arch"] == "sm_90a":
             env["LLAMAC_FAKE_CUDA_SM"] = "90"
         if self.args.asan_runtime:
             env["LD_PRELOAD"] = self.args.asan_runtime
@@ -163,7 +172,7 @@ class Fuzzer:
         batch = side.choice([1, 1, 2, 3])
         flags = (config_flags(c) +
                  f" --max-seq 256 --batch {batch} --entry=prefill,decode")
-        built = self.build(index, flags, workdir, c["arch"])
+        built = self.build(index, flags, workdir, c)
         if built is None:
             return
         label, commands = built
@@ -173,7 +182,7 @@ class Fuzzer:
         rows += [[side.randrange(c["vocab"]) for _ in range(length)]
                  for _ in range(batch - 1)]
         tokens = shlex.quote(";".join(",".join(map(str, row)) for row in rows))
-        env = self.emulated(c["arch"])
+        env = self.emulated(c)
         run = (f"{self.tool('llama-run')} logits --random-weights --seed 7 "
                f"--tokens {tokens}")
         names = {"prefill": f"prefill in calls of {chunk}" if chunk else "prefill",
@@ -196,7 +205,7 @@ class Fuzzer:
         batch, seq = rng.choice([1, 2, 3]), rng.choice([5, 24, 64, 70])
         flags = (config_flags(c) +
                  f" --entry=forward_loss --autodiff --batch {batch} --seq-len {seq}")
-        built = self.build(index, flags, workdir, c["arch"])
+        built = self.build(index, flags, workdir, c)
         if built is None:
             return
         label, commands = built
@@ -204,7 +213,7 @@ class Fuzzer:
                                for _ in range(batch * seq))
         run = (f"{self.tool('llama-run')} grads --random-weights --seed 3 "
                f"--tokens {ids()} --targets {ids()}")
-        env = self.emulated(c["arch"])
+        env = self.emulated(c)
         steps = commands + [
             f"{run} --artifact {workdir}/cpu.art -o {workdir}/cpu.safetensors",
             f"{env} {run} --device cuda --artifact {workdir}/emu.art "
@@ -222,14 +231,14 @@ class Fuzzer:
         c = dict(c, dtype="f32", vocab=512)
         batch, seq = rng.choice([1, 2, 3]), rng.choice([8, 24, 64])
         flags = config_flags(c) + f" --entry=train_step --batch {batch} --seq-len {seq}"
-        built = self.build(index, flags, workdir, c["arch"])
+        built = self.build(index, flags, workdir, c)
         if built is None:
             return
         label, commands = built
         train = (f"{self.tool('llama-run')} train --random-weights --weights-seed 5 "
                  f"--tokenizer {self.args.models}/tok512.bin --data {STORIES} "
                  f"--steps 2 --lr 1e-3 --eval-batches 0 --seed {rng.randrange(100)}")
-        env = self.emulated(c["arch"])
+        env = self.emulated(c)
         steps = commands + [
             f"{train} --artifact {workdir}/cpu.art --loss-log {workdir}/cpu.csv "
             f"--save {workdir}/cpu.safetensors",
@@ -285,6 +294,12 @@ def main():
                         "-print-file-name=libclang_rt.asan-x86_64.so): an "
                         "access outside a device buffer or a static shared "
                         "array fails the config even where the logits agree")
+    parser.add_argument("--order", choices=["forward", "reverse", "both"],
+                        default="both",
+                        help="the emulator's thread order (LLAMAC_EMU_ORDER): "
+                        "index order, last first, or (the default) the two "
+                        "taking turns config by config, since a missing "
+                        "barrier shows in one order only")
     parser.add_argument("--models", default=os.environ.get(
                             "LLAMAC_MODELS_DIR", os.path.join(HERE, "..", "..", "..", "shared", "models")),
                         help="directory holding tok512.bin, for train "
@@ -306,6 +321,9 @@ def main():
     for index in range(args.count):
         kind = kinds[index % len(kinds)]
         config = draw_config(rng, kind, args.max_width)
+        # Not drawn, so that a seed draws the same configs whatever --order.
+        config["order"] = (args.order if args.order != "both"
+                           else ("forward", "reverse")[index % 2])
         workdir = os.path.join(args.workdir, f"{args.seed}-{index}")
         os.makedirs(workdir, exist_ok=True)
         getattr(fuzzer, kind)(index, rng, config, workdir)
