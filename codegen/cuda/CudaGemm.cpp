@@ -109,11 +109,13 @@ static void emitStagedEpilogue(raw_ostream &os) {
           (SWIGLU ? pairCol(j) / 2 : pairCol(j)) - round * EPILOGUE_COLS;
       const float scale = NORM ? rowScale[rowInTile] : 1.0f;
       const float v0 = pairValue(j, 0) * scale, v1 = pairValue(j, 1) * scale;
-      if constexpr (SWIGLU)
+      if constexpr (SWIGLU) {
         staged[rowInTile * CP + col] = llamaSwiglu(v0, v1);
-      else
+      } else {
+        LLAMA_CHECK_ALIGNED(&staged[rowInTile * CP + col], 8);
         *reinterpret_cast<float2 *>(&staged[rowInTile * CP + col]) =
             make_float2(v0, v1);
+      }
     }
     syncMultipliers();
 #pragma unroll 4

@@ -64,6 +64,16 @@ extern "C" __device__ const int llama_kernel_abi_version = 2;
 #define LLAMA_DEVICE __device__ __forceinline__
 #define LLAMA_INF __int_as_float(0x7f800000)
 
+/* A vector access of `bytes` at p, which a GPU faults on ("misaligned
+   address") unless p is a multiple of them. The kernel emulator checks it,
+   since the CPU takes any address; on the GPU it is nothing. */
+#ifdef LLAMAC_CUDA_EMULATION
+#define LLAMA_CHECK_ALIGNED(p, bytes)                                          \
+  llamaEmuCheckAligned((const void *)(p), (bytes))
+#else
+#define LLAMA_CHECK_ALIGNED(p, bytes) ((void)0)
+#endif
+
 /* Programmatic dependent launch (sm_90 and later). The runtime may launch a
    kernel while the previous one in its stream still runs, so that its blocks
    get resident while that one drains; every kernel begins by waiting for
@@ -267,6 +277,7 @@ LLAMA_DEVICE void llamaLoad(const T *p, float (&out)[N]) {
   constexpr int Bytes = llamaChunkBytes(N * (int)sizeof(T));
   constexpr int PerChunk = Bytes / (int)sizeof(T);
   typedef typename LlamaRaw<Bytes>::Type Raw;
+  LLAMA_CHECK_ALIGNED(p, Bytes);
 #pragma unroll
   for (int c = 0; c < N / PerChunk; ++c) {
     Raw raw;
@@ -287,6 +298,7 @@ LLAMA_DEVICE void llamaStore(T *p, const float (&in)[N]) {
   constexpr int Bytes = llamaChunkBytes(N * (int)sizeof(T));
   constexpr int PerChunk = Bytes / (int)sizeof(T);
   typedef typename LlamaRaw<Bytes>::Type Raw;
+  LLAMA_CHECK_ALIGNED(p, Bytes);
 #pragma unroll
   for (int c = 0; c < N / PerChunk; ++c) {
     Raw raw;
@@ -897,6 +909,7 @@ LLAMA_DEVICE void llamaGemmTile128(const TA *a, long long lda, long long M,
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       if constexpr (A_COLUMNS) {
+        LLAMA_CHECK_ALIGNED(&as[stage][ak + 8 * h][am], 16);
         *reinterpret_cast<float4 *>(&as[stage][ak + 8 * h][am]) =
             make_float4(ra[h][0], ra[h][1], ra[h][2], ra[h][3]);
       } else {
@@ -904,6 +917,7 @@ LLAMA_DEVICE void llamaGemmTile128(const TA *a, long long lda, long long M,
         for (int e = 0; e < 4; ++e)
           as[stage][ak + 8 * h + e][am] = ra[h][e];
       }
+      LLAMA_CHECK_ALIGNED(&bs[stage][bk + 8 * h][bn], 16);
       *reinterpret_cast<float4 *>(&bs[stage][bk + 8 * h][bn]) =
           make_float4(rb[h][0], rb[h][1], rb[h][2], rb[h][3]);
     }
@@ -1318,8 +1332,9 @@ LLAMA_DEVICE void llamaZeroTileRows(unsigned char *tile, int groups,
   const int chunks = (ROWS - first) * 8;
   for (int i = tid; i < groups * chunks; i += threads) {
     const int g = i / chunks, r = first + (i % chunks) / 8;
-    *reinterpret_cast<uint4 *>(tile + g * groupBytes + r * 128 +
-                               (i % 8) * 16) = make_uint4(0u, 0u, 0u, 0u);
+    unsigned char *chunk = tile + g * groupBytes + r * 128 + (i % 8) * 16;
+    LLAMA_CHECK_ALIGNED(chunk, 16);
+    *reinterpret_cast<uint4 *>(chunk) = make_uint4(0u, 0u, 0u, 0u);
   }
   llamaFenceProxyAsync();
 }
@@ -1361,10 +1376,14 @@ LLAMA_DEVICE void llamaStageRowPair(unsigned char *firstTile,
     const int r = r0 + i / (D / 8), c = i % (D / 8);
     uint4 x = make_uint4(0u, 0u, 0u, 0u), y = x;
     if (r < valid) {
+      LLAMA_CHECK_ALIGNED(first + r * stride, 16);
+      LLAMA_CHECK_ALIGNED(second + r * stride, 16);
       x = reinterpret_cast<const uint4 *>(first + r * stride)[c];
       y = reinterpret_cast<const uint4 *>(second + r * stride)[c];
     }
     const int offset = (c / 8) * ROWS * 128 + llamaSwizzle128(r, c % 8);
+    LLAMA_CHECK_ALIGNED(firstTile + offset, 16);
+    LLAMA_CHECK_ALIGNED(secondTile + offset, 16);
     *reinterpret_cast<uint4 *>(firstTile + offset) = x;
     *reinterpret_cast<uint4 *>(secondTile + offset) = y;
   }

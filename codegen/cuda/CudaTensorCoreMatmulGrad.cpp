@@ -235,6 +235,7 @@ static void emitWgmmaMatmulGrad(raw_ostream &os) {
       const long long n = n0 + 8 * (j / 2) + 2 * (lane % 4);
       if (m >= M || n >= K)
         continue;
+      LLAMA_CHECK_ALIGNED(out + m * K + n, 4);
       *reinterpret_cast<unsigned *>(out + m * K + n) =
           llamaPack2<ST>(acc[2 * j], acc[2 * j + 1]);
     }
@@ -345,6 +346,7 @@ static void emitMmaSyncTile(raw_ostream &os) {
           const long long n = n0 + wn * 32 + ni * 8 + 2 * t4;
           if (m >= M || n >= K)
             continue;
+          LLAMA_CHECK_ALIGNED(out + m * K + n, 4);
           *reinterpret_cast<unsigned *>(out + m * K + n) =
               llamaPack2<ST>(acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1]);
         }

@@ -1077,6 +1077,15 @@ void llamaEmuClusterSync(void) {
   __builtin_unreachable();
 }
 
+void llamaEmuCheckAligned(const void *p, unsigned bytes) {
+  if (reinterpret_cast<uintptr_t>(p) % bytes == 0)
+    return;
+  char what[96];
+  std::snprintf(what, sizeof(what),
+                "misaligned address: a %u-byte access at %p", bytes, p);
+  llamaEmuTrap(what);
+}
+
 uint64_t llamaEmuShuffleXor(uint64_t bits, int laneMask, unsigned mask) {
   if (mask != 0xffffffffu)
     llamaEmuTrap("__shfl_xor_sync with a partial mask (not emulated)");
@@ -1134,6 +1143,11 @@ void llamaEmuSyncWarp(unsigned mask) {
 void llamaEmuCpAsync(void *dst, const void *src, int validBytes) {
   if (validBytes < 0 || validBytes > 16)
     llamaEmuTrap("cp.async with a source size outside 0..16");
+  // cp.async of 16 bytes needs both addresses aligned to 16; a source of
+  // 0 valid bytes is not read.
+  llamaEmuCheckAligned(dst, 16);
+  if (validBytes > 0)
+    llamaEmuCheckAligned(src, 16);
   self().copies.push_back({dst, src, validBytes});
 }
 
@@ -1151,6 +1165,7 @@ void llamaEmuCpAsyncWait(int pending) {
 /// of each matrix i, the two elements of row l / 4 at columns 2 (l % 4)
 /// and 2 (l % 4) + 1, the lower one in the low half of r[i].
 void llamaEmuLdmatrixX4(unsigned *r, const void *address) {
+  llamaEmuCheckAligned(address, 16); // each row's 16 bytes
   Fiber &fiber = self();
   WarpSlotSet &slots = mySlots(fiber);
   slots.pointer[fiber.lane] = address;
@@ -1167,6 +1182,7 @@ void llamaEmuLdmatrixX4(unsigned *r, const void *address) {
 /// transposed matrix i, the elements at column l / 4 of rows 2 (l % 4) and
 /// 2 (l % 4) + 1.
 void llamaEmuLdmatrixX4Trans(unsigned *r, const void *address) {
+  llamaEmuCheckAligned(address, 16);
   Fiber &fiber = self();
   WarpSlotSet &slots = mySlots(fiber);
   slots.pointer[fiber.lane] = address;

@@ -109,6 +109,9 @@ void llamaEmuTmaLoad2d(unsigned dst, const void *map, int inner, int row,
 void llamaEmuTmaLoad2dMulticast(unsigned dst, const void *map, int inner,
                                 int row, unsigned bar, unsigned ctaMask);
 [[noreturn]] void llamaEmuTrap(const char *what);
+/// Traps unless p is a multiple of `bytes`, the width of the vector access
+/// about to be made there: a GPU faults on a misaligned one.
+void llamaEmuCheckAligned(const void *p, unsigned bytes);
 float llamaEmuHalfToFloat(uint16_t bits);
 uint16_t llamaEmuFloatToHalf(float value);
 }
@@ -248,7 +251,10 @@ inline int __any_sync(unsigned mask, int predicate) {
 // The prelude's inline-PTX primitives
 //===----------------------------------------------------------------------===//
 
-inline uint4 llamaLoadStreaming(const uint4 *p) { return *p; }
+inline uint4 llamaLoadStreaming(const uint4 *p) {
+  llamaEmuCheckAligned(p, 16);
+  return *p;
+}
 
 /// Shared memory is host memory near the anchor (all of it is statics of
 /// the same shared object), so a 32-bit offset names it, and the kernels'

@@ -318,6 +318,23 @@ extern "C" __global__ void copyWait(LlamaGpuArgs args) {
   out[1] = tile[0];
 }
 
+/* A 16-byte access 8 bytes off a multiple of 16, which a GPU faults on:
+   cp.async (*buffers[1] == 0), ldmatrix (1), or an aligned cp.async (2). */
+extern "C" __global__ void misalignedAccess(LlamaGpuArgs args) {
+  const float *in = (const float *)args.buffers[0];
+  const int which = *(const int *)args.buffers[1];
+  __shared__ __align__(16) float tile[16];
+  if (which == 1) {
+    unsigned r[4];
+    llamaLdmatrixX4(r, llamaSmemAddress(tile + 2));
+    return;
+  }
+  if (threadIdx.x == 0)
+    llamaCpAsync16(llamaSmemAddress(tile + (which == 0 ? 2 : 4)), in, 16);
+  llamaCpAsyncCommit();
+  llamaCpAsyncWait<0>();
+}
+
 /* Half a warp shuffles while the other half returns. */
 extern "C" __global__ void shuffleWithExitedLanes(LlamaGpuArgs args) {
   if (threadIdx.x >= 16)
@@ -1079,6 +1096,18 @@ TEST_F(CudaEmulationTest, CpAsyncLandsOnlyAtItsWait) {
   ASSERT_EQ(launch("copyWait", 1, 1, {in.data(), out.data()}), "");
   EXPECT_EQ(out[0], -1.0f);
   EXPECT_EQ(out[1], 3.0f);
+}
+
+TEST_F(CudaEmulationTest, MisalignedVectorAccessesTrap) {
+  std::vector<float> in(4, 1.0f);
+  int which = 0;
+  EXPECT_THAT(launch("misalignedAccess", 1, 32, {in.data(), &which}),
+              HasSubstr("misaligned address: a 16-byte access"));
+  which = 1;
+  EXPECT_THAT(launch("misalignedAccess", 1, 32, {in.data(), &which}),
+              HasSubstr("misaligned address: a 16-byte access"));
+  which = 2;
+  EXPECT_EQ(launch("misalignedAccess", 1, 32, {in.data(), &which}), "");
 }
 
 TEST_F(CudaEmulationTest, ShuffleWithExitedLanesFails) {
