@@ -50,6 +50,9 @@ inline constexpr int kAttributeMultiprocessorCount = 16;
 inline constexpr int kAttributeMaxSharedPerBlockOptin = 97;
 /// CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES.
 inline constexpr int kFuncAttributeMaxDynamicShared = 8;
+/// CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK: the largest block a function
+/// launches with on this device, given its launch bounds and registers.
+inline constexpr int kFuncAttributeMaxThreadsPerBlock = 0;
 /// A block gets this much shared memory without opting in.
 inline constexpr unsigned kDefaultSharedPerBlock = 48 * 1024;
 

@@ -46,6 +46,7 @@ namespace llamac::runtime {
   X(cuModuleGetGlobal, "cuModuleGetGlobal_v2", cu::DevicePtr *, size_t *,      \
     cu::Module, const char *)                                                  \
   X(cuFuncSetAttribute, "cuFuncSetAttribute", cu::Function, int, int)          \
+  X(cuFuncGetAttribute, "cuFuncGetAttribute", int *, int, cu::Function)        \
   X(cuMemAlloc, "cuMemAlloc_v2", cu::DevicePtr *, size_t)                      \
   X(cuMemFree, "cuMemFree_v2", cu::DevicePtr)                                  \
   X(cuMemcpyHtoD, "cuMemcpyHtoD_v2", cu::DevicePtr, const void *, size_t)      \

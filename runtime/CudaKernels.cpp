@@ -56,6 +56,31 @@ Status optInToSharedMemory(const CudaDevice &device, cu::Function function,
           std::to_string(bytes) + ")");
 }
 
+/// A block larger than the driver allows the function (its launch bounds,
+/// or registers per thread times threads beyond the SM's register file:
+/// code JIT-compiled for a newer GPU may take more registers) fails every
+/// launch with "too many resources requested"; refuse it at load instead,
+/// naming the kernel.
+Status checkBlockSize(const CudaDriver &driver, cu::Function function,
+                      const LaunchGeometry &geometry,
+                      const std::string &label) {
+  int limit = 0;
+  LLAMAC_RETURN_IF_ERROR(
+      driver.check(driver.cuFuncGetAttribute(
+                       &limit, cu::kFuncAttributeMaxThreadsPerBlock, function),
+                   label + ": cuFuncGetAttribute(max threads per block)"));
+  const uint64_t threads =
+      uint64_t(geometry.block[0]) * geometry.block[1] * geometry.block[2];
+  if (threads <= uint64_t(limit))
+    return {};
+  return Status::error(
+      label + " launches blocks of " + std::to_string(threads) +
+      " threads, but the driver runs it with at most " + std::to_string(limit) +
+      " on this GPU (its launch bounds or registers per thread); the "
+      "artifact does not fit this GPU's code: recompile it with llamac for "
+      "this GPU's arch");
+}
+
 /// The int `module` exports as `symbol`, or none when it has no such int;
 /// errors start with `where`.
 StatusOr<std::optional<int>> exportedInt(const CudaDriver &driver,
@@ -249,6 +274,7 @@ CudaKernelLibrary::load(const CudaDevice &device, const ArtifactSpec &spec,
             &function, portableCode ? library->portableModule : library->module,
             symbol.c_str()),
         label + ": cuModuleGetFunction"));
+    LLAMAC_RETURN_IF_ERROR(checkBlockSize(driver, function, geometry, label));
     LLAMAC_RETURN_IF_ERROR(
         optInToSharedMemory(device, function, geometry.sharedBytes, label));
     library->functions.push_back(function);

@@ -442,6 +442,21 @@ TEST_F(CudaSessionTest, LargeSharedMemoryIsOptedIntoAtLoad) {
                         "this GPU's arch"));
 }
 
+/// A block larger than the driver allows a function (launch bounds, or
+/// registers) would fail every launch; the artifact is refused at load,
+/// naming the kernel.
+TEST_F(CudaSessionTest, BlocksLargerThanTheDriverAllowsAreRefusedAtLoad) {
+  ArtifactSpec spec = cudaToyArtifact();
+  spec.kernels[0].geometry.block[0] = 256;
+  spec.kernels[0].geometry.block[1] = 2;
+  ASSERT_TRUE(create(spec));
+  ScopedEnv limit{"LLAMAC_FAKE_CUDA_MAX_THREADS", "384"};
+  EXPECT_THAT(createError(spec),
+              HasSubstr("m.art: kernel 0 '" + spec.kernels[0].symbol +
+                        "' launches blocks of 512 threads, but the driver "
+                        "runs it with at most 384 on this GPU"));
+}
+
 TEST_F(CudaSessionTest, EveryLaunchIsCountedAndNothingLeaks) {
   int before = fake.counter("llamacFakeCudaLaunches");
   {

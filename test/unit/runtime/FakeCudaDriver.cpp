@@ -16,6 +16,9 @@
 //                             the most shared memory a block may opt in to
 //                             (default: the real GPU's of that SM)
 //   LLAMAC_FAKE_CUDA_CAPTURE  "fails": cuStreamBeginCapture fails
+//   LLAMAC_FAKE_CUDA_MAX_THREADS
+//                             the largest block cuFuncGetAttribute allows
+//                             each function (default 1024)
 // Stream capture records launches into a graph instead of running them,
 // and refuses copies, memsets and synchronizations meanwhile (the runtime
 // issues none while capturing); a graph launch runs its recorded launches. A
@@ -341,6 +344,14 @@ cu::Result cuFuncSetAttribute(cu::Function function, int attribute, int value) {
       value > sharedOptInLimit())
     return kInvalidValue;
   sharedOptIns[function] = unsigned(value);
+  return cu::kSuccess;
+}
+cu::Result cuFuncGetAttribute(int *value, int attribute,
+                              cu::Function function) {
+  if (attribute != cu::kFuncAttributeMaxThreadsPerBlock || !function)
+    return kInvalidValue;
+  const char *text = std::getenv("LLAMAC_FAKE_CUDA_MAX_THREADS");
+  *value = text && *text ? std::atoi(text) : 1024;
   return cu::kSuccess;
 }
 cu::Result cuModuleGetGlobal_v2(cu::DevicePtr *pointer, size_t *bytes,
