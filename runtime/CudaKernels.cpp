@@ -178,6 +178,21 @@ StatusOr<bool> CudaKernelLibrary::loadPortable(const ArtifactSpec &spec,
                      ptxWhere);
 }
 
+/// The oldest GPU llamac's CUDA kernels run on: they use cp.async, ldmatrix
+/// and bf16 mma.sync, which sm_80 (Ampere) introduced, and llamac compiles
+/// for nothing older. What to do instead on an older one.
+constexpr SmVersion kOldestSm{8, 0};
+std::string olderThanOldestSm(const CudaDevice &device,
+                              const ArtifactSpec &spec) {
+  return "the device is " + device.sm().smName() +
+         ", and llamac's CUDA kernels need sm_80 or newer (cp.async and "
+         "bf16 tensor cores); " +
+         (findBinary(spec, "cpu")
+              ? std::string("run it with --device cpu")
+              : std::string("compile the model with --target=cpu to run it "
+                            "on this machine's CPU"));
+}
+
 StatusOr<std::unique_ptr<CudaKernelLibrary>>
 CudaKernelLibrary::load(const CudaDevice &device, const ArtifactSpec &spec,
                         const std::string &origin, CudaCode code,
@@ -185,6 +200,8 @@ CudaKernelLibrary::load(const CudaDevice &device, const ArtifactSpec &spec,
   if (!findBinary(spec, "cuda"))
     return Status::error(origin + ": has no cuda binaries; recompile with "
                                   "--target=cuda, or run it with --device cpu");
+  if (device.sm() < kOldestSm)
+    return Status::error(origin + ": " + olderThanOldestSm(device, spec));
   const CudaDriver &driver = device.driver();
   std::unique_ptr<CudaKernelLibrary> library(new CudaKernelLibrary(device));
   // The image to load: a cubin compiled here (--jit), or the artifact's

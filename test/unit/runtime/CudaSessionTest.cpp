@@ -763,12 +763,17 @@ TEST_F(CudaSessionTest, NoMatchingArch) {
   for (const char *arch : {"sm_80", "sm_86", "sm_89", "sm_90"})
     binaries.push_back(toyCudaBinary(arch, "cubin"));
   binaries.push_back(toyCudaBinary("compute_80", "ptx"));
-  EXPECT_EQ(
-      createError(cudaToyArtifact(binaries)),
-      "m.art: no matching arch: the device is sm_75; the artifact has "
-      "cubins for sm_80, sm_86, sm_89, sm_90 and PTX for compute_80, "
-      "which needs sm_80 or newer; recompile with --cuda-arch=sm_75, or run "
-      "with --jit");
+  // llamac compiles for nothing older than sm_80, so neither another
+  // --cuda-arch nor --jit would help.
+  EXPECT_EQ(createError(cudaToyArtifact(binaries)),
+            "m.art: the device is sm_75, and llamac's CUDA kernels need sm_80 "
+            "or newer (cp.async and bf16 tensor cores); compile the model "
+            "with --target=cpu to run it on this machine's CPU");
+  ScopedEnv sm86("LLAMAC_FAKE_CUDA_SM", "86");
+  EXPECT_EQ(createError(cudaToyArtifact({toyCudaBinary("sm_90", "cubin")})),
+            "m.art: no matching arch: the device is sm_86; the artifact has "
+            "cubins for sm_90 and no PTX; recompile with --cuda-arch=sm_86, "
+            "or run with --jit");
 }
 
 TEST_F(CudaSessionTest, KernelAbiMismatch) {
