@@ -1,9 +1,11 @@
 //===- ArtifactLayout.cpp - Sizes and names of artifact buffers -----------===//
 
 #include "runtime/ArtifactLayout.h"
+#include "runtime/KernelAbi.h"
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 
 using namespace llamac::artifact;
 
@@ -129,6 +131,134 @@ std::vector<BufferUse> llamac::artifact::bufferUses(const ArtifactSpec &spec) {
       use(id);
   }
   return uses;
+}
+
+std::vector<bool> llamac::artifact::loadOnlyWeights(const ArtifactSpec &spec) {
+  std::vector<bool> byLoad(spec.buffers.size(), false),
+      byOthers(spec.buffers.size(), false);
+  for (const EntrySpec &entry : spec.entries) {
+    std::vector<bool> &named = entry.name == "load" ? byLoad : byOthers;
+    for (const LaunchSpec &launch : entry.launches)
+      for (uint32_t id : launch.buffers)
+        named[id] = true;
+    for (uint32_t id : entry.inputs)
+      named[id] = true;
+    for (uint32_t id : entry.outputs)
+      named[id] = true;
+  }
+  std::vector<bool> loadOnly(spec.buffers.size(), false);
+  for (size_t id = 0; id < spec.buffers.size(); ++id)
+    loadOnly[id] = spec.buffers[id].kind == BufferKind::Weight && byLoad[id] &&
+                   !byOthers[id];
+  // A launch's buffer table and tensor maps are written before any launch,
+  // so a weight allocated later cannot be reached through them.
+  if (const EntrySpec *load = findEntry(spec, "load"))
+    for (const LaunchSpec &launch : load->launches) {
+      bool late = launch.buffers.size() <= LLAMA_MAX_KERNEL_BUFFERS;
+      for (const TensorMapSpec &map : spec.kernels[launch.kernel].tensorMaps)
+        late = late && !loadOnly[launch.buffers[map.operand]];
+      if (!late)
+        return std::vector<bool>(spec.buffers.size(), false);
+    }
+  return loadOnly;
+}
+
+std::vector<int> llamac::artifact::lastLoadLaunch(const ArtifactSpec &spec) {
+  std::vector<int> last(spec.buffers.size(), -1);
+  if (const EntrySpec *load = findEntry(spec, "load"))
+    for (size_t l = 0; l < load->launches.size(); ++l)
+      for (uint32_t id : load->launches[l].buffers)
+        last[id] = int(l);
+  return last;
+}
+
+llamac::artifact::MemoryPlan
+llamac::artifact::memoryPlan(const ArtifactSpec &spec,
+                             const std::vector<BufferUse> &uses) {
+  MemoryPlan plan;
+  for (const EntrySpec &entry : spec.entries)
+    plan.activations += entry.arenaBytes;
+  const std::vector<bool> loadOnly = loadOnlyWeights(spec);
+  // Load-only weights live from the first load launch naming them to the
+  // last; the peak is the most live after any launch's new ones arrive.
+  if (const EntrySpec *load = findEntry(spec, "load")) {
+    const std::vector<int> last = lastLoadLaunch(spec);
+    std::vector<bool> live(spec.buffers.size(), false);
+    uint64_t held = 0;
+    for (size_t l = 0; l < load->launches.size(); ++l) {
+      for (uint32_t id : load->launches[l].buffers)
+        if (loadOnly[id] && !live[id]) {
+          live[id] = true;
+          held += bufferBytes(spec.buffers[id], 1);
+        }
+      plan.unpackedPeak = std::max(plan.unpackedPeak, held);
+      for (uint32_t id : load->launches[l].buffers)
+        if (loadOnly[id] && live[id] && last[id] == int(l)) {
+          live[id] = false;
+          held -= bufferBytes(spec.buffers[id], 1);
+        }
+    }
+  }
+  for (size_t id = 0; id < spec.buffers.size(); ++id) {
+    const BufferSpec &buffer = spec.buffers[id];
+    const uint64_t bytes = bufferBytes(buffer, uses[id].longestCall);
+    if (loadOnly[id]) {
+      plan.unpacked += bytes;
+      continue;
+    }
+    switch (buffer.kind) {
+    case BufferKind::Weight:
+    case BufferKind::Packed:
+      plan.weights += bytes;
+      break;
+    case BufferKind::Cache:
+      plan.caches += bytes;
+      break;
+    case BufferKind::State:
+      plan.state += bytes;
+      break;
+    case BufferKind::Input:
+      plan.activations += bytes;
+      break;
+    case BufferKind::Activation:
+      break; // in its entry's arena
+    }
+  }
+  return plan;
+}
+
+std::string llamac::artifact::formatBytes(uint64_t bytes) {
+  static const char *const units[] = {"KiB", "MiB", "GiB", "TiB"};
+  if (bytes < 1024)
+    return std::to_string(bytes) + " bytes";
+  double value = double(bytes) / 1024;
+  int unit = 0;
+  while (value >= 1024 && unit < 3) {
+    value /= 1024;
+    ++unit;
+  }
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.2f %s", value, units[unit]);
+  return text;
+}
+
+std::string llamac::artifact::MemoryPlan::describe() const {
+  std::string parts;
+  auto add = [&](uint64_t bytes, const char *what) {
+    if (bytes == 0)
+      return;
+    parts += (parts.empty() ? "" : ", ") + std::string(what) + " " +
+             formatBytes(bytes);
+  };
+  add(weights, "weights");
+  add(caches, "KV caches");
+  add(state, "optimizer state");
+  add(activations, "activations");
+  if (unpackedPeak)
+    parts += "; " + formatBytes(unpackedPeak) +
+             " more while the weights are "
+             "packed";
+  return formatBytes(total()) + " (" + parts + ")";
 }
 
 int llamac::artifact::inputIndex(const ArtifactSpec &spec, int entry,

@@ -54,6 +54,44 @@ struct BufferUse {
 /// One BufferUse per buffer id.
 std::vector<BufferUse> bufferUses(const ArtifactSpec &spec);
 
+/// Which weights only the "load" entry reads (no other entry names them):
+/// those it packs into other buffers (the fused GEMMs' concatenated
+/// weights), which a session needs only while they are packed. None where
+/// a load launch passes its buffers through a table (more than
+/// LLAMA_MAX_KERNEL_BUFFERS) or reads one by a tensor map, whose addresses
+/// are fixed before any launch.
+std::vector<bool> loadOnlyWeights(const ArtifactSpec &spec);
+/// For each buffer, the last launch of the load entry that names it, or -1.
+std::vector<int> lastLoadLaunch(const ArtifactSpec &spec);
+
+/// The memory a session allocates for an artifact, by what it holds: each
+/// entry's arena, and every other buffer sized for the longest call that
+/// names it. Load-only weights are held only while the load entry runs,
+/// each from the first of its launches that names it to the last.
+struct MemoryPlan {
+  /// Weights the entries read, and what the load entry packs.
+  uint64_t weights = 0;
+  /// KV caches.
+  uint64_t caches = 0;
+  /// Optimizer state (AdamW moments).
+  uint64_t state = 0;
+  /// The entries' arenas and their inputs.
+  uint64_t activations = 0;
+  /// Load-only weights: all of them, and the most held at once.
+  uint64_t unpacked = 0, unpackedPeak = 0;
+  /// What a session holds once loaded, and at most while loading.
+  uint64_t total() const { return weights + caches + state + activations; }
+  uint64_t peak() const { return total() + unpackedPeak; }
+  /// "13.21 GiB (weights 12.55 GiB, KV caches 0.50 GiB, activations
+  /// 160.00 MiB)", naming only what is there, and ending "; 1.00 GiB more
+  /// while the weights are packed)" where loading takes more.
+  std::string describe() const;
+};
+MemoryPlan memoryPlan(const ArtifactSpec &spec,
+                      const std::vector<BufferUse> &uses);
+/// "512 bytes", "1.50 KiB", "12.55 GiB".
+std::string formatBytes(uint64_t bytes);
+
 /// The position of the input buffer called `name` among the inputs of entry
 /// `entry`, or -1.
 int inputIndex(const ArtifactSpec &spec, int entry, const std::string &name);

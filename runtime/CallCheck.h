@@ -42,6 +42,21 @@ Status runLoadEntry(const artifact::ArtifactSpec &spec,
                     const std::string &origin,
                     const std::function<Status(int entry, int64_t seq)> &run);
 
+/// The order in which both backends run load entry `entryId` a launch at a
+/// time, holding each load-only weight (`loadOnly`, loadOnlyWeights) only
+/// from the first launch that reads it to the last: for each launch l,
+/// `acquire(l, ids)` allocates and binds the weights l is the first to
+/// read (and points l at every load-only weight it reads), `launch(l)`
+/// runs l alone and waits for it, and `release(ids)` frees those l was the
+/// last to read. Stops at the first error.
+Status runLoadLaunches(
+    const artifact::ArtifactSpec &spec, int entryId,
+    const std::vector<bool> &loadOnly,
+    const std::function<Status(size_t launch,
+                               const std::vector<uint32_t> &arriving)> &acquire,
+    const std::function<Status(size_t launch)> &launch,
+    const std::function<void(const std::vector<uint32_t> &leaving)> &release);
+
 } // namespace llamac::runtime
 
 #endif // LLAMAC_RUNTIME_CALLCHECK_H

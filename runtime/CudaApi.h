@@ -41,6 +41,8 @@ using JitOption = int;
 inline constexpr Result kSuccess = 0;
 inline constexpr Result kErrorStubLibrary = 34;
 inline constexpr Result kErrorNoDevice = 100;
+/// CUDA_ERROR_OUT_OF_MEMORY.
+inline constexpr Result kErrorOutOfMemory = 2;
 inline constexpr Result kErrorNotFound = 500;
 
 inline constexpr int kAttributeComputeCapabilityMajor = 75;

@@ -71,14 +71,15 @@ namespace llamac::runtime {
     int, int, int, int)
 
 /// Functions used only by optional features (CUDA graphs for decode,
-/// programmatic dependent launch, clusters); a driver without them still
-/// runs everything else.
+/// programmatic dependent launch, clusters, the memory check before
+/// allocating); a driver without them still runs everything else.
 #define LLAMAC_CUDA_OPTIONAL_FUNCTIONS(X)                                      \
   LLAMAC_CUDA_GRAPH_FUNCTIONS(X)                                               \
   X(cuLaunchKernelEx, "cuLaunchKernelEx", const cu::LaunchConfig *,            \
     cu::Function, void **, void **)                                            \
   X(cuOccupancyMaxActiveClusters, "cuOccupancyMaxActiveClusters", int *,       \
-    cu::Function, const cu::LaunchConfig *)
+    cu::Function, const cu::LaunchConfig *)                                    \
+  X(cuMemGetInfo, "cuMemGetInfo_v2", size_t *, size_t *)
 #define LLAMAC_CUDA_GRAPH_FUNCTIONS(X)                                         \
   X(cuStreamBeginCapture, "cuStreamBeginCapture_v2", cu::Stream, int)          \
   X(cuStreamEndCapture, "cuStreamEndCapture", cu::Stream, cu::Graph *)         \

@@ -153,9 +153,7 @@ CudaSession::create(ArtifactSpec spec, WeightSource &weights,
   LLAMAC_RETURN_IF_ERROR(session->bindWeights(weights));
   LLAMAC_RETURN_IF_ERROR(session->prepareEntries());
 
-  LLAMAC_RETURN_IF_ERROR(runLoadEntry(
-      session->artifact, session->options.origin,
-      [&](int entry, int64_t seq) { return session->run(entry, {}, 0, seq); }));
+  LLAMAC_RETURN_IF_ERROR(session->runLoad(weights));
   return session;
 }
 
@@ -200,10 +198,16 @@ std::string CudaSession::describe() const {
 Status CudaSession::allocateBytes(uint64_t bytes, const std::string &what,
                                   cu::DevicePtr *pointer) {
   // cuMemAlloc aligns to at least 256 bytes, beyond the 64 kernels assume.
-  LLAMAC_RETURN_IF_ERROR(
-      check(device->driver().cuMemAlloc(pointer,
-                                        size_t(std::max<uint64_t>(bytes, 1))),
-            what + ": cuMemAlloc of " + std::to_string(bytes) + " bytes"));
+  const cu::Result result = device->driver().cuMemAlloc(
+      pointer, size_t(std::max<uint64_t>(bytes, 1)));
+  if (result != cu::kSuccess) {
+    Status status =
+        check(result, what + ": cuMemAlloc of " + formatBytes(bytes));
+    if (result != cu::kErrorOutOfMemory || memoryNeed.empty())
+      return status;
+    return Status::error(status.message() + "; the session needs " +
+                         memoryNeed + " of GPU memory in all");
+  }
   allocations.push_back(*pointer);
   return {};
 }
@@ -214,6 +218,20 @@ Status CudaSession::allocate() {
   addresses.assign(numBuffers, 0);
   capacities.assign(numBuffers, 0);
   std::vector<BufferUse> uses = bufferUses(artifact);
+  loadOnly = loadOnlyWeights(artifact);
+  const MemoryPlan plan = memoryPlan(artifact, uses);
+  memoryNeed = plan.describe();
+  // Refuse up front what cannot fit, rather than after gigabytes of
+  // allocations, with the whole need instead of the one buffer that failed.
+  size_t freeBytes = 0, totalBytes = 0;
+  if (driver.cuMemGetInfo &&
+      driver.cuMemGetInfo(&freeBytes, &totalBytes) == cu::kSuccess &&
+      plan.peak() > freeBytes)
+    return fail("the session needs " + memoryNeed +
+                " of GPU memory, but the GPU has " + formatBytes(freeBytes) +
+                " free of " + formatBytes(totalBytes) +
+                "; compile a smaller model, or a shorter --max-seq or "
+                "smaller --batch for smaller caches and activations");
 
   LLAMAC_RETURN_IF_ERROR(
       allocateBytes(sizeof(hostPosition), "the position", &livePosition));
@@ -245,6 +263,8 @@ Status CudaSession::allocate() {
     }
     uint64_t bytes = bufferBytes(buffer, uses[id].longestCall);
     capacities[id] = bytes;
+    if (loadOnly[id])
+      continue; // allocated by runLoad
     std::string what =
         "buffers[" + std::to_string(id) + "] '" + buffer.name + "'";
     LLAMAC_RETURN_IF_ERROR(allocateBytes(bytes, what, &addresses[id]));
@@ -259,13 +279,23 @@ Status CudaSession::allocate() {
 }
 
 Status CudaSession::bindWeights(WeightSource &weights) {
+  std::vector<uint32_t> ids;
+  for (size_t id = 0; id < artifact.buffers.size(); ++id)
+    if (artifact.buffers[id].kind == BufferKind::Weight && !loadOnly[id])
+      ids.push_back(uint32_t(id));
+  Status bound = bindWeightBuffers(weights, ids);
+  staging.clear();
+  staging.shrink_to_fit();
+  return bound;
+}
+
+Status CudaSession::bindWeightBuffers(WeightSource &weights,
+                                      const std::vector<uint32_t> &ids) {
   const CudaDriver &driver = device->driver();
   std::vector<uint32_t> generated;
   std::vector<LlamaRandomFill> fills;
-  for (size_t id = 0; id < artifact.buffers.size(); ++id) {
+  for (uint32_t id : ids) {
     const BufferSpec &buffer = artifact.buffers[id];
-    if (buffer.kind != BufferKind::Weight)
-      continue;
     if (std::optional<LlamaRandomFill> fill =
             weights.randomFill(buffer.name, buffer.shape)) {
       generated.push_back(uint32_t(id));
@@ -283,9 +313,69 @@ Status CudaSession::bindWeights(WeightSource &weights) {
               "buffers[" + std::to_string(id) + "] '" + buffer.name +
                   "': cuMemcpyHtoD"));
   }
+  return fillRandomWeights(generated, fills);
+}
+
+void CudaSession::freeAllocation(cu::DevicePtr pointer) {
+  auto at = std::find(allocations.begin(), allocations.end(), pointer);
+  if (at == allocations.end())
+    return;
+  (void)device->driver().cuMemFree(pointer);
+  allocations.erase(at);
+}
+
+Status CudaSession::runLoad(WeightSource &weights) {
+  Status loaded =
+      runLoadEntry(artifact, options.origin, [&](int entry, int64_t seq) {
+        return runLoadStreamed(entry, seq, weights);
+      });
   staging.clear();
   staging.shrink_to_fit();
-  return fillRandomWeights(generated, fills);
+  return loaded;
+}
+
+Status CudaSession::runLoadStreamed(int entryId, int64_t seq,
+                                    WeightSource &weights) {
+  if (std::none_of(loadOnly.begin(), loadOnly.end(), [](bool b) { return b; }))
+    return run(entryId, {}, 0, seq);
+  const EntrySpec &spec = artifact.entries[size_t(entryId)];
+  Entry &entry = entries[size_t(entryId)];
+  // The entry runs one launch at a time; its launches are put back once
+  // done, with the freed weights' addresses cleared.
+  std::vector<Launch> launches = std::move(entry.launches);
+  auto acquire = [&](size_t l, const std::vector<uint32_t> &arriving) {
+    for (uint32_t id : arriving)
+      LLAMAC_RETURN_IF_ERROR(allocateBytes(capacities[id],
+                                           "buffers[" + std::to_string(id) +
+                                               "] '" +
+                                               artifact.buffers[id].name + "'",
+                                           &addresses[id]));
+    LLAMAC_RETURN_IF_ERROR(bindWeightBuffers(weights, arriving));
+    const std::vector<uint32_t> &buffers = spec.launches[l].buffers;
+    for (size_t k = 0; k < buffers.size(); ++k)
+      if (loadOnly[buffers[k]])
+        launches[l].args.buffers[k] =
+            reinterpret_cast<void *>(uintptr_t(addresses[buffers[k]]));
+    return Status();
+  };
+  auto launch = [&](size_t l) {
+    entry.launches = {launches[l]};
+    return run(entryId, {}, 0, seq); // waits for the launch
+  };
+  auto release = [&](const std::vector<uint32_t> &leaving) {
+    for (uint32_t id : leaving) {
+      freeAllocation(addresses[id]);
+      addresses[id] = 0;
+    }
+  };
+  Status status =
+      runLoadLaunches(artifact, entryId, loadOnly, acquire, launch, release);
+  for (size_t l = 0; l < launches.size(); ++l)
+    for (size_t k = 0; k < spec.launches[l].buffers.size(); ++k)
+      if (loadOnly[spec.launches[l].buffers[k]])
+        launches[l].args.buffers[k] = nullptr; // freed
+  entry.launches = std::move(launches);
+  return status;
 }
 
 Status
@@ -325,8 +415,10 @@ CudaSession::fillRandomWeights(const std::vector<uint32_t> &ids,
                                     stream, params, nullptr),
               what + ": filling random weights: cuLaunchKernel"));
   }
-  return check(driver.cuStreamSynchronize(stream),
-               "filling random weights: cuStreamSynchronize");
+  LLAMAC_RETURN_IF_ERROR(check(driver.cuStreamSynchronize(stream),
+                               "filling random weights: cuStreamSynchronize"));
+  freeAllocation(rules);
+  return {};
 }
 
 Status CudaSession::encodeTensorMap(const TensorMapSpec &map, uint32_t id,
@@ -720,6 +812,10 @@ Status CudaSession::resetCaches() {
 Status CudaSession::copyPersistentOut(uint32_t id, void *host, size_t bytes) {
   LLAMAC_RETURN_IF_ERROR(
       checkPersistentCopy(artifact, options.origin, id, bytes));
+  if (loadOnly[id])
+    return fail("buffers[" + std::to_string(id) + "] '" +
+                artifact.buffers[id].name +
+                "': a weight only the load entry reads, freed once packed");
   LLAMAC_RETURN_IF_ERROR(device->makeCurrent());
   // Synchronous on the legacy default stream: it waits for the session's
   // blocking stream, so it sees every finished call's updates.
@@ -732,6 +828,10 @@ Status CudaSession::copyPersistentIn(uint32_t id, const void *host,
                                      size_t bytes) {
   LLAMAC_RETURN_IF_ERROR(
       checkPersistentCopy(artifact, options.origin, id, bytes));
+  if (loadOnly[id])
+    return fail("buffers[" + std::to_string(id) + "] '" +
+                artifact.buffers[id].name +
+                "': a weight only the load entry reads, freed once packed");
   LLAMAC_RETURN_IF_ERROR(device->makeCurrent());
   // The address is unchanged, so captured graphs stay valid.
   return check(device->driver().cuMemcpyHtoD(addresses[id], host, bytes),

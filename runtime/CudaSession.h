@@ -140,11 +140,25 @@ private:
   };
 
   /// cuMemAlloc of `bytes` (at least 1), freed by the destructor; errors
-  /// start with `what`.
+  /// start with `what`, and running out of memory says what the session
+  /// needs in all (`memoryNeed`).
   Status allocateBytes(uint64_t bytes, const std::string &what,
                        cu::DevicePtr *pointer);
   Status allocate();
+  /// Binds every weight that is not load-only.
   Status bindWeights(WeightSource &weights);
+  /// Binds `ids`, allocated, from `weights`: uploaded, or generated on the
+  /// GPU for random weights.
+  Status bindWeightBuffers(WeightSource &weights,
+                           const std::vector<uint32_t> &ids);
+  /// Runs the load entry, if any. Load-only weights are allocated and
+  /// bound just before the first of its launches that reads them and freed
+  /// after the last, so that a model's unpacked and packed copies of a
+  /// weight are never all on the GPU at once.
+  Status runLoad(WeightSource &weights);
+  Status runLoadStreamed(int entryId, int64_t seq, WeightSource &weights);
+  /// cuMemFree of an allocateBytes allocation.
+  void freeAllocation(cu::DevicePtr pointer);
   /// Generates weight buffers `ids` on the GPU by the rules `fills`
   /// (RandomWeights.h): the same bits the host would upload, without
   /// generating or copying gigabytes on the host.
@@ -209,6 +223,11 @@ private:
   bool programmatic = false;
   /// Kernels that ask for clusters get them.
   bool clusters = false;
+  /// MemoryPlan::describe() of what allocate() allocates, for errors.
+  std::string memoryNeed;
+  /// Weights that only the load entry reads, which runLoad allocates,
+  /// binds and frees launch by launch (loadOnlyWeights).
+  std::vector<bool> loadOnly;
   /// residentClusters by kernel index; 0 where not asked yet.
   std::vector<unsigned> clustersResident;
   /// LLAMAC_CUDA_PERSISTENT_BLOCKS: when positive, a persistent kernel

@@ -44,9 +44,7 @@ StatusOr<std::unique_ptr<Session>> Session::create(ArtifactSpec spec,
   LLAMAC_RETURN_IF_ERROR(session->bindWeights(weights));
   session->prepareEntries();
 
-  LLAMAC_RETURN_IF_ERROR(runLoadEntry(
-      session->artifact, session->options.origin,
-      [&](int entry, int64_t seq) { return session->run(entry, {}, 0, seq); }));
+  LLAMAC_RETURN_IF_ERROR(session->runLoad(weights));
   return session;
 }
 
@@ -57,6 +55,7 @@ Status Session::allocate() {
 
   // An input's sequence dimension is sized for the longest entry using it.
   std::vector<BufferUse> uses = bufferUses(artifact);
+  loadOnly = loadOnlyWeights(artifact);
 
   entries.resize(artifact.entries.size());
   for (size_t e = 0; e < artifact.entries.size(); ++e) {
@@ -79,6 +78,8 @@ Status Session::allocate() {
             entries[size_t(uses[id].owner)].arena.data() + buffer.arenaOffset;
       continue;
     }
+    if (loadOnly[id])
+      continue; // allocated by runLoad
     uint64_t bytes = bufferBytes(buffer, uses[id].longestCall);
     storage[id] = AlignedBuffer(size_t(bytes));
     if (!storage[id])
@@ -91,10 +92,69 @@ Status Session::allocate() {
 
 Status Session::bindWeights(WeightSource &weights) {
   for (size_t id = 0; id < artifact.buffers.size(); ++id)
-    if (artifact.buffers[id].kind == BufferKind::Weight)
+    if (artifact.buffers[id].kind == BufferKind::Weight && !loadOnly[id])
       LLAMAC_RETURN_IF_ERROR(bindWeight(artifact.config, artifact.buffers[id],
                                         weights, storage[id].data()));
   return {};
+}
+
+Status Session::runLoad(WeightSource &weights) {
+  return runLoadEntry(artifact, options.origin, [&](int entry, int64_t seq) {
+    return runLoadStreamed(entry, seq, weights);
+  });
+}
+
+Status Session::runLoadStreamed(int entryId, int64_t seq,
+                                WeightSource &weights) {
+  if (std::none_of(loadOnly.begin(), loadOnly.end(), [](bool b) { return b; }))
+    return run(entryId, {}, 0, seq);
+  const EntrySpec &spec = artifact.entries[size_t(entryId)];
+  Entry &entry = entries[size_t(entryId)];
+  // Launch l's buffer pointers are its slice of entry.arguments, from
+  // first[l]; its load-only weights' are filled in as they arrive.
+  std::vector<size_t> first(spec.launches.size() + 1, 0);
+  for (size_t l = 0; l < spec.launches.size(); ++l)
+    first[l + 1] = first[l] + spec.launches[l].buffers.size();
+  auto pointArguments = [&]() {
+    for (size_t l = 0; l < spec.launches.size(); ++l)
+      for (size_t k = 0; k < spec.launches[l].buffers.size(); ++k) {
+        const uint32_t id = spec.launches[l].buffers[k];
+        entry.arguments[first[l] + k] =
+            loadOnly[id] ? storage[id].data() : addresses[id];
+      }
+  };
+  std::vector<Launch> launches = std::move(entry.launches);
+  auto acquire = [&](size_t, const std::vector<uint32_t> &arriving) {
+    for (uint32_t id : arriving) {
+      const BufferSpec &buffer = artifact.buffers[id];
+      const uint64_t bytes = bufferBytes(buffer, 1);
+      storage[id] = AlignedBuffer(size_t(bytes));
+      if (!storage[id])
+        return fail("buffers[" + std::to_string(id) + "] '" + buffer.name +
+                    "': cannot allocate " + std::to_string(bytes) + " bytes");
+      LLAMAC_RETURN_IF_ERROR(
+          bindWeight(artifact.config, buffer, weights, storage[id].data()));
+    }
+    pointArguments();
+    return Status();
+  };
+  auto launch = [&](size_t l) {
+    entry.launches = {launches[l]};
+    return run(entryId, {}, 0, seq);
+  };
+  auto release = [&](const std::vector<uint32_t> &leaving) {
+    for (uint32_t id : leaving)
+      storage[id] = AlignedBuffer();
+  };
+  Status status =
+      runLoadLaunches(artifact, entryId, loadOnly, acquire, launch, release);
+  // The load entry never runs again: nothing points at a freed weight.
+  for (uint32_t id = 0; id < loadOnly.size(); ++id)
+    if (loadOnly[id])
+      storage[id] = AlignedBuffer();
+  pointArguments();
+  entry.launches = std::move(launches);
+  return status;
 }
 
 void Session::prepareEntries() {
@@ -209,7 +269,8 @@ const float *Session::lastTokenLogits(int entryId) {
 
 void *Session::persistentData(uint32_t id) {
   BufferKind kind = artifact.buffers[id].kind;
-  return kind == BufferKind::Weight || kind == BufferKind::State
+  return (kind == BufferKind::Weight && !loadOnly[id]) ||
+                 kind == BufferKind::State
              ? storage[id].data()
              : nullptr;
 }

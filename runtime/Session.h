@@ -84,8 +84,12 @@ public:
 
   /// The storage of weight or optimizer-state buffer `id` (its full static
   /// shape, in the buffer's element type), which training reads to save a
-  /// checkpoint and writes to resume one. Null for any other kind.
+  /// checkpoint and writes to resume one. Null for any other kind, and for
+  /// a weight only the load entry reads (freedAfterLoad).
   void *persistentData(uint32_t id);
+  /// Whether buffer `id` is a weight only the load entry reads, held only
+  /// while it is packed (loadOnlyWeights).
+  bool freedAfterLoad(uint32_t id) const { return loadOnly[id]; }
 
   void setNumThreads(int threads) { numThreads = threads < 1 ? 1 : threads; }
   int threads() const { return numThreads; }
@@ -114,7 +118,14 @@ private:
   };
 
   Status allocate();
+  /// Binds every weight that is not load-only.
   Status bindWeights(WeightSource &weights);
+  /// Runs the load entry, if any, a launch at a time: each load-only weight
+  /// is allocated and bound just before the first launch that reads it
+  /// and freed after the last, so that a weight's unpacked and packed
+  /// copies are never all in memory at once.
+  Status runLoad(WeightSource &weights);
+  Status runLoadStreamed(int entryId, int64_t seq, WeightSource &weights);
   void prepareEntries();
   Status checkCall(int entry, const std::vector<InputData> &inputs,
                    int32_t position, int64_t seq) const;
@@ -126,6 +137,8 @@ private:
   /// Weight, Packed, Cache and Input buffers, by buffer id (empty for
   /// activations).
   std::vector<AlignedBuffer> storage;
+  /// loadOnlyWeights(artifact).
+  std::vector<bool> loadOnly;
   /// Every buffer's address, by id: its storage or its place in the arena.
   std::vector<void *> addresses;
   std::vector<Entry> entries;

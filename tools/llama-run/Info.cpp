@@ -130,6 +130,9 @@ Status llamac::run::infoCommand(const std::vector<std::string> &args) {
       std::printf("  %-10s %6zu  %llu bytes\n", toString(kind), totals.first,
                   (unsigned long long)totals.second);
   }
+  if (findBinary(spec, "cuda"))
+    std::printf("GPU memory a cuda session allocates: %s\n",
+                memoryPlan(spec, bufferUses(spec)).describe().c_str());
   size_t withMaps = 0, withWgmmaGeometry = 0, persistent = 0, clustered = 0;
   for (const KernelSpec &kernel : spec.kernels) {
     withMaps += !kernel.tensorMaps.empty();

@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/CudaSession.h"
+#include "runtime/ArtifactLayout.h"
 #include "runtime/CudaDevice.h"
 #include "runtime/Executor.h"
 
@@ -457,6 +458,29 @@ TEST_F(CudaSessionTest, BlocksLargerThanTheDriverAllowsAreRefusedAtLoad) {
                         "runs it with at most 384 on this GPU"));
 }
 
+/// A model that does not fit the GPU is refused before any allocation,
+/// with all it needs; one that runs out of memory anyway (another process
+/// took it meanwhile) says the same after the buffer that failed.
+TEST_F(CudaSessionTest, AModelLargerThanTheGpuIsRefusedWithItsNeeds) {
+  ArtifactSpec spec = cudaToyArtifact();
+  const std::string need =
+      memoryPlan(spec, bufferUses(spec)).describe() + " of GPU memory";
+  EXPECT_THAT(need, HasSubstr("(weights "));
+  {
+    ScopedEnv memory{"LLAMAC_FAKE_CUDA_MEMORY", "1024"};
+    EXPECT_THAT(createError(spec),
+                HasSubstr("m.art: the session needs " + need +
+                          ", but the GPU has 1.00 KiB free of 1.00 KiB; "
+                          "compile a smaller model"));
+    ScopedEnv reported{"LLAMAC_FAKE_CUDA_REPORTED_FREE", "1000000000"};
+    std::string error = createError(spec);
+    EXPECT_THAT(error, HasSubstr("CUDA_ERROR_OUT_OF_MEMORY"));
+    EXPECT_THAT(error, HasSubstr("; the session needs " + need + " in all"));
+  }
+  EXPECT_EQ(fake.counter("llamacFakeCudaLiveAllocations"), 0);
+  EXPECT_TRUE(create(spec));
+}
+
 TEST_F(CudaSessionTest, EveryLaunchIsCountedAndNothingLeaks) {
   int before = fake.counter("llamacFakeCudaLaunches");
   {
@@ -812,9 +836,17 @@ TEST_F(CudaSessionTest, RandomWeightsAreFilledOnTheDevice) {
     StatusOr<WeightData> host = weights->fetch(buffer.name, buffer.shape);
     ASSERT_TRUE(host.ok());
     std::vector<float> device(host->storage.size());
-    ASSERT_TRUE((*session)
-                    ->copyPersistentOut(id, device.data(), device.size() * 4)
-                    .ok());
+    Status copied =
+        (*session)->copyPersistentOut(id, device.data(), device.size() * 4);
+    if (buffer.name == "norm.weight") {
+      // Only the load entry reads it: freed once packed (the logits tests
+      // see its packed copy).
+      EXPECT_THAT(copied.message(),
+                  HasSubstr("'norm.weight': a weight only the load entry "
+                            "reads, freed once packed"));
+      continue;
+    }
+    ASSERT_TRUE(copied.ok()) << copied.message();
     EXPECT_EQ(device, host->storage) << buffer.name;
   }
   EXPECT_EQ(filled, 2);

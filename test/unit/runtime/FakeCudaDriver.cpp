@@ -16,6 +16,12 @@
 //                             the most shared memory a block may opt in to
 //                             (default: the real GPU's of that SM)
 //   LLAMAC_FAKE_CUDA_CAPTURE  "fails": cuStreamBeginCapture fails
+//   LLAMAC_FAKE_CUDA_MEMORY   the GPU's memory in bytes (default 80 GiB):
+//                             cuMemGetInfo reports it less what is
+//                             allocated, and cuMemAlloc beyond it fails
+//                             with CUDA_ERROR_OUT_OF_MEMORY
+//   LLAMAC_FAKE_CUDA_REPORTED_FREE
+//                             the free bytes cuMemGetInfo reports instead
 //   LLAMAC_FAKE_CUDA_MAX_THREADS
 //                             the largest block cuFuncGetAttribute allows
 //                             each function (default 1024)
@@ -40,6 +46,7 @@
 #include "runtime/KernelAbi.h"
 #include "test/cuda-emu/EmulatedTensorMap.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -57,6 +64,7 @@ using namespace llamac::runtime;
 namespace {
 
 constexpr cu::Result kInvalidValue = 1;
+constexpr cu::Result kOutOfMemory = 2;
 constexpr cu::Result kInvalidImage = 200;
 constexpr cu::Result kInvalidPtx = 218;
 constexpr cu::Result kLaunchFailed = 719;
@@ -68,6 +76,9 @@ unsigned lastGeometry[7] = {0};
 unsigned lastCluster[3] = {1, 1, 1};
 LlamaKernelContext lastContext = {};
 int liveAllocations = 0;
+/// Bytes of each live allocation, for cuMemGetInfo.
+std::map<cu::DevicePtr, size_t> allocationBytes;
+size_t allocatedBytes = 0;
 int retainedContexts = 0;
 int jitLoads = 0;
 int cubinLoads = 0;
@@ -98,6 +109,13 @@ int sharedOptInLimit() {
   default:
     return 99 * 1024;
   }
+}
+
+/// The fake GPU's memory: LLAMAC_FAKE_CUDA_MEMORY bytes, or an H100's 80 GiB.
+size_t deviceMemory() {
+  const char *text = std::getenv("LLAMAC_FAKE_CUDA_MEMORY");
+  return text && *text ? size_t(std::strtoull(text, nullptr, 10))
+                       : size_t(80) << 30;
 }
 
 /// Dynamic shared memory each function opted in to (cuFuncSetAttribute); a
@@ -228,6 +246,9 @@ cu::Result cuGetErrorName(cu::Result result, const char **name) {
     return cu::kSuccess;
   case kInvalidPtx:
     *name = "CUDA_ERROR_INVALID_PTX";
+    return cu::kSuccess;
+  case kOutOfMemory:
+    *name = "CUDA_ERROR_OUT_OF_MEMORY";
     return cu::kSuccess;
   case cu::kErrorNotFound:
     *name = "CUDA_ERROR_NOT_FOUND";
@@ -367,16 +388,30 @@ cu::Result cuModuleGetGlobal_v2(cu::DevicePtr *pointer, size_t *bytes,
 cu::Result cuMemAlloc_v2(cu::DevicePtr *pointer, size_t bytes) {
   if (bytes == 0)
     return kInvalidValue;
+  if (allocatedBytes + bytes > deviceMemory())
+    return kOutOfMemory;
   void *memory = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
   // Garbage, as real device memory would hold.
   std::memset(memory, 0xcd, bytes);
   *pointer = cu::DevicePtr(uintptr_t(memory));
   ++liveAllocations;
+  allocationBytes[*pointer] = bytes;
+  allocatedBytes += bytes;
   return cu::kSuccess;
 }
 cu::Result cuMemFree_v2(cu::DevicePtr pointer) {
   std::free(reinterpret_cast<void *>(uintptr_t(pointer)));
   --liveAllocations;
+  allocatedBytes -= allocationBytes[pointer];
+  allocationBytes.erase(pointer);
+  return cu::kSuccess;
+}
+cu::Result cuMemGetInfo_v2(size_t *free, size_t *total) {
+  *total = deviceMemory();
+  *free = *total - std::min(allocatedBytes, *total);
+  // Another process may take memory between the query and the allocations.
+  if (const char *text = std::getenv("LLAMAC_FAKE_CUDA_REPORTED_FREE"))
+    *free = size_t(std::strtoull(text, nullptr, 10));
   return cu::kSuccess;
 }
 cu::Result cuMemcpyHtoD_v2(cu::DevicePtr to, const void *from, size_t bytes) {
