@@ -163,13 +163,26 @@ std::vector<bool> llamac::artifact::loadOnlyWeights(const ArtifactSpec &spec) {
   return loadOnly;
 }
 
-std::vector<int> llamac::artifact::lastLoadLaunch(const ArtifactSpec &spec) {
-  std::vector<int> last(spec.buffers.size(), -1);
-  if (const EntrySpec *load = findEntry(spec, "load"))
-    for (size_t l = 0; l < load->launches.size(); ++l)
-      for (uint32_t id : load->launches[l].buffers)
-        last[id] = int(l);
-  return last;
+std::vector<LoadStep>
+llamac::artifact::loadSchedule(const ArtifactSpec &spec,
+                               const std::vector<bool> &loadOnly) {
+  const EntrySpec *load = findEntry(spec, "load");
+  if (!load)
+    return {};
+  std::vector<int> first(spec.buffers.size(), -1), last(spec.buffers.size());
+  for (size_t l = 0; l < load->launches.size(); ++l)
+    for (uint32_t id : load->launches[l].buffers) {
+      if (first[id] < 0)
+        first[id] = int(l);
+      last[id] = int(l);
+    }
+  std::vector<LoadStep> steps(load->launches.size());
+  for (uint32_t id = 0; id < spec.buffers.size(); ++id)
+    if (loadOnly[id] && first[id] >= 0) {
+      steps[size_t(first[id])].arriving.push_back(id);
+      steps[size_t(last[id])].leaving.push_back(id);
+    }
+  return steps;
 }
 
 llamac::artifact::MemoryPlan
@@ -179,25 +192,14 @@ llamac::artifact::memoryPlan(const ArtifactSpec &spec,
   for (const EntrySpec &entry : spec.entries)
     plan.activations += entry.arenaBytes;
   const std::vector<bool> loadOnly = loadOnlyWeights(spec);
-  // Load-only weights live from the first load launch naming them to the
-  // last; the peak is the most live after any launch's new ones arrive.
-  if (const EntrySpec *load = findEntry(spec, "load")) {
-    const std::vector<int> last = lastLoadLaunch(spec);
-    std::vector<bool> live(spec.buffers.size(), false);
-    uint64_t held = 0;
-    for (size_t l = 0; l < load->launches.size(); ++l) {
-      for (uint32_t id : load->launches[l].buffers)
-        if (loadOnly[id] && !live[id]) {
-          live[id] = true;
-          held += bufferBytes(spec.buffers[id], 1);
-        }
-      plan.unpackedPeak = std::max(plan.unpackedPeak, held);
-      for (uint32_t id : load->launches[l].buffers)
-        if (loadOnly[id] && live[id] && last[id] == int(l)) {
-          live[id] = false;
-          held -= bufferBytes(spec.buffers[id], 1);
-        }
-    }
+  // The peak of the load-only weights held, after each launch's arrive.
+  uint64_t held = 0;
+  for (const LoadStep &step : loadSchedule(spec, loadOnly)) {
+    for (uint32_t id : step.arriving)
+      held += bufferBytes(spec.buffers[id], 1);
+    plan.unpackedPeak = std::max(plan.unpackedPeak, held);
+    for (uint32_t id : step.leaving)
+      held -= bufferBytes(spec.buffers[id], 1);
   }
   for (size_t id = 0; id < spec.buffers.size(); ++id) {
     const BufferSpec &buffer = spec.buffers[id];

@@ -61,8 +61,15 @@ std::vector<BufferUse> bufferUses(const ArtifactSpec &spec);
 /// LLAMA_MAX_KERNEL_BUFFERS) or reads one by a tensor map, whose addresses
 /// are fixed before any launch.
 std::vector<bool> loadOnlyWeights(const ArtifactSpec &spec);
-/// For each buffer, the last launch of the load entry that names it, or -1.
-std::vector<int> lastLoadLaunch(const ArtifactSpec &spec);
+/// What one launch of the load entry does to the load-only weights: binds
+/// those it is the first to read before it runs, and frees those it is the
+/// last to read once it ran.
+struct LoadStep {
+  std::vector<uint32_t> arriving, leaving;
+};
+/// One step per launch of the load entry (none without one).
+std::vector<LoadStep> loadSchedule(const ArtifactSpec &spec,
+                                   const std::vector<bool> &loadOnly);
 
 /// The memory a session allocates for an artifact, by what it holds: each
 /// entry's arena, and every other buffer sized for the longest call that

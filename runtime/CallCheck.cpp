@@ -5,8 +5,6 @@
 #include "runtime/ArtifactLayout.h"
 #include "runtime/Tensor.h"
 
-#include <algorithm>
-
 using namespace llamac;
 using namespace llamac::artifact;
 using namespace llamac::runtime;
@@ -68,6 +66,7 @@ Status llamac::runtime::checkCall(const ArtifactSpec &artifact,
 
 Status llamac::runtime::checkPersistentCopy(const ArtifactSpec &spec,
                                             const std::string &origin,
+                                            const std::vector<bool> &loadOnly,
                                             uint32_t id, size_t bytes) {
   if (id >= spec.buffers.size())
     return Status::error(origin + ": buffer id " + std::to_string(id) +
@@ -87,33 +86,22 @@ Status llamac::runtime::checkPersistentCopy(const ArtifactSpec &spec,
         label + ": " + std::to_string(bytes) +
         " bytes given, but the buffer has " + std::to_string(expected) + " (" +
         toString(buffer.type) + " " + shapeToString(buffer.shape) + ")");
+  if (loadOnly[id])
+    return Status::error(
+        label + ": a weight only the load entry reads, freed once packed");
   return {};
 }
 
 Status llamac::runtime::runLoadLaunches(
-    const ArtifactSpec &spec, int entryId, const std::vector<bool> &loadOnly,
+    const ArtifactSpec &spec, const std::vector<bool> &loadOnly,
     const std::function<Status(size_t, const std::vector<uint32_t> &)> &acquire,
     const std::function<Status(size_t)> &launch,
     const std::function<void(const std::vector<uint32_t> &)> &release) {
-  const EntrySpec &entry = spec.entries[size_t(entryId)];
-  const std::vector<int> last = lastLoadLaunch(spec);
-  std::vector<bool> held(spec.buffers.size(), false);
-  for (size_t l = 0; l < entry.launches.size(); ++l) {
-    std::vector<uint32_t> arriving, leaving;
-    for (uint32_t id : entry.launches[l].buffers) {
-      if (!loadOnly[id])
-        continue;
-      if (!held[id]) {
-        held[id] = true;
-        arriving.push_back(id);
-      }
-      if (last[id] == int(l) &&
-          std::find(leaving.begin(), leaving.end(), id) == leaving.end())
-        leaving.push_back(id);
-    }
-    LLAMAC_RETURN_IF_ERROR(acquire(l, arriving));
+  const std::vector<LoadStep> steps = loadSchedule(spec, loadOnly);
+  for (size_t l = 0; l < steps.size(); ++l) {
+    LLAMAC_RETURN_IF_ERROR(acquire(l, steps[l].arriving));
     Status ran = launch(l);
-    release(leaving);
+    release(steps[l].leaving);
     LLAMAC_RETURN_IF_ERROR(ran);
   }
   return {};

@@ -27,12 +27,14 @@ Status checkCall(const artifact::ArtifactSpec &spec, const std::string &origin,
                  int entry, const std::vector<InputData> &inputs,
                  int32_t position, int64_t seq);
 
-/// Checks that buffer `id` exists, is a weight or optimizer-state buffer and
-/// takes exactly `bytes`, before an executor copies it whole to or from the
-/// host: "m.art: buffers[3] 'norm.packed': packed, not a weight or state
-/// buffer; only those are copied to or from the host".
+/// Checks that buffer `id` exists, is a weight or optimizer-state buffer,
+/// takes exactly `bytes` and is not a weight the executor freed once the
+/// load entry packed it (`loadOnly`), before an executor copies it whole to
+/// or from the host: "m.art: buffers[3] 'norm.packed': packed, not a weight
+/// or state buffer; only those are copied to or from the host".
 Status checkPersistentCopy(const artifact::ArtifactSpec &spec,
-                           const std::string &origin, uint32_t id,
+                           const std::string &origin,
+                           const std::vector<bool> &loadOnly, uint32_t id,
                            size_t bytes);
 
 /// Runs the artifact's "load" entry (weight packing), if it has one, through
@@ -42,16 +44,15 @@ Status runLoadEntry(const artifact::ArtifactSpec &spec,
                     const std::string &origin,
                     const std::function<Status(int entry, int64_t seq)> &run);
 
-/// The order in which both backends run load entry `entryId` a launch at a
-/// time, holding each load-only weight (`loadOnly`, loadOnlyWeights) only
-/// from the first launch that reads it to the last: for each launch l,
-/// `acquire(l, ids)` allocates and binds the weights l is the first to
-/// read (and points l at every load-only weight it reads), `launch(l)`
-/// runs l alone and waits for it, and `release(ids)` frees those l was the
-/// last to read. Stops at the first error.
+/// The order in which both backends run the load entry a launch at a time,
+/// holding each load-only weight (`loadOnly`, loadOnlyWeights) only from
+/// the first launch that reads it to the last (loadSchedule): for each
+/// launch l, `acquire(l, ids)` allocates and binds the weights l is the
+/// first to read (and points l at every load-only weight it reads),
+/// `launch(l)` runs l alone and waits for it, and `release(ids)` frees
+/// those l was the last to read. Stops at the first error.
 Status runLoadLaunches(
-    const artifact::ArtifactSpec &spec, int entryId,
-    const std::vector<bool> &loadOnly,
+    const artifact::ArtifactSpec &spec, const std::vector<bool> &loadOnly,
     const std::function<Status(size_t launch,
                                const std::vector<uint32_t> &arriving)> &acquire,
     const std::function<Status(size_t launch)> &launch,

@@ -368,8 +368,7 @@ Status CudaSession::runLoadStreamed(int entryId, int64_t seq,
       addresses[id] = 0;
     }
   };
-  Status status =
-      runLoadLaunches(artifact, entryId, loadOnly, acquire, launch, release);
+  Status status = runLoadLaunches(artifact, loadOnly, acquire, launch, release);
   for (size_t l = 0; l < launches.size(); ++l)
     for (size_t k = 0; k < spec.launches[l].buffers.size(); ++k)
       if (loadOnly[spec.launches[l].buffers[k]])
@@ -811,11 +810,7 @@ Status CudaSession::resetCaches() {
 
 Status CudaSession::copyPersistentOut(uint32_t id, void *host, size_t bytes) {
   LLAMAC_RETURN_IF_ERROR(
-      checkPersistentCopy(artifact, options.origin, id, bytes));
-  if (loadOnly[id])
-    return fail("buffers[" + std::to_string(id) + "] '" +
-                artifact.buffers[id].name +
-                "': a weight only the load entry reads, freed once packed");
+      checkPersistentCopy(artifact, options.origin, loadOnly, id, bytes));
   LLAMAC_RETURN_IF_ERROR(device->makeCurrent());
   // Synchronous on the legacy default stream: it waits for the session's
   // blocking stream, so it sees every finished call's updates.
@@ -827,11 +822,7 @@ Status CudaSession::copyPersistentOut(uint32_t id, void *host, size_t bytes) {
 Status CudaSession::copyPersistentIn(uint32_t id, const void *host,
                                      size_t bytes) {
   LLAMAC_RETURN_IF_ERROR(
-      checkPersistentCopy(artifact, options.origin, id, bytes));
-  if (loadOnly[id])
-    return fail("buffers[" + std::to_string(id) + "] '" +
-                artifact.buffers[id].name +
-                "': a weight only the load entry reads, freed once packed");
+      checkPersistentCopy(artifact, options.origin, loadOnly, id, bytes));
   LLAMAC_RETURN_IF_ERROR(device->makeCurrent());
   // The address is unchanged, so captured graphs stay valid.
   return check(device->driver().cuMemcpyHtoD(addresses[id], host, bytes),

@@ -30,26 +30,16 @@ std::string CpuExecutor::describe() const {
 }
 
 Status CpuExecutor::copyPersistentOut(uint32_t id, void *host, size_t bytes) {
-  LLAMAC_RETURN_IF_ERROR(
-      checkPersistentCopy(spec(), session->origin(), id, bytes));
-  if (session->freedAfterLoad(id))
-    return Status::error(session->origin() + ": buffers[" + std::to_string(id) +
-                         "] '" + spec().buffers[id].name +
-                         "': a weight only the load entry reads, freed once "
-                         "packed");
+  LLAMAC_RETURN_IF_ERROR(checkPersistentCopy(spec(), session->origin(),
+                                             session->loadOnly(), id, bytes));
   std::memcpy(host, session->persistentData(id), bytes);
   return {};
 }
 
 Status CpuExecutor::copyPersistentIn(uint32_t id, const void *host,
                                      size_t bytes) {
-  LLAMAC_RETURN_IF_ERROR(
-      checkPersistentCopy(spec(), session->origin(), id, bytes));
-  if (session->freedAfterLoad(id))
-    return Status::error(session->origin() + ": buffers[" + std::to_string(id) +
-                         "] '" + spec().buffers[id].name +
-                         "': a weight only the load entry reads, freed once "
-                         "packed");
+  LLAMAC_RETURN_IF_ERROR(checkPersistentCopy(spec(), session->origin(),
+                                             session->loadOnly(), id, bytes));
   std::memcpy(session->persistentData(id), host, bytes);
   return {};
 }

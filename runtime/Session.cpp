@@ -55,7 +55,7 @@ Status Session::allocate() {
 
   // An input's sequence dimension is sized for the longest entry using it.
   std::vector<BufferUse> uses = bufferUses(artifact);
-  loadOnly = loadOnlyWeights(artifact);
+  isLoadOnly = loadOnlyWeights(artifact);
 
   entries.resize(artifact.entries.size());
   for (size_t e = 0; e < artifact.entries.size(); ++e) {
@@ -78,7 +78,7 @@ Status Session::allocate() {
             entries[size_t(uses[id].owner)].arena.data() + buffer.arenaOffset;
       continue;
     }
-    if (loadOnly[id])
+    if (isLoadOnly[id])
       continue; // allocated by runLoad
     uint64_t bytes = bufferBytes(buffer, uses[id].longestCall);
     storage[id] = AlignedBuffer(size_t(bytes));
@@ -92,7 +92,7 @@ Status Session::allocate() {
 
 Status Session::bindWeights(WeightSource &weights) {
   for (size_t id = 0; id < artifact.buffers.size(); ++id)
-    if (artifact.buffers[id].kind == BufferKind::Weight && !loadOnly[id])
+    if (artifact.buffers[id].kind == BufferKind::Weight && !isLoadOnly[id])
       LLAMAC_RETURN_IF_ERROR(bindWeight(artifact.config, artifact.buffers[id],
                                         weights, storage[id].data()));
   return {};
@@ -106,25 +106,26 @@ Status Session::runLoad(WeightSource &weights) {
 
 Status Session::runLoadStreamed(int entryId, int64_t seq,
                                 WeightSource &weights) {
-  if (std::none_of(loadOnly.begin(), loadOnly.end(), [](bool b) { return b; }))
+  if (std::none_of(isLoadOnly.begin(), isLoadOnly.end(),
+                   [](bool b) { return b; }))
     return run(entryId, {}, 0, seq);
   const EntrySpec &spec = artifact.entries[size_t(entryId)];
   Entry &entry = entries[size_t(entryId)];
   // Launch l's buffer pointers are its slice of entry.arguments, from
-  // first[l]; its load-only weights' are filled in as they arrive.
+  // first[l]; its load-only weights' point at their storage (null once
+  // freed).
   std::vector<size_t> first(spec.launches.size() + 1, 0);
   for (size_t l = 0; l < spec.launches.size(); ++l)
     first[l + 1] = first[l] + spec.launches[l].buffers.size();
-  auto pointArguments = [&]() {
-    for (size_t l = 0; l < spec.launches.size(); ++l)
-      for (size_t k = 0; k < spec.launches[l].buffers.size(); ++k) {
-        const uint32_t id = spec.launches[l].buffers[k];
-        entry.arguments[first[l] + k] =
-            loadOnly[id] ? storage[id].data() : addresses[id];
-      }
+  auto pointLaunch = [&](size_t l) {
+    for (size_t k = 0; k < spec.launches[l].buffers.size(); ++k) {
+      const uint32_t id = spec.launches[l].buffers[k];
+      if (isLoadOnly[id])
+        entry.arguments[first[l] + k] = storage[id].data();
+    }
   };
   std::vector<Launch> launches = std::move(entry.launches);
-  auto acquire = [&](size_t, const std::vector<uint32_t> &arriving) {
+  auto acquire = [&](size_t l, const std::vector<uint32_t> &arriving) {
     for (uint32_t id : arriving) {
       const BufferSpec &buffer = artifact.buffers[id];
       const uint64_t bytes = bufferBytes(buffer, 1);
@@ -135,7 +136,7 @@ Status Session::runLoadStreamed(int entryId, int64_t seq,
       LLAMAC_RETURN_IF_ERROR(
           bindWeight(artifact.config, buffer, weights, storage[id].data()));
     }
-    pointArguments();
+    pointLaunch(l);
     return Status();
   };
   auto launch = [&](size_t l) {
@@ -147,12 +148,13 @@ Status Session::runLoadStreamed(int entryId, int64_t seq,
       storage[id] = AlignedBuffer();
   };
   Status status =
-      runLoadLaunches(artifact, entryId, loadOnly, acquire, launch, release);
+      runLoadLaunches(artifact, isLoadOnly, acquire, launch, release);
   // The load entry never runs again: nothing points at a freed weight.
-  for (uint32_t id = 0; id < loadOnly.size(); ++id)
-    if (loadOnly[id])
+  for (uint32_t id = 0; id < isLoadOnly.size(); ++id)
+    if (isLoadOnly[id])
       storage[id] = AlignedBuffer();
-  pointArguments();
+  for (size_t l = 0; l < spec.launches.size(); ++l)
+    pointLaunch(l);
   entry.launches = std::move(launches);
   return status;
 }
@@ -269,7 +271,7 @@ const float *Session::lastTokenLogits(int entryId) {
 
 void *Session::persistentData(uint32_t id) {
   BufferKind kind = artifact.buffers[id].kind;
-  return (kind == BufferKind::Weight && !loadOnly[id]) ||
+  return (kind == BufferKind::Weight && !isLoadOnly[id]) ||
                  kind == BufferKind::State
              ? storage[id].data()
              : nullptr;

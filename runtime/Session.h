@@ -85,11 +85,11 @@ public:
   /// The storage of weight or optimizer-state buffer `id` (its full static
   /// shape, in the buffer's element type), which training reads to save a
   /// checkpoint and writes to resume one. Null for any other kind, and for
-  /// a weight only the load entry reads (freedAfterLoad).
+  /// a weight only the load entry reads (loadOnly).
   void *persistentData(uint32_t id);
-  /// Whether buffer `id` is a weight only the load entry reads, held only
-  /// while it is packed (loadOnlyWeights).
-  bool freedAfterLoad(uint32_t id) const { return loadOnly[id]; }
+  /// The weights only the load entry reads, held only while they are
+  /// packed (loadOnlyWeights).
+  const std::vector<bool> &loadOnly() const { return isLoadOnly; }
 
   void setNumThreads(int threads) { numThreads = threads < 1 ? 1 : threads; }
   int threads() const { return numThreads; }
@@ -138,7 +138,7 @@ private:
   /// activations).
   std::vector<AlignedBuffer> storage;
   /// loadOnlyWeights(artifact).
-  std::vector<bool> loadOnly;
+  std::vector<bool> isLoadOnly;
   /// Every buffer's address, by id: its storage or its place in the arena.
   std::vector<void *> addresses;
   std::vector<Entry> entries;

@@ -80,7 +80,15 @@ TEST(ArtifactLayoutTest, LoadOnlyWeightsAreHeldWhileTheyArePacked) {
   spec.entries = {load, prefill};
   EXPECT_EQ(loadOnlyWeights(spec),
             (std::vector<bool>{true, true, false, true, true, false, false}));
-  EXPECT_EQ(lastLoadLaunch(spec), (std::vector<int>{0, 0, 0, 1, 1, 2, 2}));
+  // Each load-only weight arrives at the first launch that reads it and
+  // leaves after the last.
+  const std::vector<LoadStep> steps = loadSchedule(spec, loadOnlyWeights(spec));
+  ASSERT_EQ(steps.size(), 3u);
+  EXPECT_EQ(steps[0].arriving, (std::vector<uint32_t>{0, 1}));
+  EXPECT_EQ(steps[0].leaving, (std::vector<uint32_t>{0, 1}));
+  EXPECT_EQ(steps[1].arriving, (std::vector<uint32_t>{3, 4}));
+  EXPECT_EQ(steps[1].leaving, (std::vector<uint32_t>{3, 4}));
+  EXPECT_TRUE(steps[2].arriving.empty() && steps[2].leaving.empty());
   const MemoryPlan plan = memoryPlan(spec, bufferUses(spec));
   // The packed buffers and the norm, which prefill reads too.
   EXPECT_EQ(plan.weights, (512u + 2048 + 64) * 4);
@@ -90,6 +98,14 @@ TEST(ArtifactLayoutTest, LoadOnlyWeightsAreHeldWhileTheyArePacked) {
   EXPECT_EQ(plan.describe(), "10.25 KiB (weights 10.25 KiB; 8.00 KiB more "
                              "while the weights are packed)");
 
+  // A weight that a later launch reads again is held until then.
+  spec.entries[0].launches.push_back({0, {3, 5}});
+  const std::vector<LoadStep> longer =
+      loadSchedule(spec, loadOnlyWeights(spec));
+  ASSERT_EQ(longer.size(), 4u);
+  EXPECT_EQ(longer[1].leaving, (std::vector<uint32_t>{4}));
+  EXPECT_EQ(longer[3].leaving, (std::vector<uint32_t>{3}));
+  EXPECT_EQ(memoryPlan(spec, bufferUses(spec)).unpackedPeak, 1024u * 2 * 4);
   // A load launch of more buffers than a launch passes directly reads them
   // through a table written before any launch: nothing is then streamed.
   spec.entries[0].launches.push_back({0, std::vector<uint32_t>(13, 6)});

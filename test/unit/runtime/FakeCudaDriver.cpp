@@ -64,7 +64,6 @@ using namespace llamac::runtime;
 namespace {
 
 constexpr cu::Result kInvalidValue = 1;
-constexpr cu::Result kOutOfMemory = 2;
 constexpr cu::Result kInvalidImage = 200;
 constexpr cu::Result kInvalidPtx = 218;
 constexpr cu::Result kLaunchFailed = 719;
@@ -247,7 +246,7 @@ cu::Result cuGetErrorName(cu::Result result, const char **name) {
   case kInvalidPtx:
     *name = "CUDA_ERROR_INVALID_PTX";
     return cu::kSuccess;
-  case kOutOfMemory:
+  case cu::kErrorOutOfMemory:
     *name = "CUDA_ERROR_OUT_OF_MEMORY";
     return cu::kSuccess;
   case cu::kErrorNotFound:
@@ -389,7 +388,7 @@ cu::Result cuMemAlloc_v2(cu::DevicePtr *pointer, size_t bytes) {
   if (bytes == 0)
     return kInvalidValue;
   if (allocatedBytes + bytes > deviceMemory())
-    return kOutOfMemory;
+    return cu::kErrorOutOfMemory;
   void *memory = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
   // Garbage, as real device memory would hold.
   std::memset(memory, 0xcd, bytes);
