@@ -1,13 +1,24 @@
 //===- CudaGemv.cpp - Decode GEMM: fused RMSNorm + GEMV ------------------===//
 //
 // With one token per batch row the GEMM reads every weight once and does
-// two flops per weight: it is bound by memory bandwidth. Each warp owns
-// kGemvColumnsPerWarp output columns (weight rows, or gate/up row pairs for
-// SwiGLU) and streams them with 128-bit no-L1-allocate loads, several in
-// flight per lane; the few activation rows sit in shared memory as f32, staged
-// in chunks of at most 32 KiB. While staging, every block also sums x² of its
-// rows, so the RMSNorm scale costs no extra pass and no extra launch: with
-// dim <= 8192 it is cheaper to recompute per block than to share.
+// two flops per weight: it is bound by memory bandwidth, and what it needs
+// is many 16-byte weight loads in flight at all times. Each warp owns one
+// output column (a weight row, or a SwiGLU gate/up row pair), or every
+// SPLIT-th round of its K where the columns are few (gemvSplit), and
+// streams it with 128-bit no-L1-allocate loads, kGemvUnroll in flight per
+// lane and row.
+//
+// The activation rows are read beside the weights, each lane the elements
+// its weight loads multiply, through L1: every warp of an SM reads the same
+// few rows (at most 4 x 56 KiB for 70B's W2), so after the first warp they
+// come from L1. Until 2026-11-24 a block staged them in shared memory in
+// chunks of 32 KiB between two barriers a chunk, during which its warps had
+// no weight loads in flight; the blocks resident at once start together and
+// stalled together, which for 70B's W2 (K = 28672, four chunks) happened
+// four times a launch. The RMSNorm's sum of squares is taken on the same
+// loads: a warp that owns a whole column sees all of x, so its own shuffle
+// sum is the row's; split columns add their warps' partial sums with their
+// dot products.
 //
 // Launched while the previous kernel drains (programmatic dependent launch),
 // each warp first sends the first kGemvPrefetchBytes of its weight rows
@@ -26,131 +37,147 @@ using namespace mlir;
 
 namespace llamac::codegen::cuda {
 
+namespace {
+
+/// Elements of K a lane reads at a time: the widest access dividing a
+/// weight row (16 bytes for every Llama).
+int64_t gemvVector(const MatmulPlan &plan) {
+  return vectorElements(plan.k, plan.weight);
+}
+
+} // namespace
+
+int64_t gemvSplit(const MatmulPlan &plan) {
+  const int64_t round = 32 * gemvVector(plan) * kGemvUnroll;
+  int64_t split = 1;
+  while (split < kGemvMaxSplit && plan.columns() * split < kGemvTargetWarps &&
+         ceilDiv(plan.k, 2 * split) >= round)
+    split *= 2;
+  return split;
+}
+
+int64_t gemvMinBlocks(const MatmulPlan &plan) {
+  // One row without SwiGLU fits 32 registers a thread with no spills (sm_80
+  // and sm_90a), where ptxas left to itself takes 34, which rounds to 40
+  // and leaves an SM 6 blocks of warps instead of 8. SwiGLU's two weight
+  // rows and more activation rows need more.
+  return *plan.rows.constant == 1 && !plan.swiglu() ? 8 : 0;
+}
+
 void emitGemv(raw_ostream &os, const MatmulPlan &plan) {
-  int64_t rows = *plan.rows.constant;
-  // The widest access dividing a weight row (16 bytes for every Llama).
-  const int64_t vec = vectorElements(plan.k, plan.weight);
-  // Activation chunks of equal size (a multiple of vec) within 32 KiB.
-  int64_t maxChunk = std::max<int64_t>(vec, 8192 / rows / vec * vec);
-  int64_t chunks = (plan.k + maxChunk - 1) / maxChunk;
-  int64_t chunk = (plan.k + chunks - 1) / chunks;
-  chunk = (chunk + vec - 1) / vec * vec;
+  const int64_t rows = *plan.rows.constant;
+  const int64_t split = gemvSplit(plan);
 
   emitOperandsAndFinish(os, plan);
-  os << "  constexpr int R = " << rows << ", VEC = " << vec
-     << ", CHUNK = " << chunk << ";\n";
-  os << "  constexpr int THREADS = 256, WARPS = 8, COLS_PER_WARP = "
-     << kGemvColumnsPerWarp << ";\n";
-  os << R"BODY(  constexpr int PARTS = SWIGLU ? 2 : 1; // SwiGLU: gate row c and up row COLS + c
-  __shared__ __align__(16) float xs[R][CHUNK];
-  __shared__ float red[WARPS];
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int col0 = (blockIdx.x * WARPS + warp) * COLS_PER_WARP;
-  (void)M;
-)BODY";
-  os << "  constexpr int PREFETCH_LINES = " << kGemvPrefetchBytes / 128
+  os << "  constexpr int R = " << rows << ", VEC = " << gemvVector(plan)
+     << ";\n"
+     << "  constexpr int WARPS = 8, SPLIT = " << split
+     << "; // warps a column\n"
+     << "  constexpr int PREFETCH_LINES = " << kGemvPrefetchBytes / 128
      << "; // 128-byte lines of each weight row\n";
-  os << R"BODY(  if (lane < PREFETCH_LINES && lane * 128 < K * (int)sizeof(TW))
+  os << R"BODY(  constexpr int PARTS = SWIGLU ? 2 : 1; // SwiGLU: gate row c and up row COLS + c
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  // A column's SPLIT warps take turns at rounds of 32 * VEC elements of K
+  // (warp s rounds s, s + SPLIT, ...): together they stream each weight row
+  // front to back, and each loop has the one bound K.
+  const int col = blockIdx.x * (WARPS / SPLIT) + warp / SPLIT;
+  const int part = warp % SPLIT;
+  const bool owner = col < COLS; // the last block's spare warps only add 0
+  (void)M;
+  // The column's warps prefetch its first SPLIT * PREFETCH_LINES lines.
+  const int line = part * PREFETCH_LINES + lane;
+  if (owner && lane < PREFETCH_LINES && line * 128 < K * (int)sizeof(TW))
 #pragma unroll
-    for (int j = 0; j < COLS_PER_WARP; ++j)
-#pragma unroll
-      for (int p = 0; p < PARTS; ++p)
-        if (col0 + j < COLS)
-          llamaPrefetchL2(reinterpret_cast<const char *>(
-                              w + ((long long)p * COLS + col0 + j) * K) +
-                          lane * 128);
+    for (int p = 0; p < PARTS; ++p)
+      llamaPrefetchL2(reinterpret_cast<const char *>(
+                          w + ((long long)p * COLS + col) * K) +
+                      line * 128);
 )BODY";
   emitGridDependencyWait(os);
   os << R"BODY(
-
-  float acc[COLS_PER_WARP][PARTS][R];
-  float ss[R];
+  float acc[PARTS][R], ss[R];
 #pragma unroll
   for (int r = 0; r < R; ++r) {
     ss[r] = 0.0f;
 #pragma unroll
-    for (int j = 0; j < COLS_PER_WARP; ++j)
-#pragma unroll
-      for (int p = 0; p < PARTS; ++p)
-        acc[j][p][r] = 0.0f;
+    for (int p = 0; p < PARTS; ++p)
+      acc[p][r] = 0.0f;
   }
-
-  for (int k0 = 0; k0 < K; k0 += CHUNK) {
-    const int len = K - k0 < CHUNK ? K - k0 : CHUNK;
-    __syncthreads(); // the previous chunk is consumed
-#pragma unroll
-    for (int r = 0; r < R; ++r)
-      for (int c = threadIdx.x * VEC; c < len; c += THREADS * VEC) {
-        float v[VEC];
-        llamaLoad(x + (long long)r * K + k0 + c, v);
-        if constexpr (GAIN) {
-          float g[VEC];
-          llamaLoad(gain + k0 + c, g);
-#pragma unroll
-          for (int e = 0; e < VEC; ++e) {
-            ss[r] += v[e] * v[e];
-            xs[r][c + e] = v[e] * g[e];
-          }
-        } else {
-#pragma unroll
-          for (int e = 0; e < VEC; ++e) {
-            ss[r] += v[e] * v[e];
-            xs[r][c + e] = v[e];
-          }
-        }
-      }
-    __syncthreads();
-
-    // Lane l reads elements [l * VEC, (l + 1) * VEC) of each 32 * VEC run:
-    // a warp's accesses to one weight row are contiguous.
+  // Lane l reads elements [l * VEC, (l + 1) * VEC) of each 32 * VEC run: a
+  // warp's accesses to one weight row are contiguous.
+  if (owner) {
 )BODY";
   os << "#pragma unroll " << kGemvUnroll << "\n";
-  os << R"BODY(    for (int k = lane * VEC; k < len; k += 32 * VEC) {
-      float xv[R][VEC];
+  os << R"BODY(    for (int k = (part * 32 + lane) * VEC; k < K; k += SPLIT * 32 * VEC) {
+      float xv[R][VEC], g[VEC];
+      if constexpr (GAIN)
+        llamaLoad(gain + k, g);
 #pragma unroll
-      for (int r = 0; r < R; ++r)
+      for (int r = 0; r < R; ++r) {
+        llamaLoad(x + r * K + k, xv[r]);
 #pragma unroll
-        for (int e = 0; e < VEC; ++e)
-          xv[r][e] = xs[r][k + e];
-#pragma unroll
-      for (int j = 0; j < COLS_PER_WARP; ++j) {
-        const int col = col0 + j;
-        if (col >= COLS)
-          continue;
-#pragma unroll
-        for (int p = 0; p < PARTS; ++p) {
-          const long long row = (long long)p * COLS + col;
-          float wv[VEC];
-          llamaLoad<true>(w + row * K + k0 + k, wv);
-#pragma unroll
-          for (int r = 0; r < R; ++r)
-#pragma unroll
-            for (int e = 0; e < VEC; ++e)
-              acc[j][p][r] += wv[e] * xv[r][e];
+        for (int e = 0; e < VEC; ++e) {
+          if constexpr (NORM)
+            ss[r] += xv[r][e] * xv[r][e];
+          if constexpr (GAIN)
+            xv[r][e] *= g[e];
         }
+      }
+#pragma unroll
+      for (int p = 0; p < PARTS; ++p) {
+        float wv[VEC];
+        llamaLoad<true>(w + ((long long)p * COLS + col) * K + k, wv);
+#pragma unroll
+        for (int r = 0; r < R; ++r)
+#pragma unroll
+          for (int e = 0; e < VEC; ++e)
+            acc[p][r] += wv[e] * xv[r][e];
       }
     }
   }
-
-  float scale[R];
 #pragma unroll
-  for (int r = 0; r < R; ++r)
-    scale[r] = NORM ? llamaInvRms(llamaBlockSum<THREADS>(ss[r], red), K, EPS)
-                    : 1.0f;
-#pragma unroll
-  for (int j = 0; j < COLS_PER_WARP; ++j)
+  for (int r = 0; r < R; ++r) {
+    if constexpr (NORM)
+      ss[r] = llamaWarpSum(ss[r]);
 #pragma unroll
     for (int p = 0; p < PARTS; ++p)
+      acc[p][r] = llamaWarpSum(acc[p][r]);
+  }
+  if constexpr (SPLIT > 1) {
+    // The column's warps add their partial sums in warp order, the same
+    // every call: one barrier, at the end.
+    __shared__ float partial[WARPS][PARTS + 1][R];
+    if (lane == 0)
 #pragma unroll
-      for (int r = 0; r < R; ++r)
-        acc[j][p][r] = llamaWarpSum(acc[j][p][r]);
-  if (lane == 0)
+      for (int r = 0; r < R; ++r) {
+        partial[warp][PARTS][r] = ss[r];
 #pragma unroll
-    for (int j = 0; j < COLS_PER_WARP; ++j)
-      if (col0 + j < COLS)
+        for (int p = 0; p < PARTS; ++p)
+          partial[warp][p][r] = acc[p][r];
+      }
+    __syncthreads();
+    if (warp % SPLIT != 0)
+      return;
 #pragma unroll
-        for (int r = 0; r < R; ++r)
-          finish(r, col0 + j, acc[j][0][r], acc[j][PARTS - 1][r], scale[r]);
+    for (int r = 0; r < R; ++r) {
+      ss[r] = 0.0f;
+#pragma unroll
+      for (int p = 0; p < PARTS; ++p)
+        acc[p][r] = 0.0f;
+#pragma unroll
+      for (int s = 0; s < SPLIT; ++s) {
+        ss[r] += partial[warp + s][PARTS][r];
+#pragma unroll
+        for (int p = 0; p < PARTS; ++p)
+          acc[p][r] += partial[warp + s][p][r];
+      }
+    }
+  }
+  if (owner && lane == 0)
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+      finish(r, col, acc[0][r], acc[PARTS - 1][r],
+             NORM ? llamaInvRms(ss[r], K, EPS) : 1.0f);
 )BODY";
 }
 

@@ -177,9 +177,12 @@ LogicalResult emitMatmulKernel(Operation *op, StringRef symbol,
   // second, and elsewhere its 97 KiB allow none on sm_86 and sm_89. Its
   // sm_90a block has a loader warpgroup besides the 256 threads.
   const bool tensorCores = plan->kind == GemmKind::TensorCore;
+  std::string minBlocks = tensorCores ? "1" : "";
+  if (plan->kind == GemmKind::Gemv && gemvMinBlocks(*plan) > 0)
+    minBlocks = std::to_string(gemvMinBlocks(*plan));
   emitSignature(
       os, op, symbol, tensorCores ? "LLAMA_TENSOR_CORE_GEMM_THREADS" : "256",
-      tensorCores ? "1" : "",
+      minBlocks,
       plan->kind == GemmKind::Gemv ? GridWait::Deferred : GridWait::AtStart);
   switch (plan->kind) {
   case GemmKind::Gemv:
@@ -203,9 +206,8 @@ FailureOr<artifact::LaunchGeometry> matmulGeometry(Operation *op) {
   bool swiglu = plan->swiglu();
   switch (plan->kind) {
   case GemmKind::Gemv:
-    // 8 warps of kGemvColumnsPerWarp output columns each.
-    return fixedGrid(ceilDiv(plan->columns(), 8 * kGemvColumnsPerWarp), 1, 1,
-                     256);
+    // 8 warps, gemvSplit of them to a column.
+    return fixedGrid(ceilDiv(plan->columns() * gemvSplit(*plan), 8), 1, 1, 256);
   case GemmKind::TensorCore:
   case GemmKind::Tf32: {
     // 128 x 128 tiles of (rows, weight rows); SwiGLU tiles hold 64 gate

@@ -166,11 +166,6 @@ inline constexpr int kTf32TileRows = 128;
 /// read once for all of them, from registers.
 inline constexpr int64_t kGemvMaxRows = 4;
 
-/// Output columns per warp of the GEMV (8 warps a block). One rather than
-/// two doubles the warps streaming weights. On an H100 that took 7B's W2
-/// GEMV (N = 4096) from 54.0 to 40.5 us and its decode from 175 to 190
-/// tokens/s, and 70B's from 181 to 183.
-inline constexpr int64_t kGemvColumnsPerWarp = 1;
 /// 16-byte weight loads in flight per lane and column (8 measured slower).
 inline constexpr int64_t kGemvUnroll = 4;
 /// Bytes at the start of each of its weight rows a GEMV warp prefetches to
@@ -179,6 +174,27 @@ inline constexpr int64_t kGemvUnroll = 4;
 /// rows a column), about what HBM moves in a kernel's few-microsecond tail.
 /// Not yet timed on a GPU.
 inline constexpr int64_t kGemvPrefetchBytes = 1024;
+/// A GEMV warp owns one output column (a weight row, or a SwiGLU gate/up
+/// row pair), 8 warps a block. Where the columns are few the warps of a
+/// block split each column's K, up to kGemvMaxSplit ways, until the launch
+/// has this many warps: an H100 holds 132 SMs x 64 warps (8,448), and a
+/// GEMV with fewer, such as 7B's Wo and W2 (4,096 columns), leaves HBM too
+/// few loads in flight. Warps are what the GEMV is short of there: one
+/// column a warp instead of two took 7B's W2 from 54.0 to 40.5 us on an
+/// H100 and its decode from 175 to 190 tokens/s. The split is not yet
+/// timed on a GPU.
+inline constexpr int64_t kGemvTargetWarps = 8192;
+inline constexpr int64_t kGemvMaxSplit = 8;
+
+/// How many warps of a block share each GEMV column (1, 2, 4 or 8): the
+/// fewest that reach kGemvTargetWarps while each warp's share of K keeps
+/// kGemvUnroll loads a lane in flight at least once.
+int64_t gemvSplit(const MatmulPlan &plan);
+
+/// The GEMV's blocks an SM must hold (its __launch_bounds__), or 0 for no
+/// bound. 8 blocks of 256 threads are the 64 warps an SM holds, which
+/// leaves a thread 32 registers.
+int64_t gemvMinBlocks(const MatmulPlan &plan);
 
 mlir::FailureOr<MatmulPlan> planMatmul(mlir::Operation *op);
 

@@ -146,19 +146,48 @@ int64_t columnsOf(llama::FusedMatmulOp op) {
   return op.getEpilogue() == llama::Epilogue::SwiGLU ? n / 2 : n;
 }
 
+/// The integer after `name = ` in a kernel body, or -1.
+int64_t constantIn(const std::string &body, const std::string &name) {
+  size_t at = body.find(name + " = ");
+  if (at == std::string::npos)
+    return -1;
+  return std::stoll(body.substr(at + name.size() + 3));
+}
+
 TEST(CudaGeometryTest, DecodeGemvCoversEveryColumn) {
-  forEachKernel({"llama2-70b", DType::BF16, true}, [](Operation *op, auto g,
-                                                      auto &body) {
-    auto fused = dyn_cast<llama::FusedMatmulOp>(op);
-    if (!fused ||
-        !cast<RankedTensorType>(fused.getInput().getType()).hasStaticShape())
-      return;
-    // 8 warps of 1 column; nothing depends on the call's length.
-    EXPECT_EQ(g.gridBase[0], (columnsOf(fused) + 7) / 8);
-    EXPECT_EQ(g.rowsPerBlock[0] + g.rowsPerBlock[1] + g.rowsPerBlock[2], 0u);
-    EXPECT_EQ(g.block[0], 256u);
-    EXPECT_NE(body.find("WARPS = 8, COLS_PER_WARP = 1"), std::string::npos);
-  });
+  // 70B's GEMVs all have 8192 columns or more, each a warp; 7B's Wo and W2
+  // (4096) split their K between two warps of a block.
+  for (const char *model : {"llama2-70b", "llama2-7b"}) {
+    int gemvs = 0;
+    forEachKernel({model, DType::BF16, true}, [&](Operation *op, auto g,
+                                                  auto &body) {
+      auto fused = dyn_cast<llama::FusedMatmulOp>(op);
+      if (!fused ||
+          !cast<RankedTensorType>(fused.getInput().getType()).hasStaticShape())
+        return;
+      ++gemvs;
+      const int64_t columns = columnsOf(fused);
+      const int64_t split = constantIn(body, "SPLIT");
+      EXPECT_EQ(split,
+                std::string(model) == "llama2-7b" && columns == 4096 ? 2 : 1)
+          << model << " " << columns << " columns";
+      // Without SwiGLU, 8 blocks an SM: 32 registers a thread.
+      EXPECT_NE(body.find(fused.getEpilogue() == llama::Epilogue::SwiGLU
+                              ? "__launch_bounds__(256) "
+                              : "__launch_bounds__(256, 8) "),
+                std::string::npos);
+      // 8 warps a block, SPLIT of them a column; nothing depends on the
+      // call's length.
+      EXPECT_EQ(g.gridBase[0], (columns * split + 7) / 8);
+      EXPECT_EQ(g.rowsPerBlock[0] + g.rowsPerBlock[1] + g.rowsPerBlock[2], 0u);
+      EXPECT_EQ(g.block[0], 256u);
+      EXPECT_NE(body.find("WARPS = 8, SPLIT = "), std::string::npos);
+    });
+    // QKV, Wo, W1/W3 and W2 a layer, and the output.
+    EXPECT_EQ(gemvs,
+              std::string(model) == "llama2-7b" ? 4 * 32 + 1 : 4 * 80 + 1)
+        << model;
+  }
 }
 
 TEST(CudaGeometryTest, PrefillGemmTilesFollowTheCallLength) {
