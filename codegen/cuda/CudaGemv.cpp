@@ -156,7 +156,7 @@ void emitGemv(raw_ostream &os, const MatmulPlan &plan) {
           partial[warp][p][r] = acc[p][r];
       }
     __syncthreads();
-    if (warp % SPLIT != 0)
+    if (part != 0)
       return;
 #pragma unroll
     for (int r = 0; r < R; ++r) {

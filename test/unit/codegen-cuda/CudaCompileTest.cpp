@@ -110,17 +110,13 @@ std::vector<std::string> kernelsWithMinBlocks(const std::string &source) {
   for (llvm::StringRef line : lines) {
     if (!line.contains("__global__ void __launch_bounds__("))
       continue;
-    llvm::StringRef bounds =
-        line.split("__launch_bounds__(").second.split(')').first;
+    // "threads, blocks) symbol(args..."
+    auto [bounds, rest] = line.split("__launch_bounds__(").second.split(") ");
     unsigned blocks = 0;
     if (!bounds.contains(',') ||
         bounds.split(',').second.trim().getAsInteger(10, blocks) || blocks < 2)
       continue;
-    llvm::StringRef symbol = line.split("__launch_bounds__(")
-                                 .second.split(") ")
-                                 .second.split('(')
-                                 .first.trim();
-    found.push_back(symbol.str());
+    found.push_back(rest.split('(').first.trim().str());
   }
   return found;
 }
@@ -190,30 +186,23 @@ TEST_P(CudaCompileTest, CompilesEveryKernel) {
   // is unknown, wgmma serialized, ...), which compiles and runs but slower.
   for (const std::string &line : ptxasAdvisories(report))
     ADD_FAILURE() << arch << ": " << line;
-  // A kernel that asks for several resident blocks (the decode GEMV: 8, so
-  // 32 registers a thread) gets them without spilling: a spill in its
-  // loop would cost more than the occupancy gains.
-  {
-    std::map<std::string, int> spills = ptxasSpillStores(report);
-    for (const std::string &symbol : kernelsWithMinBlocks(spec.kernelSource)) {
-      auto found = spills.find(symbol);
-      ASSERT_NE(found, spills.end()) << symbol << " not in\n" << report;
-      EXPECT_EQ(found->second, 0)
-          << arch << " " << symbol << ": bytes of spill stores";
-    }
-  }
-  // The sm_90a kernels' wgmma variants (those with a geometry of their
-  // own) keep their 128 accumulators a thread in registers: a spill in a
+  // Kernels that must not spill: a kernel that asks for several resident
+  // blocks (the decode GEMV: 8, so 32 registers a thread), where a spill in
+  // its loop would cost more than the occupancy gains; and the sm_90a
+  // kernels' wgmma variants (those with a geometry of their own), which
+  // keep their 128 accumulators a thread in registers, where a spill in a
   // main loop would cost more than the tiles save.
-  if (llvm::StringRef(arch) == "sm_90a") {
-    std::map<std::string, int> spills = ptxasSpillStores(report);
-    for (const artifact::KernelSpec &kernel : spec.kernels) {
-      if (!kernel.wgmmaGeometry)
-        continue;
-      auto found = spills.find(kernel.symbol);
-      ASSERT_NE(found, spills.end()) << kernel.symbol << " not in\n" << report;
-      EXPECT_EQ(found->second, 0) << kernel.symbol << ": bytes of spill stores";
-    }
+  std::vector<std::string> spillFree = kernelsWithMinBlocks(spec.kernelSource);
+  if (llvm::StringRef(arch) == "sm_90a")
+    for (const artifact::KernelSpec &kernel : spec.kernels)
+      if (kernel.wgmmaGeometry)
+        spillFree.push_back(kernel.symbol);
+  std::map<std::string, int> spills = ptxasSpillStores(report);
+  for (const std::string &symbol : spillFree) {
+    auto found = spills.find(symbol);
+    ASSERT_NE(found, spills.end()) << symbol << " not in\n" << report;
+    EXPECT_EQ(found->second, 0)
+        << arch << " " << symbol << ": bytes of spill stores";
   }
 }
 
