@@ -3,6 +3,7 @@
 
   compare.py --bench-json NAME.json --info-json NAME.info.json [--steps 128]
              [--prompt-lens 512,2048,4096] [--no-compile] [--decode-only]
+             [--context-bench-json NAME.context.json]
 
 NAME.json is `llama-run bench --json` of an artifact bound to random
 weights; NAME.info.json its `llama-run info --json`. On the same GPU this
@@ -26,9 +27,14 @@ script then measures, with random bf16 weights of the same config:
     tokens/s over that bandwidth. The embedding table is left out of the
     bytes on both sides, since a token reads one row of it;
   * for every llama-run kernel, the same shape through torch.matmul (cuBLAS)
-    for matmuls and SDPA with the flash backend for attention. llama-run's
+    for matmuls and SDPA with the flash backend for attention (grouped
+    key and value heads through enable_gqa, as llama-run reads them). llama-run's
     matmuls also fuse RMSNorm and epilogues, so cuBLAS on the bare product
-    is a lower bound, not the same work.
+    is a lower bound, not the same work;
+  * with --context-bench-json (`llama-run bench --context N --json`),
+    llama-run's decode from position N, whose fraction of the bandwidth
+    counts the cached keys and values each step reads beside the weights,
+    and its attention kernel beside SDPA over as many keys.
 
 Everything is printed side by side. It measures; it does not pass or fail.
 --decode-only keeps the decode rows alone (no prefill, no kernels), for a
@@ -152,23 +158,39 @@ def matmul_reference(m, k, n, dtype, torch):
     return cuda_time(lambda: torch.matmul(x, w.t()), repeats=50)
 
 
-def sdpa_reference(heads, head_dim, queries, keys, causal, dtype, torch):
+def sdpa_reference(heads, kv_heads, head_dim, queries, keys, causal, dtype,
+                   torch):
+    """(seconds a call, name) of SDPA's flash backend on the shape, its
+    kv_heads key and value heads shared by the query heads (enable_gqa) as
+    llama-run reads them; where this torch cannot, every query head gets a
+    copy of its KV head's, which reads more bytes, and the name says so."""
     import torch.nn.functional as F
     q = torch.randn(1, heads, queries, head_dim, dtype=dtype, device="cuda")
-    k = torch.randn(1, heads, keys, head_dim, dtype=dtype, device="cuda")
+    k = torch.randn(1, kv_heads, keys, head_dim, dtype=dtype, device="cuda")
     v = torch.randn_like(k)
 
-    def attend():
-        return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    def flash(attend):
+        try:
+            from torch.nn.attention import SDPBackend, sdpa_kernel
+            with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+                return cuda_time(attend, repeats=50)
+        except ImportError:
+            with torch.backends.cuda.sdp_kernel(enable_flash=True,
+                                                enable_math=False,
+                                                enable_mem_efficient=False):
+                return cuda_time(attend, repeats=50)
+
+    if kv_heads == heads:
+        return flash(lambda: F.scaled_dot_product_attention(
+            q, k, v, is_causal=causal)), "SDPA flash"
     try:
-        from torch.nn.attention import SDPBackend, sdpa_kernel
-        with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
-            return cuda_time(attend, repeats=50)
-    except ImportError:
-        with torch.backends.cuda.sdp_kernel(enable_flash=True,
-                                            enable_math=False,
-                                            enable_mem_efficient=False):
-            return cuda_time(attend, repeats=50)
+        return flash(lambda: F.scaled_dot_product_attention(
+            q, k, v, is_causal=causal, enable_gqa=True)), "SDPA flash"
+    except (TypeError, RuntimeError):
+        group = heads // kv_heads
+        k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)
+        return flash(lambda: F.scaled_dot_product_attention(
+            q, k, v, is_causal=causal)), "SDPA flash, K/V copied"
 
 
 TORCH_TYPES = {"bf16": "bfloat16", "f16": "float16", "f32": "float32"}
@@ -233,15 +255,32 @@ def plain_torch_compiled(info, dtype, steps, lengths, torch):
     return steps / best, weight_bytes, prefill, note
 
 
-def kernel_rows(bench, info, steps, torch):
-    """(label, shape, calls, ours us, reference name, reference us) rows."""
+def kv_bytes_per_token(info, context, steps):
+    """Bytes of cached keys and values a decode step reads, on average over
+    positions context .. context + steps - 1 (position p reads p + 1 rows a
+    layer, keys and values, its KV heads' worth)."""
+    element = {"f32": 4, "f16": 2, "bf16": 2}[info["dtype"]]
+    row = info["n_kv_heads"] * (info["dim"] // info["n_heads"]) * element
+    mean_rows = context + (steps + 1) / 2
+    return info["n_layers"] * 2 * row * mean_rows
+
+
+def kernel_rows(bench, info, steps, torch, only_attention=False):
+    """(label, shape, calls, ours us, reference name, reference us) rows;
+    only_attention keeps the attention kernels' alone."""
     heads = info["n_heads"]
     head_dim = info["dim"] // heads
+    context = bench["decode"].get("context", 0)
     rows = []
     for profile in bench["profiles"]:
         seq = profile["seq"]
         phase = "decode" if profile["entry"] == "decode" else f"prefill {seq}"
+        if profile["entry"] == "decode" and context:
+            phase = f"decode at {context}"
         for kernel in profile["kernels"]:
+            if only_attention and not kernel["op"].startswith(
+                    "fused_rope_attention"):
+                continue
             ours = kernel["ns"] / kernel["calls"] / 1e3
             label = f"{phase}: {kernel['symbol']} ({kernel['origin']})"
             buffers = kernel["buffers"]
@@ -265,14 +304,19 @@ def kernel_rows(bench, info, steps, torch):
                     shape = f"{seq} new K/V rows to the caches"
                 elif op == "fused_rope_attention":
                     dtype = getattr(torch, TORCH_TYPES[info["dtype"]])
-                    # Decode ran positions 0..steps-1: on average steps/2
-                    # cached keys per query; prefill is causal over seq.
-                    queries, keys = (1, max(1, steps // 2)) if seq == 1 else (seq, seq)
-                    shape = (f"{heads} heads x {head_dim}, {queries} queries, "
-                             f"{keys} keys")
-                    reference = "SDPA flash"
-                    ref_us = sdpa_reference(heads, head_dim, queries, keys,
-                                            seq > 1, dtype, torch) * 1e6
+                    # Decode ran positions context .. context + steps - 1:
+                    # on average context + steps / 2 cached keys per query;
+                    # prefill is causal over seq.
+                    queries, keys = ((1, context + max(1, steps // 2))
+                                     if seq == 1 else (seq, seq))
+                    kv = info["n_kv_heads"]
+                    grouped = f"{heads}/{kv}" if kv != heads else f"{heads}"
+                    shape = (f"{grouped} heads x {head_dim}, {queries} "
+                             f"queries, {keys} keys")
+                    seconds, reference = sdpa_reference(
+                        heads, info["n_kv_heads"], head_dim, queries, keys,
+                        seq > 1, dtype, torch)
+                    ref_us = seconds * 1e6
             except Exception as error:  # A reference that cannot run.
                 reference = f"({type(error).__name__}: {error})"[:60]
             rows.append((label, shape, kernel["calls"], ours, reference, ref_us))
@@ -284,6 +328,9 @@ def main():
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bench-json", required=True)
     parser.add_argument("--info-json", required=True)
+    parser.add_argument("--context-bench-json",
+                        help="llama-run bench --context's JSON: its decode "
+                        "and attention kernel go in the tables too")
     parser.add_argument("--steps", type=int, default=128)
     parser.add_argument("--prompt-lens", default="512,2048,4096")
     parser.add_argument("--no-compile", action="store_true",
@@ -364,6 +411,23 @@ def main():
     results.append(("  HBM fraction", fraction(ours_decode, ours_bytes),
                     fraction(eager_decode, hf_bytes),
                     fraction(compiled_decode, hf_bytes)))
+    long_bench = None
+    if args.context_bench_json:
+        with open(args.context_bench_json) as f:
+            long_bench = json.load(f)
+        timed = long_bench["decode"]
+        context = timed.get("context", 0)
+        tokens_per_second = (timed["tokens"] / timed["seconds"]
+                             if timed["seconds"] else float("nan"))
+        kv_bytes = kv_bytes_per_token(info, context, args.steps)
+        nan = float("nan")
+        results.append((f"decode tok/s at {context}", tokens_per_second,
+                        nan, nan))
+        results.append(("  HBM fraction (+ KV)",
+                        fraction(tokens_per_second, ours_bytes + kv_bytes),
+                        nan, nan))
+        print(f"decode at {context}: {gib(kv_bytes):.2f} GiB of cached keys "
+              f"and values a token on average, beside the weights")
     ours_prefill = {p["tokens"]: p["tokens"] / p["seconds"] for p in bench["prefill"]}
     for length in lengths:
         hf = float("nan")
@@ -418,13 +482,16 @@ def main():
     print(f"\nper kernel (llama-run's average per call; the reference on the "
           f"same shape):")
     print(f"{'kernel':60} {'shape':42} {'calls':>6} {'ours us':>9} "
-          f"{'reference':>14} {'ref us':>9} {'ours/ref':>8}")
-    for label, shape, calls, ours, reference, ref_us in kernel_rows(
-            bench, info, args.steps, torch):
+          f"{'reference':>22} {'ref us':>9} {'ours/ref':>8}")
+    rows = kernel_rows(bench, info, args.steps, torch)
+    if long_bench:
+        rows += kernel_rows(long_bench, info, args.steps, torch,
+                            only_attention=True)
+    for label, shape, calls, ours, reference, ref_us in rows:
         ref = f"{ref_us:9.1f}" if ref_us is not None else f"{'-':>9}"
         ratio = f"{ours / ref_us:8.2f}" if ref_us else f"{'-':>8}"
         print(f"{label[:60]:60} {shape[:42]:42} {calls:6d} {ours:9.1f} "
-              f"{reference[:14]:>14} {ref} {ratio}")
+              f"{reference[:22]:>22} {ref} {ratio}")
     return 0
 
 

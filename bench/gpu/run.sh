@@ -11,7 +11,9 @@
 # kernels, never written to disk). Per model: decode tokens/s at batch 1 over STEPS tokens,
 # prefill tokens/s at 512, 2048 and 4096, the fraction of the measured
 # copy bandwidth that decode uses, and per-kernel times (bench/gpu/
-# compare.py). OUT_DIR (default: a temporary directory) keeps the JSON.
+# compare.py), and llama-run's decode once more over the last STEPS
+# positions of the cache (--context), where attention reads a long cache.
+# OUT_DIR (default: a temporary directory) keeps the JSON.
 #
 # Needs what test/gpu/check.sh needs; LLAMA_RUN=path skips the runtime
 # build, BUILD_DIR picks its directory (default build-gpu), PYTHON the
@@ -88,6 +90,15 @@ for artifact in "${models[@]}"; do
   "$llama_run" bench --artifact "$artifact" --random-weights --device cuda \
     --steps "$steps" --prompt-len 0 --repeats 3 --no-pdl |
     grep '^decode:'
+  # And decode at the end of the cache (positions max_seq_len - STEPS on,
+  # written by untimed prefill calls): attention then reads about as many
+  # bytes of cached keys and values a token as a sixth of 7B's weights.
+  context=$("$python" -c 'import json, sys; print(max(0, json.load(open(sys.argv[1]))["max_seq_len"] - int(sys.argv[2])))' \
+    "$out/$name.info.json" "$steps")
+  echo -n "with a long context, "
+  "$llama_run" bench --artifact "$artifact" --random-weights --device cuda \
+    --steps "$steps" --prompt-len 0 --context "$context" --repeats 3 \
+    --json "$out/$name.context.json" | grep '^decode:'
   # And prefill with sm_90a's GEMMs launched without clusters (each block
   # loads its whole weight tile instead of half of a pair's by multicast),
   # for the clusters' share of the prefill figures.
@@ -102,6 +113,7 @@ for artifact in "${models[@]}"; do
       grep -E '^(backend|prefill|decode):'
   fi
   "$python" "$root/bench/gpu/compare.py" --bench-json "$out/$name.json" \
+    --context-bench-json "$out/$name.context.json" \
     --info-json "$out/$name.info.json" --steps "$steps" \
     --prompt-lens "$lengths" "${compile_flag[@]}"
 done

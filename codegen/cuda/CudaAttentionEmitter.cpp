@@ -149,12 +149,25 @@ DecodeShape decodeShape(const AttentionPlan &plan) {
       break;
     }
   shape.elemsPerLane = d / shape.lanes;
-  // Enough blocks for about two waves of a 132-SM GPU, but no split
-  // shorter than one step of the block (4 warps of 32 / lanes rows).
+  // Rows in flight a lane group: at one row at a time an SM had a few KiB
+  // of loads in flight, too few to cover HBM's latency at long contexts.
+  // A lane holds each row's key and value elements beside its GROUP
+  // queries' and output accumulators, so larger groups and heads take
+  // fewer: within 160 floats, 7B takes 4 rows (101 registers) and 70B's
+  // groups of 8 take 2 (205).
+  constexpr int64_t kLaneFloats = 160;
+  int64_t group = plan.heads / plan.kvHeads;
+  shape.unroll = 4;
+  while (shape.unroll > 1 &&
+         2 * (shape.unroll + group) * shape.elemsPerLane > kLaneFloats)
+    shape.unroll /= 2;
+  // Enough blocks for about two waves of a 132-SM GPU at the longest
+  // context, but no split shorter than one step of the block; at run time
+  // only the splits the visible rows need do anything.
   int64_t groups = *plan.batchConstant * plan.kvHeads;
-  int64_t minRows = 4 * (32 / shape.lanes);
   int64_t wanted = (264 + groups - 1) / groups;
-  int64_t useful = (*plan.keyRowsConstant + minRows - 1) / minRows;
+  int64_t useful =
+      (*plan.keyRowsConstant + shape.stepRows() - 1) / shape.stepRows();
   shape.splits = std::clamp<int64_t>(std::min(wanted, useful), 1, 64);
   return shape;
 }

@@ -164,9 +164,13 @@ inline constexpr unsigned wgmmaAttentionSharedBytes(int64_t headDim) {
 static_assert(wgmmaAttentionSharedBytes(128) <= 227 * 1024,
               "an H100 gives a block the tiles");
 
-/// Flash-decoding's fixed split of the key sequence, and its block shape.
+/// Flash-decoding's block shape and its most splits of the key sequence: a
+/// key row is `lanes` lanes' `elemsPerLane` elements, and each lane group
+/// has `unroll` rows' loads in flight at a time.
 struct DecodeShape {
-  int64_t lanes = 1, elemsPerLane = 1, splits = 1;
+  int64_t lanes = 1, elemsPerLane = 1, unroll = 1, splits = 1;
+  /// Rows a block of 4 warps reads at a time.
+  int64_t stepRows() const { return 4 * (32 / lanes) * unroll; }
 };
 DecodeShape decodeShape(const AttentionPlan &plan);
 

@@ -2,14 +2,21 @@
 //
 // One new token per batch row reads the whole KV cache: memory bound, and
 // with few KV heads (8 for Llama-2-70B) one block per head would leave most
-// SMs idle. So the cached rows are split across SPLITS blocks per (batch,
-// KV head); each block serves the head's whole GQA group, so every K/V row
-// is read once for its GROUP query heads. A row is spread over LANES lanes
-// with 16-byte loads; a warp covers 32 / LANES rows per step, each lane
-// keeping an online softmax per query head. Warps merge by shuffles and in
-// shared memory; blocks write (max, sum, output) partials to a global
-// scratch and the last block to finish (an atomic counter per (batch, KV
-// head), reset for the next launch) merges them: one launch per op.
+// SMs idle. So the cached rows are split across up to SPLITS blocks per
+// (batch, KV head); each block serves the head's whole GQA group, so every
+// K/V row is read once for its GROUP query heads. A row is spread over
+// LANES lanes with 16-byte loads; a warp covers 32 / LANES rows at a time
+// in each of UNROLL loads a lane keeps in flight, and each lane keeps an
+// online softmax per query head, rescaled once per UNROLL rows. Warps merge
+// by shuffles and in shared memory.
+//
+// The visible rows decide how many splits run: each reads whole steps of
+// the block (4 warps x UNROLL x 32 / LANES rows), so a short context runs
+// one block per (batch, KV head), which writes the output itself, and the
+// splits past the rows exit at once. Where several run, they write (max,
+// sum, output) partials to a global scratch and the last to finish (an
+// atomic counter per (batch, KV head), reset for the next launch) merges
+// them: one launch per op either way.
 //
 // RoPE and the cache write are fused: every block rotates the group's
 // queries; the block whose split holds the new row rotates the new key and
@@ -38,10 +45,12 @@ void emitFlashDecoding(raw_ostream &os, const AttentionPlan &plan,
   emitAttentionCommon(os, plan);
   os << "  constexpr int CAP = " << *plan.keyRowsConstant
      << ", SPLITS = " << shape.splits << ", LANES = " << shape.lanes
-     << ", EPL = " << shape.elemsPerLane << ";\n"
+     << ", EPL = " << shape.elemsPerLane << ", UNROLL = " << shape.unroll
+     << ";\n"
      << "  float *partials = " << symbol << "_partials;\n"
      << "  unsigned *arrivals = " << symbol << "_arrivals;\n";
   os << R"BODY(  constexpr int THREADS = 128, WARPS = 4, SUBS = 32 / LANES;
+  constexpr int STEP = WARPS * SUBS * UNROLL; // rows a block reads at a time
   (void)S;
   (void)L;
   __shared__ __align__(16) float qs[GROUP][D];
@@ -50,11 +59,15 @@ void emitFlashDecoding(raw_ostream &os, const AttentionPlan &plan,
   const int split = blockIdx.x, kvHead = blockIdx.y, b = blockIdx.z;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
 
-  // Visible rows: the cache up to the new token, within the capacity.
+  // Visible rows: the cache up to the new token, within the capacity. The
+  // splits that run take whole steps each; the rest have nothing to read.
   const int last = position < CAP - 1 ? position : CAP - 1;
-  const int rows = last + 1;
-  int perSplit = (rows + SPLITS - 1) / SPLITS;
-  perSplit = perSplit < WARPS * SUBS ? WARPS * SUBS : perSplit;
+  const int rows = last + 1 > 0 ? last + 1 : 0;
+  const int perSplit =
+      ((rows + SPLITS - 1) / SPLITS + STEP - 1) / STEP * STEP;
+  const int active = rows > 0 ? (rows + perSplit - 1) / perSplit : 1;
+  if (split >= active)
+    return;
   const int t0 = split * perSplit;
   const int t1 = t0 + perSplit < rows ? t0 + perSplit : rows;
   const bool owner = position >= 0 && position < CAP && t0 <= position &&
@@ -89,8 +102,9 @@ void emitFlashDecoding(raw_ostream &os, const AttentionPlan &plan,
   }
   __syncthreads(); // rotated queries and the new row are visible
 
-  // Lane (sub, li) reads elements [li * EPL, (li + 1) * EPL) of row sub of
-  // each step; queries kvHead * GROUP + j share the row.
+  // Lane (sub, li) reads elements [li * EPL, (li + 1) * EPL) of rows
+  // base + u * SUBS + sub, u < UNROLL, of each of its warp's steps; queries
+  // kvHead * GROUP + j share the rows.
   const int sub = lane / LANES, li = lane % LANES;
   float qr[GROUP][EPL], o[GROUP][EPL], m[GROUP], l[GROUP];
 #pragma unroll
@@ -104,33 +118,54 @@ void emitFlashDecoding(raw_ostream &os, const AttentionPlan &plan,
     }
   }
   const long long cacheBase = (long long)b * CAP * KVF + kvHead * D + li * EPL;
-  for (int base = t0 + warp * SUBS; base < t1; base += WARPS * SUBS) {
-    const int t = base + sub;
-    const bool valid = t < t1;
-    float kr[EPL], vr[EPL];
-    if (valid) {
-      llamaLoad(kc + cacheBase + (long long)t * KVF, kr);
-      llamaLoad(vc + cacheBase + (long long)t * KVF, vr);
-    } else {
+  for (int base = t0 + warp * SUBS * UNROLL; base < t1; base += STEP) {
+    // Every load of the step before any product: UNROLL rows in flight.
+    float kr[UNROLL][EPL], vr[UNROLL][EPL];
 #pragma unroll
-      for (int e = 0; e < EPL; ++e)
-        kr[e] = vr[e] = 0.0f;
-    }
-#pragma unroll
-    for (int j = 0; j < GROUP; ++j) {
-      float dot = 0.0f;
-#pragma unroll
-      for (int e = 0; e < EPL; ++e)
-        dot += qr[j][e] * kr[e];
-      const float s = scoreOf(llamaWarpSum<LANES>(dot));
-      if (valid) {
-        const float mNew = fmaxf(m[j], s);
-        const float correction = expf(m[j] - mNew);
-        const float p = expf(s - mNew);
-        l[j] = l[j] * correction + p;
+    for (int u = 0; u < UNROLL; ++u) {
+      const int t = base + u * SUBS + sub;
+      if (t < t1) {
+        llamaLoad(kc + cacheBase + (long long)t * KVF, kr[u]);
+        llamaLoad(vc + cacheBase + (long long)t * KVF, vr[u]);
+      } else {
 #pragma unroll
         for (int e = 0; e < EPL; ++e)
-          o[j][e] = o[j][e] * correction + p * vr[e];
+          kr[u][e] = vr[u][e] = 0.0f;
+      }
+    }
+    // The lane group's first row is its earliest: if it is past the split,
+    // so are the others, and the group only joins the shuffles.
+    const bool any = base + sub < t1;
+#pragma unroll
+    for (int j = 0; j < GROUP; ++j) {
+      float s[UNROLL], mNew = m[j];
+#pragma unroll
+      for (int u = 0; u < UNROLL; ++u) {
+        float dot = 0.0f;
+#pragma unroll
+        for (int e = 0; e < EPL; ++e)
+          dot += qr[j][e] * kr[u][e];
+        dot = llamaWarpSum<LANES>(dot); // every lane: a warp collective
+        s[u] = base + u * SUBS + sub < t1 ? scoreOf(dot) : -LLAMA_INF;
+        mNew = fmaxf(mNew, s[u]);
+      }
+      if (any) {
+        const float correction = expf(m[j] - mNew);
+        float p[UNROLL];
+        l[j] *= correction;
+#pragma unroll
+        for (int u = 0; u < UNROLL; ++u) {
+          p[u] = expf(s[u] - mNew);
+          l[j] += p[u];
+        }
+#pragma unroll
+        for (int e = 0; e < EPL; ++e) {
+          float acc = o[j][e] * correction;
+#pragma unroll
+          for (int u = 0; u < UNROLL; ++u)
+            acc += p[u] * vr[u][e];
+          o[j][e] = acc;
+        }
         m[j] = mNew;
       }
     }
@@ -168,16 +203,14 @@ void emitFlashDecoding(raw_ostream &os, const AttentionPlan &plan,
   }
   __syncthreads();
 
-  // This split's partial: [B][KVH][SPLITS][GROUP][D + 2].
-  const long long groupBase = ((long long)b * KVH + kvHead) * SPLITS;
-  float *mine = partials + (groupBase + split) * GROUP * (D + 2);
-  for (int i = tid; i < GROUP * D; i += THREADS) {
-    const int j = i / D, d = i % D;
-    float mb = -LLAMA_INF;
+  // The block's (max, sum, output) of query j's element d, over its warps.
+  auto blockPartial = [&](int j, int d, float &mb, float &lb, float &ob) {
+    mb = -LLAMA_INF;
 #pragma unroll
     for (int w = 0; w < WARPS; ++w)
       mb = fmaxf(mb, part[w][j][D]);
-    float lb = 0.0f, ob = 0.0f;
+    lb = 0.0f;
+    ob = 0.0f;
 #pragma unroll
     for (int w = 0; w < WARPS; ++w) {
       const float mw = part[w][j][D];
@@ -185,6 +218,25 @@ void emitFlashDecoding(raw_ostream &os, const AttentionPlan &plan,
       lb += part[w][j][D + 1] * c;
       ob += part[w][j][d] * c;
     }
+  };
+  const long long outBase = (long long)b * QF + kvHead * GROUP * D;
+  if (active == 1) {
+    // The only split: no partials, no arrival, no second pass.
+    for (int i = tid; i < GROUP * D; i += THREADS) {
+      float mb, lb, ob;
+      blockPartial(i / D, i % D, mb, lb, ob);
+      out[outBase + i] = llamaFromF<TO>(lb > 0.0f ? ob / lb : 0.0f);
+    }
+    return;
+  }
+
+  // This split's partial: [B][KVH][SPLITS][GROUP][D + 2].
+  const long long groupBase = ((long long)b * KVH + kvHead) * SPLITS;
+  float *mine = partials + (groupBase + split) * GROUP * (D + 2);
+  for (int i = tid; i < GROUP * D; i += THREADS) {
+    const int j = i / D, d = i % D;
+    float mb, lb, ob;
+    blockPartial(j, d, mb, lb, ob);
     __stcg(mine + j * (D + 2) + d, ob);
     if (d == 0) {
       __stcg(mine + j * (D + 2) + D, mb);
@@ -194,7 +246,7 @@ void emitFlashDecoding(raw_ostream &os, const AttentionPlan &plan,
   __threadfence(); // partials before the arrival
   __syncthreads();
   if (tid == 0)
-    isLast = atomicAdd(&arrivals[b * KVH + kvHead], 1u) == SPLITS - 1;
+    isLast = atomicAdd(&arrivals[b * KVH + kvHead], 1u) == active - 1;
   __syncthreads();
   if (!isLast)
     return;
@@ -204,18 +256,17 @@ void emitFlashDecoding(raw_ostream &os, const AttentionPlan &plan,
   for (int i = tid; i < GROUP * D; i += THREADS) {
     const int j = i / D, d = i % D;
     float mt = -LLAMA_INF;
-    for (int s = 0; s < SPLITS; ++s)
+    for (int s = 0; s < active; ++s)
       mt = fmaxf(mt, __ldcg(all + (s * GROUP + j) * (D + 2) + D));
     float lt = 0.0f, ot = 0.0f;
-    for (int s = 0; s < SPLITS; ++s) {
+    for (int s = 0; s < active; ++s) {
       const float *p = all + (s * GROUP + j) * (D + 2);
       const float ms = __ldcg(p + D);
       const float c = ms == -LLAMA_INF ? 0.0f : expf(ms - mt);
       lt += __ldcg(p + D + 1) * c;
       ot += __ldcg(p + d) * c;
     }
-    out[(long long)b * QF + (kvHead * GROUP + j) * D + d] =
-        llamaFromF<TO>(lt > 0.0f ? ot / lt : 0.0f);
+    out[outBase + i] = llamaFromF<TO>(lt > 0.0f ? ot / lt : 0.0f);
   }
   if (tid == 0)
     arrivals[b * KVH + kvHead] = 0; // ready for the next launch

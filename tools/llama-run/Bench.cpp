@@ -56,12 +56,12 @@ Status runPrefill(Executor &session, int entry,
                      0, int64_t(tokens.size()) / batch);
 }
 
-/// `steps` greedy decode steps from position 0, each of the batch's rows
-/// starting at `first` and then following its own argmax.
-Status runDecode(Executor &session, int entry, int32_t first, int64_t steps,
-                 int64_t batch, int64_t vocab) {
+/// `steps` greedy decode steps from position `context`, each of the batch's
+/// rows starting at `first` and then following its own argmax.
+Status runDecode(Executor &session, int entry, int32_t first, int64_t context,
+                 int64_t steps, int64_t batch, int64_t vocab) {
   std::vector<int32_t> tokens(static_cast<size_t>(batch), first);
-  for (int64_t pos = 0; pos < steps; ++pos) {
+  for (int64_t pos = context; pos < context + steps; ++pos) {
     LLAMAC_RETURN_IF_ERROR(
         session.run(entry, {{tokens.data(), tokens.size() * sizeof(int32_t)}},
                     int32_t(pos), 1));
@@ -70,6 +70,41 @@ Status runDecode(Executor &session, int entry, int32_t first, int64_t steps,
       return logits.status();
     for (int64_t b = 0; b < batch; ++b)
       tokens[size_t(b)] = argmax(*logits + b * vocab, vocab);
+  }
+  return {};
+}
+
+/// Empties the caches and writes `context` positions of every batch row
+/// (`tokens`: the rows one after another), so that decode starts there: in
+/// prefill calls as long as the prefill entry takes, and decode calls for
+/// the rest (all of it without a prefill entry, or what is left short of a
+/// fixed-length prefill).
+Status fillContext(Executor &session, int prefill, int decode,
+                   const std::vector<int32_t> &tokens, int64_t context,
+                   int64_t batch) {
+  LLAMAC_RETURN_IF_ERROR(session.resetCaches());
+  std::vector<int32_t> call;
+  for (int64_t pos = 0; pos < context;) {
+    int entry = decode;
+    int64_t length = 1;
+    if (prefill >= 0) {
+      const artifact::EntrySpec &spec = session.spec().entries[size_t(prefill)];
+      if (spec.seq <= 0) {
+        entry = prefill;
+        length = std::min(spec.maxSeq, context - pos);
+      } else if (pos + spec.seq <= context) {
+        entry = prefill;
+        length = spec.seq;
+      }
+    }
+    call.clear();
+    for (int64_t b = 0; b < batch; ++b)
+      call.insert(call.end(), tokens.begin() + b * context + pos,
+                  tokens.begin() + b * context + pos + length);
+    LLAMAC_RETURN_IF_ERROR(
+        session.run(entry, {{call.data(), call.size() * sizeof(int32_t)}},
+                    int32_t(pos), length));
+    pos += length;
   }
   return {};
 }
@@ -92,7 +127,7 @@ StatusOr<std::vector<int64_t>> parseLengths(const std::string &text) {
 
 Status llamac::run::benchCommand(const std::vector<std::string> &args) {
   ModelFlags model;
-  int64_t steps = 128, repeats = 3;
+  int64_t steps = 128, repeats = 3, context = 0;
   std::string promptText = "64", jsonPath;
   FlagSet flags("bench",
                 "Times prefill and decode separately and prints tokens/s "
@@ -103,6 +138,10 @@ Status llamac::run::benchCommand(const std::vector<std::string> &args) {
                   "tokens in the prefill call, or a list of lengths to time "
                   "each (clamped to what the prefill entry takes; 0 skips "
                   "prefill)");
+  flags.addInt("context", &context,
+               "positions already in the KV cache when decode starts (written "
+               "by untimed prefill calls before each run), so that decode "
+               "reads a long cache; steps stop at max_seq_len");
   flags.addInt("repeats", &repeats,
                "timed runs of each phase; the fastest "
                "counts");
@@ -118,6 +157,9 @@ Status llamac::run::benchCommand(const std::vector<std::string> &args) {
   StatusOr<std::vector<int64_t>> promptLens = parseLengths(promptText);
   if (!promptLens.ok())
     return promptLens.status();
+  if (context < 0)
+    return Status::error("--context: must be non-negative, got " +
+                         std::to_string(context));
   if (repeats < 1)
     return Status::error("--repeats: must be positive, got " +
                          std::to_string(repeats));
@@ -131,7 +173,11 @@ Status llamac::run::benchCommand(const std::vector<std::string> &args) {
   BenchResults results;
   results.backend = session.describe();
   std::printf("backend: %s\n", results.backend.c_str());
-  steps = std::min(steps, config.maxSeqLen);
+  if (context >= config.maxSeqLen)
+    return Status::error("--context: " + std::to_string(context) +
+                         " leaves no position for decode in a cache of " +
+                         std::to_string(config.maxSeqLen) + " (max_seq_len)");
+  steps = std::min(steps, config.maxSeqLen - context);
 
   // Tokens from the seed, so runs are comparable.
   uint64_t state = uint64_t(model.weightsSeed) * 0x9e3779b97f4a7c15ull + 1;
@@ -163,6 +209,14 @@ Status llamac::run::benchCommand(const std::vector<std::string> &args) {
     }
   }
   int32_t first = randomToken();
+  std::vector<int32_t> contextTokens;
+  for (int64_t i = 0; i < batch * context; ++i)
+    contextTokens.push_back(randomToken());
+  if (context > 0 && decode < 0)
+    return Status::error("--context: the artifact has no decode entry");
+  auto startDecode = [&]() -> Status {
+    return fillContext(session, prefill, decode, contextTokens, context, batch);
+  };
 
   for (const std::vector<int32_t> &prompt : prompts) {
     LLAMAC_RETURN_IF_ERROR(
@@ -187,28 +241,34 @@ Status llamac::run::benchCommand(const std::vector<std::string> &args) {
     std::printf("prefill: skipped (%s)\n",
                 prefill < 0 ? "no prefill entry" : "--prompt-len 0");
   if (decode >= 0) {
-    LLAMAC_RETURN_IF_ERROR(session.resetCaches());
-    LLAMAC_RETURN_IF_ERROR(runDecode(session, decode, first, 1, batch, vocab));
+    LLAMAC_RETURN_IF_ERROR(startDecode());
+    LLAMAC_RETURN_IF_ERROR(
+        runDecode(session, decode, first, context, 1, batch, vocab));
     double best = 1e30;
     for (int64_t r = 0; r < repeats; ++r) {
-      LLAMAC_RETURN_IF_ERROR(session.resetCaches());
+      LLAMAC_RETURN_IF_ERROR(startDecode());
       Clock::time_point start = Clock::now();
       LLAMAC_RETURN_IF_ERROR(
-          runDecode(session, decode, first, steps, batch, vocab));
+          runDecode(session, decode, first, context, steps, batch, vocab));
       best = std::min(best, secondsSince(start));
     }
+    std::string where;
+    if (context > 0)
+      where = " at positions " + std::to_string(context) + ".." +
+              std::to_string(context + steps - 1);
     if (batch > 1)
-      std::printf("decode: %lld x %lld tokens in %s: %.1f tokens/s (%.2f us "
+      std::printf("decode: %lld x %lld tokens%s in %s: %.1f tokens/s (%.2f us "
                   "per step)\n",
-                  (long long)batch, (long long)steps,
+                  (long long)batch, (long long)steps, where.c_str(),
                   formatSeconds(best).c_str(), double(batch * steps) / best,
                   best * 1e6 / double(steps));
     else
-      std::printf("decode: %lld tokens in %s: %.1f tokens/s (%.2f us per "
+      std::printf("decode: %lld tokens%s in %s: %.1f tokens/s (%.2f us per "
                   "token)\n",
-                  (long long)steps, formatSeconds(best).c_str(),
+                  (long long)steps, where.c_str(), formatSeconds(best).c_str(),
                   double(steps) / best, best * 1e6 / double(steps));
     results.decode = {batch * steps, best};
+    results.decodeContext = context;
   } else {
     std::printf("decode: skipped (no decode entry)\n");
   }
@@ -226,10 +286,10 @@ Status llamac::run::benchCommand(const std::vector<std::string> &args) {
         {"prefill", int64_t(prompt.size()) / batch, session.profile()});
   }
   if (decode >= 0) {
-    LLAMAC_RETURN_IF_ERROR(session.resetCaches());
+    LLAMAC_RETURN_IF_ERROR(startDecode());
     session.clearProfile();
     LLAMAC_RETURN_IF_ERROR(
-        runDecode(session, decode, first, steps, batch, vocab));
+        runDecode(session, decode, first, context, steps, batch, vocab));
     printBreakdown("decode", session.spec(), session.profile());
     results.profiles.push_back({"decode", 1, session.profile()});
   }

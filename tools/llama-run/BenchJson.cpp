@@ -89,9 +89,11 @@ Status llamac::run::writeBenchJson(const std::string &path,
                   results.prefill[i].seconds);
     text += item;
   }
-  char decode[96];
-  std::snprintf(decode, sizeof(decode), "{\"tokens\": %lld, \"seconds\": %.9g}",
-                (long long)results.decode.tokens, results.decode.seconds);
+  char decode[128];
+  std::snprintf(decode, sizeof(decode),
+                "{\"tokens\": %lld, \"seconds\": %.9g, \"context\": %lld}",
+                (long long)results.decode.tokens, results.decode.seconds,
+                (long long)results.decodeContext);
   text += "],\n  \"decode\": " + std::string(decode) +
           ",\n  \"parameter_bytes\": {";
   for (size_t e = 0; e < spec.entries.size(); ++e)

@@ -39,6 +39,8 @@ struct BenchResults {
   int64_t batch = 1;
   std::vector<PhaseTime> prefill;
   PhaseTime decode;
+  /// Positions in the KV cache when decode started (--context).
+  int64_t decodeContext = 0;
   std::vector<KernelProfile> profiles;
 };
 
