@@ -24,6 +24,8 @@
 // each warp first sends the first kGemvPrefetchBytes of its weight rows
 // towards L2, then waits for that kernel: the tail of one kernel, when few
 // of its blocks are left to keep HBM busy, fetches the next one's weights.
+// The GEMV after decode attention (Wo) can be resident through all of that
+// latency-bound kernel, and prefetches kGemvPrefetchAfterAttentionBytes.
 // A prefetch returns nothing to the thread, so it cannot read a value the
 // previous kernel has yet to write.
 //
@@ -56,6 +58,16 @@ int64_t gemvSplit(const MatmulPlan &plan) {
   return split;
 }
 
+int64_t gemvPrefetchLines(const MatmulPlan &plan) {
+  const int64_t rowBytes = plan.k * elemBytes(plan.weight);
+  int64_t bytes = kGemvPrefetchBytes * gemvSplit(plan);
+  auto fused = dyn_cast<llama::FusedMatmulOp>(plan.op);
+  if (fused && fused.getInput().getDefiningOp<llama::FusedRoPEAttentionOp>())
+    bytes = std::max(bytes, kGemvPrefetchAfterAttentionBytes /
+                                (plan.columns() * (plan.swiglu() ? 2 : 1)));
+  return ceilDiv(std::min(bytes, rowBytes), int64_t(128));
+}
+
 int64_t gemvMinBlocks(const MatmulPlan &plan) {
   // One row without SwiGLU fits 32 registers a thread with no spills (sm_80
   // and sm_90a), where ptxas left to itself takes 34, which rounds to 40
@@ -73,7 +85,7 @@ void emitGemv(raw_ostream &os, const MatmulPlan &plan) {
      << ";\n"
      << "  constexpr int WARPS = 8, SPLIT = " << split
      << "; // warps a column\n"
-     << "  constexpr int PREFETCH_LINES = " << kGemvPrefetchBytes / 128
+     << "  constexpr int PREFETCH_LINES = " << gemvPrefetchLines(plan)
      << "; // 128-byte lines of each weight row\n";
   os << R"BODY(  constexpr int PARTS = SWIGLU ? 2 : 1; // SwiGLU: gate row c and up row COLS + c
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -84,14 +96,17 @@ void emitGemv(raw_ostream &os, const MatmulPlan &plan) {
   const int part = warp % SPLIT;
   const bool owner = col < COLS; // the last block's spare warps only add 0
   (void)M;
-  // The column's warps prefetch its first SPLIT * PREFETCH_LINES lines.
-  const int line = part * PREFETCH_LINES + lane;
-  if (owner && lane < PREFETCH_LINES && line * 128 < K * (int)sizeof(TW))
+  // The column's warps prefetch the first PREFETCH_LINES lines of its rows
+  // (each line starts within the row: PREFETCH_LINES * 128 < K * sizeof(TW)
+  // + 128).
+  if (owner)
+    for (int line = part * 32 + lane; line < PREFETCH_LINES;
+         line += SPLIT * 32)
 #pragma unroll
-    for (int p = 0; p < PARTS; ++p)
-      llamaPrefetchL2(reinterpret_cast<const char *>(
-                          w + ((long long)p * COLS + col) * K) +
-                      line * 128);
+      for (int p = 0; p < PARTS; ++p)
+        llamaPrefetchL2(reinterpret_cast<const char *>(
+                            w + ((long long)p * COLS + col) * K) +
+                        line * 128);
 )BODY";
   emitGridDependencyWait(os);
   os << R"BODY(

@@ -174,6 +174,13 @@ inline constexpr int64_t kGemvUnroll = 4;
 /// rows a column), about what HBM moves in a kernel's few-microsecond tail.
 /// Not yet timed on a GPU.
 inline constexpr int64_t kGemvPrefetchBytes = 1024;
+/// What a GEMV whose input is decode attention's output (the attention
+/// projection, Wo) prefetches of its weight in all, at least: attention
+/// reads a few MB of cache in several microseconds of dependent steps and
+/// leaves HBM mostly idle, time in which HBM moves about 16 MiB at 3 TB/s,
+/// a third of an H100's L2 (half of 7B's Wo, an eighth of 70B's). Not yet
+/// timed on a GPU.
+inline constexpr int64_t kGemvPrefetchAfterAttentionBytes = 16 << 20;
 /// A GEMV warp owns one output column (a weight row, or a SwiGLU gate/up
 /// row pair), 8 warps a block. Where the columns are few the warps of a
 /// block split each column's K, up to kGemvMaxSplit ways, until the launch
@@ -190,6 +197,10 @@ inline constexpr int64_t kGemvMaxSplit = 8;
 /// fewest that reach kGemvTargetWarps while each warp's share of K keeps
 /// kGemvUnroll loads a lane in flight at least once.
 int64_t gemvSplit(const MatmulPlan &plan);
+
+/// The 128-byte lines at the start of each of its weight rows a GEMV
+/// column's warps prefetch to L2 before waiting for the previous kernel.
+int64_t gemvPrefetchLines(const MatmulPlan &plan);
 
 /// The GEMV's blocks an SM must hold (its __launch_bounds__), or 0 for no
 /// bound. 8 blocks of 256 threads are the 64 warps an SM holds, which

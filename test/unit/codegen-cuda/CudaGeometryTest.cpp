@@ -182,6 +182,16 @@ TEST(CudaGeometryTest, DecodeGemvCoversEveryColumn) {
       EXPECT_EQ(g.rowsPerBlock[0] + g.rowsPerBlock[1] + g.rowsPerBlock[2], 0u);
       EXPECT_EQ(g.block[0], 256u);
       EXPECT_NE(body.find("WARPS = 8, SPLIT = "), std::string::npos);
+      // Each warp prefetches 1 KiB of its rows, but Wo, which attention
+      // leaves an idle HBM before, 16 MiB of its weight in all.
+      const int64_t lines = constantIn(body, "PREFETCH_LINES");
+      const int64_t rowBytes =
+          cast<RankedTensorType>(fused.getWeight().getType()).getDimSize(1) * 2;
+      EXPECT_LT((lines - 1) * 128, rowBytes);
+      if (fused.getInput().getDefiningOp<llama::FusedRoPEAttentionOp>())
+        EXPECT_EQ(lines * 128 * columns, int64_t(16) << 20) << model;
+      else
+        EXPECT_EQ(lines, 8 * split) << model << " " << columns << " columns";
     });
     // QKV, Wo, W1/W3 and W2 a layer, and the output.
     EXPECT_EQ(gemvs,
