@@ -10,7 +10,8 @@
 # with 2 layers (TRAIN_LAYERS), batch 4 x 512 tokens, in f32 and in bf16
 # (mixed precision). Weights are not needed: the benchmarks bind random ones.
 # LLAMAC=path/to/llamac overrides the compiler (default: build/bin/llamac);
-# CUDA_ARCHS=sm_90a limits the cubins; LAYERS_70B changes the 70B depth.
+# CUDA_ARCHS=sm_90a limits the cubins; LAYERS_70B changes the 70B depth;
+# INFERENCE_ONLY=1 skips the train_steps.
 set -euo pipefail
 
 if [[ $# -ne 1 ]]; then
@@ -32,6 +33,10 @@ layers=${LAYERS_70B:-8}
 echo "llamac: llama2-70b-${layers}l-bf16-cuda.art"
 "$llamac" --model llama2-70b --n-layers "$layers" "${common[@]}" \
   -o "$out/llama2-70b-${layers}l-bf16-cuda.art"
+if [[ -n ${INFERENCE_ONLY:-} ]]; then
+  ls -l "$out"
+  exit 0
+fi
 train_layers=${TRAIN_LAYERS:-2}
 echo "llamac: llama2-7b-${train_layers}l-f32-train.art"
 train=(--entry=train_step --target=cuda --batch 4 --seq-len 512)

@@ -11,6 +11,9 @@
 #   test/gpu/check.sh gpu-kit/artifacts gpu-kit/models
 #   bench/gpu/run.sh gpu-kit/bench-artifacts /tmp/bench
 #   bench/gpu/train.sh gpu-kit/bench-artifacts gpu-kit/models /tmp/train-bench
+# BASELINE=REV adds gpu-kit/bench-base, the inference artifacts compiled with
+# commit REV's kernels (bench/gpu/make-baseline.sh), for
+#   bench/gpu/ab.sh gpu-kit/bench-base gpu-kit/bench-artifacts /tmp/ab
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 kit=${1:-$root/gpu-kit}
@@ -28,4 +31,7 @@ cp "$models"/stories260K.bin "$models"/tok512.bin \
   "$models"/llama2-tokenizer.model "$kit/models/"
 "$root/test/gpu/make-artifacts.sh" "$kit/artifacts" "$kit/models"
 "$root/bench/gpu/make-artifacts.sh" "$kit/bench-artifacts"
+if [[ -n ${BASELINE:-} ]]; then
+  "$root/bench/gpu/make-baseline.sh" "$BASELINE" "$kit/bench-base"
+fi
 du -sh "$kit"
