@@ -26,7 +26,8 @@
 #       an sm_80-only artifact's PTX, with the persistent GEMMs in one
 #       cluster (LLAMAC_CUDA_PERSISTENT_BLOCKS=1) that walks every tile,
 #       and without clusters (--no-clusters); heads of 10 and 160 (the
-#       scalar attention), and a batch of 3 sequences;
+#       scalar attention), a batch of 3 sequences, and 150 decode tokens
+#       that run flash decoding's merge of 2 to 10 splits;
 #   (c) tiny MHA and GQA configs (f32, bf16) and a 2-layer Llama-2-7B-shaped
 #       bf16 model against transformers' LlamaForCausalLM with the same
 #       weights (test/gpu/hf_compare.py);
@@ -268,6 +269,25 @@ if batch3 tiny-batch3-bf16-cpu "$work/cpu.txt" &&
 else
   fail "tiny-batch3-bf16: llama-run logits failed"
 fi
+# Flash decoding over 150 tokens of a 160-row cache in 10 splits: as the
+# rows grow, 1 to 10 splits run and the last to finish merges the others'
+# partials (a __threadfence and an atomic counter, which the kernel
+# emulator runs but cannot check against the GPU's memory model).
+splits=$(awk 'BEGIN { s = 11; for (i = 0; i < 150; i++) {
+  s = (s * 75 + 74) % 65537; printf "%s%d", i ? "," : "", s % 512 } }')
+for dtype in f32 bf16; do
+  pair=tiny-splits-$dtype
+  if "$llama_run" logits --artifact "$artifacts/$pair-cpu.art" --random-weights \
+    --seed 7 --tokens "$splits" >"$work/cpu.txt" 2>"$work/logits.err" &&
+    "$llama_run" logits --artifact "$artifacts/$pair-cuda.art" --random-weights \
+      --seed 7 --tokens "$splits" >"$work/cuda.txt" 2>"$work/logits.err"; then
+    tally "${compare[@]}" logits "$work/cpu.txt" "$work/cuda.txt" --dtype "$dtype" \
+      --label "$pair cuda decode over 10 splits vs cpu decode"
+  else
+    cat "$work/logits.err"
+    fail "$pair: llama-run logits failed"
+  fi
+done
 # The other GEMM path: on Hopper the sm_80-only artifact runs its PTX, with
 # mma.sync where the default artifact's sm_90a cubin has wgmma.
 if logits tiny-gqa-bf16-cpu decode "$work/cpu.txt" --random-weights --seed 7 &&

@@ -80,6 +80,17 @@ for target in cuda cpu; do
     --dtype bf16 --batch 3 $serve
 done
 
+# (b) flash decoding over many splits: head size 128 in 70B's groups of 8,
+# whose 160-row cache splits into 10 of 16 rows, so that 150 decode tokens
+# run 1 to 10 splits and merge them through global memory.
+for dtype in f32 bf16; do
+  for target in cuda cpu; do
+    compile "tiny-splits-$dtype-$target" $target --model tiny --dim 1024 \
+      --n-layers 1 --n-heads 8 --n-kv-heads 1 --ffn-dim 256 --vocab-size 512 \
+      --max-seq 160 --dtype $dtype $serve
+  done
+done
+
 compile llama2-7b-2l-bf16-cuda cuda --model llama2-7b --n-layers 2 \
   --max-seq 1024 --dtype bf16 $serve
 
