@@ -315,21 +315,40 @@ TEST(CudaGeometryTest, TensorCoreGemmStagesOutputsOfWholeChunks) {
 }
 
 TEST(CudaGeometryTest, FlashDecodingSplitsEachKvHead) {
-  forEachKernel({"llama2-70b", DType::BF16, true}, [](Operation *op, auto g,
-                                                      auto &body) {
-    auto attention = dyn_cast<llama::FusedRoPEAttentionOp>(op);
-    if (!attention || !cast<RankedTensorType>(attention.getQuery().getType())
-                           .hasStaticShape())
-      return;
-    EXPECT_GE(g.gridBase[0], 1u);
-    EXPECT_LE(g.gridBase[0], 64u);
-    EXPECT_EQ(g.gridBase[1], 8u); // KV heads
-    EXPECT_EQ(g.gridBase[2], 1u); // batch
-    EXPECT_EQ(g.block[0], 128u);
-    EXPECT_NE(body.find("SPLITS = " + std::to_string(g.gridBase[0])),
-              std::string::npos);
-    EXPECT_NE(body.find("GROUP = 8, QF = 8192, KVF = 1024"), std::string::npos);
-  });
+  // Splits for about 264 blocks at the longest context, each a whole number
+  // of steps of 4 warps x 32 / LANES rows x UNROLL: 70B's groups of 8 keep
+  // 2 rows a lane group in flight (16-row steps), 7B's lone heads 4 (32).
+  struct Case {
+    const char *model;
+    unsigned kvHeads, splits;
+    const char *shape;
+  };
+  for (const Case &c :
+       {Case{"llama2-70b", 8, 33, "GROUP = 8, QF = 8192, KVF = 1024"},
+        Case{"llama2-7b", 32, 9, "GROUP = 1, QF = 4096, KVF = 4096"}}) {
+    int kernels = 0;
+    forEachKernel({c.model, DType::BF16, true}, [&](Operation *op, auto g,
+                                                    auto &body) {
+      auto attention = dyn_cast<llama::FusedRoPEAttentionOp>(op);
+      if (!attention || !cast<RankedTensorType>(attention.getQuery().getType())
+                             .hasStaticShape())
+        return;
+      ++kernels;
+      EXPECT_EQ(g.gridBase[0], c.splits) << c.model;
+      EXPECT_EQ(g.gridBase[1], c.kvHeads);
+      EXPECT_EQ(g.gridBase[2], 1u); // batch
+      EXPECT_EQ(g.block[0], 128u);
+      EXPECT_NE(body.find("SPLITS = " + std::to_string(g.gridBase[0])),
+                std::string::npos);
+      EXPECT_NE(body.find(c.shape), std::string::npos) << c.model;
+      const int64_t lanes = constantIn(body, "LANES");
+      const int64_t unroll = constantIn(body, "UNROLL");
+      EXPECT_EQ(unroll, c.kvHeads == 8 ? 2 : 4) << c.model;
+      const int64_t step = 4 * (32 / lanes) * unroll;
+      EXPECT_LE(int64_t(c.splits - 1) * step, 4096) << c.model;
+    });
+    EXPECT_GT(kernels, 0) << c.model;
+  }
 }
 
 TEST(CudaGeometryTest, FlashAttentionBlocksTheQueries) {
