@@ -153,8 +153,8 @@ DecodeShape decodeShape(const AttentionPlan &plan) {
   // of loads in flight, too few to cover HBM's latency at long contexts.
   // A lane holds each row's key and value elements beside its GROUP
   // queries' and output accumulators, so larger groups and heads take
-  // fewer: within 160 floats, 7B takes 4 rows (101 registers) and 70B's
-  // groups of 8 take 2 (205).
+  // fewer: within 160 floats, 7B takes 4 rows (127 registers on sm_90a)
+  // and 70B's groups of 8 take 2 (211).
   constexpr int64_t kLaneFloats = 160;
   int64_t group = plan.heads / plan.kvHeads;
   shape.unroll = 4;

@@ -120,13 +120,17 @@ void emitFlashDecoding(raw_ostream &os, const AttentionPlan &plan,
   const long long cacheBase = (long long)b * CAP * KVF + kvHead * D + li * EPL;
   for (int base = t0 + warp * SUBS * UNROLL; base < t1; base += STEP) {
     // Every load of the step before any product: UNROLL rows in flight.
+    // A row is read once a call, so its lines go first from L2 (evict
+    // first), before the weights the next GEMV prefetches meanwhile.
     float kr[UNROLL][EPL], vr[UNROLL][EPL];
 #pragma unroll
     for (int u = 0; u < UNROLL; ++u) {
       const int t = base + u * SUBS + sub;
       if (t < t1) {
-        llamaLoad(kc + cacheBase + (long long)t * KVF, kr[u]);
-        llamaLoad(vc + cacheBase + (long long)t * KVF, vr[u]);
+        llamaLoad<LlamaPath::EvictFirst>(kc + cacheBase + (long long)t * KVF,
+                                         kr[u]);
+        llamaLoad<LlamaPath::EvictFirst>(vc + cacheBase + (long long)t * KVF,
+                                         vr[u]);
       } else {
 #pragma unroll
         for (int e = 0; e < EPL; ++e)

@@ -141,7 +141,7 @@ void emitGemv(raw_ostream &os, const MatmulPlan &plan) {
 #pragma unroll
       for (int p = 0; p < PARTS; ++p) {
         float wv[VEC];
-        llamaLoad<true>(w + ((long long)p * COLS + col) * K + k, wv);
+        llamaLoad<LlamaPath::Streaming>(w + ((long long)p * COLS + col) * K + k, wv);
 #pragma unroll
         for (int r = 0; r < R; ++r)
 #pragma unroll

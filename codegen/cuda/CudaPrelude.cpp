@@ -115,6 +115,45 @@ LLAMA_DEVICE uint4 llamaLoadStreaming(const uint4 *p) {
   return v;
 }
 
+/* Coherent loads whose lines L2 evicts first: an evict-first policy over
+   the access (createpolicy, sm_80 and later), L1 as usual. ld.global.cs
+   would ask as much of both caches, but ptxas then allocated flash
+   decoding's f32 registers worse (64 and a spill, where these take 64 and
+   none). */
+#define LLAMA_L2_EVICT_FIRST(ld)                                               \
+  "{\n .reg .b64 policy;\n"                                                   \
+  " createpolicy.fractional.L2::evict_first.b64 policy, 1.0;\n " ld           \
+  ", policy;\n}"
+LLAMA_DEVICE uint4 llamaLoadEvictFirst(const uint4 *p) {
+  uint4 v;
+  asm volatile(LLAMA_L2_EVICT_FIRST("ld.global.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4]")
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(p));
+  return v;
+}
+LLAMA_DEVICE uint2 llamaLoadEvictFirst(const uint2 *p) {
+  uint2 v;
+  asm volatile(LLAMA_L2_EVICT_FIRST("ld.global.L2::cache_hint.v2.u32 {%0, %1}, [%2]")
+      : "=r"(v.x), "=r"(v.y)
+      : "l"(p));
+  return v;
+}
+LLAMA_DEVICE unsigned llamaLoadEvictFirst(const unsigned *p) {
+  unsigned v;
+  asm volatile(LLAMA_L2_EVICT_FIRST("ld.global.L2::cache_hint.u32 %0, [%1]")
+      : "=r"(v)
+      : "l"(p));
+  return v;
+}
+LLAMA_DEVICE unsigned short llamaLoadEvictFirst(const unsigned short *p) {
+  unsigned short v;
+  asm volatile(LLAMA_L2_EVICT_FIRST("ld.global.L2::cache_hint.u16 %0, [%1]")
+      : "=h"(v)
+      : "l"(p));
+  return v;
+}
+#undef LLAMA_L2_EVICT_FIRST
+
 /* The sm_80 primitives of the tensor-core GEMM. Every architecture llamac
    targets has them; the fallback only keeps other targets compiling. */
 LLAMA_DEVICE unsigned llamaSmemAddress(const void *p) {
@@ -269,10 +308,17 @@ __host__ __device__ constexpr int llamaChunkBytes(int bytes) {
   return bytes % 16 == 0 ? 16 : bytes % 8 == 0 ? 8 : bytes % 4 == 0 ? 4 : 2;
 }
 
+/* How llamaLoad reads: through the caches (Cached); Streaming, 16-byte
+   accesses through the read-only path without L1 allocation (weights, which
+   no kernel writes); EvictFirst, coherent loads whose lines are the first
+   to leave L2 (llamaLoadEvictFirst: rows read once per call, such as flash
+   decoding's cache rows, which would otherwise push out of L2 the weights
+   the next kernel prefetched meanwhile). */
+enum class LlamaPath { Cached, Streaming, EvictFirst };
+
 /* Loads N elements of T at p (aligned to the access width) as f32, in the
-   widest accesses that divide them; Streaming uses the no-allocate path
-   for 16-byte accesses. */
-template <bool Streaming = false, typename T, int N>
+   widest accesses that divide them, by Path. */
+template <LlamaPath Path = LlamaPath::Cached, typename T, int N>
 LLAMA_DEVICE void llamaLoad(const T *p, float (&out)[N]) {
   constexpr int Bytes = llamaChunkBytes(N * (int)sizeof(T));
   constexpr int PerChunk = Bytes / (int)sizeof(T);
@@ -281,8 +327,10 @@ LLAMA_DEVICE void llamaLoad(const T *p, float (&out)[N]) {
 #pragma unroll
   for (int c = 0; c < N / PerChunk; ++c) {
     Raw raw;
-    if constexpr (Streaming && Bytes == 16)
+    if constexpr (Path == LlamaPath::Streaming && Bytes == 16)
       raw = llamaLoadStreaming((const uint4 *)p + c);
+    else if constexpr (Path == LlamaPath::EvictFirst)
+      raw = llamaLoadEvictFirst((const Raw *)p + c);
     else
       raw = ((const Raw *)p)[c];
     const T *e = reinterpret_cast<const T *>(&raw);

@@ -255,6 +255,11 @@ inline uint4 llamaLoadStreaming(const uint4 *p) {
   llamaEmuCheckAligned(p, 16);
   return *p;
 }
+/// A cache policy changes nothing the emulator can see.
+template <typename Raw> inline Raw llamaLoadEvictFirst(const Raw *p) {
+  llamaEmuCheckAligned(p, sizeof(Raw));
+  return *p;
+}
 
 /// Shared memory is host memory near the anchor (all of it is statics of
 /// the same shared object), so a 32-bit offset names it, and the kernels'
