@@ -32,25 +32,16 @@ device=${DEVICE:-cuda}
 
 source "$root/bench/gpu/common.sh"
 
-shopt -s nullglob
-IFS=, read -ra wanted <<<"${MODELS:-}"
+inference_artifacts "$new_dir"
 compared=0
-for artifact in "$new_dir"/*.art; do
-  [[ $artifact == *-train.art ]] && continue
-  keep=""
-  [[ ${#wanted[@]} -eq 0 ]] && keep=1
-  for w in "${wanted[@]}"; do
-    [[ $(basename "$artifact") == *"$w"* ]] && keep=1
-  done
-  [[ -n $keep ]] || continue
+for artifact in "${models[@]}"; do
   base=$base_dir/$(basename "$artifact")
   if [[ ! -f $base ]]; then
     echo "skipping $(basename "$artifact"): no namesake in $base_dir" >&2
     continue
   fi
   begin_model "$artifact"
-  context=$("$python" -c 'import json, sys; print(max(0, json.load(open(sys.argv[1]))["max_seq_len"] - int(sys.argv[2])))' \
-    "$out/$name.info.json" "$steps")
+  context=$(long_context)
   bench() { # ARTIFACT JSON [FLAGS...]
     local art=$1 json=$2
     shift 2

@@ -5,7 +5,11 @@
 #  * compile_flag: --no-compile for the PyTorch scripts when NO_COMPILE is
 #    set, so that they skip torch.compile;
 #  * begin_model ARTIFACT: sets name, prints the model's header and writes
-#    its `llama-run info` to $out/$name.info.json.
+#    its `llama-run info` to $out/$name.info.json;
+#  * inference_artifacts DIR: sets models to DIR's inference artifacts (not
+#    *-train.art) whose names contain one of $MODELS (a,b; default all);
+#  * long_context: after begin_model, the decode start that leaves the
+#    cache's last $steps positions to decode (llama-run bench --context).
 if [[ -n ${LLAMA_RUN:-} ]]; then
   llama_run=$LLAMA_RUN
 else
@@ -24,4 +28,26 @@ begin_model() {
   echo
   echo "######## $name"
   "$llama_run" info --artifact "$1" --json >"$out/$name.info.json"
+}
+inference_artifacts() {
+  local artifact w keep
+  local -a wanted
+  models=()
+  IFS=, read -ra wanted <<<"${MODELS:-}"
+  for artifact in "$1"/*.art; do
+    # train_step artifacts are bench/gpu/train.sh's.
+    [[ -e $artifact && $artifact != *-train.art ]] || continue
+    keep=""
+    [[ ${#wanted[@]} -eq 0 ]] && keep=1
+    for w in "${wanted[@]}"; do
+      [[ $(basename "$artifact") == *"$w"* ]] && keep=1
+    done
+    [[ -n $keep ]] && models+=("$artifact")
+  done
+  return 0
+}
+long_context() {
+  "$python" -c 'import json, sys
+info = json.load(open(sys.argv[1]))
+print(max(0, info["max_seq_len"] - int(sys.argv[2])))' "$out/$name.info.json" "$steps"
 }

@@ -51,19 +51,7 @@ source "$root/bench/gpu/common.sh"
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem \
   --format=csv,noheader
 
-shopt -s nullglob
-models=()
-IFS=, read -ra wanted <<<"${MODELS:-}"
-for artifact in "$artifacts"/*.art; do
-  # train_step artifacts are bench/gpu/train.sh's.
-  [[ $artifact == *-train.art ]] && continue
-  keep=""
-  [[ ${#wanted[@]} -eq 0 ]] && keep=1
-  for w in "${wanted[@]}"; do
-    [[ $(basename "$artifact") == *"$w"* ]] && keep=1
-  done
-  [[ -n $keep ]] && models+=("$artifact")
-done
+inference_artifacts "$artifacts"
 [[ ${#models[@]} -gt 0 ]] ||
   { echo "error: no .art in $artifacts${MODELS:+ matching MODELS=$MODELS}" >&2; exit 1; }
 for artifact in "${models[@]}"; do
@@ -93,8 +81,7 @@ for artifact in "${models[@]}"; do
   # And decode at the end of the cache (positions max_seq_len - STEPS on,
   # written by untimed prefill calls): attention then reads about as many
   # bytes of cached keys and values a token as a sixth of 7B's weights.
-  context=$("$python" -c 'import json, sys; print(max(0, json.load(open(sys.argv[1]))["max_seq_len"] - int(sys.argv[2])))' \
-    "$out/$name.info.json" "$steps")
+  context=$(long_context)
   echo -n "with a long context, "
   "$llama_run" bench --artifact "$artifact" --random-weights --device cuda \
     --steps "$steps" --prompt-len 0 --context "$context" --repeats 3 \
