@@ -244,6 +244,11 @@ std::string llamac::artifact::formatBytes(uint64_t bytes) {
   return text;
 }
 
+std::string llamac::artifact::bufferLabel(const ArtifactSpec &spec,
+                                          uint32_t id) {
+  return "buffers[" + std::to_string(id) + "] '" + spec.buffers[id].name + "'";
+}
+
 std::string llamac::artifact::MemoryPlan::describe() const {
   std::string parts;
   auto add = [&](uint64_t bytes, const char *what) {

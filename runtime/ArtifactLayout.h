@@ -98,6 +98,8 @@ MemoryPlan memoryPlan(const ArtifactSpec &spec,
                       const std::vector<BufferUse> &uses);
 /// "512 bytes", "1.50 KiB", "12.55 GiB".
 std::string formatBytes(uint64_t bytes);
+/// "buffers[3] 'layers.0.attention.wq'": how errors name buffer `id`.
+std::string bufferLabel(const ArtifactSpec &spec, uint32_t id);
 
 /// The position of the input buffer called `name` among the inputs of entry
 /// `entry`, or -1.

@@ -44,10 +44,6 @@ std::string dims(const uint32_t (&values)[3]) {
          ", " + std::to_string(values[2]) + ")";
 }
 
-std::string bufferLabel(const ArtifactSpec &spec, uint32_t id) {
-  return "buffers[" + std::to_string(id) + "] '" + spec.buffers[id].name + "'";
-}
-
 std::string entryLabel(const ArtifactSpec &spec, size_t index) {
   return "entries[" + std::to_string(index) + "] '" + spec.entries[index].name +
          "'";

@@ -73,8 +73,7 @@ Status llamac::runtime::checkPersistentCopy(const ArtifactSpec &spec,
                          " out of range (the artifact has " +
                          std::to_string(spec.buffers.size()) + " buffers)");
   const BufferSpec &buffer = spec.buffers[id];
-  std::string label =
-      origin + ": buffers[" + std::to_string(id) + "] '" + buffer.name + "'";
+  std::string label = origin + ": " + bufferLabel(spec, id);
   if (buffer.kind != BufferKind::Weight && buffer.kind != BufferKind::State)
     return Status::error(label + ": " + toString(buffer.kind) +
                          ", not a weight or state buffer; only those are "

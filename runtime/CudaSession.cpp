@@ -265,8 +265,7 @@ Status CudaSession::allocate() {
     capacities[id] = bytes;
     if (loadOnly[id])
       continue; // allocated by runLoad
-    std::string what =
-        "buffers[" + std::to_string(id) + "] '" + buffer.name + "'";
+    const std::string what = bufferLabel(artifact, uint32_t(id));
     LLAMAC_RETURN_IF_ERROR(allocateBytes(bytes, what, &addresses[id]));
     // Caches start zeroed; packed buffers and inputs too, so that nothing
     // reads uninitialized memory even if an entry reads before writing.
@@ -310,8 +309,7 @@ Status CudaSession::bindWeightBuffers(WeightSource &weights,
         bindWeight(artifact.config, buffer, weights, staging.data()));
     LLAMAC_RETURN_IF_ERROR(
         check(driver.cuMemcpyHtoD(addresses[id], staging.data(), size_t(bytes)),
-              "buffers[" + std::to_string(id) + "] '" + buffer.name +
-                  "': cuMemcpyHtoD"));
+              bufferLabel(artifact, id) + ": cuMemcpyHtoD"));
   }
   return fillRandomWeights(generated, fills);
 }
@@ -345,11 +343,8 @@ Status CudaSession::runLoadStreamed(int entryId, int64_t seq,
   std::vector<Launch> launches = std::move(entry.launches);
   auto acquire = [&](size_t l, const std::vector<uint32_t> &arriving) {
     for (uint32_t id : arriving)
-      LLAMAC_RETURN_IF_ERROR(allocateBytes(capacities[id],
-                                           "buffers[" + std::to_string(id) +
-                                               "] '" +
-                                               artifact.buffers[id].name + "'",
-                                           &addresses[id]));
+      LLAMAC_RETURN_IF_ERROR(allocateBytes(
+          capacities[id], bufferLabel(artifact, id), &addresses[id]));
     LLAMAC_RETURN_IF_ERROR(bindWeightBuffers(weights, arriving));
     const std::vector<uint32_t> &buffers = spec.launches[l].buffers;
     for (size_t k = 0; k < buffers.size(); ++k)
@@ -394,8 +389,8 @@ CudaSession::fillRandomWeights(const std::vector<uint32_t> &ids,
   constexpr unsigned kThreads = 256, kMaxBlocks = 1024;
   for (size_t i = 0; i < ids.size(); ++i) {
     const BufferSpec &buffer = artifact.buffers[ids[i]];
-    std::string what = "buffers[" + std::to_string(ids[i]) + "] '" +
-                       buffer.name + "' (" + toString(buffer.type) + ")";
+    std::string what =
+        bufferLabel(artifact, ids[i]) + " (" + toString(buffer.type) + ")";
     if (buffer.type == ElementType::I32)
       return fail(what + ": random weights must be floating point");
     StatusOr<cu::Function> fill = kernels->exported(
@@ -436,8 +431,8 @@ Status CudaSession::encodeTensorMap(const TensorMapSpec &map, uint32_t id,
     dataType = cu::kTensorMapDataTypeBf16;
     break;
   case ElementType::I32: // refused by the verifier
-    return fail(what + ": buffers[" + std::to_string(id) + "] '" + buffer.name +
-                "' is i32, which no tensor map reads");
+    return fail(what + ": " + bufferLabel(artifact, id) +
+                " is i32, which no tensor map reads");
   }
   // Verified: a static last dimension of whole 16-byte rows.
   const uint64_t inner = uint64_t(buffer.shape.back());
@@ -455,10 +450,10 @@ Status CudaSession::encodeTensorMap(const TensorMapSpec &map, uint32_t id,
       cu::kTensorMapL2Promotion256B, cu::kTensorMapOobFillZeros);
   if (result != cu::kSuccess)
     return fail(
-        what + " over buffers[" + std::to_string(id) + "] '" + buffer.name +
-        "' (" + std::to_string(dims[1]) + " rows of " + std::to_string(inner) +
-        " " + toString(buffer.type) + ", boxes of " +
-        std::to_string(map.boxRows) + " x " + std::to_string(map.boxInner) +
+        what + " over " + bufferLabel(artifact, id) + " (" +
+        std::to_string(dims[1]) + " rows of " + std::to_string(inner) + " " +
+        toString(buffer.type) + ", boxes of " + std::to_string(map.boxRows) +
+        " x " + std::to_string(map.boxInner) +
         "): cuTensorMapEncodeTiled: " + device->driver().describe(result));
   static_assert(sizeof(encoded) == sizeof(*out), "CUtensorMap is 128 bytes");
   std::memcpy(out, &encoded, sizeof(encoded));
@@ -802,8 +797,7 @@ Status CudaSession::resetCaches() {
       LLAMAC_RETURN_IF_ERROR(check(
           driver.cuMemsetD8(addresses[id], 0,
                             size_t(bufferBytes(buffer, uses[id].longestCall))),
-          "buffers[" + std::to_string(id) + "] '" + buffer.name +
-              "': cuMemsetD8"));
+          bufferLabel(artifact, id) + ": cuMemsetD8"));
   }
   return {};
 }
@@ -815,8 +809,7 @@ Status CudaSession::copyPersistentOut(uint32_t id, void *host, size_t bytes) {
   // Synchronous on the legacy default stream: it waits for the session's
   // blocking stream, so it sees every finished call's updates.
   return check(device->driver().cuMemcpyDtoH(host, addresses[id], bytes),
-               "buffers[" + std::to_string(id) + "] '" +
-                   artifact.buffers[id].name + "': cuMemcpyDtoH");
+               bufferLabel(artifact, id) + ": cuMemcpyDtoH");
 }
 
 Status CudaSession::copyPersistentIn(uint32_t id, const void *host,
@@ -826,8 +819,7 @@ Status CudaSession::copyPersistentIn(uint32_t id, const void *host,
   LLAMAC_RETURN_IF_ERROR(device->makeCurrent());
   // The address is unchanged, so captured graphs stay valid.
   return check(device->driver().cuMemcpyHtoD(addresses[id], host, bytes),
-               "buffers[" + std::to_string(id) + "] '" +
-                   artifact.buffers[id].name + "': cuMemcpyHtoD");
+               bufferLabel(artifact, id) + ": cuMemcpyHtoD");
 }
 
 void CudaSession::clearProfile() {

@@ -80,13 +80,18 @@ Status Session::allocate() {
     }
     if (isLoadOnly[id])
       continue; // allocated by runLoad
-    uint64_t bytes = bufferBytes(buffer, uses[id].longestCall);
-    storage[id] = AlignedBuffer(size_t(bytes));
-    if (!storage[id])
-      return fail("buffers[" + std::to_string(id) + "] '" + buffer.name +
-                  "': cannot allocate " + std::to_string(bytes) + " bytes");
+    LLAMAC_RETURN_IF_ERROR(allocateStorage(
+        uint32_t(id), bufferBytes(buffer, uses[id].longestCall)));
     addresses[id] = storage[id].data();
   }
+  return {};
+}
+
+Status Session::allocateStorage(uint32_t id, uint64_t bytes) {
+  storage[id] = AlignedBuffer(size_t(bytes));
+  if (!storage[id])
+    return fail(bufferLabel(artifact, id) + ": cannot allocate " +
+                std::to_string(bytes) + " bytes");
   return {};
 }
 
@@ -128,11 +133,7 @@ Status Session::runLoadStreamed(int entryId, int64_t seq,
   auto acquire = [&](size_t l, const std::vector<uint32_t> &arriving) {
     for (uint32_t id : arriving) {
       const BufferSpec &buffer = artifact.buffers[id];
-      const uint64_t bytes = bufferBytes(buffer, 1);
-      storage[id] = AlignedBuffer(size_t(bytes));
-      if (!storage[id])
-        return fail("buffers[" + std::to_string(id) + "] '" + buffer.name +
-                    "': cannot allocate " + std::to_string(bytes) + " bytes");
+      LLAMAC_RETURN_IF_ERROR(allocateStorage(id, bufferBytes(buffer, 1)));
       LLAMAC_RETURN_IF_ERROR(
           bindWeight(artifact.config, buffer, weights, storage[id].data()));
     }

@@ -118,6 +118,8 @@ private:
   };
 
   Status allocate();
+  /// Allocates storage[id], `bytes` long, or says which buffer could not be.
+  Status allocateStorage(uint32_t id, uint64_t bytes);
   /// Binds every weight that is not load-only.
   Status bindWeights(WeightSource &weights);
   /// Runs the load entry, if any, a launch at a time: each load-only weight
