@@ -11,6 +11,7 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
 
 #include <algorithm>
 
@@ -101,6 +102,25 @@ static Expected<ModelConfig> loadModelFile(StringRef path) {
                            "\"hidden_size\" (Hugging Face config.json)");
 }
 
+/// A model directory as Hugging Face (config.json) or Meta (params.json)
+/// publish it, read by the file's name; one holding both is ambiguous.
+static Expected<ModelConfig> loadModelDirectory(StringRef directory) {
+  SmallString<256> hf(directory), meta(directory);
+  sys::path::append(hf, "config.json");
+  sys::path::append(meta, "params.json");
+  bool hasHF = sys::fs::is_regular_file(hf);
+  bool hasMeta = sys::fs::is_regular_file(meta);
+  if (hasHF && hasMeta)
+    return configError(directory, "holds both config.json and params.json; "
+                                  "name the one to use");
+  if (hasHF)
+    return readHFConfig(hf);
+  if (hasMeta)
+    return readMetaParams(meta);
+  return configError(directory, "is a directory with neither config.json "
+                                "(Hugging Face) nor params.json (Meta)");
+}
+
 Expected<ModelConfig> llamac::loadModelConfig(StringRef spec) {
   if (is_contained(presetNames(), spec))
     return presetConfig(spec);
@@ -112,8 +132,7 @@ Expected<ModelConfig> llamac::loadModelConfig(StringRef spec) {
     return configError(spec, "no such file");
   }
   if (sys::fs::is_directory(spec))
-    return configError(spec, "is a directory; expected params.json, "
-                             "config.json or a llama2.c .bin file");
+    return loadModelDirectory(spec);
   return loadModelFile(spec);
 }
 

@@ -35,7 +35,8 @@ llvm::Expected<ModelConfig> readHFConfig(llvm::StringRef path);
 /// The 7 x int32 header of a llama2.c "legacy" checkpoint.
 llvm::Expected<ModelConfig> readLlama2cHeader(llvm::StringRef path);
 
-/// A preset name, or a path whose format is recognised from its content.
+/// A preset name, a path whose format is recognised from its content, or a
+/// model directory holding config.json (Hugging Face) or params.json (Meta).
 llvm::Expected<ModelConfig> loadModelConfig(llvm::StringRef spec);
 
 /// Command-line changes to a config; unset fields keep the config's value.

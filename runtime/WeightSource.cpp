@@ -7,10 +7,12 @@
 #include "runtime/Llama2cCheckpoint.h"
 #include "runtime/MappedFile.h"
 #include "runtime/Safetensors.h"
+#include "runtime/SafetensorsCheckpoint.h"
 
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <sys/stat.h>
 
 using namespace llamac;
 using namespace llamac::runtime;
@@ -61,28 +63,22 @@ private:
 
 class SafetensorsSource : public WeightSource {
 public:
-  static StatusOr<std::unique_ptr<WeightSource>> open(const std::string &path) {
-    StatusOr<SafetensorsFile> file = readSafetensors(path);
-    if (!file.ok())
-      return file.status();
-    std::unique_ptr<SafetensorsSource> source(new SafetensorsSource());
-    source->path = path;
-    source->file = std::move(file).value();
-    for (const SafetensorsTensor &tensor : source->file.tensors)
+  explicit SafetensorsSource(SafetensorsCheckpoint opened)
+      : checkpoint(std::move(opened)) {
+    for (const SafetensorsTensor &tensor : checkpoint.tensors)
       if (tensor.name.rfind("model.", 0) == 0 ||
           tensor.name == "lm_head.weight")
-        source->huggingFace = true;
-    for (const SafetensorsTensor &tensor : source->file.tensors) {
+        huggingFace = true;
+    for (const SafetensorsTensor &tensor : checkpoint.tensors) {
       std::optional<std::string> meta =
-          source->huggingFace ? hfNameToMeta(tensor.name) : tensor.name;
+          huggingFace ? hfNameToMeta(tensor.name) : tensor.name;
       // Tensors the model does not use (rotary_emb.inv_freq) stay unbound.
       if (meta)
-        source->byMetaName.emplace(*meta, &tensor);
+        byMetaName.emplace(*meta, &tensor);
     }
-    return std::unique_ptr<WeightSource>(std::move(source));
   }
 
-  std::string origin() const override { return path; }
+  std::string origin() const override { return checkpoint.origin; }
   std::optional<RopeStyle> qkLayout() const override {
     return huggingFace ? RopeStyle::HalfSplit : RopeStyle::Adjacent;
   }
@@ -100,10 +96,7 @@ public:
   }
 
 private:
-  SafetensorsSource() = default;
-
-  std::string path;
-  SafetensorsFile file;
+  SafetensorsCheckpoint checkpoint;
   bool huggingFace = false;
   std::map<std::string, const SafetensorsTensor *> byMetaName;
 };
@@ -165,12 +158,27 @@ bool looksLikeSafetensors(const MappedFile &file) {
 
 StatusOr<std::unique_ptr<WeightSource>>
 llamac::runtime::openWeightFile(const std::string &path) {
-  StatusOr<std::shared_ptr<const MappedFile>> file = MappedFile::open(path);
-  if (!file.ok())
-    return file.status();
-  if (looksLikeSafetensors(**file))
-    return SafetensorsSource::open(path);
-  StatusOr<Llama2cCheckpoint> checkpoint = readLlama2cCheckpoint(path);
+  std::string file = path;
+  struct stat info;
+  if (::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) {
+    StatusOr<std::string> found = findSafetensorsCheckpoint(path);
+    if (!found.ok())
+      return found.status();
+    file = *found;
+  }
+  StatusOr<std::shared_ptr<const MappedFile>> mapped = MappedFile::open(file);
+  if (!mapped.ok())
+    return mapped.status();
+  if (looksLikeSafetensors(**mapped) ||
+      looksLikeJsonObject((*mapped)->data(), (*mapped)->size())) {
+    StatusOr<SafetensorsCheckpoint> checkpoint =
+        openSafetensorsCheckpoint(file);
+    if (!checkpoint.ok())
+      return checkpoint.status();
+    return std::unique_ptr<WeightSource>(
+        new SafetensorsSource(std::move(checkpoint).value()));
+  }
+  StatusOr<Llama2cCheckpoint> checkpoint = readLlama2cCheckpoint(file);
   if (!checkpoint.ok())
     return checkpoint.status();
   return std::unique_ptr<WeightSource>(

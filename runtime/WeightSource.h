@@ -4,8 +4,10 @@
 // An artifact names every weight it needs by its Meta name and shape; a
 // source hands them out as f32. Three sources exist: a llama2.c checkpoint,
 // a safetensors file (Meta or Hugging Face names), and deterministic random
-// weights for benchmarking shapes no trained checkpoint exists for. The
-// session checks shapes and converts to the artifact's element type.
+// weights for benchmarking shapes no trained checkpoint exists for. A
+// safetensors checkpoint may be one file or the shards of a Hugging Face
+// model directory (SafetensorsCheckpoint.h). The session checks shapes and
+// converts to the artifact's element type.
 //
 //===----------------------------------------------------------------------===//
 
@@ -57,8 +59,10 @@ public:
              const std::vector<int64_t> &expectedShape) const;
 };
 
-/// Opens a llama2.c checkpoint or a .safetensors file, told apart by content.
-/// Errors are the readers' ("w.bin: truncated: expected ... bytes").
+/// Opens a llama2.c checkpoint, a .safetensors file or a sharded checkpoint's
+/// model.safetensors.index.json, told apart by content, or a Hugging Face
+/// model directory (its index, else its model.safetensors). Errors are the
+/// readers' ("w.bin: truncated: expected ... bytes").
 StatusOr<std::unique_ptr<WeightSource>> openWeightFile(const std::string &path);
 
 /// Weights that depend only on each tensor's name and `seed`: gains ("...norm

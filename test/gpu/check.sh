@@ -30,7 +30,9 @@
 #       that run flash decoding's merge of 2 to 10 splits;
 #   (c) tiny MHA and GQA configs (f32, bf16) and a 2-layer Llama-2-7B-shaped
 #       bf16 model against transformers' LlamaForCausalLM with the same
-#       weights (test/gpu/hf_compare.py);
+#       weights (test/gpu/hf_compare.py), and stories260K as the sharded
+#       Hugging Face directory `llamac convert` writes, loaded by
+#       from_pretrained and by llama-run;
 #   (d) training: f32 and bf16 loss_and_grads on cuda against cpu (f32
 #       within 1e-4, 16 bits within 2e-2 of each tensor's largest entry, also
 #       over 300-token rows in bf16 and f16, and in bf16 with the persistent
@@ -106,7 +108,7 @@ need_file "$models/tok512.bin"
 need_file "$artifacts/stories260K-init.safetensors" "run test/gpu/make-artifacts.sh"
 for name in stories260K-f32-cuda stories260K-f32-cpu llama2-7b-2l-bf16-cuda \
   tiny-{mha,gqa}-{f32,bf16}-{cuda,cpu} tiny-gqa-bf16-sm80-cuda \
-  tiny-{h10-bf16,h160-f32,batch3-bf16}-{cuda,cpu} \
+  tiny-{h10-bf16,h160-f32,batch3-bf16}-{cuda,cpu} stories260K-hf-{f32,bf16}-cuda \
   stories260K-train-{cuda,cpu} stories260K-mixed-train-{cuda,cpu} \
   grads-{f32,bf16}-{cuda,cpu} grads-long-{bf16,f16,h64-f16}-{cuda,cpu}; do
   need_file "$artifacts/$name.art" "run test/gpu/make-artifacts.sh"
@@ -332,6 +334,16 @@ done
 tally "${compare[@]}" hf --llama-run "$llama_run" --workdir "$work" \
   --name llama2-7b-2l-bf16 --artifact "$artifacts/llama2-7b-2l-bf16-cuda.art" \
   --tokens 16
+# stories260K as the sharded model directory llamac convert writes:
+# transformers loads it with from_pretrained, and llama-run reads it as
+# --weights into artifacts compiled from its config.json and from the
+# llama2.c checkpoint.
+tally "${compare[@]}" pretrained --llama-run "$llama_run" \
+  --dir "$artifacts/stories260K-hf" \
+  --artifact "$artifacts/stories260K-hf-f32-cuda.art" \
+  --artifact "$artifacts/stories260K-hf-bf16-cuda.art" \
+  --artifact "$artifacts/stories260K-f32-cuda.art" \
+  --artifact "$artifacts/stories260K-f32-cpu.art" --tokens 40
 
 #-------------------------------------------------------------------------------
 section "(d) training on cuda against cpu"

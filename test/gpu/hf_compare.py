@@ -13,6 +13,15 @@
       dynamic prefill entry, by one prefill call. Each comparison prints one
       PASS or FAIL line.
 
+  hf_compare.py pretrained --llama-run BIN --dir MODEL_DIR --artifact A.art
+                           [--artifact B.art ...] [--tokens N] [--seed S]
+      Loads a Hugging Face model directory that `llamac convert -o DIR/`
+      wrote with transformers' own LlamaForCausalLM.from_pretrained
+      (float32, eager attention), and compares its logits for random tokens
+      with each artifact's, given the same directory as --weights: the
+      directory is what transformers expects, and both read the same
+      numbers from it.
+
   hf_compare.py logits EXPECTED.txt ACTUAL.txt --label L --dtype f32|bf16
       Compares two `llama-run logits` dumps (no torch needed).
 
@@ -250,6 +259,43 @@ def hf_command(args):
         os.remove(weights)
 
 
+def pretrained_command(args):
+    import torch
+    from transformers import LlamaForCausalLM
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    model = LlamaForCausalLM.from_pretrained(
+        args.dir, torch_dtype=torch.float32, attn_implementation="eager")
+    model = model.to(device).eval()
+    config = model.config
+    print(f"{args.dir}: from_pretrained: hidden {config.hidden_size}, "
+          f"{config.num_hidden_layers} layers, {config.num_attention_heads} "
+          f"heads / {config.num_key_value_heads} KV heads, tied "
+          f"{config.tie_word_embeddings}", flush=True)
+    rng = random.Random(args.seed)
+    tokens = [rng.randrange(config.vocab_size) for _ in range(args.tokens)]
+    ids = torch.tensor([tokens], dtype=torch.long, device=device)
+    with torch.no_grad():
+        reference = model(input_ids=ids, use_cache=False).logits[0]
+    reference = reference.float().cpu().tolist()
+    for artifact in args.artifact:
+        info = artifact_info(args.llama_run, artifact)
+        label = (f"{os.path.basename(args.dir)} from_pretrained vs "
+                 f"{os.path.basename(artifact)}")
+        if info is None:
+            report(False, label, "llama-run info failed")
+            continue
+        rows = llama_run_logits(args.llama_run, artifact, args.dir, tokens,
+                                "decode")
+        if rows is None:
+            report(False, label, "llama-run failed")
+            continue
+        ok, detail = compare_rows(reference, rows, info["dtype"])
+        report(ok, f"{label} (rope {info['rope_style']})", detail)
+
+
 def logits_command(args):
     ok, detail = compare_rows(read_dump(args.expected), read_dump(args.actual),
                               args.dtype)
@@ -270,6 +316,15 @@ def main():
     hf.add_argument("--seed", type=int, default=1234)
     hf.add_argument("--keep-weights", action="store_true")
     hf.set_defaults(run=hf_command)
+    pretrained = commands.add_parser(
+        "pretrained", help="compare artifacts with from_pretrained(DIR)")
+    pretrained.add_argument("--llama-run", required=True)
+    pretrained.add_argument("--dir", required=True,
+                            help="a model directory from llamac convert")
+    pretrained.add_argument("--artifact", action="append", required=True)
+    pretrained.add_argument("--tokens", type=int, default=24)
+    pretrained.add_argument("--seed", type=int, default=1234)
+    pretrained.set_defaults(run=pretrained_command)
     logits = commands.add_parser("logits", help="compare two logits dumps")
     logits.add_argument("expected")
     logits.add_argument("actual")
@@ -280,7 +335,8 @@ def main():
     try:
         args.run(args)
     except Exception as error:  # Any crash is a failure with its reason.
-        report(False, getattr(args, "name", None) or args.label,
+        report(False, getattr(args, "name", None) or
+               getattr(args, "dir", None) or args.label,
                f"{type(error).__name__}: {error}")
     return 1 if failures else 0
 

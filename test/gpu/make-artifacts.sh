@@ -124,6 +124,18 @@ for target in cuda cpu; do
     --n-heads 4 --n-kv-heads 1 --dtype f16
 done
 
+# (c) stories260K as a sharded Hugging Face model directory, which
+# transformers' from_pretrained loads, and artifacts compiled from its
+# config.json (half-split RoPE on the weights as stored), in f32 and bf16.
+echo "llamac convert: stories260K-hf/"
+rm -rf "$out/stories260K-hf"
+"$llamac" convert "$models/stories260K.bin" -o "$out/stories260K-hf/" \
+  --shard-size 300KB
+for dtype in f32 bf16; do
+  compile "stories260K-hf-$dtype-cuda" cuda --model "$out/stories260K-hf" \
+    --dtype $dtype $serve
+done
+
 echo "llamac convert: stories260K-init.safetensors"
 "$llamac" convert "$models/stories260K.bin" -o "$out/stories260K-init.safetensors"
 

@@ -15,9 +15,11 @@ using namespace llamac::runtime;
 void ModelFlags::addTo(FlagSet &flags, const std::string &seedFlag) {
   flags.addString("artifact", &artifact, "FILE",
                   "compiled model (.art) from llamac (required)");
-  flags.addString("weights", &weights, "FILE",
-                  "llama2.c checkpoint (.bin) or .safetensors (Meta or "
-                  "Hugging Face names); required unless --random-weights");
+  flags.addString("weights", &weights, "PATH",
+                  "llama2.c checkpoint (.bin), .safetensors (Meta or "
+                  "Hugging Face names), a sharded checkpoint's "
+                  "model.safetensors.index.json, or a Hugging Face model "
+                  "directory; required unless --random-weights");
   flags.addBool("random-weights", &randomWeights,
                 "bind deterministic random weights instead of a file");
   flags.addInt(seedFlag, &weightsSeed, "seed of --random-weights");

@@ -151,8 +151,9 @@ Status llamac::run::trainCommand(const std::vector<std::string> &args) {
       "or on a GPU for an artifact compiled with --target=cuda (--device).");
   flags.addString("artifact", &f.artifact, "FILE",
                   "artifact compiled with --entry=train_step (required)");
-  flags.addString("weights", &f.weights, "FILE",
-                  "initial weights: llama2.c .bin or .safetensors");
+  flags.addString("weights", &f.weights, "PATH",
+                  "initial weights: llama2.c .bin, .safetensors, an index "
+                  "or a Hugging Face model directory");
   flags.addBool("random-weights", &f.randomWeights,
                 "start from random weights (uniform +-1/sqrt(fan-in), gains "
                 "1) instead");

@@ -1,71 +1,95 @@
 //===- Convert.cpp - `llamac convert`: checkpoints between formats --------===//
 //
-// llama2.c checkpoints and safetensors hold the same tensors under different
-// names and, for Hugging Face layouts, with the rows of wq and wk permuted for
-// half-split RoPE. Conversion goes through Meta's names in f32.
+// llama2.c checkpoints, safetensors files and Hugging Face model directories
+// hold the same tensors under different names and, for Hugging Face
+// layouts, with the rows of wq and wk permuted for half-split RoPE.
+// Conversion reads any of them into Meta's names and row order in f32, with
+// the model config (from the llama2.c header, or --config, or the input
+// directory's config.json or params.json), then writes the output format.
 //
 //===----------------------------------------------------------------------===//
 
 #include "tools/llamac/Convert.h"
 
 #include "frontend/ConfigReaders.h"
+#include "frontend/HFConfigWriter.h"
 #include "runtime/HuggingFaceNames.h"
 #include "runtime/Llama2cCheckpoint.h"
 #include "runtime/MappedFile.h"
 #include "runtime/Safetensors.h"
+#include "runtime/SafetensorsCheckpoint.h"
 
 #include "llvm/ADT/StringRef.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/WithColor.h"
+
+#include <algorithm>
 
 using namespace llvm;
 using namespace llamac;
 using namespace llamac::runtime;
 
 cl::SubCommand llamac::convertCommand(
-    "convert", "Convert a checkpoint between llama2.c .bin and .safetensors");
+    "convert", "Convert a checkpoint between llama2.c .bin, .safetensors and "
+               "Hugging Face model directories");
 
 namespace {
 
-enum class Format { Auto, Llama2c, Safetensors };
+enum class Format { Auto, Llama2c, Safetensors, HfDirectory };
 enum class Names { Hf, Meta };
 
-cl::opt<std::string> input(cl::Positional, cl::Required, cl::sub(convertCommand),
-                           cl::desc("<input checkpoint>"));
-cl::opt<std::string> outputPath("o", cl::Required, cl::sub(convertCommand),
-                                cl::value_desc("file"),
-                                cl::desc("Output checkpoint (written to a "
-                                         "temporary file, then renamed)"));
+cl::opt<std::string> input(cl::Positional, cl::Required,
+                           cl::sub(convertCommand),
+                           cl::desc("<input: a llama2.c .bin, a .safetensors "
+                                    "file, a model.safetensors.index.json, "
+                                    "or a model directory>"));
+cl::opt<std::string> outputPath(
+    "o", cl::Required, cl::sub(convertCommand), cl::value_desc("path"),
+    cl::desc("Output checkpoint (a file written to a temporary name, then "
+             "renamed; a directory written beside its final name, then "
+             "renamed)"));
 cl::opt<Format> outputFormat(
     "format", cl::init(Format::Auto), cl::sub(convertCommand),
-    cl::desc("Output format (default: from the output's extension)"),
+    cl::desc("Output format (default: .bin, .safetensors, or a directory for "
+             "a path ending in / or naming an existing directory)"),
     cl::values(clEnumValN(Format::Llama2c, "llama2c", "llama2.c legacy .bin"),
                clEnumValN(Format::Safetensors, "safetensors",
-                          ".safetensors")));
+                          "one .safetensors file"),
+               clEnumValN(Format::HfDirectory, "hf",
+                          "a Hugging Face model directory: config.json and "
+                          "model.safetensors, or shards with "
+                          "model.safetensors.index.json")));
 cl::opt<Names> names(
     "names", cl::init(Names::Hf), cl::sub(convertCommand),
-    cl::desc("Tensor names of a safetensors output"),
+    cl::desc("Tensor names of a .safetensors output"),
     cl::values(clEnumValN(Names::Hf, "hf",
                           "Hugging Face names, wq/wk rows permuted for "
                           "half-split RoPE (default)"),
-               clEnumValN(Names::Meta, "meta",
-                          "Meta's names and row order")));
+               clEnumValN(Names::Meta, "meta", "Meta's names and row order")));
+cl::opt<std::string> dtypeName(
+    "dtype", cl::init("f32"), cl::sub(convertCommand),
+    cl::value_desc("f32|f16|bf16"),
+    cl::desc("Element type of a safetensors or Hugging Face output (default "
+             "f32; llama2.c checkpoints are always f32)"));
+cl::opt<std::string> shardSize(
+    "shard-size", cl::sub(convertCommand), cl::value_desc("size"),
+    cl::desc("Largest shard of a Hugging Face output, as transformers' "
+             "max_shard_size: 5GB (the default), 500MB, 2GiB or bytes"));
 cl::opt<std::string> configSpec(
-    "config", cl::sub(convertCommand), cl::value_desc("preset|file"),
-    cl::desc("The model config; needed when the input is safetensors"));
+    "config", cl::sub(convertCommand), cl::value_desc("preset|file|dir"),
+    cl::desc("The model config of a safetensors input (default: the input "
+             "directory's config.json or params.json)"));
 
 int fail(const Twine &message) {
   WithColor::error(errs(), "llamac convert") << message << "\n";
   return 1;
 }
 
-/// A safetensors file starts with a little-endian header length and '{'.
-bool looksLikeSafetensors(const std::string &path) {
-  StatusOr<std::shared_ptr<const MappedFile>> file = MappedFile::open(path);
-  if (!file.ok())
-    return false;
-  const MappedFile &f = **file;
-  return f.size() > 9 && f.data()[8] == '{';
-}
+/// A checkpoint read into Meta's names and row order, with its config.
+struct MetaCheckpoint {
+  std::vector<Tensor> tensors;
+  ModelConfig config;
+};
 
 std::vector<Tensor> ownedTensors(const std::vector<TensorView> &views) {
   std::vector<Tensor> tensors;
@@ -76,37 +100,139 @@ std::vector<Tensor> ownedTensors(const std::vector<TensorView> &views) {
   return tensors;
 }
 
-int toSafetensors(const Llama2cCheckpoint &checkpoint) {
-  std::vector<Tensor> tensors = ownedTensors(checkpoint.tensors);
-  if (names == Names::Hf) {
-    auto hf = convertMetaToHF(std::move(tensors), checkpoint.header.nHeads,
-                              checkpoint.header.nKvHeads, input);
-    if (!hf.ok())
-      return fail(hf.message());
-    tensors = std::move(*hf);
-  }
-  Status status =
-      writeSafetensors(outputPath, f32Views(tensors), {{"format", "pt"}});
-  return status.ok() ? 0 : fail(status.message());
+bool isDirectory(StringRef path) { return sys::fs::is_directory(path); }
+
+/// A llama2.c checkpoint, whose header is the config; anything else is
+/// safetensors (a file, an index or a directory).
+bool isLlama2c(const std::string &path) {
+  if (isDirectory(path))
+    return false;
+  StatusOr<std::shared_ptr<const MappedFile>> file = MappedFile::open(path);
+  if (!file.ok())
+    return false;
+  const MappedFile &f = **file;
+  bool safetensors = f.size() > 9 && f.data()[8] == '{';
+  return !safetensors && !looksLikeJsonObject(f.data(), f.size());
 }
 
-int toLlama2c(std::vector<Tensor> tensors, const ModelConfig &config) {
+Expected<MetaCheckpoint> readLlama2c() {
+  if (!configSpec.empty())
+    return createStringError(inconvertibleErrorCode(),
+                             "--config: " + input +
+                                 " is a llama2.c checkpoint, whose header "
+                                 "is its config");
+  StatusOr<Llama2cCheckpoint> checkpoint = readLlama2cCheckpoint(input);
+  if (!checkpoint.ok())
+    return createStringError(inconvertibleErrorCode(), checkpoint.message());
+  Expected<ModelConfig> config = readLlama2cHeader(input);
+  if (!config)
+    return config.takeError();
+  return MetaCheckpoint{ownedTensors(checkpoint->tensors), *config};
+}
+
+Expected<MetaCheckpoint> readSafetensorsInput() {
+  StatusOr<SafetensorsCheckpoint> checkpoint = openSafetensorsCheckpoint(input);
+  if (!checkpoint.ok())
+    return createStringError(inconvertibleErrorCode(), checkpoint.message());
+  std::string spec = configSpec;
+  if (spec.empty() && isDirectory(input))
+    spec = input;
+  if (spec.empty())
+    return createStringError(
+        inconvertibleErrorCode(),
+        input + ": a safetensors input needs --config (a preset, "
+                "params.json or config.json) for the head counts, or the "
+                "model directory that holds both");
+  Expected<ModelConfig> config = loadModelConfig(spec);
+  if (!config)
+    return config.takeError();
+
+  MetaCheckpoint result;
+  result.config = *config;
+  bool hfNames = false;
+  for (const SafetensorsTensor &t : checkpoint->tensors) {
+    result.tensors.push_back(t.toF32());
+    hfNames |=
+        StringRef(t.name).starts_with("model.") || t.name == "lm_head.weight";
+  }
+  if (hfNames) {
+    StatusOr<std::vector<Tensor>> meta =
+        convertHFToMeta(std::move(result.tensors), config->nHeads,
+                        config->nKvHeads, checkpoint->origin);
+    if (!meta.ok())
+      return createStringError(inconvertibleErrorCode(), meta.message());
+    result.tensors = std::move(*meta);
+  }
+  // A checkpoint without a classifier of its own shares the embedding's.
+  result.config.sharedClassifier =
+      llvm::none_of(result.tensors,
+                    [](const Tensor &t) { return t.name == "output.weight"; });
+  return result;
+}
+
+int toLlama2c(const MetaCheckpoint &checkpoint) {
+  const ModelConfig &config = checkpoint.config;
   Llama2cHeader header;
   header.dim = config.dim;
   header.hiddenDim = config.ffnDim;
   header.nLayers = config.nLayers;
   header.nHeads = config.nHeads;
   header.nKvHeads = config.nKvHeads;
-  bool unshared = llvm::any_of(tensors, [](const Tensor &t) {
-    return t.name == "output.weight";
-  });
-  header.vocabSize = unshared ? -config.vocabSize : config.vocabSize;
+  header.vocabSize =
+      config.sharedClassifier ? config.vocabSize : -config.vocabSize;
   header.seqLen = config.maxSeqLen;
   std::vector<TensorView> views;
-  for (const Tensor &t : tensors)
+  for (const Tensor &t : checkpoint.tensors)
     views.push_back(t.view());
   Status status = writeLlama2cCheckpoint(outputPath, header, views);
   return status.ok() ? 0 : fail(status.message());
+}
+
+/// Where a Meta tensor goes in Hugging Face's order: the embedding, each
+/// layer's tensors, then the final norm and the classifier.
+int hfOrderGroup(const std::string &metaName) {
+  if (StringRef(metaName).starts_with("tok_embeddings"))
+    return 0;
+  return StringRef(metaName).starts_with("layers.") ? 1 : 2;
+}
+int64_t layerOf(const std::string &metaName) {
+  StringRef rest = StringRef(metaName).drop_front(strlen("layers."));
+  int64_t layer = 0;
+  rest.take_until([](char c) { return c == '.'; }).getAsInteger(10, layer);
+  return layer;
+}
+
+/// The tensors under the output's names and element type, in Hugging
+/// Face's order for its names: `bytes` holds the converted data the views
+/// point into.
+StatusOr<std::vector<SafetensorsTensor>>
+outputTensors(MetaCheckpoint checkpoint, bool hfNames, ElementType type,
+              std::vector<std::vector<uint8_t>> &bytes) {
+  std::vector<Tensor> tensors = std::move(checkpoint.tensors);
+  if (hfNames) {
+    std::stable_sort(tensors.begin(), tensors.end(),
+                     [](const Tensor &a, const Tensor &b) {
+                       int ga = hfOrderGroup(a.name), gb = hfOrderGroup(b.name);
+                       if (ga != gb || ga != 1)
+                         return ga < gb;
+                       return layerOf(a.name) < layerOf(b.name);
+                     });
+    StatusOr<std::vector<Tensor>> hf =
+        convertMetaToHF(std::move(tensors), checkpoint.config.nHeads,
+                        checkpoint.config.nKvHeads, input);
+    if (!hf.ok())
+      return hf.status();
+    tensors = std::move(*hf);
+  }
+  std::vector<SafetensorsTensor> views;
+  bytes.clear();
+  bytes.reserve(tensors.size());
+  for (const Tensor &t : tensors) {
+    bytes.push_back(convertFromF32(type, t.data.data(), t.numElements()));
+    views.push_back(
+        {t.name, type, t.shape, bytes.back().data(), bytes.back().size()});
+  }
+  return views;
 }
 
 } // namespace
@@ -119,43 +245,56 @@ int llamac::runConvert() {
       out = Format::Safetensors;
     else if (path.ends_with(".bin"))
       out = Format::Llama2c;
+    else if (path.ends_with("/") || isDirectory(path))
+      out = Format::HfDirectory;
     else
-      return fail(outputPath + ": cannot tell the output format from the "
-                               "extension; pass --format");
+      return fail(outputPath +
+                  ": cannot tell the output format from the name (.bin, "
+                  ".safetensors, or a directory ending in /); pass --format");
   }
+  std::optional<DType> dtype = parseDType(dtypeName);
+  if (!dtype)
+    return fail("--dtype: \"" + dtypeName + "\" is not f32, f16 or bf16");
+  if (out == Format::Llama2c && *dtype != DType::F32)
+    return fail("--dtype: a llama2.c checkpoint holds f32 only");
+  if (out == Format::HfDirectory && names == Names::Meta)
+    return fail("--names: a Hugging Face directory holds Hugging Face names");
+  if (out != Format::HfDirectory && !shardSize.empty())
+    return fail("--shard-size: only a Hugging Face directory output is "
+                "sharded (--format hf)");
+  std::optional<uint64_t> maxShardBytes =
+      parseByteSize(shardSize.empty() ? std::string("5GB") : shardSize);
+  if (!maxShardBytes)
+    return fail("--shard-size: \"" + shardSize +
+                "\" is not a positive size such as 5GB, 500MB, 2GiB or a "
+                "byte count");
 
-  if (!looksLikeSafetensors(input)) {
-    StatusOr<Llama2cCheckpoint> checkpoint = readLlama2cCheckpoint(input);
-    if (!checkpoint.ok())
-      return fail(checkpoint.message());
-    if (out == Format::Llama2c)
-      return fail("the input is already a llama2.c checkpoint");
-    return toSafetensors(*checkpoint);
-  }
+  bool llama2cInput = isLlama2c(input);
+  if (llama2cInput && out == Format::Llama2c)
+    return fail("the input is already a llama2.c checkpoint");
+  Expected<MetaCheckpoint> checkpoint =
+      llama2cInput ? readLlama2c() : readSafetensorsInput();
+  if (!checkpoint)
+    return fail(toString(checkpoint.takeError()));
+  if (out == Format::Llama2c)
+    return toLlama2c(*checkpoint);
 
-  StatusOr<SafetensorsFile> file = readSafetensors(input);
-  if (!file.ok())
-    return fail(file.message());
-  if (out == Format::Safetensors)
-    return fail("the input is already a safetensors file");
-  if (configSpec.empty())
-    return fail(input + ": a safetensors input needs --config (a preset, "
-                        "params.json or config.json) for the head counts");
-  Expected<ModelConfig> config = loadModelConfig(configSpec);
-  if (!config)
-    return fail(toString(config.takeError()));
-  std::vector<Tensor> tensors;
-  bool hfNames = false;
-  for (const SafetensorsTensor &t : file->tensors) {
-    tensors.push_back(t.toF32());
-    hfNames |= StringRef(t.name).starts_with("model.") || t.name == "lm_head.weight";
-  }
-  if (hfNames) {
-    auto meta = convertHFToMeta(std::move(tensors), config->nHeads,
-                                config->nKvHeads, input);
-    if (!meta.ok())
-      return fail(meta.message());
-    tensors = std::move(*meta);
-  }
-  return toLlama2c(std::move(tensors), *config);
+  ElementType type = *dtype == DType::F32   ? ElementType::F32
+                     : *dtype == DType::F16 ? ElementType::F16
+                                            : ElementType::BF16;
+  bool hfNames = out == Format::HfDirectory || names == Names::Hf;
+  ModelConfig config = checkpoint->config;
+  std::vector<std::vector<uint8_t>> bytes;
+  StatusOr<std::vector<SafetensorsTensor>> tensors =
+      outputTensors(std::move(*checkpoint), hfNames, type, bytes);
+  if (!tensors.ok())
+    return fail(tensors.message());
+  Status status =
+      out == Format::Safetensors
+          ? writeSafetensors(outputPath, *tensors, {{"format", "pt"}})
+          : writeSafetensorsDirectory(
+                outputPath, *tensors, *maxShardBytes,
+                {{"config.json", hfConfigJson(config, *dtype)}},
+                {{"format", "pt"}});
+  return status.ok() ? 0 : fail(status.message());
 }

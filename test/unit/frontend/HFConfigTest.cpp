@@ -1,6 +1,7 @@
 //===- HFConfigTest.cpp - Hugging Face config.json ------------------------===//
 
 #include "frontend/ConfigReaders.h"
+#include "frontend/HFConfigWriter.h"
 
 #include "FrontendTestUtil.h"
 
@@ -142,6 +143,56 @@ TEST(HFConfig, MissingRequiredKey) {
   EXPECT_THAT(readError(R"({"hidden_size": 64})"),
               HasSubstr("bad-hf.json: intermediate_size: missing required "
                         "key"));
+}
+
+/// What llamac writes for `config` reads back as `config` with Hugging
+/// Face's RoPE and the stored dtype.
+void expectRoundTrip(ModelConfig config, DType stored) {
+  TempDir dir;
+  std::string text = hfConfigJson(config, stored);
+  llvm::Expected<ModelConfig> read =
+      readHFConfig(dir.write("config.json", text));
+  ASSERT_TRUE(static_cast<bool>(read)) << errorText(std::move(read)) << text;
+  EXPECT_EQ(read->dim, config.dim);
+  EXPECT_EQ(read->nLayers, config.nLayers);
+  EXPECT_EQ(read->nHeads, config.nHeads);
+  EXPECT_EQ(read->nKvHeads, config.nKvHeads);
+  EXPECT_EQ(read->ffnDim, config.ffnDim);
+  EXPECT_EQ(read->vocabSize, config.vocabSize);
+  EXPECT_EQ(read->maxSeqLen, config.maxSeqLen);
+  EXPECT_EQ(read->normEps, config.normEps);
+  EXPECT_EQ(read->ropeTheta, config.ropeTheta);
+  EXPECT_EQ(read->sharedClassifier, config.sharedClassifier);
+  EXPECT_EQ(read->ropeStyle, RopeStyle::HalfSplit);
+  EXPECT_EQ(read->dtype, stored);
+}
+
+TEST(HFConfigWriter, PresetsRoundTrip) {
+  for (llvm::StringRef name : presetNames()) {
+    llvm::Expected<ModelConfig> preset = presetConfig(name);
+    ASSERT_TRUE(static_cast<bool>(preset));
+    expectRoundTrip(*preset, DType::F16);
+  }
+}
+
+TEST(HFConfigWriter, ExactNumbersAndSharedClassifier) {
+  ModelConfig config = *presetConfig("tiny");
+  config.normEps = 1.0 / 3.0;
+  config.ropeTheta = 500000.0;
+  config.sharedClassifier = true;
+  expectRoundTrip(config, DType::BF16);
+  expectRoundTrip(config, DType::F32);
+}
+
+TEST(HFConfigWriter, WritesTransformersSpelling) {
+  std::string text = hfConfigJson(*presetConfig("llama2-70b"), DType::BF16);
+  EXPECT_THAT(text, HasSubstr("\"rms_norm_eps\": 1e-05,"));
+  EXPECT_THAT(text, HasSubstr("\"rope_theta\": 10000.0,"));
+  EXPECT_THAT(text, HasSubstr("\"num_key_value_heads\": 8,"));
+  EXPECT_THAT(text, HasSubstr("\"intermediate_size\": 28672,"));
+  EXPECT_THAT(text, HasSubstr("\"torch_dtype\": \"bfloat16\""));
+  EXPECT_THAT(text,
+              HasSubstr("\"architectures\": [\n    \"LlamaForCausalLM\"\n  ]"));
 }
 
 } // namespace

@@ -66,11 +66,36 @@ TEST(LoadModelConfig, BareWordSuggestsPresets) {
   EXPECT_THAT(error, HasSubstr("llama2-7b, llama2-13b, llama2-70b, tiny"));
 }
 
-TEST(LoadModelConfig, Directory) {
+TEST(LoadModelConfig, DirectoryReadsItsConfig) {
+  TempDir hf;
+  hf.write("config.json",
+           R"({"hidden_size": 64, "intermediate_size": 172, )"
+           R"("num_hidden_layers": 2, "num_attention_heads": 8, )"
+           R"("vocab_size": 512})");
+  llvm::Expected<ModelConfig> config = loadModelConfig(hf.path(""));
+  ASSERT_TRUE(static_cast<bool>(config)) << errorText(std::move(config));
+  EXPECT_EQ(config->ropeStyle, RopeStyle::HalfSplit);
+  EXPECT_EQ(config->name, hf.path("config.json"));
+
+  TempDir meta;
+  meta.write("params.json", R"({"dim": 64, "n_layers": 2, "n_heads": 8})");
+  config = loadModelConfig(meta.path(""));
+  ASSERT_TRUE(static_cast<bool>(config)) << errorText(std::move(config));
+  EXPECT_EQ(config->ropeStyle, RopeStyle::Adjacent);
+}
+
+TEST(LoadModelConfig, DirectoryErrors) {
   TempDir dir;
+  EXPECT_THAT(errorText(loadModelConfig(dir.path(""))),
+              HasSubstr("is a directory with neither config.json (Hugging "
+                        "Face) nor params.json (Meta)"));
   dir.write("params.json", "{}");
   EXPECT_THAT(errorText(loadModelConfig(dir.path(""))),
-              HasSubstr("is a directory"));
+              HasSubstr("params.json: dim: missing required key"));
+  dir.write("config.json", "{}");
+  EXPECT_THAT(errorText(loadModelConfig(dir.path(""))),
+              HasSubstr("holds both config.json and params.json; name the "
+                        "one to use"));
 }
 
 } // namespace
