@@ -56,7 +56,8 @@ enum class TokenizerFormat { Llama2cBin, SentencePieceModel };
 /// reader then reports what is wrong with it.
 TokenizerFormat detectTokenizerFormat(const uint8_t *bytes, size_t size);
 
-/// Loads either format. `vocabSize` comes from the model header: tokenizer.bin
+/// Loads either format, or a model directory's tokenizer.model (else its
+/// tokenizer.bin). `vocabSize` comes from the model header: tokenizer.bin
 /// does not store its own count, and a .model must match it.
 StatusOr<std::unique_ptr<Tokenizer>> loadTokenizer(const std::string &path,
                                                    int vocabSize);

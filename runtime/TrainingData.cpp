@@ -2,6 +2,7 @@
 
 #include "runtime/TrainingData.h"
 
+#include "runtime/ChatFormat.h"
 #include "runtime/Json.h"
 #include "runtime/MappedFile.h"
 
@@ -124,11 +125,9 @@ llamac::runtime::tokenizeDialogues(const std::string &path,
         return Status::error(where + ": " + field +
                              ": expected {\"user\": STRING, \"assistant\": "
                              "STRING}");
-      std::string prompt = user->string;
-      if (t == 0 && !system.empty())
-        prompt = "<<SYS>>\n" + system + "\n<</SYS>>\n\n" + prompt;
       StatusOr<std::vector<int>> promptIds = tokenizer.encode(
-          "[INST] " + prompt + " [/INST]", /*bos=*/true, /*eos=*/false);
+          llama2ChatPrompt(user->string, t == 0 ? system : std::string()),
+          /*bos=*/true, /*eos=*/false);
       StatusOr<std::vector<int>> answerIds =
           tokenizer.encode(assistant->string, /*bos=*/false, /*eos=*/true);
       if (!promptIds.ok() || !answerIds.ok())

@@ -21,6 +21,7 @@
 namespace llamac::run {
 
 runtime::Status generateCommand(const std::vector<std::string> &args);
+runtime::Status chatCommand(const std::vector<std::string> &args);
 runtime::Status benchCommand(const std::vector<std::string> &args);
 runtime::Status logitsCommand(const std::vector<std::string> &args);
 runtime::Status infoCommand(const std::vector<std::string> &args);

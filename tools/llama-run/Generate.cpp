@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Commands.h"
+#include "Generation.h"
 
 #include "runtime/Sampler.h"
 #include "runtime/Tokenizer.h"
@@ -53,8 +54,9 @@ Status llamac::run::generateCommand(const std::vector<std::string> &args) {
                 "text, stderr the speed.");
   model.addTo(flags, "weights-seed");
   flags.addString(
-      "tokenizer", &tokenizerPath, "FILE",
-      "tokenizer.bin (llama2.c) or SentencePiece .model (required)");
+      "tokenizer", &tokenizerPath, "PATH",
+      "tokenizer.bin (llama2.c), SentencePiece .model, or a model directory "
+      "holding either (required)");
   flags.addString("prompt", &prompt, "TEXT",
                   "text to continue (default empty: "
                   "start from BOS alone)");
@@ -94,26 +96,10 @@ Status llamac::run::generateCommand(const std::vector<std::string> &args) {
   if (steps == 0 || steps > config.maxSeqLen)
     steps = config.maxSeqLen;
 
-  int decode = session.entryIndex("decode");
-  if (decode < 0)
-    return Status::error(model.artifact + ": has no 'decode' entry; "
-                                          "recompile it for generation");
-  const artifact::EntrySpec &decodeSpec =
-      session.spec().entries[size_t(decode)];
-  if (decodeSpec.outputs.empty() ||
-      session.spec().buffers[decodeSpec.outputs[0]].shape.empty() ||
-      session.spec().buffers[decodeSpec.outputs[0]].shape.back() !=
-          config.vocabSize)
-    return Status::error(model.artifact +
-                         ": entry 'decode': output 0 is not logits over the "
-                         "vocabulary of " +
-                         std::to_string(config.vocabSize));
-  if (decodeSpec.batch != 1)
-    return Status::error(
-        model.artifact + ": entry 'decode' runs a batch of " +
-        std::to_string(decodeSpec.batch) +
-        " sequences and generate writes one; compile with llamac --batch 1 "
-        "(logits and bench run batches)");
+  StatusOr<int> decodeEntry = samplingDecodeEntry(session, model.artifact);
+  if (!decodeEntry.ok())
+    return decodeEntry.status();
+  const int decode = *decodeEntry;
   int prefill = noPrefill ? -1 : session.entryIndex("prefill");
 
   StatusOr<std::unique_ptr<Tokenizer>> tokenizer =
@@ -154,28 +140,21 @@ Status llamac::run::generateCommand(const std::vector<std::string> &args) {
 
   // The prompt tokens whose logits run.c throws away, in prefill calls.
   if (prefill >= 0 && numPrompt > 1) {
-    const artifact::EntrySpec &entry = session.spec().entries[size_t(prefill)];
-    int64_t known = std::min<int64_t>(numPrompt - 1, steps);
+    std::vector<int32_t> known(promptTokens.begin(),
+                               promptTokens.begin() +
+                                   std::min<int64_t>(numPrompt - 1, steps));
     Clock::time_point prefillStart = Clock::now();
-    int64_t done = 0;
-    while (!stopped && known - pos > 0) {
-      int64_t chunk = std::min<int64_t>(known - pos, entry.maxSeq);
-      if (entry.seq > 0 && chunk != entry.seq)
-        break; // A fixed-length prefill cannot take the remainder.
-      std::vector<int32_t> ids(promptTokens.begin() + pos,
-                               promptTokens.begin() + pos + chunk);
-      LLAMAC_RETURN_IF_ERROR(
-          session.run(prefill, {{ids.data(), ids.size() * sizeof(int32_t)}},
-                      int32_t(pos), chunk));
-      for (int64_t i = 0; i < chunk && !stopped; ++i) {
-        ++pos;
-        stopped = !emit(promptTokens[size_t(pos)]);
-      }
-      done += chunk;
+    StatusOr<int64_t> done =
+        prefillTokens(session, prefill, known.data(), int64_t(known.size()), 0);
+    if (!done.ok())
+      return done.status();
+    for (int64_t i = 0; i < *done && !stopped; ++i) {
+      ++pos;
+      stopped = !emit(promptTokens[size_t(pos)]);
     }
-    if (done > 0)
-      std::fprintf(stderr, "prefill: %lld tokens in %.3f ms\n", (long long)done,
-                   millisecondsSince(prefillStart));
+    if (*done > 0)
+      std::fprintf(stderr, "prefill: %lld tokens in %.3f ms\n",
+                   (long long)*done, millisecondsSince(prefillStart));
   }
 
   while (!stopped && pos < steps) {

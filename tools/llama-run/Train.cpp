@@ -165,8 +165,9 @@ Status llamac::run::trainCommand(const std::vector<std::string> &args) {
   flags.addString("loss-on", &f.lossOn, "TURNS",
                   "dialogues: all-turns, or last-turn (Ghost Attention's "
                   "recipe: earlier turns weigh 0)");
-  flags.addString("tokenizer", &f.tokenizer, "FILE",
-                  "tokenizer.bin or SentencePiece .model (required)");
+  flags.addString("tokenizer", &f.tokenizer, "PATH",
+                  "tokenizer.bin, SentencePiece .model, or a model directory "
+                  "holding either (required)");
   flags.addInt("batch", &f.batch,
                "rows per step; 0 takes the artifact's (it must match)");
   flags.addInt("seq", &f.seq,

@@ -24,6 +24,7 @@ const char kUsage[] =
     "\n"
     "commands:\n"
     "  generate   generate text from a prompt, like llama2.c's run.c\n"
+    "  chat       chat with a Llama 2 chat model, a turn per line of stdin\n"
     "  bench      time prefill and decode, with a per-kernel breakdown\n"
     "  logits     print the logits after each of some tokens\n"
     "  info       describe an artifact\n"
@@ -45,6 +46,8 @@ int main(int argc, char **argv) {
   Status status;
   if (command == "generate")
     status = generateCommand(args);
+  else if (command == "chat")
+    status = chatCommand(args);
   else if (command == "bench")
     status = benchCommand(args);
   else if (command == "logits")
@@ -57,8 +60,8 @@ int main(int argc, char **argv) {
     status = gradsCommand(args);
   else
     status = Status::error("unknown command '" + command +
-                           "' (expected generate, bench, logits, info, "
-                           "train or grads)");
+                           "' (expected generate, chat, bench, logits, "
+                           "info, train or grads)");
   if (!status.ok()) {
     std::fflush(stdout);
     std::fprintf(stderr, "llama-run: error: %s\n", status.message().c_str());
