@@ -139,14 +139,22 @@ llamac::runtime::findSafetensorsCheckpoint(const std::string &directory) {
     if (kindOf(candidate) == PathKind::File)
       return candidate;
   }
+  // PyTorch pickles run code when unpickled; llamac reads none, and says
+  // how to get safetensors instead.
   for (const char *pickle : {"pytorch_model.bin.index.json",
-                             "pytorch_model.bin", "consolidated.00.pth"})
+                             "pytorch_model.bin"})
     if (kindOf(joinPath(directory, pickle)) != PathKind::Missing)
       return Status::error(
           directory + ": holds PyTorch pickles (" + pickle +
           "), which llamac does not read; save them as safetensors first "
           "(transformers: model.save_pretrained(dir, "
           "safe_serialization=True))");
+  if (kindOf(joinPath(directory, "consolidated.00.pth")) != PathKind::Missing)
+    return Status::error(
+        directory +
+        ": holds Meta's PyTorch checkpoint (consolidated.00.pth), which "
+        "llamac does not read; convert it with transformers' "
+        "convert_llama_weights_to_hf.py and pass the directory it writes");
   return Status::error(directory + ": no " + kSafetensorsIndexName + " or " +
                        kSafetensorsSingleName + " in this directory");
 }

@@ -146,10 +146,18 @@ TEST(SafetensorsCheckpointTest, FindsTheCheckpointOfADirectory) {
             dir.path() + ": no model.safetensors.index.json or "
                          "model.safetensors in this directory");
   llamac::test::writeBytes(dir.file("consolidated.00.pth"), {0});
-  EXPECT_NE(findSafetensorsCheckpoint(dir.path())
-                .message()
-                .find("holds PyTorch pickles (consolidated.00.pth)"),
-            std::string::npos);
+  EXPECT_EQ(findSafetensorsCheckpoint(dir.path()).message(),
+            dir.path() + ": holds Meta's PyTorch checkpoint "
+                         "(consolidated.00.pth), which llamac does not read; "
+                         "convert it with transformers' "
+                         "convert_llama_weights_to_hf.py and pass the "
+                         "directory it writes");
+  llamac::test::writeBytes(dir.file("pytorch_model.bin"), {0});
+  EXPECT_EQ(findSafetensorsCheckpoint(dir.path()).message(),
+            dir.path() + ": holds PyTorch pickles (pytorch_model.bin), which "
+                         "llamac does not read; save them as safetensors "
+                         "first (transformers: model.save_pretrained(dir, "
+                         "safe_serialization=True))");
   llamac::test::writeBytes(dir.file("model.safetensors"), {0});
   EXPECT_EQ(*findSafetensorsCheckpoint(dir.path()),
             dir.file("model.safetensors"));
