@@ -163,10 +163,21 @@ Expected<MetaCheckpoint> readSafetensorsInput() {
       return createStringError(inconvertibleErrorCode(), meta.message());
     result.tensors = std::move(*meta);
   }
-  // A checkpoint without a classifier of its own shares the embedding's.
-  result.config.sharedClassifier =
-      llvm::none_of(result.tensors,
-                    [](const Tensor &t) { return t.name == "output.weight"; });
+  // A checkpoint without a classifier of its own shares the embedding's,
+  // which its config must say: an untied model missing its classifier is
+  // incomplete, not tied.
+  bool hasClassifier = llvm::any_of(result.tensors, [](const Tensor &t) {
+    return t.name == "output.weight";
+  });
+  if (!hasClassifier && !config->sharedClassifier)
+    return createStringError(
+        inconvertibleErrorCode(),
+        checkpoint->origin +
+            ": output.weight (lm_head.weight): missing, and the config (" +
+            spec +
+            ") does not share the classifier with the embedding "
+            "(tie_word_embeddings)");
+  result.config.sharedClassifier = !hasClassifier;
   return result;
 }
 
