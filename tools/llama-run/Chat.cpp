@@ -20,7 +20,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <unistd.h>
 #include <vector>
 
@@ -58,10 +57,9 @@ std::string trimmed(const std::string &text) {
 
 Status llamac::run::chatCommand(const std::vector<std::string> &args) {
   ModelFlags model;
-  std::string tokenizerPath, system;
-  int64_t steps = 0, maxReply = 0, seed = 0;
-  double temperature = 1.0, topp = 0.9;
-  bool noPrefill = false;
+  SamplingFlags sampling;
+  std::string system;
+  int64_t steps = 0, maxReply = 0;
 
   FlagSet flags("chat",
                 "Chats with a Llama 2 chat model: each line of stdin is a "
@@ -69,9 +67,7 @@ Status llamac::run::chatCommand(const std::vector<std::string> &args) {
                 "user's lines are echoed after \"User: \" when stdin is not "
                 "a terminal); stderr gets the speed.");
   model.addTo(flags, "weights-seed");
-  flags.addString("tokenizer", &tokenizerPath, "PATH",
-                  "tokenizer.bin (llama2.c), SentencePiece .model, or a "
-                  "model directory holding either (required)");
+  sampling.addTo(flags);
   flags.addString("system", &system, "TEXT",
                   "system prompt, placed in the first turn (default none)");
   flags.addInt("steps", &steps,
@@ -80,28 +76,13 @@ Status llamac::run::chatCommand(const std::vector<std::string> &args) {
   flags.addInt("max-reply", &maxReply,
                "tokens an answer may take before it is cut off (and closed "
                "with EOS); 0 means until EOS or the context is full");
-  flags.addFloat("temperature", &temperature,
-                 "0 is greedy; higher is more random");
-  flags.addFloat("top-p", &topp,
-                 "nucleus sampling mass; outside [0, 1] means 0.9");
-  flags.addInt("seed", &seed, "sampling seed; 0 means the current time");
-  flags.addBool("no-prefill", &noPrefill,
-                "feed prompt tokens one decode call at a time even when the "
-                "artifact has a prefill entry");
   LLAMAC_RETURN_IF_ERROR(flags.parse(args));
   if (handleHelp(flags))
     return {};
-  if (tokenizerPath.empty())
-    return Status::error("--tokenizer: required");
+  LLAMAC_RETURN_IF_ERROR(sampling.resolve());
   if (maxReply < 0)
     return Status::error("--max-reply: " + std::to_string(maxReply) +
                          " is negative");
-  if (temperature < 0)
-    temperature = 0;
-  if (topp < 0 || topp > 1)
-    topp = 0.9;
-  if (seed <= 0)
-    seed = int64_t(std::time(nullptr));
 
   StatusOr<std::unique_ptr<Executor>> opened = model.open();
   if (!opened.ok())
@@ -114,14 +95,14 @@ Status llamac::run::chatCommand(const std::vector<std::string> &args) {
   if (!decodeEntry.ok())
     return decodeEntry.status();
   const int decode = *decodeEntry;
-  const int prefill = noPrefill ? -1 : session.entryIndex("prefill");
+  const int prefill = sampling.noPrefill ? -1 : session.entryIndex("prefill");
   StatusOr<std::unique_ptr<Tokenizer>> loaded =
-      loadTokenizer(tokenizerPath, int(config.vocabSize));
+      loadTokenizer(sampling.tokenizer, int(config.vocabSize));
   if (!loaded.ok())
     return loaded.status();
   const Tokenizer &tokenizer = **loaded;
-  Sampler sampler(int(config.vocabSize), float(temperature), float(topp),
-                  uint64_t(seed));
+  Sampler sampler(int(config.vocabSize), float(sampling.temperature),
+                  float(sampling.topp), uint64_t(sampling.seed));
   std::vector<float> logits(size_t(config.vocabSize));
 
   const bool interactive = ::isatty(STDIN_FILENO);

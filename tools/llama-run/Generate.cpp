@@ -16,7 +16,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <vector>
 
 using namespace llamac;
@@ -44,49 +43,28 @@ void safePrint(const std::string &piece) {
 
 Status llamac::run::generateCommand(const std::vector<std::string> &args) {
   ModelFlags model;
-  std::string tokenizerPath, prompt;
-  int64_t steps = 256, seed = 0;
-  double temperature = 1.0, topp = 0.9;
-  bool noPrefill = false;
+  SamplingFlags sampling;
+  std::string prompt;
+  int64_t steps = 256;
 
   FlagSet flags("generate",
                 "Generates text like llama2.c's run.c: stdout gets only the "
                 "text, stderr the speed.");
   model.addTo(flags, "weights-seed");
-  flags.addString(
-      "tokenizer", &tokenizerPath, "PATH",
-      "tokenizer.bin (llama2.c), SentencePiece .model, or a model directory "
-      "holding either (required)");
+  sampling.addTo(flags);
   flags.addString("prompt", &prompt, "TEXT",
                   "text to continue (default empty: "
                   "start from BOS alone)");
   flags.addInt("steps", &steps,
                "positions to run, prompt included; 0 or more than the "
                "model's max_seq_len means max_seq_len");
-  flags.addFloat("temperature", &temperature,
-                 "0 is greedy; higher is more random");
-  flags.addFloat("top-p", &topp,
-                 "nucleus sampling mass; outside [0, 1] "
-                 "means 0.9");
-  flags.addInt("seed", &seed, "sampling seed; 0 means the current time");
-  flags.addBool("no-prefill", &noPrefill,
-                "feed prompt tokens one decode call at a time even when the "
-                "artifact has a prefill entry");
   LLAMAC_RETURN_IF_ERROR(flags.parse(args));
   if (handleHelp(flags))
     return {};
-  if (tokenizerPath.empty())
-    return Status::error("--tokenizer: required");
-
-  // run.c's parameter fixes, in its order.
-  if (temperature < 0)
-    temperature = 0;
-  if (topp < 0 || topp > 1)
-    topp = 0.9;
+  // run.c's parameter fixes.
+  LLAMAC_RETURN_IF_ERROR(sampling.resolve());
   if (steps < 0)
     steps = 0;
-  if (seed <= 0)
-    seed = int64_t(std::time(nullptr));
 
   StatusOr<std::unique_ptr<Executor>> opened = model.open();
   if (!opened.ok())
@@ -100,10 +78,10 @@ Status llamac::run::generateCommand(const std::vector<std::string> &args) {
   if (!decodeEntry.ok())
     return decodeEntry.status();
   const int decode = *decodeEntry;
-  int prefill = noPrefill ? -1 : session.entryIndex("prefill");
+  int prefill = sampling.noPrefill ? -1 : session.entryIndex("prefill");
 
   StatusOr<std::unique_ptr<Tokenizer>> tokenizer =
-      loadTokenizer(tokenizerPath, int(config.vocabSize));
+      loadTokenizer(sampling.tokenizer, int(config.vocabSize));
   if (!tokenizer.ok())
     return tokenizer.status();
   StatusOr<std::vector<int>> encoded =
@@ -115,8 +93,8 @@ Status llamac::run::generateCommand(const std::vector<std::string> &args) {
     return Status::error("--prompt: expected at least 1 prompt token");
   const int64_t numPrompt = int64_t(promptTokens.size());
 
-  Sampler sampler(int(config.vocabSize), float(temperature), float(topp),
-                  uint64_t(seed));
+  Sampler sampler(int(config.vocabSize), float(sampling.temperature),
+                  float(sampling.topp), uint64_t(sampling.seed));
   std::vector<float> logits(size_t(config.vocabSize));
   Clock::time_point start;
   bool started = false;

@@ -3,11 +3,38 @@
 #include "Generation.h"
 
 #include <algorithm>
+#include <ctime>
 #include <vector>
 
 using namespace llamac;
 using namespace llamac::run;
 using namespace llamac::runtime;
+
+void SamplingFlags::addTo(FlagSet &flags) {
+  flags.addString("tokenizer", &tokenizer, "PATH",
+                  "tokenizer.bin (llama2.c), SentencePiece .model, or a "
+                  "model directory holding either (required)");
+  flags.addFloat("temperature", &temperature,
+                 "0 is greedy; higher is more random");
+  flags.addFloat("top-p", &topp,
+                 "nucleus sampling mass; outside [0, 1] means 0.9");
+  flags.addInt("seed", &seed, "sampling seed; 0 means the current time");
+  flags.addBool("no-prefill", &noPrefill,
+                "feed prompt tokens one decode call at a time even when the "
+                "artifact has a prefill entry");
+}
+
+Status SamplingFlags::resolve() {
+  if (tokenizer.empty())
+    return Status::error("--tokenizer: required");
+  if (temperature < 0)
+    temperature = 0;
+  if (topp < 0 || topp > 1)
+    topp = 0.9;
+  if (seed <= 0)
+    seed = int64_t(std::time(nullptr));
+  return {};
+}
 
 StatusOr<int> llamac::run::samplingDecodeEntry(const Executor &session,
                                                const std::string &artifact) {

@@ -9,6 +9,8 @@
 #ifndef LLAMAC_TOOLS_LLAMA_RUN_GENERATION_H
 #define LLAMAC_TOOLS_LLAMA_RUN_GENERATION_H
 
+#include "Flags.h"
+
 #include "runtime/Executor.h"
 #include "runtime/Status.h"
 
@@ -16,6 +18,21 @@
 #include <string>
 
 namespace llamac::run {
+
+/// The flags of how tokens are read and sampled, shared by generate and
+/// chat: --tokenizer, --temperature, --top-p, --seed and --no-prefill.
+struct SamplingFlags {
+  std::string tokenizer;
+  double temperature = 1.0, topp = 0.9;
+  int64_t seed = 0;
+  bool noPrefill = false;
+
+  void addTo(FlagSet &flags);
+  /// Requires --tokenizer, then applies run.c's fixes: a negative
+  /// temperature is 0, a top-p outside [0, 1] is 0.9, a seed of 0 or less is
+  /// the current time.
+  runtime::Status resolve();
+};
 
 /// The index of `session`'s decode entry, once it is known to give logits
 /// over the vocabulary for a batch of one; errors name `artifact` and say
