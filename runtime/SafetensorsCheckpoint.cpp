@@ -57,6 +57,25 @@ bool isPlainFileName(const std::string &name) {
          name.find('\0') == std::string::npos;
 }
 
+/// Whether `file` starts a JSON object, as an index does.
+bool looksLikeJsonObject(const MappedFile &file) {
+  for (size_t i = 0; i < file.size(); ++i) {
+    if (file.data()[i] == '{')
+      return true;
+    if (!std::isspace(file.data()[i]))
+      return false;
+  }
+  return false;
+}
+
+bool looksLikeSafetensorsFile(const MappedFile &file) {
+  if (file.size() < 9 || file.data()[8] != '{')
+    return false;
+  uint64_t headerBytes = 0;
+  std::memcpy(&headerBytes, file.data(), 8);
+  return headerBytes <= file.size() - 8;
+}
+
 StatusOr<SafetensorsCheckpoint> openSingleFile(const std::string &path) {
   StatusOr<SafetensorsFile> file = readSafetensors(path);
   if (!file.ok())
@@ -122,14 +141,12 @@ StatusOr<SafetensorsCheckpoint> openIndex(const std::string &path,
 
 } // namespace
 
-bool llamac::runtime::looksLikeJsonObject(const uint8_t *bytes, size_t size) {
-  for (size_t i = 0; i < size; ++i) {
-    if (bytes[i] == '{')
-      return true;
-    if (!std::isspace(bytes[i]))
-      return false;
-  }
-  return false;
+bool llamac::runtime::isSafetensorsCheckpoint(const std::string &path) {
+  if (kindOf(path) == PathKind::Directory)
+    return true;
+  StatusOr<std::shared_ptr<const MappedFile>> file = MappedFile::open(path);
+  return file.ok() &&
+         (looksLikeSafetensorsFile(**file) || looksLikeJsonObject(**file));
 }
 
 StatusOr<std::string>
@@ -170,7 +187,7 @@ llamac::runtime::openSafetensorsCheckpoint(const std::string &path) {
   StatusOr<std::shared_ptr<const MappedFile>> file = MappedFile::open(path);
   if (!file.ok())
     return file.status();
-  if (looksLikeJsonObject((*file)->data(), (*file)->size()))
+  if (looksLikeJsonObject(**file))
     return openIndex(path, **file);
   return openSingleFile(path);
 }

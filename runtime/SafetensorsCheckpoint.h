@@ -48,15 +48,20 @@ struct SafetensorsCheckpoint {
 /// to convert them, since llamac reads no pickles.
 StatusOr<std::string> findSafetensorsCheckpoint(const std::string &directory);
 
-/// Whether `bytes` (a file's first bytes) start a JSON object, as an index
-/// does: a .safetensors file's 8-byte length is never printable text.
-bool looksLikeJsonObject(const uint8_t *bytes, size_t size);
+/// Whether `path` is read as safetensors rather than as a llama2.c
+/// checkpoint: a directory, a .safetensors file (a little-endian header
+/// length within the file, then the header's '{'; a llama2.c header there
+/// would need dim, hidden_dim and n_layers to spell that), or an index (a
+/// JSON object: a .safetensors file's 8-byte length is never printable
+/// text). False for anything unreadable, which the llama2.c reader reports.
+bool isSafetensorsCheckpoint(const std::string &path);
 
 /// Opens a directory (findSafetensorsCheckpoint), an index or a single
-/// .safetensors file, told apart by content. Every shard the index names is
-/// mapped and validated (readSafetensors), and every tensor of its
-/// weight_map must be in the shard it names. Errors read "INDEX: REASON",
-/// "INDEX: weight_map: TENSOR: REASON" or the shard reader's "SHARD: ...".
+/// .safetensors file, told apart by content (isSafetensorsCheckpoint). Every
+/// shard the index names is mapped and validated (readSafetensors), and every
+/// tensor of its weight_map must be in the shard it names. Errors read "INDEX:
+/// REASON", "INDEX: weight_map: TENSOR: REASON" or the shard reader's "SHARD:
+/// ...".
 StatusOr<SafetensorsCheckpoint>
 openSafetensorsCheckpoint(const std::string &path);
 

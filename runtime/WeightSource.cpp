@@ -5,14 +5,11 @@
 #include "runtime/Fnv1a.h"
 #include "runtime/HuggingFaceNames.h"
 #include "runtime/Llama2cCheckpoint.h"
-#include "runtime/MappedFile.h"
 #include "runtime/Safetensors.h"
 #include "runtime/SafetensorsCheckpoint.h"
 
 #include <cmath>
-#include <cstring>
 #include <map>
-#include <sys/stat.h>
 
 using namespace llamac;
 using namespace llamac::runtime;
@@ -143,42 +140,19 @@ private:
   uint64_t seed;
 };
 
-/// A safetensors file starts with a little-endian u64 header length and the
-/// header's '{'. A llama2.c header there would need dim, hidden_dim and
-/// n_layers to spell that, which no real checkpoint does.
-bool looksLikeSafetensors(const MappedFile &file) {
-  if (file.size() < 9 || file.data()[8] != '{')
-    return false;
-  uint64_t headerBytes = 0;
-  std::memcpy(&headerBytes, file.data(), 8);
-  return headerBytes <= file.size() - 8;
-}
-
 } // namespace
 
 StatusOr<std::unique_ptr<WeightSource>>
 llamac::runtime::openWeightFile(const std::string &path) {
-  std::string file = path;
-  struct stat info;
-  if (::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) {
-    StatusOr<std::string> found = findSafetensorsCheckpoint(path);
-    if (!found.ok())
-      return found.status();
-    file = *found;
-  }
-  StatusOr<std::shared_ptr<const MappedFile>> mapped = MappedFile::open(file);
-  if (!mapped.ok())
-    return mapped.status();
-  if (looksLikeSafetensors(**mapped) ||
-      looksLikeJsonObject((*mapped)->data(), (*mapped)->size())) {
+  if (isSafetensorsCheckpoint(path)) {
     StatusOr<SafetensorsCheckpoint> checkpoint =
-        openSafetensorsCheckpoint(file);
+        openSafetensorsCheckpoint(path);
     if (!checkpoint.ok())
       return checkpoint.status();
     return std::unique_ptr<WeightSource>(
         new SafetensorsSource(std::move(checkpoint).value()));
   }
-  StatusOr<Llama2cCheckpoint> checkpoint = readLlama2cCheckpoint(file);
+  StatusOr<Llama2cCheckpoint> checkpoint = readLlama2cCheckpoint(path);
   if (!checkpoint.ok())
     return checkpoint.status();
   return std::unique_ptr<WeightSource>(

@@ -15,7 +15,6 @@
 #include "frontend/HFConfigWriter.h"
 #include "runtime/HuggingFaceNames.h"
 #include "runtime/Llama2cCheckpoint.h"
-#include "runtime/MappedFile.h"
 #include "runtime/Safetensors.h"
 #include "runtime/SafetensorsCheckpoint.h"
 
@@ -101,19 +100,6 @@ std::vector<Tensor> ownedTensors(const std::vector<TensorView> &views) {
 }
 
 bool isDirectory(StringRef path) { return sys::fs::is_directory(path); }
-
-/// A llama2.c checkpoint, whose header is the config; anything else is
-/// safetensors (a file, an index or a directory).
-bool isLlama2c(const std::string &path) {
-  if (isDirectory(path))
-    return false;
-  StatusOr<std::shared_ptr<const MappedFile>> file = MappedFile::open(path);
-  if (!file.ok())
-    return false;
-  const MappedFile &f = **file;
-  bool safetensors = f.size() > 9 && f.data()[8] == '{';
-  return !safetensors && !looksLikeJsonObject(f.data(), f.size());
-}
 
 Expected<MetaCheckpoint> readLlama2c() {
   if (!configSpec.empty())
@@ -280,7 +266,9 @@ int llamac::runConvert() {
                 "\" is not a positive size such as 5GB, 500MB, 2GiB or a "
                 "byte count");
 
-  bool llama2cInput = isLlama2c(input);
+  // A llama2.c checkpoint's header is its config; anything else is
+  // safetensors (a file, an index or a directory).
+  bool llama2cInput = !isSafetensorsCheckpoint(input);
   if (llama2cInput && out == Format::Llama2c)
     return fail("the input is already a llama2.c checkpoint");
   Expected<MetaCheckpoint> checkpoint =
