@@ -119,6 +119,10 @@ StatusOr<std::vector<Tensor>> convert(std::vector<Tensor> tensors,
 
 } // namespace
 
+bool llamac::runtime::isHuggingFaceName(const std::string &name) {
+  return name.rfind("model.", 0) == 0 || name == "lm_head.weight";
+}
+
 std::optional<std::string>
 llamac::runtime::metaNameToHF(const std::string &metaName) {
   return mapName(metaName, /*forward=*/true);

@@ -28,6 +28,10 @@
 
 namespace llamac::runtime {
 
+/// Whether `name` is spelled as Hugging Face spells Llama tensors
+/// ("model.*" or "lm_head.weight"): one such name makes a checkpoint HF's.
+bool isHuggingFaceName(const std::string &name);
+
 /// The HF name of a Meta tensor name, or nullopt when it has none.
 /// "layers.3.attention.wq.weight" -> "model.layers.3.self_attn.q_proj.weight".
 std::optional<std::string> metaNameToHF(const std::string &metaName);

@@ -4,6 +4,7 @@
 
 #include "runtime/AtomicFile.h"
 #include "runtime/Json.h"
+#include "runtime/ModelDirectory.h"
 
 #include <algorithm>
 #include <cctype>
@@ -29,16 +30,6 @@ PathKind kindOf(const std::string &path) {
   if (S_ISDIR(info.st_mode))
     return PathKind::Directory;
   return S_ISREG(info.st_mode) ? PathKind::File : PathKind::Other;
-}
-
-std::string withoutTrailingSlashes(std::string path) {
-  while (path.size() > 1 && path.back() == '/')
-    path.pop_back();
-  return path;
-}
-
-std::string joinPath(const std::string &directory, const std::string &name) {
-  return withoutTrailingSlashes(directory) + "/" + name;
 }
 
 /// The directory holding `file`, where an index's shards are.
@@ -142,7 +133,7 @@ StatusOr<SafetensorsCheckpoint> openIndex(const std::string &path,
 } // namespace
 
 bool llamac::runtime::isSafetensorsCheckpoint(const std::string &path) {
-  if (kindOf(path) == PathKind::Directory)
+  if (isDirectory(path))
     return true;
   StatusOr<std::shared_ptr<const MappedFile>> file = MappedFile::open(path);
   return file.ok() &&
@@ -151,11 +142,9 @@ bool llamac::runtime::isSafetensorsCheckpoint(const std::string &path) {
 
 StatusOr<std::string>
 llamac::runtime::findSafetensorsCheckpoint(const std::string &directory) {
-  for (const char *name : {kSafetensorsIndexName, kSafetensorsSingleName}) {
-    std::string candidate = joinPath(directory, name);
-    if (kindOf(candidate) == PathKind::File)
-      return candidate;
-  }
+  if (std::optional<std::string> found = firstFileIn(
+          directory, {kSafetensorsIndexName, kSafetensorsSingleName}))
+    return *found;
   // PyTorch pickles run code when unpickled; llamac reads none, and says
   // how to get safetensors instead.
   for (const char *pickle : {"pytorch_model.bin.index.json",
@@ -178,7 +167,7 @@ llamac::runtime::findSafetensorsCheckpoint(const std::string &directory) {
 
 StatusOr<SafetensorsCheckpoint>
 llamac::runtime::openSafetensorsCheckpoint(const std::string &path) {
-  if (kindOf(path) == PathKind::Directory) {
+  if (isDirectory(path)) {
     StatusOr<std::string> found = findSafetensorsCheckpoint(path);
     if (!found.ok())
       return found.status();

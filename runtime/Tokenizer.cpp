@@ -3,12 +3,12 @@
 #include "runtime/Tokenizer.h"
 
 #include "runtime/Llama2cTokenizer.h"
+#include "runtime/ModelDirectory.h"
 #include "runtime/SentencePieceTokenizer.h"
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <sys/stat.h>
 
 using namespace llamac::runtime;
 
@@ -34,30 +34,18 @@ TokenizerFormat llamac::runtime::detectTokenizerFormat(const uint8_t *bytes,
   return TokenizerFormat::SentencePieceModel;
 }
 
-/// A model directory's tokenizer: Hugging Face's and Meta's tokenizer.model,
-/// else llama2.c's tokenizer.bin.
-static StatusOr<std::string> tokenizerInDirectory(const std::string &dir) {
-  std::string base = dir;
-  while (base.size() > 1 && base.back() == '/')
-    base.pop_back();
-  for (const char *name : {"tokenizer.model", "tokenizer.bin"}) {
-    struct stat info;
-    std::string candidate = base + "/" + name;
-    if (::stat(candidate.c_str(), &info) == 0 && S_ISREG(info.st_mode))
-      return candidate;
-  }
-  return Status::error(dir + ": no tokenizer.model (SentencePiece) or "
-                             "tokenizer.bin (llama2.c) in this directory");
-}
-
 StatusOr<std::unique_ptr<Tokenizer>>
 llamac::runtime::loadTokenizer(const std::string &given, int vocabSize) {
+  // A model directory's tokenizer: Hugging Face's and Meta's
+  // tokenizer.model, else llama2.c's tokenizer.bin.
   std::string path = given;
-  struct stat info;
-  if (::stat(given.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) {
-    StatusOr<std::string> found = tokenizerInDirectory(given);
-    if (!found.ok())
-      return found.status();
+  if (isDirectory(given)) {
+    std::optional<std::string> found =
+        firstFileIn(given, {"tokenizer.model", "tokenizer.bin"});
+    if (!found)
+      return Status::error(given + ": no tokenizer.model (SentencePiece) or "
+                                   "tokenizer.bin (llama2.c) in this "
+                                   "directory");
     path = *found;
   }
   std::FILE *file = std::fopen(path.c_str(), "rb");

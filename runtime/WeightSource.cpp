@@ -63,9 +63,7 @@ public:
   explicit SafetensorsSource(SafetensorsCheckpoint opened)
       : checkpoint(std::move(opened)) {
     for (const SafetensorsTensor &tensor : checkpoint.tensors)
-      if (tensor.name.rfind("model.", 0) == 0 ||
-          tensor.name == "lm_head.weight")
-        huggingFace = true;
+      huggingFace |= isHuggingFaceName(tensor.name);
     for (const SafetensorsTensor &tensor : checkpoint.tensors) {
       std::optional<std::string> meta =
           huggingFace ? hfNameToMeta(tensor.name) : tensor.name;

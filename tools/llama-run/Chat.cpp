@@ -184,8 +184,7 @@ Status llamac::run::chatCommand(const std::vector<std::string> &args) {
       // The answer's first piece carries the space after "[/INST]".
       if (answered == 0 && !piece.empty() && piece[0] == ' ')
         piece.erase(0, 1);
-      if (isPrintablePiece(piece))
-        std::fputs(piece.c_str(), stdout);
+      printPiece(piece);
       std::fflush(stdout);
       token = next;
       ++answered;

@@ -31,14 +31,6 @@ double millisecondsSince(Clock::time_point start) {
       .count();
 }
 
-/// run.c's safe_printf: skips empty pieces and lone unprintable bytes, and
-/// like printf("%s") stops at a NUL.
-void safePrint(const std::string &piece) {
-  if (!isPrintablePiece(piece))
-    return;
-  std::fputs(piece.c_str(), stdout);
-}
-
 } // namespace
 
 Status llamac::run::generateCommand(const std::vector<std::string> &args) {
@@ -106,7 +98,7 @@ Status llamac::run::generateCommand(const std::vector<std::string> &args) {
   auto emit = [&](int next) {
     if (next == Tokenizer::kBosId)
       return false;
-    safePrint((*tokenizer)->decodePiece(token, next));
+    printPiece((*tokenizer)->decodePiece(token, next));
     std::fflush(stdout);
     token = next;
     if (!started) {

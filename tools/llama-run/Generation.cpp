@@ -2,7 +2,10 @@
 
 #include "Generation.h"
 
+#include "runtime/Tokenizer.h"
+
 #include <algorithm>
+#include <cstdio>
 #include <ctime>
 #include <vector>
 
@@ -34,6 +37,11 @@ Status SamplingFlags::resolve() {
   if (seed <= 0)
     seed = int64_t(std::time(nullptr));
   return {};
+}
+
+void llamac::run::printPiece(const std::string &piece) {
+  if (isPrintablePiece(piece))
+    std::fputs(piece.c_str(), stdout);
 }
 
 StatusOr<int> llamac::run::samplingDecodeEntry(const Executor &session,

@@ -34,6 +34,10 @@ struct SamplingFlags {
   runtime::Status resolve();
 };
 
+/// Prints `piece` to stdout as run.c's safe_printf does: not at all when
+/// it is empty or a lone unprintable byte (isPrintablePiece).
+void printPiece(const std::string &piece);
+
 /// The index of `session`'s decode entry, once it is known to give logits
 /// over the vocabulary for a batch of one; errors name `artifact` and say
 /// how to recompile it.

@@ -15,11 +15,11 @@
 #include "frontend/HFConfigWriter.h"
 #include "runtime/HuggingFaceNames.h"
 #include "runtime/Llama2cCheckpoint.h"
+#include "runtime/ModelDirectory.h"
 #include "runtime/Safetensors.h"
 #include "runtime/SafetensorsCheckpoint.h"
 
 #include "llvm/ADT/StringRef.h"
-#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/WithColor.h"
 
 #include <algorithm>
@@ -99,8 +99,6 @@ std::vector<Tensor> ownedTensors(const std::vector<TensorView> &views) {
   return tensors;
 }
 
-bool isDirectory(StringRef path) { return sys::fs::is_directory(path); }
-
 Expected<MetaCheckpoint> readLlama2c() {
   if (!configSpec.empty())
     return createStringError(inconvertibleErrorCode(),
@@ -138,8 +136,7 @@ Expected<MetaCheckpoint> readSafetensorsInput() {
   bool hfNames = false;
   for (const SafetensorsTensor &t : checkpoint->tensors) {
     result.tensors.push_back(t.toF32());
-    hfNames |=
-        StringRef(t.name).starts_with("model.") || t.name == "lm_head.weight";
+    hfNames |= isHuggingFaceName(t.name);
   }
   if (hfNames) {
     StatusOr<std::vector<Tensor>> meta =
@@ -242,7 +239,7 @@ int llamac::runConvert() {
       out = Format::Safetensors;
     else if (path.ends_with(".bin"))
       out = Format::Llama2c;
-    else if (path.ends_with("/") || isDirectory(path))
+    else if (path.ends_with("/") || isDirectory(outputPath))
       out = Format::HfDirectory;
     else
       return fail(outputPath +
