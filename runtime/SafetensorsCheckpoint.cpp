@@ -3,6 +3,7 @@
 #include "runtime/SafetensorsCheckpoint.h"
 
 #include "runtime/AtomicFile.h"
+#include "runtime/CheckpointIndex.h"
 #include "runtime/Json.h"
 #include "runtime/ModelDirectory.h"
 
@@ -32,40 +33,17 @@ PathKind kindOf(const std::string &path) {
   return S_ISREG(info.st_mode) ? PathKind::File : PathKind::Other;
 }
 
-/// The directory holding `file`, where an index's shards are.
-std::string parentOf(const std::string &file) {
-  size_t slash = file.rfind('/');
-  if (slash == std::string::npos)
-    return ".";
-  return slash == 0 ? "/" : file.substr(0, slash);
-}
+} // namespace
 
-/// An index names its shards by file name alone, in its own directory; a
-/// name that reaches elsewhere is refused rather than followed.
-bool isPlainFileName(const std::string &name) {
-  return !name.empty() && name != "." && name != ".." &&
-         name.find('/') == std::string::npos &&
-         name.find('\0') == std::string::npos;
-}
-
-/// Whether `file` starts a JSON object, as an index does.
-bool looksLikeJsonObject(const MappedFile &file) {
-  for (size_t i = 0; i < file.size(); ++i) {
-    if (file.data()[i] == '{')
-      return true;
-    if (!std::isspace(file.data()[i]))
-      return false;
-  }
-  return false;
-}
-
-bool looksLikeSafetensorsFile(const MappedFile &file) {
+bool llamac::runtime::looksLikeSafetensorsFile(const MappedFile &file) {
   if (file.size() < 9 || file.data()[8] != '{')
     return false;
   uint64_t headerBytes = 0;
   std::memcpy(&headerBytes, file.data(), 8);
   return headerBytes <= file.size() - 8;
 }
+
+namespace {
 
 StatusOr<SafetensorsCheckpoint> openSingleFile(const std::string &path) {
   StatusOr<SafetensorsFile> file = readSafetensors(path);
@@ -78,53 +56,33 @@ StatusOr<SafetensorsCheckpoint> openSingleFile(const std::string &path) {
   return checkpoint;
 }
 
-StatusOr<SafetensorsCheckpoint> openIndex(const std::string &path,
-                                          const MappedFile &indexFile) {
-  std::string_view text(reinterpret_cast<const char *>(indexFile.data()),
-                        indexFile.size());
-  StatusOr<JsonValue> parsed = parseJson(text);
-  if (!parsed.ok())
-    return Status::error(path + ": invalid JSON: " + parsed.message());
-  if (!parsed->isObject())
-    return Status::error(path + ": not a JSON object");
-  const JsonValue *weightMap = parsed->get("weight_map");
-  if (!weightMap)
-    return Status::error(path + ": weight_map: missing (a safetensors index "
-                                "maps each tensor to its shard there)");
-  if (!weightMap->isObject())
-    return Status::error(path + ": weight_map: not a JSON object");
-  if (weightMap->object.empty())
-    return Status::error(path + ": weight_map: empty");
-
+StatusOr<SafetensorsCheckpoint> openIndex(const MappedFile &indexFile) {
+  const std::string &path = indexFile.path();
+  StatusOr<std::vector<IndexedTensor>> weightMap =
+      readCheckpointIndex(indexFile);
+  if (!weightMap.ok())
+    return weightMap.status();
   // Each shard is mapped and validated once, in the order the map first
   // names it.
-  const std::string directory = parentOf(path);
   std::map<std::string, SafetensorsFile> shards;
   SafetensorsCheckpoint checkpoint;
   checkpoint.origin = path;
   checkpoint.sharded = true;
-  for (const auto &[tensor, shard] : weightMap->object) {
-    if (!shard.isString())
-      return Status::error(path + ": weight_map: " + tensor +
-                           ": the shard is not a string");
-    if (!isPlainFileName(shard.string))
-      return Status::error(path + ": weight_map: " + tensor + ": shard \"" +
-                           shard.string +
-                           "\" is not a file name in the index's directory");
-    auto found = shards.find(shard.string);
+  for (const IndexedTensor &entry : *weightMap) {
+    auto found = shards.find(entry.shard);
     if (found == shards.end()) {
-      StatusOr<SafetensorsFile> file =
-          readSafetensors(joinPath(directory, shard.string));
+      StatusOr<SafetensorsFile> file = readSafetensors(entry.shardPath);
       if (!file.ok())
-        return Status::error(path + ": weight_map: " + tensor + ": " +
+        return Status::error(path + ": weight_map: " + entry.tensor + ": " +
                              file.message());
       checkpoint.files.push_back(file->file);
-      found = shards.emplace(shard.string, std::move(file).value()).first;
+      found = shards.emplace(entry.shard, std::move(file).value()).first;
     }
-    const SafetensorsTensor *stored = found->second.find(tensor);
+    const SafetensorsTensor *stored = found->second.find(entry.tensor);
     if (!stored)
-      return Status::error(path + ": weight_map: " + tensor + ": not in " +
-                           shard.string + ", the shard the index names");
+      return Status::error(path + ": weight_map: " + entry.tensor +
+                           ": not in " + entry.shard +
+                           ", the shard the index names");
     checkpoint.tensors.push_back(*stored);
   }
   return checkpoint;
@@ -132,52 +90,21 @@ StatusOr<SafetensorsCheckpoint> openIndex(const std::string &path,
 
 } // namespace
 
-bool llamac::runtime::isSafetensorsCheckpoint(const std::string &path) {
-  if (isDirectory(path))
-    return true;
-  StatusOr<std::shared_ptr<const MappedFile>> file = MappedFile::open(path);
-  return file.ok() &&
-         (looksLikeSafetensorsFile(**file) || looksLikeJsonObject(**file));
-}
-
-StatusOr<std::string>
-llamac::runtime::findSafetensorsCheckpoint(const std::string &directory) {
-  if (std::optional<std::string> found = firstFileIn(
-          directory, {kSafetensorsIndexName, kSafetensorsSingleName}))
-    return *found;
-  // PyTorch pickles run code when unpickled; llamac reads none, and says
-  // how to get safetensors instead.
-  for (const char *pickle : {"pytorch_model.bin.index.json",
-                             "pytorch_model.bin"})
-    if (kindOf(joinPath(directory, pickle)) != PathKind::Missing)
-      return Status::error(
-          directory + ": holds PyTorch pickles (" + pickle +
-          "), which llamac does not read; save them as safetensors first "
-          "(transformers: model.save_pretrained(dir, "
-          "safe_serialization=True))");
-  if (kindOf(joinPath(directory, "consolidated.00.pth")) != PathKind::Missing)
-    return Status::error(
-        directory +
-        ": holds Meta's PyTorch checkpoint (consolidated.00.pth), which "
-        "llamac does not read; convert it with transformers' "
-        "convert_llama_weights_to_hf.py and pass the directory it writes");
-  return Status::error(directory + ": no " + kSafetensorsIndexName + " or " +
-                       kSafetensorsSingleName + " in this directory");
-}
-
 StatusOr<SafetensorsCheckpoint>
 llamac::runtime::openSafetensorsCheckpoint(const std::string &path) {
   if (isDirectory(path)) {
-    StatusOr<std::string> found = findSafetensorsCheckpoint(path);
-    if (!found.ok())
-      return found.status();
+    std::optional<std::string> found =
+        firstFileIn(path, {kSafetensorsIndexName, kSafetensorsSingleName});
+    if (!found)
+      return Status::error(path + ": no " + kSafetensorsIndexName + " or " +
+                           kSafetensorsSingleName + " in this directory");
     return openSafetensorsCheckpoint(*found);
   }
   StatusOr<std::shared_ptr<const MappedFile>> file = MappedFile::open(path);
   if (!file.ok())
     return file.status();
   if (looksLikeJsonObject(**file))
-    return openIndex(path, **file);
+    return openIndex(**file);
   return openSingleFile(path);
 }
 

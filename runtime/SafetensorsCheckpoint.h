@@ -42,22 +42,13 @@ struct SafetensorsCheckpoint {
   bool sharded = false;
 };
 
-/// The checkpoint of a model directory: its model.safetensors.index.json,
-/// else its model.safetensors. A directory of PyTorch pickles
-/// (pytorch_model.bin, Meta's consolidated.00.pth) gets an error that says
-/// to convert them, since llamac reads no pickles.
-StatusOr<std::string> findSafetensorsCheckpoint(const std::string &directory);
+/// Whether `file` is a .safetensors file: a little-endian header length
+/// within the file, then the header's '{' (a llama2.c header there would
+/// need dim, hidden_dim and n_layers to spell that).
+bool looksLikeSafetensorsFile(const MappedFile &file);
 
-/// Whether `path` is read as safetensors rather than as a llama2.c
-/// checkpoint: a directory, a .safetensors file (a little-endian header
-/// length within the file, then the header's '{'; a llama2.c header there
-/// would need dim, hidden_dim and n_layers to spell that), or an index (a
-/// JSON object: a .safetensors file's 8-byte length is never printable
-/// text). False for anything unreadable, which the llama2.c reader reports.
-bool isSafetensorsCheckpoint(const std::string &path);
-
-/// Opens a directory (findSafetensorsCheckpoint), an index or a single
-/// .safetensors file, told apart by content (isSafetensorsCheckpoint). Every
+/// Opens a directory (its index, else its model.safetensors), an index or a
+/// single .safetensors file, told apart by content. Every
 /// shard the index names is mapped and validated (readSafetensors), and every
 /// tensor of its weight_map must be in the shard it names. Errors read "INDEX:
 /// REASON", "INDEX: weight_map: TENSOR: REASON" or the shard reader's "SHARD:

@@ -2,11 +2,13 @@
 
 #include "runtime/WeightSource.h"
 
+#include "runtime/CheckpointFormat.h"
 #include "runtime/Fnv1a.h"
 #include "runtime/HuggingFaceNames.h"
 #include "runtime/Llama2cCheckpoint.h"
 #include "runtime/Safetensors.h"
 #include "runtime/SafetensorsCheckpoint.h"
+#include "runtime/TorchCheckpoint.h"
 
 #include <cmath>
 #include <map>
@@ -58,16 +60,39 @@ private:
   Llama2cCheckpoint checkpoint;
 };
 
-class SafetensorsSource : public WeightSource {
+/// The values of a checkpoint's tensor as f32, per format.
+StatusOr<WeightData> readAsF32(const SafetensorsTensor &tensor) {
+  WeightData data;
+  data.shape = tensor.shape;
+  data.storage = convertToF32(tensor.type, tensor.data, tensor.numElements());
+  data.data = data.storage.data();
+  return data;
+}
+StatusOr<WeightData> readAsF32(const TorchCheckpointTensor &tensor) {
+  StatusOr<std::vector<float>> values = tensor.toF32();
+  if (!values.ok())
+    return values.status();
+  WeightData data;
+  data.shape = tensor.shape;
+  data.storage = std::move(*values);
+  data.data = data.storage.data();
+  return data;
+}
+
+/// A checkpoint of named tensors (safetensors or torch.save) under Meta's
+/// or Hugging Face's names: one Hugging Face name makes it Hugging Face's,
+/// whose wq and wk rows are in half-split order.
+template <class Checkpoint> class NamedTensorsSource : public WeightSource {
 public:
-  explicit SafetensorsSource(SafetensorsCheckpoint opened)
+  explicit NamedTensorsSource(Checkpoint opened)
       : checkpoint(std::move(opened)) {
-    for (const SafetensorsTensor &tensor : checkpoint.tensors)
+    for (const auto &tensor : checkpoint.tensors)
       huggingFace |= isHuggingFaceName(tensor.name);
-    for (const SafetensorsTensor &tensor : checkpoint.tensors) {
+    for (const auto &tensor : checkpoint.tensors) {
       std::optional<std::string> meta =
           huggingFace ? hfNameToMeta(tensor.name) : tensor.name;
-      // Tensors the model does not use (rotary_emb.inv_freq) stay unbound.
+      // Tensors the model does not use (rotary_emb.inv_freq, rope.freqs)
+      // stay unbound.
       if (meta)
         byMetaName.emplace(*meta, &tensor);
     }
@@ -82,18 +107,14 @@ public:
     auto found = byMetaName.find(name);
     if (found == byMetaName.end())
       return missingWeight(origin(), name);
-    const SafetensorsTensor &tensor = *found->second;
-    WeightData data;
-    data.shape = tensor.shape;
-    data.storage = convertToF32(tensor.type, tensor.data, tensor.numElements());
-    data.data = data.storage.data();
-    return data;
+    return readAsF32(*found->second);
   }
 
 private:
-  SafetensorsCheckpoint checkpoint;
+  using Stored = typename decltype(Checkpoint::tensors)::value_type;
+  Checkpoint checkpoint;
   bool huggingFace = false;
-  std::map<std::string, const SafetensorsTensor *> byMetaName;
+  std::map<std::string, const Stored *> byMetaName;
 };
 
 bool endsWith(const std::string &text, const std::string &suffix) {
@@ -142,15 +163,30 @@ private:
 
 StatusOr<std::unique_ptr<WeightSource>>
 llamac::runtime::openWeightFile(const std::string &path) {
-  if (isSafetensorsCheckpoint(path)) {
+  StatusOr<CheckpointLocation> where = locateCheckpoint(path);
+  if (!where.ok())
+    return where.status();
+  switch (where->format) {
+  case CheckpointFormat::Safetensors: {
     StatusOr<SafetensorsCheckpoint> checkpoint =
-        openSafetensorsCheckpoint(path);
+        openSafetensorsCheckpoint(where->path);
     if (!checkpoint.ok())
       return checkpoint.status();
     return std::unique_ptr<WeightSource>(
-        new SafetensorsSource(std::move(checkpoint).value()));
+        new NamedTensorsSource<SafetensorsCheckpoint>(
+            std::move(checkpoint).value()));
   }
-  StatusOr<Llama2cCheckpoint> checkpoint = readLlama2cCheckpoint(path);
+  case CheckpointFormat::Torch: {
+    StatusOr<TorchCheckpoint> checkpoint = openTorchCheckpoint(where->path);
+    if (!checkpoint.ok())
+      return checkpoint.status();
+    return std::unique_ptr<WeightSource>(
+        new NamedTensorsSource<TorchCheckpoint>(std::move(checkpoint).value()));
+  }
+  case CheckpointFormat::Llama2c:
+    break;
+  }
+  StatusOr<Llama2cCheckpoint> checkpoint = readLlama2cCheckpoint(where->path);
   if (!checkpoint.ok())
     return checkpoint.status();
   return std::unique_ptr<WeightSource>(

@@ -2,12 +2,11 @@
 //-*-===//
 //
 // An artifact names every weight it needs by its Meta name and shape; a
-// source hands them out as f32. Three sources exist: a llama2.c checkpoint,
-// a safetensors file (Meta or Hugging Face names), and deterministic random
-// weights for benchmarking shapes no trained checkpoint exists for. A
-// safetensors checkpoint may be one file or the shards of a Hugging Face
-// model directory (SafetensorsCheckpoint.h). The session checks shapes and
-// converts to the artifact's element type.
+// source hands them out as f32. The sources: a llama2.c checkpoint; a
+// safetensors or torch.save checkpoint (Meta or Hugging Face names), one file
+// or several (SafetensorsCheckpoint.h, TorchCheckpoint.h); and deterministic
+// random weights for benchmarking shapes no trained checkpoint exists for.
+// The session checks shapes and converts to the artifact's element type.
 //
 //===----------------------------------------------------------------------===//
 
@@ -59,10 +58,11 @@ public:
              const std::vector<int64_t> &expectedShape) const;
 };
 
-/// Opens a llama2.c checkpoint, a .safetensors file or a sharded checkpoint's
-/// model.safetensors.index.json, told apart by content, or a Hugging Face
-/// model directory (its index, else its model.safetensors). Errors are the
-/// readers' ("w.bin: truncated: expected ... bytes").
+/// Opens a llama2.c checkpoint, a .safetensors file, a torch.save archive
+/// (Meta's consolidated.NN.pth ranks are joined), a sharded checkpoint's
+/// index, or a model directory holding one of these (CheckpointFormat.h),
+/// told apart by content. Errors are the readers' ("w.bin: truncated:
+/// expected ... bytes").
 StatusOr<std::unique_ptr<WeightSource>> openWeightFile(const std::string &path);
 
 /// Weights that depend only on each tensor's name and `seed`: gains ("...norm

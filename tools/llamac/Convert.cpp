@@ -1,8 +1,9 @@
 //===- Convert.cpp - `llamac convert`: checkpoints between formats --------===//
 //
-// llama2.c checkpoints, safetensors files and Hugging Face model directories
-// hold the same tensors under different names and, for Hugging Face
-// layouts, with the rows of wq and wk permuted for half-split RoPE.
+// llama2.c checkpoints, safetensors files, torch.save archives (Meta's
+// consolidated.NN.pth, transformers' pytorch_model.bin) and model
+// directories hold the same tensors under different names and, for Hugging
+// Face layouts, with the rows of wq and wk permuted for half-split RoPE.
 // Conversion reads any of them into Meta's names and row order in f32, with
 // the model config (from the llama2.c header, or --config, or the input
 // directory's config.json or params.json), then writes the output format.
@@ -13,6 +14,7 @@
 
 #include "frontend/ConfigReaders.h"
 #include "frontend/HFConfigWriter.h"
+#include "runtime/CheckpointFormat.h"
 #include "runtime/HuggingFaceNames.h"
 #include "runtime/Llama2cCheckpoint.h"
 #include "runtime/ModelDirectory.h"
@@ -29,8 +31,9 @@ using namespace llamac;
 using namespace llamac::runtime;
 
 cl::SubCommand llamac::convertCommand(
-    "convert", "Convert a checkpoint between llama2.c .bin, .safetensors and "
-               "Hugging Face model directories");
+    "convert", "Convert a checkpoint (llama2.c .bin, .safetensors, Meta's "
+               ".pth, pytorch_model.bin, a model directory) to llama2.c .bin, "
+               ".safetensors or a Hugging Face model directory");
 
 namespace {
 
@@ -40,8 +43,10 @@ enum class Names { Hf, Meta };
 cl::opt<std::string> input(cl::Positional, cl::Required,
                            cl::sub(convertCommand),
                            cl::desc("<input: a llama2.c .bin, a .safetensors "
-                                    "file, a model.safetensors.index.json, "
-                                    "or a model directory>"));
+                                    "file, a torch.save archive (.pth, "
+                                    "pytorch_model.bin), a sharded "
+                                    "checkpoint's index, or a model "
+                                    "directory>"));
 cl::opt<std::string> outputPath(
     "o", cl::Required, cl::sub(convertCommand), cl::value_desc("path"),
     cl::desc("Output checkpoint (a file written to a temporary name, then "
@@ -76,8 +81,8 @@ cl::opt<std::string> shardSize(
              "max_shard_size: 5GB (the default), 500MB, 2GiB or bytes"));
 cl::opt<std::string> configSpec(
     "config", cl::sub(convertCommand), cl::value_desc("preset|file|dir"),
-    cl::desc("The model config of a safetensors input (default: the input "
-             "directory's config.json or params.json)"));
+    cl::desc("The model config of a safetensors or torch input (default: "
+             "the input directory's config.json or params.json)"));
 
 int fail(const Twine &message) {
   WithColor::error(errs(), "llamac convert") << message << "\n";
@@ -99,44 +104,49 @@ std::vector<Tensor> ownedTensors(const std::vector<TensorView> &views) {
   return tensors;
 }
 
-Expected<MetaCheckpoint> readLlama2c() {
+Expected<MetaCheckpoint> readLlama2c(const std::string &path) {
   if (!configSpec.empty())
     return createStringError(inconvertibleErrorCode(),
                              "--config: " + input +
                                  " is a llama2.c checkpoint, whose header "
                                  "is its config");
-  StatusOr<Llama2cCheckpoint> checkpoint = readLlama2cCheckpoint(input);
+  StatusOr<Llama2cCheckpoint> checkpoint = readLlama2cCheckpoint(path);
   if (!checkpoint.ok())
     return createStringError(inconvertibleErrorCode(), checkpoint.message());
-  Expected<ModelConfig> config = readLlama2cHeader(input);
+  Expected<ModelConfig> config = readLlama2cHeader(path);
   if (!config)
     return config.takeError();
   return MetaCheckpoint{ownedTensors(checkpoint->tensors), *config};
 }
 
-Expected<MetaCheckpoint> readSafetensorsInput() {
-  StatusOr<SafetensorsCheckpoint> checkpoint = openSafetensorsCheckpoint(input);
-  if (!checkpoint.ok())
-    return createStringError(inconvertibleErrorCode(), checkpoint.message());
+/// A safetensors or torch input: named tensors, with the config from
+/// --config or the input directory.
+Expected<MetaCheckpoint> readNamedTensors(const CheckpointLocation &where) {
   std::string spec = configSpec;
   if (spec.empty() && isDirectory(input))
     spec = input;
   if (spec.empty())
     return createStringError(
         inconvertibleErrorCode(),
-        input + ": a safetensors input needs --config (a preset, "
+        input + ": a safetensors or torch input needs --config (a preset, "
                 "params.json or config.json) for the head counts, or the "
                 "model directory that holds both");
   Expected<ModelConfig> config = loadModelConfig(spec);
   if (!config)
     return config.takeError();
+  StatusOr<StoredTensors> checkpoint = readStoredTensors(where);
+  if (!checkpoint.ok())
+    return createStringError(inconvertibleErrorCode(), checkpoint.message());
 
   MetaCheckpoint result;
   result.config = *config;
   bool hfNames = false;
-  for (const SafetensorsTensor &t : checkpoint->tensors) {
-    result.tensors.push_back(t.toF32());
+  for (Tensor &t : checkpoint->tensors) {
+    // Meta's rotary frequencies, which the model derives from rope_theta.
+    if (t.name == "rope.freqs")
+      continue;
     hfNames |= isHuggingFaceName(t.name);
+    result.tensors.push_back(std::move(t));
   }
   if (hfNames) {
     StatusOr<std::vector<Tensor>> meta =
@@ -263,13 +273,16 @@ int llamac::runConvert() {
                 "\" is not a positive size such as 5GB, 500MB, 2GiB or a "
                 "byte count");
 
-  // A llama2.c checkpoint's header is its config; anything else is
-  // safetensors (a file, an index or a directory).
-  bool llama2cInput = !isSafetensorsCheckpoint(input);
+  // A llama2.c checkpoint's header is its config; the other formats hold
+  // named tensors and take the config from elsewhere.
+  StatusOr<CheckpointLocation> where = locateCheckpoint(input);
+  if (!where.ok())
+    return fail(where.message());
+  bool llama2cInput = where->format == CheckpointFormat::Llama2c;
   if (llama2cInput && out == Format::Llama2c)
     return fail("the input is already a llama2.c checkpoint");
   Expected<MetaCheckpoint> checkpoint =
-      llama2cInput ? readLlama2c() : readSafetensorsInput();
+      llama2cInput ? readLlama2c(where->path) : readNamedTensors(*where);
   if (!checkpoint)
     return fail(toString(checkpoint.takeError()));
   if (out == Format::Llama2c)

@@ -140,32 +140,6 @@ TEST(SafetensorsCheckpointTest, AFailedWriteLeavesNothing) {
   EXPECT_EQ(entries(dir.path()), std::vector<std::string>{});
 }
 
-TEST(SafetensorsCheckpointTest, FindsTheCheckpointOfADirectory) {
-  TempDir dir;
-  EXPECT_EQ(findSafetensorsCheckpoint(dir.path()).message(),
-            dir.path() + ": no model.safetensors.index.json or "
-                         "model.safetensors in this directory");
-  llamac::test::writeBytes(dir.file("consolidated.00.pth"), {0});
-  EXPECT_EQ(findSafetensorsCheckpoint(dir.path()).message(),
-            dir.path() + ": holds Meta's PyTorch checkpoint "
-                         "(consolidated.00.pth), which llamac does not read; "
-                         "convert it with transformers' "
-                         "convert_llama_weights_to_hf.py and pass the "
-                         "directory it writes");
-  llamac::test::writeBytes(dir.file("pytorch_model.bin"), {0});
-  EXPECT_EQ(findSafetensorsCheckpoint(dir.path()).message(),
-            dir.path() + ": holds PyTorch pickles (pytorch_model.bin), which "
-                         "llamac does not read; save them as safetensors "
-                         "first (transformers: model.save_pretrained(dir, "
-                         "safe_serialization=True))");
-  llamac::test::writeBytes(dir.file("model.safetensors"), {0});
-  EXPECT_EQ(*findSafetensorsCheckpoint(dir.path()),
-            dir.file("model.safetensors"));
-  llamac::test::writeBytes(dir.file("model.safetensors.index.json"), {'{'});
-  EXPECT_EQ(*findSafetensorsCheckpoint(dir.path() + "/"),
-            dir.file("model.safetensors.index.json"));
-}
-
 TEST(SafetensorsCheckpointTest, EmptyWeightMap) {
   TempDir dir;
   std::string index = dir.file("model.safetensors.index.json");
