@@ -47,21 +47,20 @@ std::string PickleValue::describe() const {
 
 namespace {
 
-PickleRef makeValue(PickleValue::Kind kind) {
-  auto value = std::make_shared<PickleValue>();
-  value->kind = kind;
-  return value;
-}
-
 class PickleReader {
 public:
   PickleReader(const uint8_t *bytes, size_t size, const std::string &origin,
                const PickleGlobalFilter &allowGlobal)
       : bytes(bytes), size(size), origin(origin), allowGlobal(allowGlobal) {}
 
-  StatusOr<PickleRef> run();
+  StatusOr<Pickle> run();
 
 private:
+  PickleRef makeValue(PickleValue::Kind kind) {
+    values.push_back(std::make_unique<PickleValue>());
+    values.back()->kind = kind;
+    return values.back().get();
+  }
   Status error(const std::string &reason) const {
     return Status::error(origin + ": byte " + std::to_string(opcodeAt) + ": " +
                          reason);
@@ -217,6 +216,7 @@ private:
   std::vector<PickleRef> stack;
   std::vector<size_t> marks;
   std::unordered_map<uint64_t, PickleRef> memo;
+  std::vector<std::unique_ptr<PickleValue>> values;
   bool stopped = false;
 };
 
@@ -454,7 +454,7 @@ Status PickleReader::step(uint8_t opcode) {
   }
 }
 
-StatusOr<PickleRef> PickleReader::run() {
+StatusOr<Pickle> PickleReader::run() {
   while (!stopped) {
     opcodeAt = at;
     if (at >= size)
@@ -468,12 +468,15 @@ StatusOr<PickleRef> PickleReader::run() {
   if (stack.size() != 1)
     return error("STOP leaves " + std::to_string(stack.size()) +
                  " values on the stack, not 1");
-  return stack.back();
+  Pickle pickle;
+  pickle.root = stack.back();
+  pickle.values = std::move(values);
+  return pickle;
 }
 
 } // namespace
 
-StatusOr<PickleRef>
+StatusOr<Pickle>
 llamac::runtime::readPickle(const uint8_t *bytes, size_t size,
                             const std::string &origin,
                             const PickleGlobalFilter &allowGlobal) {

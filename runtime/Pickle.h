@@ -27,8 +27,10 @@
 namespace llamac::runtime {
 
 struct PickleValue;
-/// Values are shared, as the pickle's memo shares them.
-using PickleRef = std::shared_ptr<PickleValue>;
+/// Values refer to each other by pointers into the Pickle that owns them
+/// all: the memo shares values, and SETITEMS can put a dict into itself, so
+/// shared ownership would leak the cycles a hostile pickle makes.
+using PickleRef = PickleValue *;
 
 struct PickleValue {
   enum class Kind {
@@ -63,11 +65,18 @@ struct PickleValue {
   }
   /// The callable of a Call, or nullptr.
   const PickleValue *callee() const {
-    return kind == Kind::Call ? items[0].get() : nullptr;
+    return kind == Kind::Call ? items[0] : nullptr;
   }
   /// A short description for errors, with its article: "an int 3", "a
   /// tuple of 2", "the global torch.FloatStorage".
   std::string describe() const;
+};
+
+/// A read pickle: every value it made, which `root` and the values' items
+/// point into.
+struct Pickle {
+  std::vector<std::unique_ptr<PickleValue>> values;
+  PickleValue *root = nullptr;
 };
 
 /// Whether a pickle may name the global "module.name".
@@ -78,9 +87,9 @@ using PickleGlobalFilter = std::function<bool(const std::string &)>;
 /// returns the value it leaves. Errors read "ORIGIN: byte N: REASON": a
 /// truncated stream, an opcode outside that set, a global `allowGlobal`
 /// refuses, or a stack or memo misuse.
-StatusOr<PickleRef> readPickle(const uint8_t *bytes, size_t size,
-                               const std::string &origin,
-                               const PickleGlobalFilter &allowGlobal);
+StatusOr<Pickle> readPickle(const uint8_t *bytes, size_t size,
+                            const std::string &origin,
+                            const PickleGlobalFilter &allowGlobal);
 
 } // namespace llamac::runtime
 

@@ -19,6 +19,7 @@
 #include "runtime/ZipArchive.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <dirent.h>
 #include <map>
@@ -140,7 +141,7 @@ Status StateDictReader::bindStorage(const std::string &name,
       id.items[1]->kind == PickleValue::Kind::Global &&
       id.items[2]->kind == PickleValue::Kind::String &&
       id.items[4]->kind == PickleValue::Kind::Int && id.items[4]->integer >= 0)
-    key = id.items[2].get();
+    key = id.items[2];
   if (!key)
     return error(name, "its storage's persistent id is " + id.describe() +
                            ", not ('storage', class, key, location, size)");
@@ -236,6 +237,18 @@ StatusOr<TorchTensor> StateDictReader::tensor(const std::string &name,
                            " reaches element " + std::to_string(last) +
                            " of a storage of " +
                            std::to_string(storageElements));
+  // Reading makes a row-major copy, so a view that repeats elements (a
+  // stride of 0, as expand() makes) could ask for far more memory than the
+  // file holds.
+  int64_t count = 1;
+  for (int64_t dim : result.shape)
+    if (__builtin_mul_overflow(count, dim, &count))
+      count = INT64_MAX;
+  if (count > storageElements)
+    return error(name, "its view of shape " + shapeToString(result.shape) +
+                           " has more elements than its storage's " +
+                           std::to_string(storageElements) +
+                           " (an expanded view); save it with .contiguous()");
   if (result.type)
     result.data += size_t(offset) * elementSize(*result.type);
   else
@@ -363,12 +376,13 @@ llamac::runtime::readTorchArchive(const std::string &path) {
   if (!pickle.ok())
     return pickle.status();
   const std::string pickleOrigin = path + ": data.pkl";
-  StatusOr<PickleRef> root =
+  StatusOr<Pickle> pickled =
       readPickle(pickle->first, pickle->second, pickleOrigin, isAllowedGlobal);
-  if (!root.ok())
-    return root.status();
-  if ((*root)->kind != PickleValue::Kind::Dict)
-    return Status::error(pickleOrigin + ": holds " + (*root)->describe() +
+  if (!pickled.ok())
+    return pickled.status();
+  const PickleValue *root = pickled->root;
+  if (root->kind != PickleValue::Kind::Dict)
+    return Status::error(pickleOrigin + ": holds " + root->describe() +
                          ", not a state dict of tensors");
 
   TorchCheckpoint checkpoint;
@@ -376,7 +390,7 @@ llamac::runtime::readTorchArchive(const std::string &path) {
   checkpoint.files.push_back(*file);
   StateDictReader reader(*archive, *prefix, pickleOrigin);
   std::set<std::string> seen;
-  const std::vector<PickleRef> &items = (*root)->items;
+  const std::vector<PickleRef> &items = root->items;
   for (size_t i = 0; i < items.size(); i += 2) {
     if (items[i]->kind != PickleValue::Kind::String)
       return Status::error(pickleOrigin + ": a key is " + items[i]->describe() +

@@ -25,7 +25,7 @@ template <size_t N> std::string bytes(const char (&literal)[N]) {
   return std::string(literal, N - 1);
 }
 
-StatusOr<PickleRef> read(const std::string &bytes) {
+StatusOr<Pickle> read(const std::string &bytes) {
   return readPickle(reinterpret_cast<const uint8_t *>(bytes.data()),
                     bytes.size(), "data.pkl", allowTorch);
 }
@@ -55,9 +55,9 @@ const std::string kStateDict =
           "tRu.");
 
 TEST(PickleTest, ReadsAStateDict) {
-  StatusOr<PickleRef> root = read(kStateDict);
-  ASSERT_TRUE(root.ok()) << root.message();
-  const PickleValue &dict = **root;
+  StatusOr<Pickle> pickle = read(kStateDict);
+  ASSERT_TRUE(pickle.ok()) << pickle.message();
+  const PickleValue &dict = *pickle->root;
   ASSERT_EQ(dict.kind, PickleValue::Kind::Dict);
   ASSERT_EQ(dict.items.size(), 2u);
   EXPECT_EQ(dict.items[0]->text, "w");
@@ -81,13 +81,13 @@ TEST(PickleTest, ReadsAStateDict) {
 
 TEST(PickleTest, ReadsIntegersOfEveryWidth) {
   // [BININT1 255, BININT2 65535, BININT -2, LONG1 2**40, LONG1 -1]
-  StatusOr<PickleRef> list =
+  StatusOr<Pickle> list =
       read(bytes("\x80\x02](K\xffM\xff\xffJ\xfe\xff\xff\xff"
                  "\x8a\x06\x00\x00\x00\x00\x00\x01\x8a\x01\xff"
                  "e."));
   ASSERT_TRUE(list.ok()) << list.message();
   std::vector<int64_t> values;
-  for (const PickleRef &item : (*list)->items)
+  for (const PickleRef &item : list->root->items)
     values.push_back(item->integer);
   EXPECT_EQ(values,
             (std::vector<int64_t>{255, 65535, -2, int64_t(1) << 40, -1}));
@@ -95,14 +95,23 @@ TEST(PickleTest, ReadsIntegersOfEveryWidth) {
 
 TEST(PickleTest, ProtocolFourFramesAndStackGlobals) {
   // FRAME, SHORT_BINUNICODE, MEMOIZE, STACK_GLOBAL, EMPTY_TUPLE, REDUCE.
-  StatusOr<PickleRef> value =
+  StatusOr<Pickle> value =
       read(bytes("\x80\x04\x95\x2c\x00\x00\x00\x00\x00\x00\x00"
                  "\x8c\x0b"
                  "collections\x94"
                  "\x8c\x0b"
                  "OrderedDict\x94\x93\x94)R\x94."));
   ASSERT_TRUE(value.ok()) << value.message();
-  EXPECT_EQ((*value)->kind, PickleValue::Kind::Dict);
+  EXPECT_EQ(value->root->kind, PickleValue::Kind::Dict);
+}
+
+TEST(PickleTest, ReadsADictHoldingItself) {
+  // EMPTY_DICT, BINPUT 0, BINGET 0, BINGET 0, SETITEM: d[d] = d. The
+  // values are owned by the Pickle, so the cycle is freed with it.
+  StatusOr<Pickle> pickle = read(bytes("\x80\x02}q\x00h\x00h\x00s."));
+  ASSERT_TRUE(pickle.ok()) << pickle.message();
+  EXPECT_EQ(pickle->root->items.size(), 2u);
+  EXPECT_EQ(pickle->root->items[1], pickle->root);
 }
 
 TEST(PickleTest, RefusesGlobalsItDoesNotAllow) {
