@@ -16,10 +16,11 @@ void ModelFlags::addTo(FlagSet &flags, const std::string &seedFlag) {
   flags.addString("artifact", &artifact, "FILE",
                   "compiled model (.art) from llamac (required)");
   flags.addString("weights", &weights, "PATH",
-                  "llama2.c checkpoint (.bin), .safetensors (Meta or "
-                  "Hugging Face names), a sharded checkpoint's "
-                  "model.safetensors.index.json, or a Hugging Face model "
-                  "directory; required unless --random-weights");
+                  "llama2.c checkpoint (.bin), .safetensors or torch.save "
+                  "archive (.pth, pytorch_model.bin; Meta or Hugging Face "
+                  "names), a sharded checkpoint's index, or a model "
+                  "directory (Hugging Face's, or Meta's consolidated.NN.pth "
+                  "ranks); required unless --random-weights");
   flags.addBool("random-weights", &randomWeights,
                 "bind deterministic random weights instead of a file");
   flags.addInt(seedFlag, &weightsSeed, "seed of --random-weights");

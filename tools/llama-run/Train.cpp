@@ -152,8 +152,8 @@ Status llamac::run::trainCommand(const std::vector<std::string> &args) {
   flags.addString("artifact", &f.artifact, "FILE",
                   "artifact compiled with --entry=train_step (required)");
   flags.addString("weights", &f.weights, "PATH",
-                  "initial weights: llama2.c .bin, .safetensors, an index "
-                  "or a Hugging Face model directory");
+                  "initial weights: llama2.c .bin, .safetensors, a "
+                  "torch.save archive, an index or a model directory");
   flags.addBool("random-weights", &f.randomWeights,
                 "start from random weights (uniform +-1/sqrt(fan-in), gains "
                 "1) instead");
