@@ -4,6 +4,7 @@
 
 #include "runtime/CheckpointIndex.h"
 #include "runtime/ModelDirectory.h"
+#include "runtime/Safetensors.h"
 #include "runtime/SafetensorsCheckpoint.h"
 #include "runtime/TorchCheckpoint.h"
 
@@ -86,30 +87,36 @@ llamac::runtime::locateCheckpoint(const std::string &path) {
 }
 
 StatusOr<StoredTensors>
-llamac::runtime::readStoredTensors(const CheckpointLocation &where) {
+llamac::runtime::openStoredTensors(const CheckpointLocation &where) {
   StoredTensors result;
   if (where.format == CheckpointFormat::Safetensors) {
-    StatusOr<SafetensorsCheckpoint> checkpoint =
+    StatusOr<SafetensorsCheckpoint> opened =
         openSafetensorsCheckpoint(where.path);
-    if (!checkpoint.ok())
-      return checkpoint.status();
+    if (!opened.ok())
+      return opened.status();
+    auto checkpoint =
+        std::make_shared<SafetensorsCheckpoint>(std::move(*opened));
     result.origin = checkpoint->origin;
     for (const SafetensorsTensor &tensor : checkpoint->tensors)
-      result.tensors.push_back(tensor.toF32());
+      result.tensors.push_back(
+          {tensor.name, tensor.shape,
+           [checkpoint, &tensor]() -> StatusOr<std::vector<float>> {
+             return convertToF32(tensor.type, tensor.data,
+                                 tensor.numElements());
+           }});
     return result;
   }
   if (where.format != CheckpointFormat::Torch)
     return Status::error(where.path +
                          ": a llama2.c checkpoint, not named tensors");
-  StatusOr<TorchCheckpoint> checkpoint = openTorchCheckpoint(where.path);
-  if (!checkpoint.ok())
-    return checkpoint.status();
+  StatusOr<TorchCheckpoint> opened = openTorchCheckpoint(where.path);
+  if (!opened.ok())
+    return opened.status();
+  auto checkpoint = std::make_shared<TorchCheckpoint>(std::move(*opened));
   result.origin = checkpoint->origin;
-  for (const TorchCheckpointTensor &tensor : checkpoint->tensors) {
-    StatusOr<std::vector<float>> values = tensor.toF32();
-    if (!values.ok())
-      return values.status();
-    result.tensors.push_back({tensor.name, tensor.shape, std::move(*values)});
-  }
+  for (const TorchCheckpointTensor &tensor : checkpoint->tensors)
+    result.tensors.push_back({tensor.name, tensor.shape, [checkpoint, &tensor] {
+                                return tensor.toF32();
+                              }});
   return result;
 }

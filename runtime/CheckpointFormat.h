@@ -15,6 +15,7 @@
 #include "runtime/Status.h"
 #include "runtime/Tensor.h"
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -41,13 +42,23 @@ StatusOr<std::string> findCheckpointIn(const std::string &directory);
 /// left to the llama2.c reader, which says what is wrong with it.
 StatusOr<CheckpointLocation> locateCheckpoint(const std::string &path);
 
-/// A safetensors or torch checkpoint's tensors under their stored names,
-/// read as f32 (what `llamac convert` works on).
+/// A tensor read when asked for: a checkpoint larger than memory converts
+/// one tensor at a time.
+struct LazyTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  /// The row-major f32 values; may be called more than once.
+  std::function<StatusOr<std::vector<float>>()> read;
+};
+
+/// A safetensors or torch checkpoint's tensors under their stored names, in
+/// the checkpoint's order (what `llamac convert` works on). The readers keep
+/// the files mapped for as long as any tensor lives.
 struct StoredTensors {
   std::string origin;
-  std::vector<Tensor> tensors;
+  std::vector<LazyTensor> tensors;
 };
-StatusOr<StoredTensors> readStoredTensors(const CheckpointLocation &where);
+StatusOr<StoredTensors> openStoredTensors(const CheckpointLocation &where);
 
 } // namespace llamac::runtime
 

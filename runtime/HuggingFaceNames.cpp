@@ -76,47 +76,6 @@ std::vector<float> moveRows(const float *data, int64_t rows, int64_t cols,
   return result;
 }
 
-/// Converts every tensor; `forward` goes Meta -> HF.
-StatusOr<std::vector<Tensor>> convert(std::vector<Tensor> tensors,
-                                      int64_t nHeads, int64_t nKvHeads,
-                                      const std::string &origin, bool forward) {
-  std::vector<Tensor> result;
-  result.reserve(tensors.size());
-  for (Tensor &tensor : tensors) {
-    if (!forward && endsWith(tensor.name, "rotary_emb.inv_freq"))
-      continue;
-    std::optional<std::string> name = mapName(tensor.name, forward);
-    if (!name)
-      return Status::error(origin + ": " + tensor.name + ": not a " +
-                           (forward ? "Meta" : "Hugging Face") +
-                           " Llama tensor name");
-    const std::string &metaName = forward ? tensor.name : *name;
-    if (int64_t heads = ropeHeads(metaName, nHeads, nKvHeads)) {
-      if (tensor.shape.size() != 2 || heads <= 0 ||
-          tensor.shape[0] % (2 * heads) != 0)
-        return Status::error(
-            origin + ": " + tensor.name + ": shape " +
-            shapeToString(tensor.shape) +
-            " is not [rows, cols] with rows divisible by 2 * " +
-            std::to_string(heads) + " heads");
-      if (int64_t(tensor.data.size()) != tensor.numElements())
-        return Status::error(origin + ": " + tensor.name + ": has " +
-                             std::to_string(tensor.data.size()) +
-                             " values for shape " +
-                             shapeToString(tensor.shape));
-      tensor.data =
-          forward
-              ? permuteForHalfSplitRope(tensor.data.data(), heads,
-                                        tensor.shape[0], tensor.shape[1])
-              : unpermuteFromHalfSplitRope(tensor.data.data(), heads,
-                                           tensor.shape[0], tensor.shape[1]);
-    }
-    tensor.name = std::move(*name);
-    result.push_back(std::move(tensor));
-  }
-  return result;
-}
-
 } // namespace
 
 bool llamac::runtime::isHuggingFaceName(const std::string &name) {
@@ -165,16 +124,37 @@ llamac::runtime::unpermuteFromHalfSplitRope(const float *data, int64_t nHeads,
   });
 }
 
-StatusOr<std::vector<Tensor>>
-llamac::runtime::convertHFToMeta(std::vector<Tensor> tensors, int64_t nHeads,
-                                 int64_t nKvHeads, const std::string &origin) {
-  return convert(std::move(tensors), nHeads, nKvHeads, origin,
-                 /*forward=*/false);
+StatusOr<std::optional<LayoutChange>> llamac::runtime::layoutChange(
+    const std::string &name, const std::vector<int64_t> &shape, int64_t nHeads,
+    int64_t nKvHeads, const std::string &origin, bool toHuggingFace) {
+  if (!toHuggingFace && endsWith(name, "rotary_emb.inv_freq"))
+    return std::optional<LayoutChange>();
+  std::optional<std::string> renamed = mapName(name, toHuggingFace);
+  if (!renamed)
+    return Status::error(origin + ": " + name + ": not a " +
+                         (toHuggingFace ? "Meta" : "Hugging Face") +
+                         " Llama tensor name");
+  LayoutChange change;
+  change.name = *renamed;
+  change.toHuggingFace = toHuggingFace;
+  change.ropeHeads =
+      ropeHeads(toHuggingFace ? name : *renamed, nHeads, nKvHeads);
+  if (change.ropeHeads && (shape.size() != 2 || change.ropeHeads <= 0 ||
+                           shape[0] % (2 * change.ropeHeads) != 0))
+    return Status::error(origin + ": " + name + ": shape " +
+                         shapeToString(shape) +
+                         " is not [rows, cols] with rows divisible by 2 * " +
+                         std::to_string(change.ropeHeads) + " heads");
+  return std::optional<LayoutChange>(std::move(change));
 }
 
-StatusOr<std::vector<Tensor>>
-llamac::runtime::convertMetaToHF(std::vector<Tensor> tensors, int64_t nHeads,
-                                 int64_t nKvHeads, const std::string &origin) {
-  return convert(std::move(tensors), nHeads, nKvHeads, origin,
-                 /*forward=*/true);
+std::vector<float>
+LayoutChange::apply(std::vector<float> values,
+                    const std::vector<int64_t> &shape) const {
+  if (!ropeHeads)
+    return values;
+  return toHuggingFace ? permuteForHalfSplitRope(values.data(), ropeHeads,
+                                                 shape[0], shape[1])
+                       : unpermuteFromHalfSplitRope(values.data(), ropeHeads,
+                                                    shape[0], shape[1]);
 }

@@ -52,18 +52,32 @@ std::vector<float> permuteForHalfSplitRope(const float *data, int64_t nHeads,
 std::vector<float> unpermuteFromHalfSplitRope(const float *data, int64_t nHeads,
                                               int64_t rows, int64_t cols);
 
-/// Renames HF tensors to Meta names and un-permutes q_proj (with nHeads) and
-/// k_proj (with nKvHeads). "rotary_emb.inv_freq" buffers, which older HF
-/// checkpoints carry and Meta's never do, are dropped. Any other unknown name
-/// is an error "ORIGIN: NAME: reason", as is a q/k shape the head counts do
-/// not divide.
-StatusOr<std::vector<Tensor>> convertHFToMeta(std::vector<Tensor> tensors,
-                                              int64_t nHeads, int64_t nKvHeads,
-                                              const std::string &origin);
-/// The opposite direction: Meta names to HF names, permuting wq and wk.
-StatusOr<std::vector<Tensor>> convertMetaToHF(std::vector<Tensor> tensors,
-                                              int64_t nHeads, int64_t nKvHeads,
-                                              const std::string &origin);
+/// What converting one tensor between the layouts does: its new name, and
+/// for wq and wk the heads whose rows change order.
+struct LayoutChange {
+  std::string name;
+  bool toHuggingFace = false;
+  /// 0 when the rows stay as they are.
+  int64_t ropeHeads = 0;
+
+  /// The tensor's values (of `shape`, its shape before and after) in the
+  /// new layout's row order.
+  std::vector<float> apply(std::vector<float> values,
+                           const std::vector<int64_t> &shape) const;
+};
+
+/// How the tensor `name` of `shape` converts to Hugging Face's layout
+/// (`toHuggingFace`) or from it to Meta's: renamed, with q_proj/wq's rows
+/// permuted over nHeads and k_proj/wk's over nKvHeads. Nullopt for
+/// "rotary_emb.inv_freq", a buffer older HF checkpoints carry and Meta's
+/// never do, which conversion drops. Any other unknown name is an error
+/// "ORIGIN: NAME: reason", as is a q/k shape the head counts do not divide.
+/// Needs only the shape, so that a checkpoint converts one tensor at a
+/// time.
+StatusOr<std::optional<LayoutChange>>
+layoutChange(const std::string &name, const std::vector<int64_t> &shape,
+             int64_t nHeads, int64_t nKvHeads, const std::string &origin,
+             bool toHuggingFace);
 
 } // namespace llamac::runtime
 

@@ -272,7 +272,7 @@ Status llamac::runtime::writeSafetensors(
                            toSafetensorsName(tensor.type) + " needs " +
                            std::to_string(needed) + " bytes, but " +
                            std::to_string(tensor.byteSize) + " were given");
-    if (needed && !tensor.data)
+    if (needed && !tensor.data && !tensor.produce)
       return Status::error(path + ": " + tensor.name + ": no data");
     separate();
     header += quoteJson(tensor.name) + ":{\"dtype\":\"" +
@@ -292,8 +292,21 @@ Status llamac::runtime::writeSafetensors(
       length[i] = uint8_t(uint64_t(header.size()) >> (8 * i));
     sink.write(length, sizeof(length));
     sink.write(header.data(), header.size());
-    for (const SafetensorsTensor &tensor : tensors)
-      sink.write(tensor.data, tensor.byteSize);
+    for (const SafetensorsTensor &tensor : tensors) {
+      if (tensor.data || !tensor.produce) {
+        sink.write(tensor.data, tensor.byteSize);
+        continue;
+      }
+      StatusOr<std::vector<uint8_t>> bytes = tensor.produce();
+      if (!bytes.ok())
+        return bytes.status();
+      if (bytes->size() != tensor.byteSize)
+        return Status::error(
+            path + ": " + tensor.name + ": made " +
+            std::to_string(bytes->size()) + " bytes, not the " +
+            std::to_string(tensor.byteSize) + " its shape needs");
+      sink.write(bytes->data(), bytes->size());
+    }
     return Status::success();
   });
 }
@@ -303,8 +316,11 @@ llamac::runtime::f32Views(const std::vector<Tensor> &tensors) {
   std::vector<SafetensorsTensor> views;
   views.reserve(tensors.size());
   for (const Tensor &t : tensors)
-    views.push_back({t.name, ElementType::F32, t.shape,
+    views.push_back({t.name,
+                     ElementType::F32,
+                     t.shape,
                      reinterpret_cast<const uint8_t *>(t.data.data()),
-                     t.data.size() * sizeof(float)});
+                     t.data.size() * sizeof(float),
+                     {}});
   return views;
 }

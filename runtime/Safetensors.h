@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -44,13 +45,18 @@ std::vector<float> convertToF32(ElementType type, const uint8_t *bytes,
 std::vector<uint8_t> convertFromF32(ElementType type, const float *data,
                                     int64_t count);
 
-/// One tensor's raw bytes, borrowed from a mapped file or from the caller.
+/// One tensor's raw bytes, borrowed from a mapped file or from the caller,
+/// or (for writing) made when written.
 struct SafetensorsTensor {
   std::string name;
   ElementType type = ElementType::F32;
   std::vector<int64_t> shape;
   const uint8_t *data = nullptr;
   size_t byteSize = 0;
+  /// For a tensor to write with no `data`: makes its byteSize bytes when
+  /// the writer reaches it, so that a checkpoint larger than memory is
+  /// written one tensor at a time.
+  std::function<StatusOr<std::vector<uint8_t>>()> produce;
 
   int64_t numElements() const { return runtime::numElements(shape); }
   /// The values as an owned f32 tensor of the same name and shape.
@@ -79,7 +85,9 @@ std::vector<SafetensorsTensor> f32Views(const std::vector<Tensor> &tensors);
 
 /// Writes `tensors` in the given order, with the header padded by spaces to
 /// a multiple of 8 bytes so every tensor starts 8-byte aligned (as the
-/// reference writer does). Atomic: the file appears complete or not at all.
+/// reference writer does); a tensor with `produce` is made as it is
+/// written, and its error ends the write. Atomic: the file appears complete
+/// or not at all.
 Status
 writeSafetensors(const std::string &path,
                  const std::vector<SafetensorsTensor> &tensors,

@@ -89,34 +89,50 @@ int fail(const Twine &message) {
   return 1;
 }
 
-/// A checkpoint read into Meta's names and row order, with its config.
+/// `tensor` under the name and row order `change` gives it, still unread.
+LazyTensor relaid(LazyTensor tensor, const LayoutChange &change) {
+  tensor.name = change.name;
+  tensor.read = [read = std::move(tensor.read), change,
+                 shape = tensor.shape]() -> StatusOr<std::vector<float>> {
+    StatusOr<std::vector<float>> values = read();
+    if (!values.ok())
+      return values.status();
+    return change.apply(std::move(*values), shape);
+  };
+  return tensor;
+}
+
+/// A checkpoint in Meta's names and row order, with its config. Tensors
+/// are read as the output is written, one at a time, so that converting a
+/// 70B checkpoint needs memory for its largest tensor, not for all of them.
 struct MetaCheckpoint {
-  std::vector<Tensor> tensors;
+  std::vector<LazyTensor> tensors;
   ModelConfig config;
 };
 
-std::vector<Tensor> ownedTensors(const std::vector<TensorView> &views) {
-  std::vector<Tensor> tensors;
-  for (const TensorView &view : views)
-    tensors.push_back({view.name, view.shape,
-                       std::vector<float>(view.data,
-                                          view.data + view.numElements())});
-  return tensors;
+Error stringError(const std::string &message) {
+  return createStringError(inconvertibleErrorCode(), message);
 }
 
 Expected<MetaCheckpoint> readLlama2c(const std::string &path) {
   if (!configSpec.empty())
-    return createStringError(inconvertibleErrorCode(),
-                             "--config: " + input +
-                                 " is a llama2.c checkpoint, whose header "
-                                 "is its config");
-  StatusOr<Llama2cCheckpoint> checkpoint = readLlama2cCheckpoint(path);
-  if (!checkpoint.ok())
-    return createStringError(inconvertibleErrorCode(), checkpoint.message());
+    return stringError("--config: " + input +
+                       " is a llama2.c checkpoint, whose header is its config");
+  StatusOr<Llama2cCheckpoint> opened = readLlama2cCheckpoint(path);
+  if (!opened.ok())
+    return stringError(opened.message());
   Expected<ModelConfig> config = readLlama2cHeader(path);
   if (!config)
     return config.takeError();
-  return MetaCheckpoint{ownedTensors(checkpoint->tensors), *config};
+  auto checkpoint = std::make_shared<Llama2cCheckpoint>(std::move(*opened));
+  MetaCheckpoint result{{}, *config};
+  for (const TensorView &view : checkpoint->tensors)
+    result.tensors.push_back(
+        {view.name, view.shape,
+         [checkpoint, &view]() -> StatusOr<std::vector<float>> {
+           return std::vector<float>(view.data, view.data + view.numElements());
+         }});
+  return result;
 }
 
 /// A safetensors or torch input: named tensors, with the config from
@@ -126,54 +142,57 @@ Expected<MetaCheckpoint> readNamedTensors(const CheckpointLocation &where) {
   if (spec.empty() && isDirectory(input))
     spec = input;
   if (spec.empty())
-    return createStringError(
-        inconvertibleErrorCode(),
-        input + ": a safetensors or torch input needs --config (a preset, "
-                "params.json or config.json) for the head counts, or the "
-                "model directory that holds both");
+    return stringError(input + ": a safetensors or torch input needs --config "
+                               "(a preset, params.json or config.json) for "
+                               "the head counts, or the model directory that "
+                               "holds both");
   Expected<ModelConfig> config = loadModelConfig(spec);
   if (!config)
     return config.takeError();
-  StatusOr<StoredTensors> checkpoint = readStoredTensors(where);
+  StatusOr<StoredTensors> checkpoint = openStoredTensors(where);
   if (!checkpoint.ok())
-    return createStringError(inconvertibleErrorCode(), checkpoint.message());
+    return stringError(checkpoint.message());
 
   MetaCheckpoint result;
   result.config = *config;
-  bool hfNames = false;
-  for (Tensor &t : checkpoint->tensors) {
+  bool hfNames = llvm::any_of(checkpoint->tensors, [](const LazyTensor &t) {
+    return isHuggingFaceName(t.name);
+  });
+  for (LazyTensor &tensor : checkpoint->tensors) {
     // Meta's rotary frequencies, which the model derives from rope_theta.
-    if (t.name == "rope.freqs")
+    if (tensor.name == "rope.freqs")
       continue;
-    hfNames |= isHuggingFaceName(t.name);
-    result.tensors.push_back(std::move(t));
-  }
-  if (hfNames) {
-    StatusOr<std::vector<Tensor>> meta =
-        convertHFToMeta(std::move(result.tensors), config->nHeads,
-                        config->nKvHeads, checkpoint->origin);
-    if (!meta.ok())
-      return createStringError(inconvertibleErrorCode(), meta.message());
-    result.tensors = std::move(*meta);
+    if (hfNames) {
+      StatusOr<std::optional<LayoutChange>> change =
+          layoutChange(tensor.name, tensor.shape, config->nHeads,
+                       config->nKvHeads, checkpoint->origin,
+                       /*toHuggingFace=*/false);
+      if (!change.ok())
+        return stringError(change.message());
+      if (!*change)
+        continue;
+      tensor = relaid(std::move(tensor), **change);
+    }
+    result.tensors.push_back(std::move(tensor));
   }
   // A checkpoint without a classifier of its own shares the embedding's,
   // which its config must say: an untied model missing its classifier is
   // incomplete, not tied.
-  bool hasClassifier = llvm::any_of(result.tensors, [](const Tensor &t) {
+  bool hasClassifier = llvm::any_of(result.tensors, [](const LazyTensor &t) {
     return t.name == "output.weight";
   });
   if (!hasClassifier && !config->sharedClassifier)
-    return createStringError(
-        inconvertibleErrorCode(),
+    return stringError(
         checkpoint->origin +
-            ": output.weight (lm_head.weight): missing, and the config (" +
-            spec +
-            ") does not share the classifier with the embedding "
-            "(tie_word_embeddings)");
+        ": output.weight (lm_head.weight): missing, and the config (" + spec +
+        ") does not share the classifier with the embedding "
+        "(tie_word_embeddings)");
   result.config.sharedClassifier = !hasClassifier;
   return result;
 }
 
+/// llama2.c's writer takes every tensor at once: a llama2.c output (f32,
+/// for models small enough to run from one file) is read whole.
 int toLlama2c(const MetaCheckpoint &checkpoint) {
   const ModelConfig &config = checkpoint.config;
   Llama2cHeader header;
@@ -185,8 +204,15 @@ int toLlama2c(const MetaCheckpoint &checkpoint) {
   header.vocabSize =
       config.sharedClassifier ? config.vocabSize : -config.vocabSize;
   header.seqLen = config.maxSeqLen;
+  std::vector<Tensor> tensors;
+  for (const LazyTensor &t : checkpoint.tensors) {
+    StatusOr<std::vector<float>> values = t.read();
+    if (!values.ok())
+      return fail(values.message());
+    tensors.push_back({t.name, t.shape, std::move(*values)});
+  }
   std::vector<TensorView> views;
-  for (const Tensor &t : checkpoint.tensors)
+  for (const Tensor &t : tensors)
     views.push_back(t.view());
   Status status = writeLlama2cCheckpoint(outputPath, header, views);
   return status.ok() ? 0 : fail(status.message());
@@ -207,36 +233,46 @@ int64_t layerOf(const std::string &metaName) {
 }
 
 /// The tensors under the output's names and element type, in Hugging
-/// Face's order for its names: `bytes` holds the converted data the views
-/// point into.
+/// Face's order for its names, each made (read, re-laid, converted) when
+/// the writer reaches it.
 StatusOr<std::vector<SafetensorsTensor>>
-outputTensors(MetaCheckpoint checkpoint, bool hfNames, ElementType type,
-              std::vector<std::vector<uint8_t>> &bytes) {
-  std::vector<Tensor> tensors = std::move(checkpoint.tensors);
+outputTensors(MetaCheckpoint checkpoint, bool hfNames, ElementType type) {
+  std::vector<LazyTensor> tensors = std::move(checkpoint.tensors);
   if (hfNames) {
     std::stable_sort(tensors.begin(), tensors.end(),
-                     [](const Tensor &a, const Tensor &b) {
+                     [](const LazyTensor &a, const LazyTensor &b) {
                        int ga = hfOrderGroup(a.name), gb = hfOrderGroup(b.name);
                        if (ga != gb || ga != 1)
                          return ga < gb;
                        return layerOf(a.name) < layerOf(b.name);
                      });
-    StatusOr<std::vector<Tensor>> hf =
-        convertMetaToHF(std::move(tensors), checkpoint.config.nHeads,
-                        checkpoint.config.nKvHeads, input);
-    if (!hf.ok())
-      return hf.status();
-    tensors = std::move(*hf);
+    for (LazyTensor &tensor : tensors) {
+      StatusOr<std::optional<LayoutChange>> change =
+          layoutChange(tensor.name, tensor.shape, checkpoint.config.nHeads,
+                       checkpoint.config.nKvHeads, input,
+                       /*toHuggingFace=*/true);
+      if (!change.ok())
+        return change.status();
+      tensor = relaid(std::move(tensor), **change);
+    }
   }
-  std::vector<SafetensorsTensor> views;
-  bytes.clear();
-  bytes.reserve(tensors.size());
-  for (const Tensor &t : tensors) {
-    bytes.push_back(convertFromF32(type, t.data.data(), t.numElements()));
-    views.push_back(
-        {t.name, type, t.shape, bytes.back().data(), bytes.back().size()});
+  std::vector<SafetensorsTensor> outputs;
+  for (LazyTensor &tensor : tensors) {
+    SafetensorsTensor output;
+    output.name = tensor.name;
+    output.type = type;
+    output.shape = tensor.shape;
+    output.byteSize = size_t(numElements(tensor.shape)) * elementSize(type);
+    output.produce = [read = std::move(tensor.read),
+                      type]() -> StatusOr<std::vector<uint8_t>> {
+      StatusOr<std::vector<float>> values = read();
+      if (!values.ok())
+        return values.status();
+      return convertFromF32(type, values->data(), int64_t(values->size()));
+    };
+    outputs.push_back(std::move(output));
   }
-  return views;
+  return outputs;
 }
 
 } // namespace
@@ -293,9 +329,8 @@ int llamac::runConvert() {
                                             : ElementType::BF16;
   bool hfNames = out == Format::HfDirectory || names == Names::Hf;
   ModelConfig config = checkpoint->config;
-  std::vector<std::vector<uint8_t>> bytes;
   StatusOr<std::vector<SafetensorsTensor>> tensors =
-      outputTensors(std::move(*checkpoint), hfNames, type, bytes);
+      outputTensors(std::move(*checkpoint), hfNames, type);
   if (!tensors.ok())
     return fail(tensors.message());
   Status status =

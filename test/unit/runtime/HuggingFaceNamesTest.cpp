@@ -105,6 +105,23 @@ TEST(HuggingFaceNamesTest, MapsNamesBothWays) {
   EXPECT_EQ(metaNameToHF("layers.0.attention.wz.weight"), std::nullopt);
 }
 
+/// Every tensor through layoutChange, as llamac convert does.
+StatusOr<std::vector<Tensor>> convertAll(const std::vector<Tensor> &tensors,
+                                         bool toHuggingFace,
+                                         const std::string &origin) {
+  std::vector<Tensor> result;
+  for (const Tensor &tensor : tensors) {
+    StatusOr<std::optional<LayoutChange>> change =
+        layoutChange(tensor.name, tensor.shape, 2, 1, origin, toHuggingFace);
+    if (!change.ok())
+      return change.status();
+    if (*change)
+      result.push_back({(*change)->name, tensor.shape,
+                        (*change)->apply(tensor.data, tensor.shape)});
+  }
+  return result;
+}
+
 TEST(HuggingFaceNamesTest, ConvertsAGqaModelAndBack) {
   // dim 8, 2 query heads, 1 KV head: head_dim 4, kv_dim 4.
   std::vector<Tensor> hf = {
@@ -114,7 +131,7 @@ TEST(HuggingFaceNamesTest, ConvertsAGqaModelAndBack) {
       {"model.layers.0.self_attn.v_proj.weight", {4, 8}, iota(32)},
       {"model.layers.0.self_attn.rotary_emb.inv_freq", {2}, iota(2)},
   };
-  StatusOr<std::vector<Tensor>> meta = convertHFToMeta(hf, 2, 1, "hf");
+  StatusOr<std::vector<Tensor>> meta = convertAll(hf, false, "hf");
   ASSERT_TRUE(meta.ok()) << meta.message();
   ASSERT_EQ(meta->size(), 4u); // inv_freq dropped
   EXPECT_EQ((*meta)[0].name, "tok_embeddings.weight");
@@ -129,7 +146,7 @@ TEST(HuggingFaceNamesTest, ConvertsAGqaModelAndBack) {
   EXPECT_EQ(wk.data, unpermuteFromHalfSplitRope(iota(32).data(), 1, 4, 8));
   EXPECT_EQ((*meta)[3].data, iota(32)); // v is not permuted
 
-  StatusOr<std::vector<Tensor>> back = convertMetaToHF(*meta, 2, 1, "meta");
+  StatusOr<std::vector<Tensor>> back = convertAll(*meta, true, "meta");
   ASSERT_TRUE(back.ok()) << back.message();
   ASSERT_EQ(back->size(), 4u);
   for (size_t i = 0; i < 4; ++i) {
@@ -140,12 +157,12 @@ TEST(HuggingFaceNamesTest, ConvertsAGqaModelAndBack) {
 
 TEST(HuggingFaceNamesTest, ReportsUnknownNamesAndBadShapes) {
   std::vector<Tensor> unknown = {{"model.layers.0.mlp.fc.weight", {1}, {0}}};
-  EXPECT_EQ(convertHFToMeta(unknown, 2, 1, "x.safetensors").message(),
+  EXPECT_EQ(convertAll(unknown, false, "x.safetensors").message(),
             "x.safetensors: model.layers.0.mlp.fc.weight: not a Hugging Face "
             "Llama tensor name");
   std::vector<Tensor> odd = {
       {"model.layers.0.self_attn.q_proj.weight", {6, 1}, iota(6)}};
-  EXPECT_EQ(convertHFToMeta(odd, 2, 1, "x.safetensors").message(),
+  EXPECT_EQ(convertAll(odd, false, "x.safetensors").message(),
             "x.safetensors: model.layers.0.self_attn.q_proj.weight: shape [6, "
             "1] is not [rows, cols] with rows divisible by 2 * 2 heads");
 }

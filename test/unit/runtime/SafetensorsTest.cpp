@@ -197,4 +197,38 @@ TEST(SafetensorsTest, WriterRejectsInconsistentTensors) {
   EXPECT_FALSE(std::filesystem::exists(path));
 }
 
+TEST(SafetensorsTest, WritesTensorsMadeWhenWritten) {
+  TempDir dir;
+  std::string path = dir.file("out.safetensors");
+  int made = 0;
+  SafetensorsTensor lazy;
+  lazy.name = "w";
+  lazy.shape = {2};
+  lazy.byteSize = 8;
+  lazy.produce = [&]() -> StatusOr<std::vector<uint8_t>> {
+    ++made;
+    return convertFromF32(ElementType::F32, std::vector<float>{1, 2}.data(), 2);
+  };
+  ASSERT_TRUE(writeSafetensors(path, {lazy}).ok());
+  EXPECT_EQ(made, 1);
+  StatusOr<SafetensorsFile> read = readSafetensors(path);
+  ASSERT_TRUE(read.ok()) << read.message();
+  EXPECT_EQ(read->tensors[0].toF32().data, (std::vector<float>{1, 2}));
+
+  // A failure to make a tensor, or the wrong number of bytes, ends the
+  // write and leaves nothing behind.
+  std::string failing = dir.file("failing.safetensors");
+  lazy.produce = []() -> StatusOr<std::vector<uint8_t>> {
+    return Status::error("in.pth: w: unreadable");
+  };
+  EXPECT_EQ(writeSafetensors(failing, {lazy}).message(),
+            "in.pth: w: unreadable");
+  lazy.produce = []() -> StatusOr<std::vector<uint8_t>> {
+    return std::vector<uint8_t>(4);
+  };
+  EXPECT_EQ(writeSafetensors(failing, {lazy}).message(),
+            failing + ": w: made 4 bytes, not the 8 its shape needs");
+  EXPECT_FALSE(std::filesystem::exists(failing));
+}
+
 } // namespace
