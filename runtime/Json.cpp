@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <unordered_set>
 
 using namespace llamac::runtime;
 
@@ -101,6 +102,9 @@ private:
       ++pos;
       return true;
     }
+    // A tokenizer.json's vocabulary has 32000 keys: looking each up in the
+    // members parsed so far would take quadratic time.
+    std::unordered_set<std::string> keys;
     while (true) {
       skipSpace();
       if (pos >= text.size() || text[pos] != '"')
@@ -109,7 +113,7 @@ private:
       size_t keyPos = pos;
       if (!parseString(key))
         return false;
-      if (value.get(key)) {
+      if (!keys.insert(key).second) {
         pos = keyPos;
         return fail("duplicate key \"" + key + "\"");
       }

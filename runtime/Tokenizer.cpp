@@ -2,10 +2,12 @@
 
 #include "runtime/Tokenizer.h"
 
+#include "runtime/HFTokenizer.h"
 #include "runtime/Llama2cTokenizer.h"
 #include "runtime/ModelDirectory.h"
 #include "runtime/SentencePieceTokenizer.h"
 
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -16,6 +18,13 @@ Tokenizer::~Tokenizer() = default;
 
 TokenizerFormat llamac::runtime::detectTokenizerFormat(const uint8_t *bytes,
                                                        size_t size) {
+  size_t start = 0;
+  while (start < size && std::isspace(bytes[start]))
+    ++start;
+  if (start + 1 < size && bytes[start] == '{' &&
+      (bytes[start + 1] == '"' || bytes[start + 1] == '}' ||
+       std::isspace(bytes[start + 1])))
+    return TokenizerFormat::HFTokenizerJson;
   if (size < 3 || bytes[0] != 0x0A)
     return TokenizerFormat::Llama2cBin;
   // Skip the varint length of the first `pieces` message.
@@ -37,13 +46,15 @@ TokenizerFormat llamac::runtime::detectTokenizerFormat(const uint8_t *bytes,
 StatusOr<std::unique_ptr<Tokenizer>>
 llamac::runtime::loadTokenizer(const std::string &given, int vocabSize) {
   // A model directory's tokenizer: Hugging Face's and Meta's
-  // tokenizer.model, else llama2.c's tokenizer.bin.
+  // tokenizer.model, else Hugging Face's tokenizer.json, else llama2.c's
+  // tokenizer.bin.
   std::string path = given;
   if (isDirectory(given)) {
-    std::optional<std::string> found =
-        firstFileIn(given, {"tokenizer.model", "tokenizer.bin"});
+    std::optional<std::string> found = firstFileIn(
+        given, {"tokenizer.model", "tokenizer.json", "tokenizer.bin"});
     if (!found)
-      return Status::error(given + ": no tokenizer.model (SentencePiece) or "
+      return Status::error(given + ": no tokenizer.model (SentencePiece), "
+                                   "tokenizer.json (Hugging Face) or "
                                    "tokenizer.bin (llama2.c) in this "
                                    "directory");
     path = *found;
@@ -55,8 +66,15 @@ llamac::runtime::loadTokenizer(const std::string &given, int vocabSize) {
   size_t size = std::fread(prefix, 1, sizeof(prefix), file);
   std::fclose(file);
 
-  if (detectTokenizerFormat(prefix, size) ==
-      TokenizerFormat::SentencePieceModel) {
+  TokenizerFormat format = detectTokenizerFormat(prefix, size);
+  if (format == TokenizerFormat::HFTokenizerJson) {
+    StatusOr<std::unique_ptr<HFTokenizer>> loaded =
+        HFTokenizer::load(path, vocabSize);
+    if (!loaded.ok())
+      return loaded.status();
+    return std::unique_ptr<Tokenizer>(std::move(loaded).value());
+  }
+  if (format == TokenizerFormat::SentencePieceModel) {
     StatusOr<std::unique_ptr<SentencePieceTokenizer>> loaded =
         SentencePieceTokenizer::load(path, vocabSize);
     if (!loaded.ok())

@@ -44,7 +44,7 @@ public:
   int eosId() const { return kEosId; }
 };
 
-enum class TokenizerFormat { Llama2cBin, SentencePieceModel };
+enum class TokenizerFormat { Llama2cBin, SentencePieceModel, HFTokenizerJson };
 
 /// Tells the formats apart by content, not extension. A SentencePiece .model
 /// is a serialized ModelProto whose first field is a `pieces` message, so it
@@ -52,13 +52,16 @@ enum class TokenizerFormat { Llama2cBin, SentencePieceModel };
 /// of that piece's `piece` string. A tokenizer.bin starts with the int32
 /// max_token_length: even when its low byte is 0x0A (length 10, 266, ...)
 /// the bytes that follow are not a non-zero varint and then 0x0A, for any
-/// length below 2^16. Anything else is taken to be a tokenizer.bin, whose
-/// reader then reports what is wrong with it.
+/// length below 2^16. A tokenizer.json starts (after blanks) with '{' and
+/// then '"' or a blank, which a tokenizer.bin's max_token_length of 123
+/// followed by its zero high bytes does not. Anything else is taken to be
+/// a tokenizer.bin, whose reader then reports what is wrong with it.
 TokenizerFormat detectTokenizerFormat(const uint8_t *bytes, size_t size);
 
-/// Loads either format, or a model directory's tokenizer.model (else its
-/// tokenizer.bin). `vocabSize` comes from the model header: tokenizer.bin
-/// does not store its own count, and a .model must match it.
+/// Loads any of the formats, or a model directory's tokenizer.model, else
+/// its tokenizer.json (HFTokenizer.h), else its tokenizer.bin. `vocabSize`
+/// comes from the model header: tokenizer.bin does not store its own
+/// count, and the others must match it.
 StatusOr<std::unique_ptr<Tokenizer>> loadTokenizer(const std::string &path,
                                                    int vocabSize);
 
