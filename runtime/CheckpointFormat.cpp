@@ -6,6 +6,7 @@
 #include "runtime/ModelDirectory.h"
 #include "runtime/Safetensors.h"
 #include "runtime/SafetensorsCheckpoint.h"
+#include "runtime/Strings.h"
 #include "runtime/TorchCheckpoint.h"
 
 using namespace llamac::runtime;
@@ -15,11 +16,6 @@ namespace {
 constexpr const char *kDirectoryCheckpoints[] = {
     kSafetensorsIndexName, kSafetensorsSingleName,
     "pytorch_model.bin.index.json", "pytorch_model.bin", "consolidated.00.pth"};
-
-bool endsWith(const std::string &text, const std::string &suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 /// The format of a checkpoint file that is not an index: by content, else
 /// (a corrupt file) by a name only one format uses, so that the right

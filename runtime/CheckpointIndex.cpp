@@ -32,13 +32,6 @@ bool llamac::runtime::looksLikeJsonObject(const MappedFile &file) {
   return false;
 }
 
-std::string llamac::runtime::parentDirectory(const std::string &file) {
-  size_t slash = file.rfind('/');
-  if (slash == std::string::npos)
-    return ".";
-  return slash == 0 ? "/" : file.substr(0, slash);
-}
-
 StatusOr<std::vector<IndexedTensor>>
 llamac::runtime::readCheckpointIndex(const MappedFile &file) {
   const std::string &path = file.path();

@@ -5,6 +5,7 @@
 #include "runtime/AtomicFile.h"
 #include "runtime/Fnv1a.h"
 #include "runtime/MappedFile.h"
+#include "runtime/ModelDirectory.h"
 #include "runtime/NvrtcOptions.h"
 
 #include <cerrno>
@@ -131,11 +132,6 @@ bool isFile(const std::string &path) {
   return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
 }
 
-std::string parentOf(const std::string &path) {
-  size_t slash = path.find_last_of('/');
-  return slash == std::string::npos ? "." : path.substr(0, slash);
-}
-
 /// The directory holding cuda_fp16.h for NVRTC's includes.
 StatusOr<std::string> cudaIncludeDir(const Nvrtc &nvrtc) {
   if (const char *dir = std::getenv("LLAMAC_CUDA_INCLUDE"); dir && *dir) {
@@ -146,8 +142,8 @@ StatusOr<std::string> cudaIncludeDir(const Nvrtc &nvrtc) {
   }
   // The toolkit NVRTC came from: ROOT/lib64/libnvrtc.so (or ROOT/lib, or
   // ROOT/targets/x86_64-linux/lib) beside ROOT/include.
-  std::vector<std::string> candidates = {parentOf(parentOf(nvrtc.path)) +
-                                         "/include"};
+  std::vector<std::string> candidates = {
+      parentDirectory(parentDirectory(nvrtc.path)) + "/include"};
   if (const char *home = std::getenv("CUDA_HOME"); home && *home)
     candidates.push_back(std::string(home) + "/include");
   candidates.push_back("/usr/local/cuda/include");

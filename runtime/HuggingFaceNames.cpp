@@ -2,6 +2,8 @@
 
 #include "runtime/HuggingFaceNames.h"
 
+#include "runtime/Strings.h"
+
 #include <cstring>
 
 using namespace llamac::runtime;
@@ -57,12 +59,6 @@ std::optional<std::string> mapName(const std::string &name, bool forward) {
     if (rest == (forward ? meta : hf))
       return toPrefix + layer + "." + (forward ? hf : meta);
   return std::nullopt;
-}
-
-bool endsWith(const std::string &text, const char *suffix) {
-  size_t length = std::strlen(suffix);
-  return text.size() >= length &&
-         text.compare(text.size() - length, length, suffix) == 0;
 }
 
 /// Copies rows so that output row `target(row)` is input row `row`.

@@ -15,6 +15,18 @@ std::string llamac::runtime::withoutTrailingSlashes(std::string path) {
   return path;
 }
 
+std::string llamac::runtime::parentDirectory(const std::string &path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos)
+    return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+std::string llamac::runtime::fileName(const std::string &path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
 std::string llamac::runtime::joinPath(const std::string &directory,
                                       const std::string &name) {
   return withoutTrailingSlashes(directory) + "/" + name;

@@ -21,6 +21,13 @@ bool isDirectory(const std::string &path);
 /// `path` without trailing slashes ("/" stays "/").
 std::string withoutTrailingSlashes(std::string path);
 
+/// The directory holding `path`: "." for a bare name, "/" for a file at the
+/// root.
+std::string parentDirectory(const std::string &path);
+
+/// The last component of `path` ("consolidated.00.pth").
+std::string fileName(const std::string &path);
+
 /// `directory` + "/" + `name`, with one slash between them.
 std::string joinPath(const std::string &directory, const std::string &name);
 

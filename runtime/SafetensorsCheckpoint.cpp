@@ -57,34 +57,19 @@ StatusOr<SafetensorsCheckpoint> openSingleFile(const std::string &path) {
 }
 
 StatusOr<SafetensorsCheckpoint> openIndex(const MappedFile &indexFile) {
-  const std::string &path = indexFile.path();
-  StatusOr<std::vector<IndexedTensor>> weightMap =
-      readCheckpointIndex(indexFile);
-  if (!weightMap.ok())
-    return weightMap.status();
-  // Each shard is mapped and validated once, in the order the map first
-  // names it.
+  // Each shard is mapped and validated once.
   std::map<std::string, SafetensorsFile> shards;
+  StatusOr<std::vector<const SafetensorsTensor *>> tensors =
+      readIndexedTensors(indexFile, shards, readSafetensors);
+  if (!tensors.ok())
+    return tensors.status();
   SafetensorsCheckpoint checkpoint;
-  checkpoint.origin = path;
+  checkpoint.origin = indexFile.path();
   checkpoint.sharded = true;
-  for (const IndexedTensor &entry : *weightMap) {
-    auto found = shards.find(entry.shard);
-    if (found == shards.end()) {
-      StatusOr<SafetensorsFile> file = readSafetensors(entry.shardPath);
-      if (!file.ok())
-        return Status::error(path + ": weight_map: " + entry.tensor + ": " +
-                             file.message());
-      checkpoint.files.push_back(file->file);
-      found = shards.emplace(entry.shard, std::move(file).value()).first;
-    }
-    const SafetensorsTensor *stored = found->second.find(entry.tensor);
-    if (!stored)
-      return Status::error(path + ": weight_map: " + entry.tensor +
-                           ": not in " + entry.shard +
-                           ", the shard the index names");
-    checkpoint.tensors.push_back(*stored);
-  }
+  for (const auto &[name, shard] : shards)
+    checkpoint.files.push_back(shard.file);
+  for (const SafetensorsTensor *tensor : *tensors)
+    checkpoint.tensors.push_back(*tensor);
   return checkpoint;
 }
 

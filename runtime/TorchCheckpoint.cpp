@@ -199,6 +199,7 @@ StatusOr<TorchTensor> StateDictReader::tensor(const std::string &name,
 
   TorchTensor result;
   result.name = name;
+  result.file = archive.path();
   int64_t storageElements = 0;
   Status bound =
       bindStorage(name, *arguments[0]->items[0], result, storageElements);
@@ -276,10 +277,9 @@ StatusOr<std::string> archivePrefix(const ZipArchive &archive) {
 
 } // namespace
 
-StatusOr<std::vector<float>>
-TorchTensor::toF32(const std::string &origin) const {
+StatusOr<std::vector<float>> TorchTensor::toF32() const {
   if (!type)
-    return Status::error(origin + ": " + name + ": stored as " + storageType +
+    return Status::error(file + ": " + name + ": stored as " + storageType +
                          "; llamac reads float32, float16 and bfloat16 "
                          "tensors");
   const int64_t count = numElements();
@@ -308,7 +308,7 @@ TorchTensor::toF32(const std::string &origin) const {
 StatusOr<std::vector<float>> TorchCheckpointTensor::toF32() const {
   std::vector<std::vector<float>> values;
   for (size_t i = 0; i < pieces.size(); ++i) {
-    StatusOr<std::vector<float>> piece = pieces[i].toF32(pieceFiles[i]);
+    StatusOr<std::vector<float>> piece = pieces[i].toF32();
     if (!piece.ok())
       return piece.status();
     values.push_back(std::move(*piece));
@@ -316,8 +316,8 @@ StatusOr<std::vector<float>> TorchCheckpointTensor::toF32() const {
   if (!joinDim) {
     for (size_t i = 1; i < values.size(); ++i)
       if (values[i] != values[0])
-        return Status::error(pieceFiles[i] + ": " + name + ": differs from " +
-                             pieceFiles[0] +
+        return Status::error(pieces[i].file + ": " + name + ": differs from " +
+                             pieces[0].file +
                              "'s, though every model-parallel rank holds "
                              "the same one");
     return std::move(values[0]);
@@ -336,6 +336,14 @@ StatusOr<std::vector<float>> TorchCheckpointTensor::toF32() const {
                     piece.begin() + (o + 1) * block);
     }
   return joined;
+}
+
+const TorchCheckpointTensor *
+TorchCheckpoint::find(const std::string &name) const {
+  for (const TorchCheckpointTensor &tensor : tensors)
+    if (tensor.name == name)
+      return &tensor;
+  return nullptr;
 }
 
 bool llamac::runtime::looksLikeTorchFile(const MappedFile &file) {
@@ -405,7 +413,6 @@ llamac::runtime::readTorchArchive(const std::string &path) {
     entry.name = name;
     entry.shape = tensor->shape;
     entry.pieces.push_back(std::move(*tensor));
-    entry.pieceFiles.push_back(path);
     checkpoint.tensors.push_back(std::move(entry));
   }
   return checkpoint;

@@ -30,6 +30,8 @@ namespace llamac::runtime {
 /// One tensor of a torch.save archive: a strided view of a storage.
 struct TorchTensor {
   std::string name;
+  /// The archive holding it, which errors name.
+  std::string file;
   /// The storage's class, such as "torch.BFloat16Storage".
   std::string storageType;
   /// Nullopt for storages of elements llamac does not read (int64, f64,
@@ -44,9 +46,9 @@ struct TorchTensor {
   const uint8_t *data = nullptr;
 
   int64_t numElements() const { return runtime::numElements(shape); }
-  /// The values in row-major order as f32; an error "ORIGIN: NAME: ..."
-  /// for an element type llamac does not read.
-  StatusOr<std::vector<float>> toF32(const std::string &origin) const;
+  /// The values in row-major order as f32; an error "FILE: NAME: ..." for
+  /// an element type llamac does not read.
+  StatusOr<std::vector<float>> toF32() const;
 };
 
 /// A tensor of a checkpoint: one stored tensor, or the model-parallel
@@ -59,8 +61,6 @@ struct TorchCheckpointTensor {
   /// The dimension the pieces are concatenated on; nullopt when every
   /// piece holds the whole tensor (a norm's gain, replicated on each rank).
   std::optional<size_t> joinDim;
-  /// The file of each piece, for errors.
-  std::vector<std::string> pieceFiles;
 
   /// The joined values as f32. Replicated pieces must agree.
   StatusOr<std::vector<float>> toF32() const;
@@ -73,6 +73,9 @@ struct TorchCheckpoint {
   /// In the order the state dict (or the index) lists them.
   std::vector<TorchCheckpointTensor> tensors;
   std::vector<std::shared_ptr<const MappedFile>> files;
+
+  /// The tensor named `name`, or nullptr.
+  const TorchCheckpointTensor *find(const std::string &name) const;
 };
 
 /// Reads one torch.save archive's state dict. Errors read "PATH: REASON" or

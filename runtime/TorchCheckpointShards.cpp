@@ -11,12 +11,12 @@
 
 #include "runtime/CheckpointIndex.h"
 #include "runtime/ModelDirectory.h"
+#include "runtime/Strings.h"
 #include "runtime/TorchCheckpoint.h"
 
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
-#include <cstring>
 #include <dirent.h>
 #include <map>
 
@@ -24,32 +24,28 @@ using namespace llamac::runtime;
 
 namespace {
 
-bool endsWith(const std::string &text, const char *suffix) {
-  size_t length = std::strlen(suffix);
-  return text.size() >= length &&
-         text.compare(text.size() - length, length, suffix) == 0;
-}
+/// How Meta's model code splits a tensor across ranks.
+enum class MetaSplit { Rows, Columns, Whole, Unknown };
 
-/// How Meta's model code splits `name` (a Meta tensor name) across ranks:
-/// the dimension, nullopt for a tensor every rank holds whole, or false
-/// for a name Meta's model does not have.
-std::optional<std::optional<size_t>> metaSplitDim(const std::string &name) {
+/// The split of `name`, a Meta tensor name; Unknown for a name Meta's
+/// model does not have.
+MetaSplit metaSplit(const std::string &name) {
   for (const char *rows :
        {"attention.wq.weight", "attention.wk.weight", "attention.wv.weight",
         "feed_forward.w1.weight", "feed_forward.w3.weight"})
     if (endsWith(name, rows))
-      return std::optional<size_t>(0);
+      return MetaSplit::Rows;
   if (name == "output.weight")
-    return std::optional<size_t>(0);
+    return MetaSplit::Rows;
   if (endsWith(name, "attention.wo.weight") ||
       endsWith(name, "feed_forward.w2.weight") ||
       name == "tok_embeddings.weight")
-    return std::optional<size_t>(1);
+    return MetaSplit::Columns;
   if (endsWith(name, "attention_norm.weight") ||
       endsWith(name, "ffn_norm.weight") || name == "norm.weight" ||
       name == "rope.freqs")
-    return std::optional<size_t>();
-  return std::nullopt;
+    return MetaSplit::Whole;
+  return MetaSplit::Unknown;
 }
 
 /// The rank NN of a file named consolidated.NN.pth, or -1.
@@ -57,7 +53,7 @@ int consolidatedRank(const std::string &fileName) {
   const std::string prefix = "consolidated.", suffix = ".pth";
   if (fileName.size() <= prefix.size() + suffix.size() ||
       fileName.compare(0, prefix.size(), prefix) != 0 ||
-      !endsWith(fileName, suffix.c_str()))
+      !endsWith(fileName, suffix))
     return -1;
   std::string digits = fileName.substr(
       prefix.size(), fileName.size() - prefix.size() - suffix.size());
@@ -66,11 +62,6 @@ int consolidatedRank(const std::string &fileName) {
                    [](char c) { return std::isdigit((unsigned char)c); }))
     return -1;
   return std::stoi(digits);
-}
-
-std::string baseName(const std::string &path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
 std::string rankFileName(int rank) {
@@ -112,38 +103,34 @@ StatusOr<TorchCheckpoint> joinRanks(std::vector<TorchCheckpoint> ranks) {
   for (TorchCheckpoint &rank : ranks)
     for (auto &file : rank.files)
       joined.files.push_back(file);
-  std::vector<std::map<std::string, const TorchCheckpointTensor *>> byName(
-      ranks.size());
-  for (size_t r = 0; r < ranks.size(); ++r)
-    for (const TorchCheckpointTensor &tensor : ranks[r].tensors)
-      byName[r][tensor.name] = &tensor;
   for (size_t r = 1; r < ranks.size(); ++r) {
-    for (const auto &[name, tensor] : byName[r])
-      if (!byName[0].count(name))
-        return Status::error(ranks[r].origin + ": " + name + ": not in " +
-                             ranks[0].origin +
+    for (const TorchCheckpointTensor &tensor : ranks[r].tensors)
+      if (!ranks[0].find(tensor.name))
+        return Status::error(ranks[r].origin + ": " + tensor.name +
+                             ": not in " + ranks[0].origin +
                              ", though every rank holds the same tensors");
-    if (byName[r].size() != byName[0].size())
-      for (const auto &[name, tensor] : byName[0])
-        if (!byName[r].count(name))
-          return Status::error(ranks[r].origin + ": " + name +
+    if (ranks[r].tensors.size() != ranks[0].tensors.size())
+      for (const TorchCheckpointTensor &tensor : ranks[0].tensors)
+        if (!ranks[r].find(tensor.name))
+          return Status::error(ranks[r].origin + ": " + tensor.name +
                                ": missing, though " + ranks[0].origin +
                                " and every other rank hold it");
   }
 
   for (const TorchCheckpointTensor &first : ranks[0].tensors) {
-    std::optional<std::optional<size_t>> split = metaSplitDim(first.name);
-    if (!split)
+    MetaSplit split = metaSplit(first.name);
+    if (split == MetaSplit::Unknown)
       return Status::error(
           ranks[0].origin + ": " + first.name +
           ": not a tensor of Meta's Llama, so how its model-parallel ranks "
           "split it is unknown");
     TorchCheckpointTensor tensor;
     tensor.name = first.name;
-    tensor.joinDim = *split;
+    if (split != MetaSplit::Whole)
+      tensor.joinDim = split == MetaSplit::Rows ? 0 : 1;
     tensor.shape = first.shape;
     for (size_t r = 0; r < ranks.size(); ++r) {
-      const TorchCheckpointTensor &piece = *byName[r][first.name];
+      const TorchCheckpointTensor &piece = *ranks[r].find(first.name);
       const std::vector<int64_t> &shape = piece.shape;
       bool fits = shape.size() == first.shape.size();
       for (size_t d = 0; fits && d < shape.size(); ++d)
@@ -159,7 +146,6 @@ StatusOr<TorchCheckpoint> joinRanks(std::vector<TorchCheckpoint> ranks) {
       if (r > 0 && tensor.joinDim)
         tensor.shape[*tensor.joinDim] += shape[*tensor.joinDim];
       tensor.pieces.push_back(piece.pieces[0]);
-      tensor.pieceFiles.push_back(ranks[r].origin);
     }
     joined.tensors.push_back(std::move(tensor));
   }
@@ -183,36 +169,18 @@ StatusOr<TorchCheckpoint> openRanks(const std::string &path) {
 }
 
 StatusOr<TorchCheckpoint> openIndex(const MappedFile &indexFile) {
-  const std::string &path = indexFile.path();
-  StatusOr<std::vector<IndexedTensor>> weightMap =
-      readCheckpointIndex(indexFile);
-  if (!weightMap.ok())
-    return weightMap.status();
   std::map<std::string, TorchCheckpoint> shards;
-  std::map<std::string, std::map<std::string, const TorchCheckpointTensor *>>
-      shardTensors;
+  StatusOr<std::vector<const TorchCheckpointTensor *>> tensors =
+      readIndexedTensors(indexFile, shards, readTorchArchive);
+  if (!tensors.ok())
+    return tensors.status();
   TorchCheckpoint checkpoint;
-  checkpoint.origin = path;
-  for (const IndexedTensor &entry : *weightMap) {
-    auto found = shards.find(entry.shard);
-    if (found == shards.end()) {
-      StatusOr<TorchCheckpoint> shard = readTorchArchive(entry.shardPath);
-      if (!shard.ok())
-        return Status::error(path + ": weight_map: " + entry.tensor + ": " +
-                             shard.message());
-      for (auto &file : shard->files)
-        checkpoint.files.push_back(file);
-      found = shards.emplace(entry.shard, std::move(*shard)).first;
-      for (const TorchCheckpointTensor &tensor : found->second.tensors)
-        shardTensors[entry.shard][tensor.name] = &tensor;
-    }
-    auto stored = shardTensors[entry.shard].find(entry.tensor);
-    if (stored == shardTensors[entry.shard].end())
-      return Status::error(path + ": weight_map: " + entry.tensor +
-                           ": not in " + entry.shard +
-                           ", the shard the index names");
-    checkpoint.tensors.push_back(*stored->second);
-  }
+  checkpoint.origin = indexFile.path();
+  for (const auto &[name, shard] : shards)
+    for (const auto &file : shard.files)
+      checkpoint.files.push_back(file);
+  for (const TorchCheckpointTensor *tensor : *tensors)
+    checkpoint.tensors.push_back(*tensor);
   return checkpoint;
 }
 
@@ -225,7 +193,7 @@ llamac::runtime::openTorchCheckpoint(const std::string &path) {
     return file.status();
   if (looksLikeJsonObject(**file))
     return openIndex(**file);
-  if (consolidatedRank(baseName(path)) >= 0)
+  if (consolidatedRank(fileName(path)) >= 0)
     return openRanks(path);
   return readTorchArchive(path);
 }

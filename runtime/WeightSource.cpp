@@ -8,6 +8,7 @@
 #include "runtime/Llama2cCheckpoint.h"
 #include "runtime/Safetensors.h"
 #include "runtime/SafetensorsCheckpoint.h"
+#include "runtime/Strings.h"
 #include "runtime/TorchCheckpoint.h"
 
 #include <cmath>
@@ -116,11 +117,6 @@ private:
   bool huggingFace = false;
   std::map<std::string, const Stored *> byMetaName;
 };
-
-bool endsWith(const std::string &text, const std::string &suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 class RandomSource : public WeightSource {
 public:
