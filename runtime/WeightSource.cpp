@@ -6,10 +6,7 @@
 #include "runtime/Fnv1a.h"
 #include "runtime/HuggingFaceNames.h"
 #include "runtime/Llama2cCheckpoint.h"
-#include "runtime/Safetensors.h"
-#include "runtime/SafetensorsCheckpoint.h"
 #include "runtime/Strings.h"
-#include "runtime/TorchCheckpoint.h"
 
 #include <cmath>
 #include <map>
@@ -61,35 +58,16 @@ private:
   Llama2cCheckpoint checkpoint;
 };
 
-/// The values of a checkpoint's tensor as f32, per format.
-StatusOr<WeightData> readAsF32(const SafetensorsTensor &tensor) {
-  WeightData data;
-  data.shape = tensor.shape;
-  data.storage = convertToF32(tensor.type, tensor.data, tensor.numElements());
-  data.data = data.storage.data();
-  return data;
-}
-StatusOr<WeightData> readAsF32(const TorchCheckpointTensor &tensor) {
-  StatusOr<std::vector<float>> values = tensor.toF32();
-  if (!values.ok())
-    return values.status();
-  WeightData data;
-  data.shape = tensor.shape;
-  data.storage = std::move(*values);
-  data.data = data.storage.data();
-  return data;
-}
-
 /// A checkpoint of named tensors (safetensors or torch.save) under Meta's
 /// or Hugging Face's names: one Hugging Face name makes it Hugging Face's,
 /// whose wq and wk rows are in half-split order.
-template <class Checkpoint> class NamedTensorsSource : public WeightSource {
+class NamedTensorsSource : public WeightSource {
 public:
-  explicit NamedTensorsSource(Checkpoint opened)
+  explicit NamedTensorsSource(StoredTensors opened)
       : checkpoint(std::move(opened)) {
-    for (const auto &tensor : checkpoint.tensors)
+    for (const LazyTensor &tensor : checkpoint.tensors)
       huggingFace |= isHuggingFaceName(tensor.name);
-    for (const auto &tensor : checkpoint.tensors) {
+    for (const LazyTensor &tensor : checkpoint.tensors) {
       std::optional<std::string> meta =
           huggingFace ? hfNameToMeta(tensor.name) : tensor.name;
       // Tensors the model does not use (rotary_emb.inv_freq, rope.freqs)
@@ -108,14 +86,20 @@ public:
     auto found = byMetaName.find(name);
     if (found == byMetaName.end())
       return missingWeight(origin(), name);
-    return readAsF32(*found->second);
+    StatusOr<std::vector<float>> values = found->second->read();
+    if (!values.ok())
+      return values.status();
+    WeightData data;
+    data.shape = found->second->shape;
+    data.storage = std::move(*values);
+    data.data = data.storage.data();
+    return data;
   }
 
 private:
-  using Stored = typename decltype(Checkpoint::tensors)::value_type;
-  Checkpoint checkpoint;
+  StoredTensors checkpoint;
   bool huggingFace = false;
-  std::map<std::string, const Stored *> byMetaName;
+  std::map<std::string, const LazyTensor *> byMetaName;
 };
 
 class RandomSource : public WeightSource {
@@ -162,25 +146,12 @@ llamac::runtime::openWeightFile(const std::string &path) {
   StatusOr<CheckpointLocation> where = locateCheckpoint(path);
   if (!where.ok())
     return where.status();
-  switch (where->format) {
-  case CheckpointFormat::Safetensors: {
-    StatusOr<SafetensorsCheckpoint> checkpoint =
-        openSafetensorsCheckpoint(where->path);
+  if (where->format != CheckpointFormat::Llama2c) {
+    StatusOr<StoredTensors> checkpoint = openStoredTensors(*where);
     if (!checkpoint.ok())
       return checkpoint.status();
     return std::unique_ptr<WeightSource>(
-        new NamedTensorsSource<SafetensorsCheckpoint>(
-            std::move(checkpoint).value()));
-  }
-  case CheckpointFormat::Torch: {
-    StatusOr<TorchCheckpoint> checkpoint = openTorchCheckpoint(where->path);
-    if (!checkpoint.ok())
-      return checkpoint.status();
-    return std::unique_ptr<WeightSource>(
-        new NamedTensorsSource<TorchCheckpoint>(std::move(checkpoint).value()));
-  }
-  case CheckpointFormat::Llama2c:
-    break;
+        new NamedTensorsSource(std::move(checkpoint).value()));
   }
   StatusOr<Llama2cCheckpoint> checkpoint = readLlama2cCheckpoint(where->path);
   if (!checkpoint.ok())
