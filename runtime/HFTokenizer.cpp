@@ -33,8 +33,7 @@ size_t utf8Length(const std::string &text, size_t at) {
   auto byte = [&](size_t i) -> unsigned {
     return at + i < text.size() ? (unsigned char)text[at + i] : 0;
   };
-  auto continuation = [&](size_t i, unsigned low = 0x80,
-                          unsigned high = 0xBF) {
+  auto continuation = [&](size_t i, unsigned low = 0x80, unsigned high = 0xBF) {
     return byte(i) >= low && byte(i) <= high;
   };
   unsigned lead = byte(0);
@@ -76,22 +75,6 @@ std::string validUtf8(const std::string &text) {
   return valid;
 }
 
-/// Reads fields of one JSON object, remembering the first error as
-/// "PATH: FIELD: REASON".
-class Fields {
-public:
-  Fields(const std::string &path, std::string prefix)
-      : path(path), prefix(std::move(prefix)) {}
-
-  Status error(const std::string &field, const std::string &reason) const {
-    return Status::error(path + ": " + prefix + field + ": " + reason);
-  }
-
-private:
-  const std::string &path;
-  std::string prefix;
-};
-
 bool isNullOrMissing(const JsonValue *value) {
   return !value || value->kind == JsonValue::Kind::Null;
 }
@@ -112,28 +95,29 @@ HFTokenizer::load(const std::string &path, int vocabSize) {
 
   std::unique_ptr<HFTokenizer> tokenizer(new HFTokenizer());
   tokenizer->path = path;
-  Fields fields(path, "");
+  auto error = [&](const std::string &field, const std::string &reason) {
+    return Status::error(path + ": " + field + ": " + reason);
+  };
   const JsonValue *model = root->get("model");
   if (!model || !model->isObject())
-    return fields.error("model", "missing or not an object");
-  Fields modelFields(path, "model.");
+    return error("model", "missing or not an object");
   const JsonValue *type = model->get("type");
   if (type && (!type->isString() || type->string != "BPE"))
-    return modelFields.error(
-        "type", (type->isString() ? "\"" + type->string + "\"" : "not text") +
-                    "; llamac reads Llama's BPE tokenizers");
+    return error("model.type",
+                 (type->isString() ? "\"" + type->string + "\"" : "not text") +
+                     "; llamac reads Llama's BPE tokenizers");
 
   // The vocabulary: ids 0..N-1, each once.
   const JsonValue *vocab = model->get("vocab");
   if (!vocab || !vocab->isObject() || vocab->object.empty())
-    return modelFields.error("vocab", "missing, empty or not an object");
+    return error("model.vocab", "missing, empty or not an object");
   std::vector<std::string> pieces(vocab->object.size());
   std::vector<bool> seen(pieces.size(), false);
   for (const auto &[piece, id] : vocab->object) {
     if (!id.isUnsigned || id.unsignedValue >= pieces.size() ||
         seen[id.unsignedValue])
-      return modelFields.error(
-          "vocab", "\"" + piece + "\" has id " +
+      return error("model.vocab",
+                   "\"" + piece + "\" has id " +
                        (id.isUnsigned ? std::to_string(id.unsignedValue)
                                       : std::string("not a count")) +
                        "; the ids must be 0 to " +
@@ -149,53 +133,52 @@ HFTokenizer::load(const std::string &path, int vocabSize) {
       const JsonValue *id = token.get("id");
       const JsonValue *content = token.get("content");
       if (!id || !id->isUnsigned || !content || !content->isString())
-        return fields.error("added_tokens", "an entry without id or content");
+        return error("added_tokens", "an entry without id or content");
       if (id->unsignedValue < pieces.size()) {
         if (pieces[id->unsignedValue] != content->string)
-          return fields.error("added_tokens",
-                              "\"" + content->string + "\" has id " +
-                                  std::to_string(id->unsignedValue) +
-                                  ", which the vocabulary gives \"" +
-                                  pieces[id->unsignedValue] + "\"");
+          return error("added_tokens", "\"" + content->string + "\" has id " +
+                                           std::to_string(id->unsignedValue) +
+                                           ", which the vocabulary gives \"" +
+                                           pieces[id->unsignedValue] + "\"");
         continue;
       }
       if (id->unsignedValue != pieces.size())
-        return fields.error("added_tokens",
-                            "\"" + content->string + "\" has id " +
-                                std::to_string(id->unsignedValue) +
-                                ", leaving a gap after the vocabulary's " +
-                                std::to_string(pieces.size()));
+        return error("added_tokens",
+                     "\"" + content->string + "\" has id " +
+                         std::to_string(id->unsignedValue) +
+                         ", leaving a gap after the vocabulary's " +
+                         std::to_string(pieces.size()));
       tokenizer->idOf[content->string] = int(pieces.size());
       pieces.push_back(content->string);
     }
   if (vocabSize > 0 && int(pieces.size()) != vocabSize)
-    return fields.error("model.vocab",
-                        "the tokenizer has " + std::to_string(pieces.size()) +
-                            " pieces, but the model header says " +
-                            std::to_string(vocabSize));
+    return error("model.vocab", "the tokenizer has " +
+                                    std::to_string(pieces.size()) +
+                                    " pieces, but the model header says " +
+                                    std::to_string(vocabSize));
   auto idOf = [&](const std::string &piece) {
     auto found = tokenizer->idOf.find(piece);
     return found == tokenizer->idOf.end() ? -1 : found->second;
   };
   if (idOf("<s>") != kBosId || idOf("</s>") != kEosId)
-    return fields.error("model.vocab",
-                        "<s> and </s> have ids " + std::to_string(idOf("<s>")) +
-                            " and " + std::to_string(idOf("</s>")) +
-                            ", but Llama (and run.c) use 1 and 2");
+    return error("model.vocab", "<s> and </s> have ids " +
+                                    std::to_string(idOf("<s>")) + " and " +
+                                    std::to_string(idOf("</s>")) +
+                                    ", but Llama (and run.c) use 1 and 2");
 
   // Merges: "left right" (tokenizers before 0.20) or [left, right], ranked
   // by their order.
   const JsonValue *merges = model->get("merges");
   if (!merges || !merges->isArray())
-    return modelFields.error("merges", "missing or not an array");
+    return error("model.merges", "missing or not an array");
   for (size_t rank = 0; rank < merges->array.size(); ++rank) {
     const JsonValue &merge = merges->array[rank];
     std::string left, right;
     if (merge.isString()) {
       size_t space = merge.string.find(' ');
       if (space == std::string::npos)
-        return modelFields.error("merges", "entry " + std::to_string(rank) +
-                                               " is not \"left right\"");
+        return error("model.merges", "entry " + std::to_string(rank) +
+                                         " is not \"left right\"");
       left = merge.string.substr(0, space);
       right = merge.string.substr(space + 1);
     } else if (merge.isArray() && merge.array.size() == 2 &&
@@ -203,14 +186,14 @@ HFTokenizer::load(const std::string &path, int vocabSize) {
       left = merge.array[0].string;
       right = merge.array[1].string;
     } else {
-      return modelFields.error("merges", "entry " + std::to_string(rank) +
-                                             " is not a pair of pieces");
+      return error("model.merges", "entry " + std::to_string(rank) +
+                                       " is not a pair of pieces");
     }
     int leftId = idOf(left), rightId = idOf(right),
         mergedId = idOf(left + right);
     if (leftId < 0 || rightId < 0 || mergedId < 0)
-      return modelFields.error(
-          "merges",
+      return error(
+          "model.merges",
           "entry " + std::to_string(rank) + " (\"" + left + "\", \"" + right +
               "\"): " + (leftId < 0 || rightId < 0 ? "a piece" : "the merge") +
               " is not in the vocabulary");
@@ -223,10 +206,11 @@ HFTokenizer::load(const std::string &path, int vocabSize) {
     if (const JsonValue *value = model->get(field);
         !isNullOrMissing(value) &&
         !(value->isString() && value->string.empty()))
-      return modelFields.error(field, "set; Llama's tokenizers have none");
+      return error(std::string("model.") + field,
+                   "set; Llama's tokenizers have none");
   if (!isNullOrMissing(model->get("dropout")))
-    return modelFields.error("dropout",
-                             "set; BPE dropout is for training a tokenizer");
+    return error("model.dropout",
+                 "set; BPE dropout is for training a tokenizer");
   auto flag = [&](const char *field) {
     const JsonValue *value = model->get(field);
     return value && value->kind == JsonValue::Kind::Bool && value->boolean;
@@ -237,8 +221,8 @@ HFTokenizer::load(const std::string &path, int vocabSize) {
   if (const JsonValue *unk = model->get("unk_token"); unk && unk->isString()) {
     tokenizer->unkId = idOf(unk->string);
     if (tokenizer->unkId < 0)
-      return modelFields.error("unk_token", "\"" + unk->string +
-                                                "\" is not in the vocabulary");
+      return error("model.unk_token",
+                   "\"" + unk->string + "\" is not in the vocabulary");
   }
 
   // Normalizer: Llama's legacy one is Sequence[Prepend("▁"), Replace(" ",
@@ -262,7 +246,7 @@ HFTokenizer::load(const std::string &path, int vocabSize) {
     if (name == "Prepend") {
       const JsonValue *content = step->get("prepend");
       if (!content || !content->isString())
-        return fields.error("normalizer", "Prepend without a prepend string");
+        return error("normalizer", "Prepend without a prepend string");
       parsed.prepend = true;
       parsed.content = content->string;
     } else if (name == "Replace") {
@@ -270,14 +254,13 @@ HFTokenizer::load(const std::string &path, int vocabSize) {
       const JsonValue *literal = pattern ? pattern->get("String") : nullptr;
       const JsonValue *content = step->get("content");
       if (!literal || !literal->isString() || !content || !content->isString())
-        return fields.error("normalizer",
-                            "Replace other than of a String pattern");
+        return error("normalizer", "Replace other than of a String pattern");
       parsed.pattern = literal->string;
       parsed.content = content->string;
     } else {
-      return fields.error("normalizer",
-                          name + " is not supported (llamac reads Llama's "
-                                 "normalizers: Prepend and Replace)");
+      return error("normalizer", name +
+                                     " is not supported (llamac reads Llama's "
+                                     "normalizers: Prepend and Replace)");
     }
     tokenizer->normalizer.push_back(std::move(parsed));
   }
@@ -287,7 +270,7 @@ HFTokenizer::load(const std::string &path, int vocabSize) {
       !isNullOrMissing(pre)) {
     const JsonValue *kind = pre->get("type");
     if (!kind || !kind->isString() || kind->string != "Metaspace")
-      return fields.error(
+      return error(
           "pre_tokenizer",
           (kind && kind->isString() ? kind->string : std::string("?")) +
               " is not supported (llamac reads Llama's: none, or Metaspace)");
@@ -309,10 +292,7 @@ HFTokenizer::load(const std::string &path, int vocabSize) {
 
   // Printed as llama2.c's export stores pieces.
   for (size_t id = 0; id < pieces.size(); ++id)
-    tokenizer->storedPieces.push_back(
-        id == size_t(kBosId)   ? "\n<s>\n"
-        : id == size_t(kEosId) ? "\n</s>\n"
-                               : replaceAll(pieces[id], kSpaceMark, " "));
+    tokenizer->storedPieces.push_back(exportedPiece(int(id), pieces[id]));
   return tokenizer;
 }
 

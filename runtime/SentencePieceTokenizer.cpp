@@ -32,17 +32,10 @@ SentencePieceTokenizer::load(const std::string &path, int vocabSize) {
         std::to_string(processor.eos_id()) + ", but Llama (and run.c) use 1/2");
 
   // llama2.c's tokenizer.py export, piece by piece.
-  const std::string spaceMark = "\xE2\x96\x81"; // U+2581 "▁"
   tokenizer->storedPieces.reserve(size_t(pieces));
-  for (int id = 0; id < pieces; ++id) {
-    std::string piece = id == kBosId   ? "\n<s>\n"
-                        : id == kEosId ? "\n</s>\n"
-                                       : processor.IdToPiece(id);
-    for (size_t pos = piece.find(spaceMark); pos != std::string::npos;
-         pos = piece.find(spaceMark, pos + 1))
-      piece.replace(pos, spaceMark.size(), " ");
-    tokenizer->storedPieces.push_back(std::move(piece));
-  }
+  for (int id = 0; id < pieces; ++id)
+    tokenizer->storedPieces.push_back(
+        exportedPiece(id, processor.IdToPiece(id)));
   return tokenizer;
 }
 

@@ -88,6 +88,19 @@ llamac::runtime::loadTokenizer(const std::string &given, int vocabSize) {
   return std::unique_ptr<Tokenizer>(std::move(loaded).value());
 }
 
+std::string llamac::runtime::exportedPiece(int id, const std::string &piece) {
+  if (id == Tokenizer::kBosId)
+    return "\n<s>\n";
+  if (id == Tokenizer::kEosId)
+    return "\n</s>\n";
+  const std::string spaceMark = "\xE2\x96\x81"; // U+2581 "▁"
+  std::string exported = piece;
+  for (size_t pos = exported.find(spaceMark); pos != std::string::npos;
+       pos = exported.find(spaceMark, pos + 1))
+    exported.replace(pos, spaceMark.size(), " ");
+  return exported;
+}
+
 static int hexValue(char c) {
   if (c >= '0' && c <= '9')
     return c - '0';

@@ -65,6 +65,10 @@ TokenizerFormat detectTokenizerFormat(const uint8_t *bytes, size_t size);
 StatusOr<std::unique_ptr<Tokenizer>> loadTokenizer(const std::string &path,
                                                    int vocabSize);
 
+/// A vocabulary piece as llama2.c's tokenizer export stores it: BOS and EOS
+/// as "\n<s>\n" and "\n</s>\n", and SentencePiece's "▁" as a space.
+std::string exportedPiece(int id, const std::string &piece);
+
 /// run.c's decode on one stored piece (a tokenizer.bin entry: SentencePiece's
 /// "▁" already replaced by a space). Shared by both tokenizers so they agree.
 std::string decodeStoredPiece(std::string_view piece, int prevToken);
