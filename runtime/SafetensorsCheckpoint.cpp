@@ -77,14 +77,6 @@ StatusOr<SafetensorsCheckpoint> openIndex(const MappedFile &indexFile) {
 
 StatusOr<SafetensorsCheckpoint>
 llamac::runtime::openSafetensorsCheckpoint(const std::string &path) {
-  if (isDirectory(path)) {
-    std::optional<std::string> found =
-        firstFileIn(path, {kSafetensorsIndexName, kSafetensorsSingleName});
-    if (!found)
-      return Status::error(path + ": no " + kSafetensorsIndexName + " or " +
-                           kSafetensorsSingleName + " in this directory");
-    return openSafetensorsCheckpoint(*found);
-  }
   StatusOr<std::shared_ptr<const MappedFile>> file = MappedFile::open(path);
   if (!file.ok())
     return file.status();

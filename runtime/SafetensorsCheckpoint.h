@@ -47,8 +47,8 @@ struct SafetensorsCheckpoint {
 /// need dim, hidden_dim and n_layers to spell that).
 bool looksLikeSafetensorsFile(const MappedFile &file);
 
-/// Opens a directory (its index, else its model.safetensors), an index or a
-/// single .safetensors file, told apart by content. Every
+/// Opens an index or a single .safetensors file, told apart by content (a
+/// model directory's is found by findCheckpointIn, CheckpointFormat.h). Every
 /// shard the index names is mapped and validated (readSafetensors), and every
 /// tensor of its weight_map must be in the shard it names. Errors read "INDEX:
 /// REASON", "INDEX: weight_map: TENSOR: REASON" or the shard reader's "SHARD:

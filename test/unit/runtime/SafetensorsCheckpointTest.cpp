@@ -7,6 +7,8 @@
 
 #include "runtime/SafetensorsCheckpoint.h"
 
+#include "runtime/CheckpointFormat.h"
+
 #include "TestAssets.h"
 
 #include <gtest/gtest.h>
@@ -82,7 +84,8 @@ TEST(SafetensorsCheckpointTest, ShardsFillInOrderUpToTheLimit) {
                               "model-00002-of-00003.safetensors",
                               "model-00003-of-00003.safetensors",
                               "model.safetensors.index.json"}));
-  StatusOr<SafetensorsCheckpoint> read = openSafetensorsCheckpoint(out);
+  StatusOr<SafetensorsCheckpoint> read =
+      openSafetensorsCheckpoint(*findCheckpointIn(out));
   ASSERT_TRUE(read.ok()) << read.message();
   EXPECT_TRUE(read->sharded);
   EXPECT_EQ(read->origin, out + "/model.safetensors.index.json");
@@ -103,7 +106,8 @@ TEST(SafetensorsCheckpointTest, OneShardIsOneFile) {
   std::string out = dir.file("model");
   ASSERT_TRUE(writeSafetensorsDirectory(out, tensors.views, 800, {}).ok());
   EXPECT_EQ(entries(out), (std::vector<std::string>{"model.safetensors"}));
-  StatusOr<SafetensorsCheckpoint> read = openSafetensorsCheckpoint(out);
+  StatusOr<SafetensorsCheckpoint> read =
+      openSafetensorsCheckpoint(*findCheckpointIn(out));
   ASSERT_TRUE(read.ok()) << read.message();
   EXPECT_FALSE(read->sharded);
   EXPECT_EQ(read->tensors.size(), 2u);
