@@ -3,6 +3,7 @@
 #include "runtime/CheckpointFormat.h"
 
 #include "runtime/CheckpointIndex.h"
+#include "runtime/HuggingFaceNames.h"
 #include "runtime/ModelDirectory.h"
 #include "runtime/Safetensors.h"
 #include "runtime/SafetensorsCheckpoint.h"
@@ -80,6 +81,13 @@ llamac::runtime::locateCheckpoint(const std::string &path) {
                         ? CheckpointFormat::Torch
                         : CheckpointFormat::Safetensors;
   return location;
+}
+
+bool StoredTensors::hasHuggingFaceNames() const {
+  for (const LazyTensor &tensor : tensors)
+    if (isHuggingFaceName(tensor.name))
+      return true;
+  return false;
 }
 
 StatusOr<StoredTensors>

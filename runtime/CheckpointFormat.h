@@ -57,6 +57,10 @@ struct LazyTensor {
 struct StoredTensors {
   std::string origin;
   std::vector<LazyTensor> tensors;
+
+  /// Whether the tensors carry Hugging Face's Llama names (one such
+  /// name makes a checkpoint HF's, with wq/wk rows in half-split order).
+  bool hasHuggingFaceNames() const;
 };
 StatusOr<StoredTensors> openStoredTensors(const CheckpointLocation &where);
 

@@ -64,9 +64,8 @@ private:
 class NamedTensorsSource : public WeightSource {
 public:
   explicit NamedTensorsSource(StoredTensors opened)
-      : checkpoint(std::move(opened)) {
-    for (const LazyTensor &tensor : checkpoint.tensors)
-      huggingFace |= isHuggingFaceName(tensor.name);
+      : checkpoint(std::move(opened)),
+        huggingFace(checkpoint.hasHuggingFaceNames()) {
     for (const LazyTensor &tensor : checkpoint.tensors) {
       std::optional<std::string> meta =
           huggingFace ? hfNameToMeta(tensor.name) : tensor.name;
@@ -98,7 +97,7 @@ public:
 
 private:
   StoredTensors checkpoint;
-  bool huggingFace = false;
+  const bool huggingFace;
   std::map<std::string, const LazyTensor *> byMetaName;
 };
 

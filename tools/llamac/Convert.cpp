@@ -155,9 +155,7 @@ Expected<MetaCheckpoint> readNamedTensors(const CheckpointLocation &where) {
 
   MetaCheckpoint result;
   result.config = *config;
-  bool hfNames = llvm::any_of(checkpoint->tensors, [](const LazyTensor &t) {
-    return isHuggingFaceName(t.name);
-  });
+  bool hfNames = checkpoint->hasHuggingFaceNames();
   for (LazyTensor &tensor : checkpoint->tensors) {
     // Meta's rotary frequencies, which the model derives from rope_theta.
     if (tensor.name == "rope.freqs")
