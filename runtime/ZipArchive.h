@@ -47,7 +47,6 @@ public:
   /// compressed one ("PATH: NAME: REASON").
   StatusOr<std::pair<const uint8_t *, uint64_t>>
   view(const std::string &name) const;
-  const std::shared_ptr<const MappedFile> &mappedFile() const { return file; }
 
 private:
   std::shared_ptr<const MappedFile> file;
