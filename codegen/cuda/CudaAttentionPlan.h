@@ -43,14 +43,12 @@ struct AttentionPlan {
   bool tf32() const;
 
   /// The tensor-core kernel's sm_90a variant (CudaWgmmaAttention.cpp)
-  /// applies: head size 64 or 128 (whole 128-byte rows of the swizzle), and
-  /// every key row read as stored (from the caches, or plain attention's
-  /// key operand), since the Tensor Memory Accelerator copies them.
-  /// Cacheless fused_rope_attention rotates its keys in shared memory, and
-  /// keeps the mma.sync kernel everywhere.
+  /// applies: head size 64 or 128 (whole 128-byte rows of the swizzle). The
+  /// Tensor Memory Accelerator copies the key rows as stored (from the
+  /// caches, or the key operand); cacheless fused_rope_attention's are
+  /// rotated in shared memory once they land.
   bool wgmma() const {
-    return tensorCores() && (headDim == 64 || headDim == 128) &&
-           (cache || !rope);
+    return tensorCores() && (headDim == 64 || headDim == 128);
   }
 
   /// One new token per batch row, with caches: flash-decoding.
@@ -152,14 +150,16 @@ inline constexpr int kWgmmaAttentionKeyRows = 128;
 inline constexpr int kWgmmaAttentionStages = 2;
 inline constexpr int kWgmmaAttentionThreads = 384;
 /// Its dynamic shared memory: the queries, then the stages' key and value
-/// tiles, unpadded (swizzled), from a 1024-byte boundary (1 KiB more), and
-/// a full and an empty mbarrier a stage for each of the key and the value
-/// tiles: 161 KiB at head size 128, one block an SM.
+/// tiles, unpadded (swizzled), from a 1024-byte boundary (1 KiB more), a
+/// full and an empty mbarrier a stage for each of the key and the value
+/// tiles, and a "rotated" one a stage for the keys that the kernel rotates
+/// (cacheless fused_rope_attention): 161 KiB at head size 128, one block an
+/// SM.
 inline constexpr unsigned wgmmaAttentionSharedBytes(int64_t headDim) {
   return (kAttentionQueryRows +
           2 * kWgmmaAttentionStages * kWgmmaAttentionKeyRows) *
              headDim * 2 +
-         1024 + 4 * kWgmmaAttentionStages * 8;
+         1024 + 5 * kWgmmaAttentionStages * 8;
 }
 static_assert(wgmmaAttentionSharedBytes(128) <= 227 * 1024,
               "an H100 gives a block the tiles");

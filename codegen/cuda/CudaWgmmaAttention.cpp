@@ -19,6 +19,14 @@
 //   P is packed in registers into the A fragments of O += P V: D / 16 ...
 //   wgmma.m64nDk16 with A from registers and V, stored key-major, as the
 //   transposed (MN-major) B operand.
+// - Cacheless fused_rope_attention (forward_loss) reads the call's own keys,
+//   unrotated, so the loader's other three warps rotate each key tile in
+//   place once it lands, and only then hand it to the multiplying
+//   warpgroups, on a "rotated" mbarrier a stage: off their critical path,
+//   as FlashAttention-3 transposes FP8 values in its producer. A thread
+//   rotates the same 4 RoPE pairs of every ROW_STEP-th row of a tile,
+//   stepping from row to row by angle addition, from angles computed afresh
+//   at each tile's first row (so the f32 drift spans at most 22 rows).
 // - The value rows past the block's last visible key are zeroed in the last
 //   tile before they are multiplied: there they may be cache rows never
 //   written, and a NaN times a probability of 0 is NaN. Key rows past it
@@ -83,6 +91,19 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
   os << R"BODY(  // Keys and values have pipelines of their own: a key tile is released
   // once S = Q Kᵀ retired, its value tile only once O += P V did, a step
   // later (below).
+  // Cacheless fused_rope_attention's keys are the call's own, unrotated:
+  // the ROTATORS threads of the loader's warps 1 to 3 rotate each key tile
+  // and arrive (a lane a warp) on its stage's rotated mbarrier, which the
+  // multiplying warpgroups wait on instead of the full one. Thread 0 makes
+  // them before the stage barriers' fence and block synchronization.
+  constexpr bool ROTATE_KEYS = ROPE && !CACHE;
+  constexpr int ROTATORS = 96;
+  const unsigned rotatedBase = smemBase + Q_BYTES + STAGES * STAGE_BYTES +
+                               2 * LlamaStageBarriers<STAGES>::kBytes;
+  auto rotatedBar = [&](int stage) { return rotatedBase + 8u * stage; };
+  if (ROTATE_KEYS && tid == 0)
+    for (int stage = 0; stage < STAGES; ++stage)
+      llamaMbarrierInit(rotatedBar(stage), ROTATORS / 32);
   const auto keyBars = llamaInitStageBarriers<STAGES>(
       smemBase + Q_BYTES + STAGES * STAGE_BYTES, CONSUMERS / 32);
   const auto valueBars = llamaInitStageBarriers<STAGES>(
@@ -114,6 +135,80 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
         load(keyBars, keyOffset(n % STAGES), &args.tensorMaps[0], n);
         load(valueBars, valueOffset(n % STAGES), &args.tensorMaps[1], n);
       }
+    if (!ROTATE_KEYS || tid < CONSUMERS + 32)
+      return;
+    // Rotator rt owns RoPE pairs 4 c + [0, 4) (c = rt % ITEMS) of rows r0,
+    // r0 + ROW_STEP, ... (r0 = rt / ITEMS) of each tile: ADJACENT, the
+    // 16-byte chunk of elements 8 c to 8 c + 7; else elements 4 c + [0, 4)
+    // of each half of the head. Both are 8-byte runs within a chunk, which
+    // the swizzle moves whole. Key row t of the batch row is at position
+    // position + t, rotated as the queries are. The frequencies and the
+    // rotations by ROW_STEP positions wait in shared memory: the loader's
+    // 40 registers a thread hold little more than a row's pairs and their
+    // angles.
+    constexpr int ITEMS = D / 8, ROW_STEP = ROTATORS / ITEMS;
+    static_assert(ROTATORS % ITEMS == 0, "whole rows of items a step");
+    __shared__ float freq[D / 2];
+    __shared__ float2 stepRotation[D / 2];
+    const int rt = tid - CONSUMERS - 32, itemC = rt % ITEMS;
+    const int itemR0 = rt / ITEMS;
+    const int off0 = ADJACENT ? 8 * itemC : 4 * itemC;
+    const int off1 = ADJACENT ? 8 * itemC + 4 : 4 * itemC + D / 2;
+    for (int i = rt; i < D / 2; i += ROTATORS) {
+      freq[i] = 1.0f / powf(THETA, (float)(2 * i) / (float)D);
+      float sn, cs;
+      sincosf((float)ROW_STEP * freq[i], &sn, &cs);
+      stepRotation[i] = make_float2(cs, sn);
+    }
+    llamaNamedBarrierSync<6>(ROTATORS);
+    auto rotate = [](float &x1, float &x2, float cs, float sn) {
+      const float r1 = x1 * cs - x2 * sn, r2 = x1 * sn + x2 * cs;
+      x1 = r1;
+      x2 = r2;
+    };
+    for (int n = 0; n < tiles; ++n) {
+      const int stage = n % STAGES;
+      llamaMbarrierWait(keyBars.full(stage), (n / STAGES) & 1);
+      unsigned char *tile = smem + keyOffset(stage);
+      // The angles of the thread's first row, as llamaRopeCosSin computes
+      // them.
+      float cs[4], sn[4];
+#pragma unroll
+      for (int u = 0; u < 4; ++u)
+        sincosf((float)(position + n * BKV + itemR0) * freq[4 * itemC + u],
+                &sn[u], &cs[u]);
+      // Rows past the block's last visible key are masked, not rotated.
+      const int rows = tileLast + 1 - n * BKV < BKV ? tileLast + 1 - n * BKV
+                                                    : BKV;
+      for (int r = itemR0; r < rows; r += ROW_STEP) {
+        auto elements = [&](int d) {
+          return tile + (d / 64) * BKV * 128 +
+                 llamaSwizzle128(r, (d % 64) / 8) + (d % 8) * 2;
+        };
+        ST e[8];
+        memcpy(e, elements(off0), 8);
+        memcpy(e + 4, elements(off1), 8);
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+          ST &e1 = ADJACENT ? e[2 * u] : e[u];
+          ST &e2 = ADJACENT ? e[2 * u + 1] : e[u + 4];
+          float x1 = llamaToF(e1), x2 = llamaToF(e2);
+          rotate(x1, x2, cs[u], sn[u]);
+          e1 = llamaFromF<ST>(x1);
+          e2 = llamaFromF<ST>(x2);
+          const float2 step = stepRotation[4 * itemC + u];
+          rotate(cs[u], sn[u], step.x, step.y);
+        }
+        memcpy(elements(off0), e, 8);
+        memcpy(elements(off1), e + 4, 8);
+      }
+      // The rotated rows are wgmma's B operand: ordered before its reads
+      // (the asynchronous proxy), then the warp's arrival hands them over.
+      llamaFenceProxyAsync();
+      __syncwarp();
+      if (lane == 0)
+        llamaMbarrierArrive(rotatedBar(stage));
+    }
     return;
   }
 )BODY";
@@ -263,7 +358,9 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
                                    s4[2 * kk + r / 2][2 * (r % 2) + 1]);
   };
   auto awaitKeys = [&](int n) {
-    llamaMbarrierWait(keyBars.full(n % STAGES), (n / STAGES) & 1);
+    llamaMbarrierWait(ROTATE_KEYS ? rotatedBar(n % STAGES)
+                                  : keyBars.full(n % STAGES),
+                      (n / STAGES) & 1);
   };
   auto awaitValues = [&](int n) {
     llamaMbarrierWait(valueBars.full(n % STAGES), (n / STAGES) & 1);

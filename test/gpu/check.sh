@@ -42,7 +42,9 @@
 #       a run stopped after step 2 and resumed ending on the same checkpoint
 #       bytes as the uninterrupted one, and three mixed-precision steps (bf16
 #       compute, f32 master weights: losses within 1e-2, each tensor's update
-#       within 30% in L2 norm).
+#       within 30% in L2 norm), and an evaluation loss on weights with
+#       peaked attention within 3e-3 of cpu's (heads of 128: on sm_90a the
+#       wgmma attention rotating its keys in its loader warps).
 # Exits 1 when any check fails, 2 on bad usage or a missing prerequisite.
 set -uo pipefail
 
@@ -458,6 +460,29 @@ if artifact=stories260K-mixed-train train cpu mixed-cpu \
     --baseline "$artifacts/stories260K-init.safetensors"
 else
   fail "stories260K mixed-precision training: llama-run train failed"
+fi
+
+# Evaluation on weights whose attention is peaked, where a key rotated to a
+# wrong position moves the loss by 4e-2 (cuda-emulated-train.test):
+# forward_loss's cacheless fused_rope_attention, which on sm_90a rotates
+# its keys in the wgmma kernel's loader warps. The loss before the first
+# step within 3e-3 of the CPU target's.
+eval_loss() { awk '/^eval  step 0:/ { print $5 }' "$1"; }
+if "$python" "$root/test/scripts/make_peaked_checkpoint.py" \
+  "$work/peak.safetensors" --dim 512 --n-layers 1 --n-heads 4 \
+  --n-kv-heads 2 --ffn-dim 256 --vocab-size 512 --seed 3 &&
+  artifact=peak-eval train cpu peak-cpu --weights "$work/peak.safetensors" &&
+  artifact=peak-eval train cuda peak-cuda --weights "$work/peak.safetensors"; then
+  cpu_loss=$(eval_loss "$work/peak-cpu.out")
+  cuda_loss=$(eval_loss "$work/peak-cuda.out")
+  if awk -v a="$cpu_loss" -v b="$cuda_loss" 'BEGIN { d = a - b; if (d < 0) d = -d
+    exit !(a != "" && b != "" && d <= 3e-3) }'; then
+    pass "peaked evaluation (heads of 128): cuda loss $cuda_loss, cpu $cpu_loss"
+  else
+    fail "peaked evaluation (heads of 128): cuda loss $cuda_loss, cpu $cpu_loss (bound 3e-3)"
+  fi
+else
+  fail "peaked evaluation: llama-run train failed"
 fi
 
 echo

@@ -122,6 +122,12 @@ for target in cuda cpu; do
     --n-heads 8 --n-kv-heads 2 --dtype f16
   compile "grads-long-h64-f16-$target" $target "${long[@]}" --dim 256 \
     --n-heads 4 --n-kv-heads 1 --dtype f16
+  # Evaluation with heads of 128 (GQA, RoPE on halves), whose cacheless
+  # fused_rope_attention takes the wgmma kernel on sm_90a; check.sh makes
+  # its peaked weights.
+  compile "peak-eval-$target" $target --model tiny --dim 512 --n-layers 1 \
+    --n-heads 4 --n-kv-heads 2 --ffn-dim 256 --vocab-size 512 \
+    --rope-style half --dtype bf16 --entry=train_step --batch 2 --seq-len 300
 done
 
 # (c) stories260K as a sharded Hugging Face model directory, which
