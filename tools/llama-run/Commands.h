@@ -26,6 +26,7 @@ runtime::Status benchCommand(const std::vector<std::string> &args);
 runtime::Status logitsCommand(const std::vector<std::string> &args);
 runtime::Status infoCommand(const std::vector<std::string> &args);
 runtime::Status gradsCommand(const std::vector<std::string> &args);
+runtime::Status perplexityCommand(const std::vector<std::string> &args);
 runtime::Status trainCommand(const std::vector<std::string> &args);
 
 /// The flags that say where an artifact runs (--threads, --device,

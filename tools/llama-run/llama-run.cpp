@@ -30,6 +30,7 @@ const char kUsage[] =
     "  info       describe an artifact\n"
     "  train      train or fine-tune a model on a text file\n"
     "  grads      write the loss and every weight gradient of one batch\n"
+    "  perplexity score a text: the mean loss and perplexity\n"
     "\n"
     "llama-run COMMAND --help lists the flags of a command.\n";
 
@@ -58,10 +59,12 @@ int main(int argc, char **argv) {
     status = trainCommand(args);
   else if (command == "grads")
     status = gradsCommand(args);
+  else if (command == "perplexity")
+    status = perplexityCommand(args);
   else
     status = Status::error("unknown command '" + command +
                            "' (expected generate, chat, bench, logits, "
-                           "info, train or grads)");
+                           "info, train, grads or perplexity)");
   if (!status.ok()) {
     std::fflush(stdout);
     std::fprintf(stderr, "llama-run: error: %s\n", status.message().c_str());
