@@ -10,7 +10,6 @@
 
 #include "Commands.h"
 
-#include "runtime/ArtifactLayout.h"
 #include "runtime/Safetensors.h"
 #include "runtime/Tensor.h"
 
@@ -89,21 +88,14 @@ Status llamac::run::gradsCommand(const std::vector<std::string> &args) {
                          std::to_string(e.batch));
   int64_t seq = count / e.batch;
 
-  std::vector<int32_t> tokenIds(tokens->begin(), tokens->end());
-  std::vector<int32_t> targetIds(targets->begin(), targets->end());
-  std::vector<InputData> inputs(e.inputs.size());
-  for (auto [name, data, bytes] :
-       {std::tuple<const char *, const void *, size_t>{
-            "tokens", tokenIds.data(), tokenIds.size() * 4},
-        {"targets", targetIds.data(), targetIds.size() * 4},
-        {"loss_weights", weights.data(), weights.size() * 4}}) {
-    int index = artifact::inputIndex(spec, entry, name);
-    if (index < 0)
-      return Status::error(model.artifact + ": entry '" + kEntry +
-                           "' has no input '" + name + "'");
-    inputs[size_t(index)] = {data, bytes};
-  }
-  LLAMAC_RETURN_IF_ERROR(session.run(entry, inputs, 0, seq));
+  Batch batch{{tokens->begin(), tokens->end()},
+              {targets->begin(), targets->end()},
+              std::move(weights)};
+  StatusOr<std::vector<InputData>> inputs =
+      lossEntryInputs(session, entry, model.artifact, batch);
+  if (!inputs.ok())
+    return inputs.status();
+  LLAMAC_RETURN_IF_ERROR(session.run(entry, *inputs, 0, seq));
 
   // Copies first: each outputF32 may reuse its scratch.
   std::vector<Tensor> results;

@@ -10,16 +10,13 @@
 
 #include "Commands.h"
 
-#include "runtime/ArtifactLayout.h"
 #include "runtime/PerplexityWindows.h"
 #include "runtime/Tokenizer.h"
-#include "runtime/TrainingData.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <tuple>
 
 using namespace llamac;
 using namespace llamac::run;
@@ -156,20 +153,11 @@ Status llamac::run::perplexityCommand(const std::vector<std::string> &args) {
       for (int64_t i = 0; i < seq; ++i)
         batch.lossWeights.push_back(real && i >= w.firstScored ? 1.0f : 0.0f);
     }
-    std::vector<InputData> inputs(e.inputs.size());
-    for (auto [name, bytes, size] :
-         {std::tuple<const char *, const void *, size_t>{
-              "tokens", batch.tokens.data(), batch.tokens.size() * 4},
-          {"targets", batch.targets.data(), batch.targets.size() * 4},
-          {"loss_weights", batch.lossWeights.data(),
-           batch.lossWeights.size() * 4}}) {
-      int index = artifact::inputIndex(spec, entry, name);
-      if (index < 0)
-        return Status::error(model.artifact + ": entry '" + kEntry +
-                             "' has no input '" + name + "'");
-      inputs[size_t(index)] = {bytes, size};
-    }
-    LLAMAC_RETURN_IF_ERROR(session.run(entry, inputs, 0, seq));
+    StatusOr<std::vector<InputData>> inputs =
+        lossEntryInputs(session, entry, model.artifact, batch);
+    if (!inputs.ok())
+      return inputs.status();
+    LLAMAC_RETURN_IF_ERROR(session.run(entry, *inputs, 0, seq));
     StatusOr<const float *> loss = session.outputF32(entry, 0);
     if (!loss.ok())
       return loss.status();
