@@ -4,6 +4,7 @@
 
 #include "runtime/ArtifactLayout.h"
 #include "runtime/HuggingFaceNames.h"
+#include "runtime/LossEntry.h"
 #include "runtime/Safetensors.h"
 #include "runtime/Tensor.h"
 
@@ -70,27 +71,6 @@ int64_t Trainer::maxSeq() const {
   return device->spec().entries[size_t(trainEntry)].maxSeq;
 }
 
-std::vector<InputData> Trainer::lossInputs(int entry, const Batch &batch,
-                                           const void *schedule,
-                                           const void *peakLr) const {
-  const ArtifactSpec &spec = device->spec();
-  std::vector<InputData> inputs(spec.entries[size_t(entry)].inputs.size());
-  auto set = [&](const char *name, const void *data, size_t bytes) {
-    int index = artifact::inputIndex(spec, entry, name);
-    if (index >= 0)
-      inputs[size_t(index)] = {data, bytes};
-  };
-  set("tokens", batch.tokens.data(), batch.tokens.size() * sizeof(int32_t));
-  set("targets", batch.targets.data(), batch.targets.size() * sizeof(int32_t));
-  set("loss_weights", batch.lossWeights.data(),
-      batch.lossWeights.size() * sizeof(float));
-  if (schedule) {
-    set("schedule", schedule, 3 * sizeof(int32_t));
-    set("peak_lr", peakLr, sizeof(float));
-  }
-  return inputs;
-}
-
 StatusOr<StepResult> Trainer::step(int64_t step, const Schedule &schedule,
                                    const Batch &batch, int64_t seq) {
   if (step < 1 || step > INT32_MAX)
@@ -99,8 +79,17 @@ StatusOr<StepResult> Trainer::step(int64_t step, const Schedule &schedule,
   const int32_t steps[3] = {int32_t(step), schedule.warmupSteps,
                             schedule.totalSteps};
   const float peak = schedule.peakLr;
-  LLAMAC_RETURN_IF_ERROR(device->run(
-      trainEntry, lossInputs(trainEntry, batch, steps, &peak), 0, seq));
+  const ArtifactSpec &spec = device->spec();
+  StatusOr<std::vector<InputData>> inputs =
+      lossEntryInputs(spec, trainEntry, origin, batch);
+  if (!inputs.ok())
+    return inputs.status();
+  // create() checked that train_step has both.
+  (*inputs)[size_t(inputIndex(spec, trainEntry, "schedule"))] = {steps,
+                                                                 sizeof(steps)};
+  (*inputs)[size_t(inputIndex(spec, trainEntry, "peak_lr"))] = {&peak,
+                                                                sizeof(peak)};
+  LLAMAC_RETURN_IF_ERROR(device->run(trainEntry, *inputs, 0, seq));
   StepResult result;
   float *scalars[] = {&result.loss, &result.lr, &result.gradNorm};
   for (size_t i = 0; i < 3; ++i) {
@@ -118,15 +107,7 @@ StatusOr<std::pair<double, double>> Trainer::evaluate(const Batch &batch,
     return Status::error(origin + ": has no '" + kForwardLoss +
                          "' entry of the training batch size to evaluate "
                          "with");
-  LLAMAC_RETURN_IF_ERROR(device->run(
-      lossEntry, lossInputs(lossEntry, batch, nullptr, nullptr), 0, seq));
-  StatusOr<const float *> loss = device->outputF32(lossEntry, 0);
-  if (!loss.ok())
-    return loss.status();
-  double weight = 0;
-  for (float w : batch.lossWeights)
-    weight += w;
-  return std::make_pair(double((*loss)[0]), weight);
+  return evaluateLoss(*device, lossEntry, origin, batch, seq);
 }
 
 Status Trainer::saveCheckpoint(const std::string &path,

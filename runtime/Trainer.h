@@ -74,9 +74,6 @@ public:
 
 private:
   Trainer() = default;
-  std::vector<InputData> lossInputs(int entry, const Batch &batch,
-                                    const void *schedule,
-                                    const void *peakLr) const;
 
   std::unique_ptr<Executor> device;
   std::string origin;

@@ -13,7 +13,6 @@
 
 #include "runtime/Executor.h"
 #include "runtime/Status.h"
-#include "runtime/TrainingData.h"
 
 #include <memory>
 #include <string>
@@ -74,13 +73,6 @@ runtime::StatusOr<runtime::Device> parseDevice(const std::string &text);
 /// and origin family, largest first, under "TITLE kernels:".
 void printBreakdown(const char *title, const artifact::ArtifactSpec &spec,
                     const std::vector<runtime::KernelTime> &profile);
-
-/// The inputs of loss entry `entry` (forward_loss, loss_and_grads) of
-/// `session` for `batch`: its tokens, targets and loss weights. Fails,
-/// naming `origin` (the artifact), when the entry lacks one of them.
-runtime::StatusOr<std::vector<runtime::InputData>>
-lossEntryInputs(const runtime::Executor &session, int entry,
-                const std::string &origin, const runtime::Batch &batch);
 
 /// Prints --help when asked; returns true when the command should stop.
 bool handleHelp(const FlagSet &flags);

@@ -10,6 +10,7 @@
 
 #include "Commands.h"
 
+#include "runtime/LossEntry.h"
 #include "runtime/Safetensors.h"
 #include "runtime/Tensor.h"
 
@@ -92,7 +93,7 @@ Status llamac::run::gradsCommand(const std::vector<std::string> &args) {
               {targets->begin(), targets->end()},
               std::move(weights)};
   StatusOr<std::vector<InputData>> inputs =
-      lossEntryInputs(session, entry, model.artifact, batch);
+      lossEntryInputs(spec, entry, model.artifact, batch);
   if (!inputs.ok())
     return inputs.status();
   LLAMAC_RETURN_IF_ERROR(session.run(entry, *inputs, 0, seq));

@@ -10,10 +10,10 @@
 
 #include "Commands.h"
 
+#include "runtime/LossEntry.h"
 #include "runtime/PerplexityWindows.h"
 #include "runtime/Tokenizer.h"
 
-#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -153,20 +153,13 @@ Status llamac::run::perplexityCommand(const std::vector<std::string> &args) {
       for (int64_t i = 0; i < seq; ++i)
         batch.lossWeights.push_back(real && i >= w.firstScored ? 1.0f : 0.0f);
     }
-    StatusOr<std::vector<InputData>> inputs =
-        lossEntryInputs(session, entry, model.artifact, batch);
-    if (!inputs.ok())
-      return inputs.status();
-    LLAMAC_RETURN_IF_ERROR(session.run(entry, *inputs, 0, seq));
-    StatusOr<const float *> loss = session.outputF32(entry, 0);
+    // forward_loss is the weighted mean; the sum is what adds up.
+    StatusOr<std::pair<double, double>> loss =
+        evaluateLoss(session, entry, model.artifact, batch, seq);
     if (!loss.ok())
       return loss.status();
-    // forward_loss is the weighted mean; the sum is what adds up.
-    double weight = 0;
-    for (float w : batch.lossWeights)
-      weight += w;
-    nll += double((*loss)[0]) * weight;
-    predictions += weight;
+    nll += loss->first * loss->second;
+    predictions += loss->second;
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
