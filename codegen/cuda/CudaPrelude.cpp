@@ -1013,6 +1013,40 @@ __device__ __noinline__ float2 llamaRopeCosSin(int p, int i, int headDim,
   return make_float2(cosf(val), sinf(val));
 }
 
+/* Rotates (x1, x2) by the angle whose cosine and sine are (cs, sn): a RoPE
+   pair, or (angle addition) another angle's own cosine and sine. */
+LLAMA_DEVICE void llamaRotate(float &x1, float &x2, float cs, float sn) {
+  const float r1 = x1 * cs - x2 * sn, r2 = x1 * sn + x2 * cs;
+  x1 = r1;
+  x2 = r2;
+}
+
+/* Rotates in place the 4 RoPE pairs of a key row that the tensor-core
+   attention kernels give a thread, as two runs of 4 16-bit elements:
+   ADJACENT, the halves of one 16-byte chunk, pairs (2 u, 2 u + 1) of the 8;
+   else elements 4 c + [0, 4) of each half of the head, pairs (u, u + 4).
+   Pair u turns by the angle (cs[u], sn[u]). */
+template <bool ADJACENT, typename T>
+LLAMA_DEVICE void llamaRotateKeyPairs(T *first, T *second,
+                                      const float (&cs)[4],
+                                      const float (&sn)[4]) {
+  static_assert(sizeof(T) == 2, "runs of 4 16-bit elements");
+  T e[8];
+  memcpy(e, first, 8);
+  memcpy(e + 4, second, 8);
+#pragma unroll
+  for (int u = 0; u < 4; ++u) {
+    T &e1 = ADJACENT ? e[2 * u] : e[u];
+    T &e2 = ADJACENT ? e[2 * u + 1] : e[u + 4];
+    float x1 = llamaToF(e1), x2 = llamaToF(e2);
+    llamaRotate(x1, x2, cs[u], sn[u]);
+    e1 = llamaFromF<T>(x1);
+    e2 = llamaFromF<T>(x2);
+  }
+  memcpy(first, e, 8);
+  memcpy(second, e + 4, 8);
+}
+
 )PRELUDE";
 
 /// runtime/RandomWeights.h: the seeded weights of `llama-run

@@ -72,18 +72,12 @@ void emitRotatedQueries(raw_ostream &os) {
   for (int i = tid; i < D / 2; i += THREADS)
     freq[i] = 1.0f / powf(THETA, (float)(2 * i) / (float)D);
   __syncthreads();
-  // Rotates (x1, x2) by the angle whose cosine and sine are (cs, sn).
-  auto rotate = [](float &x1, float &x2, float cs, float sn) {
-    const float r1 = x1 * cs - x2 * sn, r2 = x1 * sn + x2 * cs;
-    x1 = r1;
-    x2 = r2;
-  };
   // Rotates (x1, x2), pair pr, to position p, in the scalar kernel's order.
   auto rotatePair = [&](float &x1, float &x2, int pr, long long p) {
     if constexpr (ROPE) {
       float sn, cs;
       sincosf((float)p * freq[pr], &sn, &cs);
-      rotate(x1, x2, cs, sn);
+      llamaRotate(x1, x2, cs, sn);
     }
   };
 
@@ -249,26 +243,12 @@ static void emitMmaAttentionBody(raw_ostream &os) {
     for (int j = 0; j < (BKV + ROW_STEP - 1) / ROW_STEP; ++j) {
       const int r = itemR0 + j * ROW_STEP;
       const int t = t0 + r;
-      if (r < BKV && t <= tileLast) {
-        ST e[8];
-        memcpy(e, &kt[r][off0], 8);
-        memcpy(e + 4, &kt[r][off1], 8);
-#pragma unroll
-        for (int u = 0; u < 4; ++u) {
-          ST &e1 = ADJACENT ? e[2 * u] : e[u];
-          ST &e2 = ADJACENT ? e[2 * u + 1] : e[u + 4];
-          float x1 = llamaToF(e1), x2 = llamaToF(e2);
-          rotate(x1, x2, cs[u], sn[u]);
-          e1 = llamaFromF<ST>(x1);
-          e2 = llamaFromF<ST>(x2);
-        }
-        memcpy(&kt[r][off0], e, 8);
-        memcpy(&kt[r][off1], e + 4, 8);
-      }
+      if (r < BKV && t <= tileLast)
+        llamaRotateKeyPairs<ADJACENT>(&kt[r][off0], &kt[r][off1], cs, sn);
 #pragma unroll
       for (int u = 0; u < 4; ++u) {
         const float2 step = stepRotation[4 * itemC + u];
-        rotate(cs[u], sn[u], step.x, step.y);
+        llamaRotate(cs[u], sn[u], step.x, step.y);
       }
     }
   };
@@ -308,7 +288,7 @@ static void emitMmaAttentionBody(raw_ostream &os) {
       for (int u = 0; u < 4; ++u) {
         const float2 step = tileRotation[4 * itemC + u];
         float2 &angle = rowAngle[tid][u];
-        rotate(angle.x, angle.y, step.x, step.y);
+        llamaRotate(angle.x, angle.y, step.x, step.y);
       }
     }
     if (t0 > warpLast)

@@ -161,11 +161,6 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
       stepRotation[i] = make_float2(cs, sn);
     }
     llamaNamedBarrierSync<6>(ROTATORS);
-    auto rotate = [](float &x1, float &x2, float cs, float sn) {
-      const float r1 = x1 * cs - x2 * sn, r2 = x1 * sn + x2 * cs;
-      x1 = r1;
-      x2 = r2;
-    };
     for (int n = 0; n < tiles; ++n) {
       const int stage = n % STAGES;
       llamaMbarrierWait(keyBars.full(stage), (n / STAGES) & 1);
@@ -182,25 +177,16 @@ void emitWgmmaAttentionBody(raw_ostream &os) {
                                                     : BKV;
       for (int r = itemR0; r < rows; r += ROW_STEP) {
         auto elements = [&](int d) {
-          return tile + (d / 64) * BKV * 128 +
-                 llamaSwizzle128(r, (d % 64) / 8) + (d % 8) * 2;
+          return reinterpret_cast<ST *>(tile + (d / 64) * BKV * 128 +
+                                        llamaSwizzle128(r, (d % 64) / 8)) +
+                 d % 8;
         };
-        ST e[8];
-        memcpy(e, elements(off0), 8);
-        memcpy(e + 4, elements(off1), 8);
+        llamaRotateKeyPairs<ADJACENT>(elements(off0), elements(off1), cs, sn);
 #pragma unroll
         for (int u = 0; u < 4; ++u) {
-          ST &e1 = ADJACENT ? e[2 * u] : e[u];
-          ST &e2 = ADJACENT ? e[2 * u + 1] : e[u + 4];
-          float x1 = llamaToF(e1), x2 = llamaToF(e2);
-          rotate(x1, x2, cs[u], sn[u]);
-          e1 = llamaFromF<ST>(x1);
-          e2 = llamaFromF<ST>(x2);
           const float2 step = stepRotation[4 * itemC + u];
-          rotate(cs[u], sn[u], step.x, step.y);
+          llamaRotate(cs[u], sn[u], step.x, step.y);
         }
-        memcpy(elements(off0), e, 8);
-        memcpy(elements(off1), e + 4, 8);
       }
       // The rotated rows are wgmma's B operand: ordered before its reads
       // (the asynchronous proxy), then the warp's arrival hands them over.
