@@ -27,7 +27,7 @@ planScoredWindows(int64_t tokens, int64_t seq, int64_t stride) {
   std::vector<ScoredWindow> windows;
   int64_t scored = 0; // predictions [0, scored) have been counted
   for (int64_t start = 0; start + seq <= predictions; start += stride) {
-    windows.push_back({start, scored - start > 0 ? scored - start : 0});
+    windows.push_back({start, std::max<int64_t>(scored - start, 0)});
     scored = start + seq;
   }
   if (scored < predictions) {
